@@ -1,0 +1,70 @@
+"""The HTTP application: every service's router, health, metrics, problem errors."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from services.deliveries.api import router as deliveries_router
+from services.followup.api import router as tasks_router
+from services.ingest.api import router as responses_router
+from services.runtime import Runtime, WORKER_ROLES
+from shared.observability import metrics
+from shared.problems import install_problem_handlers, problem_response
+from shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
+
+
+def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES) -> FastAPI:
+    """The API; with ``worker_roles`` it also runs those background roles in its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if worker_roles:
+            await runtime.start(worker_roles)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="npsloop", version="0.1.0", lifespan=lifespan,
+                  description="Closes the Net Promoter Score loop: responses in, classified, followed up.")
+    app.state.runtime = runtime
+    app.state.db = runtime.db
+    app.state.clock = runtime.clock
+    app.state.settings = runtime.settings
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware)
+    app.include_router(responses_router)
+    app.include_router(tasks_router)
+    app.include_router(deliveries_router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> Any:
+        """The database and the event transport answer."""
+        checks: dict[str, str] = {}
+        for name, check in (("database", runtime.db.ping), ("bus", runtime.transport.check)):
+            try:
+                await check()
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unavailable: {type(exc).__name__}"
+        if all(v == "ok" for v in checks.values()):
+            return {"status": "ok", "checks": checks}
+        return problem_response(503, "Service Unavailable", "a dependency is not reachable", checks=checks)
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    async def prometheus_metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,21 @@
+"""Bus subscriptions of the classifier service."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.classifier import service
+from services.classifier.model import Classifier
+from shared import events
+from shared.bus.contract import Subscription
+from shared.clock import Clock
+
+CONSUMER = "classifier"
+
+
+def subscriptions(*, classifier: Classifier, clock: Clock) -> list[Subscription]:
+    async def on_response(session: AsyncSession, event: events.CloudEvent) -> None:
+        await service.classify_response(session, event.data, classifier=classifier, clock=clock)
+
+    return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_RESPONSES,), handler=on_response,
+                         event_types=frozenset({events.RESPONSE_RECEIVED, events.RESPONSE_UPDATED}))]

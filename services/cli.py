@@ -1,0 +1,224 @@
+"""The ``npsloop`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from shared.settings import ConfigError, Settings, load_settings
+
+log = logging.getLogger("npsloop.cli")
+
+ROLE_HELP = """roles:
+  api          HTTP API and dashboard (no background work)
+  classifier   consume response events, emit response.classified
+  followup     consume classifications, open tasks, request referrals
+  deliveries   fan events out to webhooks and deliver them (retries, log)
+  sla          warn and mark breaches on follow-up tasks
+"""
+
+
+def _runtime(settings: Settings):
+    from services.runtime import Runtime
+    return Runtime.build(settings)
+
+
+async def _migrate(settings: Settings) -> None:
+    from services.migrate import upgrade
+    from shared.db import Database
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+
+
+async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, ...]) -> None:
+    import uvicorn
+
+    from services.app import create_app
+
+    await _migrate(settings)
+    runtime = _runtime(settings)
+    worker_roles = tuple(r for r in roles if r != "api")
+    if "api" in roles:
+        app = create_app(runtime, worker_roles=worker_roles)
+        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
+                                timeout_graceful_shutdown=10)
+        server = uvicorn.Server(config)
+        log.info("npsloop listening", extra={"url": f"http://{host}:{port}", "database": settings.resolved_database_url.split("://")[0]})
+        await server.serve()
+        await runtime.db.dispose()
+        return
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start(worker_roles)
+    await stop.wait()
+    await runtime.close()
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    from shared import auth
+    from shared.clock import SystemClock
+    from shared.db import Database
+
+    await _migrate(settings)
+    db = Database(settings.resolved_database_url)
+    clock = SystemClock()
+    try:
+        async with db.unit_of_work() as session:
+            if args.keys_command == "create":
+                row, clear = await auth.create_key(session, name=args.name, scopes=auth.parse_scopes(args.scopes), clock=clock)
+                print(f"created key {row.id} '{row.name}' with scopes {','.join(row.scopes)}; it is shown only once:",
+                      file=sys.stderr)
+                print(clear)
+            elif args.keys_command == "list":
+                for row in await auth.list_keys(session):
+                    state = f"revoked {row.revoked_at.isoformat()}" if row.revoked_at else "active"
+                    print(f"{row.id}\t{row.name}\t{','.join(row.scopes)}\t{row.created_at.isoformat()}\t{state}")
+            elif args.keys_command == "revoke":
+                if not await auth.revoke_key(session, args.key_id, clock=clock):
+                    print(f"no key with id {args.key_id}", file=sys.stderr)
+                    return 1
+                print(f"revoked {args.key_id}", file=sys.stderr)
+    except auth.InvalidKeyRequest as exc:
+        print(f"npsloop keys: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.dispose()
+    return 0
+
+
+def _classify(settings: Settings, args: argparse.Namespace) -> int:
+    from services.classifier.commands import run_classify
+    runtime_classifier = _classifier_only(settings)
+    infile = open(args.file, encoding="utf-8") if args.file and args.file != "-" else sys.stdin
+    with infile:
+        count = run_classify(infile, sys.stdout, runtime_classifier)
+    print(f"classified {count} comments with {runtime_classifier.version}", file=sys.stderr)
+    return 0
+
+
+def _classifier_only(settings: Settings):
+    from services.classifier.model import load_classifier
+    from shared.policy import load_policy
+    return load_classifier(themes=load_policy(settings.policy_file).theme_definitions(), data_dir=settings.data_dir)
+
+
+def _train(settings: Settings, args: argparse.Namespace) -> int:
+    from services.classifier.commands import run_train
+    from shared.policy import load_policy
+
+    themes = load_policy(settings.policy_file).theme_definitions()
+    corrections = asyncio.run(_stored_corrections(settings))
+    labels = open(args.labels, encoding="utf-8") if args.labels else None
+    try:
+        version = run_train(labels_file=labels, corrections=corrections, themes=themes, data_dir=settings.data_dir)
+    finally:
+        if labels:
+            labels.close()
+    print(version)
+    return 0
+
+
+async def _stored_corrections(settings: Settings) -> list:
+    """Corrections people made through the API (none until corrections are stored)."""
+    try:
+        from services.classifier.corrections import load_corrections
+    except ImportError:
+        return []
+    from shared.db import Database
+    await _migrate(settings)
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.sessions() as session:
+            return await load_corrections(session)
+    finally:
+        await db.dispose()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="npsloop", description="Close the Net Promoter Score loop.",
+                                     epilog="Configuration: NPSLOOP_* environment variables; see README.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="migrate, then run API, dashboard and every worker in one process")
+    up.add_argument("--host", default=None)
+    up.add_argument("--port", type=int, default=None)
+
+    serve = sub.add_parser("serve", help="run one role (scaled deployments)", epilog=ROLE_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("role", choices=["api", "classifier", "followup", "deliveries", "sla"])
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="run migrations to the newest schema")
+
+    keys = sub.add_parser("keys", help="API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; printed once as the last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", required=True, help="comma-separated, e.g. responses:write,tasks:read")
+    keys_sub.add_parser("list", help="list keys (never their secret)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id")
+
+    classify = sub.add_parser("classify", help="classify JSON Lines {id, score, comment} from FILE or stdin")
+    classify.add_argument("file", nargs="?")
+
+    classifier = sub.add_parser("classifier", help="the classifier model")
+    classifier_sub = classifier.add_subparsers(dest="classifier_command", required=True)
+    train = classifier_sub.add_parser("train", help="fit the organisation's own model from corrections (+ labels)")
+    train.add_argument("--labels", help='JSON Lines {"comment","score","themes":[ids],"sentiment"}')
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        from shared.observability import configure_logging
+        configure_logging(settings.log_level, settings.log_format)
+        return _dispatch(settings, args)
+    except ConfigError as exc:
+        print(f"npsloop: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "up":
+        asyncio.run(_serve(settings, host=args.host or settings.host, port=args.port or settings.port,
+                           roles=("api", "classifier", "followup", "deliveries", "sla")))
+        return 0
+    if args.command == "serve":
+        asyncio.run(_serve(settings, host=args.host or settings.host, port=args.port or settings.port, roles=(args.role,)))
+        return 0
+    if args.command == "db":
+        asyncio.run(_migrate(settings))
+        print("database is at the newest schema", file=sys.stderr)
+        return 0
+    if args.command == "keys":
+        return asyncio.run(_keys(settings, args))
+    if args.command == "classify":
+        return _classify(settings, args)
+    if args.command == "classifier":
+        return _train(settings, args)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

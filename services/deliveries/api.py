@@ -1,0 +1,71 @@
+"""HTTP endpoints for webhook subscriptions and their delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from services.deliveries import repository, service
+from services.deliveries.schemas import (DeliveryAttemptOut, DeliveryList, DeliveryOut, WebhookCreated, WebhookIn,
+                                         WebhookList, WebhookOut)
+from shared.auth import Principal
+from shared.problems import NotFound
+from shared.web import ClockDep, DbDep, require
+
+router = APIRouter(tags=["webhooks"])
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+@router.post("/v1/webhooks", status_code=201, response_model=WebhookCreated)
+async def create_webhook(body: WebhookIn, request: Request, _: Admin, db: DbDep, clock: ClockDep) -> WebhookCreated:
+    allow_private = request.app.state.settings.allow_private_webhook_urls
+    async with db.unit_of_work() as session:
+        row = await service.create_subscription(session, body, allow_private=allow_private, clock=clock)
+    return WebhookCreated(id=row.id, url=row.url, events=row.events, description=row.description,
+                          created_at=row.created_at, secret=row.secret)
+
+
+@router.get("/v1/webhooks", response_model=WebhookList)
+async def list_webhooks(_: Admin, db: DbDep) -> WebhookList:
+    async with db.sessions() as session:
+        rows = await repository.active_subscriptions(session)
+    return WebhookList(webhooks=[WebhookOut.model_validate(r) for r in rows])
+
+
+@router.get("/v1/webhooks/{webhook_id}", response_model=WebhookOut)
+async def get_webhook(webhook_id: str, _: Admin, db: DbDep) -> WebhookOut:
+    async with db.sessions() as session:
+        row = await repository.get_subscription(session, webhook_id)
+    if row is None:
+        raise NotFound(f"webhook {webhook_id} does not exist")
+    return WebhookOut.model_validate(row)
+
+
+@router.delete("/v1/webhooks/{webhook_id}", status_code=204)
+async def delete_webhook(webhook_id: str, _: Admin, db: DbDep, clock: ClockDep) -> Response:
+    async with db.unit_of_work() as session:
+        await service.delete_subscription(session, webhook_id, clock=clock)
+    return Response(status_code=204)
+
+
+@router.get("/v1/webhooks/{webhook_id}/deliveries", response_model=DeliveryList)
+async def list_deliveries(webhook_id: str, _: Admin, db: DbDep) -> DeliveryList:
+    async with db.sessions() as session:
+        if await repository.get_subscription(session, webhook_id) is None:
+            raise NotFound(f"webhook {webhook_id} does not exist")
+        deliveries = await repository.deliveries_of(session, webhook_id)
+        attempts = await repository.attempts_of(session, [d.id for d in deliveries])
+    by_delivery: dict[str, list[DeliveryAttemptOut]] = {}
+    for attempt in attempts:
+        by_delivery.setdefault(attempt.delivery_id, []).append(DeliveryAttemptOut.model_validate(attempt))
+    return DeliveryList(deliveries=[
+        DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])}) for d in deliveries
+    ])
+
+
+@router.post("/v1/deliveries/{delivery_id}/redeliver", status_code=202, response_model=DeliveryOut)
+async def redeliver(delivery_id: str, _: Admin, db: DbDep, clock: ClockDep) -> DeliveryOut:
+    async with db.unit_of_work() as session:
+        delivery = await service.redeliver(session, delivery_id, clock=clock)
+    return DeliveryOut.model_validate(delivery)

@@ -1,0 +1,20 @@
+"""Bus subscription of the delivery service: every event becomes deliveries to webhooks."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.deliveries import service
+from shared import events
+from shared.bus.contract import Subscription
+from shared.clock import Clock
+
+CONSUMER = "webhooks"
+
+
+def subscriptions(*, clock: Clock) -> list[Subscription]:
+    async def on_event(session: AsyncSession, event: events.CloudEvent) -> None:
+        await service.fan_out(session, event, clock=clock)
+
+    topics = tuple(sorted(set(events.EVENT_TOPICS.values())))
+    return [Subscription(consumer=CONSUMER, topics=topics, handler=on_event)]

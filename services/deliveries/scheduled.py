@@ -1,0 +1,145 @@
+"""The delivery worker: sends due deliveries, records every attempt, retries, dead-letters.
+
+It runs apart from the consumers, so a slow or dead receiver only delays its own
+deliveries. A delivery is leased (``next_attempt_at`` pushed past the timeout) before it
+is sent, so two workers never send the same attempt; a worker killed mid-send leaves the
+lease to expire and the delivery is sent again — at least once, same ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+
+from services.deliveries import repository, signing
+from services.deliveries.models import Delivery, DeliveryAttempt
+from services.deliveries.service import next_attempt_at
+from services.deliveries.urls import UnsafeUrl, check_url
+from shared.clock import Clock
+from shared.db import Database
+from shared.observability import metrics
+
+log = logging.getLogger("npsloop.deliveries")
+
+RESPONSE_BODY_LIMIT = 2000
+BATCH = 50
+
+
+@dataclass(frozen=True)
+class _Job:
+    delivery_id: str
+    event_id: str
+    url: str
+    secret: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Result:
+    status_code: int | None
+    body: str | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class DeliveryWorker:
+    def __init__(self, db: Database, clock: Clock, *, timeout: float, max_age: timedelta, allow_private: bool,
+                 concurrency: int = 20) -> None:
+        self.db = db
+        self.clock = clock
+        self.timeout = timeout
+        self.max_age = max_age
+        self.allow_private = allow_private
+        self.limit = asyncio.Semaphore(concurrency)
+        self.client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("delivery loop error; retrying")
+                sent = 0
+            if not sent:
+                try:
+                    await asyncio.wait_for(stop.wait(), poll_interval)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def run_once(self) -> int:
+        """Attempt every due delivery once; returns how many were attempted."""
+        jobs = await self._lease()
+        if jobs:
+            await asyncio.gather(*(self._attempt(job) for job in jobs))
+        return len(jobs)
+
+    async def _lease(self) -> list[_Job]:
+        now = self.clock.now()
+        jobs = []
+        async with self.db.unit_of_work() as session:
+            for delivery in await repository.claim_due(session, now, BATCH):
+                subscription = await repository.get_subscription(session, delivery.subscription_id)
+                if subscription is None:  # deleted since: nothing to send
+                    delivery.status, delivery.next_attempt_at = "cancelled", None
+                    continue
+                delivery.next_attempt_at = now + timedelta(seconds=self.timeout + 30)
+                jobs.append(_Job(delivery.id, delivery.event_id, subscription.url, subscription.secret,
+                                 delivery.envelope.encode()))
+        return jobs
+
+    async def _attempt(self, job: _Job) -> None:
+        async with self.limit:
+            result = await self._send(job)
+        now = self.clock.now()
+        async with self.db.unit_of_work() as session:
+            delivery = await session.get(Delivery, job.delivery_id)
+            if delivery is None:
+                return
+            delivery.attempts += 1
+            delivery.last_attempt_at = now
+            session.add(DeliveryAttempt(delivery_id=delivery.id, attempted_at=now, status_code=result.status_code,
+                                        response_body=result.body, error=result.error, duration_ms=result.duration_ms))
+            if result.ok:
+                delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
+                metrics.deliveries_sent.inc()
+            elif now - delivery.created_at >= self.max_age:
+                delivery.status, delivery.next_attempt_at = "dead", None
+                metrics.deliveries_failed.inc()
+                log.error("delivery dead-lettered", extra={"delivery_id": delivery.id, "event_id": job.event_id})
+            else:
+                delivery.next_attempt_at = next_attempt_at(delivery.attempts, now)
+                metrics.deliveries_failed.inc()
+
+    async def _send(self, job: _Job) -> _Result:
+        started = time.perf_counter()
+
+        def elapsed() -> int:
+            return int((time.perf_counter() - started) * 1000)
+
+        try:
+            await check_url(job.url, allow_private=self.allow_private)
+        except UnsafeUrl as exc:
+            return _Result(None, None, f"refused: {exc}", elapsed())
+        # Standard Webhooks: the message id is the event id, identical on every retry,
+        # so receivers can de-duplicate.
+        headers = signing.headers(job.secret, msg_id=job.event_id, timestamp=int(self.clock.now().timestamp()),
+                                  body=job.body)
+        try:
+            reply = await self.client.post(job.url, content=job.body, headers=headers)
+            return _Result(reply.status_code, reply.text[:RESPONSE_BODY_LIMIT], None, elapsed())
+        except httpx.HTTPError as exc:
+            return _Result(None, None, f"{type(exc).__name__}: {exc}"[:RESPONSE_BODY_LIMIT], elapsed())

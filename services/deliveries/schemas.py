@@ -1,0 +1,73 @@
+"""Webhook subscription and delivery-log shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from shared.events import EVENT_TYPES
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    events: list[str] = Field(..., min_length=1, max_length=50, description='Event types, or ["*"] for all.')
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    @field_validator("events")
+    @classmethod
+    def _known_types(cls, value: list[str]) -> list[str]:
+        unknown = [t for t in value if t != "*" and t not in EVENT_TYPES]
+        if unknown:
+            raise ValueError(f"unknown event type(s): {', '.join(unknown)}")
+        return sorted(set(value))
+
+
+class WebhookOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="whsec_… signing secret; shown only now.")
+
+
+class WebhookList(BaseModel):
+    webhooks: list[WebhookOut]
+
+
+class DeliveryAttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    attempted_at: datetime
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    duration_ms: int
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    subscription_id: str
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    attempt_log: list[DeliveryAttemptOut] = []
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[DeliveryOut]

@@ -1,0 +1,72 @@
+"""Webhook subscriptions, fan-out of events into deliveries, and the retry schedule."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.deliveries import repository, signing
+from services.deliveries.models import Delivery, WebhookSubscription
+from services.deliveries.schemas import WebhookIn
+from services.deliveries.urls import UnsafeUrl, check_url
+from shared.clock import Clock
+from shared.events import CloudEvent
+from shared.problems import Conflict, NotFound, UnprocessableContent
+
+FIRST_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 3600.0
+
+
+async def create_subscription(session: AsyncSession, body: WebhookIn, *, allow_private: bool,
+                              clock: Clock) -> WebhookSubscription:
+    try:
+        await check_url(str(body.url), allow_private=allow_private)
+    except UnsafeUrl as exc:
+        raise UnprocessableContent(f"url: {exc}", errors=[{"field": "url", "message": str(exc)}]) from None
+    row = WebhookSubscription(id=str(uuid.uuid4()), url=str(body.url), events=body.events, secret=signing.new_secret(),
+                              description=body.description, created_at=clock.now())
+    session.add(row)
+    return row
+
+
+async def delete_subscription(session: AsyncSession, subscription_id: str, *, clock: Clock) -> None:
+    row = await repository.get_subscription(session, subscription_id)
+    if row is None:
+        raise NotFound(f"webhook {subscription_id} does not exist")
+    row.deleted_at = clock.now()
+
+
+async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> int:
+    """One pending delivery per subscription that wants this event; none twice."""
+    created = 0
+    now = clock.now()
+    for subscription in await repository.active_subscriptions(session):
+        if "*" not in subscription.events and event.type not in subscription.events:
+            continue
+        if await repository.delivery_exists(session, subscription.id, event.id):
+            continue
+        session.add(Delivery(id=str(uuid.uuid4()), subscription_id=subscription.id, event_id=event.id,
+                             event_type=event.type, envelope=event.to_json(), status="pending", attempts=0,
+                             created_at=now, next_attempt_at=now))
+        created += 1
+    return created
+
+
+def next_attempt_at(attempts: int, now: datetime) -> datetime:
+    """Exponential backoff with jitter: about 5 s, 10 s, 20 s … capped at an hour."""
+    delay = min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), MAX_RETRY_SECONDS)
+    return now + timedelta(seconds=delay * random.uniform(0.75, 1.25))
+
+
+async def redeliver(session: AsyncSession, delivery_id: str, *, clock: Clock) -> Delivery:
+    delivery = await repository.get_delivery(session, delivery_id)
+    if delivery is None:
+        raise NotFound(f"delivery {delivery_id} does not exist")
+    if delivery.status == "pending":
+        raise Conflict("the delivery is still pending; it will be attempted at next_attempt_at")
+    delivery.status = "pending"
+    delivery.next_attempt_at = clock.now()
+    return delivery

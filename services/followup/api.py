@@ -1,0 +1,92 @@
+"""HTTP endpoints for the task inbox."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from services.followup import repository, service
+from services.followup.models import Task
+from services.followup.schemas import (AcknowledgeIn, NoteIn, ResolveIn, TaskEventOut, TaskList, TaskOut,
+                                       TaskStatus)
+from shared.auth import Principal
+from shared.problems import BadRequest, NotFound
+from shared.web import ClockDep, DbDep, require
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+TaskReader = Annotated[Principal, Depends(require("tasks:read"))]
+TaskWriter = Annotated[Principal, Depends(require("tasks:write"))]
+
+
+def _out(task: Task, task_events=None) -> TaskOut:
+    out = TaskOut.model_validate(task)
+    out.breached = task.breached_at is not None
+    if task_events is not None:
+        out.events = [TaskEventOut(type=e.type, actor=e.actor, note=e.note, data=e.data, at=e.at) for e in task_events]
+    return out
+
+
+def _cursor(task: Task) -> str:
+    return base64.urlsafe_b64encode(f"{task.opened_at.isoformat()}|{task.id}".encode()).decode()
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        opened_at, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(opened_at), task_id
+    except Exception:
+        raise BadRequest("cursor is not one this API returned", errors=[{"field": "cursor", "message": "invalid"}]) from None
+
+
+@router.get("", response_model=TaskList)
+async def list_tasks(
+    _: TaskReader, db: DbDep,
+    status: TaskStatus | None = None, assignee: str | None = None, team: str | None = None,
+    breached: bool | None = None, customer_id: str | None = None,
+    due_before: datetime | None = None, due_after: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: str | None = None,
+) -> TaskList:
+    after = _parse_cursor(cursor) if cursor else None
+    async with db.sessions() as session:
+        tasks = await repository.search(session, status=status, assignee=assignee, team=team, breached=breached,
+                                        customer_id=customer_id, due_before=due_before, due_after=due_after,
+                                        limit=limit, after_id=after)
+    next_cursor = _cursor(tasks[-1]) if len(tasks) == limit else None
+    return TaskList(tasks=[_out(t) for t in tasks], next_cursor=next_cursor)
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+async def get_task(task_id: str, _: TaskReader, db: DbDep) -> TaskOut:
+    async with db.sessions() as session:
+        task = await repository.get(session, task_id)
+        if task is None:
+            raise NotFound(f"task {task_id} does not exist")
+        return _out(task, await repository.events_of(session, task_id))
+
+
+@router.post("/{task_id}/acknowledge", response_model=TaskOut)
+async def acknowledge_task(task_id: str, principal: TaskWriter, db: DbDep, clock: ClockDep,
+                           body: AcknowledgeIn | None = None) -> TaskOut:
+    async with db.unit_of_work() as session:
+        task = await service.acknowledge(session, task_id, actor=principal.name, note=body.note if body else None,
+                                         clock=clock)
+        return _out(task)
+
+
+@router.post("/{task_id}/notes", response_model=TaskOut, status_code=201)
+async def add_task_note(task_id: str, body: NoteIn, principal: TaskWriter, db: DbDep, clock: ClockDep) -> TaskOut:
+    async with db.unit_of_work() as session:
+        task = await service.add_note(session, task_id, actor=principal.name, note=body.note, clock=clock)
+        return _out(task)
+
+
+@router.post("/{task_id}/resolve", response_model=TaskOut)
+async def resolve_task(task_id: str, body: ResolveIn, principal: TaskWriter, db: DbDep, clock: ClockDep) -> TaskOut:
+    async with db.unit_of_work() as session:
+        task = await service.resolve(session, task_id, actor=principal.name, outcome=body.outcome, note=body.note,
+                                     clock=clock)
+        return _out(task)

@@ -1,0 +1,21 @@
+"""Bus subscriptions of the follow-up service."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.followup import service
+from shared import events
+from shared.bus.contract import Subscription
+from shared.clock import Clock
+from shared.policy import Policy
+
+CONSUMER = "followup"
+
+
+def subscriptions(*, policy: Policy, clock: Clock) -> list[Subscription]:
+    async def on_classified(session: AsyncSession, event: events.CloudEvent) -> None:
+        await service.consider_response(session, event.data, policy=policy, clock=clock)
+
+    return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_CLASSIFICATIONS,), handler=on_classified,
+                         event_types=frozenset({events.RESPONSE_CLASSIFIED}))]

@@ -1,0 +1,161 @@
+"""Follow-up rules: a task for every detractor, referral requests for promoters.
+
+Every state change writes a task event (the audit trail) and, where other software cares,
+an outbox event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.followup import repository
+from services.followup.models import ReferralRequest, Task, TaskEvent
+from shared import events, outbox
+from shared.clock import Clock
+from shared.observability import metrics
+from shared.policy import Policy
+from shared.problems import Conflict, NotFound
+
+SYSTEM_ACTOR = "npsloop"
+DEFAULT_TEAM = "cs"
+
+
+def task_data(task: Task) -> dict[str, Any]:
+    return {
+        "task_id": task.id, "response_id": task.response_id, "customer": task.customer, "score": task.score,
+        "comment": task.comment, "themes": task.themes, "status": task.status, "assignee": task.assignee,
+        "team": task.team, "received_at": task.received_at.isoformat(), "due_at": task.due_at.isoformat(),
+        "acknowledged_at": task.acknowledged_at.isoformat() if task.acknowledged_at else None,
+        "resolved_at": task.resolved_at.isoformat() if task.resolved_at else None, "outcome": task.outcome,
+        "breached_at": task.breached_at.isoformat() if task.breached_at else None,
+    }
+
+
+def _facts(response: dict[str, Any]) -> dict[str, Any]:
+    """What policy rules may match on."""
+    survey = response.get("survey") or {}
+    return {
+        "score": response["score"], "segment": (response.get("customer") or {}).get("segment"),
+        "lifecycle_stage": response.get("lifecycle_stage"), "touchpoint": survey.get("touchpoint"),
+        "survey_kind": survey.get("kind"), "channel": survey.get("channel"),
+        "properties": response.get("properties") or {},
+    }
+
+
+async def emit_task_event(session: AsyncSession, event_type: str, task: Task, now: datetime, clock: Clock) -> None:
+    event = events.new_event(event_type, key=task.customer_id, subject=task.id, data=task_data(task), time=now)
+    await outbox.append(session, event, clock=clock)
+
+
+def record_task_event(session: AsyncSession, task: Task, kind: str, now: datetime, *, actor: str = SYSTEM_ACTOR,
+            note: str | None = None, data: dict[str, Any] | None = None) -> None:
+    session.add(TaskEvent(task_id=task.id, type=kind, actor=actor, note=note, data=data or {}, at=now))
+
+
+async def consider_response(session: AsyncSession, classified: dict[str, Any], *, policy: Policy, clock: Clock) -> None:
+    """Apply the follow-up rules to one ``response.classified`` event's data.
+
+    Safe to run again for the same response (re-classification, late comment): a
+    detractor never gets a second task, a promoter never a second referral request.
+    """
+    response, classification = classified["response"], classified["classification"]
+    category = classification.get("category")
+    if category == "detractor":
+        existing = await repository.get_by_response(session, response["id"])
+        if existing is None:
+            await open_task(session, response, classification, policy=policy, clock=clock)
+        elif (existing.comment, existing.themes) != (response.get("comment"), classification.get("themes") or []):
+            existing.comment = response.get("comment")
+            existing.themes = classification.get("themes") or []
+            record_task_event(session, existing, "response_updated", clock.now(), data={"themes": existing.themes})
+    elif category == "promoter":
+        await request_referral(session, response, policy=policy, clock=clock)
+
+
+async def open_task(session: AsyncSession, response: dict[str, Any], classification: dict[str, Any], *,
+                    policy: Policy, clock: Clock) -> Task:
+    now = clock.now()
+    received_at = datetime.fromisoformat(response["received_at"])
+    sla = policy.sla_for(_facts(response))
+    customer = response.get("customer") or {}
+    task = Task(
+        id=str(uuid.uuid4()), response_id=response["id"], customer_id=customer["id"], customer=customer,
+        account_id=customer.get("account_id"), segment=customer.get("segment"), score=response["score"],
+        comment=response.get("comment"), themes=classification.get("themes") or [], status="open",
+        assignee=(response.get("properties") or {}).get("account_owner"), team=DEFAULT_TEAM,
+        received_at=received_at, opened_at=now, due_at=received_at + sla,
+        warn_at=received_at + sla * policy.sla_warning_at,
+    )
+    session.add(task)
+    await session.flush()
+    record_task_event(session, task, "opened", now, data={"due_at": task.due_at.isoformat(), "sla_seconds": sla.total_seconds()})
+    await emit_task_event(session, events.FOLLOWUP_OPENED, task, now, clock)
+    metrics.tasks_opened.inc()
+    return task
+
+
+async def request_referral(session: AsyncSession, response: dict[str, Any], *, policy: Policy,
+                           clock: Clock) -> ReferralRequest | None:
+    """Ask a promoter for a referral, at most once per ``throttle.referral_every``."""
+    now = clock.now()
+    customer_id = response["customer"]["id"]
+    if await repository.referral_for_response(session, response["id"]) is not None:
+        return None
+    if await repository.referral_since(session, customer_id, now - policy.throttle.referral_every) is not None:
+        return None
+    referral = ReferralRequest(id=str(uuid.uuid4()), response_id=response["id"], customer_id=customer_id, requested_at=now)
+    session.add(referral)
+    event = events.new_event(events.REFERRAL_REQUESTED, key=customer_id, subject=referral.id, time=now, data={
+        "referral_id": referral.id, "response_id": response["id"], "customer": response["customer"],
+        "score": response["score"], "comment": response.get("comment"),
+    })
+    await outbox.append(session, event, clock=clock)
+    return referral
+
+
+async def _task_or_404(session: AsyncSession, task_id: str) -> Task:
+    task = await repository.get(session, task_id)
+    if task is None:
+        raise NotFound(f"task {task_id} does not exist")
+    return task
+
+
+async def acknowledge(session: AsyncSession, task_id: str, *, actor: str, note: str | None, clock: Clock) -> Task:
+    """First contact. Acknowledging twice is harmless; a resolved task cannot be."""
+    task = await _task_or_404(session, task_id)
+    if task.status == "resolved":
+        raise Conflict("the task is already resolved")
+    if task.status == "acknowledged":
+        return task
+    now = clock.now()
+    task.status, task.acknowledged_at = "acknowledged", now
+    record_task_event(session, task, "acknowledged", now, actor=actor, note=note,
+            data={"within_sla": now <= task.due_at})
+    await emit_task_event(session, events.FOLLOWUP_ACKNOWLEDGED, task, now, clock)
+    return task
+
+
+async def add_note(session: AsyncSession, task_id: str, *, actor: str, note: str, clock: Clock) -> Task:
+    task = await _task_or_404(session, task_id)
+    record_task_event(session, task, "note", clock.now(), actor=actor, note=note)
+    return task
+
+
+async def resolve(session: AsyncSession, task_id: str, *, actor: str, outcome: str, note: str | None,
+                  clock: Clock) -> Task:
+    task = await _task_or_404(session, task_id)
+    if task.status == "resolved":
+        if task.outcome == outcome:
+            return task
+        raise Conflict(f"the task is already resolved with outcome '{task.outcome}'")
+    now = clock.now()
+    if task.acknowledged_at is None:
+        task.acknowledged_at = now  # resolving is also the first contact
+    task.status, task.resolved_at, task.outcome = "resolved", now, outcome
+    record_task_event(session, task, "resolved", now, actor=actor, note=note, data={"outcome": outcome})
+    await emit_task_event(session, events.FOLLOWUP_RESOLVED, task, now, clock)
+    return task

@@ -1,0 +1,118 @@
+"""Builds a running npsloop from Settings: database, policy, classifier, bus and workers.
+
+``npsloop up`` runs every role in one process; ``npsloop serve ROLE`` runs one. Either
+way the handlers are the same functions; only the transport and the roles differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from services.classifier import handlers as classifier_handlers
+from services.classifier.model import Classifier, load_classifier
+from services.deliveries import handlers as delivery_handlers
+from services.deliveries.scheduled import DeliveryWorker
+from services.followup import handlers as followup_handlers
+from services.followup.scheduled import check_sla
+from shared.bus.contract import Subscription, Transport
+from shared.bus.dblog import DatabaseLogTransport
+from shared.bus.processing import EventProcessor
+from shared.clock import Clock, SystemClock
+from shared.db import Database
+from shared.policy import Policy, load_policy
+from shared.settings import Settings
+
+log = logging.getLogger("npsloop.runtime")
+
+# Roles that run in the background (the "api" role is the HTTP server itself).
+WORKER_ROLES = ("classifier", "followup", "deliveries", "sla")
+ROLES = ("api", *WORKER_ROLES)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    db: Database
+    policy: Policy
+    classifier: Classifier
+    processor: EventProcessor
+    transport: Transport
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _delivery_worker: DeliveryWorker | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> "Runtime":
+        """Everything validated up front: a bad policy or taxonomy stops start-up here."""
+        clock = clock or SystemClock(settings.clock_offset_seconds)
+        policy = load_policy(settings.policy_file)
+        classifier = load_classifier(themes=policy.theme_definitions(), data_dir=settings.data_dir)
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.resolved_database_url)
+        processor = EventProcessor(db, clock, max_attempts=settings.handler_max_attempts,
+                                   retry_base_seconds=settings.handler_retry_base_seconds)
+        transport = DatabaseLogTransport(db, clock, processor, poll_interval=settings.poll_interval_seconds)
+        return cls(settings=settings, clock=clock, db=db, policy=policy, classifier=classifier,
+                   processor=processor, transport=transport)
+
+    def subscriptions(self, roles: tuple[str, ...] = WORKER_ROLES) -> list[Subscription]:
+        subs: list[Subscription] = []
+        if "classifier" in roles:
+            subs += classifier_handlers.subscriptions(classifier=self.classifier, clock=self.clock)
+        if "followup" in roles:
+            subs += followup_handlers.subscriptions(policy=self.policy, clock=self.clock)
+        if "deliveries" in roles:
+            subs += delivery_handlers.subscriptions(clock=self.clock)
+        return subs
+
+    async def start(self, roles: tuple[str, ...] = WORKER_ROLES) -> None:
+        """Start the background work of ``roles`` as tasks of the running loop."""
+        self._stop.clear()
+        for subscription in self.subscriptions(roles):
+            self._spawn(self.transport.run(subscription, self._stop), f"consumer:{subscription.consumer}")
+        if "deliveries" in roles:
+            self._delivery_worker = DeliveryWorker(
+                self.db, self.clock, timeout=self.settings.delivery_timeout_seconds,
+                max_age=timedelta(hours=self.settings.delivery_max_age_hours),
+                allow_private=self.settings.allow_private_webhook_urls)
+            self._spawn(self._delivery_worker.run(self._stop, self.settings.poll_interval_seconds), "deliveries")
+        if "sla" in roles:
+            self._spawn(self._sla_loop(), "sla")
+        log.info("workers started", extra={"roles": ",".join(r for r in roles if r != "api"),
+                                           "transport": self.transport.name})
+
+    def _spawn(self, coro, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def _sla_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                async with self.db.unit_of_work() as session:
+                    await check_sla(session, clock=self.clock)
+            except Exception:
+                log.exception("sla check failed; retrying")
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.settings.sla_check_interval_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        """Finish the event in hand, then stop every worker."""
+        self._stop.set()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._tasks.clear()
+        if self._delivery_worker is not None:
+            await self._delivery_worker.close()
+
+    async def close(self) -> None:
+        await self.stop()
+        await self.db.dispose()

@@ -1,0 +1,95 @@
+"""The database event log transport (embedded default).
+
+The outbox table is the log. Each consumer group keeps a position per topic and reads
+rows above it in position order, so every key's events arrive in the order they were
+written. The position moves in the same transaction as the handler's effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus.contract import Subscription
+from shared.bus.processing import EventProcessor
+from shared.clock import Clock
+from shared.db import Database
+from shared.events import CloudEvent
+from shared.models import ConsumerPosition, EventLogEntry
+
+log = logging.getLogger("npsloop.bus.dblog")
+
+BATCH_SIZE = 200
+
+
+class DatabaseLogTransport:
+    name = "database"
+
+    def __init__(self, db: Database, clock: Clock, processor: EventProcessor, *, poll_interval: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.processor = processor
+        self.poll_interval = poll_interval
+
+    async def check(self) -> None:
+        await self.db.ping()
+
+    async def run(self, subscription: Subscription, stop: asyncio.Event) -> None:
+        for topic in subscription.topics:
+            await self._ensure_position(subscription.consumer, topic)
+        while not stop.is_set():
+            try:
+                worked = await self.drain_once(subscription, stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consumer loop error; retrying", extra={"consumer": subscription.consumer})
+                worked = False
+            if not worked and not stop.is_set():
+                await self.db.commit_signal.wait(self.poll_interval)
+
+    async def drain_once(self, subscription: Subscription, stop: asyncio.Event | None = None) -> bool:
+        """Handle every waiting event once; True if there was any."""
+        worked = False
+        for topic in subscription.topics:
+            async with self.db.sessions() as session:
+                position = await self._position(session, subscription.consumer, topic)
+                query = (
+                    select(EventLogEntry.position, EventLogEntry.envelope)
+                    .where(EventLogEntry.topic == topic, EventLogEntry.position > position)
+                    .order_by(EventLogEntry.position)
+                    .limit(BATCH_SIZE)
+                )
+                rows = (await session.execute(query)).all()
+            for row_position, envelope in rows:
+                if stop is not None and stop.is_set():
+                    return worked
+                worked = True
+                event = CloudEvent.from_json(envelope)
+                await self.processor.handle(
+                    subscription, event, topic=topic,
+                    write_position=self._position_writer(subscription.consumer, topic, row_position),
+                )
+        return worked
+
+    def _position_writer(self, consumer: str, topic: str, new_position: int):
+        async def write(session: AsyncSession) -> None:
+            row = await session.get(ConsumerPosition, (consumer, topic))
+            assert row is not None, "position row is created before consuming"
+            row.position = new_position
+            row.updated_at = self.clock.now()
+        return write
+
+    async def _position(self, session: AsyncSession, consumer: str, topic: str) -> int:
+        value = await session.scalar(
+            select(ConsumerPosition.position).where(ConsumerPosition.consumer == consumer, ConsumerPosition.topic == topic)
+        )
+        return value or 0
+
+    async def _ensure_position(self, consumer: str, topic: str) -> None:
+        async with self.db.unit_of_work() as session:
+            if await session.get(ConsumerPosition, (consumer, topic)) is None:
+                session.add(ConsumerPosition(consumer=consumer, topic=topic, position=0, updated_at=self.clock.now()))

@@ -1,0 +1,112 @@
+"""The part of consuming that is the same for every transport.
+
+Each transport fetches events and moves its own position; this module runs the handler
+inside one transaction with the idempotency record, retries, and dead-letters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import traceback
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus.contract import Subscription
+from shared.clock import Clock
+from shared.db import Database
+from shared.events import CloudEvent
+from shared.models import DeadLetter, ProcessedEvent
+from shared.observability import metrics
+
+log = logging.getLogger("npsloop.bus")
+
+# Runs inside the handler's transaction (the database log moves its position there).
+PositionWriter = Callable[[AsyncSession], Awaitable[None]]
+
+
+class EventProcessor:
+    def __init__(self, db: Database, clock: Clock, *, max_attempts: int, retry_base_seconds: float) -> None:
+        self.db = db
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.retry_base_seconds = retry_base_seconds
+
+    async def handle(self, subscription: Subscription, event: CloudEvent, *, topic: str,
+                     write_position: PositionWriter | None = None) -> str:
+        """Process one event to a final outcome: "handled", "skipped" or "dead_lettered".
+
+        Returns only once the outcome (and ``write_position``) is committed; transient
+        database errors on the bookkeeping itself propagate so the transport retries the
+        same event rather than moving past it.
+        """
+        last_error = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await self._attempt(subscription, event, write_position)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a handler failure of any kind is retried, then dead-lettered
+                last_error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                log.warning("handler failed", extra={"consumer": subscription.consumer, "event_id": event.id,
+                                                     "event_type": event.type, "attempt": attempt, "error": last_error})
+                if attempt < self.max_attempts:
+                    delay = self.retry_base_seconds * (2 ** (attempt - 1))
+                    await asyncio.sleep(delay * (0.5 + random.random() / 2))
+        await self._dead_letter(subscription, event, topic=topic, error=last_error, write_position=write_position)
+        return "dead_lettered"
+
+    async def _attempt(self, subscription: Subscription, event: CloudEvent,
+                       write_position: PositionWriter | None) -> str:
+        async with self.db.unit_of_work() as session:
+            seen = await session.scalar(
+                select(ProcessedEvent.event_id).where(
+                    ProcessedEvent.consumer == subscription.consumer, ProcessedEvent.event_id == event.id
+                )
+            )
+            if seen is None and subscription.wants(event.type):
+                await subscription.handler(session, event)
+                session.add(ProcessedEvent(consumer=subscription.consumer, event_id=event.id, processed_at=self.clock.now()))
+            if write_position is not None:
+                await write_position(session)
+        if seen is not None:
+            return "skipped"
+        if subscription.wants(event.type):
+            metrics.events_handled.labels(consumer=subscription.consumer, type=event.type).inc()
+            return "handled"
+        return "skipped"
+
+    async def _dead_letter(self, subscription: Subscription, event: CloudEvent, *, topic: str, error: str,
+                           write_position: PositionWriter | None) -> None:
+        async with self.db.unit_of_work() as session:
+            session.add(DeadLetter(consumer=subscription.consumer, event_id=event.id, topic=topic, type=event.type,
+                                   envelope=event.to_json(), error=error[:4000], attempts=self.max_attempts,
+                                   created_at=self.clock.now()))
+            if write_position is not None:
+                await write_position(session)
+        metrics.dead_letters_written.labels(consumer=subscription.consumer).inc()
+        log.error("event dead-lettered", extra={"consumer": subscription.consumer, "event_id": event.id,
+                                                "event_type": event.type, "error": error})
+
+
+async def redrive(db: Database, processor: EventProcessor, subscription: Subscription, dead_letter_id: int) -> str:
+    """Run a dead-lettered event through its handler again; mark it redriven on success."""
+    async with db.unit_of_work() as session:
+        row = await session.get(DeadLetter, dead_letter_id)
+        if row is None:
+            raise LookupError(f"dead letter {dead_letter_id} not found")
+        event = CloudEvent.from_json(row.envelope)
+
+    async def mark(session: AsyncSession) -> None:
+        letter = await session.get(DeadLetter, dead_letter_id)
+        if letter is not None:
+            letter.redriven_at = processor.clock.now()
+
+    try:
+        return await processor._attempt(subscription, event, mark)
+    except IntegrityError:
+        return "skipped"

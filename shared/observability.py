@@ -1,0 +1,75 @@
+"""Logging (one JSON object per line in production, readable locally) and Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS and not k.startswith("_")})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS and not k.startswith("_"))
+        base = f"{datetime.fromtimestamp(record.created).strftime('%H:%M:%S')} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        text = f"{base}  {extras}" if extras else base
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if use_json else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("uvicorn.access").setLevel("WARNING")
+    logging.getLogger("alembic").setLevel("WARNING")
+
+
+class Metrics:
+    """Every metric npsloop exposes, on its own registry (no import-time global state in tests)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.responses_ingested = Counter("npsloop_responses_ingested", "Responses accepted by ingest.", registry=r)
+        self.responses_classified = Counter("npsloop_responses_classified", "Responses classified.", registry=r)
+        self.events_handled = Counter("npsloop_events_handled", "Events handled per consumer.", ["consumer", "type"], registry=r)
+        self.dead_letters_written = Counter("npsloop_dead_letters_written", "Events dead-lettered.", ["consumer"], registry=r)
+        self.tasks_opened = Counter("npsloop_tasks_opened", "Follow-up tasks opened.", registry=r)
+        self.sla_warnings = Counter("npsloop_sla_warnings", "SLA warnings emitted.", registry=r)
+        self.sla_breaches = Counter("npsloop_sla_breaches", "SLA breaches recorded.", registry=r)
+        self.deliveries_sent = Counter("npsloop_deliveries_sent", "Deliveries that succeeded.", registry=r)
+        self.deliveries_failed = Counter("npsloop_deliveries_failed", "Delivery attempts that failed.", registry=r)
+        self.request_latency = Histogram(
+            "npsloop_http_request_duration_seconds", "HTTP request latency.", ["method", "route", "status"], registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.tasks_open = Gauge("npsloop_tasks_open", "Open follow-up tasks.", ["team"], registry=r)
+        self.outbox_backlog = Gauge("npsloop_outbox_backlog", "Events not yet read by every consumer / relayed.", registry=r)
+        self.consumer_lag = Gauge("npsloop_consumer_lag", "Events behind the head of the log.", ["consumer"], registry=r)
+        self.dead_letters = Gauge("npsloop_dead_letters", "Dead letters not yet redriven.", registry=r)
+
+
+metrics = Metrics()

@@ -1,0 +1,91 @@
+"""The one settings object, read from ``NPSLOOP_*`` environment variables.
+
+Start-up calls :func:`load_settings`; a wrong value raises :class:`ConfigError` whose
+message names the environment variable and the reason, so a typo never becomes a
+half-working process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "NPSLOOP_"
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message is meant for the person starting npsloop."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    data_dir: Path = Field(Path(".npsloop"), description="Where the embedded SQLite database and trained models live.")
+    database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite under data_dir.")
+    kafka_bootstrap_servers: str | None = Field(None, description="host:port[,host:port]; Kafka is the event transport when set.")
+    kafka_topic_prefix: str = "npsloop"
+    policy_file: Path | None = Field(None, description="YAML policy: SLA rules, routing, channels, throttles, themes.")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links inside alerts.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    environment: Literal["development", "production", "test"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Request bodies above this get 413.")
+    allow_private_webhook_urls: bool = Field(False, description="Allow webhook targets on loopback/private networks.")
+    handler_max_attempts: int = Field(5, ge=1, le=100, description="Attempts before an event is dead-lettered.")
+    handler_retry_base_seconds: float = Field(0.2, ge=0, le=60)
+    poll_interval_seconds: float = Field(0.2, gt=0, le=60, description="How often consumers and monitors look for work.")
+    delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    delivery_max_age_hours: float = Field(26.0, gt=0, description="Deliveries are retried this long, then dead-lettered.")
+    sla_check_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    clock_offset_seconds: float = Field(0.0, description="Shifts the clock (demos and tests of SLAs); 0 in production.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite://"):
+            value = "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        if not (value.startswith("postgresql+asyncpg://") or value.startswith("sqlite+aiosqlite://")):
+            raise ValueError("must be a postgresql:// or sqlite:// URL")
+        return value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        for part in value.split(","):
+            host, _, port = part.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{part.strip()!r} is not host:port")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'npsloop.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate settings; raise ConfigError naming the variable on any mistake."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

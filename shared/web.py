@@ -1,0 +1,116 @@
+"""HTTP plumbing shared by every service's API: auth, body limit, request metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import auth
+from shared.clock import Clock
+from shared.db import Database
+from shared.observability import metrics
+from shared.problems import Forbidden, Unauthorized, problem_response
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="npsloop"'}
+
+
+def require(scope: str) -> Callable[..., Awaitable[auth.Principal]]:
+    """A dependency that authenticates the bearer key and checks one scope."""
+
+    async def dependency(request: Request) -> auth.Principal:
+        header = request.headers.get("authorization", "")
+        kind, _, presented = header.partition(" ")
+        if kind.lower() != "bearer" or not presented.strip():
+            raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", headers=_CHALLENGE)
+        db: Database = request.app.state.db
+        async with db.sessions() as session:
+            principal = await auth.authenticate(session, presented.strip())
+        if principal is None:
+            raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
+        if not principal.allows(scope):
+            raise Forbidden(f"this API key lacks the '{scope}' scope")
+        request.state.principal = principal
+        return principal
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over the limit with 413 before they are buffered whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(413, "Payload Too Large", f"request bodies are limited to {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestMetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: dict[str, Any] = {"code": 500}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.request_latency.labels(scope["method"], path, str(status["code"])).observe(time.perf_counter() - started)

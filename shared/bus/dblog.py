@@ -11,6 +11,7 @@ import asyncio
 import logging
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.bus.contract import Subscription
@@ -33,13 +34,12 @@ class DatabaseLogTransport:
         self.clock = clock
         self.processor = processor
         self.poll_interval = poll_interval
+        self._positions_ready: set[tuple[str, str]] = set()
 
     async def check(self) -> None:
         await self.db.ping()
 
     async def run(self, subscription: Subscription, stop: asyncio.Event) -> None:
-        for topic in subscription.topics:
-            await self._ensure_position(subscription.consumer, topic)
         while not stop.is_set():
             try:
                 worked = await self.drain_once(subscription, stop)
@@ -55,6 +55,7 @@ class DatabaseLogTransport:
         """Handle every waiting event once; True if there was any."""
         worked = False
         for topic in subscription.topics:
+            await self._ensure_position(subscription.consumer, topic)
             async with self.db.sessions() as session:
                 position = await self._position(session, subscription.consumer, topic)
                 query = (
@@ -90,6 +91,12 @@ class DatabaseLogTransport:
         return value or 0
 
     async def _ensure_position(self, consumer: str, topic: str) -> None:
-        async with self.db.unit_of_work() as session:
-            if await session.get(ConsumerPosition, (consumer, topic)) is None:
-                session.add(ConsumerPosition(consumer=consumer, topic=topic, position=0, updated_at=self.clock.now()))
+        if (consumer, topic) in self._positions_ready:
+            return
+        try:
+            async with self.db.unit_of_work() as session:
+                if await session.get(ConsumerPosition, (consumer, topic)) is None:
+                    session.add(ConsumerPosition(consumer=consumer, topic=topic, position=0, updated_at=self.clock.now()))
+        except IntegrityError:
+            pass  # another process of the same group created it first
+        self._positions_ready.add((consumer, topic))

@@ -1,0 +1,205 @@
+"""Measure the classifier on a labelled CSV, out of the box and after training on k rows.
+
+    .venv/bin/python scripts/evaluate_classifier.py --dataset nhs
+    .venv/bin/python scripts/evaluate_classifier.py --dataset urr --k 100,300
+    .venv/bin/python scripts/evaluate_classifier.py --mapping my_map.json --csv my.csv
+
+A mapping file (JSON or YAML, see scripts/eval_mappings/) names the comment, score and
+sentiment columns with their value maps, row filters, and how label columns map to theme
+ids ("onehot": one 0/1 column per label; "values": columns holding label names). Rows
+whose labels map to nothing are negatives for every mapped theme. The score is given to
+the classifier as it would be in production; training uses the first k rows, testing
+the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import pathlib
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from services.classifier.model import Classifier, load_classifier  # noqa: E402
+from services.classifier.training import LabelledExample, save, train  # noqa: E402
+
+MAPPINGS = ROOT / "scripts" / "eval_mappings"
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "feedback"
+SENTIMENTS = ("positive", "neutral", "negative")
+
+
+@dataclass
+class Row:
+    id: str
+    comment: str
+    score: int | None
+    themes: set[str]
+    sentiment: str | None
+
+
+def _norm(value: str | None) -> str:
+    value = (value or "").strip()
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return str(int(number)) if number.is_integer() else value
+
+
+def load_mapping(path: pathlib.Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_load(text)
+    return json.loads(text)
+
+
+def load_rows(mapping: dict, csv_path: pathlib.Path) -> list[Row]:
+    rows = []
+    with csv_path.open(encoding=mapping.get("encoding", "utf-8"), newline="") as handle:
+        for record in csv.DictReader(handle):
+            if any(_norm(record.get(f["column"])) in {_norm(v) for v in f["values"]}
+                   for f in mapping.get("drop_rows", [])):
+                continue
+            comment = (record.get(mapping["comment_column"]) or "").strip()
+            if mapping.get("drop_empty_comment", True) and not comment:
+                continue
+            score = None
+            if mapping.get("score"):
+                score = mapping["score"]["map"].get(_norm(record.get(mapping["score"]["column"])))
+            sentiment = None
+            if mapping.get("sentiment"):
+                sentiment = mapping["sentiment"]["map"].get(_norm(record.get(mapping["sentiment"]["column"])))
+            labels = mapping["labels"]
+            themes: set[str] = set()
+            if labels["kind"] == "onehot":
+                themes = {theme for column, theme in labels["map"].items() if _norm(record.get(column)) == "1"}
+            else:
+                for column in labels["columns"]:
+                    theme = labels["map"].get((record.get(column) or "").strip())
+                    if theme:
+                        themes.add(theme)
+            rows.append(Row(record.get(mapping.get("id_column", ""), str(len(rows))), comment, score, themes,
+                            sentiment))
+    return rows
+
+
+def mapped_themes(mapping: dict) -> list[str]:
+    return sorted(set(mapping["labels"]["map"].values()))
+
+
+def evaluate(classifier: Classifier, rows: list[Row], themes: list[str]) -> dict:
+    tp, fp, fn = Counter(), Counter(), Counter()
+    confusion: Counter = Counter()
+    start = time.process_time()
+    results = [classifier.classify(row.comment, row.score) for row in rows]
+    elapsed = max(time.process_time() - start, 1e-9)
+    for row, result in zip(rows, results):
+        predicted = {t.id for t in result.themes} & set(themes)
+        for theme in themes:
+            if theme in predicted and theme in row.themes:
+                tp[theme] += 1
+            elif theme in predicted:
+                fp[theme] += 1
+            elif theme in row.themes:
+                fn[theme] += 1
+        if row.sentiment:
+            confusion[(row.sentiment, result.sentiment)] += 1
+    per_theme = {}
+    for theme in themes:
+        p = tp[theme] / (tp[theme] + fp[theme]) if tp[theme] + fp[theme] else 0.0
+        r = tp[theme] / (tp[theme] + fn[theme]) if tp[theme] + fn[theme] else 0.0
+        per_theme[theme] = (p, r, tp[theme] + fn[theme])
+    TP, FP, FN = sum(tp.values()), sum(fp.values()), sum(fn.values())
+    micro = 2 * TP / (2 * TP + FP + FN) if TP else 0.0
+    sentiment_f1 = None
+    if confusion:
+        f1s = []
+        for label in SENTIMENTS:
+            t = confusion[(label, label)]
+            pred = sum(v for (g, p), v in confusion.items() if p == label)
+            gold = sum(v for (g, p), v in confusion.items() if g == label)
+            f1s.append(2 * t / (pred + gold) if pred + gold else 0.0)
+        sentiment_f1 = sum(f1s) / len(f1s)
+    return {"per_theme": per_theme, "micro_f1": micro, "sentiment_macro_f1": sentiment_f1,
+            "confusion": confusion, "rate": len(rows) / elapsed, "n": len(rows)}
+
+
+def report(title: str, metrics: dict, detail: bool = True) -> None:
+    print(f"\n== {title} (n={metrics['n']})")
+    if detail:
+        print(f"  {'theme':<26} {'prec':>6} {'recall':>6} {'support':>8}")
+        for theme, (p, r, support) in metrics["per_theme"].items():
+            print(f"  {theme:<26} {p:6.3f} {r:6.3f} {support:8d}")
+    line = f"  theme micro-F1 {metrics['micro_f1']:.3f}"
+    if metrics["sentiment_macro_f1"] is not None:
+        line += f" | sentiment macro-F1 {metrics['sentiment_macro_f1']:.3f}"
+    line += f" | {metrics['rate']:,.0f} comments/s per core"
+    print(line)
+    if detail and metrics["confusion"]:
+        print("  sentiment confusion (rows gold, columns predicted):", " ".join(f"{s[:3]:>5}" for s in SENTIMENTS))
+        for gold in SENTIMENTS:
+            print(f"    {gold:<10}", " ".join(f"{metrics['confusion'][(gold, p)]:5d}" for p in SENTIMENTS))
+
+
+def to_examples(rows: list[Row]) -> list[LabelledExample]:
+    return [LabelledExample(row.comment, row.score, sorted(row.themes), row.sentiment) for row in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", help="name of a mapping in scripts/eval_mappings (nhs, urr)")
+    parser.add_argument("--mapping", type=pathlib.Path, help="a mapping file (JSON or YAML)")
+    parser.add_argument("--csv", type=pathlib.Path, help="the labelled CSV (default: the mapping's file)")
+    parser.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA, help="where mapped files live")
+    parser.add_argument("--k", default="100,300,1000", help="training sizes for the learning curve ('' = none)")
+    parser.add_argument("--errors", type=int, default=0, help="print this many misclassified rows")
+    args = parser.parse_args(argv)
+    if not args.mapping and not args.dataset:
+        parser.error("give --dataset or --mapping")
+    mapping_path = args.mapping or next(MAPPINGS.glob(f"{args.dataset}.*"))
+    mapping = load_mapping(mapping_path)
+    csv_path = args.csv or (args.data_dir / mapping["file"])
+    rows = load_rows(mapping, csv_path)
+    themes = mapped_themes(mapping)
+    print(f"{mapping.get('name', mapping_path.stem)}: {len(rows)} rows from {csv_path.name}; mapped themes: "
+          f"{', '.join(themes)}")
+    base = load_classifier()
+    report(f"out of the box ({base.version}), all rows", evaluate(base, rows, themes))
+    if args.errors:
+        shown = 0
+        for row in rows:
+            result = base.classify(row.comment, row.score)
+            predicted = {t.id for t in result.themes} & set(themes)
+            if predicted != row.themes or (row.sentiment and row.sentiment != result.sentiment):
+                print(f"  [{row.score}] {row.comment[:160]!r}\n      gold {sorted(row.themes)} {row.sentiment}"
+                      f" | got {sorted(predicted)} {result.sentiment} {result.sentiment_score}")
+                shown += 1
+                if shown >= args.errors:
+                    break
+    for k in [int(x) for x in args.k.split(",") if x.strip()]:
+        if k >= len(rows):
+            continue
+        train_rows, test_rows = rows[:k], rows[k:]
+        start = time.process_time()
+        model = train(to_examples(train_rows), themes=base.themes, base=base)
+        fit_seconds = time.process_time() - start
+        with tempfile.TemporaryDirectory() as tmp:
+            save(model, pathlib.Path(tmp))
+            trained = load_classifier(data_dir=pathlib.Path(tmp))
+        report(f"k={k}: out of the box on the other {len(test_rows)}", evaluate(base, test_rows, themes), False)
+        report(f"k={k}: trained ({fit_seconds:.1f}s to fit) on the other {len(test_rows)}",
+               evaluate(trained, test_rows, themes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""The classifier contract and the built-in (zero-training) model.
+
+Pure functions, no database: ``load_classifier`` returns the newest trained model stored
+under ``data_dir/classifier/`` when it fits the current themes, else the built-in model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import pathlib
+import re
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_taxonomy
+
+from .language import SUPPORTED, detect_language
+from .lexicon import EMPTY_ANSWERS
+from .sentiment import POLARITY, LexicalEvidence, lexical_evidence, sentiment_from
+from .text import is_punct, raw_tokens
+from .themes import ThemeMatcher, comment_stems
+
+BUILTIN_VERSION = "builtin-1.0"
+CATEGORIES = ("promoter", "passive", "detractor")
+
+
+def category_for_score(score: int | None) -> str | None:
+    """9-10 promoter, 7-8 passive, 0-6 detractor; no score, no category."""
+    if score is None:
+        return None
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        raise ValueError(f"score must be an integer 0-10, got {score!r}")
+    if score >= 9:
+        return "promoter"
+    if score >= 7:
+        return "passive"
+    return "detractor"
+
+
+@dataclass(frozen=True)
+class ThemeScore:
+    id: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Classification:
+    category: str | None
+    themes: tuple[ThemeScore, ...]
+    sentiment: str  # positive | neutral | negative
+    sentiment_score: float  # -1..1
+    language: str  # ISO 639-1, or "und"
+    classifier_version: str
+
+    def as_dict(self) -> dict:
+        return {
+            "category": self.category,
+            "themes": [{"id": t.id, "confidence": t.confidence} for t in self.themes],
+            "sentiment": self.sentiment,
+            "sentiment_score": self.sentiment_score,
+            "language": self.language,
+            "classifier_version": self.classifier_version,
+        }
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    version: str
+
+    def classify(self, comment: str | None, score: int | None) -> Classification: ...
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the built-in model reads from a comment; trained models reuse it as features."""
+
+    empty: bool
+    language: str
+    stems: tuple[str, ...]  # "|" marks punctuation
+    theme_evidence: tuple[float, ...]
+    positive: float
+    negative: float
+    suggestions: int
+
+
+_EMPTY_STRIP = re.compile(r"[^\w\s]+", re.UNICODE)
+_ENGLISH_STEMS = frozenset(k[0] for k in POLARITY)
+
+
+def is_empty_answer(comment: str | None) -> bool:
+    """Blank, "n/a", "nothing", "none", "no comment" ... carry no themes."""
+    if comment is None:
+        return True
+    text = _EMPTY_STRIP.sub(" ", comment.lower().replace("n/a", "na")).split()
+    return not text or " ".join(text) in EMPTY_ANSWERS
+
+
+def themes_fingerprint(themes: list[ThemeDefinition]) -> str:
+    payload = json.dumps([t.model_dump() for t in themes], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()[:8]
+
+
+class BuiltinClassifier:
+    """Lexicon + zero-shot themes, lexicon sentiment with the score as context."""
+
+    def __init__(self, themes: list[ThemeDefinition] | None = None) -> None:
+        self.themes = validate_taxonomy(themes if themes is not None else DEFAULT_THEMES)
+        self.theme_ids = tuple(t.id for t in self.themes)
+        self.matcher = ThemeMatcher.build(self.themes)
+        fingerprint = themes_fingerprint(self.themes)
+        default = fingerprint == themes_fingerprint(DEFAULT_THEMES)
+        self.version = BUILTIN_VERSION if default else f"{BUILTIN_VERSION}+themes.{fingerprint}"
+        self._english = _ENGLISH_STEMS | frozenset(self.matcher.index)
+
+    def analyse(self, comment: str | None) -> Analysis:
+        if is_empty_answer(comment):
+            lang = "und"
+            if comment and comment.strip():
+                lang = detect_language(comment, raw_tokens(comment), 1)
+            return Analysis(True, lang, (), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0)
+        assert comment is not None
+        tokens = raw_tokens(comment)
+        stems = comment_stems(tokens)
+        word_tokens = [t for t in tokens if not is_punct(t)]
+        english = sum(1 for s in stems if s in self._english)
+        language = detect_language(comment, word_tokens, english)
+        if language not in SUPPORTED and language != "und":
+            return Analysis(False, language, tuple(stems), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0)
+        evidence = lexical_evidence(tokens)
+        return Analysis(False, language, tuple(stems), tuple(self.matcher.evidence(stems)),
+                        evidence.positive, evidence.negative, evidence.suggestions)
+
+    def classify(self, comment: str | None, score: int | None) -> Classification:
+        category = category_for_score(score)
+        analysis = self.analyse(comment)
+        return self.from_analysis(analysis, category, score)
+
+    def from_analysis(self, analysis: Analysis, category: str | None, score: int | None) -> Classification:
+        if analysis.empty or (analysis.language not in SUPPORTED and analysis.language != "und"):
+            label, value = sentiment_from(None, score)
+            return Classification(category, (), label, value, analysis.language, self.version)
+        themes = []
+        for theme_id, total in zip(self.theme_ids, analysis.theme_evidence):
+            if total > 0:
+                confidence = round(1.0 - math.exp(-total), 4)
+                if confidence >= 0.5:
+                    themes.append(ThemeScore(theme_id, confidence))
+        themes.sort(key=lambda t: (-t.confidence, t.id))
+        evidence = LexicalEvidence(analysis.positive, analysis.negative, analysis.suggestions, 0)
+        label, value = sentiment_from(evidence, score)
+        return Classification(category, tuple(themes), label, value, analysis.language, self.version)
+
+
+def load_classifier(*, themes: list[ThemeDefinition] | None = None,
+                    data_dir: pathlib.Path | None = None) -> Classifier:
+    """The newest compatible trained model under ``data_dir/classifier/``, else the built-in one."""
+    base = BuiltinClassifier(themes)
+    if data_dir is not None:
+        from .training import load_latest
+
+        trained = load_latest(pathlib.Path(data_dir), base=base)
+        if trained is not None:
+            return trained
+    return base

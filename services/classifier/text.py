@@ -1,0 +1,95 @@
+"""Tokenising, stemming and negation scopes shared by the classifier modules."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+_TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[.!?;:,()\-\u2013\u2014/]", re.UNICODE)
+_CLAUSE_BREAK = frozenset(".!?;:,()-\u2013\u2014/")
+SENTENCE_BREAK = frozenset(".!?;")
+
+NEGATORS = frozenset(
+    "not no never nothing nobody none neither nor without cannot hardly barely isnt wasnt arent werent "
+    "dont doesnt didnt cant couldnt wont wouldnt shouldnt havent hasnt hadnt aint lack lacking".split()
+)
+# Words that end a negation scope early ("not slow but ...").
+SCOPE_END = frozenset("but however although though yet whereas except while".split())
+
+_CONTRACTIONS = {
+    "n't": " not", "can't": "can not", "won't": "will not", "cannot": "can not", "shan't": "shall not",
+}
+
+
+_STEM_EXCEPTIONS = {"friendly": "friendly", "only": "only", "early": "early", "family": "family", "reply": "reply",
+                    "lovely": "lovely", "unfriendly": "unfriendly", "news": "news", "always": "always"}
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A small, deterministic suffix stripper (consistency matters more than linguistics)."""
+    w = word
+    if len(w) <= 3:
+        return w
+    if w in _STEM_EXCEPTIONS:
+        return _STEM_EXCEPTIONS[w]
+    if w.endswith("'s"):
+        w = w[:-2]
+    for suffix, repl, min_len in (
+        ("ational", "ate", 4), ("ization", "ize", 4), ("isation", "ize", 4), ("fulness", "ful", 4),
+        ("iveness", "ive", 4), ("ousness", "ous", 4), ("ement", "e", 4), ("ments", "", 4), ("ment", "", 4),
+        ("ingly", "", 4), ("ily", "y", 3), ("edly", "", 4), ("ness", "", 4), ("ities", "ity", 3), ("iness", "y", 3),
+        ("ies", "y", 3), ("ied", "y", 3), ("ying", "y", 3), ("ing", "", 3), ("ed", "", 3),
+        ("ly", "", 4), ("es", "", 4), ("s", "", 3),
+    ):
+        if w.endswith(suffix) and len(w) - len(suffix) >= min_len:
+            if suffix == "s" and (w.endswith("ss") or w.endswith("us") or w.endswith("is")):
+                break
+            if suffix == "es" and not re.search(r"(?:ss|sh|ch|x|z|o)es$", w):
+                w = w[:-1]
+                break
+            w = w[: len(w) - len(suffix)] + repl
+            if suffix in ("ing", "ed") and len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
+                w = w[:-1]
+            break
+    if len(w) > 4 and w.endswith("e") and not w.endswith("ee"):
+        w = w[:-1]
+    return w
+
+
+def normalise(text: str) -> str:
+    text = text.translate(_APOSTROPHES).lower()
+    for src, dst in _CONTRACTIONS.items():
+        text = text.replace(src, dst)
+    return text
+
+
+def raw_tokens(text: str) -> list[str]:
+    """Lower-cased word and punctuation tokens of ``text``."""
+    return _TOKEN.findall(normalise(text))
+
+
+def words(tokens: list[str]) -> list[str]:
+    return [t for t in tokens if t not in _CLAUSE_BREAK]
+
+
+def negation_flags(tokens: list[str], window: int = 4) -> list[bool]:
+    """For each token, whether it falls in the scope of a preceding negator."""
+    flags = [False] * len(tokens)
+    remaining = 0
+    for i, tok in enumerate(tokens):
+        if tok in _CLAUSE_BREAK or tok in SCOPE_END:
+            remaining = 0
+            continue
+        if tok in NEGATORS or tok.replace("'", "") in NEGATORS:
+            remaining = window
+            continue
+        if remaining:
+            flags[i] = True
+            remaining -= 1
+    return flags
+
+
+def is_punct(tok: str) -> bool:
+    return tok in _CLAUSE_BREAK

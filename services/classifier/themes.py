@@ -1,0 +1,148 @@
+"""Multi-label theme matching from weighted terms; zero-shot for user-defined themes.
+
+Every theme becomes a table of stemmed terms (words or phrases) with weights. Default
+theme ids use the hand-written lexicon; any theme also uses its own keywords (strong
+evidence), description words (weak) and example words (weaker). Evidence adds up per
+theme, each distinct term once, and becomes a confidence ``1 - exp(-evidence)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from shared.taxonomy import ThemeDefinition
+
+from .lexicon import THEME_TERMS
+from .text import is_punct, raw_tokens, stem
+
+THRESHOLD = 0.5
+KEYWORD_WEIGHT = 1.0
+DESCRIPTION_WEIGHT = 0.4
+EXAMPLE_WEIGHT = 0.35
+
+# Words too common in feedback to say what a comment is about (for zero-shot sources).
+GENERIC = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each etc few for from further get gets got
+    had has have having he her here hers him his how i if in into is it its itself just me more most my no
+    nor not now of off on once only or other our out over own same she should so some such than that the
+    their them then there these they this those through to too under until up very was we were what when
+    where which while who whom why will with would you your yours customer customers comment comments
+    feedback experience experiences thing things something anything everything problem problems issue
+    issues good bad great poor better worse like liked really well also way ways lot lots make made use
+    used using service services product products company theme themes about related regarding include
+    includes including e g eg ie such mention mentions mentioning comments people say said says whether
+    any kind sort type types when where how much many via per them users user
+    """.split()
+)
+
+
+def _parse_terms(spec: str) -> dict[tuple[str, ...], float]:
+    table: dict[tuple[str, ...], float] = {}
+    for entry in spec.replace("\n", " ").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        term, _, weight = entry.partition(":")
+        key = tuple(stem(w) for w in raw_tokens(term) if not is_punct(w))
+        if key:
+            table[key] = max(table.get(key, 0.0), float(weight) if weight else 1.0)
+    return table
+
+
+_LEXICON = {theme_id: _parse_terms(spec) for theme_id, spec in THEME_TERMS.items()}
+
+
+def _content_stems(text: str) -> list[str]:
+    return [stem(w) for w in raw_tokens(text) if not is_punct(w) and w not in GENERIC and len(w) > 2
+            and not w.isdigit()]
+
+
+def theme_terms(theme: ThemeDefinition) -> dict[tuple[str, ...], float]:
+    """The weighted term table of one theme."""
+    table: dict[tuple[str, ...], float] = {}
+
+    def add(key: tuple[str, ...], weight: float) -> None:
+        if key and weight > table.get(key, 0.0):
+            table[key] = weight
+
+    builtin = _LEXICON.get(theme.id)
+    if builtin:
+        table.update(builtin)
+    else:
+        for word in _content_stems(theme.description):
+            add((word,), DESCRIPTION_WEIGHT)
+        for word in _content_stems(theme.id.replace("_", " ")):
+            add((word,), DESCRIPTION_WEIGHT)
+        if theme.label:
+            for word in _content_stems(theme.label):
+                add((word,), DESCRIPTION_WEIGHT)
+    counts: dict[str, int] = defaultdict(int)
+    for example in theme.examples:
+        for word in set(_content_stems(example)):
+            counts[word] += 1
+    for word, count in counts.items():
+        add((word,), min(KEYWORD_WEIGHT * 0.8, EXAMPLE_WEIGHT * count))
+    for keyword in theme.keywords:
+        key = tuple(stem(w) for w in raw_tokens(keyword) if not is_punct(w))
+        if key and key not in (builtin or {}):
+            add(key, KEYWORD_WEIGHT)
+    return table
+
+
+@dataclass
+class ThemeMatcher:
+    """Matches all themes of a taxonomy in one pass over the stems."""
+
+    theme_ids: tuple[str, ...]
+    index: dict[str, list[tuple[tuple[str, ...], int, float]]]  # first stem -> (term, theme idx, weight)
+
+    @classmethod
+    def build(cls, themes: list[ThemeDefinition]) -> "ThemeMatcher":
+        index: dict[str, list[tuple[tuple[str, ...], int, float]]] = defaultdict(list)
+        for t_idx, theme in enumerate(themes):
+            for key, weight in theme_terms(theme).items():
+                index[key[0]].append((key, t_idx, weight))
+        for entries in index.values():
+            entries.sort(key=lambda e: -len(e[0]))
+        return cls(tuple(t.id for t in themes), dict(index))
+
+    def evidence(self, stems: list[str]) -> list[float]:
+        """Summed weight per theme (each distinct term counted once)."""
+        seen: set[tuple[int, tuple[str, ...]]] = set()
+        totals = [0.0] * len(self.theme_ids)
+        n = len(stems)
+        index = self.index
+        for i, s in enumerate(stems):
+            entries = index.get(s)
+            if not entries:
+                continue
+            for key, t_idx, weight in entries:
+                size = len(key)
+                if size > 1 and tuple(stems[i : i + size]) != key:
+                    continue
+                if (t_idx, key) in seen:
+                    continue
+                seen.add((t_idx, key))
+                totals[t_idx] += weight
+        return totals
+
+    def scores(self, stems: list[str], threshold: float = THRESHOLD) -> list[tuple[str, float]]:
+        """(theme id, confidence) above ``threshold``, most confident first."""
+        out = []
+        for theme_id, total in zip(self.theme_ids, self.evidence(stems)):
+            if total > 0:
+                confidence = 1.0 - math.exp(-total)
+                if confidence >= threshold:
+                    out.append((theme_id, round(confidence, 4)))
+        out.sort(key=lambda item: (-item[1], item[0]))
+        return out
+
+
+def comment_stems(tokens: list[str]) -> list[str]:
+    """Stems of the word tokens, with sentence/clause breaks kept as a barrier token."""
+    return [stem(t) if not is_punct(t) else "|" for t in tokens]
+

@@ -1,0 +1,273 @@
+"""The organisation's own model: logistic regressions warm-started from the built-in one.
+
+Features are the comment's word stems and in-clause bigrams plus the built-in model's
+own readings (theme evidence, positive/negative weight, suggestions, score). Each theme
+head starts exactly at the built-in decision ("evidence >= 0.69") and each sentiment
+class starts at the built-in label, and is regularised towards that start, so a few
+labels move it only where they disagree with the lexicon. Pure Python, deterministic.
+Themes without a positive label (or added after training) keep the built-in zero-shot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from shared.taxonomy import ThemeDefinition
+
+from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
+from .sentiment import LexicalEvidence, score_prior, sentiment_from
+
+FORMAT = 1
+SENTIMENTS = ("positive", "neutral", "negative")
+VERSION_RE = re.compile(r"^trained-(\d{8}T\d{6})Z(?:-(\d+))?$")
+LEX_WARM = 1.5  # sigmoid(1.5 * evidence - 1.04) = 0.5 at evidence 0.69, the built-in threshold
+BIAS_WARM = -1.04
+SENT_WARM = 2.5
+
+
+@dataclass(frozen=True)
+class LabelledExample:
+    comment: str
+    score: int | None = None
+    themes: list[str] | None = None  # None = not labelled for themes
+    sentiment: str | None = None  # None = not labelled for sentiment
+
+
+@dataclass
+class TrainedModel:
+    theme_ids: list[str]
+    theme_heads: dict[str, dict[str, float]]  # theme -> {feature: weight}, "" = bias
+    sentiment_head: dict[str, dict[str, float]] | None  # class -> {feature: weight}
+    base_version: str
+    trained_on: dict = field(default_factory=dict)
+    version: str | None = None
+
+
+def features(analysis: Analysis, score: int | None, theme_ids: tuple[str, ...]) -> dict[str, float]:
+    feats: dict[str, float] = {}
+    previous = "|"
+    for stem in analysis.stems:
+        if stem != "|":
+            feats["w:" + stem] = 1.0
+            if previous != "|":
+                feats["b:" + previous + "_" + stem] = 1.0
+        previous = stem
+    for theme_id, evidence in zip(theme_ids, analysis.theme_evidence):
+        if evidence:
+            feats["lex:" + theme_id] = min(evidence, 3.0)
+    feats["pos"] = min(analysis.positive, 6.0) / 2
+    feats["neg"] = min(analysis.negative, 6.0) / 2
+    feats["sug"] = min(analysis.suggestions, 3)
+    feats["prior"] = score_prior(score)
+    feats["cat:" + str(category_for_score(score))] = 1.0
+    return feats
+
+
+def _base_sentiment(analysis: Analysis, score: int | None) -> tuple[str, float]:
+    evidence = LexicalEvidence(analysis.positive, analysis.negative, analysis.suggestions, 0)
+    return sentiment_from(evidence, score)
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+EPOCHS = 15
+RATE = 0.05
+L2 = 0.1
+POS_CAP = 3.0
+SENTIMENT_MIN = 200  # fewer sentiment labels than this: the built-in sentiment is better
+TRUST_AT = 100  # positives of a theme at which its fitted head is trusted alone
+
+
+def _fit_binary(data: list[tuple[dict[str, float], int]], warm: dict[str, float], *, epochs: int | None = None,
+                rate: float | None = None, l2: float | None = None) -> dict[str, float]:
+    """Logistic regression by AdaGrad, L2 towards the warm start; deterministic."""
+    epochs = EPOCHS if epochs is None else epochs
+    rate = RATE if rate is None else rate
+    l2 = L2 if l2 is None else l2
+    weights = dict(warm)
+    grad_sq: dict[str, float] = {}
+    positives = sum(label for _, label in data) or 1
+    negatives = (len(data) - positives) or 1
+    pos_weight = min(POS_CAP, max(1.0, math.sqrt(negatives / positives)))
+    for _ in range(epochs):
+        for feats, label in data:
+            z = weights.get("", 0.0) + sum(weights.get(f, 0.0) * v for f, v in feats.items())
+            g = _sigmoid(z) - label
+            if label:
+                g *= pos_weight
+            for f, v in (*feats.items(), ("", 1.0)):
+                w = weights.get(f, 0.0)
+                grad = g * v + l2 * (w - warm.get(f, 0.0))
+                acc = grad_sq.get(f, 1e-6) + grad * grad
+                grad_sq[f] = acc
+                weights[f] = w - rate * grad / math.sqrt(acc)
+    return {f: round(w, 5) for f, w in weights.items() if abs(w - warm.get(f, 0.0)) > 1e-4 or f in warm}
+
+
+def _fit_softmax(data: list[tuple[dict[str, float], int]], warm: list[dict[str, float]], *, epochs: int = 25,
+                 rate: float = 0.3, l2: float = 0.02) -> list[dict[str, float]]:
+    weights = [dict(w) for w in warm]
+    grad_sq: list[dict[str, float]] = [{} for _ in warm]
+    counts = Counter(label for _, label in data)
+    class_weight = [min(3.0, math.sqrt(len(data) / (len(warm) * counts[c]))) if counts[c] else 1.0
+                    for c in range(len(warm))]
+    for _ in range(epochs):
+        for feats, label in data:
+            items = (*feats.items(), ("", 1.0))
+            zs = [sum(w.get(f, 0.0) * v for f, v in items) for w in weights]
+            top = max(zs)
+            exps = [math.exp(z - top) for z in zs]
+            total = sum(exps)
+            for c, w in enumerate(weights):
+                g = (exps[c] / total - (1.0 if c == label else 0.0)) * class_weight[label]
+                for f, v in items:
+                    cur = w.get(f, 0.0)
+                    grad = g * v + l2 * (cur - warm[c].get(f, 0.0))
+                    acc = grad_sq[c].get(f, 1e-6) + grad * grad
+                    grad_sq[c][f] = acc
+                    w[f] = cur - rate * grad / math.sqrt(acc)
+    return [{f: round(v, 5) for f, v in w.items() if abs(v - warm[c].get(f, 0.0)) > 1e-4 or f in warm[c]}
+            for c, w in enumerate(weights)]
+
+
+def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] | None = None,
+          base: BuiltinClassifier) -> TrainedModel:
+    """Fit theme and sentiment heads on labelled examples (seconds for a few thousand)."""
+    theme_ids = tuple(t.id for t in themes) if themes is not None else base.theme_ids
+    theme_data: list[tuple[dict[str, float], set[str]]] = []
+    sentiment_data: list[tuple[dict[str, float], int]] = []
+    for example in examples:
+        analysis = base.analyse(example.comment)
+        if analysis.empty:
+            feats = {"empty": 1.0, "prior": score_prior(example.score)}
+        else:
+            feats = features(analysis, example.score, base.theme_ids)
+        if example.themes is not None and not analysis.empty:
+            theme_data.append((feats, set(example.themes)))
+        if example.sentiment in SENTIMENTS:
+            base_label, _ = _base_sentiment(analysis, example.score) if not analysis.empty else \
+                sentiment_from(None, example.score)
+            sent_feats = dict(feats)
+            sent_feats["base:" + base_label] = 1.0
+            sentiment_data.append((sent_feats, SENTIMENTS.index(example.sentiment)))
+    heads: dict[str, dict[str, float]] = {}
+    trained_on: dict = {"theme_examples": len(theme_data), "sentiment_examples": len(sentiment_data)}
+    for theme_id in theme_ids:
+        labelled = [(feats, int(theme_id in gold)) for feats, gold in theme_data]
+        if sum(label for _, label in labelled) < 2:
+            continue  # nothing to learn from: keep the built-in zero-shot for this theme
+        trained_on.setdefault("theme_positives", {})[theme_id] = sum(label for _, label in labelled)
+        heads[theme_id] = _fit_binary(labelled, {"": BIAS_WARM, "lex:" + theme_id: LEX_WARM})
+    sentiment_head = None
+    if len({label for _, label in sentiment_data}) >= 2:
+        warm = [{"base:" + label: SENT_WARM} for label in SENTIMENTS]
+        fitted = _fit_softmax(sentiment_data, warm)
+        sentiment_head = dict(zip(SENTIMENTS, fitted))
+    return TrainedModel(list(theme_ids), heads, sentiment_head, base.version, trained_on)
+
+
+class TrainedClassifier:
+    def __init__(self, model: TrainedModel, base: BuiltinClassifier) -> None:
+        self.model = model
+        self.base = base
+        self.version = model.version or "trained-unsaved"
+        self.heads = {t: h for t, h in model.theme_heads.items() if t in base.theme_ids}
+        positives = model.trained_on.get("theme_positives", {})
+        self.trust = {t: min(1.0, 0.3 + positives.get(t, 0) / TRUST_AT) for t in self.heads}
+
+    def classify(self, comment: str | None, score: int | None) -> Classification:
+        analysis = self.base.analyse(comment)
+        category = category_for_score(score)
+        builtin = self.base.from_analysis(analysis, category, score)
+        if analysis.empty or not analysis.stems:
+            return Classification(category, builtin.themes, builtin.sentiment, builtin.sentiment_score,
+                                  builtin.language, self.version)
+        feats = features(analysis, score, self.base.theme_ids)
+        themes = []
+        for theme_id, evidence in zip(self.base.theme_ids, analysis.theme_evidence):
+            head = self.heads.get(theme_id)
+            if head is None:
+                confidence = 1.0 - math.exp(-evidence) if evidence else 0.0
+            else:
+                z = head.get("", 0.0) + sum(head.get(f, 0.0) * v for f, v in feats.items())
+                # few labels: lean on the built-in reading; many: on the fitted head
+                trust = self.trust.get(theme_id, 1.0)
+                builtin_conf = 1.0 - math.exp(-evidence) if evidence else 0.0
+                confidence = trust * _sigmoid(z) + (1.0 - trust) * builtin_conf
+            if confidence >= 0.5:
+                themes.append(ThemeScore(theme_id, round(confidence, 4)))
+        themes.sort(key=lambda t: (-t.confidence, t.id))
+        sentiment, value = builtin.sentiment, builtin.sentiment_score
+        if self.model.sentiment_head and self.model.trained_on.get("sentiment_examples", 0) >= SENTIMENT_MIN:
+            sent_feats = dict(feats)
+            sent_feats["base:" + builtin.sentiment] = 1.0
+            items = (*sent_feats.items(), ("", 1.0))
+            zs = [sum(self.model.sentiment_head[c].get(f, 0.0) * v for f, v in items) for c in SENTIMENTS]
+            top = max(zs)
+            probs = [math.exp(z - top) for z in zs]
+            total = sum(probs)
+            probs = [p / total for p in probs]
+            best = max(range(3), key=lambda c: (probs[c], -c))
+            sentiment, value = SENTIMENTS[best], round(probs[0] - probs[2], 4)
+        return Classification(category, tuple(themes), sentiment, value, builtin.language, self.version)
+
+
+def _version_key(name: str) -> tuple[str, int] | None:
+    match = VERSION_RE.match(name)
+    return (match.group(1), int(match.group(2) or 0)) if match else None
+
+
+def save(model: TrainedModel, data_dir: pathlib.Path, *, now: datetime | None = None) -> str:
+    """Store ``model`` as a new version under ``data_dir/classifier/``; return the version."""
+    folder = pathlib.Path(data_dir) / "classifier"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    existing = [k for k in (_version_key(p.stem) for p in folder.glob("trained-*.json")) if k]
+    version = f"trained-{stamp}"
+    newest = max(existing, default=None)
+    if newest and newest[0] >= stamp[:-1]:
+        # same second (or a clock behind the newest): keep versions strictly increasing
+        version = f"trained-{newest[0]}Z-{newest[1] + 1}"
+    payload = {"format": FORMAT, "version": version, "base_version": model.base_version,
+               "theme_ids": model.theme_ids, "trained_on": model.trained_on,
+               "theme_heads": model.theme_heads, "sentiment_head": model.sentiment_head}
+    tmp = folder / f".{version}.json.tmp"
+    tmp.write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")), encoding="utf-8")
+    tmp.replace(folder / f"{version}.json")
+    model.version = version
+    return version
+
+
+def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier) -> TrainedClassifier | None:
+    """The newest stored model that fits ``base``'s themes, or None."""
+    folder = pathlib.Path(data_dir) / "classifier"
+    if not folder.is_dir():
+        return None
+    candidates = sorted(((k, p) for p in folder.glob("trained-*.json") if (k := _version_key(p.stem))),
+                        reverse=True)
+    for _, path in candidates:
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if payload.get("format") != FORMAT or not str(payload.get("base_version", "")).startswith("builtin-1"):
+            continue
+        heads = {t: h for t, h in payload.get("theme_heads", {}).items() if t in base.theme_ids}
+        if not heads and not payload.get("sentiment_head"):
+            continue
+        model = TrainedModel(payload["theme_ids"], payload["theme_heads"], payload.get("sentiment_head"),
+                             payload["base_version"], payload.get("trained_on", {}), payload["version"])
+        return TrainedClassifier(model, base)
+    return None

@@ -1,0 +1,123 @@
+import time
+
+import pytest
+
+from services.classifier.model import (
+    BuiltinClassifier, Classification, Classifier, ThemeScore, category_for_score, load_classifier,
+)
+from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return load_classifier()
+
+
+def ids(result):
+    return {t.id for t in result.themes}
+
+
+@pytest.mark.parametrize("score,category", [(10, "promoter"), (9, "promoter"), (8, "passive"), (7, "passive"),
+                                            (6, "detractor"), (0, "detractor"), (None, None)])
+def test_category_for_score(score, category):
+    assert category_for_score(score) == category
+
+
+def test_category_rejects_out_of_range():
+    with pytest.raises(ValueError):
+        category_for_score(11)
+
+
+def test_contract_and_as_dict(clf):
+    assert isinstance(clf, Classifier)
+    result = clf.classify("The agent on the phone was rude and the refund took weeks", 2)
+    assert isinstance(result, Classification)
+    data = result.as_dict()
+    assert set(data) == {"category", "themes", "sentiment", "sentiment_score", "language", "classifier_version"}
+    assert data["category"] == "detractor" and data["sentiment"] == "negative"
+    assert {"support_experience", "pricing"} <= {t["id"] for t in data["themes"]}
+    assert all(0 < t["confidence"] <= 1 for t in data["themes"])
+    assert data["classifier_version"] == clf.version == "builtin-1.0"
+    assert -1 <= data["sentiment_score"] <= 1 and data["language"] == "en"
+
+
+@pytest.mark.parametrize("comment", [None, "", "   ", "n/a", "N/A", "Nothing.", "none", "No comment", "nothing!!"])
+def test_empty_comments_get_no_themes(clf, comment):
+    assert clf.classify(comment, 9).themes == ()
+
+
+def test_score_is_context_for_sentiment(clf):
+    assert clf.classify("10 - nothing to add", 10).sentiment == "positive"
+    assert clf.classify("Nothing to add", 10).sentiment == "positive"
+    assert clf.classify("fine", 5).sentiment != "negative"
+    assert clf.classify(None, 1).sentiment == "negative"
+    assert clf.classify("", None).sentiment == "neutral"
+
+
+def test_negation(clf):
+    assert clf.classify("The checkout was not slow at all", None).sentiment == "positive"
+    assert clf.classify("The helpdesk was not helpful", None).sentiment == "negative"
+    assert "performance_reliability" in ids(clf.classify("Honestly not slow at all", 9))
+
+
+def test_contrast_keeps_both_themes_and_is_not_positive(clf):
+    result = clf.classify("Support was great but the price keeps going up and it is too expensive", 6)
+    assert {"support_experience", "pricing"} <= ids(result)
+    assert result.sentiment != "positive"
+
+
+def test_default_theme_examples(clf):
+    assert "delivery_logistics" in ids(clf.classify("My parcel arrived late and the courier lost it", 3))
+    assert "ease_of_use" in ids(clf.classify("The menu is confusing and hard to navigate", 5))
+    assert "performance_reliability" in ids(clf.classify("It keeps crashing and the page freezes", 2))
+    assert "onboarding_communication" in ids(clf.classify("Nobody explained the next steps, no information", 4))
+    assert "missing_features" in ids(clf.classify("Please add an option to export reports", 8))
+
+
+def test_zero_shot_custom_theme_from_keywords_description_or_examples():
+    themes = DEFAULT_THEMES + [
+        ThemeDefinition(id="loyalty_scheme", description="", keywords=["reward points", "loyalty card"]),
+        ThemeDefinition(id="mobile_app", description="The smartphone application: login, screens and app store"),
+        ThemeDefinition(id="cafe", description="", examples=["The cafeteria sandwiches were stale",
+                                                            "Cafeteria coffee was cold"]),
+    ]
+    clf = load_classifier(themes=themes)
+    assert "loyalty_scheme" in ids(clf.classify("I never got my reward points this month", 4))
+    assert "mobile_app" in ids(clf.classify("The smartphone application keeps logging me out", 5))
+    assert "cafe" in ids(clf.classify("Lovely cafeteria, the sandwiches were fresh", 9))
+    assert clf.version.startswith("builtin-1.0+themes.")
+
+
+def test_removed_theme_is_never_returned():
+    themes = [t for t in DEFAULT_THEMES if t.id != "pricing"]
+    clf = load_classifier(themes=themes)
+    assert "pricing" not in ids(clf.classify("Far too expensive, the price doubled", 2))
+
+
+def test_unsupported_language_returns_code_and_no_themes(clf):
+    result = clf.classify("El personal fue muy amable pero la entrega llegó tarde", 8)
+    assert result.language == "es" and result.themes == ()
+    assert clf.classify("Die Lieferung war sehr langsam und das ist nicht gut", 3).language == "de"
+    assert clf.classify("Доставка была быстрой", 9).language == "ru"
+
+
+def test_deterministic(clf):
+    text = "Quick delivery, friendly driver, but the app is confusing"
+    assert clf.classify(text, 8) == clf.classify(text, 8)
+    assert BuiltinClassifier().classify(text, 8) == clf.classify(text, 8)
+
+
+def test_theme_scores_are_sorted_by_confidence(clf):
+    result = clf.classify("Expensive, slow, buggy and the staff were rude and unhelpful", 0)
+    confidences = [t.confidence for t in result.themes]
+    assert confidences == sorted(confidences, reverse=True)
+    assert all(isinstance(t, ThemeScore) for t in result.themes)
+
+
+def test_throughput_at_least_2000_per_second(clf):
+    comments = [f"Order {i}: the staff were friendly but delivery took {i % 9} days and the app crashed"
+                for i in range(3000)]
+    start = time.process_time()
+    for i, comment in enumerate(comments):
+        clf.classify(comment, i % 11)
+    assert len(comments) / (time.process_time() - start) >= 2000

@@ -1,0 +1,76 @@
+import json
+from datetime import datetime, timezone
+
+from services.classifier.model import BuiltinClassifier, load_classifier
+from services.classifier.training import LabelledExample, save, train
+from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
+
+# An invented organisation whose customers talk about "the kiosk" a lot.
+LABELS = [
+    LabelledExample("The kiosk froze again at checkout", 3, ["performance_reliability", "kiosk"], "negative"),
+    LabelledExample("Kiosk screen was unreadable in sunlight", 4, ["kiosk"], "negative"),
+    LabelledExample("Loved the new kiosk, really quick", 10, ["kiosk", "performance_reliability"], "positive"),
+    LabelledExample("Friendly cashier, thanks", 9, ["support_experience"], "positive"),
+    LabelledExample("Cashier ignored me", 2, ["support_experience"], "negative"),
+    LabelledExample("It was ok I suppose", 7, [], "neutral"),
+    LabelledExample("Kiosk printed the wrong receipt", 5, ["kiosk"], "negative"),
+    LabelledExample("Nothing", 10, [], "positive"),
+] * 30
+
+THEMES = DEFAULT_THEMES + [ThemeDefinition(id="kiosk", description="Self-service terminals in store")]
+
+
+def test_train_save_and_load_round_trip(tmp_path):
+    base = BuiltinClassifier(THEMES)
+    model = train(LABELS, themes=base.themes, base=base)
+    assert "kiosk" in model.theme_heads and model.sentiment_head is not None
+    version = save(model, tmp_path, now=datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
+    assert version == "trained-20261123T120000Z"
+    assert (tmp_path / "classifier" / f"{version}.json").exists()
+    clf = load_classifier(themes=THEMES, data_dir=tmp_path)
+    assert clf.version == version
+    result = clf.classify("The kiosk would not take my card", 4)
+    assert result.classifier_version == version
+    assert "kiosk" in {t.id for t in result.themes}
+
+
+def test_load_picks_the_newest_version(tmp_path):
+    base = BuiltinClassifier(THEMES)
+    model = train(LABELS, themes=base.themes, base=base)
+    first = save(model, tmp_path, now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    second = save(model, tmp_path, now=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    third = save(model, tmp_path, now=datetime(2026, 3, 1, tzinfo=timezone.utc))  # same second
+    assert first < second and third == second + "-1"
+    assert load_classifier(themes=THEMES, data_dir=tmp_path).version == third
+
+
+def test_no_stored_model_or_incompatible_model_falls_back_to_builtin(tmp_path):
+    assert load_classifier(data_dir=tmp_path).version == "builtin-1.0"
+    folder = tmp_path / "classifier"
+    folder.mkdir()
+    (folder / "trained-20300101T000000Z.json").write_text(json.dumps({"format": 999}))
+    assert load_classifier(data_dir=tmp_path).version == "builtin-1.0"
+
+
+def test_theme_added_after_training_works_zero_shot(tmp_path):
+    base = BuiltinClassifier(THEMES)
+    save(train(LABELS, themes=base.themes, base=base), tmp_path)
+    themes = THEMES + [ThemeDefinition(id="parking_lot", description="", keywords=["parking lot"])]
+    clf = load_classifier(themes=themes, data_dir=tmp_path)
+    assert clf.version.startswith("trained-")
+    assert "parking_lot" in {t.id for t in clf.classify("The parking lot was full", 5).themes}
+
+
+def test_training_is_deterministic():
+    base = BuiltinClassifier(THEMES)
+    a = train(LABELS, themes=base.themes, base=base)
+    b = train(LABELS, themes=base.themes, base=base)
+    assert a.theme_heads == b.theme_heads and a.sentiment_head == b.sentiment_head
+
+
+def test_unlabelled_aspects_are_ignored():
+    base = BuiltinClassifier()
+    examples = [LabelledExample("Great staff", 10, None, "positive"),
+                LabelledExample("Awful wait", 1, None, "negative")] * 30
+    model = train(examples, themes=base.themes, base=base)
+    assert model.theme_heads == {} and model.sentiment_head is not None

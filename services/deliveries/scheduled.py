@@ -136,8 +136,9 @@ class DeliveryWorker:
             return _Result(None, None, f"refused: {exc}", elapsed())
         # Standard Webhooks: the message id is the event id, identical on every retry,
         # so receivers can de-duplicate.
-        headers = signing.headers(job.secret, msg_id=job.event_id, timestamp=int(self.clock.now().timestamp()),
-                                  body=job.body)
+        # The timestamp is the real send time, not the injectable clock: receivers check
+        # it against their own clock to refuse replays.
+        headers = signing.headers(job.secret, msg_id=job.event_id, timestamp=int(time.time()), body=job.body)
         try:
             reply = await self.client.post(job.url, content=job.body, headers=headers)
             return _Result(reply.status_code, reply.text[:RESPONSE_BODY_LIMIT], None, elapsed())

@@ -1,0 +1,63 @@
+"""Start npsloop as real processes, the way users do."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def npsloop_command() -> list[str]:
+    installed = Path(sys.executable).parent / "npsloop"
+    return [str(installed)] if installed.exists() else [sys.executable, "-m", "services.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*npsloop_command(), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def start(*args: str, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    handle = open(log, "ab")
+    return subprocess.Popen([*npsloop_command(), *args], env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def wait_ready(base_url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"npsloop exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"npsloop not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NPSLOOP_")}
+    env.update({"NPSLOOP_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env

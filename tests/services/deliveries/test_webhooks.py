@@ -1,0 +1,125 @@
+"""Webhook subscriptions and signed, retried deliveries to a real local receiver."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from services.deliveries.scheduled import DeliveryWorker
+from tests.receivers import HttpReceiver
+
+
+@pytest.fixture
+def receiver():
+    r = HttpReceiver()
+    yield r
+    r.close()
+
+
+def worker(runtime) -> DeliveryWorker:
+    return DeliveryWorker(runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=True)
+
+
+async def _subscribe(client, headers, url: str, events: list[str]) -> dict:
+    reply = await client.post("/v1/webhooks", json={"url": url, "events": events}, headers=headers)
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+async def test_subscribers_get_signed_envelopes_of_the_events_they_chose(client, runtime, make_key, pump, receiver):
+    headers = await make_key("admin")
+    hook = await _subscribe(client, headers, receiver.url, ["npsloop.followup.opened.v1"])
+    assert hook["secret"].startswith("whsec_")
+    await client.post("/v1/responses", json={"score": 1, "customer": {"id": "c1"}, "comment": "Bad"}, headers=headers)
+    await client.post("/v1/responses", json={"score": 10, "customer": {"id": "c2"}}, headers=headers)
+    await pump()
+    w = worker(runtime)
+    assert await w.run_once() == 1
+    await w.close()
+    (request,) = receiver.requests
+    payload = Webhook(hook["secret"]).verify(request.body, request.headers)  # raises if the signature is wrong
+    assert payload["type"] == "npsloop.followup.opened.v1" and payload["specversion"] == "1.0"
+    assert request.headers["webhook-id"] == payload["id"]
+    assert payload["data"]["customer"]["id"] == "c1"
+    listing = (await client.get("/v1/webhooks", headers=headers)).json()["webhooks"]
+    assert [h["id"] for h in listing] == [hook["id"]] and "secret" not in listing[0]
+
+
+async def test_a_failing_receiver_is_retried_with_backoff_and_the_same_webhook_id(client, runtime, clock, make_key,
+                                                                                   pump, receiver):
+    headers = await make_key("admin")
+    hook = await _subscribe(client, headers, receiver.url, ["*"])
+    await client.post("/v1/responses", json={"score": 9, "customer": {"id": "c"}}, headers=headers)
+    await pump()
+    receiver.status = 503
+    w = worker(runtime)
+    first_round = await w.run_once()
+    assert first_round == 3  # received, classified, referral requested
+    assert await w.run_once() == 0  # not due again until the backoff passes
+    clock.advance(seconds=10)
+    receiver.status = 200
+    assert await w.run_once() == 3
+    await w.close()
+    ids = [r.headers["webhook-id"] for r in receiver.requests]
+    assert len(ids) == 6 and sorted(set(ids)) == sorted(ids[:3])
+    log = (await client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=headers)).json()["deliveries"]
+    assert {d["status"] for d in log} == {"delivered"}
+    for delivery in log:
+        assert [a["status_code"] for a in delivery["attempt_log"]] == [503, 200]
+        assert delivery["attempt_log"][0]["response_body"] == "receiver is down"
+
+
+async def test_a_delivery_failing_past_its_retry_window_is_dead_and_can_be_redelivered(client, runtime, clock,
+                                                                                         make_key, pump, receiver):
+    headers = await make_key("admin")
+    hook = await _subscribe(client, headers, receiver.url, ["npsloop.response.received.v1"])
+    await client.post("/v1/responses", json={"score": 8, "customer": {"id": "c"}}, headers=headers)
+    await pump()
+    receiver.status = 500
+    w = worker(runtime)
+    await w.run_once()
+    clock.advance(hours=27)
+    await w.run_once()
+    (delivery,) = (await client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=headers)).json()["deliveries"]
+    assert delivery["status"] == "dead" and delivery["attempts"] == 2
+    receiver.status = 200
+    assert (await client.post(f"/v1/deliveries/{delivery['id']}/redeliver", headers=headers)).status_code == 202
+    await w.run_once()
+    await w.close()
+    (delivery,) = (await client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=headers)).json()["deliveries"]
+    assert delivery["status"] == "delivered"
+
+
+async def test_deleted_subscriptions_get_nothing_more(client, runtime, make_key, pump, receiver):
+    headers = await make_key("admin")
+    hook = await _subscribe(client, headers, receiver.url, ["*"])
+    assert (await client.delete(f"/v1/webhooks/{hook['id']}", headers=headers)).status_code == 204
+    await client.post("/v1/responses", json={"score": 2, "customer": {"id": "c"}}, headers=headers)
+    await pump()
+    w = worker(runtime)
+    assert await w.run_once() == 0
+    await w.close()
+    assert receiver.requests == []
+    assert (await client.get(f"/v1/webhooks/{hook['id']}", headers=headers)).status_code == 404
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/x", "http://192.168.0.10/x",
+    "http://169.254.169.254/latest/meta-data", "http://[::1]/x", "ftp://example.com/x", "file:///etc/passwd",
+])
+async def test_internal_and_non_http_targets_are_refused(client, runtime, make_key, url):
+    runtime.settings.allow_private_webhook_urls = False
+    headers = await make_key("admin")
+    reply = await client.post("/v1/webhooks", json={"url": url, "events": ["*"]}, headers=headers)
+    assert reply.status_code == 422
+    assert reply.json()["errors"][0]["field"] == "url"
+
+
+async def test_unknown_event_types_and_missing_scope_are_refused(client, make_key, receiver):
+    admin = await make_key("admin")
+    reply = await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["npsloop.nope.v1"]}, headers=admin)
+    assert reply.status_code == 422 and "npsloop.nope.v1" in reply.json()["detail"]
+    writer = await make_key("responses:write")
+    assert (await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=writer)).status_code == 403

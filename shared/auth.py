@@ -69,6 +69,44 @@ async def authenticate(session: AsyncSession, presented: str) -> Principal | Non
     return Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
 
 
+async def active_key_ids(session: AsyncSession, key_ids: set[str]) -> set[str]:
+    """Which of these keys exist and are not revoked (one query)."""
+    if not key_ids:
+        return set()
+    query = select(ApiKey.id).where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
+    return set((await session.scalars(query)).all())
+
+
+class KeyCache:
+    """Remembers key rows by id so the hot path can verify a key without a query.
+
+    Only for callers that re-check revocation in their own transaction (the ingest
+    writer does, with :func:`active_key_ids`); everything else authenticates against
+    the database on every request.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._rows: dict[str, tuple[str, Principal]] = {}
+        self._max = max_entries
+
+    async def authenticate(self, session_factory, presented: str) -> Principal | None:
+        parts = presented.split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            return None
+        cached = self._rows.get(parts[1])
+        if cached is None:
+            async with session_factory() as session:
+                row = await session.get(ApiKey, parts[1])
+            if row is None or row.revoked_at is not None:
+                return None
+            cached = (row.key_hash, Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes)))
+            if len(self._rows) >= self._max:
+                self._rows.clear()
+            self._rows[row.id] = cached
+        key_hash, principal = cached
+        return principal if hmac.compare_digest(key_hash, _hash(presented)) else None
+
+
 async def list_keys(session: AsyncSession) -> list[ApiKey]:
     return list((await session.scalars(select(ApiKey).order_by(ApiKey.created_at))).all())
 

@@ -13,12 +13,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Text, event, text
+from sqlalchemy import BigInteger, make_url, DateTime, Integer, MetaData, Text, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+from shared import sqlite_inline
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -27,6 +29,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 class Base(DeclarativeBase):
@@ -101,17 +106,24 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
+            path = make_url(url).database
             self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=0
+                url, echo=echo, pool_size=pool_size, max_overflow=0,
+                async_creator=lambda: sqlite_inline.connect(path, timeout=30),
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            # aiosqlite opens a deferred transaction; take the write lock at BEGIN so two
-            # writers queue on busy_timeout instead of failing with "database is locked".
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            # Short connect and pool waits: with the database down a request fails in
+            # seconds (503) instead of hanging on asyncpg's 60 s default.
+            self.engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                                              pool_timeout=CONNECT_TIMEOUT_SECONDS,
+                                              connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.commit_signal = CommitSignal()
+        # SQLite has one writer at a time. Queueing this process's writers here, in
+        # asyncio, is fair and fast; left to SQLite they would sleep-poll on busy_timeout.
+        self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
         event.listen(self.sessions.class_.sync_session_class, "after_commit", self._after_commit)
 
     def _after_commit(self, session: Session) -> None:
@@ -121,9 +133,18 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """One transaction: commits when the block ends, rolls back on any exception."""
-        async with self.sessions() as session:
-            async with session.begin():
-                yield session
+        if self._sqlite_write_lock is None:
+            async with self.sessions() as session:
+                async with session.begin():
+                    yield session
+            return
+        async with self._sqlite_write_lock:
+            async with self.sessions() as session:
+                async with session.begin():
+                    # A writer takes SQLite's write lock at BEGIN (IMMEDIATE), so it never
+                    # has to upgrade a read lock midway and fail with "database is locked".
+                    await session.connection(execution_options={_IMMEDIATE: True})
+                    yield session
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -144,8 +165,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+_IMMEDIATE = "npsloop_sqlite_immediate"
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # The driver's implicit transactions are off (see _sqlite_pragmas); readers get a
+    # deferred BEGIN, which WAL lets run beside the writer.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
 
 
 SessionFactory = Callable[[], AsyncSession]

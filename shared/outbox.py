@@ -6,7 +6,7 @@ if it commits, they are in the log and will reach every consumer.
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
@@ -29,15 +29,10 @@ async def append(session: AsyncSession, *events: CloudEvent, clock: Clock) -> No
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_APPEND_LOCK})
     now = clock.now()
-    for event in events:
-        session.add(
-            EventLogEntry(
-                event_id=event.id,
-                topic=event.topic,
-                type=event.type,
-                key=event.partitionkey,
-                envelope=event.to_json(),
-                created_at=now,
-            )
-        )
+    # One multi-row INSERT (Core, not ORM objects): the hot path appends many at once.
+    await session.execute(insert(EventLogEntry.__table__), [
+        {"event_id": event.id, "topic": event.topic, "type": event.type, "key": event.partitionkey,
+         "envelope": event.to_json(), "created_at": now}
+        for event in events
+    ])
     session.info["events_appended"] = True

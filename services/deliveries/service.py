@@ -43,7 +43,12 @@ async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> 
     """One pending delivery per subscription that wants this event; none twice."""
     created = 0
     now = clock.now()
-    for subscription in await repository.active_subscriptions(session):
+    # Consumers handle events in groups inside one transaction: read the subscriptions
+    # once per transaction rather than once per event.
+    subscriptions = session.info.get("active_webhook_subscriptions")
+    if subscriptions is None:
+        subscriptions = session.info["active_webhook_subscriptions"] = await repository.active_subscriptions(session)
+    for subscription in subscriptions:
         if "*" not in subscription.events and event.type not in subscription.events:
             continue
         if await repository.delivery_exists(session, subscription.id, event.id):

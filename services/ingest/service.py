@@ -1,4 +1,9 @@
-"""Accepting responses: de-duplicate, store, and append ``response.received`` — one transaction."""
+"""Accepting responses: de-duplicate, store, and append ``response.received`` — one transaction.
+
+Everything goes through :func:`accept_many`, which handles a whole group of submissions
+with a constant number of queries: the group-commit writer (single POSTs) and the batch
+endpoint share it, so both have the same rules.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,10 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest import repository
@@ -15,7 +22,7 @@ from services.ingest.models import Response
 from services.ingest.schemas import ResponseIn
 from shared import events, outbox
 from shared.clock import Clock
-from shared.problems import Conflict, NotFound
+from shared.problems import Conflict, NotFound, Problem
 
 
 @dataclass(frozen=True)
@@ -24,74 +31,110 @@ class Accepted:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class Submission:
+    payload: ResponseIn
+    source: str
+    idempotency_key: str | None = None
+
+
 def request_fingerprint(payload: ResponseIn) -> str:
     canonical = json.dumps(payload.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def response_data(response: Response) -> dict[str, Any]:
-    """The response as events and the API show it."""
+def _survey(row: dict[str, Any]) -> dict[str, Any]:
+    return {"touchpoint": row["touchpoint"], "kind": row["survey_kind"], "channel": row["survey_channel"]}
+
+
+def response_data(response: Response | dict[str, Any]) -> dict[str, Any]:
+    """The response as events and the API show it (from a model or a row about to be inserted)."""
+    row = response if isinstance(response, dict) else {c: getattr(response, c) for c in _COLUMNS}
     return {
-        "id": response.id,
-        "score": response.score,
-        "comment": response.comment,
-        "customer": response.customer,
-        "survey": {"touchpoint": response.touchpoint, "kind": response.survey_kind, "channel": response.survey_channel},
-        "lifecycle_stage": response.lifecycle_stage,
-        "properties": response.properties,
-        "responded_at": response.responded_at.isoformat(),
-        "received_at": response.received_at.isoformat(),
-        "external_id": response.external_id,
+        "id": row["id"], "score": row["score"], "comment": row["comment"], "customer": row["customer"],
+        "survey": _survey(row), "lifecycle_stage": row["lifecycle_stage"], "properties": row["properties"],
+        "responded_at": row["responded_at"].isoformat(), "received_at": row["received_at"].isoformat(),
+        "external_id": row["external_id"],
     }
 
 
-async def accept_response(session: AsyncSession, payload: ResponseIn, *, source: str, idempotency_key: str | None,
-                          clock: Clock) -> Accepted:
-    """Store a response once per (source, Idempotency-Key) and per (source, external_id).
+_COLUMNS = ("id", "score", "comment", "customer", "touchpoint", "survey_kind", "survey_channel", "lifecycle_stage",
+            "properties", "responded_at", "received_at", "external_id")
 
-    A repeat returns the first id and writes nothing. Repeating an ``external_id`` with a
-    comment the first request lacked adds that comment (the score-first, comment-later
-    flow). Reusing an Idempotency-Key for a different body is a 409.
+
+def _new_row(submission: Submission, now: datetime) -> dict[str, Any]:
+    payload = submission.payload
+    return {
+        "id": str(uuid.uuid4()), "source": submission.source, "external_id": payload.external_id,
+        "idempotency_key": submission.idempotency_key, "request_hash": request_fingerprint(payload),
+        "score": payload.score, "comment": payload.comment, "customer_id": payload.customer.id,
+        "customer": payload.customer.model_dump(exclude_none=True), "account_id": payload.customer.account_id,
+        "segment": payload.customer.segment, "touchpoint": payload.survey.touchpoint,
+        "survey_kind": payload.survey.kind, "survey_channel": payload.survey.channel,
+        "lifecycle_stage": payload.lifecycle_stage, "properties": payload.properties,
+        "responded_at": payload.responded_at or now, "received_at": now, "comment_added_at": None,
+    }
+
+
+async def accept_many(session: AsyncSession, submissions: list[Submission], *,
+                      clock: Clock) -> list[Accepted | Problem]:
+    """Store each submission once per (source, Idempotency-Key) and per (source, external_id).
+
+    Returns, per submission, what it got: a new id, the first id of an earlier identical
+    request (nothing written), or a Problem (an Idempotency-Key reused for a different
+    body is 409). Repeating an ``external_id`` with a comment the first request lacked adds
+    that comment — the score-first, comment-later flow.
     """
-    fingerprint = request_fingerprint(payload)
-    if idempotency_key:
-        earlier = await repository.find_by_idempotency_key(session, source, idempotency_key)
-        if earlier is not None:
-            if earlier.request_hash != fingerprint:
-                raise Conflict("this Idempotency-Key was already used with a different request body")
-            return Accepted(earlier.id, duplicate=True)
-    if payload.external_id:
-        earlier = await repository.find_by_external_id(session, source, payload.external_id)
-        if earlier is not None:
-            if payload.comment and not earlier.comment:
-                await add_comment(session, earlier.id, payload.comment, clock=clock)
-            return Accepted(earlier.id, duplicate=True)
-
     now = clock.now()
-    customer = payload.customer.model_dump(exclude_none=True)
-    response = Response(
-        id=str(uuid.uuid4()),
-        source=source,
-        external_id=payload.external_id,
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-        score=payload.score,
-        comment=payload.comment,
-        customer_id=payload.customer.id,
-        customer=customer,
-        account_id=payload.customer.account_id,
-        segment=payload.customer.segment,
-        touchpoint=payload.survey.touchpoint,
-        survey_kind=payload.survey.kind,
-        survey_channel=payload.survey.channel,
-        lifecycle_stage=payload.lifecycle_stage,
-        properties=payload.properties,
-        responded_at=payload.responded_at or now,
-        received_at=now,
-    )
-    session.add(response)
-    await outbox.append(session, _received_event(response, now), clock=clock)
-    return Accepted(response.id, duplicate=False)
+    earlier_by_key = await repository.find_by_idempotency_keys(
+        session, {(s.source, s.idempotency_key) for s in submissions if s.idempotency_key})
+    earlier_by_external = await repository.find_by_external_ids(
+        session, {(s.source, s.payload.external_id) for s in submissions if s.payload.external_id})
+    new_rows: list[dict[str, Any]] = []
+    pending_by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    pending_by_external: dict[tuple[str, str], dict[str, Any]] = {}
+    late_comments: list[tuple[str, str]] = []
+    results: list[Accepted | Problem] = []
+
+    for submission in submissions:
+        payload = submission.payload
+        key = (submission.source, submission.idempotency_key) if submission.idempotency_key else None
+        external = (submission.source, payload.external_id) if payload.external_id else None
+        if key and (key in earlier_by_key or key in pending_by_key):
+            first = earlier_by_key.get(key) or pending_by_key[key]
+            if first["request_hash"] != request_fingerprint(payload):
+                results.append(Conflict("this Idempotency-Key was already used with a different request body"))
+            else:
+                results.append(Accepted(first["id"], duplicate=True))
+            continue
+        if external and (external in earlier_by_external or external in pending_by_external):
+            if external in pending_by_external:
+                first = pending_by_external[external]
+                if payload.comment and not first["comment"]:
+                    first["comment"] = payload.comment
+            else:
+                first = earlier_by_external[external]
+                if payload.comment and not first["comment"]:
+                    late_comments.append((first["id"], payload.comment))
+            results.append(Accepted(first["id"], duplicate=True))
+            continue
+        row = _new_row(submission, now)
+        new_rows.append(row)
+        if key:
+            pending_by_key[key] = row
+        if external:
+            pending_by_external[external] = row
+        results.append(Accepted(row["id"], duplicate=False))
+
+    if new_rows:
+        await session.execute(insert(Response.__table__), new_rows)  # Core: no ORM bookkeeping per row
+        await outbox.append(session, *(
+            events.new_event(events.RESPONSE_RECEIVED, key=row["customer_id"], subject=row["id"],
+                             data=response_data(row), time=now)
+            for row in new_rows), clock=clock)
+    for response_id, comment in late_comments:
+        await add_comment(session, response_id, comment, clock=clock)
+    return results
 
 
 async def add_comment(session: AsyncSession, response_id: str, comment: str, *, clock: Clock) -> Response:
@@ -108,8 +151,3 @@ async def add_comment(session: AsyncSession, response_id: str, comment: str, *, 
                              data=response_data(response), time=now)
     await outbox.append(session, event, clock=clock)
     return response
-
-
-def _received_event(response: Response, now) -> events.CloudEvent:
-    return events.new_event(events.RESPONSE_RECEIVED, key=response.customer_id, subject=response.id,
-                            data=response_data(response), time=now)

@@ -12,7 +12,7 @@ import random
 import traceback
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,15 @@ from shared.models import DeadLetter, ProcessedEvent
 from shared.observability import metrics
 
 log = logging.getLogger("npsloop.bus")
+
+def event_ids(event: CloudEvent) -> dict[str, str]:
+    """The ids a log line about ``event`` carries: its own and, when it is about one, the response's."""
+    data = event.data if isinstance(event.data, dict) else {}
+    response_id = data.get("response_id") or (data.get("response") or {}).get("id")
+    if response_id is None and event.type.startswith("npsloop.response."):
+        response_id = data.get("id") or event.subject
+    return {"event_id": event.id, "response_id": response_id} if response_id else {"event_id": event.id}
+
 
 # Runs inside the handler's transaction (the database log moves its position there).
 PositionWriter = Callable[[AsyncSession], Awaitable[None]]
@@ -52,13 +61,49 @@ class EventProcessor:
                 raise
             except Exception as exc:  # a handler failure of any kind is retried, then dead-lettered
                 last_error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                log.warning("handler failed", extra={"consumer": subscription.consumer, "event_id": event.id,
+                log.warning("handler failed", extra={"consumer": subscription.consumer, **event_ids(event),
                                                      "event_type": event.type, "attempt": attempt, "error": last_error})
                 if attempt < self.max_attempts:
                     delay = self.retry_base_seconds * (2 ** (attempt - 1))
                     await asyncio.sleep(delay * (0.5 + random.random() / 2))
         await self._dead_letter(subscription, event, topic=topic, error=last_error, write_position=write_position)
         return "dead_lettered"
+
+    async def handle_group(self, subscription: Subscription, group: list[CloudEvent], *,
+                           write_position: PositionWriter | None = None) -> bool:
+        """Handle several events in ONE transaction (one commit, one disk flush).
+
+        All or nothing: if any handler fails the whole group rolls back and False is
+        returned — the caller then takes the events one by one through :meth:`handle`,
+        which retries and dead-letters. The guarantees per event are unchanged.
+        """
+        try:
+            async with self.db.unit_of_work() as session:
+                seen = set((await session.scalars(select(ProcessedEvent.event_id).where(
+                    ProcessedEvent.consumer == subscription.consumer,
+                    ProcessedEvent.event_id.in_([e.id for e in group])))).all())
+                handled: list[CloudEvent] = []
+                for event in group:
+                    if event.id in seen or not subscription.wants(event.type):
+                        continue
+                    await subscription.handler(session, event)
+                    handled.append(event)
+                    seen.add(event.id)  # the same event twice in one group is handled once
+                if handled:
+                    now = self.clock.now()
+                    await session.execute(insert(ProcessedEvent), [
+                        {"consumer": subscription.consumer, "event_id": e.id, "processed_at": now} for e in handled])
+                if write_position is not None:
+                    await write_position(session)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("group failed; handling its events one by one",
+                     extra={"consumer": subscription.consumer, "size": len(group), "error": repr(exc)})
+            return False
+        for event in handled:
+            metrics.events_handled.labels(consumer=subscription.consumer, type=event.type).inc()
+        return True
 
     async def _attempt(self, subscription: Subscription, event: CloudEvent,
                        write_position: PositionWriter | None) -> str:
@@ -89,7 +134,7 @@ class EventProcessor:
             if write_position is not None:
                 await write_position(session)
         metrics.dead_letters_written.labels(consumer=subscription.consumer).inc()
-        log.error("event dead-lettered", extra={"consumer": subscription.consumer, "event_id": event.id,
+        log.error("event dead-lettered", extra={"consumer": subscription.consumer, **event_ids(event),
                                                 "event_type": event.type, "error": error})
 
 

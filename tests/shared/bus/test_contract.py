@@ -75,7 +75,10 @@ async def test_a_consumer_killed_mid_handler_resumes_without_losing_or_repeating
     await asyncio.wait_for(in_handler.wait(), 20)
     task.cancel()  # the closest thing to SIGKILL inside one process
     await asyncio.gather(task, return_exceptions=True)
-    assert [seq for _, _, seq in await effect_rows(bus.db, "killed")] == [0, 1]
+    committed = [seq for _, _, seq in await effect_rows(bus.db, "killed")]
+    # A transport may commit events one by one or in groups: what committed is a prefix
+    # that stops before the event being handled when the consumer was killed.
+    assert committed == list(range(len(committed))) and 2 not in committed
 
     await run_until(bus, subscription("killed", slow_on_two), lambda: _at_least(bus, "killed", 4))
     assert [seq for _, _, seq in await effect_rows(bus.db, "killed")] == [0, 1, 2, 3]
@@ -109,7 +112,9 @@ async def test_a_poison_event_is_dead_lettered_with_its_error_and_later_events_f
         letters = (await session.scalars(select(DeadLetter).where(DeadLetter.consumer == "poison"))).all()
     assert len(letters) == 1
     assert "ValueError: cannot parse this response" in letters[0].error
-    assert letters[0].attempts == calls["poison"] == bus.processor.max_attempts
+    assert letters[0].attempts == bus.processor.max_attempts
+    # A transport that tries a group first spends one more call before the bounded retries.
+    assert bus.processor.max_attempts <= calls["poison"] <= bus.processor.max_attempts + 1
     assert events.CloudEvent.from_json(letters[0].envelope).data == {"seq": 1}
 
 

@@ -1,0 +1,100 @@
+"""Group commit for single-response POSTs.
+
+A durable commit costs a disk flush; doing one per request caps ingest at a few hundred
+requests a second. Instead every request hands its submission to one writer task and
+waits. The writer takes everything queued, writes it in ONE transaction (revocation
+check, de-duplication, rows and outbox events) and answers each request only after that
+transaction committed — so every 202 is still durable. While one group commits, the
+next one gathers, so groups grow with load by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.exc import IntegrityError
+
+from services.ingest.service import Accepted, Submission, accept_many
+from shared import auth
+from shared.clock import Clock
+from shared.db import Database
+from shared.problems import Problem, Unauthorized
+
+log = logging.getLogger("npsloop.ingest.writer")
+
+MAX_GROUP = 512
+
+
+class GroupCommitWriter:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self._queue: asyncio.Queue[tuple[Submission, str, asyncio.Future]] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+
+    async def submit(self, submission: Submission, *, key_id: str) -> Accepted:
+        """Returns once the submission is committed (or raises its Problem)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="ingest-group-commit")
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((submission, key_id, future))
+        return await future
+
+    async def close(self) -> None:
+        if self._task is not None:
+            while not self._queue.empty() and not self._task.done():
+                await asyncio.sleep(0.01)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < MAX_GROUP and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            await self._write(group)
+
+    async def _write(self, group: list[tuple[Submission, str, asyncio.Future]], retried: bool = False) -> None:
+        try:
+            async with self.db.unit_of_work() as session:
+                # Keys are authenticated from a cache; revocation is checked here, in the
+                # same transaction as the write, so a revoked key writes nothing.
+                active = await auth.active_key_ids(session, {key_id for _, key_id, _ in group})
+                allowed = [(s, f) for s, key_id, f in group if key_id in active]
+                results = await accept_many(session, [s for s, _ in allowed], clock=self.clock)
+        except IntegrityError as exc:
+            # Another process stored the same key between our check and insert; once on
+            # its own, the submission finds that row and is answered as a duplicate.
+            if len(group) == 1 and not retried:
+                await self._write(group, retried=True)
+            else:
+                await self._isolate(group, exc)
+            return
+        except Exception as exc:
+            await self._isolate(group, exc)
+            return
+        revoked = Unauthorized("the API key is unknown or revoked")
+        for submission, key_id, future in group:
+            if key_id not in active:
+                _settle(future, revoked)
+        for (_, future), result in zip(allowed, results):
+            _settle(future, result)
+
+    async def _isolate(self, group: list[tuple[Submission, str, asyncio.Future]], exc: Exception) -> None:
+        if len(group) == 1:
+            _settle(group[0][2], exc)
+            return
+        # One bad submission must not fail its neighbours: write them one by one.
+        log.warning("group commit failed; retrying one by one", extra={"size": len(group), "error": repr(exc)})
+        for item in group:
+            await self._write([item])
+
+
+def _settle(future: asyncio.Future, outcome: Accepted | BaseException) -> None:
+    if future.done():  # the client went away; its row is committed all the same
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -20,6 +20,7 @@ from shared.bus.processing import EventProcessor
 from shared.clock import ManualClock
 from shared.db import Database
 from shared.models import ConsumerPosition
+from tests.shared.bus.kafka_harness import KafkaHarness, kafka_bootstrap  # noqa: F401 (fixture)
 
 test_metadata = MetaData()
 # A table only these tests use: the visible "effect" of a handler.
@@ -82,7 +83,7 @@ async def effect_count(db: Database, consumer: str) -> int:
         return await session.scalar(select(func.count()).select_from(effects).where(effects.c.consumer == consumer))
 
 
-HARNESSES = ["database"]
+HARNESSES = ["database", "kafka"]
 
 
 @pytest.fixture(params=HARNESSES)
@@ -92,6 +93,12 @@ async def bus(request: pytest.FixtureRequest, database_url: str, clock: ManualCl
         await conn.run_sync(test_metadata.create_all)
     if request.param == "database":
         harness = DatabaseLogHarness(db, clock)
+    elif request.param == "kafka":
+        if request.getfixturevalue("backend") == "sqlite":
+            await db.dispose()
+            pytest.skip("Kafka harness runs on PostgreSQL (the scaled deployment); the consumer code is the same on "
+                        "SQLite and the relay's SQLite path has its own test in test_kafka_relay.py")
+        harness = KafkaHarness(db, clock, request.getfixturevalue("kafka_bootstrap"))
     else:  # pragma: no cover - other transports register here
         raise AssertionError(request.param)
     yield harness

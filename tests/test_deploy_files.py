@@ -1,0 +1,89 @@
+"""The deployment files agree with the code (Docker has no engine on these machines, so the
+compose file is checked for consistency instead of being started)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from services.cli import build_parser
+from shared.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
+SETTINGS_VARIABLES = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+NPSLOOP_SERVICES = {name: s for name, s in COMPOSE["services"].items()
+                    if s.get("build", {}).get("dockerfile") == "deploy/Dockerfile"}
+
+
+def cli_roles() -> set[str]:
+    parser = build_parser()
+    serve = parser._subparsers._group_actions[0].choices["serve"]  # argparse keeps sub-commands here
+    return set(next(a for a in serve._actions if a.dest == "role").choices)
+
+
+def test_every_npsloop_variable_the_deployment_sets_is_a_setting():
+    used = set()
+    for service in NPSLOOP_SERVICES.values():
+        used |= {k for k in service.get("environment", {}) if k.startswith(ENV_PREFIX)}
+    used |= set(re.findall(r"\b(NPSLOOP_[A-Z_]+)=", DOCKERFILE))
+    for line in (ROOT / "deploy" / ".env.example").read_text().splitlines():
+        if line.startswith(ENV_PREFIX):
+            used.add(line.split("=", 1)[0])
+    assert used, "the deployment sets NPSLOOP_* variables"
+    assert used <= SETTINGS_VARIABLES, f"not settings: {sorted(used - SETTINGS_VARIABLES)}"
+
+
+def test_every_role_the_deployment_runs_exists_in_the_command_line():
+    roles = set()
+    for name, service in NPSLOOP_SERVICES.items():
+        command = service["command"]
+        assert command[0] in ("serve", "db", "up"), name
+        if command[0] == "serve":
+            roles.add(command[1])
+    assert roles <= cli_roles(), roles - cli_roles()
+    # Kafka mode needs the relay, and every consumer role must be there.
+    assert {"api", "relay", "classifier", "followup", "deliveries", "sla"} <= roles
+
+
+def test_roles_wait_for_healthy_dependencies_and_the_migration():
+    for name, service in NPSLOOP_SERVICES.items():
+        if name == "migrate":
+            assert service["command"] == ["db", "upgrade"]
+            assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+            continue
+        conditions = {dep: spec["condition"] for dep, spec in service["depends_on"].items()}
+        assert conditions["postgres"] == conditions["kafka"] == "service_healthy", name
+        assert conditions["migrate"] == "service_completed_successfully", name
+        assert service["healthcheck"]["test"], name
+    for infrastructure in ("postgres", "kafka"):
+        assert COMPOSE["services"][infrastructure]["healthcheck"]["test"]
+
+
+def test_ports_agree_between_compose_dockerfile_and_settings():
+    api = NPSLOOP_SERVICES["api"]
+    port = int(api["environment"]["NPSLOOP_PORT"])
+    command = api["command"]
+    assert int(command[command.index("--port") + 1]) == port
+    assert [p.rsplit(":", 1)[1] for p in api["ports"]] == [str(port)]
+    assert re.search(rf"^EXPOSE {port}$", DOCKERFILE, flags=re.M)
+    assert re.search(rf"NPSLOOP_PORT={port}\b", DOCKERFILE)
+
+    env = api["environment"]
+    kafka = COMPOSE["services"]["kafka"]["environment"]
+    host, _, kafka_port = env["NPSLOOP_KAFKA_BOOTSTRAP_SERVERS"].rpartition(":")
+    assert f"PLAINTEXT://{host}:{kafka_port}" in kafka["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"PLAINTEXT://:{kafka_port}" in kafka["KAFKA_LISTENERS"]
+    assert "@postgres:5432/" in env["NPSLOOP_DATABASE_URL"]
+    Settings(database_url=env["NPSLOOP_DATABASE_URL"], kafka_bootstrap_servers=env["NPSLOOP_KAFKA_BOOTSTRAP_SERVERS"])
+
+
+def test_the_image_runs_as_an_unprivileged_user_with_a_healthcheck():
+    user = re.findall(r"^USER\s+(\S+)", DOCKERFILE, flags=re.M)
+    assert user and user[-1] not in ("root", "0")
+    assert re.search(r"^HEALTHCHECK ", DOCKERFILE, flags=re.M)
+    assert (ROOT / "deploy" / "healthcheck.py").exists()
+    assert re.search(r"^ENTRYPOINT \[\"npsloop\"\]", DOCKERFILE, flags=re.M)

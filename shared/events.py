@@ -20,6 +20,9 @@ FOLLOWUP_SLA_WARNING = "npsloop.followup.sla_warning.v1"
 FOLLOWUP_SLA_BREACHED = "npsloop.followup.sla_breached.v1"
 REFERRAL_REQUESTED = "npsloop.referral.requested.v1"
 CUSTOMER_SEGMENT_CHANGED = "npsloop.customer.segment_changed.v1"
+FOLLOWUP_REASSIGNED = "npsloop.followup.reassigned.v1"
+REVIEW_REQUESTED = "npsloop.review.requested.v1"
+FOLLOWUP_DIGEST = "npsloop.followup.digest.v1"
 
 # Topic of each event type. Kafka topics carry these names (prefix configurable); the
 # database log stores the same name so both transports route identically.
@@ -38,6 +41,9 @@ EVENT_TOPICS: dict[str, str] = {
     FOLLOWUP_SLA_BREACHED: TOPIC_FOLLOWUPS,
     REFERRAL_REQUESTED: TOPIC_FOLLOWUPS,
     CUSTOMER_SEGMENT_CHANGED: TOPIC_FOLLOWUPS,
+    FOLLOWUP_REASSIGNED: TOPIC_FOLLOWUPS,
+    REVIEW_REQUESTED: TOPIC_FOLLOWUPS,
+    FOLLOWUP_DIGEST: TOPIC_FOLLOWUPS,
 }
 EVENT_TYPES = tuple(EVENT_TOPICS)
 

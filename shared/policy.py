@@ -1,4 +1,4 @@
-"""The policy file (YAML at ``NPSLOOP_POLICY_FILE``): SLA rules, routing, throttles, themes.
+"""The policy file (YAML at ``NPSLOOP_POLICY_FILE``): SLA rules, routing, channels, throttles, themes.
 
 Every key is validated at start-up; an error names the key path and the reason. Without
 a file the built-in default applies (DESIGN §4).
@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
+                      model_validator)
 
+from shared.business_hours import BusinessHours
 from shared.settings import ConfigError
 from shared.taxonomy import TaxonomyError, ThemeDefinition, validate_taxonomy
 
@@ -108,6 +110,121 @@ DEFAULT_SLA = [
 ]
 
 
+class SlackChannel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["slack"]
+    url: AnyHttpUrl
+
+
+class EmailChannel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["email"]
+    to: list[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
+    subject_prefix: str = "[npsloop]"
+
+
+class WebhookChannel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["webhook"]
+    url: AnyHttpUrl
+    # Standard Webhooks secret; without one the body goes out unsigned (id and timestamp only).
+    secret: Annotated[str, StringConstraints(pattern=r"^whsec_[A-Za-z0-9+/=]{16,}$")] | None = None
+
+
+Channel = Annotated[Union[SlackChannel, EmailChannel, WebhookChannel], Field(discriminator="type")]
+
+
+class Team(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    members: list[str] = Field(default_factory=list)  # round-robin assignees
+    channel: str | None = None
+    business_hours: BusinessHours | None = None
+
+
+class RoutingRule(BaseModel):
+    """Who owns a detractor's task and where its alerts go; the first matching rule wins."""
+
+    model_config = ConfigDict(extra="forbid")
+    match: Match = Field(default_factory=Match)
+    assignee_from: str | None = None
+    team: str | None = None
+    channel: str | None = None
+    escalate_to: str | None = None
+
+    @field_validator("assignee_from")
+    @classmethod
+    def _fact_path(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(properties|customer)\.[A-Za-z0-9_\-]+", value):
+            raise ValueError("must name properties.<name> or customer.<field>, e.g. properties.account_owner")
+        return value
+
+
+class Referrals(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    channel: str | None = None  # default: the channel routing picks for the response
+
+
+class ReviewRequests(BaseModel):
+    """Public review-site requests. Offered to every respondent or to none: asking only
+    promoters (review gating) breaks the review sites' rules, so it cannot be configured."""
+
+    model_config = ConfigDict(extra="forbid")
+    audience: str = "none"
+    channel: str | None = None
+    url: AnyHttpUrl | None = None
+
+    @field_validator("audience")
+    @classmethod
+    def _no_gating(cls, value: str) -> str:
+        if value not in ("every_respondent", "none"):
+            raise ValueError(f"{value!r} is not allowed: review requests go to every_respondent or none; sending "
+                             "them only to some categories (review gating) breaks the review sites' rules")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> "ReviewRequests":
+        if self.audience == "every_respondent" and (self.channel is None or self.url is None):
+            raise ValueError("every_respondent needs a channel and the review site's url")
+        return self
+
+
+class Passives(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    segment_event: bool = True  # npsloop.customer.segment_changed.v1 for nurture tools
+
+
+class Digest(BaseModel):
+    """A periodic summary per team channel, sent at ``at`` in ``timezone`` every ``every``."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    every: timedelta = timedelta(days=1)
+    at: Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "09:00"
+    timezone: str = "UTC"
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> timedelta:
+        return parse_duration(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return BusinessHours(timezone=value).timezone
+
+
+class Routed(BaseModel):
+    """What routing decided for one response."""
+
+    team: str
+    assignee_from: str | None = None
+    members: list[str] = Field(default_factory=list)
+    channel: str | None = None
+    escalate_to: str | None = None
+    business_hours: BusinessHours | None = None
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -115,11 +232,15 @@ class Policy(BaseModel):
     sla_warning_at: float = Field(0.75, gt=0, lt=1)
     throttle: Throttle = Field(default_factory=Throttle)
     themes: list[dict[str, Any]] | None = None  # validated by shared.taxonomy
-    # Later sections (channels, routing, business_hours, digest) are validated by the
-    # follow-up service's policy models; kept here so one file configures everything.
-    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    routing: list[dict[str, Any]] = Field(default_factory=list)
-    business_hours: dict[str, Any] | None = None
+    business_hours: BusinessHours | None = None
+    channels: dict[str, Channel] = Field(default_factory=dict)
+    teams: dict[str, Team] = Field(default_factory=dict)
+    routing: list[RoutingRule] = Field(default_factory=list)
+    default_queue: str = "cs"
+    referrals: Referrals = Field(default_factory=Referrals)
+    review_requests: ReviewRequests = Field(default_factory=ReviewRequests)
+    passives: Passives = Field(default_factory=Passives)
+    digest: Digest = Field(default_factory=Digest)
 
     @field_validator("sla")
     @classmethod
@@ -127,6 +248,18 @@ class Policy(BaseModel):
         if not rules:
             raise ValueError("needs at least one rule")
         return rules
+
+    @model_validator(mode="after")
+    def _channels_exist(self) -> "Policy":
+        known = ", ".join(sorted(self.channels)) or "none defined"
+        refs = [(f"routing.{i}.{key}", getattr(rule, key)) for i, rule in enumerate(self.routing)
+                for key in ("channel", "escalate_to")]
+        refs += [(f"teams.{name}.channel", team.channel) for name, team in self.teams.items()]
+        refs += [("referrals.channel", self.referrals.channel), ("review_requests.channel", self.review_requests.channel)]
+        for path, name in refs:
+            if name is not None and name not in self.channels:
+                raise ValueError(f"{path}: unknown channel {name!r} (channels: {known})")
+        return self
 
     def theme_definitions(self) -> list[ThemeDefinition] | None:
         """The policy's taxonomy, or None for the built-in one; ConfigError when invalid."""
@@ -142,6 +275,29 @@ class Policy(BaseModel):
             if rule.match.matches(facts):
                 return rule.due_in
         return self.sla[-1].due_in if self.sla[-1].match.score is None else timedelta(hours=48)
+
+    def route(self, facts: dict[str, Any]) -> Routed:
+        """The first matching routing rule, completed from its team; else the default queue."""
+        for rule in self.routing:
+            if rule.match.matches(facts):
+                name = rule.team or self.default_queue
+                team = self.teams.get(name, Team())
+                return Routed(team=name, assignee_from=rule.assignee_from, members=team.members,
+                              channel=rule.channel or team.channel, escalate_to=rule.escalate_to,
+                              business_hours=team.business_hours or self.business_hours)
+        team = self.teams.get(self.default_queue, Team())
+        return Routed(team=self.default_queue, members=team.members, channel=team.channel,
+                      business_hours=team.business_hours or self.business_hours)
+
+    def team_channels(self) -> dict[str, str]:
+        """Each team's channel (its own, else the first routing rule's) for digests."""
+        found: dict[str, str] = {name: t.channel for name, t in self.teams.items() if t.channel}
+        for rule in self.routing:
+            name = rule.team or self.default_queue
+            channel = rule.channel or (self.teams[name].channel if name in self.teams else None)
+            if channel and name not in found:
+                found[name] = channel
+        return found
 
 
 def load_policy(path: Path | None) -> Policy:
@@ -159,7 +315,16 @@ def load_policy(path: Path | None) -> Policy:
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(f"policy file {path}: " + "; ".join(problems)) from None
+        raise ConfigError(f"policy file {path}: " + "; ".join(_problems(exc))) from None
     policy.theme_definitions()  # an invalid taxonomy stops start-up too
     return policy
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    """``key.path: reason`` per error; a whole-policy check already names its key in the reason."""
+    problems = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        path = ".".join(str(p) for p in error["loc"])
+        problems.append(f"{path}: {message}" if path else message)
+    return problems

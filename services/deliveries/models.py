@@ -23,12 +23,18 @@ class WebhookSubscription(Base):
 
 
 class Delivery(Base):
-    """One event to one subscription; retried until delivered or dead-lettered."""
+    """One event to one subscription or one policy channel; retried until delivered or dead-lettered."""
 
     __tablename__ = "deliveries"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    subscription_id: Mapped[str] = mapped_column(String(36), ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"))
+    subscription_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=True)
+    # Alerts to policy channels (slack | email | webhook): ``envelope`` holds the rendered
+    # message and ``target`` the URL or addresses, so a later policy edit never changes it.
+    channel: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    channel_type: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    target: Mapped[str | None] = mapped_column(Text, nullable=True)
     event_id: Mapped[str] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(200))
     envelope: Mapped[str] = mapped_column(Text)
@@ -41,6 +47,7 @@ class Delivery(Base):
 
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_id"),
+        UniqueConstraint("channel", "event_id"),
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     )
 

@@ -45,3 +45,19 @@ async def attempts_of(session: AsyncSession, delivery_ids: list[str]) -> list[De
         return []
     query = select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(delivery_ids)).order_by(DeliveryAttempt.id)
     return list((await session.scalars(query)).all())
+
+
+async def channel_delivery_exists(session: AsyncSession, channel: str, event_id: str) -> bool:
+    query = select(Delivery.id).where(Delivery.channel == channel, Delivery.event_id == event_id)
+    return await session.scalar(query) is not None
+
+
+async def channel_deliveries(session: AsyncSession, *, channel: str | None = None, status: str | None = None,
+                             limit: int = 100) -> list[Delivery]:
+    """Deliveries to policy channels, newest first (ops look here for dead alerts)."""
+    query = select(Delivery).where(Delivery.channel.is_not(None))
+    if channel:
+        query = query.where(Delivery.channel == channel)
+    if status:
+        query = query.where(Delivery.status == status)
+    return list((await session.scalars(query.order_by(Delivery.created_at.desc()).limit(limit))).all())

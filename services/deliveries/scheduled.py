@@ -16,13 +16,15 @@ from datetime import timedelta
 
 import httpx
 
-from services.deliveries import repository, signing
+from services.deliveries import channels, repository, signing
 from services.deliveries.models import Delivery, DeliveryAttempt
 from services.deliveries.service import next_attempt_at
 from services.deliveries.urls import UnsafeUrl, check_url
 from shared.clock import Clock
 from shared.db import Database
 from shared.observability import metrics
+from shared.policy import Policy
+from shared.settings import Settings
 
 log = logging.getLogger("npsloop.deliveries")
 
@@ -35,8 +37,9 @@ class _Job:
     delivery_id: str
     event_id: str
     url: str
-    secret: str
+    secret: str | None
     body: bytes
+    channel_type: str | None = None  # set for policy channels (slack | email | webhook)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class _Result:
 
 class DeliveryWorker:
     def __init__(self, db: Database, clock: Clock, *, timeout: float, max_age: timedelta, allow_private: bool,
-                 concurrency: int = 20) -> None:
+                 concurrency: int = 20, settings: Settings | None = None, policy: Policy | None = None) -> None:
         self.db = db
         self.clock = clock
         self.timeout = timeout
@@ -61,6 +64,8 @@ class DeliveryWorker:
         self.allow_private = allow_private
         self.limit = asyncio.Semaphore(concurrency)
         self.client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self.settings = settings or Settings(delivery_timeout_seconds=timeout)
+        self.policy = policy
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -92,6 +97,12 @@ class DeliveryWorker:
         jobs = []
         async with self.db.unit_of_work() as session:
             for delivery in await repository.claim_due(session, now, BATCH):
+                if delivery.channel is not None:
+                    delivery.next_attempt_at = now + timedelta(seconds=self.timeout + 30)
+                    jobs.append(_Job(delivery.id, delivery.event_id, delivery.target or "",
+                                     self._channel_secret(delivery.channel), delivery.envelope.encode(),
+                                     delivery.channel_type))
+                    continue
                 subscription = await repository.get_subscription(session, delivery.subscription_id)
                 if subscription is None:  # deleted since: nothing to send
                     delivery.status, delivery.next_attempt_at = "cancelled", None
@@ -124,11 +135,21 @@ class DeliveryWorker:
                 delivery.next_attempt_at = next_attempt_at(delivery.attempts, now)
                 metrics.deliveries_failed.inc()
 
+    def _channel_secret(self, name: str) -> str | None:
+        channel = self.policy.channels.get(name) if self.policy else None
+        return getattr(channel, "secret", None)
+
     async def _send(self, job: _Job) -> _Result:
         started = time.perf_counter()
 
         def elapsed() -> int:
             return int((time.perf_counter() - started) * 1000)
+
+        if job.channel_type is not None:
+            sent = await channels.send(self.client, channel_type=job.channel_type, target=job.url, body=job.body,
+                                       msg_id=job.event_id, secret=job.secret, settings=self.settings,
+                                       allow_private=self.allow_private)
+            return _Result(sent.status_code, sent.body, sent.error, elapsed())
 
         try:
             await check_url(job.url, allow_private=self.allow_private)

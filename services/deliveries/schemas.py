@@ -57,7 +57,8 @@ class DeliveryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    subscription_id: str
+    subscription_id: str | None
+    channel: str | None = None  # a policy channel, for alerts (subscription_id is then null)
     event_id: str
     event_type: str
     status: str

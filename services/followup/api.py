@@ -6,14 +6,14 @@ import base64
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from services.followup import repository, service
 from services.followup.models import Task
-from services.followup.schemas import (AcknowledgeIn, NoteIn, ResolveIn, TaskEventOut, TaskList, TaskOut,
-                                       TaskStatus)
+from services.followup.schemas import (AcknowledgeIn, NoteIn, ReassignIn, ResolveIn, TaskEventOut, TaskList,
+                                       TaskOut, TaskStatus)
 from shared.auth import Principal
-from shared.problems import BadRequest, NotFound
+from shared.problems import BadRequest, NotFound, UnprocessableContent
 from shared.web import ClockDep, DbDep, require
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
@@ -25,6 +25,8 @@ TaskWriter = Annotated[Principal, Depends(require("tasks:write"))]
 def _out(task: Task, task_events=None) -> TaskOut:
     out = TaskOut.model_validate(task)
     out.breached = task.breached_at is not None
+    first_contact = task.acknowledged_at or task.resolved_at
+    out.sla_met = False if out.breached else (first_contact <= task.due_at if first_contact else None)
     if task_events is not None:
         out.events = [TaskEventOut(type=e.type, actor=e.actor, note=e.note, data=e.data, at=e.at) for e in task_events]
     return out
@@ -89,4 +91,23 @@ async def resolve_task(task_id: str, body: ResolveIn, principal: TaskWriter, db:
     async with db.unit_of_work() as session:
         task = await service.resolve(session, task_id, actor=principal.name, outcome=body.outcome, note=body.note,
                                      clock=clock)
+        return _out(task)
+
+
+@router.post("/{task_id}/reassign", response_model=TaskOut)
+async def reassign_task(task_id: str, body: ReassignIn, request: Request, principal: TaskWriter, db: DbDep,
+                        clock: ClockDep) -> TaskOut:
+    """Reassign to a person, a team or a channel; kept in the audit trail and alerted on the task's channel."""
+    given = body.model_fields_set - {"note"}
+    if not given:
+        raise UnprocessableContent("give assignee, team or channel", errors=[{"field": "assignee", "message": "required"}])
+    channels = request.app.state.runtime.policy.channels
+    if body.channel is not None and body.channel not in channels:
+        known = ", ".join(sorted(channels)) or "none defined"
+        raise UnprocessableContent(f"channel: unknown channel {body.channel!r} (policy channels: {known})",
+                                   errors=[{"field": "channel", "message": "not a channel of the policy file"}])
+    async with db.unit_of_work() as session:
+        task = await service.reassign(session, task_id, actor=principal.name,
+                                      assignee=body.assignee if "assignee" in given else service.KEEP,
+                                      team=body.team, channel=body.channel, note=body.note, clock=clock)
         return _out(task)

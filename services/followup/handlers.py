@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import service
+from services.followup import alerts, service
 from shared import events
 from shared.bus.contract import Subscription
 from shared.clock import Clock
@@ -13,9 +13,10 @@ from shared.policy import Policy
 CONSUMER = "followup"
 
 
-def subscriptions(*, policy: Policy, clock: Clock) -> list[Subscription]:
+def subscriptions(*, policy: Policy, clock: Clock, public_url: str = "http://127.0.0.1:8000") -> list[Subscription]:
     async def on_classified(session: AsyncSession, event: events.CloudEvent) -> None:
         await service.consider_response(session, event.data, policy=policy, clock=clock)
 
     return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_CLASSIFICATIONS,), handler=on_classified,
-                         event_types=frozenset({events.RESPONSE_CLASSIFIED}))]
+                         event_types=frozenset({events.RESPONSE_CLASSIFIED})),
+            *alerts.subscriptions(policy=policy, clock=clock, public_url=public_url)]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup.models import ReferralRequest, Task, TaskEvent
+from services.followup.models import (BusinessOutcome, CustomerCategory, DigestSent, Recovery, ReferralRequest,
+                                      RoutingCursor, SurveySend, Task, TaskEvent)
+from services.ingest.models import Response
 
 
 async def get(session: AsyncSession, task_id: str) -> Task | None:
@@ -65,3 +67,94 @@ async def referral_since(session: AsyncSession, customer_id: str, since: datetim
 
 async def referral_for_response(session: AsyncSession, response_id: str) -> ReferralRequest | None:
     return await session.scalar(select(ReferralRequest).where(ReferralRequest.response_id == response_id))
+
+
+async def routing_cursor(session: AsyncSession, team: str) -> RoutingCursor | None:
+    query = select(RoutingCursor).where(RoutingCursor.team == team).with_for_update()
+    return await session.scalar(query)
+
+
+async def customer_category(session: AsyncSession, customer_id: str) -> CustomerCategory | None:
+    query = select(CustomerCategory).where(CustomerCategory.customer_id == customer_id).with_for_update()
+    return await session.scalar(query)
+
+
+async def resolved_awaiting_answer(session: AsyncSession, customer_id: str, answered_at: datetime,
+                                   response_id: str) -> list[Task]:
+    """Resolved tasks of the customer, resolved by ``answered_at``, whose next answer is not yet recorded."""
+    measured = select(Recovery.task_id)
+    query = select(Task).where(Task.customer_id == customer_id, Task.status == "resolved",
+                               Task.resolved_at <= answered_at, Task.response_id != response_id,
+                               Task.id.not_in(measured))
+    return list((await session.scalars(query.order_by(Task.resolved_at))).all())
+
+
+async def recoveries(session: AsyncSession, *, since: datetime | None, until: datetime | None,
+                     team: str | None) -> list[Recovery]:
+    query = select(Recovery)
+    if since:
+        query = query.where(Recovery.answered_at >= since)
+    if until:
+        query = query.where(Recovery.answered_at < until)
+    if team:
+        query = query.where(Recovery.team == team)
+    return list((await session.scalars(query.order_by(Recovery.answered_at))).all())
+
+
+async def resolved_count(session: AsyncSession, *, since: datetime | None, until: datetime | None,
+                         team: str | None) -> int:
+    query = select(func.count()).select_from(Task).where(Task.status == "resolved")
+    if since:
+        query = query.where(Task.resolved_at >= since)
+    if until:
+        query = query.where(Task.resolved_at < until)
+    if team:
+        query = query.where(Task.team == team)
+    return int(await session.scalar(query) or 0)
+
+
+async def digest_sent(session: AsyncSession, team: str, period_end: datetime) -> bool:
+    query = select(DigestSent.team).where(DigestSent.team == team, DigestSent.period_end == period_end)
+    return await session.scalar(query) is not None
+
+
+async def team_counts(session: AsyncSession, team: str, start: datetime, end: datetime) -> dict[str, int]:
+    async def count(*conditions) -> int:
+        return int(await session.scalar(select(func.count()).select_from(Task).where(Task.team == team, *conditions)) or 0)
+
+    return {"new_detractors": await count(Task.opened_at >= start, Task.opened_at < end),
+            "breaches": await count(Task.breached_at >= start, Task.breached_at < end),
+            "open_tasks": await count(Task.status != "resolved"),
+            "resolved": await count(Task.resolved_at >= start, Task.resolved_at < end)}
+
+
+async def score_counts(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """(promoters, passives, detractors) among responses received in [start, end); category follows the score."""
+    category = case((Response.score >= 9, "promoter"), (Response.score >= 7, "passive"), else_="detractor")
+    query = (select(category, func.count()).where(Response.received_at >= start, Response.received_at < end)
+             .group_by(category))
+    found = dict((await session.execute(query)).all())
+    return found.get("promoter", 0), found.get("passive", 0), found.get("detractor", 0)
+
+
+async def last_response_at(session: AsyncSession, *, customer_id: str | None = None,
+                           account_id: str | None = None) -> datetime | None:
+    column = Response.customer_id if customer_id is not None else Response.account_id
+    return await session.scalar(select(func.max(Response.responded_at)).where(column == (customer_id or account_id)))
+
+
+async def last_sent_at(session: AsyncSession, *, customer_id: str | None = None,
+                       account_id: str | None = None) -> datetime | None:
+    column = SurveySend.customer_id if customer_id is not None else SurveySend.account_id
+    return await session.scalar(select(func.max(SurveySend.sent_at)).where(column == (customer_id or account_id)))
+
+
+async def business_outcomes(session: AsyncSession, *, customer_id: str | None, account_id: str | None,
+                            limit: int) -> list[BusinessOutcome]:
+    query = select(BusinessOutcome)
+    if customer_id:
+        query = query.where(BusinessOutcome.customer_id == customer_id)
+    if account_id:
+        query = query.where(BusinessOutcome.account_id == account_id)
+    query = query.order_by(BusinessOutcome.occurred_on.desc(), BusinessOutcome.recorded_at.desc()).limit(limit)
+    return list((await session.scalars(query)).all())

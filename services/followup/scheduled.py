@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import repository
-from services.followup.service import emit_task_event, record_task_event
+from services.followup.service import emit_task_event, mark_breached, record_task_event
 from shared import events
 from shared.clock import Clock
 from shared.observability import metrics
@@ -30,11 +30,7 @@ async def check_sla(session: AsyncSession, *, clock: Clock) -> SlaCheck:
     now = clock.now()
     result = SlaCheck()
     for task in await repository.due_for_breach(session, now):
-        task.breached_at = now
-        if task.warned_at is None:
-            task.warned_at = now  # a breach implies the warning; never send it afterwards
-        record_task_event(session, task, "sla_breached", now, data={"due_at": task.due_at.isoformat()})
-        await emit_task_event(session, events.FOLLOWUP_SLA_BREACHED, task, now, clock)
+        await mark_breached(session, task, now, clock)
         result.breached += 1
     await session.flush()  # the warning query below must see the breaches just marked
     for task in await repository.due_for_warning(session, now):
@@ -44,6 +40,5 @@ async def check_sla(session: AsyncSession, *, clock: Clock) -> SlaCheck:
         result.warned += 1
     if result.warned or result.breached:
         metrics.sla_warnings.inc(result.warned)
-        metrics.sla_breaches.inc(result.breached)
         log.info("sla check", extra={"warned": result.warned, "breached": result.breached})
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -35,6 +35,8 @@ class TaskOut(BaseModel):
     status: TaskStatus
     assignee: str | None
     team: str | None
+    channel: str | None = None
+    escalation_channel: str | None = None
     received_at: datetime
     opened_at: datetime
     due_at: datetime
@@ -44,6 +46,7 @@ class TaskOut(BaseModel):
     warned_at: datetime | None
     breached_at: datetime | None
     breached: bool = False
+    sla_met: bool | None = Field(None, description="Acknowledged or resolved before due_at; null while still open in time.")
     events: list[TaskEventOut] | None = None
 
 
@@ -66,3 +69,78 @@ class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: OutcomeName = Field(description="contacted, resolved, no_response, churned, or your own")
     note: NoteText | None = None
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ReassignIn(BaseModel):
+    """Give ``assignee`` (null to put the task back in the team queue), ``team``, ``channel``, or several."""
+
+    model_config = ConfigDict(extra="forbid")
+    assignee: Name | None = None
+    team: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    channel: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    note: NoteText | None = None
+
+
+class EligibilityOut(BaseModel):
+    eligible: bool
+    next_eligible_at: datetime | None
+    reason: Literal["never_surveyed", "throttle_elapsed", "recently_responded", "recently_surveyed"]
+    last_response_at: datetime | None = None
+    last_sent_at: datetime | None = None
+
+
+class SurveySentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_id: Name | None = None
+    account_id: Name | None = None
+    channel: Literal["email", "web", "in_app", "sms"] | None = None
+    touchpoint: Annotated[str, StringConstraints(max_length=100)] | None = None
+    sent_at: datetime | None = None
+
+
+class SurveySentOut(BaseModel):
+    customer_id: str | None
+    account_id: str | None
+    sent_at: datetime
+    next_eligible_at: datetime
+
+
+class OutcomeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_id: Name | None = None
+    account_id: Name | None = None
+    outcome: Literal["churned", "renewed", "expanded", "contracted"]
+    revenue: float | None = Field(None, description="Revenue involved (e.g. ARR renewed, lost or added).")
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    occurred_on: date | None = Field(None, description="Defaults to today (UTC).")
+    note: NoteText | None = None
+
+
+class OutcomeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    customer_id: str | None
+    account_id: str | None
+    outcome: str
+    revenue: float | None
+    currency: str | None
+    occurred_on: date
+    note: str | None
+    recorded_by: str
+    recorded_at: datetime
+
+
+class OutcomeList(BaseModel):
+    outcomes: list[OutcomeOut]
+
+
+class RecoveryOut(BaseModel):
+    resolved_tasks: int
+    measured: int = Field(description="Resolved detractor tasks whose customer answered again.")
+    recovered: int = Field(description="Of those, next answer passive or promoter.")
+    recovery_rate: float | None = Field(description="recovered / measured; null before anyone answered again.")
+    by_outcome: dict[str, dict[str, float | int | None]]
+    by_next_category: dict[str, int]

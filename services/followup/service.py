@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import repository
+from services.followup import customers, repository, routing
 from services.followup.models import ReferralRequest, Task, TaskEvent
 from shared import events, outbox
 from shared.clock import Clock
@@ -21,28 +21,28 @@ from shared.policy import Policy
 from shared.problems import Conflict, NotFound
 
 SYSTEM_ACTOR = "npsloop"
-DEFAULT_TEAM = "cs"
 
 
 def task_data(task: Task) -> dict[str, Any]:
     return {
         "task_id": task.id, "response_id": task.response_id, "customer": task.customer, "score": task.score,
         "comment": task.comment, "themes": task.themes, "status": task.status, "assignee": task.assignee,
-        "team": task.team, "received_at": task.received_at.isoformat(), "due_at": task.due_at.isoformat(),
+        "team": task.team, "channel": task.channel, "escalation_channel": task.escalation_channel,
+        "received_at": task.received_at.isoformat(), "due_at": task.due_at.isoformat(),
         "acknowledged_at": task.acknowledged_at.isoformat() if task.acknowledged_at else None,
         "resolved_at": task.resolved_at.isoformat() if task.resolved_at else None, "outcome": task.outcome,
         "breached_at": task.breached_at.isoformat() if task.breached_at else None,
     }
 
 
-def _facts(response: dict[str, Any]) -> dict[str, Any]:
+def facts_of(response: dict[str, Any]) -> dict[str, Any]:
     """What policy rules may match on."""
     survey = response.get("survey") or {}
     return {
         "score": response["score"], "segment": (response.get("customer") or {}).get("segment"),
         "lifecycle_stage": response.get("lifecycle_stage"), "touchpoint": survey.get("touchpoint"),
         "survey_kind": survey.get("kind"), "channel": survey.get("channel"),
-        "properties": response.get("properties") or {},
+        "properties": response.get("properties") or {}, "customer": response.get("customer") or {},
     }
 
 
@@ -64,6 +64,8 @@ async def consider_response(session: AsyncSession, classified: dict[str, Any], *
     """
     response, classification = classified["response"], classified["classification"]
     category = classification.get("category")
+    if category in ("promoter", "passive", "detractor"):
+        await customers.note_answer(session, response, category, policy=policy, clock=clock)
     if category == "detractor":
         existing = await repository.get_by_response(session, response["id"])
         if existing is None:
@@ -80,19 +82,25 @@ async def open_task(session: AsyncSession, response: dict[str, Any], classificat
                     policy: Policy, clock: Clock) -> Task:
     now = clock.now()
     received_at = datetime.fromisoformat(response["received_at"])
-    sla = policy.sla_for(_facts(response))
+    facts = facts_of(response)
+    sla = policy.sla_for(facts)
+    routed = policy.route(facts)
     customer = response.get("customer") or {}
+    clock_hours = routed.business_hours
+    due_at = clock_hours.add(received_at, sla) if clock_hours else received_at + sla
+    warn_at = clock_hours.add(received_at, sla * policy.sla_warning_at) if clock_hours else received_at + sla * policy.sla_warning_at
     task = Task(
         id=str(uuid.uuid4()), response_id=response["id"], customer_id=customer["id"], customer=customer,
         account_id=customer.get("account_id"), segment=customer.get("segment"), score=response["score"],
         comment=response.get("comment"), themes=classification.get("themes") or [], status="open",
-        assignee=(response.get("properties") or {}).get("account_owner"), team=DEFAULT_TEAM,
-        received_at=received_at, opened_at=now, due_at=received_at + sla,
-        warn_at=received_at + sla * policy.sla_warning_at,
+        assignee=await routing.assignee_for(session, routed, facts), team=routed.team, channel=routed.channel,
+        escalation_channel=routed.escalate_to, received_at=received_at, opened_at=now, due_at=due_at, warn_at=warn_at,
     )
     session.add(task)
     await session.flush()
-    record_task_event(session, task, "opened", now, data={"due_at": task.due_at.isoformat(), "sla_seconds": sla.total_seconds()})
+    record_task_event(session, task, "opened", now, data={
+        "due_at": task.due_at.isoformat(), "sla_seconds": sla.total_seconds(),
+        "business_hours": clock_hours.model_dump() if clock_hours else None})
     await emit_task_event(session, events.FOLLOWUP_OPENED, task, now, clock)
     metrics.tasks_opened.inc()
     return task
@@ -105,16 +113,38 @@ async def request_referral(session: AsyncSession, response: dict[str, Any], *, p
     customer_id = response["customer"]["id"]
     if await repository.referral_for_response(session, response["id"]) is not None:
         return None
+    if not policy.referrals.enabled:
+        return None
     if await repository.referral_since(session, customer_id, now - policy.throttle.referral_every) is not None:
         return None
+    facts = facts_of(response)
+    routed = policy.route(facts)
+    owner = await routing.owner_from(routed, facts)
     referral = ReferralRequest(id=str(uuid.uuid4()), response_id=response["id"], customer_id=customer_id, requested_at=now)
     session.add(referral)
     event = events.new_event(events.REFERRAL_REQUESTED, key=customer_id, subject=referral.id, time=now, data={
         "referral_id": referral.id, "response_id": response["id"], "customer": response["customer"],
-        "score": response["score"], "comment": response.get("comment"),
+        "score": response["score"], "comment": response.get("comment"), "owner": owner, "team": routed.team,
+        "channel": policy.referrals.channel or routed.channel,
     })
     await outbox.append(session, event, clock=clock)
     return referral
+
+
+async def mark_breached(session: AsyncSession, task: Task, now: datetime, clock: Clock) -> None:
+    """The one place a task breaches: marked, audited, announced (alerts follow the event)."""
+    task.breached_at = now
+    if task.warned_at is None:
+        task.warned_at = now  # a breach implies the warning; never send it afterwards
+    record_task_event(session, task, "sla_breached", now, data={"due_at": task.due_at.isoformat()})
+    await emit_task_event(session, events.FOLLOWUP_SLA_BREACHED, task, now, clock)
+    metrics.sla_breaches.inc()
+
+
+async def breach_if_late(session: AsyncSession, task: Task, now: datetime, clock: Clock) -> None:
+    """First contact after ``due_at`` that the monitor has not seen yet (it was down) still counts as a breach."""
+    if task.breached_at is None and task.acknowledged_at is None and now > task.due_at:
+        await mark_breached(session, task, now, clock)
 
 
 async def _task_or_404(session: AsyncSession, task_id: str) -> Task:
@@ -132,6 +162,7 @@ async def acknowledge(session: AsyncSession, task_id: str, *, actor: str, note: 
     if task.status == "acknowledged":
         return task
     now = clock.now()
+    await breach_if_late(session, task, now, clock)
     task.status, task.acknowledged_at = "acknowledged", now
     record_task_event(session, task, "acknowledged", now, actor=actor, note=note,
             data={"within_sla": now <= task.due_at})
@@ -154,8 +185,32 @@ async def resolve(session: AsyncSession, task_id: str, *, actor: str, outcome: s
         raise Conflict(f"the task is already resolved with outcome '{task.outcome}'")
     now = clock.now()
     if task.acknowledged_at is None:
+        await breach_if_late(session, task, now, clock)
         task.acknowledged_at = now  # resolving is also the first contact
     task.status, task.resolved_at, task.outcome = "resolved", now, outcome
     record_task_event(session, task, "resolved", now, actor=actor, note=note, data={"outcome": outcome})
     await emit_task_event(session, events.FOLLOWUP_RESOLVED, task, now, clock)
+    return task
+
+
+KEEP = object()  # "leave the assignee as it is" (None means "unassign")
+
+
+async def reassign(session: AsyncSession, task_id: str, *, actor: str, assignee: Any = KEEP, team: str | None,
+                   channel: str | None, note: str | None, clock: Clock) -> Task:
+    """Move a task to another owner, team or channel; the audit trail keeps both sides."""
+    task = await _task_or_404(session, task_id)
+    if task.status == "resolved":
+        raise Conflict("the task is already resolved")
+    before = {"assignee": task.assignee, "team": task.team, "channel": task.channel}
+    if assignee is not KEEP:
+        task.assignee = assignee
+    task.team = team or task.team
+    task.channel = channel or task.channel
+    after = {"assignee": task.assignee, "team": task.team, "channel": task.channel}
+    if after == before:
+        return task
+    now = clock.now()
+    record_task_event(session, task, "reassigned", now, actor=actor, note=note, data={"from": before, "to": after})
+    await emit_task_event(session, events.FOLLOWUP_REASSIGNED, task, now, clock)
     return task

@@ -1,0 +1,158 @@
+"""Policy channels — Slack incoming webhooks, email over SMTP, signed webhooks.
+
+An alert becomes one stored ``deliveries`` row per channel, rendered when it is created
+(``envelope``) and sent by the same DeliveryWorker as webhook subscriptions: every attempt
+stored, backoff with jitter, dead after ``delivery_max_age_hours``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import smtplib
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.deliveries import repository, signing
+from services.deliveries.models import Delivery
+from services.deliveries.urls import UnsafeUrl, check_url
+from shared.policy import EmailChannel, SlackChannel, WebhookChannel
+from shared.settings import Settings
+
+RESPONSE_BODY_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What to tell people, independent of the channel that carries it."""
+
+    title: str
+    summary: str
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    comment: str | None = None
+    link: str | None = None
+    link_label: str = "Open the task"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status_code: int | None
+    body: str | None
+    error: str | None
+
+
+def slack_message(alert: Alert) -> dict:
+    """A Block Kit message: header, summary, the comment quoted, facts as fields, a link button."""
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150], "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": alert.summary[:3000]}},
+    ]
+    if alert.comment:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "> " + alert.comment[:2900].replace("\n", "\n> ")}})
+    if alert.fields:
+        blocks.append({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": f"*{label}*\n{value}"[:2000]} for label, value in alert.fields[:10]]})
+    if alert.link:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": alert.link_label}, "url": alert.link}]})
+    return {"text": f"{alert.title}: {alert.summary}"[:3000], "blocks": blocks}
+
+
+def email_message(alert: Alert, *, subject_prefix: str) -> dict:
+    """Subject, plain text and HTML bodies of an alert email."""
+    lines = [alert.summary, ""]
+    if alert.comment:
+        lines += [f'"{alert.comment}"', ""]
+    lines += [f"{label}: {value}" for label, value in alert.fields]
+    if alert.link:
+        lines += ["", f"{alert.link_label}: {alert.link}"]
+    rows = "".join(f"<tr><th align='left'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
+                   for label, value in alert.fields)
+    quote = f"<blockquote>{html.escape(alert.comment)}</blockquote>" if alert.comment else ""
+    link = f"<p><a href='{html.escape(alert.link)}'>{html.escape(alert.link_label)}</a></p>" if alert.link else ""
+    body_html = (f"<html><body><h2>{html.escape(alert.title)}</h2><p>{html.escape(alert.summary)}</p>{quote}"
+                 f"<table>{rows}</table>{link}</body></html>")
+    return {"subject": f"{subject_prefix} {alert.title}".strip(), "text": "\n".join(lines), "html": body_html}
+
+
+def enqueue(session: AsyncSession, *, name: str, channel: SlackChannel | EmailChannel | WebhookChannel,
+            event_id: str, event_type: str, alert: Alert, envelope: str, now: datetime) -> Delivery:
+    """Store one pending delivery of ``alert`` (or, for webhooks, the CloudEvent ``envelope``) to a channel.
+
+    The caller de-duplicates with ``already_enqueued``; the unique (channel, event_id) key
+    is the backstop, so an event alerts each channel at most once.
+    """
+    if isinstance(channel, SlackChannel):
+        body, target = json.dumps(slack_message(alert)), str(channel.url)
+    elif isinstance(channel, EmailChannel):
+        body, target = json.dumps(email_message(alert, subject_prefix=channel.subject_prefix)), json.dumps(channel.to)
+    else:
+        body, target = envelope, str(channel.url)
+    delivery = Delivery(id=str(uuid.uuid4()), subscription_id=None, channel=name, channel_type=channel.type,
+                        target=target, event_id=event_id, event_type=event_type, envelope=body, status="pending",
+                        attempts=0, created_at=now, next_attempt_at=now)
+    session.add(delivery)
+    return delivery
+
+
+async def already_enqueued(session: AsyncSession, *, name: str, event_id: str) -> bool:
+    return await repository.channel_delivery_exists(session, name, event_id)
+
+
+async def send(client: httpx.AsyncClient, *, channel_type: str, target: str, body: bytes, msg_id: str,
+               secret: str | None, settings: Settings, allow_private: bool) -> SendResult:
+    """One attempt; never raises for a receiver's failure (the result records it)."""
+    if channel_type == "email":
+        return await asyncio.to_thread(_send_email, settings, json.loads(target), json.loads(body), msg_id)
+    try:
+        await check_url(target, allow_private=allow_private)
+    except UnsafeUrl as exc:
+        return SendResult(None, None, f"refused: {exc}")
+    if channel_type == "webhook":
+        stamp = int(time.time())
+        headers = (signing.headers(secret, msg_id=msg_id, timestamp=stamp, body=body) if secret else
+                   {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "content-type": "application/json"})
+    else:
+        headers = {"content-type": "application/json"}
+    try:
+        reply = await client.post(target, content=body, headers=headers)
+        return SendResult(reply.status_code, reply.text[:RESPONSE_BODY_LIMIT], None)
+    except httpx.HTTPError as exc:
+        return SendResult(None, None, f"{type(exc).__name__}: {exc}"[:RESPONSE_BODY_LIMIT])
+
+
+def _send_email(settings: Settings, to: list[str], content: dict, msg_id: str) -> SendResult:
+    if not settings.smtp_host:
+        return SendResult(None, None, "NPSLOOP_SMTP_HOST is not set; email channels cannot send")
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"] = content["subject"], settings.smtp_from, ", ".join(to)
+    message["Date"] = formatdate(usegmt=True)
+    # Stable across retries, so mail clients and receivers can de-duplicate.
+    message["Message-ID"] = f"<{msg_id}@npsloop>"
+    message.set_content(content["text"])
+    message.add_alternative(content["html"], subtype="html")
+    smtp_class = smtplib.SMTP_SSL if settings.smtp_security == "tls" else smtplib.SMTP
+    try:
+        with smtp_class(settings.smtp_host, settings.smtp_port, timeout=settings.delivery_timeout_seconds) as smtp:
+            smtp.ehlo()
+            if settings.smtp_security == "starttls" and smtp.has_extn("starttls"):
+                smtp.starttls()
+                smtp.ehlo()
+            if settings.smtp_username:
+                smtp.login(settings.smtp_username, settings.smtp_password or "")
+            refused = smtp.send_message(message)
+        if refused:
+            return SendResult(550, None, f"refused recipients: {', '.join(refused)}")
+        return SendResult(250, "accepted", None)
+    except smtplib.SMTPResponseException as exc:
+        return SendResult(exc.smtp_code, None, f"SMTP {exc.smtp_code}: {exc.smtp_error!r}"[:RESPONSE_BODY_LIMIT])
+    except (smtplib.SMTPException, OSError) as exc:
+        return SendResult(None, None, f"{type(exc).__name__}: {exc}"[:RESPONSE_BODY_LIMIT])

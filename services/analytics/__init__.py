@@ -1,0 +1,1 @@
+"""Insight: NPS analytics, follow-up metrics, CSV export, the dashboard and ops gauges."""

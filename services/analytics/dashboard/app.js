@@ -1,0 +1,488 @@
+// npsloop dashboard: plain JavaScript, hand-written SVG charts, no libraries, no CDN.
+// Untrusted text (comments, names) is only ever set with textContent, never as HTML.
+"use strict";
+
+const KEY_STORAGE = "npsloop.apiKey";
+const SVG_NS = "http://www.w3.org/2000/svg";
+const OUTCOMES = ["resolved", "contacted", "no_response", "churned"];
+// The server's clock decides what "now" and "the last 90 days" mean (it may differ from
+// this device's, and tests run it on a manual clock), so the page tracks the skew.
+const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [] };
+
+// ---------- small DOM helpers ----------
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== null && v !== undefined) el.setAttribute(k, v);
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+const fmt = {
+  nps: (v) => (v === null || v === undefined ? "–" : (v > 0 ? "+" : "") + v.toFixed(1)),
+  num: (v) => (v === null || v === undefined ? "–" : v.toFixed(1)),
+  pct: (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(1) + "%"),
+  duration(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    const m = seconds / 60;
+    if (m < 60) return Math.round(m) + " min";
+    const hrs = m / 60;
+    return hrs < 48 ? hrs.toFixed(1) + " h" : (hrs / 24).toFixed(1) + " d";
+  },
+  date: (iso) => new Date(iso).toLocaleDateString(undefined, { month: "short", day: "numeric" }),
+  when: (iso) => new Date(iso).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }),
+  label: (id) => (id === null || id === undefined ? "(none)" : String(id).replace(/_/g, " ")),
+};
+
+function relative(iso) {
+  const now = state.now ? new Date(state.now) : new Date();
+  const diff = (new Date(iso) - now) / 1000;
+  const text = fmt.duration(Math.abs(diff));
+  return diff >= 0 ? "in " + text : text + " ago";
+}
+
+// ---------- API ----------
+class ApiError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+async function api(path, options = {}) {
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  const headers = { Authorization: "Bearer " + key, Accept: "application/json", ...(options.headers || {}) };
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const reply = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  if (reply.status === 401) { signOut("Your API key was not accepted. Sign in again."); throw new ApiError(401, "unauthorized"); }
+  if (!reply.ok) {
+    let detail = reply.statusText;
+    try { const problem = await reply.json(); detail = problem.detail || problem.title || detail; } catch (_) { /* not JSON */ }
+    throw new ApiError(reply.status, detail);
+  }
+  return options.raw ? reply : reply.json();
+}
+
+function serverNow() {
+  return new Date(Date.now() + (state.skew || 0));
+}
+
+async function syncClock() {
+  // A one-second period in the past: the cheapest report, and it carries the server's now.
+  const probe = await api("/v1/analytics/followup?from=2000-01-01T00:00:00Z&to=2000-01-01T00:00:01Z");
+  state.skew = new Date(probe.now).getTime() - Date.now();
+}
+
+function periodQuery() {
+  const days = Number($("#period").value);
+  const to = serverNow();
+  to.setTime(to.getTime() + 1000); // include what arrived this very second
+  const from = new Date(to.getTime() - days * 86400000);
+  return new URLSearchParams({ from: from.toISOString(), to: to.toISOString() });
+}
+
+function banner(text) {
+  const el = $("#banner");
+  el.textContent = text || "";
+  el.hidden = !text;
+}
+
+// ---------- login ----------
+function signOut(message) {
+  sessionStorage.removeItem(KEY_STORAGE);
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+  const err = $("#login-error");
+  err.textContent = message || "";
+  err.hidden = !message;
+  $("#api-key").value = "";
+  $("#api-key").focus();
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const key = $("#api-key").value.trim();
+  if (!key) return;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $("#api-key").value = "";
+  await start();
+}
+
+async function start() {
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  await refresh();
+}
+
+// ---------- views ----------
+function show(view) {
+  state.view = view;
+  for (const tab of $$(".tabs [role=tab]")) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
+  for (const section of $$(".view")) section.hidden = section.id !== "view-" + view;
+  refresh();
+}
+
+async function refresh() {
+  banner("");
+  try {
+    if (state.skew === null) await syncClock();
+    const followup = await api("/v1/analytics/followup?" + periodQuery());
+    state.now = followup.now;
+    state.skew = new Date(followup.now).getTime() - Date.now();
+    renderCounts(followup);
+    if (state.view === "overview") await renderOverview(followup);
+    if (state.view === "inbox") await renderInbox();
+    if (state.view === "sla") await renderSla(followup);
+  } catch (err) {
+    if (err.status !== 401) banner(err.status === 403 ? "This API key lacks a scope this page needs: " + err.message : "Could not load: " + err.message);
+  }
+}
+
+function renderCounts(followup) {
+  const board = followup.sla_board;
+  $("#inbox-count").textContent = board.open ? String(board.open) : "";
+  $("#breach-count").textContent = board.breached ? String(board.breached) : "";
+}
+
+// ---------- overview ----------
+async function renderOverview(followup) {
+  const q = periodQuery();
+  const [trend, groups, themes] = await Promise.all([
+    api("/v1/nps?" + q + "&interval=" + state.interval),
+    api("/v1/nps?" + q + "&group_by=" + encodeURIComponent(state.groupBy)),
+    api("/v1/analytics/themes?" + q),
+  ]);
+  const o = trend.overall;
+  $("[data-testid=kpi-nps]").textContent = fmt.nps(o.nps);
+  $("[data-testid=kpi-moe]").textContent = fmt.num(o.margin_of_error);
+  $("[data-testid=kpi-responses]").textContent = String(o.total);
+  $("[data-testid=kpi-split]").textContent = `${o.promoters} promoters · ${o.passives} passives · ${o.detractors} detractors`;
+  const sla = followup.sla;
+  $("[data-testid=kpi-sla]").textContent = fmt.pct(sla.compliance);
+  $("[data-testid=kpi-sla-detail]").textContent = `${sla.acknowledged_within_sla} of ${sla.decided} tasks in time · ${sla.pending} pending`;
+  const ttft = followup.time_to_first_touch;
+  $("[data-testid=kpi-ttft]").textContent = fmt.duration(ttft.median_seconds);
+  $("[data-testid=kpi-ttft-p90]").textContent = `median · p90 ${fmt.duration(ttft.p90_seconds)} · ${ttft.touched} touched`;
+  const rec = followup.recovery;
+  $("[data-testid=kpi-recovery]").textContent = fmt.pct(rec.rate);
+  $("[data-testid=kpi-recovery-detail]").textContent =
+    `${rec.recovered} of ${rec.answered_again} who answered again won back · ${rec.resolved_tasks} tasks resolved`;
+  donut($("#recovery-donut"), rec.rate);
+  trendChart($("#trend-chart"), o.intervals || []);
+  groupChart($("#group-chart"), groups.groups, state.groupBy);
+  themeChart($("#theme-chart"), themes.themes);
+  ageChart($("#age-chart"), followup.open_tasks_by_age.buckets);
+}
+
+function donut(svg, rate) {
+  svg.replaceChildren();
+  const r = 15.915; // circumference 100: dash lengths read as percentages
+  svg.append(s("circle", { cx: 21, cy: 21, r, class: "donut-track" }));
+  if (rate !== null && rate !== undefined) {
+    svg.append(s("circle", { cx: 21, cy: 21, r, class: "donut-value", "stroke-dasharray": `${rate * 100} ${100 - rate * 100}`, "stroke-dashoffset": 25 }));
+  }
+}
+
+function empty(container, text) {
+  container.replaceChildren(h("p", { class: "empty", text }));
+}
+
+function trendChart(container, points) {
+  if (!points.some((p) => p.total > 0)) return empty(container, "No responses in this period yet.");
+  const W = 720, H = 260, L = 44, R = 12, T = 12, B = 30;
+  const values = points.filter((p) => p.total > 0).flatMap((p) => [p.ci_low, p.ci_high, p.nps]);
+  let lo = Math.max(-100, Math.floor((Math.min(...values, 0) - 5) / 20) * 20);
+  let hi = Math.min(100, Math.ceil((Math.max(...values, 0) + 5) / 20) * 20);
+  if (hi - lo < 40) { hi = Math.min(100, hi + 20); lo = Math.max(-100, lo - 20); }
+  const x = (i) => L + (points.length === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (points.length - 1));
+  const y = (v) => T + ((hi - v) * (H - T - B)) / (hi - lo);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "NPS per interval with its 95% margin of error" });
+  for (let v = lo; v <= hi; v += 20) {
+    svg.append(s("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: v === 0 ? "axis zero" : "grid" }));
+    svg.append(s("text", { x: L - 6, y: y(v) + 4, class: "tick", "text-anchor": "end" }, String(v)));
+  }
+  // Runs of consecutive intervals with data: the band and the line break over empty ones.
+  const runs = [];
+  let run = [];
+  points.forEach((p, i) => { if (p.total > 0) run.push([p, i]); else if (run.length) { runs.push(run); run = []; } });
+  if (run.length) runs.push(run);
+  for (const seg of runs) {
+    if (seg.length === 1) { // a lone interval: its margin of error as an error bar
+      const [p, i] = seg[0];
+      svg.append(s("line", { x1: x(i), x2: x(i), y1: y(p.ci_low), y2: y(p.ci_high), class: "band-bar" }));
+      continue;
+    }
+    const upper = seg.map(([p, i]) => `${x(i)},${y(p.ci_high)}`);
+    const lower = seg.slice().reverse().map(([p, i]) => `${x(i)},${y(p.ci_low)}`);
+    svg.append(s("polygon", { points: upper.concat(lower).join(" "), class: "band" }));
+    svg.append(s("polyline", { points: seg.map(([p, i]) => `${x(i)},${y(p.nps)}`).join(" "), class: "line" }));
+  }
+  const every = Math.ceil(points.length / 8);
+  points.forEach((p, i) => {
+    if (i % every === 0) svg.append(s("text", { x: x(i), y: H - 8, class: "tick", "text-anchor": "middle" }, fmt.date(p.start)));
+    if (!p.total) return;
+    const significant = p.change && p.change.significant;
+    const dot = s("circle", { cx: x(i), cy: y(p.nps), r: significant ? 5.5 : 3.5, class: significant ? "dot sig" : "dot", "data-testid": "trend-point", "data-nps": p.nps });
+    const change = p.change ? ` · ${fmt.nps(p.change.delta)} vs previous${significant ? " (significant)" : ""}` : "";
+    dot.append(s("title", {}, `${fmt.date(p.start)}: NPS ${fmt.nps(p.nps)} ± ${fmt.num(p.margin_of_error)} (n=${p.total})${change}`));
+    svg.append(dot);
+  });
+  container.replaceChildren(svg);
+}
+
+function groupChart(container, groups, key) {
+  if (!groups.length) return empty(container, "No responses in this period yet.");
+  const rows = groups.slice(0, 12);
+  const W = 560, rowH = 34, L = 120, R = 110, H = rows.length * rowH + 26;
+  const x = (v) => L + ((v + 100) * (W - L - R)) / 200;
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "NPS by " + key });
+  for (const v of [-100, -50, 0, 50, 100]) {
+    svg.append(s("line", { x1: x(v), x2: x(v), y1: 0, y2: H - 20, class: v === 0 ? "axis zero" : "grid" }));
+    svg.append(s("text", { x: x(v), y: H - 6, class: "tick", "text-anchor": "middle" }, String(v)));
+  }
+  rows.forEach((g, i) => {
+    const cy = i * rowH + rowH / 2;
+    const label = fmt.label(g[key]);
+    const row = s("g", { "data-testid": "group-row", "data-key": g[key] === null ? "" : String(g[key]), "data-nps": g.nps });
+    row.append(s("text", { x: L - 8, y: cy + 4, class: "label", "text-anchor": "end" }, label.length > 18 ? label.slice(0, 17) + "…" : label));
+    row.append(s("rect", { x: Math.min(x(0), x(g.nps)), y: cy - 9, width: Math.abs(x(g.nps) - x(0)), height: 18, rx: 3, class: g.nps >= 0 ? "bar pos" : "bar neg" }));
+    row.append(s("line", { x1: x(g.ci_low), x2: x(g.ci_high), y1: cy, y2: cy, class: "whisker" }));
+    for (const end of [g.ci_low, g.ci_high]) row.append(s("line", { x1: x(end), x2: x(end), y1: cy - 5, y2: cy + 5, class: "whisker" }));
+    row.append(s("text", { x: W - R + 6, y: cy + 4, class: "value" }, `${fmt.nps(g.nps)} ±${fmt.num(g.margin_of_error)}`));
+    row.append(s("title", {}, `${label}: NPS ${fmt.nps(g.nps)} ± ${fmt.num(g.margin_of_error)} · ${g.promoters}/${g.passives}/${g.detractors} (n=${g.total})`));
+    svg.append(row);
+  });
+  container.replaceChildren(svg);
+}
+
+function themeChart(container, themes) {
+  if (!themes.length) return empty(container, "No themes found in comments yet.");
+  const rows = themes.slice(0, 8);
+  const W = 560, rowH = 40, L = 190, R = 50, H = rows.length * rowH + 6;
+  const max = Math.max(0.01, ...rows.flatMap((t) => [t.by_category.detractor.share || 0, t.by_category.promoter.share || 0]));
+  const w = (v) => ((v || 0) * (W - L - R)) / max;
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Theme shares among detractors and promoters" });
+  rows.forEach((t, i) => {
+    const top = i * rowH + 4;
+    const det = t.by_category.detractor, pro = t.by_category.promoter;
+    const row = s("g", { "data-testid": "theme-row", "data-theme": t.id });
+    const name = fmt.label(t.id);
+    row.append(s("text", { x: L - 8, y: top + 20, class: "label", "text-anchor": "end" }, name.length > 26 ? name.slice(0, 25) + "…" : name));
+    row.append(s("rect", { x: L, y: top + 3, width: w(det.share), height: 14, rx: 2, class: "bar det" }));
+    row.append(s("text", { x: L + w(det.share) + 4, y: top + 14, class: "value small" }, fmt.pct(det.share)));
+    row.append(s("rect", { x: L, y: top + 19, width: w(pro.share), height: 14, rx: 2, class: "bar pro" }));
+    row.append(s("text", { x: L + w(pro.share) + 4, y: top + 30, class: "value small" }, fmt.pct(pro.share)));
+    row.append(s("title", {}, `${fmt.label(t.id)}: ${det.count} detractor and ${pro.count} promoter comments · NPS of mentions ${fmt.nps(t.nps)}`));
+    svg.append(row);
+  });
+  container.replaceChildren(svg);
+}
+
+function ageChart(container, buckets) {
+  const labels = { under_24h: "< 24 h", "24h_to_48h": "24–48 h", "2d_to_7d": "2–7 d", over_7d: "> 7 d" };
+  const entries = Object.entries(buckets);
+  const W = 520, H = 170, B = 26, T = 18, max = Math.max(1, ...entries.map(([, v]) => v));
+  const bw = W / entries.length;
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Open tasks by age" });
+  entries.forEach(([k, v], i) => {
+    const bh = ((H - B - T) * v) / max;
+    const g = s("g", { "data-testid": "age-bucket", "data-bucket": k, "data-count": v });
+    g.append(s("rect", { x: i * bw + bw * 0.2, y: H - B - bh, width: bw * 0.6, height: bh, rx: 3, class: i >= 2 ? "bar neg" : i === 1 ? "bar warn" : "bar neutral" }));
+    g.append(s("text", { x: i * bw + bw / 2, y: H - B - bh - 5, class: "value", "text-anchor": "middle" }, String(v)));
+    g.append(s("text", { x: i * bw + bw / 2, y: H - 8, class: "tick", "text-anchor": "middle" }, labels[k] || k));
+    svg.append(g);
+  });
+  container.replaceChildren(svg);
+}
+
+async function download(kind) {
+  try {
+    const reply = await api(`/v1/analytics/export/${kind}.csv?` + periodQuery(), { raw: true, headers: { Accept: "text/csv" } });
+    const url = URL.createObjectURL(await reply.blob());
+    const link = h("a", { href: url, download: `npsloop-${kind}.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (err) {
+    if (err.status !== 401) banner("Export failed: " + err.message);
+  }
+}
+
+// ---------- inbox ----------
+function scoreBadge(score) {
+  return h("span", { class: "score " + (score >= 9 ? "pro" : score >= 7 ? "pas" : "det"), text: String(score) });
+}
+
+function taskItem(task, onOpen) {
+  const overdue = task.status === "open" && (task.breached || new Date(task.due_at) <= new Date(state.now));
+  const who = task.customer.name || task.customer.email || task.customer_id;
+  return h("li", {},
+    h("button", { class: "task" + (state.selected === task.id ? " selected" : ""), "data-testid": "task-item", "data-task-id": task.id, onclick: () => onOpen(task.id) },
+      scoreBadge(task.score),
+      h("span", { class: "task-main" },
+        h("span", { class: "task-who", text: who }),
+        h("span", { class: "task-comment", text: task.comment || "(no comment)" })),
+      h("span", { class: "task-meta" },
+        h("span", { class: "status " + task.status, text: task.status }),
+        task.status === "resolved" ? h("span", { class: "muted", text: task.outcome || "" })
+          : h("span", { class: overdue ? "due overdue" : "due", text: (overdue ? "overdue " : "due ") + relative(task.due_at) }),
+        h("span", { class: "muted", text: task.team || "" }))));
+}
+
+async function renderInbox() {
+  const form = $("#inbox-filters");
+  const params = new URLSearchParams({ limit: "200" });
+  for (const name of ["status", "team", "assignee"]) if (form.elements[name].value.trim()) params.set(name, form.elements[name].value.trim());
+  if (form.elements.breached.checked) params.set("breached", "true");
+  const { tasks } = await api("/v1/tasks?" + params);
+  // Most urgent first: the earliest due among unresolved, the latest among resolved.
+  tasks.sort((a, b) => (a.status === "resolved" ? new Date(b.resolved_at) - new Date(a.resolved_at) : new Date(a.due_at) - new Date(b.due_at)));
+  state.tasks = tasks;
+  const list = $("#task-list");
+  list.replaceChildren(...tasks.map((t) => taskItem(t, openTask)));
+  if (!tasks.length) list.append(h("li", { class: "empty", text: "Nothing here. Inbox zero." }));
+  if (state.selected) await openTask(state.selected, false);
+}
+
+async function openTask(id, scroll = true) {
+  state.selected = id;
+  for (const b of $$("#task-list .task")) b.classList.toggle("selected", b.dataset.taskId === id);
+  const panel = $("#task-detail");
+  let task;
+  try { task = await api("/v1/tasks/" + encodeURIComponent(id)); } catch (err) { banner(err.message); return; }
+  panel.replaceChildren(taskDetail(task));
+  panel.hidden = false;
+  document.body.classList.add("detail-open");
+  if (scroll) panel.scrollIntoView({ block: "nearest" });
+}
+
+function closeTask() {
+  state.selected = null;
+  $("#task-detail").hidden = true;
+  document.body.classList.remove("detail-open");
+  for (const b of $$("#task-list .task")) b.classList.remove("selected");
+}
+
+function taskDetail(task) {
+  const c = task.customer || {};
+  const note = h("textarea", { rows: 3, placeholder: "What did you do or learn?", "data-testid": "task-note", maxlength: 10000 });
+  const outcome = h("select", { "data-testid": "task-outcome" }, OUTCOMES.map((o) => h("option", { value: o, text: fmt.label(o) })));
+  const resolved = task.status === "resolved";
+  const act = (path, body, done) => async () => {
+    try {
+      const payload = typeof body === "function" ? body() : body;
+      await api(`/v1/tasks/${encodeURIComponent(task.id)}/${path}`, { method: "POST", body: payload });
+      banner(done);
+      await refresh();
+    } catch (err) { if (err.status !== 401) banner(err.message); }
+  };
+  const noteValue = () => note.value.trim() || undefined;
+  return h("div", { "data-task-id": task.id },
+    h("div", { class: "detail-head" },
+      scoreBadge(task.score),
+      h("div", {}, h("h2", { text: c.name || c.email || task.customer_id }),
+        h("p", { class: "muted", text: [c.email, task.account_id, task.segment].filter(Boolean).join(" · ") })),
+      h("button", { class: "close", "aria-label": "Close", "data-testid": "task-close", onclick: closeTask, text: "×" })),
+    h("blockquote", { text: task.comment || "(no comment)" }),
+    h("p", { class: "chips" }, (task.themes || []).map((t) => h("span", { class: "chip", text: fmt.label(t.id) }))),
+    h("dl", { class: "facts" },
+      h("dt", { text: "Status" }), h("dd", { "data-testid": "task-status", text: task.status + (task.outcome ? " — " + task.outcome : "") }),
+      h("dt", { text: "Due" }), h("dd", { text: `${fmt.when(task.due_at)} (${relative(task.due_at)})${task.breached ? " · breached" : ""}` }),
+      h("dt", { text: "Team" }), h("dd", { text: [task.team, task.assignee].filter(Boolean).join(" · ") || "–" })),
+    resolved ? null : h("div", { class: "task-actions" },
+      note,
+      h("div", { class: "actions" },
+        task.status === "open" ? h("button", { "data-testid": "task-acknowledge", onclick: act("acknowledge", () => ({ note: noteValue() }), "Acknowledged.") }, "Acknowledge") : null,
+        h("button", { "data-testid": "task-add-note", onclick: () => { if (noteValue()) act("notes", { note: noteValue() }, "Note added.")(); } }, "Add note")),
+      h("div", { class: "actions resolve" },
+        h("label", {}, "Outcome ", outcome),
+        h("button", { class: "primary", "data-testid": "task-resolve", onclick: () => act("resolve", { outcome: outcome.value, note: noteValue() }, "Resolved.")() }, "Resolve"))),
+    h("h3", { text: "Timeline" }),
+    h("ol", { class: "timeline", "data-testid": "task-timeline" }, (task.events || []).map((e) =>
+      h("li", {}, h("strong", { text: fmt.label(e.type) }), " ", h("span", { class: "muted", text: `${fmt.when(e.at)} · ${e.actor}` }),
+        e.note ? h("p", { text: e.note }) : null))));
+}
+
+// ---------- SLA board ----------
+async function renderSla(followup) {
+  const board = followup.sla_board;
+  $("[data-testid=sla-open]").textContent = String(board.open);
+  $("[data-testid=sla-due-soon]").textContent = String(board.due_soon);
+  $("[data-testid=sla-due-soon-hours]").textContent = `within ${board.due_soon_hours} h`;
+  $("[data-testid=sla-breached]").textContent = String(board.breached);
+  teamChart($("#team-chart"), board.by_team);
+  const soon = new Date(new Date(state.now).getTime() + board.due_soon_hours * 3600000).toISOString();
+  const [breached, dueSoon] = await Promise.all([
+    api("/v1/tasks?status=open&breached=true&limit=100"),
+    api("/v1/tasks?" + new URLSearchParams({ status: "open", breached: "false", due_before: soon, limit: "100" })),
+  ]);
+  const open = (id) => { state.selected = id; show("inbox"); };
+  fill($("#breached-list"), breached.tasks, open, "No breaches. ");
+  fill($("#due-soon-list"), dueSoon.tasks.filter((t) => new Date(t.due_at) > new Date(state.now)), open, "Nothing due soon.");
+}
+
+function fill(list, tasks, onOpen, emptyText) {
+  list.replaceChildren(...tasks.map((t) => taskItem(t, onOpen)));
+  if (!tasks.length) list.append(h("li", { class: "empty", text: emptyText }));
+}
+
+function teamChart(container, teams) {
+  if (!teams.length) return empty(container, "No task is waiting for a first touch.");
+  const W = 720, rowH = 30, L = 110, R = 40, H = teams.length * rowH + 8;
+  const max = Math.max(1, ...teams.map((t) => t.open));
+  const w = (v) => (v * (W - L - R)) / max;
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "Open, due soon and breached tasks by team" });
+  teams.forEach((t, i) => {
+    const top = i * rowH + 4, ok = t.open - t.due_soon - t.breached;
+    const g = s("g", { "data-testid": "team-row", "data-team": t.team, "data-open": t.open, "data-breached": t.breached });
+    g.append(s("text", { x: L - 8, y: top + 16, class: "label", "text-anchor": "end" }, t.team));
+    let left = L;
+    for (const [v, cls] of [[t.breached, "neg"], [t.due_soon, "warn"], [ok, "neutral"]]) {
+      if (v > 0) g.append(s("rect", { x: left, y: top + 2, width: w(v), height: 20, class: "bar " + cls }));
+      left += w(v);
+    }
+    g.append(s("text", { x: left + 6, y: top + 17, class: "value" }, String(t.open)));
+    g.append(s("title", {}, `${t.team}: ${t.open} waiting · ${t.due_soon} due soon · ${t.breached} breached`));
+    svg.append(g);
+  });
+  container.replaceChildren(svg);
+}
+
+// ---------- wiring ----------
+document.addEventListener("DOMContentLoaded", () => {
+  $("#login-form").addEventListener("submit", signIn);
+  $("#logout").addEventListener("click", () => signOut(""));
+  $("#refresh").addEventListener("click", refresh);
+  $("#period").addEventListener("change", refresh);
+  for (const tab of $$(".tabs [role=tab]")) tab.addEventListener("click", () => show(tab.dataset.view));
+  for (const b of $$("[data-interval]")) b.addEventListener("click", () => {
+    state.interval = b.dataset.interval;
+    for (const o of $$("[data-interval]")) o.setAttribute("aria-pressed", String(o === b));
+    refresh();
+  });
+  $("#group-by").addEventListener("change", (e) => { state.groupBy = e.target.value; refresh(); });
+  for (const b of $$("[data-export]")) b.addEventListener("click", () => download(b.dataset.export));
+  const filters = $("#inbox-filters");
+  filters.addEventListener("change", () => renderInbox().catch((err) => banner(err.message)));
+  filters.addEventListener("submit", (e) => { e.preventDefault(); renderInbox().catch((err) => banner(err.message)); });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeTask(); });
+  if (sessionStorage.getItem(KEY_STORAGE)) start(); else signOut("");
+});

@@ -1,0 +1,44 @@
+"""Ops gauges read from the database at scrape time, so every process reports the same truth."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.analytics import repository
+from shared.observability import Metrics
+
+
+async def refresh_gauges(session: AsyncSession, metrics: Metrics, *, relayed: bool,
+                         subscribed: Iterable[tuple[str, str]] = ()) -> None:
+    """Set the gauges from the database, so any process's /metrics tells the same truth.
+
+    ``subscribed``: the (consumer, topic) pairs this deployment runs; one that has not
+    read anything yet is behind by the whole topic, not absent.
+    ``relayed``: the outbox is forwarded to Kafka, so its backlog is what is unpublished;
+    otherwise the log is read in place and the backlog is what some consumer has not read.
+    """
+    open_by_team = await repository.open_tasks_by_team(session)
+    metrics.tasks_open.clear()  # a team with no open tasks left must drop to nothing, not linger
+    for team, count in open_by_team.items():
+        metrics.tasks_open.labels(team=team).set(count)
+    lag: dict[str, int] = defaultdict(int)
+    slowest: dict[str, int] = {}
+    positions = {pair: 0 for pair in subscribed}
+    positions.update({(c, t): p for c, t, p in await repository.consumer_positions(session)})
+    for (consumer, topic), position in positions.items():
+        lag[consumer] += await repository.events_after(session, topic, position)
+        slowest[topic] = min(slowest.get(topic, position), position)
+    metrics.consumer_lag.clear()
+    for consumer, behind in lag.items():
+        metrics.consumer_lag.labels(consumer=consumer).set(behind)
+    if relayed:
+        metrics.outbox_backlog.set(await repository.unpublished_events(session))
+    else:
+        backlog = 0
+        for topic, position in slowest.items():
+            backlog += await repository.events_after(session, topic, position)
+        metrics.outbox_backlog.set(backlog)
+    metrics.dead_letters.set(await repository.pending_dead_letters(session))

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from sqlalchemy import exc as sa_exc
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -60,6 +61,10 @@ class UnprocessableContent(Problem):
     status, title = 422, "Unprocessable Content"
 
 
+class TooManyRequests(Problem):
+    status, title = 429, "Too Many Requests"
+
+
 class ServiceUnavailable(Problem):
     status, title = 503, "Service Unavailable"
 
@@ -85,6 +90,25 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """A lost or refused database connection, a pool or connect timeout: retryable, not a bug."""
+    if isinstance(exc, (sa_exc.TimeoutError, OSError, TimeoutError)):
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc.orig, (OSError, TimeoutError)):
+        return True
+    if not isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        # SQLite also calls a bad query "OperationalError": only these are outages.
+        return any(m in str(exc.orig).lower() for m in _SQLITE_OUTAGES)
+    return True
+
+
+_SQLITE_OUTAGES = ("locked", "busy", "unable to open", "disk i/o", "readonly")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -104,6 +128,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(exc.status_code, title, detail, headers=getattr(exc, "headers", None), instance=request.url.path)
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not is_unavailable(exc):
+            return await _unexpected(request, exc)
+        # Nothing was acknowledged: the unit of work rolled back or never began.
+        log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        return problem_response(503, "Service Unavailable", "the database is not reachable; retry shortly",
+                                headers={"Retry-After": "2"}, instance=request.url.path)
+
+    # Registered per class (not under Exception) so they are answered like any handled
+    # error instead of being re-raised to the server after the 500 page.
+    for unavailable in (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError, TimeoutError):
+        app.add_exception_handler(unavailable, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

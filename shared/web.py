@@ -13,7 +13,8 @@ from shared import auth
 from shared.clock import Clock
 from shared.db import Database
 from shared.observability import metrics
-from shared.problems import Forbidden, Unauthorized, problem_response
+from shared.problems import Forbidden, TooManyRequests, Unauthorized, problem_response
+from shared.rate_limit import RateLimiter, retry_after_header
 
 
 def get_db(request: Request) -> Database:
@@ -30,8 +31,12 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="npsloop"'}
 
 
-def require(scope: str) -> Callable[..., Awaitable[auth.Principal]]:
-    """A dependency that authenticates the bearer key and checks one scope."""
+def require(scope: str, *, revocation_checked_by_caller: bool = False) -> Callable[..., Awaitable[auth.Principal]]:
+    """A dependency that authenticates the bearer key and checks one scope.
+
+    With ``revocation_checked_by_caller`` the key is verified from an in-process cache and
+    the endpoint must confirm it is not revoked inside its own unit of work.
+    """
 
     async def dependency(request: Request) -> auth.Principal:
         header = request.headers.get("authorization", "")
@@ -39,17 +44,34 @@ def require(scope: str) -> Callable[..., Awaitable[auth.Principal]]:
         if kind.lower() != "bearer" or not presented.strip():
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", headers=_CHALLENGE)
         db: Database = request.app.state.db
-        async with db.sessions() as session:
-            principal = await auth.authenticate(session, presented.strip())
+        if revocation_checked_by_caller:
+            principal = await request.app.state.key_cache.authenticate(db.sessions, presented.strip())
+        else:
+            async with db.sessions() as session:
+                principal = await auth.authenticate(session, presented.strip())
         if principal is None:
             raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
         if not principal.allows(scope):
             raise Forbidden(f"this API key lacks the '{scope}' scope")
+        wait = _rate_limiter(request).acquire(principal.key_id)
+        if wait > 0:
+            raise TooManyRequests("this API key is over its request rate; retry after the given seconds",
+                                  headers={"Retry-After": retry_after_header(wait)})
         request.state.principal = principal
         return principal
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
     return dependency
+
+
+def _rate_limiter(request: Request) -> RateLimiter:
+    state = request.app.state
+    limiter = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        settings = getattr(state, "settings", None)
+        limiter = state.rate_limiter = RateLimiter(getattr(settings, "rate_limit_per_second", 1000.0),
+                                                   getattr(settings, "rate_limit_burst", 2000))
+    return limiter
 
 
 class BodyLimitMiddleware:

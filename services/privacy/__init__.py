@@ -1,0 +1,1 @@
+"""Privacy: erasing a customer on request (GDPR art. 17) and purging old comments."""

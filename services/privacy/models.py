@@ -1,0 +1,30 @@
+"""The audit trail of erasures: proof that a request was honoured, without the data itself."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import Base, JSONText, UTCDateTime
+
+
+class ErasureRecord(Base):
+    """One erasure request and what it changed.
+
+    The customer id is kept only as a SHA-256 so a repeated request can be matched to this
+    record; it is not linked to the anonymised rows (their pseudonym is not stored).
+    """
+
+    __tablename__ = "privacy_erasures"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_id_sha256: Mapped[str] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONText)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_privacy_erasures_customer_id_sha256", "customer_id_sha256"),)

@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA, help="where mapped files live")
     parser.add_argument("--k", default="100,300,1000", help="training sizes for the learning curve ('' = none)")
     parser.add_argument("--errors", type=int, default=0, help="print this many misclassified rows")
+    parser.add_argument("--shuffles", type=int, default=0,
+                        help="also train on k rows of N seeded shuffles and print the mean (one split is noisy)")
     args = parser.parse_args(argv)
     if not args.mapping and not args.dataset:
         parser.error("give --dataset or --mapping")
@@ -198,7 +200,29 @@ def main(argv: list[str] | None = None) -> int:
         report(f"k={k}: out of the box on the other {len(test_rows)}", evaluate(base, test_rows, themes), False)
         report(f"k={k}: trained ({fit_seconds:.1f}s to fit) on the other {len(test_rows)}",
                evaluate(trained, test_rows, themes))
+        if args.shuffles:
+            shuffled_curve(rows, themes, base, k, args.shuffles)
     return 0
+
+
+def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: int) -> None:
+    import random
+
+    from services.classifier.training import TrainedClassifier
+
+    theme_f1, sentiment_f1 = [], []
+    for seed in range(1, shuffles + 1):
+        order = list(rows)
+        random.Random(seed).shuffle(order)
+        model = train(to_examples(order[:k]), themes=base.themes, base=base)
+        result = evaluate(TrainedClassifier(model, base), order[k:], themes)
+        theme_f1.append(result["micro_f1"])
+        sentiment_f1.append(result["sentiment_macro_f1"])
+    line = f"  k={k}, {shuffles} shuffles: trained theme micro-F1 mean {sum(theme_f1) / shuffles:.3f} " \
+           f"({', '.join(f'{x:.3f}' for x in theme_f1)})"
+    if all(x is not None for x in sentiment_f1):
+        line += f" | sentiment macro-F1 mean {sum(sentiment_f1) / shuffles:.3f}"
+    print(line)
 
 
 if __name__ == "__main__":

@@ -132,6 +132,7 @@ POSITIVE = """
     good job:1.5 well done:1.6 no problems:1.2 no issues:1.2 no complaints:1.3 cant fault:1.8 couldnt fault:1.8
     exemplary:1.8 faultless:1.8 flawless:1.6 smoothly:1.0 efficiently:1.0 professionally:1.1 kindness:1.4
     listened:0.8 valued:1.0 informed:0.4 listen:0.3 stress free:1.3 hassle free:1.3 easy to use:1.4
+    can not fault:1.8 could not fault:1.8 keep doing:1.2 keep it up:1.4 keep up the good work:1.6 carry on:0.8
     """
 NEGATIVE = """
     bad:1.5 poor:1.6 poorly:1.4 terrible:2 horrible:2 awful:2 dreadful:2 appalling:2 disgusting:2 worst:2
@@ -157,6 +158,10 @@ NEGATIVE = """
     not good:1.5 let down:1.4 fed up:1.5 gave up:1.2 rip off:1.8 not happy:1.6 not working:1.4
     doesnt work:1.5 does not work:1.5 did not work:1.3 stopped working:1.6 force close:1.4 unusable:1.8
     inconvenient:1.1 hassle:1.0 struggle:1.0 struggled:1.0 struggling:1.0 boring:1.3 meh:0.8 mediocre:1.1
+    short staffed:1.2 understaffed:1.2 understaffing:1.2 shortage:1.0 shortages:1.0 overstretched:1.0
+    overworked:0.8 rushed:1.0 inadequate:1.4 insufficient:1.2 unavailable:0.8 unanswered:1.2 overcrowded:1.0
+    short staff:1.2 low staff:1.0 low staffing:1.0 still not:1.0 still no:1.0 still waiting:1.2
+    still have not:1.0 still has not:1.0 no one:0.8 no response:1.2 no reply:1.2 no answer:1.0 no help:1.4 no support:1.4
     """
 
 # Phrases that ask for change: suggestions read as (mildly) negative feedback.
@@ -174,7 +179,12 @@ REQUEST_START = """
     more less fewer better longer shorter quicker faster earlier sooner cheaper bigger smaller easier clearer
     improve be listen stop make give provide include allow need needs should could would
     perhaps maybe please try ensure offer add introduce reduce increase change fix consider
+    have get employ hire recruit pay treat sort speed open answer reply respond call ring explain tell inform
+    update train let bring put check look communicate organise organize arrange plan review simplify lower
+    fund invest return remove replace allow help support show send extend shorten hurry
     """
+# Sentence openers that name something missing ("No parking.", "Not enough staff.", "Lack of beds.").
+ABSENCE_START = ("no", "not enough", "lack of", "none of", "never enough")
 
 # Answers that say nothing (after punctuation is stripped): no themes.
 EMPTY_ANSWERS = frozenset(

@@ -114,7 +114,6 @@ class ThemeMatcher:
         """Summed weight per theme (each distinct term counted once)."""
         seen: set[tuple[int, tuple[str, ...]]] = set()
         totals = [0.0] * len(self.theme_ids)
-        n = len(stems)
         index = self.index
         for i, s in enumerate(stems):
             entries = index.get(s)

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from shared.taxonomy import ThemeDefinition
 
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
+from .calibration import calibrate_theme, sentiment_head_helps, theme_confidence, trust_for
 from .sentiment import LexicalEvidence, score_prior, sentiment_from
 
 FORMAT = 1
@@ -70,6 +71,21 @@ def features(analysis: Analysis, score: int | None, theme_ids: tuple[str, ...]) 
     return feats
 
 
+SENT_WORD_SCALE = 1.0  # word features count this much in the sentiment head (the lexicon carries the rest)
+SENT_EPOCHS = 25
+SENT_RATE = 0.3
+SENT_L2 = 0.02
+SENT_CLASS_CAP = 3.0
+
+
+def sentiment_features(feats: dict[str, float], base_label: str, base_value: float) -> dict[str, float]:
+    """The sentiment head's inputs: the built-in reading first, the words second."""
+    out = {f: (v * SENT_WORD_SCALE if f[:2] in ("w:", "b:") else v) for f, v in feats.items()}
+    out["base:" + base_label] = 1.0
+    out["value"] = base_value
+    return out
+
+
 def _base_sentiment(analysis: Analysis, score: int | None) -> tuple[str, float]:
     evidence = LexicalEvidence(analysis.positive, analysis.negative, analysis.suggestions, 0)
     return sentiment_from(evidence, score)
@@ -87,7 +103,7 @@ RATE = 0.05
 L2 = 0.1
 POS_CAP = 3.0
 SENTIMENT_MIN = 200  # fewer sentiment labels than this: the built-in sentiment is better
-TRUST_AT = 100  # positives of a theme at which its fitted head is trusted alone
+TRUST_AT = 200  # positives of a theme at which its fitted head is trusted alone
 
 
 def _fit_binary(data: list[tuple[dict[str, float], int]], warm: dict[str, float], *, epochs: int | None = None,
@@ -121,7 +137,7 @@ def _fit_softmax(data: list[tuple[dict[str, float], int]], warm: list[dict[str, 
     weights = [dict(w) for w in warm]
     grad_sq: list[dict[str, float]] = [{} for _ in warm]
     counts = Counter(label for _, label in data)
-    class_weight = [min(3.0, math.sqrt(len(data) / (len(warm) * counts[c]))) if counts[c] else 1.0
+    class_weight = [min(SENT_CLASS_CAP, math.sqrt(len(data) / (len(warm) * counts[c]))) if counts[c] else 1.0
                     for c in range(len(warm))]
     for _ in range(epochs):
         for feats, label in data:
@@ -157,25 +173,49 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         if example.themes is not None and not analysis.empty:
             theme_data.append((feats, set(example.themes)))
         if example.sentiment in SENTIMENTS:
-            base_label, _ = _base_sentiment(analysis, example.score) if not analysis.empty else \
+            base_label, base_value = _base_sentiment(analysis, example.score) if not analysis.empty else \
                 sentiment_from(None, example.score)
-            sent_feats = dict(feats)
-            sent_feats["base:" + base_label] = 1.0
+            sent_feats = sentiment_features(feats, base_label, base_value)
             sentiment_data.append((sent_feats, SENTIMENTS.index(example.sentiment)))
     heads: dict[str, dict[str, float]] = {}
-    trained_on: dict = {"theme_examples": len(theme_data), "sentiment_examples": len(sentiment_data)}
+    trained_on: dict = {"theme_examples": len(theme_data), "sentiment_examples": len(sentiment_data),
+                        "thresholds": {}, "kept_builtin": []}
     for theme_id in theme_ids:
         labelled = [(feats, int(theme_id in gold)) for feats, gold in theme_data]
         if sum(label for _, label in labelled) < 2:
             continue  # nothing to learn from: keep the built-in zero-shot for this theme
+        warm = {"": BIAS_WARM, "lex:" + theme_id: LEX_WARM}
+        keep, threshold = calibrate_theme(labelled, theme_id, lambda rows: _fit_binary(rows, warm), trust_at=TRUST_AT)
+        if not keep:
+            trained_on["kept_builtin"].append(theme_id)  # its labels did not beat the zero-shot reading
+            continue
         trained_on.setdefault("theme_positives", {})[theme_id] = sum(label for _, label in labelled)
-        heads[theme_id] = _fit_binary(labelled, {"": BIAS_WARM, "lex:" + theme_id: LEX_WARM})
+        trained_on["thresholds"][theme_id] = threshold
+        heads[theme_id] = _fit_binary(labelled, warm)
     sentiment_head = None
     if len({label for _, label in sentiment_data}) >= 2:
-        warm = [{"base:" + label: SENT_WARM} for label in SENTIMENTS]
-        fitted = _fit_softmax(sentiment_data, warm)
-        sentiment_head = dict(zip(SENTIMENTS, fitted))
+        warm_classes = [{"base:" + label: SENT_WARM} for label in SENTIMENTS]
+
+        def fit(rows: list[tuple[dict[str, float], int]]) -> list[dict[str, float]]:
+            return _fit_softmax(rows, warm_classes, epochs=SENT_EPOCHS, rate=SENT_RATE, l2=SENT_L2)
+
+        base_labels = [next(SENTIMENTS.index(lab) for lab in SENTIMENTS if feats.get("base:" + lab))
+                       for feats, _ in sentiment_data]
+        helps = sentiment_head_helps(sentiment_data, base_labels, fit, lambda head, feats: _best_class(head, feats)[0])
+        trained_on["sentiment_checked"] = True
+        if helps:
+            sentiment_head = dict(zip(SENTIMENTS, fit(sentiment_data)))
     return TrainedModel(list(theme_ids), heads, sentiment_head, base.version, trained_on)
+
+
+def _best_class(head: list[dict[str, float]], feats: dict[str, float]) -> tuple[int, list[float]]:
+    items = (*feats.items(), ("", 1.0))
+    zs = [sum(w.get(f, 0.0) * v for f, v in items) for w in head]
+    top = max(zs)
+    probs = [math.exp(z - top) for z in zs]
+    total = sum(probs)
+    probs = [p / total for p in probs]
+    return max(range(len(probs)), key=lambda c: (probs[c], -c)), probs
 
 
 class TrainedClassifier:
@@ -185,7 +225,12 @@ class TrainedClassifier:
         self.version = model.version or "trained-unsaved"
         self.heads = {t: h for t, h in model.theme_heads.items() if t in base.theme_ids}
         positives = model.trained_on.get("theme_positives", {})
-        self.trust = {t: min(1.0, 0.3 + positives.get(t, 0) / TRUST_AT) for t in self.heads}
+        self.trust = {t: trust_for(positives.get(t, 0), TRUST_AT) for t in self.heads}
+        self.thresholds = model.trained_on.get("thresholds", {})
+        # Older models were not checked against the built-in sentiment; they needed volume instead.
+        checked = model.trained_on.get("sentiment_checked", False)
+        self.use_sentiment_head = bool(model.sentiment_head) and (
+            checked or model.trained_on.get("sentiment_examples", 0) >= SENTIMENT_MIN)
 
     def classify(self, comment: str | None, score: int | None) -> Classification:
         analysis = self.base.analyse(comment)
@@ -199,27 +244,18 @@ class TrainedClassifier:
         for theme_id, evidence in zip(self.base.theme_ids, analysis.theme_evidence):
             head = self.heads.get(theme_id)
             if head is None:
-                confidence = 1.0 - math.exp(-evidence) if evidence else 0.0
+                confidence, threshold = (1.0 - math.exp(-evidence) if evidence else 0.0), 0.5
             else:
-                z = head.get("", 0.0) + sum(head.get(f, 0.0) * v for f, v in feats.items())
                 # few labels: lean on the built-in reading; many: on the fitted head
-                trust = self.trust.get(theme_id, 1.0)
-                builtin_conf = 1.0 - math.exp(-evidence) if evidence else 0.0
-                confidence = trust * _sigmoid(z) + (1.0 - trust) * builtin_conf
-            if confidence >= 0.5:
+                confidence = theme_confidence(head, feats, evidence, self.trust.get(theme_id, 1.0))
+                threshold = self.thresholds.get(theme_id, 0.5)
+            if confidence >= threshold:
                 themes.append(ThemeScore(theme_id, round(confidence, 4)))
         themes.sort(key=lambda t: (-t.confidence, t.id))
         sentiment, value = builtin.sentiment, builtin.sentiment_score
-        if self.model.sentiment_head and self.model.trained_on.get("sentiment_examples", 0) >= SENTIMENT_MIN:
-            sent_feats = dict(feats)
-            sent_feats["base:" + builtin.sentiment] = 1.0
-            items = (*sent_feats.items(), ("", 1.0))
-            zs = [sum(self.model.sentiment_head[c].get(f, 0.0) * v for f, v in items) for c in SENTIMENTS]
-            top = max(zs)
-            probs = [math.exp(z - top) for z in zs]
-            total = sum(probs)
-            probs = [p / total for p in probs]
-            best = max(range(3), key=lambda c: (probs[c], -c))
+        if self.use_sentiment_head:
+            head = [self.model.sentiment_head[c] for c in SENTIMENTS]
+            best, probs = _best_class(head, sentiment_features(feats, builtin.sentiment, builtin.sentiment_score))
             sentiment, value = SENTIMENTS[best], round(probs[0] - probs[2], 4)
         return Classification(category, tuple(themes), sentiment, value, builtin.language, self.version)
 

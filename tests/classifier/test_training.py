@@ -70,7 +70,25 @@ def test_training_is_deterministic():
 
 def test_unlabelled_aspects_are_ignored():
     base = BuiltinClassifier()
-    examples = [LabelledExample("Great staff", 10, None, "positive"),
+    # this organisation calls bare "fine"s neutral, which the built-in model reads as positive
+    examples = [LabelledExample("Fine staff", 10, None, "neutral"),
                 LabelledExample("Awful wait", 1, None, "negative")] * 30
     model = train(examples, themes=base.themes, base=base)
     assert model.theme_heads == {} and model.sentiment_head is not None
+
+
+def test_a_sentiment_head_that_does_not_beat_the_built_in_one_out_of_fold_is_not_kept():
+    base = BuiltinClassifier()
+    examples = [LabelledExample("Great staff", 10, None, "positive"),
+                LabelledExample("Awful wait", 1, None, "negative")] * 30
+    model = train(examples, themes=base.themes, base=base)
+    assert model.sentiment_head is None and model.trained_on["sentiment_checked"]
+
+
+def test_a_theme_whose_labels_do_not_beat_its_zero_shot_reading_keeps_the_built_in_one():
+    base = BuiltinClassifier()
+    # the lexicon already gets every one of these right; a fitted head can only tie
+    examples = [LabelledExample(f"The price went up again {n}", 3, ["pricing"], "negative") for n in range(10)] + \
+               [LabelledExample(f"Nice cafe {n}", 9, [], "positive") for n in range(20)]
+    model = train(examples, themes=base.themes, base=base)
+    assert "pricing" in model.trained_on["kept_builtin"] and "pricing" not in model.theme_heads

@@ -1,0 +1,37 @@
+"""HTTP endpoints of the classifier: people correct a response's themes and sentiment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from services.classifier import service
+from services.classifier.schemas import ClassificationOut, CorrectionIn
+from shared.auth import Principal
+from shared.taxonomy import DEFAULT_THEMES
+from shared.web import ClockDep, DbDep, require
+
+router = APIRouter(prefix="/v1/responses", tags=["classification"])
+
+# Correcting tags changes what a response says, so it takes the same scope as writing
+# responses (``responses:write``); ``admin`` allows everything.
+Corrector = Annotated[Principal, Depends(require("responses:write"))]
+
+
+@router.put("/{response_id}/classification", response_model=ClassificationOut)
+async def correct_classification(response_id: str, body: CorrectionIn, principal: Corrector, db: DbDep,
+                                 clock: ClockDep, request: Request) -> ClassificationOut:
+    """Correct the themes and/or sentiment; kept with who and when, and it wins from then on.
+
+    The corrected classification is announced again as ``npsloop.response.classified.v1``
+    (follow-up updates the existing task rather than opening a second one). Requires the
+    ``responses:write`` scope. Theme ids must belong to the active taxonomy (422 otherwise).
+    """
+    runtime = request.app.state.runtime
+    allowed = [t.id for t in (runtime.policy.theme_definitions() or DEFAULT_THEMES)]
+    async with db.unit_of_work() as session:
+        result = await service.correct_classification(
+            session, response_id, themes=body.themes, sentiment=body.sentiment, allowed_themes=allowed,
+            actor=principal.name, classifier=runtime.classifier, clock=clock)
+    return ClassificationOut.model_validate({"response_id": response_id, **result})

@@ -1,0 +1,44 @@
+"""Request and response bodies of the classifier's HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Sentiment = Literal["positive", "neutral", "negative"]
+
+
+class CorrectionIn(BaseModel):
+    """A person's correction; give ``themes``, ``sentiment`` or both. Omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    themes: list[str] | None = Field(None, max_length=50,
+                                     description="The theme ids that apply (replaces the themes); [] = none apply.")
+    sentiment: Sentiment | None = Field(None, description="The comment's sentiment.")
+
+    @model_validator(mode="after")
+    def _something_to_correct(self) -> "CorrectionIn":
+        if self.themes is None and self.sentiment is None:
+            raise ValueError("give themes, sentiment or both")
+        return self
+
+
+class ThemeOut(BaseModel):
+    id: str
+    confidence: float
+
+
+class ClassificationOut(BaseModel):
+    response_id: str
+    category: str | None
+    themes: list[ThemeOut]
+    sentiment: Sentiment
+    sentiment_score: float
+    language: str
+    classifier_version: str
+    classified_at: datetime
+    corrected_by: str
+    corrected_at: datetime

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -10,10 +11,18 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from services.classifier.api import router as classification_router
+from services.analytics import dashboard
+from services.analytics.api import router as analytics_router
+from services.analytics.gauges import refresh_gauges
 from services.deliveries.api import router as deliveries_router
 from services.followup.api import router as tasks_router
+from services.followup.loop_api import router as loop_router
 from services.ingest.api import router as responses_router
+from services.ingest.writer import GroupCommitWriter
+from services.privacy.api import router as privacy_router
 from services.runtime import Runtime, WORKER_ROLES
+from shared.auth import KeyCache
 from shared.observability import metrics
 from shared.problems import install_problem_handlers, problem_response
 from shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
@@ -29,6 +38,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
         try:
             yield
         finally:
+            await app.state.ingest_writer.close()
             await runtime.stop()
 
     app = FastAPI(title="npsloop", version="0.1.0", lifespan=lifespan,
@@ -37,12 +47,20 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.state.db = runtime.db
     app.state.clock = runtime.clock
     app.state.settings = runtime.settings
+    app.state.ingest_writer = GroupCommitWriter(runtime.db, runtime.clock)
+    app.state.key_cache = KeyCache()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(responses_router)
+    app.include_router(classification_router)
     app.include_router(tasks_router)
     app.include_router(deliveries_router)
+    app.include_router(loop_router)
+    app.include_router(analytics_router)
+    app.include_router(privacy_router)
+    app.include_router(dashboard.router)
+    app.mount("/dashboard", dashboard.assets(), name="dashboard")
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -65,6 +83,16 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def prometheus_metrics() -> PlainTextResponse:
+        # Gauges come from the database at scrape time, so they are right whichever
+        # process did the work; a database outage must not hide the other metrics.
+        # On Kafka the broker holds consumer offsets, so only the relay backlog is ours to tell.
+        relayed = bool(runtime.settings.kafka_bootstrap_servers)
+        subscribed = [] if relayed else [(s.consumer, t) for s in runtime.subscriptions() for t in s.topics]
+        try:
+            async with runtime.db.sessions() as session:
+                await refresh_gauges(session, metrics, relayed=relayed, subscribed=subscribed)
+        except Exception:
+            logging.getLogger("npsloop.metrics").warning("gauges not refreshed", exc_info=True)
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

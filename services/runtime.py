@@ -16,10 +16,14 @@ from services.classifier.model import Classifier, load_classifier
 from services.deliveries import handlers as delivery_handlers
 from services.deliveries.scheduled import DeliveryWorker
 from services.followup import handlers as followup_handlers
+from services.followup.digest import send_digests
 from services.followup.scheduled import check_sla
+from services.privacy.scheduled import run_retention
 from shared.bus.contract import Subscription, Transport
 from shared.bus.dblog import DatabaseLogTransport
+from shared.bus.kafka import KafkaTopics, KafkaTransport
 from shared.bus.processing import EventProcessor
+from shared.bus.relay import OutboxRelay
 from shared.clock import Clock, SystemClock
 from shared.db import Database
 from shared.policy import Policy, load_policy
@@ -27,8 +31,9 @@ from shared.settings import Settings
 
 log = logging.getLogger("npsloop.runtime")
 
-# Roles that run in the background (the "api" role is the HTTP server itself).
-WORKER_ROLES = ("classifier", "followup", "deliveries", "sla")
+# Roles that run in the background (the "api" role is the HTTP server itself). "relay"
+# forwards the outbox to Kafka; on the database log it has nothing to do.
+WORKER_ROLES = ("classifier", "followup", "deliveries", "sla", "relay", "retention")
 ROLES = ("api", *WORKER_ROLES)
 
 
@@ -44,6 +49,7 @@ class Runtime:
     _tasks: list[asyncio.Task] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _delivery_worker: DeliveryWorker | None = None
+    relay: OutboxRelay | None = None  # only in Kafka mode
 
     @classmethod
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> "Runtime":
@@ -56,16 +62,29 @@ class Runtime:
         db = Database(settings.resolved_database_url)
         processor = EventProcessor(db, clock, max_attempts=settings.handler_max_attempts,
                                    retry_base_seconds=settings.handler_retry_base_seconds)
-        transport = DatabaseLogTransport(db, clock, processor, poll_interval=settings.poll_interval_seconds)
+        transport: Transport
+        relay = None
+        if settings.kafka_bootstrap_servers:
+            transport = KafkaTransport.from_settings(settings, processor)
+            relay = OutboxRelay(db, clock, bootstrap_servers=settings.kafka_bootstrap_servers,
+                                topics=KafkaTopics.from_settings(settings), poll_interval=settings.poll_interval_seconds)
+        else:
+            transport = DatabaseLogTransport(db, clock, processor, poll_interval=settings.poll_interval_seconds)
         return cls(settings=settings, clock=clock, db=db, policy=policy, classifier=classifier,
-                   processor=processor, transport=transport)
+                   processor=processor, transport=transport, relay=relay)
+
+    async def ensure_transport_reachable(self, roles: tuple[str, ...]) -> None:
+        """Fail start-up with a clear message when a role needs Kafka and no broker answers."""
+        if isinstance(self.transport, KafkaTransport) and (self.subscriptions(roles) or "relay" in roles):
+            await self.transport.ensure_reachable()
 
     def subscriptions(self, roles: tuple[str, ...] = WORKER_ROLES) -> list[Subscription]:
         subs: list[Subscription] = []
         if "classifier" in roles:
             subs += classifier_handlers.subscriptions(classifier=self.classifier, clock=self.clock)
         if "followup" in roles:
-            subs += followup_handlers.subscriptions(policy=self.policy, clock=self.clock)
+            subs += followup_handlers.subscriptions(policy=self.policy, clock=self.clock,
+                                                    public_url=self.settings.public_url)
         if "deliveries" in roles:
             subs += delivery_handlers.subscriptions(clock=self.clock)
         return subs
@@ -79,10 +98,16 @@ class Runtime:
             self._delivery_worker = DeliveryWorker(
                 self.db, self.clock, timeout=self.settings.delivery_timeout_seconds,
                 max_age=timedelta(hours=self.settings.delivery_max_age_hours),
-                allow_private=self.settings.allow_private_webhook_urls)
+                allow_private=self.settings.allow_private_webhook_urls, settings=self.settings, policy=self.policy)
             self._spawn(self._delivery_worker.run(self._stop, self.settings.poll_interval_seconds), "deliveries")
         if "sla" in roles:
             self._spawn(self._sla_loop(), "sla")
+        if "relay" in roles and self.relay is not None:
+            self._spawn(self.relay.run(self._stop), "relay")
+        if "retention" in roles and self.settings.comment_retention_days:
+            self._spawn(run_retention(self.db, clock=self.clock, retention_days=self.settings.comment_retention_days,
+                                      interval=self.settings.retention_check_interval_seconds, stop=self._stop),
+                        "retention")
         log.info("workers started", extra={"roles": ",".join(r for r in roles if r != "api"),
                                            "transport": self.transport.name})
 
@@ -94,6 +119,9 @@ class Runtime:
             try:
                 async with self.db.unit_of_work() as session:
                     await check_sla(session, clock=self.clock)
+                async with self.db.unit_of_work() as session:
+                    await send_digests(session, policy=self.policy, clock=self.clock,
+                                       public_url=self.settings.public_url)
             except Exception:
                 log.exception("sla check failed; retrying")
             try:

@@ -26,7 +26,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".npsloop"), description="Where the embedded SQLite database and trained models live.")
     database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite under data_dir.")
     kafka_bootstrap_servers: str | None = Field(None, description="host:port[,host:port]; Kafka is the event transport when set.")
-    kafka_topic_prefix: str = "npsloop"
+    kafka_topic_prefix: str = Field("npsloop", min_length=1, pattern=r"^[A-Za-z0-9._-]+$",
+                                    description="Kafka topics are PREFIX.responses etc.; consumer groups PREFIX.CONSUMER.")
+    kafka_topic_responses: str | None = Field(None, description="Overrides PREFIX.responses.")
+    kafka_topic_classifications: str | None = Field(None, description="Overrides PREFIX.classifications.")
+    kafka_topic_followups: str | None = Field(None, description="Overrides PREFIX.followups.")
+    kafka_connect_timeout_seconds: float = Field(15.0, gt=0, le=600, description="Start-up gives up on an unreachable broker after this.")
+    kafka_session_timeout_ms: int = Field(10_000, ge=1000, le=300_000, description="How soon a killed consumer's partitions move.")
     policy_file: Path | None = Field(None, description="YAML policy: SLA rules, routing, channels, throttles, themes.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links inside alerts.")
     host: str = "127.0.0.1"
@@ -42,7 +48,17 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)
     delivery_max_age_hours: float = Field(26.0, gt=0, description="Deliveries are retried this long, then dead-lettered.")
     sla_check_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    smtp_host: str | None = Field(None, description="SMTP server for email channels; email alerts fail visibly without it.")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = Field("npsloop@localhost", description="From address of alert emails.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", description="starttls upgrades when offered.")
     clock_offset_seconds: float = Field(0.0, description="Shifts the clock (demos and tests of SLAs); 0 in production.")
+    comment_retention_days: int | None = Field(None, ge=1, description="Survey comments older than this are purged; unset keeps them.")
+    retention_check_interval_seconds: float = Field(3600.0, gt=0, le=86_400, description="How often the retention role purges.")
+    rate_limit_per_second: float = Field(1000.0, gt=0, description="Sustained requests per second allowed per API key.")
+    rate_limit_burst: int = Field(2000, ge=1, description="Requests an API key may send at once above the sustained rate.")
 
     @field_validator("database_url")
     @classmethod
@@ -67,6 +83,11 @@ class Settings(BaseSettings):
             if not host or not port.isdigit():
                 raise ValueError(f"{part.strip()!r} is not host:port")
         return value
+
+    def kafka_topic(self, logical_topic: str) -> str:
+        """The Kafka topic that carries a logical topic ("responses", ...); DLQ is this + ".dlq"."""
+        override = getattr(self, f"kafka_topic_{logical_topic}", None)
+        return override or f"{self.kafka_topic_prefix}.{logical_topic}"
 
     @property
     def resolved_database_url(self) -> str:

@@ -107,7 +107,9 @@ class Server:
 
 def npsloop_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NPSLOOP_")}
-    env.update({"NPSLOOP_DATA_DIR": str(data_dir), "NPSLOOP_LOG_FORMAT": "json", "NPSLOOP_LOG_LEVEL": "WARNING"})
+    env.update({"NPSLOOP_DATA_DIR": str(data_dir), "NPSLOOP_LOG_FORMAT": "json", "NPSLOOP_LOG_LEVEL": "WARNING",
+                # The per-key rate limit would measure itself; benchmarks measure capacity.
+                "NPSLOOP_RATE_LIMIT_PER_SECOND": "1000000", "NPSLOOP_RATE_LIMIT_BURST": "1000000"})
     env.update(extra)
     return env
 

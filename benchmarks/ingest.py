@@ -69,6 +69,9 @@ def main() -> None:
     print(f"npsloop up (SQLite, durable)     {up.line()}")
     print(f"  ratio {up.requests_per_second / base.requests_per_second:.2f}x   "
           f"rows stored {stored} (acknowledged ≤ {up.requests})   RSS idle {idle:.0f} MB, under load {loaded:.0f} MB")
+    api_only, *_ = npsloop(args.seconds, args.connections, role="api", database_url=None)
+    print(f"npsloop serve api (SQLite)       {api_only.line()}")
+    print(f"  ratio {api_only.requests_per_second / base.requests_per_second:.2f}x   (the API alone; consumers run elsewhere)")
     if args.postgres:
         api, *_ = npsloop(args.seconds, args.connections, role="api", database_url=args.postgres)
         print(f"npsloop serve api (PostgreSQL)   {api.line()}")

@@ -15,34 +15,45 @@ import argparse
 import asyncio
 import json
 import statistics
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-from benchmarks.common import NPSLOOP, Server, create_key, free_port, npsloop_env, rss_mb, scratch_dir
+from benchmarks.common import NPSLOOP, ROOT, Server, create_key, free_port, npsloop_env, rss_mb, scratch_dir
 
 
 class AlertReceiver:
-    def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-        receiver = self
+    """The receiver runs as its own process (benchmarks/alert_receiver.py)."""
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                event = json.loads(body)
-                receiver.arrivals.setdefault(event["data"]["response_id"], time.perf_counter())
-                self.send_response(204)
-                self.end_headers()
+    def __init__(self, work) -> None:
+        import subprocess
+        import sys
+        self.port = free_port()
+        self.path = work / "alerts.log"
+        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.alert_receiver", str(self.port),
+                                         str(self.path)], cwd=ROOT)
+        self.url = f"http://127.0.0.1:{self.port}/alerts"
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                import socket
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
 
-            def log_message(self, *args) -> None:
-                pass
+    @property
+    def arrivals(self) -> dict[str, float]:
+        found: dict[str, float] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                moment, response_id = line.split()
+                found.setdefault(response_id, float(moment))
+        return found
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(5)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -57,10 +68,10 @@ async def load(base_url: str, key: str, rate: int, seconds: int) -> tuple[dict[s
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30) as client:
         async def one(i: int) -> None:
-            started = time.perf_counter()
+            started = time.time()
             reply = await client.post("/v1/responses", json={
                 "score": i % 7, "comment": "Support was slow to answer", "customer": {"id": f"cust-{i}"}})
-            post_latency.append(time.perf_counter() - started)
+            post_latency.append(time.time() - started)
             if reply.status_code == 202:
                 sent[reply.json()["id"]] = started
 
@@ -76,6 +87,27 @@ async def load(base_url: str, key: str, rate: int, seconds: int) -> tuple[dict[s
     return sent, post_latency
 
 
+def _stage_report(db_path) -> None:
+    """Where the time went, from the stored timestamps (received → task opened → delivered)."""
+    import sqlite3
+    from datetime import datetime
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute(
+            "select t.received_at, t.opened_at, d.created_at, d.delivered_at from tasks t "
+            "join deliveries d on d.event_type = 'npsloop.followup.opened.v1' "
+            "and json_extract(d.envelope, '$.data.task_id') = t.id where d.delivered_at is not null").fetchall()
+    if not rows:
+        return
+    parse = datetime.fromisoformat
+    stages = {"received→task": [], "task→delivery row": [], "delivery row→delivered": []}
+    for received, opened, created, delivered in rows:
+        stages["received→task"].append((parse(opened) - parse(received)).total_seconds())
+        stages["task→delivery row"].append((parse(created) - parse(opened)).total_seconds())
+        stages["delivery row→delivered"].append((parse(delivered) - parse(created)).total_seconds())
+    for name, values in stages.items():
+        print(f"  {name:<24} p50 {statistics.median(values) * 1000:8.1f} ms  p99 {percentile(values, 0.99) * 1000:8.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=500)
@@ -88,18 +120,21 @@ def main() -> None:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     server = Server([*NPSLOOP, "up", "--port", str(port)], env=env, cwd=work, ready_url=f"{base_url}/readyz")
-    receiver = AlertReceiver()
+    receiver = AlertReceiver(work)
     try:
         httpx.post(f"{base_url}/v1/webhooks", headers={"Authorization": f"Bearer {key}"},
                    json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]}).raise_for_status()
         sent, post_latency = asyncio.run(load(base_url, key, args.rate, args.seconds))
         deadline = time.perf_counter() + 60
         while len(receiver.arrivals) < len(sent) and time.perf_counter() < deadline:
-            time.sleep(0.1)
+            time.sleep(0.2)
         loaded = rss_mb(server.process.pid)
+        arrivals = receiver.arrivals
     finally:
         server.stop()
-    latencies = [receiver.arrivals[r] - t for r, t in sent.items() if r in receiver.arrivals]
+        receiver.stop()
+    _stage_report(work / "data" / "npsloop.db")
+    latencies = [arrivals[r] - t for r, t in sent.items() if r in arrivals]
     print(f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against npsloop up (SQLite)")
     print(f"  POST      p50 {statistics.median(post_latency) * 1000:7.1f} ms  p99 {percentile(post_latency, 0.99) * 1000:7.1f} ms"
           f"  ({len(sent)} accepted of {args.rate * args.seconds})")

@@ -99,6 +99,43 @@ class CommitSignal:
             self._waiters.discard(waiter)
 
 
+class WriterQueue:
+    """One writer at a time, urgent writers first (SQLite allows a single writer).
+
+    Background consumers may lag under a burst of requests — their events wait safely in
+    the log — but a client waiting for its 202 never queues behind them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._urgent_waiting = 0
+        self._no_urgent = asyncio.Event()
+        self._no_urgent.set()
+
+    @asynccontextmanager
+    async def turn(self, *, urgent: bool) -> AsyncIterator[None]:
+        if urgent:
+            self._urgent_waiting += 1
+            self._no_urgent.clear()
+            try:
+                await self._lock.acquire()
+            finally:
+                self._urgent_waiting -= 1
+                if not self._urgent_waiting:
+                    self._no_urgent.set()
+        else:
+            while True:
+                await self._no_urgent.wait()
+                await self._lock.acquire()
+                if not self._urgent_waiting:
+                    break
+                self._lock.release()  # an urgent writer arrived meanwhile: it goes first
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
 class Database:
     """Engine, session factory and the commit signal for one database."""
 
@@ -123,7 +160,7 @@ class Database:
         self.commit_signal = CommitSignal()
         # SQLite has one writer at a time. Queueing this process's writers here, in
         # asyncio, is fair and fast; left to SQLite they would sleep-poll on busy_timeout.
-        self._sqlite_write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._sqlite_write_lock = WriterQueue() if self.is_sqlite else None
         event.listen(self.sessions.class_.sync_session_class, "after_commit", self._after_commit)
 
     def _after_commit(self, session: Session) -> None:
@@ -131,14 +168,18 @@ class Database:
             self.commit_signal.notify()
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: commits when the block ends, rolls back on any exception."""
+    async def unit_of_work(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """One transaction: commits when the block ends, rolls back on any exception.
+
+        ``urgent`` writers (ingest, whose clients are waiting) go ahead of background
+        work when SQLite's single write slot is contended.
+        """
         if self._sqlite_write_lock is None:
             async with self.sessions() as session:
                 async with session.begin():
                     yield session
             return
-        async with self._sqlite_write_lock:
+        async with self._sqlite_write_lock.turn(urgent=urgent):
             async with self.sessions() as session:
                 async with session.begin():
                     # A writer takes SQLite's write lock at BEGIN (IMMEDIATE), so it never

@@ -89,7 +89,8 @@ class DeliveryWorker:
         """Attempt every due delivery once; returns how many were attempted."""
         jobs = await self._lease()
         if jobs:
-            await asyncio.gather(*(self._attempt(job) for job in jobs))
+            results = await asyncio.gather(*(self._send_limited(job) for job in jobs))
+            await self._record(list(zip(jobs, results)))
         return len(jobs)
 
     async def _lease(self) -> list[_Job]:
@@ -112,28 +113,33 @@ class DeliveryWorker:
                                  delivery.envelope.encode()))
         return jobs
 
-    async def _attempt(self, job: _Job) -> None:
+    async def _send_limited(self, job: _Job) -> "_Result":
         async with self.limit:
-            result = await self._send(job)
+            return await self._send(job)
+
+    async def _record(self, outcomes: list[tuple[_Job, "_Result"]]) -> None:
+        """Store the attempts of one round in one transaction (one commit, not one per send)."""
         now = self.clock.now()
         async with self.db.unit_of_work() as session:
-            delivery = await session.get(Delivery, job.delivery_id)
-            if delivery is None:
-                return
-            delivery.attempts += 1
-            delivery.last_attempt_at = now
-            session.add(DeliveryAttempt(delivery_id=delivery.id, attempted_at=now, status_code=result.status_code,
-                                        response_body=result.body, error=result.error, duration_ms=result.duration_ms))
-            if result.ok:
-                delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
-                metrics.deliveries_sent.inc()
-            elif now - delivery.created_at >= self.max_age:
-                delivery.status, delivery.next_attempt_at = "dead", None
-                metrics.deliveries_failed.inc()
-                log.error("delivery dead-lettered", extra={"delivery_id": delivery.id, "event_id": job.event_id})
-            else:
-                delivery.next_attempt_at = next_attempt_at(delivery.attempts, now)
-                metrics.deliveries_failed.inc()
+            for job, result in outcomes:
+                delivery = await session.get(Delivery, job.delivery_id)
+                if delivery is None:
+                    continue
+                delivery.attempts += 1
+                delivery.last_attempt_at = now
+                session.add(DeliveryAttempt(delivery_id=delivery.id, attempted_at=now, status_code=result.status_code,
+                                            response_body=result.body, error=result.error,
+                                            duration_ms=result.duration_ms))
+                if result.ok:
+                    delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
+                    metrics.deliveries_sent.inc()
+                elif now - delivery.created_at >= self.max_age:
+                    delivery.status, delivery.next_attempt_at = "dead", None
+                    metrics.deliveries_failed.inc()
+                    log.error("delivery dead-lettered", extra={"delivery_id": delivery.id, "event_id": job.event_id})
+                else:
+                    delivery.next_attempt_at = next_attempt_at(delivery.attempts, now)
+                    metrics.deliveries_failed.inc()
 
     def _channel_secret(self, name: str) -> str | None:
         channel = self.policy.channels.get(name) if self.policy else None

@@ -57,7 +57,7 @@ class GroupCommitWriter:
 
     async def _write(self, group: list[tuple[Submission, str, asyncio.Future]], retried: bool = False) -> None:
         try:
-            async with self.db.unit_of_work() as session:
+            async with self.db.unit_of_work(urgent=True) as session:
                 # Keys are authenticated from a cache; revocation is checked here, in the
                 # same transaction as the write, so a revoked key writes nothing.
                 active = await auth.active_key_ids(session, {key_id for _, key_id, _ in group})

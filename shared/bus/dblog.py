@@ -26,7 +26,7 @@ log = logging.getLogger("npsloop.bus.dblog")
 BATCH_SIZE = 500
 # Events handled per transaction when all goes well; on a failure the group is redone
 # event by event, so a poison event only costs its own retries.
-GROUP_SIZE = 100
+GROUP_SIZE = 50
 
 
 class DatabaseLogTransport:

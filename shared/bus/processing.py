@@ -88,6 +88,9 @@ class EventProcessor:
                         continue
                     await subscription.handler(session, event)
                     handled.append(event)
+                    # Database calls may complete without suspending (inline SQLite):
+                    # let requests progress between events of a long group.
+                    await asyncio.sleep(0)
                     seen.add(event.id)  # the same event twice in one group is handled once
                 if handled:
                     now = self.clock.now()

@@ -8,10 +8,11 @@ NPSLOOP_REQUIRE_POSTGRES=1 (CI) makes that a failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -58,10 +59,13 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """A fresh PostgreSQL database for this run, migrated with the users' migrations, dropped at the end."""
-    name = f"npsloop_test_{uuid.uuid4().hex[:10]}"
+@contextlib.contextmanager
+def scratch_postgres_database(prefix: str) -> Iterator[str]:
+    """Create an empty PostgreSQL database, yield its plain postgresql:// URL, drop it after.
+
+    Skips (or fails, with NPSLOOP_REQUIRE_POSTGRES=1) when PostgreSQL cannot be reached.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
@@ -77,17 +81,25 @@ def postgres_url() -> str:
         if _require_postgres():
             pytest.fail(message + " (NPSLOOP_REQUIRE_POSTGRES=1)")
         pytest.skip(message)
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
-    url = f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+    try:
+        yield f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    finally:
+        run_blocking(lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
-    async def migrate() -> None:
-        db = Database(url)
-        await upgrade(db)
-        await db.dispose()
 
-    run_blocking(migrate)
-    yield url
-    run_blocking(lambda: admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, migrated with the users' migrations, dropped at the end."""
+    with scratch_postgres_database("npsloop_test") as plain_url:
+        url = plain_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+        async def migrate() -> None:
+            db = Database(url)
+            await upgrade(db)
+            await db.dispose()
+
+        run_blocking(migrate)
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

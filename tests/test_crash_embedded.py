@@ -10,27 +10,24 @@ at least once, always under the same ``webhook-id``. Runs on the embedded defaul
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import threading
 import time
-import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import asyncpg
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests import processes
+from tests.conftest import scratch_postgres_database
 from tests.receivers import HttpReceiver
 
 RESPONSES = int(os.environ.get("NPSLOOP_CRASH_RESPONSES", "600"))
 CLIENTS = 4
-PG_ADMIN_DSN = os.environ.get("NPSLOOP_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -74,26 +71,9 @@ def crash_env(request, tmp_path):
     if request.param == "sqlite":
         yield request.param, env
         return
-    name = f"npsloop_crash_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-        if os.environ.get("NPSLOOP_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL not reachable: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}")
-    env["NPSLOOP_DATABASE_URL"] = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
-    try:
+    with scratch_postgres_database("npsloop_crash") as url:
+        env["NPSLOOP_DATABASE_URL"] = url
         yield request.param, env
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _body(i: int, score: int) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, make_url, DateTime, Integer, MetaData, Text, event, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import NullPool
@@ -75,6 +77,10 @@ class JSONText(TypeDecorator[Any]):
         return None if value is None else json.loads(value)
 
 
+# session.info flag: this transaction queued outbound deliveries (see Database.delivery_signal).
+DELIVERIES_ENQUEUED = "deliveries_enqueued"
+
+
 class CommitSignal:
     """Wakes in-process consumers as soon as a transaction that appended events commits.
 
@@ -112,6 +118,10 @@ class WriterQueue:
         self._no_urgent = asyncio.Event()
         self._no_urgent.set()
 
+    @property
+    def urgent_waiting(self) -> bool:
+        return self._urgent_waiting > 0
+
     @asynccontextmanager
     async def turn(self, *, urgent: bool) -> AsyncIterator[None]:
         if urgent:
@@ -139,7 +149,8 @@ class WriterQueue:
 class Database:
     """Engine, session factory and the commit signal for one database."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10,
+                 statement_timeout: float | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -153,19 +164,37 @@ class Database:
         else:
             # Short connect and pool waits: with the database down a request fails in
             # seconds (503) instead of hanging on asyncpg's 60 s default.
-            self.engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                                              pool_timeout=CONNECT_TIMEOUT_SECONDS,
-                                              connect_args={"timeout": CONNECT_TIMEOUT_SECONDS})
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+            connect_args: dict = {"timeout": CONNECT_TIMEOUT_SECONDS}
+            if statement_timeout:
+                # Two bounds for a database that accepts connections but does not answer:
+                # the server cancels a statement that runs (or waits for a lock) too long,
+                # and the client gives up on a server that has gone silent altogether.
+                connect_args["server_settings"] = {"statement_timeout": str(int(statement_timeout * 1000))}
+                connect_args["command_timeout"] = statement_timeout + 1
+            self.engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
+                                              pool_timeout=CONNECT_TIMEOUT_SECONDS, connect_args=connect_args)
+            event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
+            event.listen(self.engine.sync_engine, "checkin", _note_last_use)
+        # A Session class of this Database's own: commit listeners on the shared Session
+        # class would fire for every Database of the process, and the first one to see a
+        # commit would take its signal flags from the others.
+        self._session_class = type("DatabaseSession", (Session,), {})
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False,
+                                           sync_session_class=self._session_class)
         self.commit_signal = CommitSignal()
+        # Wakes the delivery worker of this process when a transaction that queued
+        # deliveries commits, instead of it finding them at its next poll.
+        self.delivery_signal = CommitSignal()
         # SQLite has one writer at a time. Queueing this process's writers here, in
         # asyncio, is fair and fast; left to SQLite they would sleep-poll on busy_timeout.
         self._sqlite_write_lock = WriterQueue() if self.is_sqlite else None
-        event.listen(self.sessions.class_.sync_session_class, "after_commit", self._after_commit)
+        event.listen(self._session_class, "after_commit", self._after_commit)
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop("events_appended", False):
             self.commit_signal.notify()
+        if session.info.pop(DELIVERIES_ENQUEUED, False):
+            self.delivery_signal.notify()
 
     @asynccontextmanager
     async def unit_of_work(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
@@ -187,6 +216,11 @@ class Database:
                     await session.connection(execution_options={_IMMEDIATE: True})
                     yield session
 
+    def urgent_writer_waiting(self) -> bool:
+        """True while a client-facing writer waits for SQLite's write slot; background
+        work holding it should commit what it has and let that writer in."""
+        return self._sqlite_write_lock is not None and self._sqlite_write_lock.urgent_waiting
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -204,6 +238,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# A connection back in use within this many seconds is not pinged first. SQLAlchemy's
+# pool_pre_ping pings on every checkout: one extra round trip per transaction, a fifth of
+# the ingest writer's time on PostgreSQL. A connection that sat idle (where a restarted
+# server or a dropped link hides) is still pinged; one used moments ago that has died
+# fails its statement, which invalidates the pool, and the request gets a 503 to retry.
+IDLE_PING_SECONDS = 1.0
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    if time.monotonic() - record.info.get("npsloop_last_use", 0.0) < IDLE_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.ping()  # asyncpg's adapter: BEGIN, ";", ROLLBACK — three round trips
+    except Exception as exc:
+        # The pool drops this connection and checks out a fresh one.
+        raise DisconnectionError("connection failed its ping") from exc
+
+
+def _note_last_use(_dbapi_connection: Any, record: Any) -> None:
+    record.info["npsloop_last_use"] = time.monotonic()
 
 
 _IMMEDIATE = "npsloop_sqlite_immediate"

@@ -15,6 +15,8 @@ from shared.models import EventLogEntry
 
 # Any constant works: it only has to be the same for every writer of the log.
 _LOG_APPEND_LOCK = 7_302_215_771
+_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+_INSERT = insert(EventLogEntry.__table__)
 
 
 async def append(session: AsyncSession, *events: CloudEvent, clock: Clock) -> None:
@@ -26,11 +28,13 @@ async def append(session: AsyncSession, *events: CloudEvent, clock: Clock) -> No
     """
     if not events:
         return
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOG_APPEND_LOCK})
+    # Core statements built once, on the session's connection: the hot path appends many
+    # events at once and should not pay the ORM's per-statement bookkeeping.
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_LOCK, {"k": _LOG_APPEND_LOCK})
     now = clock.now()
-    # One multi-row INSERT (Core, not ORM objects): the hot path appends many at once.
-    await session.execute(insert(EventLogEntry.__table__), [
+    await conn.execute(_INSERT, [
         {"event_id": event.id, "topic": event.topic, "type": event.type, "key": event.partitionkey,
          "envelope": event.to_json(), "created_at": now}
         for event in events

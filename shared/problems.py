@@ -98,6 +98,8 @@ def is_unavailable(exc: BaseException) -> bool:
         return False
     if exc.connection_invalidated or isinstance(exc.orig, (OSError, TimeoutError)):
         return True
+    if getattr(exc.orig, "sqlstate", None) in _POSTGRES_OUTAGES:
+        return True
     if not isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)):
         return False
     if type(exc.orig).__module__.startswith("sqlite3"):
@@ -107,6 +109,9 @@ def is_unavailable(exc: BaseException) -> bool:
 
 
 _SQLITE_OUTAGES = ("locked", "busy", "unable to open", "disk i/o", "readonly")
+# PostgreSQL SQLSTATEs that say "not now" rather than "bad query": statement timeout
+# (query_canceled), lock_not_available, and the server shutting down or starting up.
+_POSTGRES_OUTAGES = frozenset({"57014", "55P03", "57P01", "57P02", "57P03"})
 
 
 def install_problem_handlers(app: FastAPI) -> None:

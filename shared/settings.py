@@ -25,6 +25,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".npsloop"), description="Where the embedded SQLite database and trained models live.")
     database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite under data_dir.")
+    database_statement_timeout_seconds: float = Field(
+        30.0, ge=0, le=3600, description="PostgreSQL: a statement running or waiting longer is cancelled, and a server "
+                                         "silent for this long is given up on (the request gets 503); 0 disables.")
     kafka_bootstrap_servers: str | None = Field(None, description="host:port[,host:port]; Kafka is the event transport when set.")
     kafka_topic_prefix: str = Field("npsloop", min_length=1, pattern=r"^[A-Za-z0-9._-]+$",
                                     description="Kafka topics are PREFIX.responses etc.; consumer groups PREFIX.CONSUMER.")
@@ -33,6 +36,9 @@ class Settings(BaseSettings):
     kafka_topic_followups: str | None = Field(None, description="Overrides PREFIX.followups.")
     kafka_connect_timeout_seconds: float = Field(15.0, gt=0, le=600, description="Start-up gives up on an unreachable broker after this.")
     kafka_session_timeout_ms: int = Field(10_000, ge=1000, le=300_000, description="How soon a killed consumer's partitions move.")
+    kafka_request_timeout_ms: int = Field(30_000, ge=500, le=300_000,
+                                          description="How long the relay waits for a broker's ack before it gives the "
+                                                      "batch up, reconnects and re-sends it from the outbox.")
     policy_file: Path | None = Field(None, description="YAML policy: SLA rules, routing, channels, throttles, themes.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links inside alerts.")
     host: str = "127.0.0.1"
@@ -56,6 +62,9 @@ class Settings(BaseSettings):
     smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", description="starttls upgrades when offered.")
     clock_offset_seconds: float = Field(0.0, description="Shifts the clock (demos and tests of SLAs); 0 in production.")
     comment_retention_days: int | None = Field(None, ge=1, description="Survey comments older than this are purged; unset keeps them.")
+    event_log_retention_days: int = Field(7, ge=1, le=3650,
+                                          description="Event-log rows every reader is done with (published to Kafka, "
+                                                      "or read by every consumer) are deleted after this.")
     retention_check_interval_seconds: float = Field(3600.0, gt=0, le=86_400, description="How often the retention role purges.")
     rate_limit_per_second: float = Field(1000.0, gt=0, description="Sustained requests per second allowed per API key.")
     rate_limit_burst: int = Field(2000, ge=1, description="Requests an API key may send at once above the sustained rate.")

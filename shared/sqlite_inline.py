@@ -3,10 +3,12 @@
 aiosqlite runs every statement in a helper thread and hands the result back to the loop.
 SQLite statements take microseconds, but each hand-off costs a thread switch and a loop
 wake-up — far more — and the consumers make thousands of them. Running the calls inline
-removes that cost. The helper thread still exists (it opens and closes the connection
-and serves the few calls that go to its queue directly). The price: a statement waiting
-on another *process's* write lock blocks the loop for that wait (bounded by
-busy_timeout); within the process, writers already queue in asyncio
+removes that cost. The exception is COMMIT: that is where SQLite writes the WAL and
+waits for the disk flush, time in which the loop could be parsing and validating the
+next group of requests. COMMIT therefore goes to the helper thread (the sqlite3 module
+releases the GIL while it waits), one hand-off per transaction. The price of inline
+statements: one waiting on another *process's* write lock blocks the loop for that
+wait (bounded by busy_timeout); within the process, writers already queue in asyncio
 (see Database.unit_of_work).
 """
 
@@ -23,6 +25,11 @@ class InlineConnection(aiosqlite.Connection):
         if not self._running or self._connection is None:
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
+
+    async def commit(self) -> None:
+        # The helper thread's queue (aiosqlite's own _execute): the loop runs meanwhile.
+        # The session that commits holds this connection, so nothing else uses it.
+        await aiosqlite.Connection._execute(self, self._conn.commit)
 
 
 async def connect(path: str, *, timeout: float = 30.0) -> InlineConnection:

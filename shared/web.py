@@ -53,7 +53,7 @@ def require(scope: str, *, revocation_checked_by_caller: bool = False) -> Callab
             raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
         if not principal.allows(scope):
             raise Forbidden(f"this API key lacks the '{scope}' scope")
-        wait = _rate_limiter(request).acquire(principal.key_id)
+        wait = rate_limiter(request.app.state).acquire(principal.key_id)
         if wait > 0:
             raise TooManyRequests("this API key is over its request rate; retry after the given seconds",
                                   headers={"Retry-After": retry_after_header(wait)})
@@ -64,8 +64,8 @@ def require(scope: str, *, revocation_checked_by_caller: bool = False) -> Callab
     return dependency
 
 
-def _rate_limiter(request: Request) -> RateLimiter:
-    state = request.app.state
+def rate_limiter(state: Any) -> RateLimiter:
+    """The app's per-key limiter (one per process), made on first use."""
     limiter = getattr(state, "rate_limiter", None)
     if limiter is None:
         settings = getattr(state, "settings", None)

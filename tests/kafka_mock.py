@@ -15,6 +15,7 @@ alive until its stdin closes — so it dies with the test process that started i
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -46,7 +47,17 @@ class MockKafkaCluster:
             self.process.kill()
             raise RuntimeError("the librdkafka mock cluster did not start (is confluent-kafka installed?)")
 
+    def pause(self) -> None:
+        """Freeze the broker (SIGSTOP): connections stay open but nothing is answered, as in a
+        hung broker or a network partition; clients see their requests time out."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """The broker answers again, with every record it held before the pause."""
+        self.process.send_signal(signal.SIGCONT)
+
     def close(self) -> None:
+        self.resume()  # a frozen process would ignore its closed stdin
         assert self.process.stdin is not None
         self.process.stdin.close()
         try:

@@ -216,4 +216,4 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
               f"restarted in {kill_report['down_seconds']:.1f} s; client retries {stream.retries}, "
               f"retries answered as duplicates {stream.duplicates}; checked {len(stream.acknowledged)} responses "
               f"classified, {len(detractors)} detractors with exactly one task, {len(by_task)} alerts delivered "
-              f"with one stable webhook-id each ({redelivered} redeliveries)")
+              f"with one stable webhook-id each ({redelivered} redeliveries, {receiver.incomplete} cut off by the kill)")

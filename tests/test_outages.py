@@ -32,6 +32,15 @@ class TcpProxy:
         self.port = 0
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    def freeze(self) -> None:
+        """Connections stay open but nothing passes either way: a database gone silent."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
 
     async def up(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -56,6 +65,7 @@ class TcpProxy:
         async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 while data := await reader.read(65536):
+                    await self._flowing.wait()
                     writer.write(data)
                     await writer.drain()
             except (ConnectionError, OSError):
@@ -163,3 +173,68 @@ async def test_a_webhook_receiver_down_for_hours_gets_the_alert_once_it_is_back(
     finally:
         await worker.close()
         receiver.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_silent_or_locked_database_gets_503_within_the_statement_timeout(database_url, tmp_path, make_key):
+    """The database accepts connections but does not answer: first a table lock another
+    session holds (the server's statement_timeout cancels the wait), then a server gone
+    silent mid-connection (the client's command timeout gives up). Neither hangs."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    real = make_url(database_url)
+    proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
+    await proxy.up()
+    timeout = 1.0
+    settings = Settings(database_url=real.set(port=proxy.port).render_as_string(hide_password=False),
+                        data_dir=tmp_path / "data", environment="test", database_statement_timeout_seconds=timeout)
+    runtime = Runtime.build(settings)
+    headers = await make_key("admin")
+    app = create_app(runtime, worker_roles=())
+    body = {"score": 3, "comment": "hung?", "customer": {"id": "c-hung"}}
+    locker = Runtime.build(Settings(database_url=database_url, data_dir=tmp_path / "locker", environment="test"))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://npsloop.test") as http:
+            assert (await http.post("/v1/responses", json=body, headers=headers)).status_code == 202
+
+            async with locker.db.engine.connect() as connection:
+                await connection.execute(text("LOCK TABLE responses IN ACCESS EXCLUSIVE MODE"))
+                started = time.monotonic()
+                locked = await http.post("/v1/responses", json=body, headers={**headers, "Idempotency-Key": "k-lock"})
+                locked_seconds = time.monotonic() - started
+                await connection.rollback()
+            assert locked.status_code == 503, locked.text
+            assert locked_seconds < timeout + 3
+
+            proxy.freeze()
+            started = time.monotonic()
+            silent = await http.post("/v1/responses", json=body, headers={**headers, "Idempotency-Key": "k-silent"})
+            silent_seconds = time.monotonic() - started
+            assert silent.status_code == 503, silent.text
+            assert silent_seconds < timeout + 8  # command timeout, or a fresh connection's 5 s connect timeout
+            proxy.thaw()
+            await proxy.down()  # the frozen connections are dead to the pool; fresh ones work again
+            await proxy.up()
+            deadline = time.monotonic() + 15
+            while True:
+                again = await http.post("/v1/responses", json=body, headers={**headers, "Idempotency-Key": "k-lock"})
+                if again.status_code == 202 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            assert again.status_code == 202, again.text
+    finally:
+        await runtime.close()
+        await locker.close()
+        if proxy._server is not None and proxy._server.is_serving():
+            await proxy.down()
+    from shared.db import Database
+    direct = Database(database_url)
+    try:
+        async with direct.sessions() as session:
+            stored = await session.scalar(select(func.count()).select_from(Response))
+    finally:
+        await direct.dispose()
+    assert stored == 2, "the first POST and the retried k-lock one; nothing from the failed attempts"
+    print(f"\nlocked table: 503 after {locked_seconds:.1f} s; silent server: 503 after {silent_seconds:.1f} s "
+          f"(statement timeout {timeout:.0f} s)")

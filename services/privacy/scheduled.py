@@ -1,9 +1,11 @@
-"""The retention role: purges survey comments older than ``NPSLOOP_COMMENT_RETENTION_DAYS``."""
+"""The retention role: purges survey comments older than ``NPSLOOP_COMMENT_RETENTION_DAYS``
+and prunes the event log (``NPSLOOP_EVENT_LOG_RETENTION_DAYS``, see shared.bus.log_retention)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from services.privacy.service import purge_comments
@@ -28,14 +30,15 @@ async def purge_expired_comments(db: Database, *, clock: Clock, retention_days: 
     return total
 
 
-async def run_retention(db: Database, *, clock: Clock, retention_days: int | None, interval: float,
+async def run_retention(jobs: list[tuple[str, Callable[[], Awaitable[object]]]], *, interval: float,
                         stop: asyncio.Event) -> None:
+    """Run each housekeeping job every ``interval`` seconds; one failing job does not stop the others."""
     while not stop.is_set():
-        if retention_days:
+        for name, job in jobs:
             try:
-                await purge_expired_comments(db, clock=clock, retention_days=retention_days)
+                await job()
             except Exception:
-                log.exception("retention purge failed; retrying at the next interval")
+                log.exception("retention job failed; retrying at the next interval", extra={"job": name})
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except asyncio.TimeoutError:

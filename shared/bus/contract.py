@@ -11,6 +11,13 @@ guarantees, for each subscription:
 - the transport's position (log position or Kafka offset) moves only after that commit;
 - an event that keeps failing is retried a bounded number of times with backoff, then
   written to the dead letters with the error, and the events after it keep flowing.
+
+A subscription may also name a ``prefetch(session, events)``: when the transport handles
+a group of events in one transaction, it calls it once, before the handlers, with the
+events about to be handled. It loads in a few queries what the handlers would otherwise
+query one event at a time, and leaves it in ``session.info`` for them (see
+:func:`prefetched`). It must not change state; handlers work the same without it (an
+event handled on its own, a retry, a redrive), only with more queries.
 """
 
 from __future__ import annotations
@@ -25,6 +32,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.events import CloudEvent
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+Prefetch = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
+
+_MISSING = object()
+
+
+def prefetched(session: AsyncSession, name: str) -> dict | None:
+    """The lookup table a prefetch stored under ``name`` for this transaction, or None.
+
+    A table maps every key the group needs to what the handler's own query would have
+    found (None for "no row"); a key it does not hold was not prefetched. Handlers keep
+    it true as they write (a row they add goes in), so a later event of the same group
+    sees the earlier one's effect.
+    """
+    return session.info.get(("prefetched", name))
+
+
+def store_prefetched(session: AsyncSession, name: str, table: dict) -> None:
+    session.info[("prefetched", name)] = table
+
+
+def lookup(session: AsyncSession, name: str, key: object) -> object:
+    """``prefetched(session, name)[key]``, or :data:`NOT_PREFETCHED` when it is not there."""
+    table = prefetched(session, name)
+    return NOT_PREFETCHED if table is None else table.get(key, NOT_PREFETCHED)
+
+
+NOT_PREFETCHED = _MISSING
 
 
 @dataclass(frozen=True)
@@ -33,6 +67,7 @@ class Subscription:
     topics: tuple[str, ...]
     handler: Handler
     event_types: frozenset[str] = field(default_factory=frozenset)  # empty = every type on the topics
+    prefetch: Prefetch | None = None  # optional: per group, before the handlers (see above)
 
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types

@@ -71,10 +71,11 @@ class KafkaTopics:
         return kafka_topic + DLQ_SUFFIX
 
 
-def idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+def idempotent_producer(bootstrap_servers: str, *, client_id: str,
+                        request_timeout_ms: int = 30_000) -> AIOKafkaProducer:
     """A producer whose retries can neither duplicate nor reorder records of a partition."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, client_id=client_id,
-                            enable_idempotence=True, acks="all", linger_ms=2)
+                            enable_idempotence=True, acks="all", linger_ms=2, request_timeout_ms=request_timeout_ms)
 
 
 async def probe_broker(bootstrap_servers: str, *, timeout: float) -> None:

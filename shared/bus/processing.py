@@ -70,10 +70,21 @@ class EventProcessor:
         return "dead_lettered"
 
     async def handle_group(self, subscription: Subscription, group: list[CloudEvent], *,
-                           write_position: PositionWriter | None = None) -> bool:
+                           write_position: Callable[[int], PositionWriter] | None = None) -> int | None:
         """Handle several events in ONE transaction (one commit, one disk flush).
 
-        All or nothing: if any handler fails the whole group rolls back and False is
+        Returns how many events, from the start of ``group``, were handled and committed
+        (``write_position(i)`` gives the position writer for "done up to index i"). The
+        group ends early when a client-facing writer waits for the database's single
+        write slot (see Database.urgent_writer_waiting): a consumer holding it for a whole
+        group would add that group's time to a request's latency; the rest of the group
+        is simply handled in the next transaction.
+
+        The subscription's ``prefetch``, if any, runs first with the events the group will
+        handle, so the handlers find in ``session.info`` what they would otherwise query
+        one event at a time.
+
+        All or nothing: if any handler fails the transaction rolls back and None is
         returned — the caller then takes the events one by one through :meth:`handle`,
         which retries and dead-letters. The guarantees per event are unchanged.
         """
@@ -82,31 +93,39 @@ class EventProcessor:
                 seen = set((await session.scalars(select(ProcessedEvent.event_id).where(
                     ProcessedEvent.consumer == subscription.consumer,
                     ProcessedEvent.event_id.in_([e.id for e in group])))).all())
+                if subscription.prefetch is not None:
+                    todo = {e.id: e for e in group if e.id not in seen and subscription.wants(e.type)}
+                    if todo:
+                        await subscription.prefetch(session, list(todo.values()))
                 handled: list[CloudEvent] = []
+                done = 0
                 for event in group:
+                    done += 1
                     if event.id in seen or not subscription.wants(event.type):
                         continue
                     await subscription.handler(session, event)
                     handled.append(event)
+                    seen.add(event.id)  # the same event twice in one group is handled once
+                    if done < len(group) and self.db.urgent_writer_waiting():
+                        break
                     # Database calls may complete without suspending (inline SQLite):
                     # let requests progress between events of a long group.
                     await asyncio.sleep(0)
-                    seen.add(event.id)  # the same event twice in one group is handled once
                 if handled:
                     now = self.clock.now()
                     await session.execute(insert(ProcessedEvent), [
                         {"consumer": subscription.consumer, "event_id": e.id, "processed_at": now} for e in handled])
                 if write_position is not None:
-                    await write_position(session)
+                    await write_position(done - 1)(session)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.info("group failed; handling its events one by one",
                      extra={"consumer": subscription.consumer, "size": len(group), "error": repr(exc)})
-            return False
+            return None
         for event in handled:
             metrics.events_handled.labels(consumer=subscription.consumer, type=event.type).inc()
-        return True
+        return done
 
     async def _attempt(self, subscription: Subscription, event: CloudEvent,
                        write_position: PositionWriter | None) -> str:

@@ -36,13 +36,14 @@ _RELAY_LOCK = 7_302_215_772
 
 class OutboxRelay:
     def __init__(self, db: Database, clock: Clock, *, bootstrap_servers: str, topics: KafkaTopics,
-                 poll_interval: float, batch_size: int = BATCH_SIZE) -> None:
+                 poll_interval: float, batch_size: int = BATCH_SIZE, request_timeout_ms: int = 30_000) -> None:
         self.db = db
         self.clock = clock
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
         self.poll_interval = poll_interval
         self.batch_size = batch_size
+        self.request_timeout_ms = request_timeout_ms
         self._producer: AIOKafkaProducer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -124,7 +125,8 @@ class OutboxRelay:
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = idempotent_producer(self.bootstrap_servers, client_id="npsloop-relay")
+            producer = idempotent_producer(self.bootstrap_servers, client_id="npsloop-relay",
+                                           request_timeout_ms=self.request_timeout_ms)
             try:
                 await producer.start()
             except BaseException:

@@ -1,0 +1,94 @@
+"""A consumer group gives SQLite's write slot to a waiting ingest writer, losing nothing.
+
+Consumers handle up to GROUP_SIZE events per transaction. If a client-facing (urgent)
+writer starts waiting for the single write slot midway, the group commits what it has
+handled and lets that writer in; the rest of the group follows in the next transaction.
+Every event's effect still happens exactly once and in log order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import events
+from shared.bus.contract import Subscription
+from shared.bus.dblog import GROUP_SIZE
+from shared.db import Database
+from tests.shared.bus.conftest import DatabaseLogHarness, effect_rows, effects, test_metadata
+from tests.shared.bus.test_contract import make_event
+
+
+@pytest.fixture
+async def harness(backend, database_url, clock):
+    if backend != "sqlite":
+        pytest.skip("only SQLite has a single write slot for ingest to wait for")
+    db = Database(database_url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(test_metadata.create_all)
+    yield DatabaseLogHarness(db, clock)
+    await db.dispose()
+
+
+async def test_a_group_commits_early_when_ingest_waits_and_the_rest_follows_exactly_once(harness):
+    db = harness.db
+    count = 40
+    assert count <= GROUP_SIZE  # one group would take all of them
+    await harness.publish(*[make_event(f"k{i % 3}", i) for i in range(count)])
+    urgent: list[asyncio.Task] = []
+
+    async def ingest_like_write() -> None:
+        async with db.unit_of_work(urgent=True) as session:
+            await session.execute(insert(effects).values(consumer="c", event_id="ingest", key="-", seq=-1))
+
+    async def handler(session: AsyncSession, event: events.CloudEvent) -> None:
+        await session.execute(insert(effects).values(consumer="c", event_id=event.id, key=event.partitionkey,
+                                                     seq=event.data["seq"]))
+        if event.data["seq"] == 4:
+            urgent.append(asyncio.create_task(ingest_like_write()))
+            await asyncio.sleep(0)  # it starts and waits for the write slot we hold
+
+    sub = Subscription(consumer="c", topics=(events.TOPIC_RESPONSES,), handler=handler)
+    while await harness.transport.drain_once(sub):
+        pass
+    await asyncio.wait_for(urgent[0], 5)
+
+    seqs = [seq for _, _, seq in await effect_rows(db, "c")]
+    # The waiting writer got in right after the fifth event, not after the fortieth.
+    assert seqs == [0, 1, 2, 3, 4, -1, *range(5, count)]
+    # Nothing handled twice on a second pass: the position moved with each commit.
+    assert not await harness.transport.drain_once(sub)
+
+
+async def test_prefetch_runs_once_per_group_with_the_events_to_handle_and_handlers_see_its_table(harness):
+    from shared.bus.contract import NOT_PREFETCHED, lookup, store_prefetched
+
+    db = harness.db
+    await harness.publish(*[make_event(f"k{i % 3}", i) for i in range(10)])
+    calls: list[list[int]] = []
+    found: list[object] = []
+
+    async def prefetch(session: AsyncSession, group: list[events.CloudEvent]) -> None:
+        calls.append([e.data["seq"] for e in group])
+        store_prefetched(session, "seqs", {e.id: e.data["seq"] for e in group})
+
+    async def handler(session: AsyncSession, event: events.CloudEvent) -> None:
+        found.append(lookup(session, "seqs", event.id))
+        await session.execute(insert(effects).values(consumer="p", event_id=event.id, key=event.partitionkey,
+                                                     seq=event.data["seq"]))
+
+    sub = Subscription(consumer="p", topics=(events.TOPIC_RESPONSES,), handler=handler, prefetch=prefetch)
+    while await harness.transport.drain_once(sub):
+        pass
+    assert calls == [list(range(10))]
+    assert found == list(range(10))
+    assert [seq for _, _, seq in await effect_rows(db, "p")] == list(range(10))
+
+    # One event on its own (the per-event path) has no prefetched table: handlers query.
+    await harness.publish(make_event("k0", 10))
+    while await harness.transport.drain_once(sub):
+        pass
+    assert calls == [list(range(10))] and found[-1] is NOT_PREFETCHED

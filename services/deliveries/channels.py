@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.deliveries import repository, signing
 from services.deliveries.models import Delivery
 from services.deliveries.urls import UnsafeUrl, check_url
+from shared.db import DELIVERIES_ENQUEUED
 from shared.policy import EmailChannel, SlackChannel, WebhookChannel
 from shared.settings import Settings
 
@@ -100,6 +101,8 @@ def enqueue(session: AsyncSession, *, name: str, channel: SlackChannel | EmailCh
                         target=target, event_id=event_id, event_type=event_type, envelope=body, status="pending",
                         attempts=0, created_at=now, next_attempt_at=now)
     session.add(delivery)
+    repository.remember_delivery(session, event_id, f"channel:{name}")
+    session.info[DELIVERIES_ENQUEUED] = True
     return delivery
 
 

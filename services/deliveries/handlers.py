@@ -17,4 +17,4 @@ def subscriptions(*, clock: Clock) -> list[Subscription]:
         await service.fan_out(session, event, clock=clock)
 
     topics = tuple(sorted(set(events.EVENT_TOPICS.values())))
-    return [Subscription(consumer=CONSUMER, topics=topics, handler=on_event)]
+    return [Subscription(consumer=CONSUMER, topics=topics, handler=on_event, prefetch=service.prefetch)]

@@ -8,6 +8,26 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deliveries.models import Delivery, DeliveryAttempt, WebhookSubscription
+from shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
+
+# event id -> the (subscription id or channel name) it already has a delivery to, for a
+# group of events loaded in one query (see shared.bus.contract.prefetched).
+EXISTING = "deliveries.existing"
+
+
+async def prefetch_existing(session: AsyncSession, event_ids: list[str]) -> None:
+    existing: dict[str, set[str]] = {event_id: set() for event_id in event_ids}
+    query = select(Delivery.event_id, Delivery.subscription_id, Delivery.channel).where(
+        Delivery.event_id.in_(list(existing)))
+    for event_id, subscription_id, channel in (await session.execute(query)).all():
+        existing[event_id].add(f"subscription:{subscription_id}" if subscription_id else f"channel:{channel}")
+    store_prefetched(session, EXISTING, existing)
+
+
+def remember_delivery(session: AsyncSession, event_id: str, target: str) -> None:
+    table = prefetched(session, EXISTING)
+    if table is not None:
+        table.setdefault(event_id, set()).add(target)
 
 
 async def get_subscription(session: AsyncSession, subscription_id: str) -> WebhookSubscription | None:
@@ -25,6 +45,9 @@ async def get_delivery(session: AsyncSession, delivery_id: str) -> Delivery | No
 
 
 async def delivery_exists(session: AsyncSession, subscription_id: str, event_id: str) -> bool:
+    found = lookup(session, EXISTING, event_id)
+    if found is not NOT_PREFETCHED:
+        return f"subscription:{subscription_id}" in found  # type: ignore[operator]
     query = select(Delivery.id).where(Delivery.subscription_id == subscription_id, Delivery.event_id == event_id)
     return await session.scalar(query) is not None
 
@@ -48,6 +71,9 @@ async def attempts_of(session: AsyncSession, delivery_ids: list[str]) -> list[De
 
 
 async def channel_delivery_exists(session: AsyncSession, channel: str, event_id: str) -> bool:
+    found = lookup(session, EXISTING, event_id)
+    if found is not NOT_PREFETCHED:
+        return f"channel:{channel}" in found  # type: ignore[operator]
     query = select(Delivery.id).where(Delivery.channel == channel, Delivery.event_id == event_id)
     return await session.scalar(query) is not None
 

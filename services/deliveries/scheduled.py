@@ -19,7 +19,7 @@ import httpx
 from services.deliveries import channels, repository, signing
 from services.deliveries.models import Delivery, DeliveryAttempt
 from services.deliveries.service import next_attempt_at
-from services.deliveries.urls import UnsafeUrl, check_url
+from services.deliveries.urls import UnsafeUrl, check_url, guarded_client
 from shared.clock import Clock
 from shared.db import Database
 from shared.observability import metrics
@@ -63,7 +63,7 @@ class DeliveryWorker:
         self.max_age = max_age
         self.allow_private = allow_private
         self.limit = asyncio.Semaphore(concurrency)
-        self.client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        self.client = guarded_client(timeout=timeout, allow_private=allow_private)
         self.settings = settings or Settings(delivery_timeout_seconds=timeout)
         self.policy = policy
 
@@ -79,11 +79,10 @@ class DeliveryWorker:
             except Exception:
                 log.exception("delivery loop error; retrying")
                 sent = 0
-            if not sent:
-                try:
-                    await asyncio.wait_for(stop.wait(), poll_interval)
-                except asyncio.TimeoutError:
-                    pass
+            if not sent and not stop.is_set():
+                # Woken at once when this process queues a delivery; other processes' and
+                # retries' deliveries are found by polling.
+                await self.db.delivery_signal.wait(poll_interval)
 
     async def run_once(self) -> int:
         """Attempt every due delivery once; returns how many were attempted."""

@@ -13,6 +13,7 @@ from services.deliveries.models import Delivery, WebhookSubscription
 from services.deliveries.schemas import WebhookIn
 from services.deliveries.urls import UnsafeUrl, check_url
 from shared.clock import Clock
+from shared.db import DELIVERIES_ENQUEUED
 from shared.events import CloudEvent
 from shared.problems import Conflict, NotFound, UnprocessableContent
 
@@ -56,8 +57,17 @@ async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> 
         session.add(Delivery(id=str(uuid.uuid4()), subscription_id=subscription.id, event_id=event.id,
                              event_type=event.type, envelope=event.to_json(), status="pending", attempts=0,
                              created_at=now, next_attempt_at=now))
+        repository.remember_delivery(session, event.id, f"subscription:{subscription.id}")
+        session.info[DELIVERIES_ENQUEUED] = True
         created += 1
     return created
+
+
+async def prefetch(session: AsyncSession, group: list[CloudEvent]) -> None:
+    """What :func:`fan_out` reads, for a whole group of events: existing deliveries, subscriptions."""
+    await repository.prefetch_existing(session, [event.id for event in group])
+    if "active_webhook_subscriptions" not in session.info:
+        session.info["active_webhook_subscriptions"] = await repository.active_subscriptions(session)
 
 
 def next_attempt_at(attempts: int, now: datetime) -> datetime:

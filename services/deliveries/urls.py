@@ -1,11 +1,22 @@
-"""Refuse webhook targets on internal networks (SSRF), at subscription and at delivery time."""
+"""Refuse webhook targets on internal networks (SSRF), at subscription and at delivery time.
+
+Two layers: :func:`check_url` refuses a URL up front (clear error at subscription time and
+before each attempt), and :func:`guarded_client` makes the HTTP client connect only to the
+address it has just checked. The second layer closes the DNS-rebinding gap: a name that
+resolves to a public address for the check and to 127.0.0.1 a moment later would otherwise
+pass the check and then be connected to by a client that resolves the name again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
+import typing
 from urllib.parse import urlsplit
+
+import httpcore
+import httpx
 
 
 class UnsafeUrl(ValueError):
@@ -45,3 +56,68 @@ async def check_url(url: str, *, allow_private: bool) -> None:
         raise UnsafeUrl(f"the host {parts.hostname!r} does not resolve") from None
     for info in infos:
         _check_address(info[4][0])
+
+
+async def _resolve_checked(host: str, port: int) -> str:
+    """The address to connect to for ``host``: refused unless every address it resolves to is public."""
+    try:
+        _check_address(host)
+        return host  # an address literal, and a public one
+    except UnsafeUrl:
+        raise
+    except ValueError:
+        pass  # a name
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise UnsafeUrl(f"the host {host!r} does not resolve") from None
+    for info in infos:
+        _check_address(info[4][0])
+    return infos[0][4][0]
+
+
+class _CheckedAddressBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, but every TCP connection goes to an address checked just now.
+
+    TLS still verifies the certificate against the URL's host name: httpcore takes the SNI
+    and verification name from the request's origin, not from the address connected to.
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
+        try:
+            address = await _resolve_checked(host, port)
+        except UnsafeUrl as exc:
+            raise httpcore.ConnectError(f"refused: {exc}") from None
+        return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                             socket_options=socket_options)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("refused: unix sockets are not webhook targets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        # httpx has no public hook for the network backend, so its pool is replaced by an
+        # equivalent one (same defaults) built on the checked-address backend. A test sends
+        # through a rebinding name, so a change in httpx that bypassed this would fail it.
+        limits = httpx.Limits()
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections, keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_CheckedAddressBackend())
+
+
+def guarded_client(*, timeout: float, allow_private: bool) -> httpx.AsyncClient:
+    """The HTTP client deliveries use: no redirects, and (unless private targets are allowed)
+    it connects only to public addresses, checked at connection time."""
+    transport = None if allow_private else _GuardedTransport()
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False, transport=transport)

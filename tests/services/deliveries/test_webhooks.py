@@ -123,3 +123,32 @@ async def test_unknown_event_types_and_missing_scope_are_refused(client, make_ke
     assert reply.status_code == 422 and "npsloop.nope.v1" in reply.json()["detail"]
     writer = await make_key("responses:write")
     assert (await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=writer)).status_code == 403
+
+
+async def test_a_queued_delivery_wakes_the_worker_instead_of_waiting_for_its_poll(client, runtime, make_key, pump,
+                                                                                  receiver):
+    """In one process the worker is woken by the commit that queued a delivery: with a
+    30 s poll interval the alert still leaves within a second."""
+    import asyncio
+    import time
+
+    headers = await make_key("admin")
+    await _subscribe(client, headers, receiver.url, ["npsloop.followup.opened.v1"])
+    worker = DeliveryWorker(runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=True)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop, poll_interval=30))
+    try:
+        await asyncio.sleep(0.2)  # the worker found nothing and is waiting
+        await client.post("/v1/responses", json={"score": 1, "customer": {"id": "c-wake"}}, headers=headers)
+        await pump()  # the follow-up consumer opens the task and queues the webhook delivery
+        queued = time.monotonic()
+        while not receiver.requests and time.monotonic() - queued < 5:
+            await asyncio.sleep(0.02)
+        waited = time.monotonic() - queued
+    finally:
+        stop.set()
+        runtime.db.delivery_signal.notify()
+        await asyncio.wait_for(running, 5)
+        await worker.close()
+    assert len(receiver.requests) == 1
+    assert waited < 1.0

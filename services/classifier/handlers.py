@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.classifier import service
+from services.classifier import repository, service
 from services.classifier.model import Classifier
 from shared import events
 from shared.bus.contract import Subscription
@@ -17,5 +17,9 @@ def subscriptions(*, classifier: Classifier, clock: Clock) -> list[Subscription]
     async def on_response(session: AsyncSession, event: events.CloudEvent) -> None:
         await service.classify_response(session, event.data, classifier=classifier, clock=clock)
 
+    async def prefetch(session: AsyncSession, group: list[events.CloudEvent]) -> None:
+        await repository.prefetch(session, [event.data["id"] for event in group])
+
     return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_RESPONSES,), handler=on_response,
-                         event_types=frozenset({events.RESPONSE_RECEIVED, events.RESPONSE_UPDATED}))]
+                         event_types=frozenset({events.RESPONSE_RECEIVED, events.RESPONSE_UPDATED}),
+                         prefetch=prefetch)]

@@ -18,7 +18,7 @@ from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_taxonomy
 
 from .language import SUPPORTED, detect_language
 from .lexicon import EMPTY_ANSWERS
-from .sentiment import POLARITY, LexicalEvidence, lexical_evidence, sentiment_from
+from .sentiment import POLARITY, SUGGESTIONS, LexicalEvidence, denied_requests, lexical_evidence, sentiment_from
 from .text import is_punct, raw_tokens
 from .themes import ThemeMatcher, comment_stems
 
@@ -129,7 +129,8 @@ class BuiltinClassifier:
         if language not in SUPPORTED and language != "und":
             return Analysis(False, language, tuple(stems), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0)
         evidence = lexical_evidence(tokens)
-        return Analysis(False, language, tuple(stems), tuple(self.matcher.evidence(stems)),
+        themes = self.matcher.evidence(stems, denied_requests(tokens), SUGGESTIONS)
+        return Analysis(False, language, tuple(stems), tuple(themes),
                         evidence.positive, evidence.negative, evidence.suggestions)
 
     def classify(self, comment: str | None, score: int | None) -> Classification:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.classifier.models import ClassificationCorrection, StoredClassification
 from services.ingest.models import Response
+from shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,29 @@ class EffectiveCorrection:
     corrected_at: datetime
 
 
+# A group's stored rows and corrections, loaded in one query each (shared.bus.contract.prefetched).
+ROWS = "classifier.rows"
+CORRECTIONS = "classifier.corrections"
+
+
+async def prefetch(session: AsyncSession, response_ids: Sequence[str]) -> None:
+    ids = list(dict.fromkeys(response_ids))
+    rows = await get_many(session, ids)
+    store_prefetched(session, ROWS, {rid: rows.get(rid) for rid in ids})
+    corrections = await effective_corrections(session, ids)
+    store_prefetched(session, CORRECTIONS, {rid: corrections.get(rid) for rid in ids})
+
+
+def remember_row(session: AsyncSession, row: StoredClassification) -> None:
+    table = prefetched(session, ROWS)
+    if table is not None:
+        table[row.response_id] = row
+
+
 async def get(session: AsyncSession, response_id: str) -> StoredClassification | None:
+    found = lookup(session, ROWS, response_id)
+    if found is not NOT_PREFETCHED:
+        return found  # type: ignore[return-value]
     return await session.get(StoredClassification, response_id)
 
 
@@ -63,6 +86,9 @@ def _merge(rows: Sequence[ClassificationCorrection]) -> EffectiveCorrection | No
 
 
 async def effective_correction(session: AsyncSession, response_id: str) -> EffectiveCorrection | None:
+    found = lookup(session, CORRECTIONS, response_id)
+    if found is not NOT_PREFETCHED:
+        return found  # type: ignore[return-value]
     rows = (await session.scalars(select(ClassificationCorrection)
                                   .where(ClassificationCorrection.response_id == response_id)
                                   .order_by(ClassificationCorrection.id))).all()

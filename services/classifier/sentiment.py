@@ -39,7 +39,7 @@ _COMPARATIVES = frozenset(stem(w) for w in "better improve improved improvement 
 _LEADING_EMPTY = frozenset(("nothing", "none"))
 
 
-def _denied(tokens: list[str], window: int = 6) -> list[bool]:
+def denied_requests(tokens: list[str], window: int = 6) -> list[bool]:
     """Whether a request at each token is denied: a negator shortly before it in the same
     clause ("nothing could be better", "I don't think anything needs to improve") or right
     after it ("could not be better")."""
@@ -76,7 +76,7 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
         # "Nothing, all good" / "Nothing very happy": an empty answer to "what could be
         # better?" followed by praise, not a negation of that praise.
         negated = [False] * len(tokens)
-    denied = _denied(tokens)
+    denied = denied_requests(tokens)
     stems = [stem(t) if not is_punct(t) else t for t in tokens]
     n = len(stems)
     # Clause weights: in a sentence with a contrast word, what follows counts more.

@@ -47,6 +47,7 @@ async def _store_and_announce(session: AsyncSession, response: dict[str, Any], r
     if row is None:
         row = StoredClassification(response_id=response["id"])
         session.add(row)
+        repository.remember_row(session, row)
     row.classifier_version = result["classifier_version"]
     row.category = result["category"]
     row.themes = result["themes"]

@@ -110,8 +110,15 @@ class ThemeMatcher:
             entries.sort(key=lambda e: -len(e[0]))
         return cls(tuple(t.id for t in themes), dict(index))
 
-    def evidence(self, stems: list[str]) -> list[float]:
-        """Summed weight per theme (each distinct term counted once)."""
+    def evidence(self, stems: list[str], denied: list[bool] | None = None,
+                 requests: frozenset[tuple[str, ...]] = frozenset()) -> list[float]:
+        """Summed weight per theme (each distinct term counted once).
+
+        A term that is a request phrase ("could have", "would be nice") does not count
+        where the request is denied ("nothing could have been better"): that is praise,
+        not a feature request. Other terms count even when negated: "not slow at all"
+        still talks about performance.
+        """
         seen: set[tuple[int, tuple[str, ...]]] = set()
         totals = [0.0] * len(self.theme_ids)
         index = self.index
@@ -122,6 +129,8 @@ class ThemeMatcher:
             for key, t_idx, weight in entries:
                 size = len(key)
                 if size > 1 and tuple(stems[i : i + size]) != key:
+                    continue
+                if denied is not None and denied[i] and key in requests:
                     continue
                 if (t_idx, key) in seen:
                     continue

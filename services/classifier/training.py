@@ -5,7 +5,10 @@ own readings (theme evidence, positive/negative weight, suggestions, score). Eac
 head starts exactly at the built-in decision ("evidence >= 0.69") and each sentiment
 class starts at the built-in label, and is regularised towards that start, so a few
 labels move it only where they disagree with the lexicon. Pure Python, deterministic.
-Themes without a positive label (or added after training) keep the built-in zero-shot.
+Next to them, ``stacking`` fits free L2 logistic heads on the same features (scikit-learn,
+cross-validated on the labels); a theme's decision averages both, each scaled to its own
+threshold (the stacked head alone where the warm-started one was not kept). Themes without
+a positive label (or added after training) keep the built-in zero-shot.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from shared.taxonomy import ThemeDefinition
 
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
 from .calibration import calibrate_theme, sentiment_head_helps, theme_confidence, trust_for
+from .stacking import builtin_confidence, fit_stack, stacked_confidence
 from .sentiment import LexicalEvidence, score_prior, sentiment_from
 
 FORMAT = 1
@@ -49,6 +53,8 @@ class TrainedModel:
     base_version: str
     trained_on: dict = field(default_factory=dict)
     version: str | None = None
+    # {"threshold": t, "heads": {theme: {...}}}; None for models stored before stacking
+    theme_stack: dict | None = None
 
 
 def features(analysis: Analysis, score: int | None, theme_ids: tuple[str, ...]) -> dict[str, float]:
@@ -163,6 +169,7 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
     """Fit theme and sentiment heads on labelled examples (seconds for a few thousand)."""
     theme_ids = tuple(t.id for t in themes) if themes is not None else base.theme_ids
     theme_data: list[tuple[dict[str, float], set[str]]] = []
+    theme_evidence: list[tuple[float, ...]] = []
     sentiment_data: list[tuple[dict[str, float], int]] = []
     for example in examples:
         analysis = base.analyse(example.comment)
@@ -172,6 +179,7 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
             feats = features(analysis, example.score, base.theme_ids)
         if example.themes is not None and not analysis.empty:
             theme_data.append((feats, set(example.themes)))
+            theme_evidence.append(analysis.theme_evidence)
         if example.sentiment in SENTIMENTS:
             base_label, base_value = _base_sentiment(analysis, example.score) if not analysis.empty else \
                 sentiment_from(None, example.score)
@@ -192,6 +200,12 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         trained_on.setdefault("theme_positives", {})[theme_id] = sum(label for _, label in labelled)
         trained_on["thresholds"][theme_id] = threshold
         heads[theme_id] = _fit_binary(labelled, warm)
+    theme_stack = None
+    if theme_data:
+        theme_stack = fit_stack([f for f, _ in theme_data], [g for _, g in theme_data], theme_evidence,
+                                list(base.theme_ids))
+        theme_stack["theme_ids"] = [t for t in base.theme_ids if t in theme_ids]
+        trained_on["stack_threshold"] = theme_stack["threshold"]
     sentiment_head = None
     if len({label for _, label in sentiment_data}) >= 2:
         warm_classes = [{"base:" + label: SENT_WARM} for label in SENTIMENTS]
@@ -205,7 +219,7 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         trained_on["sentiment_checked"] = True
         if helps:
             sentiment_head = dict(zip(SENTIMENTS, fit(sentiment_data)))
-    return TrainedModel(list(theme_ids), heads, sentiment_head, base.version, trained_on)
+    return TrainedModel(list(theme_ids), heads, sentiment_head, base.version, trained_on, theme_stack=theme_stack)
 
 
 def _best_class(head: list[dict[str, float]], feats: dict[str, float]) -> tuple[int, list[float]]:
@@ -227,6 +241,10 @@ class TrainedClassifier:
         positives = model.trained_on.get("theme_positives", {})
         self.trust = {t: trust_for(positives.get(t, 0), TRUST_AT) for t in self.heads}
         self.thresholds = model.trained_on.get("thresholds", {})
+        stack = model.theme_stack or {}
+        self.stack_heads = stack.get("heads", {})
+        self.stack_themes = frozenset(stack.get("theme_ids", ())) & frozenset(base.theme_ids)
+        self.stack_threshold = stack.get("threshold", 0.5)
         # Older models were not checked against the built-in sentiment; they needed volume instead.
         checked = model.trained_on.get("sentiment_checked", False)
         self.use_sentiment_head = bool(model.sentiment_head) and (
@@ -244,13 +262,21 @@ class TrainedClassifier:
         for theme_id, evidence in zip(self.base.theme_ids, analysis.theme_evidence):
             head = self.heads.get(theme_id)
             if head is None:
-                confidence, threshold = (1.0 - math.exp(-evidence) if evidence else 0.0), 0.5
+                confidence, threshold = builtin_confidence(evidence), 0.5
             else:
                 # few labels: lean on the built-in reading; many: on the fitted head
                 confidence = theme_confidence(head, feats, evidence, self.trust.get(theme_id, 1.0))
                 threshold = self.thresholds.get(theme_id, 0.5)
-            if confidence >= threshold:
-                themes.append(ThemeScore(theme_id, round(confidence, 4)))
+            # each reading scaled so that its own threshold lands on 0.5, then averaged
+            decision = confidence * 0.5 / threshold
+            stack_head = self.stack_heads.get(theme_id) if theme_id in self.stack_themes else None
+            if stack_head:
+                stacked = stacked_confidence(stack_head, feats, evidence) * 0.5 / self.stack_threshold
+                # The stacked head already weighs the built-in reading (its blend): averaging it
+                # with that reading again, where no warm-started head was kept, would count it twice.
+                decision = (decision + stacked) / 2 if head is not None else stacked
+            if decision >= 0.5:
+                themes.append(ThemeScore(theme_id, round(min(decision, 1.0), 4)))
         themes.sort(key=lambda t: (-t.confidence, t.id))
         sentiment, value = builtin.sentiment, builtin.sentiment_score
         if self.use_sentiment_head:
@@ -278,7 +304,8 @@ def save(model: TrainedModel, data_dir: pathlib.Path, *, now: datetime | None = 
         version = f"trained-{newest[0]}Z-{newest[1] + 1}"
     payload = {"format": FORMAT, "version": version, "base_version": model.base_version,
                "theme_ids": model.theme_ids, "trained_on": model.trained_on,
-               "theme_heads": model.theme_heads, "sentiment_head": model.sentiment_head}
+               "theme_heads": model.theme_heads, "sentiment_head": model.sentiment_head,
+               "theme_stack": model.theme_stack}
     tmp = folder / f".{version}.json.tmp"
     tmp.write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")), encoding="utf-8")
     tmp.replace(folder / f"{version}.json")
@@ -301,9 +328,12 @@ def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier) -> TrainedCl
         if payload.get("format") != FORMAT or not str(payload.get("base_version", "")).startswith("builtin-1"):
             continue
         heads = {t: h for t, h in payload.get("theme_heads", {}).items() if t in base.theme_ids}
-        if not heads and not payload.get("sentiment_head"):
+        stack = payload.get("theme_stack") or {}
+        stack_heads = {t for t in stack.get("heads", {}) if t in base.theme_ids}
+        if not heads and not stack_heads and not payload.get("sentiment_head"):
             continue
         model = TrainedModel(payload["theme_ids"], payload["theme_heads"], payload.get("sentiment_head"),
-                             payload["base_version"], payload.get("trained_on", {}), payload["version"])
+                             payload["base_version"], payload.get("trained_on", {}), payload["version"],
+                             payload.get("theme_stack"))
         return TrainedClassifier(model, base)
     return None

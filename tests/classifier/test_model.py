@@ -60,6 +60,12 @@ def test_negation(clf):
     assert "performance_reliability" in ids(clf.classify("Honestly not slow at all", 9))
 
 
+def test_a_denied_request_is_praise_not_a_feature_request(clf):
+    praise = clf.classify("Nothing could have been better", 10)
+    assert praise.themes == () and praise.sentiment == "positive"
+    assert "missing_features" in ids(clf.classify("It could have a dark mode", 8))  # the same phrase, not denied
+
+
 def test_contrast_keeps_both_themes_and_is_not_positive(clf):
     result = clf.classify("Support was great but the price keeps going up and it is too expensive", 6)
     assert {"support_experience", "pricing"} <= ids(result)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,9 @@ def run_wrk(url: str, *, connections: int, seconds: int, script: Path, env: dict
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: run ./scripts/setup-system-packages (Debian package wrk)")
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=seconds + 60)
+    # A fresh run id per run: the script builds unique Idempotency-Keys from it.
+    run_env = {**os.environ, "NPSLOOP_BENCH_RUN": uuid.uuid4().hex[:12], **(env or {})}
+    done = subprocess.run(command, capture_output=True, text=True, env=run_env, timeout=seconds + 60)
     out = done.stdout
     if "Requests/sec" not in out or "50%" not in out:
         raise RuntimeError(f"wrk produced no figures:\n{out}\n{done.stderr}")

@@ -1,12 +1,17 @@
 -- wrk script: POST a realistic response; each request gets its own Idempotency-Key so
--- nothing is de-duplicated away.
+-- nothing is de-duplicated away. Keys are "<run>-<thread>-<counter>": NPSLOOP_BENCH_RUN
+-- is unique per wrk run (the benchmark sets it), because wrk's math.random is not seeded
+-- and would give every run the same keys — later runs would measure cheap duplicates.
 local counter = 0
 local key = os.getenv("NPSLOOP_BENCH_KEY") or ""
+local run = os.getenv("NPSLOOP_BENCH_RUN") or tostring(os.time())
+local threads = 0
 local scores = {0, 3, 5, 6, 7, 8, 9, 10}
 local comments = {"Support took days to answer", "Great product, easy to set up", "Too expensive for what it does",
                   "It crashes when I export reports", "Fine", ""}
 setup = function(thread)
-  thread:set("tid", tostring(math.random(1, 1e9)))
+  threads = threads + 1
+  thread:set("tid", run .. "-" .. threads)
 end
 request = function()
   counter = counter + 1

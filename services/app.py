@@ -19,6 +19,7 @@ from services.deliveries.api import router as deliveries_router
 from services.followup.api import router as tasks_router
 from services.followup.loop_api import router as loop_router
 from services.ingest.api import router as responses_router
+from services.ingest.fast_path import IngestFastPath
 from services.ingest.writer import GroupCommitWriter
 from services.privacy.api import router as privacy_router
 from services.runtime import Runtime, WORKER_ROLES
@@ -26,6 +27,22 @@ from shared.auth import KeyCache
 from shared.observability import metrics
 from shared.problems import install_problem_handlers, problem_response
 from shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
+
+
+class NpsloopApp(FastAPI):
+    """FastAPI with one lean route in front: valid single POSTs skip the framework stack
+    (services/ingest/fast_path.py); every other request, and every error, goes through it."""
+
+    fast_path: IngestFastPath | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self.fast_path is not None and IngestFastPath.matches(scope):
+            await self.fast_path(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def full_stack(self, scope, receive, send) -> None:
+        await super().__call__(scope, receive, send)
 
 
 def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES) -> FastAPI:
@@ -41,14 +58,15 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
             await app.state.ingest_writer.close()
             await runtime.stop()
 
-    app = FastAPI(title="npsloop", version="0.1.0", lifespan=lifespan,
-                  description="Closes the Net Promoter Score loop: responses in, classified, followed up.")
+    app = NpsloopApp(title="npsloop", version="0.1.0", lifespan=lifespan,
+                     description="Closes the Net Promoter Score loop: responses in, classified, followed up.")
     app.state.runtime = runtime
     app.state.db = runtime.db
     app.state.clock = runtime.clock
     app.state.settings = runtime.settings
     app.state.ingest_writer = GroupCommitWriter(runtime.db, runtime.clock)
     app.state.key_cache = KeyCache()
+    app.fast_path = IngestFastPath(app, app.full_stack, max_bytes=runtime.settings.max_body_bytes)
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)

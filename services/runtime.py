@@ -18,10 +18,11 @@ from services.deliveries.scheduled import DeliveryWorker
 from services.followup import handlers as followup_handlers
 from services.followup.digest import send_digests
 from services.followup.scheduled import check_sla
-from services.privacy.scheduled import run_retention
+from services.privacy.scheduled import purge_expired_comments, run_retention
 from shared.bus.contract import Subscription, Transport
 from shared.bus.dblog import DatabaseLogTransport
 from shared.bus.kafka import KafkaTopics, KafkaTransport
+from shared.bus.log_retention import prune_event_log
 from shared.bus.processing import EventProcessor
 from shared.bus.relay import OutboxRelay
 from shared.clock import Clock, SystemClock
@@ -59,7 +60,7 @@ class Runtime:
         classifier = load_classifier(themes=policy.theme_definitions(), data_dir=settings.data_dir)
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, statement_timeout=settings.database_statement_timeout_seconds or None)
         processor = EventProcessor(db, clock, max_attempts=settings.handler_max_attempts,
                                    retry_base_seconds=settings.handler_retry_base_seconds)
         transport: Transport
@@ -67,7 +68,8 @@ class Runtime:
         if settings.kafka_bootstrap_servers:
             transport = KafkaTransport.from_settings(settings, processor)
             relay = OutboxRelay(db, clock, bootstrap_servers=settings.kafka_bootstrap_servers,
-                                topics=KafkaTopics.from_settings(settings), poll_interval=settings.poll_interval_seconds)
+                                topics=KafkaTopics.from_settings(settings), poll_interval=settings.poll_interval_seconds,
+                                request_timeout_ms=settings.kafka_request_timeout_ms)
         else:
             transport = DatabaseLogTransport(db, clock, processor, poll_interval=settings.poll_interval_seconds)
         return cls(settings=settings, clock=clock, db=db, policy=policy, classifier=classifier,
@@ -104,12 +106,20 @@ class Runtime:
             self._spawn(self._sla_loop(), "sla")
         if "relay" in roles and self.relay is not None:
             self._spawn(self.relay.run(self._stop), "relay")
-        if "retention" in roles and self.settings.comment_retention_days:
-            self._spawn(run_retention(self.db, clock=self.clock, retention_days=self.settings.comment_retention_days,
-                                      interval=self.settings.retention_check_interval_seconds, stop=self._stop),
-                        "retention")
+        if "retention" in roles:
+            self._spawn(run_retention(self._retention_jobs(), interval=self.settings.retention_check_interval_seconds,
+                                      stop=self._stop), "retention")
         log.info("workers started", extra={"roles": ",".join(r for r in roles if r != "api"),
                                            "transport": self.transport.name})
+
+    def _retention_jobs(self) -> list:
+        jobs = [("event log", lambda: prune_event_log(
+            self.db, clock=self.clock, retention_days=self.settings.event_log_retention_days,
+            kafka_mode=self.relay is not None, subscriptions=self.subscriptions()))]
+        if self.settings.comment_retention_days:
+            days = self.settings.comment_retention_days
+            jobs.append(("comments", lambda: purge_expired_comments(self.db, clock=self.clock, retention_days=days)))
+        return jobs
 
     def _spawn(self, coro, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
@@ -132,6 +142,8 @@ class Runtime:
     async def stop(self) -> None:
         """Finish the event in hand, then stop every worker."""
         self._stop.set()
+        self.db.commit_signal.notify()  # idle workers wake now, not at their next poll
+        self.db.delivery_signal.notify()
         if self._tasks:
             done, pending = await asyncio.wait(self._tasks, timeout=10)
             for task in pending:

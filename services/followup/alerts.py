@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deliveries import channels
+from services.deliveries import repository as deliveries_repository
 from services.deliveries.channels import Alert
 from shared import events
 from shared.bus.contract import Subscription
@@ -108,6 +109,11 @@ async def alert(session: AsyncSession, event: events.CloudEvent, *, policy: Poli
     return created
 
 
+async def prefetch(session: AsyncSession, group: list[events.CloudEvent]) -> None:
+    """Which of the group's events already have deliveries (what ``already_enqueued`` asks), in one query."""
+    await deliveries_repository.prefetch_existing(session, [event.id for event in group])
+
+
 ALERTED = frozenset({events.FOLLOWUP_OPENED, events.FOLLOWUP_SLA_WARNING, events.FOLLOWUP_SLA_BREACHED,
                      events.FOLLOWUP_REASSIGNED, events.REFERRAL_REQUESTED, events.REVIEW_REQUESTED,
                      events.FOLLOWUP_DIGEST})
@@ -117,4 +123,5 @@ def subscriptions(*, policy: Policy, clock: Clock, public_url: str) -> list[Subs
     async def on_followup(session: AsyncSession, event: events.CloudEvent) -> None:
         await alert(session, event, policy=policy, clock=clock, public_url=public_url)
 
-    return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_FOLLOWUPS,), handler=on_followup, event_types=ALERTED)]
+    return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_FOLLOWUPS,), handler=on_followup, event_types=ALERTED,
+                         prefetch=prefetch)]

@@ -31,8 +31,10 @@ async def note_answer(session: AsyncSession, response: dict[str, Any], category:
         return
     previous = current.category if current is not None else None
     if current is None:
-        session.add(CustomerCategory(customer_id=customer["id"], category=category, response_id=response["id"],
-                                     received_at=received_at))
+        current = CustomerCategory(customer_id=customer["id"], category=category, response_id=response["id"],
+                                   received_at=received_at)
+        session.add(current)
+        repository.remember(session, repository.CATEGORY, customer["id"], current)
     else:
         current.category, current.response_id, current.received_at = category, response["id"], received_at
     await _measure_recoveries(session, response, category, received_at)
@@ -54,7 +56,11 @@ async def note_answer(session: AsyncSession, response: dict[str, Any], category:
 async def _measure_recoveries(session: AsyncSession, response: dict[str, Any], category: str,
                               received_at: datetime) -> None:
     customer_id = response["customer"]["id"]
-    for task in await repository.resolved_awaiting_answer(session, customer_id, received_at, response["id"]):
+    measured = await repository.resolved_awaiting_answer(session, customer_id, received_at, response["id"])
+    unmeasured = repository.prefetched(session, repository.RESOLVED_UNMEASURED)
+    if measured and unmeasured is not None and customer_id in unmeasured:
+        unmeasured[customer_id] = [t for t in unmeasured[customer_id] if t not in measured]
+    for task in measured:
         session.add(Recovery(
             task_id=task.id, customer_id=customer_id, account_id=task.account_id, team=task.team,
             outcome=task.outcome, detractor_response_id=task.response_id, detractor_score=task.score,

@@ -18,5 +18,5 @@ def subscriptions(*, policy: Policy, clock: Clock, public_url: str = "http://127
         await service.consider_response(session, event.data, policy=policy, clock=clock)
 
     return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_CLASSIFICATIONS,), handler=on_classified,
-                         event_types=frozenset({events.RESPONSE_CLASSIFIED})),
+                         event_types=frozenset({events.RESPONSE_CLASSIFIED}), prefetch=service.prefetch),
             *alerts.subscriptions(policy=policy, clock=clock, public_url=public_url)]

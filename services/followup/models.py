@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import Base, BigIntPK, JSONText, UTCDateTime
 
@@ -58,6 +58,9 @@ class TaskEvent(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSONText)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Never loaded (lazy="raise"): it only tells the unit of work that a new task's row is
+    # inserted before its audit rows, so opening a task needs no flush of its own.
+    task: Mapped[Task] = relationship(lazy="raise")
 
 
 class ReferralRequest(Base):

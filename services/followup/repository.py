@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.followup.models import (BusinessOutcome, CustomerCategory, DigestSent, Recovery, ReferralRequest,
                                       RoutingCursor, SurveySend, Task, TaskEvent)
 from services.ingest.models import Response
+from shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
 
 async def get(session: AsyncSession, task_id: str) -> Task | None:
@@ -17,7 +18,60 @@ async def get(session: AsyncSession, task_id: str) -> Task | None:
 
 
 async def get_by_response(session: AsyncSession, response_id: str) -> Task | None:
+    found = lookup(session, TASK_BY_RESPONSE, response_id)
+    if found is not NOT_PREFETCHED:
+        return found  # type: ignore[return-value]
     return await session.scalar(select(Task).where(Task.response_id == response_id))
+
+
+# What a group of ``response.classified`` events needs, loaded in one query each (see
+# shared.bus.contract.prefetched); the single-event functions here read these tables.
+TASK_BY_RESPONSE = "followup.task_by_response"
+CATEGORY = "followup.customer_category"
+RESOLVED_UNMEASURED = "followup.resolved_unmeasured"
+REFERRAL_BY_RESPONSE = "followup.referral_by_response"
+LAST_REFERRAL_AT = "followup.last_referral_at"
+ROUTING_CURSOR = "followup.routing_cursor"
+
+
+async def prefetch_for_responses(session: AsyncSession, response_ids: list[str], customer_ids: list[str]) -> None:
+    response_ids, customer_ids = sorted(set(response_ids)), sorted(set(customer_ids))
+    tasks = dict.fromkeys(response_ids)
+    for task in (await session.scalars(select(Task).where(Task.response_id.in_(response_ids)))).all():
+        tasks[task.response_id] = task
+    store_prefetched(session, TASK_BY_RESPONSE, tasks)
+    categories = dict.fromkeys(customer_ids)
+    query = (select(CustomerCategory).where(CustomerCategory.customer_id.in_(customer_ids))
+             .order_by(CustomerCategory.customer_id).with_for_update())
+    for row in (await session.scalars(query)).all():
+        categories[row.customer_id] = row
+    store_prefetched(session, CATEGORY, categories)
+    resolved: dict[str, list[Task]] = {c: [] for c in customer_ids}
+    query = select(Task).where(Task.customer_id.in_(customer_ids), Task.status == "resolved",
+                               Task.id.not_in(select(Recovery.task_id))).order_by(Task.resolved_at)
+    for task in (await session.scalars(query)).all():
+        resolved[task.customer_id].append(task)
+    store_prefetched(session, RESOLVED_UNMEASURED, resolved)
+    referrals = dict.fromkeys(response_ids)
+    last_referral = dict.fromkeys(customer_ids)
+    query = select(ReferralRequest).where(ReferralRequest.customer_id.in_(customer_ids)
+                                          | ReferralRequest.response_id.in_(response_ids))
+    for row in (await session.scalars(query)).all():
+        if row.response_id in referrals:
+            referrals[row.response_id] = row
+        if row.customer_id in last_referral:
+            last = last_referral[row.customer_id]
+            last_referral[row.customer_id] = row.requested_at if last is None else max(last, row.requested_at)
+    store_prefetched(session, REFERRAL_BY_RESPONSE, referrals)
+    store_prefetched(session, LAST_REFERRAL_AT, last_referral)
+    store_prefetched(session, ROUTING_CURSOR, {})  # filled by the first task of each team
+
+
+def remember(session: AsyncSession, name: str, key: object, value: object) -> None:
+    """Keep a prefetched table true after a write (no-op outside a prefetched group)."""
+    table = prefetched(session, name)
+    if table is not None:
+        table[key] = value
 
 
 async def events_of(session: AsyncSession, task_id: str) -> list[TaskEvent]:
@@ -60,21 +114,34 @@ async def due_for_breach(session: AsyncSession, now: datetime, limit: int = 500)
     return list((await session.scalars(query.order_by(Task.due_at).limit(limit).with_for_update(skip_locked=True))).all())
 
 
-async def referral_since(session: AsyncSession, customer_id: str, since: datetime) -> ReferralRequest | None:
+async def referral_since(session: AsyncSession, customer_id: str, since: datetime) -> ReferralRequest | datetime | None:
+    """A referral request of the customer after ``since`` (from a prefetch: its time), else None."""
+    last = lookup(session, LAST_REFERRAL_AT, customer_id)
+    if last is not NOT_PREFETCHED:
+        return last if last is not None and last > since else None  # type: ignore[return-value,operator]
     query = select(ReferralRequest).where(ReferralRequest.customer_id == customer_id, ReferralRequest.requested_at > since)
     return await session.scalar(query.limit(1))
 
 
 async def referral_for_response(session: AsyncSession, response_id: str) -> ReferralRequest | None:
+    found = lookup(session, REFERRAL_BY_RESPONSE, response_id)
+    if found is not NOT_PREFETCHED:
+        return found  # type: ignore[return-value]
     return await session.scalar(select(ReferralRequest).where(ReferralRequest.response_id == response_id))
 
 
 async def routing_cursor(session: AsyncSession, team: str) -> RoutingCursor | None:
+    found = lookup(session, ROUTING_CURSOR, team)
+    if found is not NOT_PREFETCHED:
+        return found  # type: ignore[return-value]  # locked by the group's first read
     query = select(RoutingCursor).where(RoutingCursor.team == team).with_for_update()
     return await session.scalar(query)
 
 
 async def customer_category(session: AsyncSession, customer_id: str) -> CustomerCategory | None:
+    found = lookup(session, CATEGORY, customer_id)
+    if found is not NOT_PREFETCHED:
+        return found  # type: ignore[return-value]
     query = select(CustomerCategory).where(CustomerCategory.customer_id == customer_id).with_for_update()
     return await session.scalar(query)
 
@@ -82,6 +149,9 @@ async def customer_category(session: AsyncSession, customer_id: str) -> Customer
 async def resolved_awaiting_answer(session: AsyncSession, customer_id: str, answered_at: datetime,
                                    response_id: str) -> list[Task]:
     """Resolved tasks of the customer, resolved by ``answered_at``, whose next answer is not yet recorded."""
+    found = lookup(session, RESOLVED_UNMEASURED, customer_id)
+    if found is not NOT_PREFETCHED:
+        return [t for t in found if t.resolved_at <= answered_at and t.response_id != response_id]  # type: ignore[union-attr]
     measured = select(Recovery.task_id)
     query = select(Task).where(Task.customer_id == customer_id, Task.status == "resolved",
                                Task.resolved_at <= answered_at, Task.response_id != response_id,

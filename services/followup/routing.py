@@ -33,6 +33,7 @@ async def assignee_for(session: AsyncSession, routed: Routed, facts: dict[str, A
     if cursor is None:
         cursor = RoutingCursor(team=routed.team, position=0)
         session.add(cursor)
+    repository.remember(session, repository.ROUTING_CURSOR, routed.team, cursor)
     member = routed.members[cursor.position % len(routed.members)]
     cursor.position += 1
     return member

@@ -78,6 +78,13 @@ async def consider_response(session: AsyncSession, classified: dict[str, Any], *
         await request_referral(session, response, policy=policy, clock=clock)
 
 
+async def prefetch(session: AsyncSession, classified: list[events.CloudEvent]) -> None:
+    """What :func:`consider_response` reads, for a whole group of ``response.classified`` events."""
+    responses = [event.data["response"] for event in classified]
+    await repository.prefetch_for_responses(session, [r["id"] for r in responses],
+                                            [(r.get("customer") or {}).get("id") for r in responses])
+
+
 async def open_task(session: AsyncSession, response: dict[str, Any], classification: dict[str, Any], *,
                     policy: Policy, clock: Clock) -> Task:
     now = clock.now()
@@ -96,8 +103,8 @@ async def open_task(session: AsyncSession, response: dict[str, Any], classificat
         assignee=await routing.assignee_for(session, routed, facts), team=routed.team, channel=routed.channel,
         escalation_channel=routed.escalate_to, received_at=received_at, opened_at=now, due_at=due_at, warn_at=warn_at,
     )
-    session.add(task)
-    await session.flush()
+    session.add(task)  # inserted with the group (TaskEvent.task orders the audit rows after it)
+    repository.remember(session, repository.TASK_BY_RESPONSE, task.response_id, task)
     record_task_event(session, task, "opened", now, data={
         "due_at": task.due_at.isoformat(), "sla_seconds": sla.total_seconds(),
         "business_hours": clock_hours.model_dump() if clock_hours else None})
@@ -122,6 +129,8 @@ async def request_referral(session: AsyncSession, response: dict[str, Any], *, p
     owner = await routing.owner_from(routed, facts)
     referral = ReferralRequest(id=str(uuid.uuid4()), response_id=response["id"], customer_id=customer_id, requested_at=now)
     session.add(referral)
+    repository.remember(session, repository.REFERRAL_BY_RESPONSE, referral.response_id, referral)
+    repository.remember(session, repository.LAST_REFERRAL_AT, customer_id, now)
     event = events.new_event(events.REFERRAL_REQUESTED, key=customer_id, subject=referral.id, time=now, data={
         "referral_id": referral.id, "response_id": response["id"], "customer": response["customer"],
         "score": response["score"], "comment": response.get("comment"), "owner": owner, "team": routed.team,

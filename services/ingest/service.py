@@ -58,6 +58,8 @@ def response_data(response: Response | dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_INSERT = insert(Response.__table__)
+
 _COLUMNS = ("id", "score", "comment", "customer", "touchpoint", "survey_kind", "survey_channel", "lifecycle_stage",
             "properties", "responded_at", "received_at", "external_id")
 
@@ -127,7 +129,8 @@ async def accept_many(session: AsyncSession, submissions: list[Submission], *,
         results.append(Accepted(row["id"], duplicate=False))
 
     if new_rows:
-        await session.execute(insert(Response.__table__), new_rows)  # Core: no ORM bookkeeping per row
+        # Core on the session's connection: no ORM bookkeeping per row or per statement.
+        await (await session.connection()).execute(_INSERT, new_rows)
         await outbox.append(session, *(
             events.new_event(events.RESPONSE_RECEIVED, key=row["customer_id"], subject=row["id"],
                              data=response_data(row), time=now)

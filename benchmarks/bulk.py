@@ -1,6 +1,10 @@
 """Bulk import through POST /v1/responses/batch (1,000 per request), responses/s.
 
-    .venv/bin/python -m benchmarks.bulk [--batches 30] [--parallel 2] [--role up|api]
+    .venv/bin/python -m benchmarks.bulk [--batches 30] [--parallel 2] [--role up|api] [--postgres URL]
+
+Every batch holds new responses; after the run the script counts the rows stored and the
+``response.received`` events logged, and fails unless both match what was acknowledged.
+With --postgres the server uses that (existing, preferably empty) database.
 """
 
 from __future__ import annotations
@@ -42,15 +46,34 @@ async def run(base_url: str, key: str, batches: int, parallel: int) -> tuple[int
         return accepted, time.perf_counter() - started
 
 
+async def stored(env: dict[str, str]) -> tuple[int, int]:
+    """(responses, response.received events) in the server's database."""
+    from sqlalchemy import func, select
+
+    from services.ingest.models import Response
+    from shared.db import Database
+    from shared.models import EventLogEntry
+    from shared.settings import Settings
+    settings = Settings(data_dir=env["NPSLOOP_DATA_DIR"], database_url=env.get("NPSLOOP_DATABASE_URL"))
+    db = Database(settings.resolved_database_url())
+    try:
+        async with db.sessions() as session:
+            return (await session.scalar(select(func.count()).select_from(Response)),
+                    await session.scalar(select(func.count()).select_from(EventLogEntry)))
+    finally:
+        await db.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--role", choices=["up", "api"], default="api",
                         help="api: the API alone (consumers would run elsewhere); up: everything in one process")
+    parser.add_argument("--postgres", help="PostgreSQL URL (the database must exist); default: SQLite")
     args = parser.parse_args()
     work = scratch_dir("bench-bulk-")
-    env = npsloop_env(work / "data")
+    env = npsloop_env(work / "data", **({"NPSLOOP_DATABASE_URL": args.postgres} if args.postgres else {}))
     key = create_key(env, work)
     port = free_port()
     command = [*NPSLOOP, "up", "--port", str(port)] if args.role == "up" else [*NPSLOOP, "serve", "api", "--port", str(port)]
@@ -59,7 +82,13 @@ def main() -> None:
         accepted, seconds = asyncio.run(run(f"http://127.0.0.1:{port}", key, args.batches, args.parallel))
     finally:
         server.stop()
-    print(f"bulk import ({args.role}, SQLite): {accepted} responses in {seconds:.2f} s = {accepted / seconds:,.0f} responses/s")
+    backend = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"bulk import ({args.role}, {backend}): {accepted} responses in {seconds:.2f} s = "
+          f"{accepted / seconds:,.0f} responses/s")
+    responses, logged = asyncio.run(stored(env))
+    print(f"  stored {responses} responses, {logged} events in the log (acknowledged {accepted})")
+    if responses < accepted or logged < accepted:
+        raise SystemExit("fewer rows stored than acknowledged")
 
 
 if __name__ == "__main__":

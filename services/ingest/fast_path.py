@@ -1,4 +1,5 @@
-"""A lean ASGI path for the hottest request: a valid, authorised POST /v1/responses.
+"""A lean ASGI path for the hottest requests: valid, authorised POSTs to /v1/responses
+and /v1/responses/batch.
 
 Through FastAPI a single POST passes eight middlewares, route matching over every
 router, dependency solving, a JSON parse and then a second validation pass, and
@@ -12,6 +13,10 @@ key revoked meanwhile, database errors). Anything else — no or unknown key, mi
 scope, an odd content type, an oversized or invalid body, a bad Idempotency-Key header,
 the rate limit — is handed to the FastAPI route with the body replayed, so every error
 is produced by exactly the code that produced it before and stays identical.
+
+A batch is served here only when every item is valid (one ``model_validate_json`` for
+the whole body, ~10x cheaper than the route's JSON parse plus a validation per item);
+a batch with any invalid item goes to the route, which reports each item's errors.
 """
 
 from __future__ import annotations
@@ -22,16 +27,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.ingest import service
-from services.ingest.schemas import ResponseIn
+from services.ingest.schemas import ResponseIn, ValidBatchIn
 from shared.auth import Principal
 from shared.observability import metrics
 from shared.web import rate_limiter
 
 PATH = "/v1/responses"
+BATCH_PATH = "/v1/responses/batch"
 SCOPE = "responses:write"
 IDEMPOTENCY_MAX = 200  # the route's Header(max_length=200)
 
@@ -40,7 +47,7 @@ _RESPONSE_HEADERS = [(b"content-type", b"application/json")]
 
 
 class IngestFastPath:
-    """Serves ``POST /v1/responses`` for ``app``; ``fallback`` is the full FastAPI app."""
+    """Serves the two ingest POSTs for ``app``; ``fallback`` is the full FastAPI app."""
 
     def __init__(self, app: Any, fallback: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -50,7 +57,7 @@ class IngestFastPath:
 
     @staticmethod
     def matches(scope: Scope) -> bool:
-        return scope["type"] == "http" and scope["path"] == PATH and scope["method"] == "POST"
+        return scope["type"] == "http" and scope["path"] in (PATH, BATCH_PATH) and scope["method"] == "POST"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -73,7 +80,10 @@ class IngestFastPath:
                 or (declared_length is not None and (not declared_length.isdigit()
                                                      or int(declared_length) > self.max_bytes))):
             return await self.fallback(scope, receive, send)
+        batch = scope["path"] == BATCH_PATH
         idempotency_key = None
+        if idempotency is not None and batch:  # not part of the batch contract: the route decides
+            return await self.fallback(scope, receive, send)
         if idempotency is not None:
             idempotency_key = idempotency.decode("latin-1")  # as Starlette decodes headers
             if not 1 <= len(idempotency_key) <= IDEMPOTENCY_MAX:
@@ -88,12 +98,14 @@ class IngestFastPath:
         if not complete:  # over the limit or the client left: the full stack says so
             return await self.fallback(scope, replay, send)
         try:
-            payload = ResponseIn.model_validate_json(body)
+            payload = (ValidBatchIn if batch else ResponseIn).model_validate_json(body)
         except ValidationError:
             return await self.fallback(scope, replay, send)
         # The token is taken only now, so a request handed over above never pays twice.
         if rate_limiter(self.app.state).acquire(principal.key_id) > 0:
             return await self.fallback(scope, replay, send)
+        if batch:
+            return await self._store_batch(scope, replay, send, principal, payload, started)
 
         try:
             accepted = await self.app.state.ingest_writer.submit(
@@ -102,16 +114,39 @@ class IngestFastPath:
         except Exception as exc:
             response = await self._error_response(scope, exc)
             await response(scope, replay, send)
-            self._observe(response.status_code, started)
+            self._observe(PATH, response.status_code, started)
             return
         if not accepted.duplicate:
             metrics.responses_ingested.inc()
-        body_out = json.dumps({"id": accepted.id, "status": "accepted", "duplicate": accepted.duplicate},
-                              separators=(",", ":")).encode()
-        await send({"type": "http.response.start", "status": 202,
-                    "headers": [(b"content-length", str(len(body_out)).encode()), *_RESPONSE_HEADERS]})
-        await send({"type": "http.response.body", "body": body_out})
-        self._observe(202, started)
+        await self._send_json(send, 202, {"id": accepted.id, "status": "accepted", "duplicate": accepted.duplicate})
+        self._observe(PATH, 202, started)
+
+    async def _store_batch(self, scope: Scope, replay: Receive, send: Send, principal: Principal,
+                           batch: ValidBatchIn, started: float) -> None:
+        state = self.app.state
+        try:
+            outcomes = await service.store_batch(state.db, principal.name, principal.key_id, batch.responses,
+                                                 clock=state.clock)
+        except IntegrityError:
+            # Another writer stored one of these external ids between our lookup and insert;
+            # nothing of ours was committed, and the route finds that row and reports it.
+            return await self.fallback(scope, replay, send)
+        except Exception as exc:
+            response = await self._error_response(scope, exc)
+            await response(scope, replay, send)
+            self._observe(BATCH_PATH, response.status_code, started)
+            return
+        result = service.batch_result(len(outcomes), dict(enumerate(outcomes)), {})
+        metrics.responses_ingested.inc(result["accepted"])
+        await self._send_json(send, 202, result)
+        self._observe(BATCH_PATH, 202, started)
+
+    @staticmethod
+    async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
+        body = json.dumps(document, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-length", str(len(body)).encode()), *_RESPONSE_HEADERS]})
+        await send({"type": "http.response.body", "body": body})
 
     async def _principal(self, authorization: bytes) -> Principal | None:
         kind, _, presented = authorization.decode("latin-1").partition(" ")
@@ -133,10 +168,10 @@ class IngestFastPath:
             raise exc
         return await handler(Request(scope), exc)
 
-    def _observe(self, status: int, started: float) -> None:
-        child = self._latency.get(status)
+    def _observe(self, path: str, status: int, started: float) -> None:
+        child = self._latency.get((path, status))
         if child is None:
-            child = self._latency[status] = metrics.request_latency.labels("POST", PATH, str(status))
+            child = self._latency[path, status] = metrics.request_latency.labels("POST", path, str(status))
         child.observe(time.perf_counter() - started)
 
 

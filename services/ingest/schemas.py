@@ -76,6 +76,15 @@ class BatchIn(BaseModel):
     responses: list[dict[str, Any]] = Field(..., min_length=1, max_length=1000)
 
 
+class ValidBatchIn(BaseModel):
+    """A batch whose every item is a valid ``ResponseIn`` — ``BatchIn``'s rules, parsed in
+    one pass from the JSON (services/ingest/fast_path.py). A batch this rejects goes to
+    the route, which reports each invalid item on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+    responses: list[ResponseIn] = Field(..., min_length=1, max_length=1000)
+
+
 class BatchItemResult(BaseModel):
     index: int
     status: Literal["accepted", "duplicate", "rejected"]

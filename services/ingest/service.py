@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.ingest import repository
 from services.ingest.models import Response
 from services.ingest.schemas import ResponseIn
-from shared import events, outbox
+from shared import auth, events, outbox
 from shared.clock import Clock
-from shared.problems import Conflict, NotFound, Problem
+from shared.db import BulkInsert, json_text, stored_datetime
+from shared.ids import uuid4s
+from shared.problems import Conflict, NotFound, Problem, Unauthorized
 
 
 @dataclass(frozen=True)
@@ -47,35 +47,68 @@ def _survey(row: dict[str, Any]) -> dict[str, Any]:
     return {"touchpoint": row["touchpoint"], "kind": row["survey_kind"], "channel": row["survey_channel"]}
 
 
-def response_data(response: Response | dict[str, Any]) -> dict[str, Any]:
-    """The response as events and the API show it (from a model or a row about to be inserted)."""
+def response_data(response: Response | dict[str, Any], *, received_at: str | None = None) -> dict[str, Any]:
+    """The response as events and the API show it (from a model or a row about to be inserted).
+
+    ``received_at``: the row's ``received_at`` already formatted (bulk writers format a
+    group's shared timestamp once).
+    """
     row = response if isinstance(response, dict) else {c: getattr(response, c) for c in _COLUMNS}
+    received = received_at or row["received_at"].isoformat()
     return {
         "id": row["id"], "score": row["score"], "comment": row["comment"], "customer": row["customer"],
         "survey": _survey(row), "lifecycle_stage": row["lifecycle_stage"], "properties": row["properties"],
-        "responded_at": row["responded_at"].isoformat(), "received_at": row["received_at"].isoformat(),
-        "external_id": row["external_id"],
+        "responded_at": received if row["responded_at"] is row["received_at"] else row["responded_at"].isoformat(),
+        "received_at": received, "external_id": row["external_id"],
     }
 
-
-_INSERT = insert(Response.__table__)
 
 _COLUMNS = ("id", "score", "comment", "customer", "touchpoint", "survey_kind", "survey_channel", "lifecycle_stage",
             "properties", "responded_at", "received_at", "external_id")
 
+_STORED = ("id", "source", "external_id", "idempotency_key", "request_hash", "score", "comment", "customer_id",
+           "customer", "account_id", "segment", "touchpoint", "survey_kind", "survey_channel", "lifecycle_stage",
+           "properties", "responded_at", "received_at")
+_INSERT = BulkInsert(Response.__table__, _STORED)
 
-def _new_row(submission: Submission, now: datetime) -> dict[str, Any]:
+
+def _new_row(submission: Submission, response_id: str, now: datetime) -> dict[str, Any]:
     payload = submission.payload
+    customer = payload.customer
+    survey = payload.survey
     return {
-        "id": str(uuid.uuid4()), "source": submission.source, "external_id": payload.external_id,
-        "idempotency_key": submission.idempotency_key, "request_hash": request_fingerprint(payload),
-        "score": payload.score, "comment": payload.comment, "customer_id": payload.customer.id,
-        "customer": payload.customer.model_dump(exclude_none=True), "account_id": payload.customer.account_id,
-        "segment": payload.customer.segment, "touchpoint": payload.survey.touchpoint,
-        "survey_kind": payload.survey.kind, "survey_channel": payload.survey.channel,
+        "id": response_id, "source": submission.source, "external_id": payload.external_id,
+        "idempotency_key": submission.idempotency_key,
+        # Only a repeated Idempotency-Key is compared with the first request's body, so
+        # a request without one needs no fingerprint (computing it is a third of a row's cost).
+        "request_hash": request_fingerprint(payload) if submission.idempotency_key else "",
+        "score": payload.score, "comment": payload.comment, "customer_id": customer.id,
+        "customer": customer.model_dump(exclude_none=True), "account_id": customer.account_id,
+        "segment": customer.segment, "touchpoint": survey.touchpoint,
+        "survey_kind": survey.kind, "survey_channel": survey.channel,
         "lifecycle_stage": payload.lifecycle_stage, "properties": payload.properties,
-        "responded_at": payload.responded_at or now, "received_at": now, "comment_added_at": None,
+        "responded_at": payload.responded_at or now, "received_at": now,
     }
+
+
+async def _insert(session: AsyncSession, rows: list[dict[str, Any]], now: datetime, *, clock: Clock) -> None:
+    """The new responses and their ``response.received`` events, straight to the driver."""
+    conn = await session.connection()
+    dialect = conn.dialect.name
+    stored_now = stored_datetime(now, dialect)
+    await _INSERT.run(conn, [
+        (r["id"], r["source"], r["external_id"], r["idempotency_key"], r["request_hash"], r["score"], r["comment"],
+         r["customer_id"], json_text(r["customer"]), r["account_id"], r["segment"], r["touchpoint"], r["survey_kind"],
+         r["survey_channel"], r["lifecycle_stage"], json_text(r["properties"]),
+         stored_now if r["responded_at"] is now else stored_datetime(r["responded_at"], dialect), stored_now)
+        for r in rows])
+    time_json, received_at = events.envelope_time(now), now.isoformat()
+    topic = events.EVENT_TOPICS[events.RESPONSE_RECEIVED]
+    await outbox.append_entries(session, [
+        (event_id, topic, events.RESPONSE_RECEIVED, row["customer_id"],
+         events.envelope_json(events.RESPONSE_RECEIVED, event_id=event_id, key=row["customer_id"], subject=row["id"],
+                              data=response_data(row, received_at=received_at), time_json=time_json))
+        for row, event_id in zip(rows, uuid4s(len(rows)))], clock=clock)
 
 
 async def accept_many(session: AsyncSession, submissions: list[Submission], *,
@@ -97,6 +130,7 @@ async def accept_many(session: AsyncSession, submissions: list[Submission], *,
     pending_by_external: dict[tuple[str, str], dict[str, Any]] = {}
     late_comments: list[tuple[str, str]] = []
     results: list[Accepted | Problem] = []
+    fresh_ids = iter(uuid4s(len(submissions)))
 
     for submission in submissions:
         payload = submission.payload
@@ -120,7 +154,7 @@ async def accept_many(session: AsyncSession, submissions: list[Submission], *,
                     late_comments.append((first["id"], payload.comment))
             results.append(Accepted(first["id"], duplicate=True))
             continue
-        row = _new_row(submission, now)
+        row = _new_row(submission, next(fresh_ids), now)
         new_rows.append(row)
         if key:
             pending_by_key[key] = row
@@ -129,15 +163,47 @@ async def accept_many(session: AsyncSession, submissions: list[Submission], *,
         results.append(Accepted(row["id"], duplicate=False))
 
     if new_rows:
-        # Core on the session's connection: no ORM bookkeeping per row or per statement.
-        await (await session.connection()).execute(_INSERT, new_rows)
-        await outbox.append(session, *(
-            events.new_event(events.RESPONSE_RECEIVED, key=row["customer_id"], subject=row["id"],
-                             data=response_data(row), time=now)
-            for row in new_rows), clock=clock)
+        await _insert(session, new_rows, now, clock=clock)
     for response_id, comment in late_comments:
         await add_comment(session, response_id, comment, clock=clock)
     return results
+
+
+async def store_batch(db: Any, source: str, key_id: str | None, payloads: list[ResponseIn], *,
+                      clock: Clock) -> list[Accepted | Problem]:
+    """One ``/v1/responses/batch`` request's valid items, in one transaction.
+
+    Urgent on SQLite's write slot (the client is waiting, like a single POST's). With
+    ``key_id`` the key's revocation is checked in the same transaction, for callers that
+    authenticated it from the in-process cache.
+    """
+    async with db.unit_of_work(urgent=True) as session:
+        if key_id is not None and key_id not in await auth.active_key_ids(session, {key_id}):
+            raise Unauthorized("the API key is unknown or revoked")
+        return await accept_many(session, [Submission(payload, source=source) for payload in payloads], clock=clock)
+
+
+def batch_result(count: int, outcomes: dict[int, Accepted | Problem],
+                 rejected: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The BatchResult JSON for ``count`` items, from the stored and the rejected ones.
+
+    Built as plain dicts — as ``BatchResult`` would render it, without a model built and
+    validated per item (a thousand per request); the schema in /openapi.json is the model's.
+    """
+    results: list[dict[str, Any]] = []
+    counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+    for index in range(count):
+        outcome = outcomes.get(index)
+        if outcome is None:
+            status, response_id, errors = "rejected", None, rejected[index]
+        elif isinstance(outcome, Accepted):
+            status, response_id, errors = "duplicate" if outcome.duplicate else "accepted", outcome.id, None
+        else:
+            status, response_id, errors = "rejected", None, [{"field": "body", "message": outcome.detail or outcome.title}]
+        counts[status] += 1
+        results.append({"index": index, "status": status, "id": response_id, "errors": errors})
+    return {"accepted": counts["accepted"], "duplicates": counts["duplicate"], "rejected": counts["rejected"],
+            "results": results}
 
 
 async def add_comment(session: AsyncSession, response_id: str, comment: str, *, clock: Clock) -> Response:

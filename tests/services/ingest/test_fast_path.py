@@ -157,3 +157,60 @@ async def test_over_the_rate_limit_the_answer_is_the_same_429_and_no_token_is_ta
     b = await full_client.post("/v1/responses", json=BODY, headers=headers)
     assert a.status_code == 429
     _same(a, b)
+
+
+def _batch(prefix: str, n: int) -> list[dict]:
+    return [{"score": i % 11, "comment": "Too slow" if i % 2 else None, "external_id": f"{prefix}-{i}",
+             "customer": {"id": f"{prefix}-c{i}"}, "responded_at": "2026-05-01T10:00:00+02:00"} for i in range(n)]
+
+
+async def test_an_all_valid_batch_takes_the_lean_path_with_the_routes_answer(apps, runtime, make_key):
+    lean, full, calls, _ = apps
+    headers = await make_key("responses:write")
+    fast = await lean.post("/v1/responses/batch", json={"responses": _batch("lean", 40)}, headers=headers)
+    assert calls["full_stack"] == 0
+    slow = await full.post("/v1/responses/batch", json={"responses": _batch("full", 40)}, headers=headers)
+    assert fast.status_code == slow.status_code == 202
+    strip = lambda doc: {**doc, "results": [{**r, "id": r["id"] is not None} for r in doc["results"]]}  # noqa: E731
+    assert strip(fast.json()) == strip(slow.json())
+    assert fast.json()["accepted"] == 40 and [r["index"] for r in fast.json()["results"]] == list(range(40))
+
+    again = await lean.post("/v1/responses/batch", json={"responses": _batch("lean", 40)}, headers=headers)
+    assert again.json()["duplicates"] == 40
+    assert [r["id"] for r in again.json()["results"]] == [r["id"] for r in fast.json()["results"]]
+    assert await _count(runtime, Response) == 80 and await _count(runtime, EventLogEntry) == 80
+
+    async with runtime.db.sessions() as session:
+        first = await session.get(Response, fast.json()["results"][1]["id"])
+        envelope = (await session.execute(select(EventLogEntry.envelope).where(
+            EventLogEntry.event_id.is_not(None)).order_by(EventLogEntry.position).limit(2))).scalars().all()[1]
+    assert (first.score, first.comment, first.external_id, first.customer_id) == (1, "Too slow", "lean-1", "lean-c1")
+    assert first.responded_at.isoformat() == "2026-05-01T08:00:00+00:00"
+    event = json.loads(envelope)
+    assert event["subject"] == first.id and event["partitionkey"] == "lean-c1"
+    assert event["data"]["responded_at"] == "2026-05-01T08:00:00+00:00" and event["data"]["comment"] == "Too slow"
+
+
+async def test_a_batch_with_an_invalid_item_goes_to_the_route_which_reports_it(apps, runtime, make_key):
+    lean, _, calls, _ = apps
+    headers = await make_key("responses:write")
+    items = _batch("mixed", 3)
+    items[1]["score"] = 11
+    reply = await lean.post("/v1/responses/batch", json={"responses": items}, headers=headers)
+    assert calls["full_stack"] == 1 and reply.status_code == 202
+    assert [r["status"] for r in reply.json()["results"]] == ["accepted", "rejected", "accepted"]
+    assert reply.json()["results"][1]["errors"][0]["field"] == "score"
+    assert await _count(runtime, Response) == 2
+
+
+async def test_a_batch_from_a_key_revoked_after_it_was_cached_writes_nothing(apps, runtime, make_key):
+    lean, _, calls, _ = apps
+    headers = await make_key("responses:write")
+    assert (await lean.post("/v1/responses/batch", json={"responses": _batch("rv", 1)},
+                            headers=headers)).status_code == 202  # the key is now cached
+    from shared import auth
+    async with runtime.db.unit_of_work() as session:
+        assert await auth.revoke_key(session, headers["Authorization"].split("_")[1], clock=runtime.clock)
+    reply = await lean.post("/v1/responses/batch", json={"responses": _batch("rv2", 5)}, headers=headers)
+    assert reply.status_code == 401 and reply.headers["content-type"] == "application/problem+json"
+    assert await _count(runtime, Response) == 1

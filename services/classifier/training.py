@@ -5,10 +5,11 @@ own readings (theme evidence, positive/negative weight, suggestions, score). Eac
 head starts exactly at the built-in decision ("evidence >= 0.69") and each sentiment
 class starts at the built-in label, and is regularised towards that start, so a few
 labels move it only where they disagree with the lexicon. Pure Python, deterministic.
-Next to them, ``stacking`` fits free L2 logistic heads on the same features (scikit-learn,
-cross-validated on the labels); a theme's decision averages both, each scaled to its own
-threshold (the stacked head alone where the warm-started one was not kept). Themes without
-a positive label (or added after training) keep the built-in zero-shot.
+Next to them, ``stacking`` fits free L2 logistic heads on the same features plus character
+n-grams (scikit-learn, cross-validated on the labels); a theme's decision averages both,
+each scaled to its own threshold (the stacked head alone where the warm-started one was
+not kept). Themes without a positive label (or added after training) keep the built-in
+zero-shot. At inference all heads of a kind are scored together, one matrix product each.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from datetime import datetime, timezone
 from shared.taxonomy import ThemeDefinition
 
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
-from .calibration import calibrate_theme, sentiment_head_helps, theme_confidence, trust_for
-from .stacking import builtin_confidence, fit_stack, stacked_confidence
+from .calibration import calibrate_theme, sentiment_head_helps, trust_for
+from .stacking import StackedHeads, builtin_confidence, fit_stack, legacy_confidence
 from .sentiment import LexicalEvidence, score_prior, sentiment_from
 
 FORMAT = 1
@@ -170,6 +171,7 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
     theme_ids = tuple(t.id for t in themes) if themes is not None else base.theme_ids
     theme_data: list[tuple[dict[str, float], set[str]]] = []
     theme_evidence: list[tuple[float, ...]] = []
+    theme_comments: list[str] = []
     sentiment_data: list[tuple[dict[str, float], int]] = []
     for example in examples:
         analysis = base.analyse(example.comment)
@@ -180,6 +182,7 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         if example.themes is not None and not analysis.empty:
             theme_data.append((feats, set(example.themes)))
             theme_evidence.append(analysis.theme_evidence)
+            theme_comments.append(example.comment)
         if example.sentiment in SENTIMENTS:
             base_label, base_value = _base_sentiment(analysis, example.score) if not analysis.empty else \
                 sentiment_from(None, example.score)
@@ -202,8 +205,8 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         heads[theme_id] = _fit_binary(labelled, warm)
     theme_stack = None
     if theme_data:
-        theme_stack = fit_stack([f for f, _ in theme_data], [g for _, g in theme_data], theme_evidence,
-                                list(base.theme_ids))
+        theme_stack = fit_stack([f for f, _ in theme_data], theme_comments, [g for _, g in theme_data],
+                                theme_evidence, list(base.theme_ids))
         theme_stack["theme_ids"] = [t for t in base.theme_ids if t in theme_ids]
         trained_on["stack_threshold"] = theme_stack["threshold"]
     sentiment_head = None
@@ -245,10 +248,50 @@ class TrainedClassifier:
         self.stack_heads = stack.get("heads", {})
         self.stack_themes = frozenset(stack.get("theme_ids", ())) & frozenset(base.theme_ids)
         self.stack_threshold = stack.get("threshold", 0.5)
+        self.stack = StackedHeads(stack) if self.stack_heads else None
+        self._index_warm_heads()
         # Older models were not checked against the built-in sentiment; they needed volume instead.
         checked = model.trained_on.get("sentiment_checked", False)
         self.use_sentiment_head = bool(model.sentiment_head) and (
             checked or model.trained_on.get("sentiment_examples", 0) >= SENTIMENT_MIN)
+
+    def _index_warm_heads(self) -> None:
+        """All warm-started heads as one matrix (feature x head): one product per comment
+        instead of a dictionary walk per head (about a tenth of a classification on long comments)."""
+        import numpy as np
+
+        self._warm_themes = list(self.heads)
+        self._warm_positions = [self.base.theme_ids.index(t) for t in self._warm_themes]
+        self._warm_index: dict[str, int] = {}
+        for head in self.heads.values():
+            for f in head:
+                if f:
+                    self._warm_index.setdefault(f, len(self._warm_index))
+        self._warm_weights = np.zeros((len(self._warm_index), len(self._warm_themes)))
+        for column, head in enumerate(self.heads.values()):
+            for f, w in head.items():
+                if f:
+                    self._warm_weights[self._warm_index[f], column] = w
+        self._warm_bias = np.array([head.get("", 0.0) for head in self.heads.values()])
+
+    def _warm_confidences(self, feats: dict[str, float], evidence: tuple[float, ...]) -> dict[str, float]:
+        """``calibration.theme_confidence`` of every warm-started head at once."""
+        if not self._warm_themes:
+            return {}
+        import numpy as np
+
+        index = self._warm_index
+        rows, values = [], []
+        for f, v in feats.items():
+            if (r := index.get(f)) is not None:
+                rows.append(r)
+                values.append(v)
+        z = self._warm_bias + np.array(values) @ self._warm_weights[rows] if rows else self._warm_bias
+        out = {}
+        for theme_id, position, zt in zip(self._warm_themes, self._warm_positions, z.tolist()):
+            trust = self.trust.get(theme_id, 1.0)
+            out[theme_id] = trust * _sigmoid(zt) + (1.0 - trust) * builtin_confidence(evidence[position])
+        return out
 
     def classify(self, comment: str | None, score: int | None) -> Classification:
         analysis = self.base.analyse(comment)
@@ -258,6 +301,11 @@ class TrainedClassifier:
             return Classification(category, builtin.themes, builtin.sentiment, builtin.sentiment_score,
                                   builtin.language, self.version)
         feats = features(analysis, score, self.base.theme_ids)
+        fitted = {}
+        if self.stack is not None and not self.stack.legacy:
+            fitted = self.stack.fitted_probabilities(feats, comment or "", analysis.theme_evidence,
+                                                     self.base.theme_ids)
+        warm = self._warm_confidences(feats, analysis.theme_evidence)
         themes = []
         for theme_id, evidence in zip(self.base.theme_ids, analysis.theme_evidence):
             head = self.heads.get(theme_id)
@@ -265,13 +313,16 @@ class TrainedClassifier:
                 confidence, threshold = builtin_confidence(evidence), 0.5
             else:
                 # few labels: lean on the built-in reading; many: on the fitted head
-                confidence = theme_confidence(head, feats, evidence, self.trust.get(theme_id, 1.0))
+                confidence = warm[theme_id]
                 threshold = self.thresholds.get(theme_id, 0.5)
             # each reading scaled so that its own threshold lands on 0.5, then averaged
             decision = confidence * 0.5 / threshold
             stack_head = self.stack_heads.get(theme_id) if theme_id in self.stack_themes else None
             if stack_head:
-                stacked = stacked_confidence(stack_head, feats, evidence) * 0.5 / self.stack_threshold
+                assert self.stack is not None
+                stacked = legacy_confidence(stack_head, feats, evidence) if self.stack.legacy else \
+                    self.stack.confidence(theme_id, fitted, evidence)
+                stacked *= 0.5 / self.stack_threshold
                 # The stacked head already weighs the built-in reading (its blend): averaging it
                 # with that reading again, where no warm-started head was kept, would count it twice.
                 decision = (decision + stacked) / 2 if head is not None else stacked

@@ -1,10 +1,11 @@
 """The stacked theme heads: learnt from an organisation's labels, stored, and used."""
 
 import json
+import math
 import random
 
 from services.classifier.model import BuiltinClassifier, load_classifier
-from services.classifier.stacking import fit_stack
+from services.classifier.stacking import StackedHeads, _char_row, char_terms, fit_stack
 from services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
 
 # words no built-in theme reads
@@ -40,8 +41,11 @@ def test_a_cue_the_lexicon_does_not_know_is_learnt_from_labels():
     assert all("onboarding_communication" not in {t.id for t in base.classify(e.comment, e.score).themes}
                for e in examples)  # the built-in model cannot see it
     model = train(examples, themes=base.themes, base=base)
-    head = model.theme_stack["heads"]["onboarding_communication"]
-    assert head["blend"] > 0 and head["weights"]["w:tannoy"] > 0
+    stack = model.theme_stack
+    head = stack["heads"]["onboarding_communication"]
+    column = 1 + stack["columns"].index("onboarding_communication")  # after the idf
+    assert head["blend"] > 0 and stack["vocab"]["word"]["w:tannoy"][column] > 0
+    assert stack["vocab"]["char"]["tann"][column] > 0  # 4-grams
     clf = TrainedClassifier(model, base)
     rng = random.Random(99)  # fresh comments, not the training ones
     assert all("onboarding_communication" in {t.id for t in clf.classify(c, 5).themes}
@@ -55,7 +59,8 @@ def test_threshold_is_half_the_out_of_fold_f1_and_themes_without_labels_get_no_h
     rows = organisation()
     analyses = [base.analyse(e.comment) for e in rows]
     stack = fit_stack([features(a, e.score, base.theme_ids) for a, e in zip(analyses, rows)],
-                      [set(e.themes) for e in rows], [a.theme_evidence for a in analyses], list(base.theme_ids))
+                      [e.comment for e in rows], [set(e.themes) for e in rows], [a.theme_evidence for a in analyses],
+                      list(base.theme_ids))
     assert set(stack["heads"]) == {"onboarding_communication"}  # no other theme has a positive label
     assert 0.05 <= stack["threshold"] <= 0.5  # F1 <= 1, so F1 / 2 <= 0.5
 
@@ -86,3 +91,47 @@ def test_training_with_stacking_is_deterministic():
     a = train(organisation(), themes=base.themes, base=base)
     b = train(organisation(), themes=base.themes, base=base)
     assert a.theme_stack == b.theme_stack
+
+
+def test_character_ngrams_carry_a_cue_to_a_word_never_seen_in_training():
+    base = BuiltinClassifier()
+    clf = TrainedClassifier(train(organisation(), themes=base.themes, base=base), base)
+    # "tannoys" and "supertannoy" are other stems than "tannoy": only their n-grams are known
+    for unseen in ("The supertannoy desk chair.", "The tannoys desk chair."):
+        assert "onboarding_communication" in {t.id for t in clf.classify(unseen, 5).themes}, unseen
+    assert "onboarding_communication" not in {t.id for t in clf.classify("The supermarket desk chair.", 5).themes}
+
+
+def test_inference_weighs_words_and_ngrams_as_described():
+    """Binary word TF times idf to unit length; n-gram counts times idf per word, summed and
+    divided by the root of the words' summed squares; meta features as they are."""
+    stack = {"format": 2, "threshold": 0.4, "columns": ["pricing"],
+             "heads": {"pricing": {"C": 3.0, "blend": 1.0, "bias": -0.5}},
+             "vocab": {"word": {"w:cost": [2.0, 1.5], "w:other": [1.0, 0.0]},
+                       "char": {"ost ": [1.2, 0.8], "cost": [1.0, -0.4], " cos": [3.0, 0.0]},
+                       "meta": {"lex:pricing": [2.0], "prior": [0.5]}}}
+    heads = StackedHeads(stack)
+    feats = {"w:cost": 1.0, "w:unknown": 1.0, "prior": -0.6}
+    assert char_terms("cost ost")["ost "] == 2 and char_terms("cost ost")["cost"] == 1
+    theme_ids = BuiltinClassifier().theme_ids
+    fitted = heads.fitted_probabilities(feats, "Cost ost", [0.0] * len(theme_ids), theme_ids)
+    word = 1.5  # one known word: unit length, weight 1.5
+    # "cost" brings "ost ", "cost" and " cos"; "ost" brings "ost " again
+    energy = 1.2 ** 2 + 1.0 ** 2 + 3.0 ** 2 + 1.2 ** 2
+    z = -0.5 + word + (2 * 1.2 * 0.8 - 1.0 * 0.4) / math.sqrt(energy) + 0.5 * -0.6
+    assert math.isclose(fitted["pricing"], 1 / (1 + math.exp(-z)), rel_tol=1e-9)
+    # the same numbers as the training side computes for that comment
+    row = _char_row("Cost ost", {"ost ": 1.2, "cost": 1.0, " cos": 3.0})
+    assert math.isclose(row["ost "] * 0.8 - row["cost"] * 0.4, (2 * 1.2 * 0.8 - 0.4) / math.sqrt(energy))
+
+
+def test_a_stack_stored_in_the_first_format_still_classifies():
+    base = BuiltinClassifier()
+    legacy = {"threshold": 0.4, "theme_ids": list(base.theme_ids),
+              "heads": {"onboarding_communication": {"C": 1.0, "blend": 1.0, "bias": -3.0,
+                                                     "weights": {"w:tannoy": 6.0}}}}
+    model = train(organisation(), themes=base.themes, base=base)
+    model.theme_stack, model.theme_heads = legacy, {}
+    clf = TrainedClassifier(model, base)
+    assert "onboarding_communication" in {t.id for t in clf.classify("The tannoy desk chair.", 5).themes}
+    assert not clf.classify("The desk chair.", 5).themes

@@ -1,8 +1,9 @@
 import json
 from datetime import datetime, timezone
 
+from services.classifier.calibration import theme_confidence
 from services.classifier.model import BuiltinClassifier, load_classifier
-from services.classifier.training import LabelledExample, save, train
+from services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
 from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
 
 # An invented organisation whose customers talk about "the kiosk" a lot.
@@ -92,3 +93,17 @@ def test_a_theme_whose_labels_do_not_beat_its_zero_shot_reading_keeps_the_built_
                [LabelledExample(f"Nice cafe {n}", 9, [], "positive") for n in range(20)]
     model = train(examples, themes=base.themes, base=base)
     assert "pricing" in model.trained_on["kept_builtin"] and "pricing" not in model.theme_heads
+
+
+def test_warm_heads_scored_together_match_each_head_scored_alone():
+    base = BuiltinClassifier(THEMES)
+    clf = TrainedClassifier(train(LABELS, themes=base.themes, base=base), base)
+    assert len(clf.heads) >= 2
+    for comment, score in [("The kiosk froze and the cashier ignored me", 2), ("Loved the quick kiosk", 9)]:
+        analysis = base.analyse(comment)
+        feats = features(analysis, score, base.theme_ids)
+        together = clf._warm_confidences(feats, analysis.theme_evidence)
+        for theme_id, head in clf.heads.items():
+            evidence = analysis.theme_evidence[base.theme_ids.index(theme_id)]
+            alone = theme_confidence(head, feats, evidence, clf.trust[theme_id])
+            assert abs(together[theme_id] - alone) < 1e-9, theme_id

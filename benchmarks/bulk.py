@@ -55,7 +55,7 @@ async def stored(env: dict[str, str]) -> tuple[int, int]:
     from shared.models import EventLogEntry
     from shared.settings import Settings
     settings = Settings(data_dir=env["NPSLOOP_DATA_DIR"], database_url=env.get("NPSLOOP_DATABASE_URL"))
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url)
     try:
         async with db.sessions() as session:
             return (await session.scalar(select(func.count()).select_from(Response)),

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from shared import gc_tuning
 from shared.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("npsloop.cli")
@@ -57,6 +58,8 @@ async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, 
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                 timeout_graceful_shutdown=10)
         server = uvicorn.Server(config)
+        if settings.gc_tuning:
+            gc_tuning.tune_for_service()
         log.info("npsloop listening", extra={"url": f"http://{host}:{port}", "database": settings.resolved_database_url.split("://")[0]})
         await server.serve()
         await runtime.db.dispose()
@@ -66,6 +69,8 @@ async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await runtime.start(worker_roles)
+    if settings.gc_tuning:
+        gc_tuning.tune_for_service()
     await stop.wait()
     await runtime.close()
 

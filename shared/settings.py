@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     event_log_retention_days: int = Field(7, ge=1, le=3650,
                                           description="Event-log rows every reader is done with (published to Kafka, "
                                                       "or read by every consumer) are deleted after this.")
+    gc_tuning: bool = Field(True, description="Servers freeze their start-up heap and collect young objects less "
+                                              "often (shared/gc_tuning.py); false keeps CPython's defaults.")
     retention_check_interval_seconds: float = Field(3600.0, gt=0, le=86_400, description="How often the retention role purges.")
     rate_limit_per_second: float = Field(1000.0, gt=0, description="Sustained requests per second allowed per API key.")
     rate_limit_burst: int = Field(2000, ge=1, description="Requests an API key may send at once above the sustained rate.")

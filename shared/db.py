@@ -53,15 +53,19 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = _as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(timezone.utc)
 
 
 class JSONText(TypeDecorator[Any]):
@@ -94,9 +98,7 @@ def stored_datetime(value: datetime | None, dialect_name: str) -> datetime | str
     """What :class:`UTCDateTime` hands the driver for ``value`` (for statements that bypass it)."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    value = value.astimezone(timezone.utc)
+    value = _as_utc(value)
     if dialect_name != "sqlite":
         return value
     return _SQLITE_DATETIME % (value.year, value.month, value.day, value.hour, value.minute, value.second,

@@ -53,7 +53,8 @@ class IngestFastPath:
         self.app = app
         self.fallback = fallback
         self.max_bytes = max_bytes
-        self._latency = {}  # status -> histogram child: labels() per request costs a lock and a dict lookup
+        # (path, status) -> histogram child: labels() per request costs a lock and a dict lookup
+        self._latency: dict[tuple[str, int], Any] = {}
 
     @staticmethod
     def matches(scope: Scope) -> bool:
@@ -82,11 +83,10 @@ class IngestFastPath:
             return await self.fallback(scope, receive, send)
         batch = scope["path"] == BATCH_PATH
         idempotency_key = None
-        if idempotency is not None and batch:  # not part of the batch contract: the route decides
-            return await self.fallback(scope, receive, send)
         if idempotency is not None:
             idempotency_key = idempotency.decode("latin-1")  # as Starlette decodes headers
-            if not 1 <= len(idempotency_key) <= IDEMPOTENCY_MAX:
+            # Not part of the batch contract, or out of bounds: the route decides.
+            if batch or not 1 <= len(idempotency_key) <= IDEMPOTENCY_MAX:
                 return await self.fallback(scope, receive, send)
 
         principal = await self._principal(authorization)

@@ -20,7 +20,7 @@ from services.ingest.models import Response
 from services.ingest.schemas import ResponseIn
 from shared import auth, events, outbox
 from shared.clock import Clock
-from shared.db import BulkInsert, json_text, stored_datetime
+from shared.db import BulkInsert, Database, json_text, stored_datetime
 from shared.ids import uuid4s
 from shared.problems import Conflict, NotFound, Problem, Unauthorized
 
@@ -169,7 +169,7 @@ async def accept_many(session: AsyncSession, submissions: list[Submission], *,
     return results
 
 
-async def store_batch(db: Any, source: str, key_id: str | None, payloads: list[ResponseIn], *,
+async def store_batch(db: Database, source: str, key_id: str | None, payloads: list[ResponseIn], *,
                       clock: Clock) -> list[Accepted | Problem]:
     """One ``/v1/responses/batch`` request's valid items, in one transaction.
 

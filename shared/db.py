@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from shared import sqlite_inline
+from shared.jsontext import compact_json
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -81,14 +82,9 @@ class JSONText(TypeDecorator[Any]):
         return None if value is None else json.loads(value)
 
 
-# One encoder for every call: json.dumps() with options builds a new encoder each time,
-# which doubles the cost of a small document.
-_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
 def json_text(value: Any) -> str | None:
     """What :class:`JSONText` stores for ``value`` (for statements that bypass its bind step)."""
-    return None if value is None else _encode_json(value)
+    return None if value is None else compact_json(value)
 
 
 _SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"  # SQLAlchemy's SQLite DATETIME storage format

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from shared.jsontext import compact_json
 
 SOURCE = "/npsloop"
 
@@ -81,8 +82,6 @@ class CloudEvent(BaseModel):
 
 
 _TIME = TypeAdapter(datetime)
-# Reused: json.dumps() with options builds a new encoder per call, twice the cost here.
-_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def envelope_time(time: datetime) -> str:
@@ -95,15 +94,21 @@ def envelope_json(event_type: str, *, event_id: str, key: str, subject: str, dat
     """The JSON of ``new_event(...).to_json()`` without building the model.
 
     For bulk writers (a thousand events per request): the field order and values are the
-    model's (``tests/shared/test_events.py`` checks they parse to the same event), but
+    model's (``tests/shared/test_bulk_writes.py`` checks they parse to the same event), but
     no model is validated and serialised per event. ``data`` must already be JSON types.
     """
-    return _encode_json({"specversion": "1.0", "id": event_id, "source": SOURCE, "type": event_type,
-                         "time": time_json, "subject": subject, "datacontenttype": "application/json",
-                         "partitionkey": key, "data": data})
+    return compact_json({"specversion": "1.0", "id": event_id, "source": SOURCE, "type": event_type,
+                        "time": time_json, "subject": subject, "datacontenttype": "application/json",
+                        "partitionkey": key, "data": data})
+
+
+def topic_of(event_type: str) -> str:
+    topic = EVENT_TOPICS.get(event_type)
+    if topic is None:
+        raise ValueError(f"unknown event type {event_type!r}")
+    return topic
 
 
 def new_event(event_type: str, *, key: str, subject: str | None, data: dict[str, Any], time: datetime) -> CloudEvent:
-    if event_type not in EVENT_TOPICS:
-        raise ValueError(f"unknown event type {event_type!r}")
+    topic_of(event_type)  # refuses an unknown type
     return CloudEvent(type=event_type, partitionkey=key, subject=subject, data=data, time=time)

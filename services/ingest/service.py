@@ -1,8 +1,9 @@
 """Accepting responses: de-duplicate, store, and append ``response.received`` — one transaction.
 
-Everything goes through :func:`accept_many`, which handles a whole group of submissions
+Everything goes through :func:`accept_drafts`, which handles a whole group of submissions
 with a constant number of queries: the group-commit writer (single POSTs) and the batch
-endpoint share it, so both have the same rules.
+endpoint share it, so both have the same rules. Callers :func:`draft` the group first,
+outside the transaction, so the write slot is held only for what needs the database.
 """
 
 from __future__ import annotations
@@ -91,28 +92,93 @@ def _new_row(submission: Submission, response_id: str, now: datetime) -> dict[st
     }
 
 
-async def _insert(session: AsyncSession, rows: list[dict[str, Any]], now: datetime, *, clock: Clock) -> None:
-    """The new responses and their ``response.received`` events, straight to the driver."""
-    conn = await session.connection()
-    dialect = conn.dialect.name
-    stored_now = stored_datetime(now, dialect)
-    await _INSERT.run(conn, [
-        (r["id"], r["source"], r["external_id"], r["idempotency_key"], r["request_hash"], r["score"], r["comment"],
-         r["customer_id"], json_text(r["customer"]), r["account_id"], r["segment"], r["touchpoint"], r["survey_kind"],
-         r["survey_channel"], r["lifecycle_stage"], json_text(r["properties"]),
-         stored_now if r["responded_at"] is now else stored_datetime(r["responded_at"], dialect), stored_now)
-        for r in rows])
-    time_json, received_at = events.envelope_time(now), now.isoformat()
-    topic = events.EVENT_TOPICS[events.RESPONSE_RECEIVED]
-    await outbox.append_entries(session, [
-        (event_id, topic, events.RESPONSE_RECEIVED, row["customer_id"],
-         events.envelope_json(events.RESPONSE_RECEIVED, event_id=event_id, key=row["customer_id"], subject=row["id"],
-                              data=response_data(row, received_at=received_at), time_json=time_json))
-        for row, event_id in zip(rows, uuid4s(len(rows)))], clock=clock)
+@dataclass
+class Draft:
+    """A submission's row, driver values and ``response.received`` event, in case it is new.
+
+    Building these is most of a new response's cost and needs no database, so callers
+    draft a group (:func:`draft`) before they take the write slot: on SQLite one group is
+    drafted while the previous one commits. Whether a draft is stored is decided in the
+    transaction (:func:`accept_drafts`); the values and event are built on first use, and
+    again if the row changed after they were built (a comment merged in).
+    """
+
+    submission: Submission
+    row: dict[str, Any]
+    event_id: str
+    values: tuple[Any, ...] | None = None
+    entry: tuple[str, str, str, str, str] | None = None
+
+    def build(self, dialect: str, stored_now: Any, time_json: str, received_at: str) -> None:
+        r = self.row
+        self.values = (
+            r["id"], r["source"], r["external_id"], r["idempotency_key"], r["request_hash"], r["score"], r["comment"],
+            r["customer_id"], json_text(r["customer"]), r["account_id"], r["segment"], r["touchpoint"],
+            r["survey_kind"], r["survey_channel"], r["lifecycle_stage"], json_text(r["properties"]),
+            stored_now if r["responded_at"] is r["received_at"] else stored_datetime(r["responded_at"], dialect),
+            stored_now)
+        self.entry = (self.event_id, _RECEIVED_TOPIC, events.RESPONSE_RECEIVED, r["customer_id"],
+                      events.envelope_json(events.RESPONSE_RECEIVED, event_id=self.event_id, key=r["customer_id"],
+                                           subject=r["id"], data=response_data(r, received_at=received_at),
+                                           time_json=time_json))
+
+    def forget_built(self) -> None:
+        self.values = self.entry = None
+
+
+_RECEIVED_TOPIC = events.EVENT_TOPICS[events.RESPONSE_RECEIVED]
+
+
+@dataclass
+class Drafts:
+    now: datetime
+    dialect: str
+    items: list[Draft]
+
+    def build(self, drafts: list[Draft]) -> None:
+        """Values and event for each of ``drafts`` not built yet (the group's timestamps formatted once)."""
+        stored_now = stored_datetime(self.now, self.dialect)
+        time_json, received_at = events.envelope_time(self.now), self.now.isoformat()
+        for item in drafts:
+            if item.values is None:
+                item.build(self.dialect, stored_now, time_json, received_at)
+
+
+def _identity(submission: Submission) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """(source, Idempotency-Key) and (source, external_id): what makes two submissions the same."""
+    external_id = submission.payload.external_id
+    return ((submission.source, submission.idempotency_key) if submission.idempotency_key else None,
+            (submission.source, external_id) if external_id else None)
+
+
+def draft(submissions: list[Submission], *, now: datetime, dialect: str) -> Drafts:
+    """Rows and events for ``submissions``, built outside any transaction.
+
+    A repeat of an earlier submission of the same group is not built: it is stored only
+    in the rare case its first turns out to conflict, and is built then.
+    """
+    items = [Draft(s, _new_row(s, response_id, now), event_id)
+             for s, response_id, event_id in zip(submissions, uuid4s(len(submissions)), uuid4s(len(submissions)))]
+    drafts = Drafts(now, dialect, items)
+    seen: set[tuple[str, str]] = set()
+    firsts = []
+    for item in items:
+        identities = [i for i in _identity(item.submission) if i is not None]
+        if not seen.intersection(identities):
+            firsts.append(item)
+        seen.update(identities)
+    drafts.build(firsts)
+    return drafts
 
 
 async def accept_many(session: AsyncSession, submissions: list[Submission], *,
                       clock: Clock) -> list[Accepted | Problem]:
+    """Draft and accept ``submissions`` in the caller's transaction (see :func:`accept_drafts`)."""
+    conn = await session.connection()
+    return await accept_drafts(session, draft(submissions, now=clock.now(), dialect=conn.dialect.name), clock=clock)
+
+
+async def accept_drafts(session: AsyncSession, drafts: Drafts, *, clock: Clock) -> list[Accepted | Problem]:
     """Store each submission once per (source, Idempotency-Key) and per (source, external_id).
 
     Returns, per submission, what it got: a new id, the first id of an earlier identical
@@ -120,24 +186,22 @@ async def accept_many(session: AsyncSession, submissions: list[Submission], *,
     body is 409). Repeating an ``external_id`` with a comment the first request lacked adds
     that comment — the score-first, comment-later flow.
     """
-    now = clock.now()
+    items = drafts.items
     earlier_by_key = await repository.find_by_idempotency_keys(
-        session, {(s.source, s.idempotency_key) for s in submissions if s.idempotency_key})
+        session, {key for key, _ in map(_identity, (d.submission for d in items)) if key})
     earlier_by_external = await repository.find_by_external_ids(
-        session, {(s.source, s.payload.external_id) for s in submissions if s.payload.external_id})
-    new_rows: list[dict[str, Any]] = []
-    pending_by_key: dict[tuple[str, str], dict[str, Any]] = {}
-    pending_by_external: dict[tuple[str, str], dict[str, Any]] = {}
+        session, {external for _, external in map(_identity, (d.submission for d in items)) if external})
+    new: list[Draft] = []
+    pending_by_key: dict[tuple[str, str], Draft] = {}
+    pending_by_external: dict[tuple[str, str], Draft] = {}
     late_comments: list[tuple[str, str]] = []
     results: list[Accepted | Problem] = []
-    fresh_ids = iter(uuid4s(len(submissions)))
 
-    for submission in submissions:
-        payload = submission.payload
-        key = (submission.source, submission.idempotency_key) if submission.idempotency_key else None
-        external = (submission.source, payload.external_id) if payload.external_id else None
+    for item in items:
+        payload = item.submission.payload
+        key, external = _identity(item.submission)
         if key and (key in earlier_by_key or key in pending_by_key):
-            first = earlier_by_key.get(key) or pending_by_key[key]
+            first = earlier_by_key.get(key) or pending_by_key[key].row
             if first["request_hash"] != request_fingerprint(payload):
                 results.append(Conflict("this Idempotency-Key was already used with a different request body"))
             else:
@@ -145,25 +209,28 @@ async def accept_many(session: AsyncSession, submissions: list[Submission], *,
             continue
         if external and (external in earlier_by_external or external in pending_by_external):
             if external in pending_by_external:
-                first = pending_by_external[external]
+                pending = pending_by_external[external]
+                first = pending.row
                 if payload.comment and not first["comment"]:
                     first["comment"] = payload.comment
+                    pending.forget_built()
             else:
                 first = earlier_by_external[external]
                 if payload.comment and not first["comment"]:
                     late_comments.append((first["id"], payload.comment))
             results.append(Accepted(first["id"], duplicate=True))
             continue
-        row = _new_row(submission, next(fresh_ids), now)
-        new_rows.append(row)
+        new.append(item)
         if key:
-            pending_by_key[key] = row
+            pending_by_key[key] = item
         if external:
-            pending_by_external[external] = row
-        results.append(Accepted(row["id"], duplicate=False))
+            pending_by_external[external] = item
+        results.append(Accepted(item.row["id"], duplicate=False))
 
-    if new_rows:
-        await _insert(session, new_rows, now, clock=clock)
+    if new:
+        drafts.build(new)
+        await _INSERT.run(await session.connection(), [item.values for item in new])
+        await outbox.append_entries(session, [item.entry for item in new], clock=clock)
     for response_id, comment in late_comments:
         await add_comment(session, response_id, comment, clock=clock)
     return results
@@ -177,10 +244,12 @@ async def store_batch(db: Database, source: str, key_id: str | None, payloads: l
     ``key_id`` the key's revocation is checked in the same transaction, for callers that
     authenticated it from the in-process cache.
     """
+    drafts = draft([Submission(payload, source=source) for payload in payloads], now=clock.now(),
+                   dialect=db.engine.dialect.name)
     async with db.unit_of_work(urgent=True) as session:
         if key_id is not None and key_id not in await auth.active_key_ids(session, {key_id}):
             raise Unauthorized("the API key is unknown or revoked")
-        return await accept_many(session, [Submission(payload, source=source) for payload in payloads], clock=clock)
+        return await accept_drafts(session, drafts, clock=clock)
 
 
 def batch_result(count: int, outcomes: dict[int, Accepted | Problem],

@@ -21,7 +21,7 @@ import logging
 
 from sqlalchemy.exc import IntegrityError
 
-from services.ingest.service import Accepted, Submission, accept_many
+from services.ingest.service import Accepted, Submission, accept_drafts, draft
 from shared import auth
 from shared.clock import Clock
 from shared.db import Database
@@ -71,12 +71,14 @@ class GroupCommitWriter:
 
     async def _write(self, group: list[tuple[Submission, str, asyncio.Future]], retried: bool = False) -> None:
         try:
+            drafts = draft([s for s, _, _ in group], now=self.clock.now(), dialect=self.db.engine.dialect.name)
             async with self.db.unit_of_work(urgent=True) as session:
                 # Keys are authenticated from a cache; revocation is checked here, in the
                 # same transaction as the write, so a revoked key writes nothing.
                 active = await auth.active_key_ids(session, {key_id for _, key_id, _ in group})
-                allowed = [(s, f) for s, key_id, f in group if key_id in active]
-                results = await accept_many(session, [s for s, _ in allowed], clock=self.clock)
+                allowed = [(item, f) for item, (_, key_id, f) in zip(drafts.items, group) if key_id in active]
+                drafts.items = [item for item, _ in allowed]
+                results = await accept_drafts(session, drafts, clock=self.clock)
         except IntegrityError as exc:
             # Another process stored the same key between our check and insert; once on
             # its own, the submission finds that row and is answered as a duplicate.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from services.ingest.models import Response
+from shared.events import CloudEvent
 from shared.models import EventLogEntry
 
 DETRACTOR = {"score": 3, "comment": "Support never answered my ticket", "customer": {"id": "cust-1", "segment": "smb"},
@@ -146,6 +147,26 @@ async def test_a_batch_reports_each_item_and_stores_the_valid_ones(client, runti
     assert body["results"][1]["errors"][0]["field"] == "score"
     assert body["results"][2]["id"] == body["results"][0]["id"]
     assert await _count(runtime, Response) == 2
+
+
+async def test_a_comment_arriving_later_in_the_same_batch_is_in_the_row_and_its_event(client, runtime, make_key):
+    # Rows and events are drafted before the transaction; a comment merged in afterwards
+    # must reach both the stored row and the response.received event.
+    headers = await make_key("responses:write", "responses:read")
+    items = [{"score": 3, "customer": {"id": "a"}, "external_id": "s-1"},
+             {"score": 3, "customer": {"id": "a"}, "external_id": "s-1", "comment": "Invoices are always wrong"},
+             {"score": 8, "customer": {"id": "b"}, "comment": "Fine"}]
+    body = (await client.post("/v1/responses/batch", json={"responses": items}, headers=headers)).json()
+    assert [r["status"] for r in body["results"]] == ["accepted", "duplicate", "accepted"]
+    response_id = body["results"][0]["id"]
+    stored = (await client.get(f"/v1/responses/{response_id}", headers=headers)).json()
+    assert stored["comment"] == "Invoices are always wrong"
+    async with runtime.db.sessions() as session:
+        envelopes = (await session.scalars(select(EventLogEntry.envelope).order_by(EventLogEntry.position))).all()
+    events = [CloudEvent.from_json(envelope) for envelope in envelopes]
+    assert [(e.type, e.data["id"], e.data["comment"]) for e in events] == [
+        ("npsloop.response.received.v1", response_id, "Invoices are always wrong"),
+        ("npsloop.response.received.v1", body["results"][2]["id"], "Fine")]
 
 
 async def test_a_batch_over_1000_items_is_refused_whole(client, runtime, make_key):

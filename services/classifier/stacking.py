@@ -14,6 +14,11 @@ features:
 - the built-in model's readings: every theme's confidence, positive/negative weight,
   suggestions, score prior and NPS category.
 
+Per theme, the text features are scaled by how strongly each leans to the theme's positives
+or negatives (naive-Bayes log-count ratios, as in NBSVM; ``nb_ratios``) before the L2 fit: on
+a few hundred labels this raised theme micro-F1 on both development sets at k = 100, 300 and
+1000. The scale folds into the stored weights, so inference and the stored format are unchanged.
+
 Everything that matters is chosen by 5-fold cross-validation on the organisation's own
 labels, never by hand:
 
@@ -47,6 +52,9 @@ MIN_DF = {"word": 1, "char": 2}
 STACK_FORMAT = 2  # 1 (no "format" key): word/meta weights per head, no TF-IDF blocks
 WEIGHT_DIGITS = 4
 BLOCKS = ("word", "char")
+# Added to each side's feature mass in ``nb_ratios``; 0.5 and 1 scored alike on both development
+# sets (2 drifts back towards no scaling), both better than plain TF-IDF on every shuffle.
+NB_SMOOTHING = 0.5
 CHAR_CACHE = 50_000  # words whose scores a loaded model remembers (then it starts afresh)
 
 Features = dict[str, float]
@@ -135,6 +143,46 @@ def _micro_f1(scores, gold, threshold: float) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
+def nb_ratios(X, y, text_columns, smoothing: float = NB_SMOOTHING):
+    """How strongly each text feature leans to one side of a theme: |log| of its share of the
+    positives' feature mass over its share of the negatives' (Wang & Manning's NBSVM), scaled to
+    mean 1 over the text columns so that C keeps its meaning. Meta features keep scale 1."""
+    import numpy as np
+
+    positives = np.asarray(X.T @ (y == 1).astype(float)).ravel()  # sums by product: no slicing of X
+    negatives = np.asarray(X.sum(axis=0)).ravel() - positives
+    pos, neg = positives[text_columns] + smoothing, negatives[text_columns] + smoothing
+    ratio = np.abs(np.log((pos / pos.sum()) / (neg / neg.sum())))
+    scale = np.ones(X.shape[1])
+    scale[text_columns] = ratio / (ratio.mean() or 1.0)
+    return scale
+
+
+class _NaiveBayesLogistic:
+    """A logistic head on features scaled by ``nb_ratios`` (computed on the rows it is fitted on).
+
+    With a few hundred labels the L2 penalty otherwise spreads weight over every word a
+    positive comment happens to contain; scaling lets words that separate the theme move at
+    less cost. The scale folds into the weights (``coef_`` is per unscaled feature), so a
+    stored head and inference are as before."""
+
+    def __init__(self, estimator, text_columns) -> None:
+        self.estimator = estimator
+        self.text_columns = text_columns
+
+    def fit(self, X, y) -> "_NaiveBayesLogistic":
+        from scipy.sparse import diags
+
+        self.scale = diags(nb_ratios(X, y, self.text_columns))
+        self.estimator.fit(X @ self.scale, y)
+        self.coef_ = self.estimator.coef_ * self.scale.diagonal()
+        self.intercept_ = self.estimator.intercept_
+        return self
+
+    def predict_proba(self, X):
+        return self.estimator.predict_proba(X @ self.scale)
+
+
 def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[set[str]],
               evidence: Sequence[Sequence[float]], theme_ids: Sequence[str]) -> dict:
     """Fit one stacked head per theme; returns the JSON-ready description of all heads."""
@@ -164,8 +212,10 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
     B = np.array([[builtin_confidence(e) for e in ev] for ev in evidence]).reshape(n, len(theme_ids))
     folds = list(KFold(min(FOLDS, n), shuffle=True, random_state=0).split(np.arange(n))) if n >= 2 else []
 
-    def model(C: float) -> LogisticRegression:
-        return LogisticRegression(C=C, solver="liblinear", random_state=0)
+    text_columns = np.array([not name.startswith("meta|") for name in names])
+
+    def model(C: float) -> _NaiveBayesLogistic:
+        return _NaiveBayesLogistic(LogisticRegression(C=C, solver="liblinear", random_state=0), text_columns)
 
     out_of_fold = B.copy()
     plans: dict[str, tuple[float, float]] = {}

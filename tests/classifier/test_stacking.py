@@ -135,3 +135,24 @@ def test_a_stack_stored_in_the_first_format_still_classifies():
     clf = TrainedClassifier(model, base)
     assert "onboarding_communication" in {t.id for t in clf.classify("The tannoy desk chair.", 5).themes}
     assert not clf.classify("The desk chair.", 5).themes
+
+
+def test_naive_bayes_scaling_favours_words_that_separate_the_theme_and_folds_into_the_weights():
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    from services.classifier.stacking import _NaiveBayesLogistic, nb_ratios
+
+    rng = random.Random(3)
+    y = np.array([i % 3 == 0 for i in range(60)], dtype=int)
+    # column 0: only in positives; column 1: everywhere alike; column 2: a meta reading
+    X = csr_matrix([[float(label), 1.0, rng.uniform(-1, 1)] for label in y])
+    text = np.array([True, True, False])
+    scale = nb_ratios(X, y, text)
+    assert scale[0] > scale[1] and scale[2] == 1.0
+    assert math.isclose(scale[text].mean(), 1.0)
+    head = _NaiveBayesLogistic(LogisticRegression(C=3.0, solver="liblinear"), text).fit(X, y)
+    # the stored weights are per unscaled feature: the plain linear score gives the same probabilities
+    z = X @ head.coef_[0] + head.intercept_[0]
+    assert np.allclose(head.predict_proba(X)[:, 1], 1 / (1 + np.exp(-z)))

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import BigInteger, make_url, DateTime, Integer, MetaData, Text, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import NullPool
@@ -290,12 +291,17 @@ class Database:
                     yield session
             return
         async with self._sqlite_write_lock.turn(urgent=urgent):
-            async with self.sessions() as session:
-                async with session.begin():
-                    # A writer takes SQLite's write lock at BEGIN (IMMEDIATE), so it never
-                    # has to upgrade a read lock midway and fail with "database is locked".
-                    await session.connection(execution_options={_IMMEDIATE: True})
-                    yield session
+            waits = _lock_waits(time.monotonic() + SQLITE_LOCK_WAIT_SECONDS)
+            while True:
+                async with self.sessions() as session:
+                    async with session.begin():
+                        # A writer takes SQLite's write lock at BEGIN (IMMEDIATE), so it never
+                        # has to upgrade a read lock midway and fail with "database is locked".
+                        if await _took_write_lock(session):
+                            yield session
+                            return
+                # Another process holds the lock (see _sqlite_begin): wait without blocking the loop.
+                await asyncio.sleep(next(waits))
 
     def urgent_writer_waiting(self) -> bool:
         """True while a client-facing writer waits for SQLite's write slot; background
@@ -317,7 +323,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # a 202 means the row is on disk
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -346,10 +352,49 @@ def _note_last_use(_dbapi_connection: Any, record: Any) -> None:
 _IMMEDIATE = "npsloop_sqlite_immediate"
 
 
+# How long a writer waits for another process to release SQLite's write lock (the
+# busy_timeout every other statement keeps) before its transaction fails.
+SQLITE_LOCK_WAIT_SECONDS = 30.0
+SQLITE_BUSY_TIMEOUT_MS = int(SQLITE_LOCK_WAIT_SECONDS * 1000)
+
+
 def _sqlite_begin(conn: Any) -> None:
     # The driver's implicit transactions are off (see _sqlite_pragmas); readers get a
     # deferred BEGIN, which WAL lets run beside the writer.
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_IMMEDIATE) else "BEGIN")
+    if not conn.get_execution_options().get(_IMMEDIATE):
+        conn.exec_driver_sql("BEGIN")
+        return
+    # Statements run on the event loop's thread (shared/sqlite_inline.py). When another
+    # process (a CLI command, a role of a scaled deployment) holds the write lock, SQLite's
+    # busy handler would wait for it right here, freezing every request of this process,
+    # in sleeps of up to 100 ms. So BEGIN IMMEDIATE gives up at once, and unit_of_work
+    # waits with asyncio sleeps of a millisecond or so before it tries again.
+    conn.exec_driver_sql("PRAGMA busy_timeout=0")
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+
+
+async def _took_write_lock(session: AsyncSession) -> bool:
+    """Begin the session's transaction with SQLite's write lock; False if another process holds it."""
+    try:
+        await session.connection(execution_options={_IMMEDIATE: True})
+    except OperationalError as exc:
+        if "database is locked" in str(exc.orig):
+            return False
+        raise
+    return True
+
+
+def _lock_waits(deadline: float) -> Iterator[float]:
+    """Sleeps between attempts at the write lock: from 0.5 ms doubling to 8 ms, until ``deadline``."""
+    delay = 0.0005
+    while time.monotonic() < deadline:
+        yield delay
+        delay = min(delay * 2, 0.008)
+    raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError(
+        f"database is locked (another process held SQLite's write lock for {SQLITE_LOCK_WAIT_SECONDS:.0f} s)"))
 
 
 SessionFactory = Callable[[], AsyncSession]

@@ -94,10 +94,15 @@ def run_wrk(url: str, *, connections: int, seconds: int, script: Path, env: dict
 class Server:
     """A server process started for one measurement and stopped after it."""
 
-    def __init__(self, command: list[str], *, env: dict[str, str], cwd: Path, ready_url: str) -> None:
+    def __init__(self, command: list[str], *, env: dict[str, str], cwd: Path, ready_url: str | None) -> None:
         self.log = open(Path(cwd) / "server.log", "ab")
         self.process = subprocess.Popen(command, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT)
-        wait_http(ready_url)
+        if ready_url is not None:
+            wait_http(ready_url)
+        else:  # a worker role serves no HTTP: give it time to start, and check it did not exit
+            time.sleep(3)
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{command} exited with {self.process.returncode}; see {cwd}/server.log")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.pipeline [--rate 500] [--seconds 10]
 
 Runs `npsloop up` (embedded default), subscribes a local receiver to
-npsloop.followup.opened.v1, sends detractor responses at a fixed rate from an asyncio
-load generator (bounded in count and time, 127.0.0.1 only) and prints, per response,
+npsloop.followup.opened.v1, sends detractor responses at a fixed rate from a lean
+open-loop generator (benchmarks/loadgen.py; bounded, 127.0.0.1 only) and prints, per response,
 the time from the start of its POST to the arrival of its alert: p50, p99, max, and how
 many arrived. Also prints POST latency.
 """
@@ -19,6 +19,7 @@ import time
 
 import httpx
 
+from benchmarks import loadgen
 from benchmarks.common import NPSLOOP, ROOT, Server, create_key, free_port, npsloop_env, rss_mb, scratch_dir
 
 
@@ -61,30 +62,17 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def load(base_url: str, key: str, rate: int, seconds: int) -> tuple[dict[str, float], list[float]]:
-    sent: dict[str, float] = {}
-    post_latency: list[float] = []
+def load(port: int, key: str, rate: int, seconds: int) -> tuple[dict[str, float], list[float]]:
+    """Detractors at ``rate`` per second: (response id -> time its POST was due, POST latencies)."""
     headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30) as client:
-        async def one(i: int) -> None:
-            started = time.time()
-            reply = await client.post("/v1/responses", json={
-                "score": i % 7, "comment": "Support was slow to answer", "customer": {"id": f"cust-{i}"}})
-            post_latency.append(time.time() - started)
-            if reply.status_code == 202:
-                sent[reply.json()["id"]] = started
 
-        tasks = []
-        begin = time.perf_counter()
-        for i in range(rate * seconds):
-            target = begin + i / rate
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
-        await asyncio.gather(*tasks)
-    return sent, post_latency
+    def request(i: int) -> bytes:
+        return loadgen.post_request("127.0.0.1", port, "/v1/responses", {
+            "score": i % 7, "comment": "Support was slow to answer", "customer": {"id": f"cust-{i}"}}, headers)
+
+    answers = asyncio.run(loadgen.open_loop("127.0.0.1", port, rate=rate, seconds=seconds, request=request))
+    sent = {json.loads(a.body)["id"]: a.started for a in answers if a.status == 202}
+    return sent, [a.seconds for a in answers]
 
 
 def _stage_report(db_path) -> None:
@@ -112,6 +100,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--deployment", choices=["up", "roles"], default="up",
+                        help="up: everything in one process (default); roles: `npsloop serve ROLE` per role "
+                             "(api, classifier, followup, deliveries, sla) as separate processes on the same SQLite file")
     args = parser.parse_args()
 
     work = scratch_dir("bench-pipeline-")
@@ -119,29 +110,37 @@ def main() -> None:
     key = create_key(env, work)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    server = Server([*NPSLOOP, "up", "--port", str(port)], env=env, cwd=work, ready_url=f"{base_url}/readyz")
+    if args.deployment == "up":
+        servers = [Server([*NPSLOOP, "up", "--port", str(port)], env=env, cwd=work, ready_url=f"{base_url}/readyz")]
+    else:
+        servers = [Server([*NPSLOOP, "serve", "api", "--port", str(port)], env=env, cwd=work,
+                          ready_url=f"{base_url}/readyz")]
+        servers += [Server([*NPSLOOP, "serve", role], env=env, cwd=work, ready_url=None)
+                    for role in ("classifier", "followup", "deliveries", "sla")]
     receiver = AlertReceiver(work)
     try:
         httpx.post(f"{base_url}/v1/webhooks", headers={"Authorization": f"Bearer {key}"},
                    json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]}).raise_for_status()
-        sent, post_latency = asyncio.run(load(base_url, key, args.rate, args.seconds))
+        sent, post_latency = load(port, key, args.rate, args.seconds)
         deadline = time.perf_counter() + 60
         while len(receiver.arrivals) < len(sent) and time.perf_counter() < deadline:
             time.sleep(0.2)
-        loaded = rss_mb(server.process.pid)
+        loaded = sum(rss_mb(server.process.pid) for server in servers)
         arrivals = receiver.arrivals
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
         receiver.stop()
     _stage_report(work / "data" / "npsloop.db")
     latencies = [arrivals[r] - t for r, t in sent.items() if r in arrivals]
-    print(f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against npsloop up (SQLite)")
+    deployment = "npsloop up" if args.deployment == "up" else "one process per role"
+    print(f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against {deployment} (SQLite)")
     print(f"  POST      p50 {statistics.median(post_latency) * 1000:7.1f} ms  p99 {percentile(post_latency, 0.99) * 1000:7.1f} ms"
           f"  ({len(sent)} accepted of {args.rate * args.seconds})")
     if latencies:
         print(f"  POST→alert p50 {statistics.median(latencies) * 1000:7.1f} ms  p99 {percentile(latencies, 0.99) * 1000:7.1f} ms"
               f"  max {max(latencies) * 1000:7.1f} ms  ({len(latencies)} alerts of {len(sent)})")
-    print(f"  RSS after the run {loaded:.0f} MB")
+    print(f"  RSS after the run {loaded:.0f} MB" + (f" ({len(servers)} processes)" if len(servers) > 1 else ""))
 
 
 if __name__ == "__main__":

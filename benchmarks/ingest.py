@@ -66,7 +66,7 @@ def start_bare() -> Target:
     port = free_port()
     work = scratch_dir("bench-bare-")
     server = Server([sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--port", str(port), "--log-level",
-                     "warning", "--no-access-log"], env=npsloop_env(work, PYTHONPATH=str(ROOT)), cwd=ROOT,
+                     "warning", "--no-access-log"], env=npsloop_env(work, PYTHONPATH=str(ROOT)), cwd=work,
                     ready_url=f"http://127.0.0.1:{port}/docs")
     return Target("bare FastAPI (validation only)", server, f"http://127.0.0.1:{port}")
 

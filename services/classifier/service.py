@@ -19,7 +19,7 @@ from services.classifier.repository import NOMINAL_SENTIMENT_SCORE, EffectiveCor
 from services.ingest import repository as response_repository
 from services.ingest.models import Response
 from services.ingest.service import response_data
-from shared import events, outbox
+from shared import events, outbox, row_buffer
 from shared.clock import Clock
 from shared.observability import metrics
 from shared.problems import NotFound, UnprocessableContent
@@ -44,22 +44,19 @@ def apply_correction(result: dict[str, Any], correction: EffectiveCorrection | N
 
 async def _store_and_announce(session: AsyncSession, response: dict[str, Any], result: dict[str, Any], *,
                               row: StoredClassification | None, classified_at, clock: Clock) -> StoredClassification:
+    fields = {name: result[name] for name in ("classifier_version", "category", "themes", "sentiment",
+                                              "sentiment_score", "language")}
+    fields["classified_at"] = classified_at
     if row is None:
-        row = StoredClassification(response_id=response["id"])
-        session.add(row)
+        row = row_buffer.add(session, StoredClassification, response_id=response["id"], **fields)
         repository.remember_row(session, row)
-    row.classifier_version = result["classifier_version"]
-    row.category = result["category"]
-    row.themes = result["themes"]
-    row.sentiment = result["sentiment"]
-    row.sentiment_score = result["sentiment_score"]
-    row.language = result["language"]
-    row.classified_at = classified_at
-    classified = events.new_event(
-        events.RESPONSE_CLASSIFIED, key=response["customer"]["id"], subject=response["id"], time=clock.now(),
+    else:
+        for name, value in fields.items():
+            setattr(row, name, value)
+    await outbox.emit(
+        session, events.RESPONSE_CLASSIFIED, key=response["customer"]["id"], subject=response["id"], time=clock.now(),
         data={"response": response, "classification": {**result, "classified_at": classified_at.isoformat()}},
-    )
-    await outbox.append(session, classified, clock=clock)
+        clock=clock)
     return row
 
 

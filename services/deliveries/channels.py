@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.deliveries import repository, signing
 from services.deliveries.models import Delivery
 from services.deliveries.urls import UnsafeUrl, check_url
+from shared import row_buffer
 from shared.db import DELIVERIES_ENQUEUED
 from shared.policy import EmailChannel, SlackChannel, WebhookChannel
 from shared.settings import Settings
@@ -97,10 +98,9 @@ def enqueue(session: AsyncSession, *, name: str, channel: SlackChannel | EmailCh
         body, target = json.dumps(email_message(alert, subject_prefix=channel.subject_prefix)), json.dumps(channel.to)
     else:
         body, target = envelope, str(channel.url)
-    delivery = Delivery(id=str(uuid.uuid4()), subscription_id=None, channel=name, channel_type=channel.type,
-                        target=target, event_id=event_id, event_type=event_type, envelope=body, status="pending",
-                        attempts=0, created_at=now, next_attempt_at=now)
-    session.add(delivery)
+    delivery = row_buffer.add(session, Delivery, id=str(uuid.uuid4()), subscription_id=None, channel=name,
+                              channel_type=channel.type, target=target, event_id=event_id, event_type=event_type,
+                              envelope=body, status="pending", attempts=0, created_at=now, next_attempt_at=now)
     repository.remember_delivery(session, event_id, f"channel:{name}")
     session.info[DELIVERIES_ENQUEUED] = True
     return delivery

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deliveries.models import Delivery, DeliveryAttempt, WebhookSubscription
@@ -15,12 +15,24 @@ from shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefet
 EXISTING = "deliveries.existing"
 
 
-async def prefetch_existing(session: AsyncSession, event_ids: list[str]) -> None:
+async def prefetch_existing(session: AsyncSession, event_ids: list[str], *, subscription_ids: list[str] | None = None,
+                            channels: list[str] | None = None) -> None:
+    """Load EXISTING for ``event_ids``: all their deliveries, or only those to the given subscriptions / channels.
+
+    Naming the targets the handlers will ask about lets the query use the unique
+    (subscription_id, event_id) or (channel, event_id) index instead of scanning the table.
+    """
     existing: dict[str, set[str]] = {event_id: set() for event_id in event_ids}
-    query = select(Delivery.event_id, Delivery.subscription_id, Delivery.channel).where(
-        Delivery.event_id.in_(list(existing)))
-    for event_id, subscription_id, channel in (await session.execute(query)).all():
-        existing[event_id].add(f"subscription:{subscription_id}" if subscription_id else f"channel:{channel}")
+    targets = []
+    if subscription_ids is not None:
+        targets.append(Delivery.subscription_id.in_(subscription_ids))
+    if channels is not None:
+        targets.append(Delivery.channel.in_(channels))
+    if existing and (subscription_ids or channels or not targets):
+        query = select(Delivery.event_id, Delivery.subscription_id, Delivery.channel).where(
+            Delivery.event_id.in_(list(existing)), or_(*targets) if targets else true())
+        for event_id, subscription_id, channel in (await session.execute(query)).all():
+            existing[event_id].add(f"subscription:{subscription_id}" if subscription_id else f"channel:{channel}")
     store_prefetched(session, EXISTING, existing)
 
 

@@ -12,6 +12,7 @@ from services.deliveries import repository, signing
 from services.deliveries.models import Delivery, WebhookSubscription
 from services.deliveries.schemas import WebhookIn
 from services.deliveries.urls import UnsafeUrl, check_url
+from shared import row_buffer
 from shared.clock import Clock
 from shared.db import DELIVERIES_ENQUEUED
 from shared.events import CloudEvent
@@ -44,19 +45,16 @@ async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> 
     """One pending delivery per subscription that wants this event; none twice."""
     created = 0
     now = clock.now()
-    # Consumers handle events in groups inside one transaction: read the subscriptions
-    # once per transaction rather than once per event.
-    subscriptions = session.info.get("active_webhook_subscriptions")
-    if subscriptions is None:
-        subscriptions = session.info["active_webhook_subscriptions"] = await repository.active_subscriptions(session)
-    for subscription in subscriptions:
-        if "*" not in subscription.events and event.type not in subscription.events:
+    envelope = None
+    for subscription in await _active_subscriptions(session):
+        if not _wants(subscription, event.type):
             continue
         if await repository.delivery_exists(session, subscription.id, event.id):
             continue
-        session.add(Delivery(id=str(uuid.uuid4()), subscription_id=subscription.id, event_id=event.id,
-                             event_type=event.type, envelope=event.to_json(), status="pending", attempts=0,
-                             created_at=now, next_attempt_at=now))
+        envelope = envelope or event.to_json()
+        row_buffer.add(session, Delivery, id=str(uuid.uuid4()), subscription_id=subscription.id, event_id=event.id,
+                       event_type=event.type, envelope=envelope, status="pending", attempts=0,
+                       created_at=now, next_attempt_at=now)
         repository.remember_delivery(session, event.id, f"subscription:{subscription.id}")
         session.info[DELIVERIES_ENQUEUED] = True
         created += 1
@@ -64,10 +62,24 @@ async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> 
 
 
 async def prefetch(session: AsyncSession, group: list[CloudEvent]) -> None:
-    """What :func:`fan_out` reads, for a whole group of events: existing deliveries, subscriptions."""
-    await repository.prefetch_existing(session, [event.id for event in group])
-    if "active_webhook_subscriptions" not in session.info:
-        session.info["active_webhook_subscriptions"] = await repository.active_subscriptions(session)
+    """What :func:`fan_out` reads, for a whole group of events: subscriptions, and existing deliveries of
+    the events some subscription wants (to those subscriptions: an indexed query, none if nobody listens)."""
+    subscriptions = await _active_subscriptions(session)
+    wanted = [event.id for event in group if any(_wants(s, event.type) for s in subscriptions)]
+    await repository.prefetch_existing(session, wanted, subscription_ids=[s.id for s in subscriptions])
+
+
+async def _active_subscriptions(session: AsyncSession) -> list[WebhookSubscription]:
+    # Consumers handle events in groups inside one transaction: read the subscriptions
+    # once per transaction rather than once per event.
+    subscriptions = session.info.get("active_webhook_subscriptions")
+    if subscriptions is None:
+        subscriptions = session.info["active_webhook_subscriptions"] = await repository.active_subscriptions(session)
+    return subscriptions
+
+
+def _wants(subscription: WebhookSubscription, event_type: str) -> bool:
+    return "*" in subscription.events or event_type in subscription.events
 
 
 def next_attempt_at(attempts: int, now: datetime) -> datetime:

@@ -109,9 +109,11 @@ async def alert(session: AsyncSession, event: events.CloudEvent, *, policy: Poli
     return created
 
 
-async def prefetch(session: AsyncSession, group: list[events.CloudEvent]) -> None:
-    """Which of the group's events already have deliveries (what ``already_enqueued`` asks), in one query."""
-    await deliveries_repository.prefetch_existing(session, [event.id for event in group])
+async def prefetch(session: AsyncSession, group: list[events.CloudEvent], *, policy: Policy) -> None:
+    """Which of the group's events already have deliveries to the policy's channels (what
+    ``already_enqueued`` asks), in one query."""
+    await deliveries_repository.prefetch_existing(session, [event.id for event in group],
+                                                  channels=list(policy.channels))
 
 
 ALERTED = frozenset({events.FOLLOWUP_OPENED, events.FOLLOWUP_SLA_WARNING, events.FOLLOWUP_SLA_BREACHED,
@@ -123,5 +125,8 @@ def subscriptions(*, policy: Policy, clock: Clock, public_url: str) -> list[Subs
     async def on_followup(session: AsyncSession, event: events.CloudEvent) -> None:
         await alert(session, event, policy=policy, clock=clock, public_url=public_url)
 
+    async def prefetch_group(session: AsyncSession, group: list[events.CloudEvent]) -> None:
+        await prefetch(session, group, policy=policy)
+
     return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_FOLLOWUPS,), handler=on_followup, event_types=ALERTED,
-                         prefetch=prefetch)]
+                         prefetch=prefetch_group)]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import repository
 from services.followup.models import CustomerCategory, Recovery
-from shared import events, outbox
+from shared import events, outbox, row_buffer
 from shared.clock import Clock
 from shared.policy import Policy
 
@@ -31,26 +31,26 @@ async def note_answer(session: AsyncSession, response: dict[str, Any], category:
         return
     previous = current.category if current is not None else None
     if current is None:
-        current = CustomerCategory(customer_id=customer["id"], category=category, response_id=response["id"],
-                                   received_at=received_at)
-        session.add(current)
+        current = row_buffer.add(session, CustomerCategory, customer_id=customer["id"], category=category,
+                                 response_id=response["id"], received_at=received_at)
         repository.remember(session, repository.CATEGORY, customer["id"], current)
     else:
         current.category, current.response_id, current.received_at = category, response["id"], received_at
+        row_buffer.changed(session, CustomerCategory, current)
     await _measure_recoveries(session, response, category, received_at)
     now = clock.now()
     if policy.passives.segment_event and "passive" in (category, previous):
         # Nurture tools add passives and need to hear when someone leaves the segment.
-        await outbox.append(session, events.new_event(
-            events.CUSTOMER_SEGMENT_CHANGED, key=customer["id"], subject=customer["id"], time=now, data={
-                "customer": customer, "segment": category, "previous_segment": previous,
-                "response_id": response["id"], "score": response["score"]}), clock=clock)
+        await outbox.emit(session, events.CUSTOMER_SEGMENT_CHANGED, key=customer["id"], subject=customer["id"],
+                          time=now, clock=clock, data={
+                              "customer": customer, "segment": category, "previous_segment": previous,
+                              "response_id": response["id"], "score": response["score"]})
     review = policy.review_requests
     if review.audience == "every_respondent":  # never by category: see ReviewRequests
-        await outbox.append(session, events.new_event(
-            events.REVIEW_REQUESTED, key=customer["id"], subject=response["id"], time=now, data={
-                "customer": customer, "response_id": response["id"], "review_url": str(review.url),
-                "channel": review.channel}), clock=clock)
+        await outbox.emit(session, events.REVIEW_REQUESTED, key=customer["id"], subject=response["id"],
+                          time=now, clock=clock, data={
+                              "customer": customer, "response_id": response["id"], "review_url": str(review.url),
+                              "channel": review.channel})
 
 
 async def _measure_recoveries(session: AsyncSession, response: dict[str, Any], category: str,
@@ -61,8 +61,8 @@ async def _measure_recoveries(session: AsyncSession, response: dict[str, Any], c
     if measured and unmeasured is not None and customer_id in unmeasured:
         unmeasured[customer_id] = [t for t in unmeasured[customer_id] if t not in measured]
     for task in measured:
-        session.add(Recovery(
-            task_id=task.id, customer_id=customer_id, account_id=task.account_id, team=task.team,
+        row_buffer.add(
+            session, Recovery, task_id=task.id, customer_id=customer_id, account_id=task.account_id, team=task.team,
             outcome=task.outcome, detractor_response_id=task.response_id, detractor_score=task.score,
             next_response_id=response["id"], next_score=response["score"], next_category=category,
-            recovered=category in RECOVERED, resolved_at=task.resolved_at, answered_at=received_at))
+            recovered=category in RECOVERED, resolved_at=task.resolved_at, answered_at=received_at)

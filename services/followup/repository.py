@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.followup.models import (BusinessOutcome, CustomerCategory, DigestSent, Recovery, ReferralRequest,
                                       RoutingCursor, SurveySend, Task, TaskEvent)
 from services.ingest.models import Response
+from shared import row_buffer
 from shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
 
@@ -40,11 +41,13 @@ async def prefetch_for_responses(session: AsyncSession, response_ids: list[str],
     for task in (await session.scalars(select(Task).where(Task.response_id.in_(response_ids)))).all():
         tasks[task.response_id] = task
     store_prefetched(session, TASK_BY_RESPONSE, tasks)
-    categories = dict.fromkeys(customer_ids)
-    query = (select(CustomerCategory).where(CustomerCategory.customer_id.in_(customer_ids))
-             .order_by(CustomerCategory.customer_id).with_for_update())
-    for row in (await session.scalars(query)).all():
-        categories[row.customer_id] = row
+    # Plain rows, not ORM objects: note_answer changes most of them, and the group writes
+    # those changes in one executemany (shared.row_buffer.changed).
+    categories: dict[str, row_buffer.LoadedRow | None] = dict.fromkeys(customer_ids)
+    table = CustomerCategory.__table__
+    query = select(table).where(table.c.customer_id.in_(customer_ids)).order_by(table.c.customer_id).with_for_update()
+    for mapping in (await session.execute(query)).mappings():
+        categories[mapping["customer_id"]] = row_buffer.loaded(mapping)
     store_prefetched(session, CATEGORY, categories)
     resolved: dict[str, list[Task]] = {c: [] for c in customer_ids}
     query = select(Task).where(Task.customer_id.in_(customer_ids), Task.status == "resolved",

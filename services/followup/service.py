@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import customers, repository, routing
 from services.followup.models import ReferralRequest, Task, TaskEvent
-from shared import events, outbox
+from shared import events, outbox, row_buffer
 from shared.clock import Clock
 from shared.observability import metrics
 from shared.policy import Policy
@@ -47,13 +47,13 @@ def facts_of(response: dict[str, Any]) -> dict[str, Any]:
 
 
 async def emit_task_event(session: AsyncSession, event_type: str, task: Task, now: datetime, clock: Clock) -> None:
-    event = events.new_event(event_type, key=task.customer_id, subject=task.id, data=task_data(task), time=now)
-    await outbox.append(session, event, clock=clock)
+    await outbox.emit(session, event_type, key=task.customer_id, subject=task.id, data=task_data(task), time=now,
+                      clock=clock)
 
 
 def record_task_event(session: AsyncSession, task: Task, kind: str, now: datetime, *, actor: str = SYSTEM_ACTOR,
             note: str | None = None, data: dict[str, Any] | None = None) -> None:
-    session.add(TaskEvent(task_id=task.id, type=kind, actor=actor, note=note, data=data or {}, at=now))
+    row_buffer.add(session, TaskEvent, task_id=task.id, type=kind, actor=actor, note=note, data=data or {}, at=now)
 
 
 async def consider_response(session: AsyncSession, classified: dict[str, Any], *, policy: Policy, clock: Clock) -> None:
@@ -96,14 +96,15 @@ async def open_task(session: AsyncSession, response: dict[str, Any], classificat
     clock_hours = routed.business_hours
     due_at = clock_hours.add(received_at, sla) if clock_hours else received_at + sla
     warn_at = clock_hours.add(received_at, sla * policy.sla_warning_at) if clock_hours else received_at + sla * policy.sla_warning_at
-    task = Task(
+    # Inserted with the group's other tasks, before their audit rows (row_buffer orders tables by foreign keys).
+    task = row_buffer.add(
+        session, Task,
         id=str(uuid.uuid4()), response_id=response["id"], customer_id=customer["id"], customer=customer,
         account_id=customer.get("account_id"), segment=customer.get("segment"), score=response["score"],
         comment=response.get("comment"), themes=classification.get("themes") or [], status="open",
         assignee=await routing.assignee_for(session, routed, facts), team=routed.team, channel=routed.channel,
         escalation_channel=routed.escalate_to, received_at=received_at, opened_at=now, due_at=due_at, warn_at=warn_at,
     )
-    session.add(task)  # inserted with the group (TaskEvent.task orders the audit rows after it)
     repository.remember(session, repository.TASK_BY_RESPONSE, task.response_id, task)
     record_task_event(session, task, "opened", now, data={
         "due_at": task.due_at.isoformat(), "sla_seconds": sla.total_seconds(),
@@ -127,16 +128,15 @@ async def request_referral(session: AsyncSession, response: dict[str, Any], *, p
     facts = facts_of(response)
     routed = policy.route(facts)
     owner = await routing.owner_from(routed, facts)
-    referral = ReferralRequest(id=str(uuid.uuid4()), response_id=response["id"], customer_id=customer_id, requested_at=now)
-    session.add(referral)
+    referral = row_buffer.add(session, ReferralRequest, id=str(uuid.uuid4()), response_id=response["id"],
+                              customer_id=customer_id, requested_at=now)
     repository.remember(session, repository.REFERRAL_BY_RESPONSE, referral.response_id, referral)
     repository.remember(session, repository.LAST_REFERRAL_AT, customer_id, now)
-    event = events.new_event(events.REFERRAL_REQUESTED, key=customer_id, subject=referral.id, time=now, data={
+    await outbox.emit(session, events.REFERRAL_REQUESTED, key=customer_id, subject=referral.id, time=now, data={
         "referral_id": referral.id, "response_id": response["id"], "customer": response["customer"],
         "score": response["score"], "comment": response.get("comment"), "owner": owner, "team": routed.team,
         "channel": policy.referrals.channel or routed.channel,
-    })
-    await outbox.append(session, event, clock=clock)
+    }, clock=clock)
     return referral
 
 

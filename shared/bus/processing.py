@@ -10,12 +10,15 @@ import asyncio
 import logging
 import random
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import outbox, row_buffer
 from shared.bus.contract import Subscription
 from shared.clock import Clock
 from shared.db import Database
@@ -36,6 +39,23 @@ def event_ids(event: CloudEvent) -> dict[str, str]:
 
 # Runs inside the handler's transaction (the database log moves its position there).
 PositionWriter = Callable[[AsyncSession], Awaitable[None]]
+
+
+def _start_batching(session: AsyncSession) -> None:
+    """Handlers' new rows and events wait for :func:`_write_batched`: one insert per table, not per event."""
+    row_buffer.start(session)
+    outbox.defer(session)
+
+
+def _record_processed(session: AsyncSession, subscription: Subscription, event: CloudEvent, now: datetime) -> None:
+    """The idempotency record, written with the handler's effects."""
+    row_buffer.add(session, ProcessedEvent, consumer=subscription.consumer, event_id=event.id, processed_at=now)
+
+
+async def _write_batched(session: AsyncSession) -> None:
+    """Write what the handlers batched, before the transaction's own bookkeeping commits with it."""
+    await row_buffer.flush(session)
+    await outbox.flush_deferred(session)
 
 
 class EventProcessor:
@@ -82,7 +102,9 @@ class EventProcessor:
 
         The subscription's ``prefetch``, if any, runs first with the events the group will
         handle, so the handlers find in ``session.info`` what they would otherwise query
-        one event at a time.
+        one event at a time. The rows and events the handlers add are written when they
+        are done, one statement per table (shared.row_buffer, shared.outbox), in the
+        same transaction.
 
         All or nothing: if any handler fails the transaction rolls back and None is
         returned — the caller then takes the events one by one through :meth:`handle`,
@@ -99,6 +121,7 @@ class EventProcessor:
                         await subscription.prefetch(session, list(todo.values()))
                 handled: list[CloudEvent] = []
                 done = 0
+                _start_batching(session)
                 for event in group:
                     done += 1
                     if event.id in seen or not subscription.wants(event.type):
@@ -111,10 +134,10 @@ class EventProcessor:
                     # Database calls may complete without suspending (inline SQLite):
                     # let requests progress between events of a long group.
                     await asyncio.sleep(0)
-                if handled:
-                    now = self.clock.now()
-                    await session.execute(insert(ProcessedEvent), [
-                        {"consumer": subscription.consumer, "event_id": e.id, "processed_at": now} for e in handled])
+                now = self.clock.now()
+                for event in handled:
+                    _record_processed(session, subscription, event, now)
+                await _write_batched(session)
                 if write_position is not None:
                     await write_position(done - 1)(session)
         except asyncio.CancelledError:
@@ -123,8 +146,8 @@ class EventProcessor:
             log.info("group failed; handling its events one by one",
                      extra={"consumer": subscription.consumer, "size": len(group), "error": repr(exc)})
             return None
-        for event in handled:
-            metrics.events_handled.labels(consumer=subscription.consumer, type=event.type).inc()
+        for event_type, count in Counter(event.type for event in handled).items():
+            metrics.events_handled.labels(consumer=subscription.consumer, type=event_type).inc(count)
         return done
 
     async def _attempt(self, subscription: Subscription, event: CloudEvent,
@@ -136,8 +159,10 @@ class EventProcessor:
                 )
             )
             if seen is None and subscription.wants(event.type):
+                _start_batching(session)
                 await subscription.handler(session, event)
-                session.add(ProcessedEvent(consumer=subscription.consumer, event_id=event.id, processed_at=self.clock.now()))
+                _record_processed(session, subscription, event, self.clock.now())
+                await _write_batched(session)
             if write_position is not None:
                 await write_position(session)
         if seen is not None:

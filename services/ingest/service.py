@@ -244,12 +244,13 @@ async def store_batch(db: Database, source: str, key_id: str | None, payloads: l
     ``key_id`` the key's revocation is checked in the same transaction, for callers that
     authenticated it from the in-process cache.
     """
-    drafts = draft([Submission(payload, source=source) for payload in payloads], now=clock.now(),
-                   dialect=db.engine.dialect.name)
-    async with db.unit_of_work(urgent=True) as session:
-        if key_id is not None and key_id not in await auth.active_key_ids(session, {key_id}):
-            raise Unauthorized("the API key is unknown or revoked")
-        return await accept_drafts(session, drafts, clock=clock)
+    with db.urgent_writer():
+        drafts = draft([Submission(payload, source=source) for payload in payloads], now=clock.now(),
+                       dialect=db.engine.dialect.name)
+        async with db.unit_of_work(urgent=True) as session:
+            if key_id is not None and key_id not in await auth.active_key_ids(session, {key_id}):
+                raise Unauthorized("the API key is unknown or revoked")
+            return await accept_drafts(session, drafts, clock=clock)
 
 
 def batch_result(count: int, outcomes: dict[int, Accepted | Problem],

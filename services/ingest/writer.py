@@ -71,14 +71,15 @@ class GroupCommitWriter:
 
     async def _write(self, group: list[tuple[Submission, str, asyncio.Future]], retried: bool = False) -> None:
         try:
-            drafts = draft([s for s, _, _ in group], now=self.clock.now(), dialect=self.db.engine.dialect.name)
-            async with self.db.unit_of_work(urgent=True) as session:
-                # Keys are authenticated from a cache; revocation is checked here, in the
-                # same transaction as the write, so a revoked key writes nothing.
-                active = await auth.active_key_ids(session, {key_id for _, key_id, _ in group})
-                allowed = [(item, f) for item, (_, key_id, f) in zip(drafts.items, group) if key_id in active]
-                drafts.items = [item for item, _ in allowed]
-                results = await accept_drafts(session, drafts, clock=self.clock)
+            with self.db.urgent_writer():
+                drafts = draft([s for s, _, _ in group], now=self.clock.now(), dialect=self.db.engine.dialect.name)
+                async with self.db.unit_of_work(urgent=True) as session:
+                    # Keys are authenticated from a cache; revocation is checked here, in the
+                    # same transaction as the write, so a revoked key writes nothing.
+                    active = await auth.active_key_ids(session, {key_id for _, key_id, _ in group})
+                    allowed = [(item, f) for item, (_, key_id, f) in zip(drafts.items, group) if key_id in active]
+                    drafts.items = [item for item, _ in allowed]
+                    results = await accept_drafts(session, drafts, clock=self.clock)
         except IntegrityError as exc:
             # Another process stored the same key between our check and insert; once on
             # its own, the submission finds that row and is answered as a duplicate.

@@ -198,8 +198,10 @@ class WriterQueue:
     disk flush between every two ingest groups.
 
     So that consumers are never stalled for the whole of a long burst, a background writer
-    that waited ``BACKGROUND_MAX_WAIT`` gets the next turn regardless, and keeps it for up
-    to ``BACKGROUND_TURN`` before it is asked to commit (``urgent_waiting``).
+    that waited ``BACKGROUND_MAX_WAIT`` gets the next turn regardless (at most one such
+    turn per ``BACKGROUND_MAX_WAIT``), and keeps it for up to ``BACKGROUND_TURN`` before
+    it is asked to commit (``urgent_waiting``): about a tenth of the slot under a
+    sustained burst.
     """
 
     BACKGROUND_MAX_WAIT = 0.25  # seconds
@@ -211,6 +213,7 @@ class WriterQueue:
         self._urgent: deque[asyncio.Future[None]] = deque()
         self._background: deque[tuple[asyncio.Future[None], float]] = deque()  # (waiter, since)
         self._protected_until = 0.0  # a background turn given for waiting too long runs until then
+        self._last_protected = float("-inf")  # when the last such turn was given
         self._hand_over_scheduled = False
 
     @property
@@ -241,7 +244,11 @@ class WriterQueue:
             self._hand_over_soon()
 
     def _starved(self) -> bool:
-        return bool(self._background) and time.monotonic() - self._background[0][1] >= self.BACKGROUND_MAX_WAIT
+        # One such turn per BACKGROUND_MAX_WAIT, not one per waiting consumer back to back:
+        # several consumers starved together would otherwise hold ingest up for all their turns.
+        now = time.monotonic()
+        return (bool(self._background) and now - self._background[0][1] >= self.BACKGROUND_MAX_WAIT
+                and now - self._last_protected >= self.BACKGROUND_MAX_WAIT)
 
     async def _acquire(self, urgent: bool) -> None:
         self._drop_cancelled()
@@ -291,7 +298,8 @@ class WriterQueue:
         elif self._background and (starved or (not urgent_only and not self._announced)):
             self._held = True
             if starved:
-                self._protected_until = time.monotonic() + self.BACKGROUND_TURN
+                self._last_protected = time.monotonic()
+                self._protected_until = self._last_protected + self.BACKGROUND_TURN
             self._background.popleft()[0].set_result(None)
 
     def _drop_cancelled(self) -> None:

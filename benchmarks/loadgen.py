@@ -34,10 +34,10 @@ class Pool:
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = field(default_factory=list)
     opened: int = 0
 
-    async def take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        while not self.idle and self.opened >= self.max_connections:
+    async def take(self, *, fresh: bool = False) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        while not fresh and not self.idle and self.opened >= self.max_connections:
             await asyncio.sleep(0.001)
-        if self.idle:
+        if self.idle and not fresh:
             return self.idle.pop()
         self.opened += 1
         return await asyncio.open_connection(self.host, self.port)
@@ -53,7 +53,16 @@ class Pool:
 async def _exchange(pool: Pool, request: bytes) -> tuple[int, bytes]:
     reader, writer = await pool.take()
     writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        # The server closed a keep-alive connection that sat idle (uvicorn: after 5 s)
+        # before reading this request; send it once more on a new connection.
+        writer.close()
+        pool.opened -= 1
+        reader, writer = await pool.take(fresh=True)
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     length = 0
     for line in head.split(b"\r\n"):

@@ -206,6 +206,12 @@ class WriterQueue:
 
     BACKGROUND_MAX_WAIT = 0.25  # seconds
     BACKGROUND_TURN = 0.02  # seconds
+    # Any background turn runs this long before an ingest writer may ask it to commit.
+    # Cut short after every event, a consumer made one transaction — a commit and a turn
+    # on the single slot — per event whenever ingest was busy; at 100 requests/s alerts
+    # then lagged by seconds. Ten milliseconds of work per turn costs a waiting request
+    # at most that.
+    BACKGROUND_MIN_TURN = 0.01  # seconds
 
     def __init__(self) -> None:
         self._held = False
@@ -255,6 +261,8 @@ class WriterQueue:
         if not self._held and not self._urgent and not self._starved() and (
                 urgent or (not self._announced and not self._background)):
             self._held = True
+            if not urgent:
+                self._protected_until = time.monotonic() + self.BACKGROUND_MIN_TURN
             return
         handed = asyncio.get_running_loop().create_future()
         if urgent:
@@ -297,9 +305,10 @@ class WriterQueue:
             self._urgent.popleft().set_result(None)
         elif self._background and (starved or (not urgent_only and not self._announced)):
             self._held = True
+            now = time.monotonic()
             if starved:
-                self._last_protected = time.monotonic()
-                self._protected_until = self._last_protected + self.BACKGROUND_TURN
+                self._last_protected = now
+            self._protected_until = now + (self.BACKGROUND_TURN if starved else self.BACKGROUND_MIN_TURN)
             self._background.popleft()[0].set_result(None)
 
     def _drop_cancelled(self) -> None:

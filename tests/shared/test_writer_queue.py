@@ -89,3 +89,16 @@ async def test_a_cancelled_waiter_does_not_keep_the_slot_from_others():
     async with asyncio.timeout(5):
         await asyncio.gather(holder, after)
     assert order == ["holder", "after"]
+
+
+async def test_a_background_turn_is_asked_to_end_only_after_its_minimum_time(monkeypatch):
+    monkeypatch.setattr(WriterQueue, "BACKGROUND_MIN_TURN", 0.05)
+    queue, order, asked = WriterQueue(), [], []
+    async with queue.turn(urgent=False):
+        ingest = asyncio.create_task(_writer(queue, "ingest", order, urgent=True))
+        await asyncio.sleep(0)
+        asked.append(queue.urgent_waiting)  # a consumer checks between events: keep going
+        await asyncio.sleep(0.06)
+        asked.append(queue.urgent_waiting)  # its minimum turn is over: commit and let ingest in
+    await ingest
+    assert asked == [False, True] and order == ["ingest"]

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared import events
 from shared.bus.contract import Subscription
 from shared.bus.dblog import GROUP_SIZE
-from shared.db import Database
+from shared.db import Database, WriterQueue
 from tests.shared.bus.conftest import DatabaseLogHarness, effect_rows, effects, test_metadata
 from tests.shared.bus.test_contract import make_event
 
@@ -33,7 +33,9 @@ async def harness(backend, database_url, clock):
     await db.dispose()
 
 
-async def test_a_group_commits_early_when_ingest_waits_and_the_rest_follows_exactly_once(harness):
+async def test_a_group_commits_early_when_ingest_waits_and_the_rest_follows_exactly_once(harness, monkeypatch):
+    # Past its minimum turn (tests/shared/test_writer_queue.py), at once here.
+    monkeypatch.setattr(WriterQueue, "BACKGROUND_MIN_TURN", 0.0)
     db = harness.db
     count = 40
     assert count <= GROUP_SIZE  # one group would take all of them

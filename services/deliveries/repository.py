@@ -70,6 +70,13 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[De
     return list((await session.scalars(query)).all())
 
 
+async def deliveries_by_id(session: AsyncSession, delivery_ids: list[str]) -> dict[str, Delivery]:
+    """The deliveries with these ids, in one query (a round of attempts records up to 50)."""
+    if not delivery_ids:
+        return {}
+    return {d.id: d for d in (await session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids)))).all()}
+
+
 async def deliveries_of(session: AsyncSession, subscription_id: str, limit: int = 100) -> list[Delivery]:
     query = select(Delivery).where(Delivery.subscription_id == subscription_id).order_by(Delivery.created_at.desc())
     return list((await session.scalars(query.limit(limit))).all())

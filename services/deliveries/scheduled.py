@@ -17,7 +17,7 @@ from datetime import timedelta
 import httpx
 
 from services.deliveries import channels, repository, signing
-from services.deliveries.models import Delivery, DeliveryAttempt
+from services.deliveries.models import DeliveryAttempt
 from services.deliveries.service import next_attempt_at
 from services.deliveries.urls import UnsafeUrl, check_url, guarded_client
 from shared.clock import Clock
@@ -120,8 +120,9 @@ class DeliveryWorker:
         """Store the attempts of one round in one transaction (one commit, not one per send)."""
         now = self.clock.now()
         async with self.db.unit_of_work() as session:
+            deliveries = await repository.deliveries_by_id(session, [job.delivery_id for job, _ in outcomes])
             for job, result in outcomes:
-                delivery = await session.get(Delivery, job.delivery_id)
+                delivery = deliveries.get(job.delivery_id)
                 if delivery is None:
                     continue
                 delivery.attempts += 1

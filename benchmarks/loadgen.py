@@ -51,26 +51,30 @@ class Pool:
 
 
 async def _exchange(pool: Pool, request: bytes) -> tuple[int, bytes]:
-    reader, writer = await pool.take()
-    writer.write(request)
+    connection = await pool.take()
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        status, body = await _send(connection, request)
     except (asyncio.IncompleteReadError, ConnectionError):
         # The server closed a keep-alive connection that sat idle (uvicorn: after 5 s)
         # before reading this request; send it once more on a new connection.
-        writer.close()
+        connection[1].close()
         pool.opened -= 1
-        reader, writer = await pool.take(fresh=True)
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
+        connection = await pool.take(fresh=True)
+        status, body = await _send(connection, request)
+    pool.give_back(connection)
+    return status, body
+
+
+async def _send(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes) -> tuple[int, bytes]:
+    reader, writer = connection
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     length = 0
     for line in head.split(b"\r\n"):
         if line[:15].lower() == b"content-length:":
             length = int(line[15:])
-    body = await reader.readexactly(length) if length else b""
-    pool.give_back((reader, writer))
-    return status, body
+    return status, await reader.readexactly(length) if length else b""
 
 
 def post_request(host: str, port: int, path: str, document: dict, headers: dict[str, str]) -> bytes:

@@ -99,4 +99,3 @@ async def _write(session: AsyncSession, rows: list[tuple[str, str, str, str, str
     stored = {time: stored_datetime(time, dialect_name) for time in {row[5] for row in rows}}
     await _INSERT.run(conn, [(*row[:5], stored[row[5]]) for row in rows])
     session.info["events_appended"] = True
-

@@ -97,8 +97,8 @@ class Draft:
     """A submission's row, driver values and ``response.received`` event, in case it is new.
 
     Building these is most of a new response's cost and needs no database, so callers
-    draft a group (:func:`draft`) before they take the write slot: on SQLite one group is
-    drafted while the previous one commits. Whether a draft is stored is decided in the
+    draft a group (:func:`draft`) before they take the write slot: concurrent batch
+    requests draft theirs while another one holds the slot and commits. Whether a draft is stored is decided in the
     transaction (:func:`accept_drafts`); the values and event are built on first use, and
     again if the row changed after they were built (a comment merged in).
     """
@@ -187,19 +187,18 @@ async def accept_drafts(session: AsyncSession, drafts: Drafts, *, clock: Clock) 
     that comment — the score-first, comment-later flow.
     """
     items = drafts.items
-    earlier_by_key = await repository.find_by_idempotency_keys(
-        session, {key for key, _ in map(_identity, (d.submission for d in items)) if key})
+    identities = [_identity(item.submission) for item in items]
+    earlier_by_key = await repository.find_by_idempotency_keys(session, {key for key, _ in identities if key})
     earlier_by_external = await repository.find_by_external_ids(
-        session, {external for _, external in map(_identity, (d.submission for d in items)) if external})
+        session, {external for _, external in identities if external})
     new: list[Draft] = []
     pending_by_key: dict[tuple[str, str], Draft] = {}
     pending_by_external: dict[tuple[str, str], Draft] = {}
     late_comments: list[tuple[str, str]] = []
     results: list[Accepted | Problem] = []
 
-    for item in items:
+    for item, (key, external) in zip(items, identities):
         payload = item.submission.payload
-        key, external = _identity(item.submission)
         if key and (key in earlier_by_key or key in pending_by_key):
             first = earlier_by_key.get(key) or pending_by_key[key].row
             if first["request_hash"] != request_fingerprint(payload):

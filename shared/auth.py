@@ -7,7 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
@@ -69,23 +69,11 @@ async def authenticate(session: AsyncSession, presented: str) -> Principal | Non
     return Principal(key_id=row.id, name=row.name, scopes=frozenset(row.scopes))
 
 
-# Runs once per ingest group commit: built once, run on the Core connection.
-_ACTIVE = select(ApiKey.id).where(ApiKey.id.in_(bindparam("ids", expanding=True)), ApiKey.revoked_at.is_(None))
-
-
-async def active_key_ids(session: AsyncSession, key_ids: set[str]) -> set[str]:
-    """Which of these keys exist and are not revoked (one query)."""
-    if not key_ids:
-        return set()
-    result = await (await session.connection()).execute(_ACTIVE, {"ids": list(key_ids)})
-    return set(result.scalars().all())
-
-
 class KeyCache:
     """Remembers key rows by id so the hot path can verify a key without a query.
 
     Only for callers that re-check revocation in their own transaction (the ingest
-    writer does, with :func:`active_key_ids`); everything else authenticates against
+    writer does, in services.ingest.service.accept_drafts); everything else authenticates against
     the database on every request.
     """
 

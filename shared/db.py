@@ -113,14 +113,19 @@ class BulkInsert:
     that inserts from one array per column (``unnest``), so a thousand rows are a single
     Bind/Execute instead of a thousand, in the order given (``WITH ORDINALITY``), which
     keeps the event log's positions in the caller's order. Only hot bulk paths use it.
+
+    ``advisory_lock``: on PostgreSQL, the statement first takes this transaction-scoped
+    advisory lock, then inserts — one round trip instead of a ``SELECT
+    pg_advisory_xact_lock`` and the insert (see shared.outbox for why the log needs it).
     """
 
-    def __init__(self, table: Any, columns: tuple[str, ...]) -> None:
+    def __init__(self, table: Any, columns: tuple[str, ...], *, advisory_lock: int | None = None) -> None:
         unknown = set(columns) - set(table.c.keys())
         if unknown:
             raise ValueError(f"{table.name} has no column(s) {sorted(unknown)}")
         self.table = table
         self.columns = columns
+        self.advisory_lock = advisory_lock
         self._sql: dict[str, str] = {}
 
     def sql(self, dialect: Dialect) -> str:
@@ -134,8 +139,15 @@ class BulkInsert:
                                    for n, c in enumerate(self.columns, start=1))
                 values = ", ".join(f"v.c{n}" for n in range(len(self.columns)))
                 aliases = ", ".join(f"c{n}" for n in range(len(self.columns)))
-                statement = (f"{target} SELECT {values} FROM unnest({arrays}) WITH ORDINALITY "
-                             f"AS v({aliases}, ordinal) ORDER BY v.ordinal")
+                rows = f"unnest({arrays}) WITH ORDINALITY AS v({aliases}, ordinal)"
+                if self.advisory_lock is None:
+                    statement = f"{target} SELECT {values} FROM {rows} ORDER BY v.ordinal"
+                else:
+                    # Every row joins the lock's one row, so the lock is held before the first
+                    # row reaches the insert and its defaults (a position from a sequence)
+                    # are drawn; MATERIALIZED keeps the volatile call a step of its own.
+                    statement = (f"WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({int(self.advisory_lock)})) "
+                                 f"{target} SELECT {values} FROM {rows} CROSS JOIN lock ORDER BY v.ordinal")
             elif dialect.paramstyle == "qmark":
                 statement = f"{target} VALUES ({', '.join('?' for _ in self.columns)})"
             else:  # pragma: no cover - npsloop ships with these two drivers

@@ -15,7 +15,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import events
@@ -26,8 +25,8 @@ from shared.models import EventLogEntry
 
 # Any constant works: it only has to be the same for every writer of the log.
 _LOG_APPEND_LOCK = 7_302_215_771
-_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
-_INSERT = BulkInsert(EventLogEntry.__table__, ("event_id", "topic", "type", "key", "envelope", "created_at"))
+_INSERT = BulkInsert(EventLogEntry.__table__, ("event_id", "topic", "type", "key", "envelope", "created_at"),
+                     advisory_lock=_LOG_APPEND_LOCK)
 _DEFERRED = "outbox.deferred"
 
 # An event ready for the log: (event_id, topic, type, partition key, envelope JSON).
@@ -87,14 +86,13 @@ async def _write(session: AsyncSession, rows: list[tuple[str, str, str, str, str
 
     On PostgreSQL, a transaction-scoped advisory lock makes log positions commit in the
     order they were assigned, so a consumer reading ``position > n`` never skips a row
-    that commits late. SQLite already serialises writers.
+    that commits late; the insert statement takes it (``BulkInsert(advisory_lock=)``).
+    SQLite already serialises writers.
     """
     # Straight to the driver: the hot paths append hundreds of events at once and
     # should not pay per-row bind processing.
     conn = await session.connection()
     dialect_name = conn.dialect.name
-    if dialect_name == "postgresql":
-        await conn.execute(_LOCK, {"k": _LOG_APPEND_LOCK})
     # The rows of one append share their time: convert each distinct time once.
     stored = {time: stored_datetime(time, dialect_name) for time in {row[5] for row in rows}}
     await _INSERT.run(conn, [(*row[:5], stored[row[5]]) for row in rows])

@@ -30,8 +30,9 @@ Reader = Annotated[Principal, Depends(require("responses:read"))]
 async def create_response(payload: ResponseIn, principal: FastWriter, request: Request,
                           idempotency_key: IdempotencyKey = None) -> Any:
     """Store one response; the 202 is sent after it is durably committed."""
-    submission = service.Submission(payload, source=principal.name, idempotency_key=idempotency_key)
-    accepted = await request.app.state.ingest_writer.submit(submission, key_id=principal.key_id)
+    submission = service.Submission(payload, source=principal.name, idempotency_key=idempotency_key,
+                                    key_id=principal.key_id)
+    accepted = await request.app.state.ingest_writer.submit(submission)
     if not accepted.duplicate:
         metrics.responses_ingested.inc()
     # A pre-rendered JSONResponse skips FastAPI's response-model round trip on the hot path.

@@ -108,9 +108,8 @@ class IngestFastPath:
             return await self._store_batch(scope, replay, send, principal, payload, started)
 
         try:
-            accepted = await self.app.state.ingest_writer.submit(
-                service.Submission(payload, source=principal.name, idempotency_key=idempotency_key),
-                key_id=principal.key_id)
+            accepted = await self.app.state.ingest_writer.submit(service.Submission(
+                payload, source=principal.name, idempotency_key=idempotency_key, key_id=principal.key_id))
         except Exception as exc:
             response = await self._error_response(scope, exc)
             await response(scope, replay, send)

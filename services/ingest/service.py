@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.ingest import repository
 from services.ingest.models import Response
 from services.ingest.schemas import ResponseIn
-from shared import auth, events, outbox
+from shared import events, outbox
 from shared.clock import Clock
 from shared.db import BulkInsert, Database, json_text, stored_datetime
 from shared.ids import uuid7s
@@ -37,6 +37,9 @@ class Submission:
     payload: ResponseIn
     source: str
     idempotency_key: str | None = None
+    # The API key it came with, when that key was authenticated from the in-process cache:
+    # accept_drafts checks the key is still unrevoked in the same transaction as the write.
+    key_id: str | None = None
 
 
 def request_fingerprint(payload: ResponseIn) -> str:
@@ -183,12 +186,14 @@ async def accept_drafts(session: AsyncSession, drafts: Drafts, *, clock: Clock) 
 
     Returns, per submission, what it got: a new id, the first id of an earlier identical
     request (nothing written), or a Problem (an Idempotency-Key reused for a different
-    body is 409). Repeating an ``external_id`` with a comment the first request lacked adds
+    body is 409; a submission whose ``key_id`` is unknown or revoked by now is 401 and
+    writes nothing). Repeating an ``external_id`` with a comment the first request lacked adds
     that comment — the score-first, comment-later flow.
     """
     items = drafts.items
     identities = [_identity(item.submission) for item in items]
-    earlier_by_key = await repository.find_by_idempotency_keys(session, {key for key, _ in identities if key})
+    earlier_by_key, active_keys = await repository.find_by_idempotency_keys(
+        session, {key for key, _ in identities if key}, {i.submission.key_id for i in items if i.submission.key_id})
     earlier_by_external = await repository.find_by_external_ids(
         session, {external for _, external in identities if external})
     new: list[Draft] = []
@@ -199,6 +204,9 @@ async def accept_drafts(session: AsyncSession, drafts: Drafts, *, clock: Clock) 
 
     for item, (key, external) in zip(items, identities):
         payload = item.submission.payload
+        if item.submission.key_id and item.submission.key_id not in active_keys:
+            results.append(Unauthorized("the API key is unknown or revoked"))
+            continue
         if key and (key in earlier_by_key or key in pending_by_key):
             first = earlier_by_key.get(key) or pending_by_key[key].row
             if first["request_hash"] != request_fingerprint(payload):
@@ -244,12 +252,13 @@ async def store_batch(db: Database, source: str, key_id: str | None, payloads: l
     authenticated it from the in-process cache.
     """
     with db.urgent_writer():
-        drafts = draft([Submission(payload, source=source) for payload in payloads], now=clock.now(),
+        drafts = draft([Submission(payload, source=source, key_id=key_id) for payload in payloads], now=clock.now(),
                        dialect=db.engine.dialect.name)
         async with db.unit_of_work(urgent=True) as session:
-            if key_id is not None and key_id not in await auth.active_key_ids(session, {key_id}):
-                raise Unauthorized("the API key is unknown or revoked")
-            return await accept_drafts(session, drafts, clock=clock)
+            results = await accept_drafts(session, drafts, clock=clock)
+    if results and isinstance(results[0], Unauthorized):  # one key for the whole batch: nothing was written
+        raise results[0]
+    return results
 
 
 def batch_result(count: int, outcomes: dict[int, Accepted | Problem],

@@ -22,10 +22,8 @@ import logging
 from sqlalchemy.exc import IntegrityError
 
 from services.ingest.service import Accepted, Submission, accept_drafts, draft
-from shared import auth
 from shared.clock import Clock
 from shared.db import Database
-from shared.problems import Problem, Unauthorized
 
 log = logging.getLogger("npsloop.ingest.writer")
 
@@ -40,17 +38,20 @@ class GroupCommitWriter:
         self.db = db
         self.clock = clock
         self.concurrency = concurrency or (1 if db.is_sqlite else POSTGRES_WRITERS)
-        self._queue: asyncio.Queue[tuple[Submission, str, asyncio.Future]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Submission, asyncio.Future]] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
 
-    async def submit(self, submission: Submission, *, key_id: str) -> Accepted:
-        """Returns once the submission is committed (or raises its Problem)."""
+    async def submit(self, submission: Submission) -> Accepted:
+        """Returns once the submission is committed (or raises its Problem).
+
+        A submission with a ``key_id`` (authenticated from the cache) is refused with 401,
+        writing nothing, if that key was revoked in the meantime."""
         if len(self._tasks) < self.concurrency or any(t.done() for t in self._tasks):
             self._tasks = [t for t in self._tasks if not t.done()]
             self._tasks += [asyncio.create_task(self._run(), name="ingest-group-commit")
                             for _ in range(self.concurrency - len(self._tasks))]
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((submission, key_id, future))
+        self._queue.put_nowait((submission, future))
         return await future
 
     async def close(self) -> None:
@@ -69,16 +70,13 @@ class GroupCommitWriter:
                 group.append(self._queue.get_nowait())
             await self._write(group)
 
-    async def _write(self, group: list[tuple[Submission, str, asyncio.Future]], retried: bool = False) -> None:
+    async def _write(self, group: list[tuple[Submission, asyncio.Future]], retried: bool = False) -> None:
         try:
             with self.db.urgent_writer():
-                drafts = draft([s for s, _, _ in group], now=self.clock.now(), dialect=self.db.engine.dialect.name)
+                drafts = draft([s for s, _ in group], now=self.clock.now(), dialect=self.db.engine.dialect.name)
                 async with self.db.unit_of_work(urgent=True) as session:
-                    # Keys are authenticated from a cache; revocation is checked here, in the
-                    # same transaction as the write, so a revoked key writes nothing.
-                    active = await auth.active_key_ids(session, {key_id for _, key_id, _ in group})
-                    allowed = [(item, f) for item, (_, key_id, f) in zip(drafts.items, group) if key_id in active]
-                    drafts.items = [item for item, _ in allowed]
+                    # Keys are authenticated from a cache; accept_drafts checks revocation in
+                    # the same transaction as the write, so a revoked key writes nothing.
                     results = await accept_drafts(session, drafts, clock=self.clock)
         except IntegrityError as exc:
             # Another process stored the same key between our check and insert; once on
@@ -91,16 +89,12 @@ class GroupCommitWriter:
         except Exception as exc:
             await self._isolate(group, exc)
             return
-        revoked = Unauthorized("the API key is unknown or revoked")
-        for submission, key_id, future in group:
-            if key_id not in active:
-                _settle(future, revoked)
-        for (_, future), result in zip(allowed, results):
+        for (_, future), result in zip(group, results):
             _settle(future, result)
 
-    async def _isolate(self, group: list[tuple[Submission, str, asyncio.Future]], exc: Exception) -> None:
+    async def _isolate(self, group: list[tuple[Submission, asyncio.Future]], exc: Exception) -> None:
         if len(group) == 1:
-            _settle(group[0][2], exc)
+            _settle(group[0][1], exc)
             return
         # One bad submission must not fail its neighbours: write them one by one.
         log.warning("group commit failed; retrying one by one", extra={"size": len(group), "error": repr(exc)})

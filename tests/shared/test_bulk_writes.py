@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -57,3 +58,37 @@ async def test_bulk_insert_writes_what_the_orm_reads_back_in_the_order_given(run
 def test_bulk_insert_refuses_unknown_columns():
     with pytest.raises(ValueError, match="scroe"):
         BulkInsert(Response.__table__, ("id", "scroe"))
+
+
+async def test_log_appends_on_postgresql_commit_in_position_order(runtime, backend):
+    """A consumer reads ``position > n``: a later position must never commit before an earlier
+    one. The append statement itself takes the log's lock, so a second appender waits."""
+    if backend != "postgresql":
+        pytest.skip("SQLite serialises writers already")
+
+    def entry(name: str) -> tuple[str, str, str, str, str]:
+        return (name, "responses", events.RESPONSE_RECEIVED, "c-1", json.dumps({"n": name}))
+
+    first_appended = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def first() -> None:
+        async with runtime.db.unit_of_work() as session:
+            await outbox.append_entries(session, [entry("first")], clock=runtime.clock)
+            first_appended.set()
+            await release_first.wait()
+
+    async def second() -> None:
+        async with runtime.db.unit_of_work() as session:
+            await outbox.append_entries(session, [entry("second")], clock=runtime.clock)
+
+    first_task = asyncio.create_task(first())
+    await first_appended.wait()
+    second_task = asyncio.create_task(second())
+    await asyncio.sleep(0.3)
+    assert not second_task.done(), "the second append went ahead while the first was uncommitted"
+    release_first.set()
+    await asyncio.wait_for(asyncio.gather(first_task, second_task), 10)
+    async with runtime.db.sessions() as session:
+        logged = (await session.execute(select(EventLogEntry).order_by(EventLogEntry.position))).scalars().all()
+    assert [e.event_id for e in logged] == ["first", "second"]

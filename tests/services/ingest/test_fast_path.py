@@ -142,6 +142,23 @@ async def test_a_key_revoked_after_it_was_cached_writes_nothing(apps, runtime, m
     assert await _count(runtime, Response) == 1
 
 
+async def test_in_one_group_commit_only_the_revoked_keys_submissions_are_refused(apps, runtime, make_key):
+    """Concurrent POSTs share a group commit; the revocation check is per submission."""
+    import asyncio
+
+    from shared import auth
+    lean, *_ = apps
+    revoked, active = await make_key("responses:write", name="old-app"), await make_key("responses:write")
+    for headers in (revoked, active):  # both keys cached
+        assert (await lean.post("/v1/responses", json=BODY, headers=headers)).status_code == 202
+    async with runtime.db.unit_of_work() as session:
+        await auth.revoke_key(session, revoked["Authorization"].split("_")[1], clock=runtime.clock)
+    replies = await asyncio.gather(*(lean.post("/v1/responses", json={**BODY, "score": n % 11},
+                                               headers=revoked if n % 2 else active) for n in range(20)))
+    assert [r.status_code for r in replies] == [401 if n % 2 else 202 for n in range(20)]
+    assert await _count(runtime, Response) == 2 + 10
+
+
 async def test_over_the_rate_limit_the_answer_is_the_same_429_and_no_token_is_taken_twice(apps, make_key):
     from shared.rate_limit import RateLimiter
     lean_client, full_client, calls, lean_app = apps

@@ -126,41 +126,71 @@ class BulkInsert:
         self.table = table
         self.columns = columns
         self.advisory_lock = advisory_lock
-        self._sql: dict[str, str] = {}
+        self._sql: dict[tuple[str, BulkInsert | None], str] = {}
 
-    def sql(self, dialect: Dialect) -> str:
-        statement = self._sql.get(dialect.name)
+    def sql(self, dialect: Dialect, along: BulkInsert | None = None) -> str:
+        """The statement; with ``along`` (PostgreSQL only), that insert runs first in the
+        same statement, as a data-modifying CTE, its arrays numbered before this one's."""
+        cache_key = (dialect.name, along)
+        statement = self._sql.get(cache_key)
         if statement is None:
-            preparer = dialect.identifier_preparer
-            names = ", ".join(preparer.quote(c) for c in self.columns)
-            target = f"INSERT INTO {preparer.format_table(self.table)} ({names})"
             if dialect.name == "postgresql":
-                arrays = ", ".join(f"${n}::{self.table.c[c].type.compile(dialect=dialect)}[]"
-                                   for n, c in enumerate(self.columns, start=1))
-                values = ", ".join(f"v.c{n}" for n in range(len(self.columns)))
-                aliases = ", ".join(f"c{n}" for n in range(len(self.columns)))
-                rows = f"unnest({arrays}) WITH ORDINALITY AS v({aliases}, ordinal)"
-                if self.advisory_lock is None:
-                    statement = f"{target} SELECT {values} FROM {rows} ORDER BY v.ordinal"
-                else:
+                ctes = []
+                first = 1
+                if along is not None:
+                    ctes.append(f"along AS ({along._pg_insert(dialect, 1)} RETURNING 1)")
+                    first += len(along.columns)
+                if self.advisory_lock is not None:
                     # Every row joins the lock's one row, so the lock is held before the first
                     # row reaches the insert and its defaults (a position from a sequence)
                     # are drawn; MATERIALIZED keeps the volatile call a step of its own.
-                    statement = (f"WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({int(self.advisory_lock)})) "
-                                 f"{target} SELECT {values} FROM {rows} CROSS JOIN lock ORDER BY v.ordinal")
-            elif dialect.paramstyle == "qmark":
-                statement = f"{target} VALUES ({', '.join('?' for _ in self.columns)})"
+                    # With ``along``, the lock waits for that insert to finish: an insert that
+                    # waits on another transaction's row (a unique key) must not hold the lock
+                    # meanwhile, or the two could deadlock.
+                    after = " FROM (SELECT count(*) FROM along) AS done" if along is not None else ""
+                    ctes.append(f"lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({int(self.advisory_lock)}){after})")
+                statement = (f"WITH {', '.join(ctes)} " if ctes else "") + self._pg_insert(dialect, first)
+            elif dialect.paramstyle == "qmark" and along is None:
+                statement = f"{self._target(dialect)} VALUES ({', '.join('?' for _ in self.columns)})"
             else:  # pragma: no cover - npsloop ships with these two drivers
                 raise NotImplementedError(f"{dialect.name} with paramstyle {dialect.paramstyle}")
-            self._sql[dialect.name] = statement
+            self._sql[cache_key] = statement
         return statement
 
-    async def run(self, connection: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` (tuples in ``columns`` order) on an AsyncConnection."""
+    def _target(self, dialect: Dialect) -> str:
+        preparer = dialect.identifier_preparer
+        return f"INSERT INTO {preparer.format_table(self.table)} ({', '.join(preparer.quote(c) for c in self.columns)})"
+
+    def _pg_insert(self, dialect: Dialect, first_param: int) -> str:
+        arrays = ", ".join(f"${n}::{self.table.c[c].type.compile(dialect=dialect)}[]"
+                           for n, c in enumerate(self.columns, start=first_param))
+        values = ", ".join(f"v.c{n}" for n in range(len(self.columns)))
+        aliases = ", ".join(f"c{n}" for n in range(len(self.columns)))
+        lock = " CROSS JOIN lock" if self.advisory_lock is not None else ""
+        return (f"{self._target(dialect)} SELECT {values} FROM unnest({arrays}) WITH ORDINALITY "
+                f"AS v({aliases}, ordinal){lock} ORDER BY v.ordinal")
+
+    async def run(self, connection: Any, rows: list[tuple[Any, ...]], *,
+                  along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None) -> None:
+        """Insert ``rows`` (tuples in ``columns`` order) on an AsyncConnection.
+
+        ``along``: another insert and its rows to run first — on PostgreSQL in the same
+        statement (one round trip instead of two), on SQLite just before.
+        """
+        if along is not None and not along[1]:
+            along = None
+        if along is not None and connection.dialect.name != "postgresql":
+            await along[0].run(connection, along[1])
+            along = None
         if not rows:
+            if along is not None:
+                await along[0].run(connection, along[1])
             return
         if connection.dialect.name == "postgresql":
-            await connection.exec_driver_sql(self.sql(connection.dialect), tuple(map(list, zip(*rows))))
+            arrays = tuple(map(list, zip(*rows)))
+            if along is not None:
+                arrays = (*map(list, zip(*along[1])), *arrays)
+            await connection.exec_driver_sql(self.sql(connection.dialect, along[0] if along else None), arrays)
         else:
             await connection.exec_driver_sql(self.sql(connection.dialect), rows)
 

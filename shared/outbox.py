@@ -53,11 +53,18 @@ async def emit(session: AsyncSession, event_type: str, *, key: str, subject: str
     return event_id
 
 
-async def append_entries(session: AsyncSession, entries: list[Entry], *, clock: Clock) -> None:
-    """Add already-serialised events (see ``events.envelope_json``) to the log, now."""
+async def append_entries(session: AsyncSession, entries: list[Entry], *, clock: Clock,
+                         along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None) -> None:
+    """Add already-serialised events (see ``events.envelope_json``) to the log, now.
+
+    ``along``: the rows these events announce, as (BulkInsert, rows): inserted by the same
+    statement on PostgreSQL, one round trip for both (see ``BulkInsert.run``).
+    """
     if entries:
         now = clock.now()
-        await _write(session, [(*entry, now) for entry in entries])
+        await _write(session, [(*entry, now) for entry in entries], along)
+    elif along is not None:
+        await along[0].run(await session.connection(), along[1])
 
 
 def defer(session: AsyncSession) -> None:
@@ -81,7 +88,8 @@ async def _add(session: AsyncSession, entries: list[Entry], clock: Clock) -> Non
         deferred.extend((*entry, now) for entry in entries)
 
 
-async def _write(session: AsyncSession, rows: list[tuple[str, str, str, str, str, datetime]]) -> None:
+async def _write(session: AsyncSession, rows: list[tuple[str, str, str, str, str, datetime]],
+                 along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None) -> None:
     """Insert (entry..., created_at) rows.
 
     On PostgreSQL, a transaction-scoped advisory lock makes log positions commit in the
@@ -95,5 +103,5 @@ async def _write(session: AsyncSession, rows: list[tuple[str, str, str, str, str
     dialect_name = conn.dialect.name
     # The rows of one append share their time: convert each distinct time once.
     stored = {time: stored_datetime(time, dialect_name) for time in {row[5] for row in rows}}
-    await _INSERT.run(conn, [(*row[:5], stored[row[5]]) for row in rows])
+    await _INSERT.run(conn, [(*row[:5], stored[row[5]]) for row in rows], along=along)
     session.info["events_appended"] = True

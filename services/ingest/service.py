@@ -236,8 +236,8 @@ async def accept_drafts(session: AsyncSession, drafts: Drafts, *, clock: Clock) 
 
     if new:
         drafts.build(new)
-        await _INSERT.run(await session.connection(), [item.values for item in new])
-        await outbox.append_entries(session, [item.entry for item in new], clock=clock)
+        await outbox.append_entries(session, [item.entry for item in new], clock=clock,
+                                    along=(_INSERT, [item.values for item in new]))
     for response_id, comment in late_comments:
         await add_comment(session, response_id, comment, clock=clock)
     return results

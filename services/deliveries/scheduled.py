@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
 
 from services.deliveries import channels, repository, signing
 from services.deliveries.models import DeliveryAttempt
 from services.deliveries.service import next_attempt_at
+from services.deliveries.sender import SendError, WebhookSender
 from services.deliveries.urls import UnsafeUrl, check_url, guarded_client
 from shared.clock import Clock
 from shared.db import Database
@@ -63,12 +63,16 @@ class DeliveryWorker:
         self.max_age = max_age
         self.allow_private = allow_private
         self.limit = asyncio.Semaphore(concurrency)
+        # Channels (Slack, Teams, email relays) keep httpx; subscriptions' webhooks, the bulk
+        # of the traffic, go through the lean sender (see services.deliveries.sender).
         self.client = guarded_client(timeout=timeout, allow_private=allow_private)
+        self.sender = WebhookSender(timeout=timeout, allow_private=allow_private)
         self.settings = settings or Settings(delivery_timeout_seconds=timeout)
         self.policy = policy
 
     async def close(self) -> None:
         await self.client.aclose()
+        await self.sender.aclose()
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
         while not stop.is_set():
@@ -167,7 +171,7 @@ class DeliveryWorker:
         # it against their own clock to refuse replays.
         headers = signing.headers(job.secret, msg_id=job.event_id, timestamp=int(time.time()), body=job.body)
         try:
-            reply = await self.client.post(job.url, content=job.body, headers=headers)
+            reply = await self.sender.post(job.url, job.body, headers)
             return _Result(reply.status_code, reply.text[:RESPONSE_BODY_LIMIT], None, elapsed())
-        except httpx.HTTPError as exc:
-            return _Result(None, None, f"{type(exc).__name__}: {exc}"[:RESPONSE_BODY_LIMIT], elapsed())
+        except SendError as exc:
+            return _Result(None, None, str(exc)[:RESPONSE_BODY_LIMIT], elapsed())

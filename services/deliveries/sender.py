@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import h11
 import httpx
 
-from services.deliveries.urls import UnsafeUrl, _resolve_checked
+from services.deliveries.urls import UnsafeUrl, resolve_checked
 
 # An answer's body is kept for the attempt log up to this much; a longer one is not read
 # to its end: the connection is closed instead of reused.
@@ -141,7 +141,7 @@ class WebhookSender:
     async def _connect(self, origin: Origin) -> _Connection:
         scheme, host, port = origin
         try:
-            address = host if self.allow_private else await _resolve_checked(host, port)
+            address = host if self.allow_private else await resolve_checked(host, port)
         except UnsafeUrl as exc:
             raise SendError(f"ConnectError: refused: {exc}") from None
         tls = None

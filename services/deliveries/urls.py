@@ -58,7 +58,7 @@ async def check_url(url: str, *, allow_private: bool) -> None:
         _check_address(info[4][0])
 
 
-async def _resolve_checked(host: str, port: int) -> str:
+async def resolve_checked(host: str, port: int) -> str:
     """The address to connect to for ``host``: refused unless every address it resolves to is public."""
     try:
         _check_address(host)
@@ -89,7 +89,7 @@ class _CheckedAddressBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                           socket_options: typing.Iterable[typing.Any] | None = None) -> httpcore.AsyncNetworkStream:
         try:
-            address = await _resolve_checked(host, port)
+            address = await resolve_checked(host, port)
         except UnsafeUrl as exc:
             raise httpcore.ConnectError(f"refused: {exc}") from None
         return await self._inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,

@@ -133,7 +133,7 @@ class BulkInsert:
 
     def sql(self, dialect: Dialect, along: BulkInsert | None = None) -> str:
         """The statement; with ``along`` (PostgreSQL only), that insert runs first in the
-        same statement, as a data-modifying CTE, its arrays numbered before this one's."""
+        same statement, as a data-modifying CTE, its rows the first parameter and this one's the second."""
         cache_key = (dialect.name, along)
         statement = self._sql.get(cache_key)
         if statement is None:
@@ -165,7 +165,8 @@ class BulkInsert:
         return f"INSERT INTO {preparer.format_table(self.table)} ({', '.join(preparer.quote(c) for c in self.columns)})"
 
     def _pg_insert(self, dialect: Dialect, param: int) -> str:
-        columns = ", ".join(f"c{n} {self.table.c[c].type.compile(dialect=dialect)}" for n, c in enumerate(self.columns))
+        columns = ", ".join(f"{key} {self.table.c[c].type.compile(dialect=dialect)}"
+                            for key, c in zip(self._keys, self.columns))
         values = ", ".join(f"v.{key}" for key in self._keys)
         lock = " CROSS JOIN lock" if self.advisory_lock is not None else ""
         return (f"{self._target(dialect)} SELECT {values} FROM ROWS FROM (json_to_recordset(${param}::json) "
@@ -182,14 +183,10 @@ class BulkInsert:
         ``along``: another insert and its rows to run first — on PostgreSQL in the same
         statement (one round trip instead of two), on SQLite just before.
         """
-        if along is not None and not along[1]:
-            along = None
-        if along is not None and connection.dialect.name != "postgresql":
-            await along[0].run(connection, along[1])
+        if along is not None and not (rows and along[1] and connection.dialect.name == "postgresql"):
+            await along[0].run(connection, along[1])  # nothing to combine: on its own, first
             along = None
         if not rows:
-            if along is not None:
-                await along[0].run(connection, along[1])
             return
         if connection.dialect.name == "postgresql":
             params = (self._pg_rows(rows),) if along is None else (along[0]._pg_rows(along[1]), self._pg_rows(rows))

@@ -75,13 +75,10 @@ async def find_by_idempotency_keys(session: AsyncSession, wanted: set[tuple[str,
     if not key_ids:
         return await _find_pairs(session, _BY_KEY, "idempotency_key", wanted), set()
     conn = await session.connection()
-    pairs = list(wanted)
-    if conn.dialect.name == "postgresql":
-        result = await conn.execute(_BY_KEY_AND_ACTIVE["postgresql"], {
-            "sources": [s for s, _ in pairs], "values": [v for _, v in pairs], "key_ids": list(key_ids)})
-    else:
-        result = await conn.execute(_BY_KEY_AND_ACTIVE["sqlite"], {"pairs": json.dumps(pairs),
-                                                                   "key_ids": json.dumps(list(key_ids))})
+    dialect = conn.dialect.name
+    key_list = list(key_ids)
+    result = await conn.execute(_BY_KEY_AND_ACTIVE[dialect], {
+        **_pair_params(dialect, wanted), "key_ids": key_list if dialect == "postgresql" else json.dumps(key_list)})
     earlier: dict[tuple[str, str], dict[str, Any]] = {}
     active: set[str] = set()
     for row in result.mappings():
@@ -98,15 +95,18 @@ async def find_by_external_ids(session: AsyncSession,
     return await _find_pairs(session, _BY_EXTERNAL, "external_id", wanted)
 
 
+def _pair_params(dialect: str, wanted: set[tuple[str, str]]) -> dict[str, Any]:
+    """The (source, value) pairs as the lookups of :func:`_pairs_lookup` take them."""
+    pairs = list(wanted)
+    if dialect == "postgresql":
+        return {"sources": [s for s, _ in pairs], "values": [v for _, v in pairs]}
+    return {"pairs": json.dumps(pairs)}
+
+
 async def _find_pairs(session: AsyncSession, queries: dict[str, Any], name: str,
                       wanted: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
     if not wanted:
         return {}
     conn = await session.connection()
-    if conn.dialect.name == "postgresql":
-        pairs = list(wanted)
-        result = await conn.execute(queries["postgresql"], {"sources": [s for s, _ in pairs],
-                                                             "values": [v for _, v in pairs]})
-    else:
-        result = await conn.execute(queries["sqlite"], {"pairs": json.dumps(list(wanted))})
+    result = await conn.execute(queries[conn.dialect.name], _pair_params(conn.dialect.name, wanted))
     return {(r["source"], r[name]): dict(r) for r in result.mappings()}

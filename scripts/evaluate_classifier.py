@@ -27,6 +27,7 @@ from dataclasses import dataclass
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from services.classifier.embeddings import EmbeddingsUnavailable, load_encoder  # noqa: E402
 from services.classifier.model import Classifier, load_classifier  # noqa: E402
 from services.classifier.training import LabelledExample, save, train  # noqa: E402
 
@@ -99,7 +100,12 @@ def mapped_themes(mapping: dict) -> list[str]:
 def evaluate(classifier: Classifier, rows: list[Row], themes: list[str]) -> dict:
     tp, fp, fn = Counter(), Counter(), Counter()
     confusion: Counter = Counter()
+    encoder = getattr(classifier, "encoder", None)
+    if encoder is not None and hasattr(encoder, "clear"):
+        encoder.clear()  # the rate includes encoding these comments, not vectors left from an earlier run
     start = time.process_time()
+    if getattr(classifier, "prepares_batches", False):
+        classifier.prepare([row.comment for row in rows])  # in batches, as the classifier service does
     results = [classifier.classify(row.comment, row.score) for row in rows]
     elapsed = max(time.process_time() - start, 1e-9)
     for row, result in zip(rows, results):
@@ -164,7 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", type=int, default=0, help="print this many misclassified rows")
     parser.add_argument("--shuffles", type=int, default=0,
                         help="also train on k rows of N seeded shuffles and print the mean (one split is noisy)")
+    parser.add_argument("--embeddings", action="store_true",
+                        help="train with sentence embeddings (classifier train --embeddings; needs npsloop[ml])")
     args = parser.parse_args(argv)
+    encoder = None
+    if args.embeddings:
+        try:
+            encoder = load_encoder()
+        except EmbeddingsUnavailable as exc:
+            print(f"evaluate_classifier --embeddings: {exc}", file=sys.stderr)
+            return 2
     if not args.mapping and not args.dataset:
         parser.error("give --dataset or --mapping")
     mapping_path = args.mapping or next(MAPPINGS.glob(f"{args.dataset}.*"))
@@ -192,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         train_rows, test_rows = rows[:k], rows[k:]
         start = time.process_time()
-        model = train(to_examples(train_rows), themes=base.themes, base=base)
+        model = train(to_examples(train_rows), themes=base.themes, base=base, encoder=encoder)
         fit_seconds = time.process_time() - start
         with tempfile.TemporaryDirectory() as tmp:
             save(model, pathlib.Path(tmp))
@@ -201,11 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         report(f"k={k}: trained ({fit_seconds:.1f}s to fit) on the other {len(test_rows)}",
                evaluate(trained, test_rows, themes))
         if args.shuffles:
-            shuffled_curve(rows, themes, base, k, args.shuffles)
+            shuffled_curve(rows, themes, base, k, args.shuffles, encoder)
     return 0
 
 
-def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: int) -> None:
+def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: int, encoder=None) -> None:
     import random
 
     from services.classifier.training import TrainedClassifier
@@ -214,8 +229,8 @@ def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: i
     for seed in range(1, shuffles + 1):
         order = list(rows)
         random.Random(seed).shuffle(order)
-        model = train(to_examples(order[:k]), themes=base.themes, base=base)
-        result = evaluate(TrainedClassifier(model, base), order[k:], themes)
+        model = train(to_examples(order[:k]), themes=base.themes, base=base, encoder=encoder)
+        result = evaluate(TrainedClassifier(model, base, encoder), order[k:], themes)
         theme_f1.append(result["micro_f1"])
         sentiment_f1.append(result["sentiment_macro_f1"])
     line = f"  k={k}, {shuffles} shuffles: trained theme micro-F1 mean {sum(theme_f1) / shuffles:.3f} " \

@@ -125,6 +125,7 @@ def _classifier_only(settings: Settings):
 
 def _train(settings: Settings, args: argparse.Namespace) -> int:
     from services.classifier.commands import run_train
+    from services.classifier.embeddings import EmbeddingsUnavailable
     from shared.policy import load_policy
 
     themes = load_policy(settings.policy_file).theme_definitions()
@@ -135,7 +136,11 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         print(f"npsloop classifier train: cannot read --labels {args.labels}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        version = run_train(labels_file=labels, corrections=corrections, themes=themes, data_dir=settings.data_dir)
+        version = run_train(labels_file=labels, corrections=corrections, themes=themes, data_dir=settings.data_dir,
+                            embeddings=args.embeddings)
+    except EmbeddingsUnavailable as exc:
+        print(f"npsloop classifier train --embeddings: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:  # bad labels or nothing to learn from: a message, not a traceback
         print(f"npsloop classifier train: {exc}", file=sys.stderr)
         return 2
@@ -228,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     classifier_sub = classifier.add_subparsers(dest="classifier_command", required=True)
     train = classifier_sub.add_parser("train", help="fit the organisation's own model from corrections (+ labels)")
     train.add_argument("--labels", help='JSON Lines {"comment","score","themes":[ids],"sentiment"}')
+    train.add_argument("--embeddings", action="store_true",
+                       help="theme heads also read MiniLM sentence embeddings (needs the npsloop[ml] extra; "
+                            "~100 comments/s per core to classify)")
 
     reclassify = sub.add_parser("reclassify", help="re-run the current classifier over stored responses (replay)")
     reclassify.add_argument("--since", type=_since, default=None,

@@ -6,11 +6,12 @@ import json
 import pathlib
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from shared.taxonomy import ThemeDefinition
 
+from .embeddings import Encoder, load_encoder
 from .model import BuiltinClassifier, Classifier
 from .training import LabelledExample, save, train
 
@@ -23,12 +24,27 @@ def _score(value: Any) -> int | None:
     return int(value)
 
 
+CLASSIFY_CHUNK = 256  # lines read ahead, so that a model with embeddings encodes them in one batch
+
+
 def run_classify(infile: TextIO, outfile: TextIO, classifier: Classifier) -> int:
     """Classify JSON Lines ``{"id", "score", "comment"}``; bad lines get an ``error`` line."""
     count = 0
+    chunk: list[tuple[int, str]] = []
     for number, line in enumerate(infile, start=1):
-        if not line.strip():
-            continue
+        if line.strip():
+            chunk.append((number, line))
+        if len(chunk) >= CLASSIFY_CHUNK:
+            count += _classify_chunk(chunk, outfile, classifier)
+            chunk = []
+    count += _classify_chunk(chunk, outfile, classifier)
+    outfile.flush()
+    return count
+
+
+def _classify_chunk(chunk: list[tuple[int, str]], outfile: TextIO, classifier: Classifier) -> int:
+    parsed: list[tuple[Any, str | None, int | None] | dict] = []
+    for number, line in chunk:
         record_id: Any = None
         try:
             record = json.loads(line)
@@ -38,14 +54,17 @@ def run_classify(infile: TextIO, outfile: TextIO, classifier: Classifier) -> int
             comment = record.get("comment")
             if comment is not None and not isinstance(comment, str):
                 raise ValueError("comment must be a string or null")
-            result = classifier.classify(comment, _score(record.get("score")))
-            out = {"id": record_id, **result.as_dict()}
+            parsed.append((record_id, comment, _score(record.get("score"))))
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
-            out = {"id": record_id, "error": f"line {number}: {exc}"}
-        outfile.write(json.dumps(out, ensure_ascii=False) + "\n")
-        count += 1
-    outfile.flush()
-    return count
+            parsed.append({"id": record_id, "error": f"line {number}: {exc}"})
+    if getattr(classifier, "prepares_batches", False):
+        classifier.prepare([item[1] for item in parsed if isinstance(item, tuple)])
+    for item in parsed:
+        if isinstance(item, tuple):
+            record_id, comment, score = item
+            item = {"id": record_id, **classifier.classify(comment, score).as_dict()}
+        outfile.write(json.dumps(item, ensure_ascii=False) + "\n")
+    return len(parsed)
 
 
 def read_labels(handle: TextIO) -> list[LabelledExample]:
@@ -72,9 +91,14 @@ def read_labels(handle: TextIO) -> list[LabelledExample]:
 
 
 def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExample],
-              themes: list[ThemeDefinition] | None, data_dir: pathlib.Path) -> str:
-    """Fit the organisation's model from corrections (+ labelled file) and store it; return its version."""
+              themes: list[ThemeDefinition] | None, data_dir: pathlib.Path, embeddings: bool = False,
+              encoder_loader: Callable[[], Encoder] = load_encoder) -> str:
+    """Fit the organisation's model from corrections (+ labelled file) and store it; return its version.
+
+    ``embeddings``: the theme heads also read sentence embeddings (the ml extra); raises
+    ``EmbeddingsUnavailable`` with the install command when it is missing, before any work."""
     started = time.monotonic()
+    encoder = encoder_loader() if embeddings else None
     examples = list(corrections)
     print(f"classifier train: {len(examples)} stored corrections", file=sys.stderr)
     if labels_file is not None:
@@ -84,7 +108,9 @@ def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExamp
     if not examples:
         raise ValueError("no labelled examples: correct some classifications or pass --labels FILE")
     base = BuiltinClassifier(themes)
-    model = train(examples, themes=base.themes, base=base)
+    if encoder is not None:
+        print(f"classifier train: encoding {len(examples)} comments with {encoder.name}", file=sys.stderr)
+    model = train(examples, themes=base.themes, base=base, encoder=encoder)
     print(f"classifier train: fitted {len(model.theme_heads)} theme heads"
           f"{' and sentiment' if model.sentiment_head else ''} in {time.monotonic() - started:.1f}s",
           file=sys.stderr)

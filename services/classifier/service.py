@@ -118,6 +118,8 @@ async def reclassify_batch(session: AsyncSession, responses: Sequence[Response],
                            clock: Clock) -> int:
     """Re-run ``classifier`` over ``responses`` in the caller's transaction, keeping corrections."""
     ids = [r.id for r in responses]
+    if getattr(classifier, "prepares_batches", False):
+        classifier.prepare([r.comment for r in responses])
     corrections = await repository.effective_corrections(session, ids)
     rows = await repository.get_many(session, ids)
     for response in responses:

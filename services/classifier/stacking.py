@@ -12,7 +12,9 @@ features:
   word's part of every head's score is fixed and cached at inference (one lookup per
   word instead of per n-gram), and it scored as well as exact unit length on both sets;
 - the built-in model's readings: every theme's confidence, positive/negative weight,
-  suggestions, score prior and NPS category.
+  suggestions, score prior and NPS category;
+- optionally (``classifier train --embeddings``, the ``npsloop[ml]`` extra) the comment's
+  sentence embedding, unit length times ``DENSE_SCALE`` (``embeddings``).
 
 Per theme, the text features are scaled by how strongly each leans to the theme's positives
 or negatives (naive-Bayes log-count ratios, as in NBSVM; ``nb_ratios``) before the L2 fit: on
@@ -56,6 +58,10 @@ BLOCKS = ("word", "char")
 # sets (2 drifts back towards no scaling), both better than plain TF-IDF on every shuffle.
 NB_SMOOTHING = 0.5
 CHAR_CACHE = 50_000  # words whose scores a loaded model remembers (then it starts afresh)
+# The embedding block's length against the unit-length word and character blocks. At k = 300,
+# mean of 8 (NHS) and 6 (URR) shuffles: 2 and 4 scored alike, 3 between them, 8 lost some of
+# the gain, 1 kept less than a third of it.
+DENSE_SCALE = 3.0
 
 Features = dict[str, float]
 
@@ -184,8 +190,12 @@ class _NaiveBayesLogistic:
 
 
 def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[set[str]],
-              evidence: Sequence[Sequence[float]], theme_ids: Sequence[str]) -> dict:
-    """Fit one stacked head per theme; returns the JSON-ready description of all heads."""
+              evidence: Sequence[Sequence[float]], theme_ids: Sequence[str], *,
+              dense: Sequence[Sequence[float]] | None = None, encoder: str | None = None) -> dict:
+    """Fit one stacked head per theme; returns the JSON-ready description of all heads.
+
+    ``dense``: one embedding per row, made by the encoder called ``encoder`` (stored, so that
+    inference knows which encoder the heads need)."""
     import numpy as np
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -204,6 +214,11 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
         merged.update({"char|" + g: v for g, v in _char_row(comment, idfs["char"]).items()})
     for merged, feats, ev in zip(inputs, rows, evidence):
         merged.update({"meta|" + f: v for f, v in meta_features(feats, ev, theme_ids).items()})
+    if dense is not None:
+        if len(dense) != n or not encoder:
+            raise ValueError("fit_stack: dense needs one vector per row and the encoder's name")
+        for merged, vector in zip(inputs, dense):
+            merged.update({f"dense|{i}": DENSE_SCALE * float(v) for i, v in enumerate(vector)})
     vectoriser = DictVectorizer()
     X = vectoriser.fit_transform(inputs).tocsr()
     X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int32)  # liblinear takes 32-bit only
@@ -212,7 +227,7 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
     B = np.array([[builtin_confidence(e) for e in ev] for ev in evidence]).reshape(n, len(theme_ids))
     folds = list(KFold(min(FOLDS, n), shuffle=True, random_state=0).split(np.arange(n))) if n >= 2 else []
 
-    text_columns = np.array([not name.startswith("meta|") for name in names])
+    text_columns = np.array([name.startswith(("word|", "char|")) for name in names])
 
     def model(C: float) -> _NaiveBayesLogistic:
         return _NaiveBayesLogistic(LogisticRegression(C=C, solver="liblinear", random_state=0), text_columns)
@@ -256,7 +271,7 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
             columns.append(theme_id)
             coefs.append(fitted.coef_[0])
         heads[theme_id] = head
-    vocab: dict[str, dict[str, list[float]]] = {block: {} for block in (*BLOCKS, "meta")}
+    vocab: dict[str, dict[str, list[float]]] = {block: {} for block in (*BLOCKS, "meta", "dense")}
     W = np.array(coefs).T if coefs else np.zeros((len(names), 0))
     for name, weights in zip(names, W):
         block, term = name.split("|", 1)
@@ -266,8 +281,13 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
         # weight is stored; the list is [idf, weight per column]
         for term, value in idfs[block].items():
             vocab[block][term] = [round(value, WEIGHT_DIGITS)] + vocab[block].get(term, [0.0] * len(columns))
-    return {"format": STACK_FORMAT, "threshold": round(threshold, 4), "heads": heads, "columns": columns,
-            "vocab": vocab}
+    stack = {"format": STACK_FORMAT, "threshold": round(threshold, 4), "heads": heads, "columns": columns,
+             "vocab": vocab}
+    if dense is not None:
+        stack["dense"] = {"encoder": encoder, "dimension": len(dense[0]) if n else 0, "scale": DENSE_SCALE}
+    else:
+        del vocab["dense"]
+    return stack
 
 
 class StackedHeads:
@@ -280,6 +300,9 @@ class StackedHeads:
         self.heads = stack.get("heads", {})
         self.columns = list(stack.get("columns", ()))
         self.legacy = stack.get("format", 1) < STACK_FORMAT
+        dense = stack.get("dense") or {}
+        self.encoder: str | None = dense.get("encoder")  # the sentence encoder these heads need, if any
+        self.dense_scale = float(dense.get("scale", DENSE_SCALE))
         self.index: dict[str, dict[str, int]] = {}
         self.idf: list[float] = []  # per row; 1 for the meta block
         rows: list[list[float]] = []
@@ -318,10 +341,13 @@ class StackedHeads:
         return part
 
     def fitted_probabilities(self, feats: Features, comment: str, evidence: Sequence[float],
-                             theme_ids: Sequence[str]) -> dict[str, float]:
-        """Each fitted column's probability for one comment (before blending)."""
+                             theme_ids: Sequence[str], dense: Sequence[float] | None = None) -> dict[str, float]:
+        """Each fitted column's probability for one comment (before blending); ``dense`` is the
+        comment's embedding, required when the heads were fitted with one."""
         if not self.columns:
             return {}
+        if self.encoder and dense is None:
+            raise ValueError(f"these theme heads need the comment's {self.encoder} embedding")
         idf = self.idf
         index = self.index.get("word", {})
         rows = [r for t in word_terms(feats) if (r := index.get(t)) is not None]
@@ -334,6 +360,12 @@ class StackedHeads:
             if (r := index.get(f)) is not None:
                 rows.append(r)
                 values.append(v)
+        if self.encoder:
+            index = self.index.get("dense", {})
+            for i, v in enumerate(dense or ()):
+                if (r := index.get(str(i))) is not None:
+                    rows.append(r)
+                    values.append(self.dense_scale * v)
         z = (self.bias + self._np.array(values) @ self.weights[rows]).tolist() if rows else self.bias.tolist()
         char_z = [0.0] * len(z)
         energy = 0.0

@@ -15,20 +15,25 @@ zero-shot. At inference all heads of a kind are scored together, one matrix prod
 from __future__ import annotations
 
 import json
+import logging
 import math
 import pathlib
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from shared.taxonomy import ThemeDefinition
 
+from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder
+
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
 from .calibration import calibrate_theme, sentiment_head_helps, trust_for
 from .stacking import StackedHeads, builtin_confidence, fit_stack, legacy_confidence
 from .sentiment import LexicalEvidence, score_prior, sentiment_from
+
+log = logging.getLogger("npsloop.classifier")
 
 FORMAT = 1
 SENTIMENTS = ("positive", "neutral", "negative")
@@ -166,8 +171,11 @@ def _fit_softmax(data: list[tuple[dict[str, float], int]], warm: list[dict[str, 
 
 
 def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] | None = None,
-          base: BuiltinClassifier) -> TrainedModel:
-    """Fit theme and sentiment heads on labelled examples (seconds for a few thousand)."""
+          base: BuiltinClassifier, encoder: Encoder | None = None) -> TrainedModel:
+    """Fit theme and sentiment heads on labelled examples (seconds for a few thousand).
+
+    With ``encoder`` (the ml extra) the stacked theme heads also read each comment's sentence
+    embedding; the model then needs that encoder wherever it is applied."""
     theme_ids = tuple(t.id for t in themes) if themes is not None else base.theme_ids
     theme_data: list[tuple[dict[str, float], set[str]]] = []
     theme_evidence: list[tuple[float, ...]] = []
@@ -205,10 +213,14 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         heads[theme_id] = _fit_binary(labelled, warm)
     theme_stack = None
     if theme_data:
+        dense = encoder.encode(theme_comments) if encoder is not None else None
         theme_stack = fit_stack([f for f, _ in theme_data], theme_comments, [g for _, g in theme_data],
-                                theme_evidence, list(base.theme_ids))
+                                theme_evidence, list(base.theme_ids), dense=dense,
+                                encoder=encoder.name if encoder is not None else None)
         theme_stack["theme_ids"] = [t for t in base.theme_ids if t in theme_ids]
         trained_on["stack_threshold"] = theme_stack["threshold"]
+        if encoder is not None:
+            trained_on["embeddings"] = encoder.name
     sentiment_head = None
     if len({label for _, label in sentiment_data}) >= 2:
         warm_classes = [{"base:" + label: SENT_WARM} for label in SENTIMENTS]
@@ -235,10 +247,22 @@ def _best_class(head: list[dict[str, float]], feats: dict[str, float]) -> tuple[
     return max(range(len(probs)), key=lambda c: (probs[c], -c)), probs
 
 
+def needed_encoder(stack: dict | None) -> str | None:
+    """The sentence encoder a stored model's theme heads read, if any (see ``embeddings``)."""
+    return ((stack or {}).get("dense") or {}).get("encoder")
+
+
 class TrainedClassifier:
-    def __init__(self, model: TrainedModel, base: BuiltinClassifier) -> None:
+    def __init__(self, model: TrainedModel, base: BuiltinClassifier, encoder: Encoder | None = None) -> None:
+        """``encoder`` is required when the model was trained with embeddings."""
         self.model = model
         self.base = base
+        needed = needed_encoder(model.theme_stack)
+        if needed and (encoder is None or encoder.name != needed):
+            raise EmbeddingsUnavailable(f"classifier version {model.version} reads {needed} sentence embeddings; "
+                                        f"{'no encoder was given' if encoder is None else 'got ' + encoder.name}")
+        self.encoder = encoder if needed else None
+        self.prepares_batches = self.encoder is not None  # worth a batch ahead, in a thread (handlers)
         self.version = model.version or "trained-unsaved"
         self.heads = {t: h for t, h in model.theme_heads.items() if t in base.theme_ids}
         positives = model.trained_on.get("theme_positives", {})
@@ -293,6 +317,13 @@ class TrainedClassifier:
             out[theme_id] = trust * _sigmoid(zt) + (1.0 - trust) * builtin_confidence(evidence[position])
         return out
 
+    def prepare(self, comments: Sequence[str | None]) -> None:
+        """Encode a batch of comments ahead of classifying them one by one (embeddings only:
+        batches cost about 60% as much per comment); a no-op otherwise."""
+        prepare = getattr(self.encoder, "prepare", None)
+        if prepare is not None:
+            prepare([c for c in comments if c])
+
     def classify(self, comment: str | None, score: int | None) -> Classification:
         analysis = self.base.analyse(comment)
         category = category_for_score(score)
@@ -303,8 +334,9 @@ class TrainedClassifier:
         feats = features(analysis, score, self.base.theme_ids)
         fitted = {}
         if self.stack is not None and not self.stack.legacy:
+            dense = self.encoder.encode([comment or ""])[0] if self.encoder is not None else None
             fitted = self.stack.fitted_probabilities(feats, comment or "", analysis.theme_evidence,
-                                                     self.base.theme_ids)
+                                                     self.base.theme_ids, dense)
         warm = self._warm_confidences(feats, analysis.theme_evidence)
         themes = []
         for theme_id, evidence in zip(self.base.theme_ids, analysis.theme_evidence):
@@ -364,8 +396,12 @@ def save(model: TrainedModel, data_dir: pathlib.Path, *, now: datetime | None = 
     return version
 
 
-def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier) -> TrainedClassifier | None:
-    """The newest stored model that fits ``base``'s themes, or None."""
+def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier,
+                encoder_loader: Callable[[str], Encoder] = load_encoder) -> TrainedClassifier | None:
+    """The newest stored model that fits ``base``'s themes and can be applied here, or None.
+
+    A model trained with sentence embeddings needs the ml extra: where it is missing, that
+    version is skipped with a warning for the newest one that does not need it."""
     folder = pathlib.Path(data_dir) / "classifier"
     if not folder.is_dir():
         return None
@@ -386,5 +422,13 @@ def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier) -> TrainedCl
         model = TrainedModel(payload["theme_ids"], payload["theme_heads"], payload.get("sentiment_head"),
                              payload["base_version"], payload.get("trained_on", {}), payload["version"],
                              payload.get("theme_stack"))
-        return TrainedClassifier(model, base)
+        encoder = None
+        if needed := needed_encoder(model.theme_stack):
+            try:
+                encoder = encoder_loader(needed)
+            except EmbeddingsUnavailable as exc:
+                log.warning("classifier version %s skipped: it reads %s sentence embeddings and %s",
+                            model.version, needed, exc)
+                continue
+        return TrainedClassifier(model, base, encoder)
     return None

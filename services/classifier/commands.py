@@ -6,12 +6,12 @@ import json
 import pathlib
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from shared.taxonomy import ThemeDefinition
 
-from .embeddings import Encoder, load_encoder
+from .embeddings import load_encoder
 from .model import BuiltinClassifier, Classifier
 from .training import LabelledExample, save, train
 
@@ -57,7 +57,7 @@ def _classify_chunk(chunk: list[tuple[int, str]], outfile: TextIO, classifier: C
             parsed.append((record_id, comment, _score(record.get("score"))))
         except ValueError as exc:  # json.JSONDecodeError is a ValueError
             parsed.append({"id": record_id, "error": f"line {number}: {exc}"})
-    if getattr(classifier, "prepares_batches", False):
+    if classifier.prepares_batches:
         classifier.prepare([item[1] for item in parsed if isinstance(item, tuple)])
     for item in parsed:
         if isinstance(item, tuple):
@@ -91,14 +91,13 @@ def read_labels(handle: TextIO) -> list[LabelledExample]:
 
 
 def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExample],
-              themes: list[ThemeDefinition] | None, data_dir: pathlib.Path, embeddings: bool = False,
-              encoder_loader: Callable[[], Encoder] = load_encoder) -> str:
+              themes: list[ThemeDefinition] | None, data_dir: pathlib.Path, embeddings: bool = False) -> str:
     """Fit the organisation's model from corrections (+ labelled file) and store it; return its version.
 
     ``embeddings``: the theme heads also read sentence embeddings (the ml extra); raises
     ``EmbeddingsUnavailable`` with the install command when it is missing, before any work."""
     started = time.monotonic()
-    encoder = encoder_loader() if embeddings else None
+    encoder = load_encoder() if embeddings else None
     examples = list(corrections)
     print(f"classifier train: {len(examples)} stored corrections", file=sys.stderr)
     if labels_file is not None:

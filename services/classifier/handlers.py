@@ -20,7 +20,7 @@ def subscriptions(*, classifier: Classifier, clock: Clock) -> list[Subscription]
         await service.classify_response(session, event.data, classifier=classifier, clock=clock)
 
     async def prefetch(session: AsyncSession, group: list[events.CloudEvent]) -> None:
-        if getattr(classifier, "prepares_batches", False):
+        if classifier.prepares_batches:
             # sentence embeddings: the group in one batch, off the event loop (milliseconds per comment)
             await asyncio.to_thread(classifier.prepare, [event.data.get("comment") for event in group])
         await repository.prefetch(session, [event.data["id"] for event in group])

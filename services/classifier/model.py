@@ -11,6 +11,7 @@ import json
 import math
 import pathlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -68,6 +69,11 @@ class Classification:
 @runtime_checkable
 class Classifier(Protocol):
     version: str
+    # True where classifying a batch is worth doing ahead (``prepare``), off the event loop:
+    # a trained model that reads sentence embeddings. False for the rest, whose prepare does nothing.
+    prepares_batches: bool
+
+    def prepare(self, comments: Sequence[str | None]) -> None: ...
 
     def classify(self, comment: str | None, score: int | None) -> Classification: ...
 
@@ -105,6 +111,8 @@ def themes_fingerprint(themes: list[ThemeDefinition]) -> str:
 class BuiltinClassifier:
     """Lexicon + zero-shot themes, lexicon sentiment with the score as context."""
 
+    prepares_batches = False
+
     def __init__(self, themes: list[ThemeDefinition] | None = None) -> None:
         self.themes = validate_taxonomy(themes if themes is not None else DEFAULT_THEMES)
         self.theme_ids = tuple(t.id for t in self.themes)
@@ -132,6 +140,9 @@ class BuiltinClassifier:
         themes = self.matcher.evidence(stems, denied_requests(tokens), SUGGESTIONS)
         return Analysis(False, language, tuple(stems), tuple(themes),
                         evidence.positive, evidence.negative, evidence.suggestions)
+
+    def prepare(self, comments: Sequence[str | None]) -> None:
+        """Nothing to do ahead: a comment costs tens of microseconds."""
 
     def classify(self, comment: str | None, score: int | None) -> Classification:
         category = category_for_score(score)

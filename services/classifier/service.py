@@ -118,7 +118,7 @@ async def reclassify_batch(session: AsyncSession, responses: Sequence[Response],
                            clock: Clock) -> int:
     """Re-run ``classifier`` over ``responses`` in the caller's transaction, keeping corrections."""
     ids = [r.id for r in responses]
-    if getattr(classifier, "prepares_batches", False):
+    if classifier.prepares_batches:
         classifier.prepare([r.comment for r in responses])
     corrections = await repository.effective_corrections(session, ids)
     rows = await repository.get_many(session, ids)

@@ -107,6 +107,11 @@ def meta_features(feats: Features, evidence: Sequence[float], theme_ids: Sequenc
     return meta
 
 
+def needed_encoder(stack: dict | None) -> str | None:
+    """The sentence encoder a stored stack's heads read, if any (see ``embeddings``)."""
+    return ((stack or {}).get("dense") or {}).get("encoder")
+
+
 def _tfidf_rows(rows: Sequence[dict[str, float]], idf: dict[str, float]) -> list[dict[str, float]]:
     """Binary word rows times idf, each to unit length."""
     out = []
@@ -271,7 +276,9 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
             columns.append(theme_id)
             coefs.append(fitted.coef_[0])
         heads[theme_id] = head
-    vocab: dict[str, dict[str, list[float]]] = {block: {} for block in (*BLOCKS, "meta", "dense")}
+    vocab: dict[str, dict[str, list[float]]] = {block: {} for block in (*BLOCKS, "meta")}
+    if dense is not None:
+        vocab["dense"] = {}
     W = np.array(coefs).T if coefs else np.zeros((len(names), 0))
     for name, weights in zip(names, W):
         block, term = name.split("|", 1)
@@ -285,8 +292,6 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
              "vocab": vocab}
     if dense is not None:
         stack["dense"] = {"encoder": encoder, "dimension": len(dense[0]) if n else 0, "scale": DENSE_SCALE}
-    else:
-        del vocab["dense"]
     return stack
 
 
@@ -300,9 +305,8 @@ class StackedHeads:
         self.heads = stack.get("heads", {})
         self.columns = list(stack.get("columns", ()))
         self.legacy = stack.get("format", 1) < STACK_FORMAT
-        dense = stack.get("dense") or {}
-        self.encoder: str | None = dense.get("encoder")  # the sentence encoder these heads need, if any
-        self.dense_scale = float(dense.get("scale", DENSE_SCALE))
+        self.encoder = needed_encoder(stack)
+        self.dense_scale = float((stack.get("dense") or {}).get("scale", DENSE_SCALE))
         self.index: dict[str, dict[str, int]] = {}
         self.idf: list[float] = []  # per row; 1 for the meta block
         rows: list[list[float]] = []
@@ -313,6 +317,8 @@ class StackedHeads:
                 self.idf.append(values[0] if block in BLOCKS else 1.0)
                 rows.append(values[1:] if block in BLOCKS else values)
         self.weights = np.array(rows, dtype=float).reshape(len(rows), len(self.columns))
+        dense_index = self.index.get("dense", {})  # one row per dimension, in order
+        self._dense_rows = [dense_index[str(i)] for i in range(len(dense_index))]
         self._char_cache: dict[str, tuple[list[float] | None, float]] = {}
         char_rows = self.index.get("char", {}).values()
         self._char_weights = dict(zip(char_rows, self.weights[list(char_rows)].tolist()))
@@ -360,12 +366,9 @@ class StackedHeads:
             if (r := index.get(f)) is not None:
                 rows.append(r)
                 values.append(v)
-        if self.encoder:
-            index = self.index.get("dense", {})
-            for i, v in enumerate(dense or ()):
-                if (r := index.get(str(i))) is not None:
-                    rows.append(r)
-                    values.append(self.dense_scale * v)
+        if dense is not None:
+            rows.extend(self._dense_rows[:len(dense)])
+            values.extend(self.dense_scale * v for v in dense[:len(self._dense_rows)])
         z = (self.bias + self._np.array(values) @ self.weights[rows]).tolist() if rows else self.bias.tolist()
         char_z = [0.0] * len(z)
         energy = 0.0

@@ -30,7 +30,7 @@ from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder
 
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
 from .calibration import calibrate_theme, sentiment_head_helps, trust_for
-from .stacking import StackedHeads, builtin_confidence, fit_stack, legacy_confidence
+from .stacking import StackedHeads, builtin_confidence, fit_stack, legacy_confidence, needed_encoder
 from .sentiment import LexicalEvidence, score_prior, sentiment_from
 
 log = logging.getLogger("npsloop.classifier")
@@ -247,11 +247,6 @@ def _best_class(head: list[dict[str, float]], feats: dict[str, float]) -> tuple[
     return max(range(len(probs)), key=lambda c: (probs[c], -c)), probs
 
 
-def needed_encoder(stack: dict | None) -> str | None:
-    """The sentence encoder a stored model's theme heads read, if any (see ``embeddings``)."""
-    return ((stack or {}).get("dense") or {}).get("encoder")
-
-
 class TrainedClassifier:
     def __init__(self, model: TrainedModel, base: BuiltinClassifier, encoder: Encoder | None = None) -> None:
         """``encoder`` is required when the model was trained with embeddings."""
@@ -262,7 +257,6 @@ class TrainedClassifier:
             raise EmbeddingsUnavailable(f"classifier version {model.version} reads {needed} sentence embeddings; "
                                         f"{'no encoder was given' if encoder is None else 'got ' + encoder.name}")
         self.encoder = encoder if needed else None
-        self.prepares_batches = self.encoder is not None  # worth a batch ahead, in a thread (handlers)
         self.version = model.version or "trained-unsaved"
         self.heads = {t: h for t, h in model.theme_heads.items() if t in base.theme_ids}
         positives = model.trained_on.get("theme_positives", {})
@@ -317,10 +311,14 @@ class TrainedClassifier:
             out[theme_id] = trust * _sigmoid(zt) + (1.0 - trust) * builtin_confidence(evidence[position])
         return out
 
+    @property
+    def prepares_batches(self) -> bool:
+        return self.encoder is not None
+
     def prepare(self, comments: Sequence[str | None]) -> None:
         """Encode a batch of comments ahead of classifying them one by one (embeddings only:
         batches cost about 60% as much per comment); a no-op otherwise."""
-        prepare = getattr(self.encoder, "prepare", None)
+        prepare = getattr(self.encoder, "prepare", None)  # a plain Encoder has no cache to fill
         if prepare is not None:
             prepare([c for c in comments if c])
 

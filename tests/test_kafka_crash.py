@@ -59,14 +59,21 @@ async def post_responses(base_url: str, headers: dict[str, str], rng: random.Ran
 
 
 async def kill_and_restart(victims: list[RoleProcess], rng: random.Random, until: asyncio.Event) -> list[str]:
+    """Kill every victim once per round, in a random order at random moments, until posting ends.
+
+    Rounds (rather than a random choice per kill) make sure each role is killed at least
+    once: eight independent choices once all landed on the classifier.
+    """
     kills = []
     while not until.is_set():
-        await asyncio.sleep(rng.uniform(1.5, 4.0))
-        victim = rng.choice(victims)
-        victim.kill()
-        kills.append(victim.role)
-        await asyncio.sleep(rng.uniform(0.0, 1.0))
-        victim.start()
+        for victim in rng.sample(victims, len(victims)):
+            await asyncio.sleep(rng.uniform(1.5, 4.0))
+            victim.kill()
+            kills.append(victim.role)
+            await asyncio.sleep(rng.uniform(0.0, 1.0))
+            victim.start()
+            if until.is_set():
+                break
     return kills
 
 
@@ -94,8 +101,10 @@ async def test_killing_consumers_mid_stream_loses_nothing_and_opens_each_task_on
         base_url = api.wait_ready()
         headers = await api_key(database_url)
         posting_done = asyncio.Event()
-        killer = asyncio.create_task(kill_and_restart([classifier, followup], rng, posting_done))
-        acknowledged = await post_responses(base_url, headers, rng)
+        # Separate generators: the workers draw scores in whatever order the event loop runs
+        # them, which must not change the kill schedule.
+        killer = asyncio.create_task(kill_and_restart([classifier, followup], random.Random(rng.random()), posting_done))
+        acknowledged = await post_responses(base_url, headers, random.Random(rng.random()))
         posting_done.set()
         kills = await killer
 

@@ -104,7 +104,7 @@ def evaluate(classifier: Classifier, rows: list[Row], themes: list[str]) -> dict
     if encoder is not None and hasattr(encoder, "clear"):
         encoder.clear()  # the rate includes encoding these comments, not vectors left from an earlier run
     start = time.process_time()
-    if getattr(classifier, "prepares_batches", False):
+    if classifier.prepares_batches:
         classifier.prepare([row.comment for row in rows])  # in batches, as the classifier service does
     results = [classifier.classify(row.comment, row.score) for row in rows]
     elapsed = max(time.process_time() - start, 1e-9)

@@ -22,6 +22,9 @@ THEME_TERMS: dict[str, str] = {
         wifi:0.5, sd card, issue:0.4, issues:0.4, problem:0.3, problems:0.3, product, products:0.6, materials,
         durable, flimsy, reliable product, standard of care, care received:0.6, care i received, care provided,
         excellent care:0.7, good care:0.7, great care:0.7, the care:0.5, crash:0.5, crashes:0.5, crashing:0.5,
+        feel better, feeling better, felt better, getting better:0.8, get better:0.6, cope:0.7, coping:0.7,
+        coping strategies, well being:0.8, wellbeing:0.8, saved my life, side effects, side effect, symptoms:0.7,
+        my condition:0.7, made things worse, made it worse, changed my life, turned my life around, back on track:0.8,
         """,
     "support_experience": """
         staff, staffs, staffing, team:0.7, nurse, nurses, nursing, doctor, doctors, gp:0.6, receptionist,
@@ -133,6 +136,8 @@ POSITIVE = """
     exemplary:1.8 faultless:1.8 flawless:1.6 smoothly:1.0 efficiently:1.0 professionally:1.1 kindness:1.4
     listened:0.8 valued:1.0 informed:0.4 listen:0.3 stress free:1.3 hassle free:1.3 easy to use:1.4
     can not fault:1.8 could not fault:1.8 keep doing:1.2 keep it up:1.4 keep up the good work:1.6 carry on:0.8
+    cheerful:1.3 cheery:1.2 upbeat:1.1 praise:1.0 praised:1.0 confident:0.8 relaxed:0.9 smile:0.8 smiling:1.0
+    made a difference:1.3 above and beyond:1.8 extra mile:1.6
     """
 NEGATIVE = """
     bad:1.5 poor:1.6 poorly:1.4 terrible:2 horrible:2 awful:2 dreadful:2 appalling:2 disgusting:2 worst:2
@@ -186,21 +191,36 @@ REQUEST_START = """
 # Sentence openers that name something missing ("No parking.", "Not enough staff.", "Lack of beds.").
 ABSENCE_START = ("no", "not enough", "lack of", "none of", "never enough")
 
-# Answers that say nothing (after punctuation is stripped): no themes.
+# Answers that say nothing (after punctuation is stripped): no themes, and the score gives the
+# sentiment. Answers that decline to give a view ("not sure") are NO_OPINION_CORES below.
 EMPTY_ANSWERS = frozenset(
     phrase.strip()
     for phrase in """
-    n a, na, nil, none, nothing, no, nope, nah, no comment, no comments, nothing to add, nothing else,
+    n a, na, nil, none, nothing, no, nope, nah, nothing to add, nothing else,
     nothing more, nothing to say, nothing really, not really, nothing at all, no thanks, no thank you,
     not applicable, none really, nothing comes to mind, none thanks, nothing thanks, nothing thank you,
-    can not think of anything, cannot think of anything, nothing i can think of, do not know, dont know,
-    not sure, unsure, idk, x, xx, xxx, test, no nothing, nothing no, none at all, nothing further,
+    can not think of anything, cannot think of anything, nothing i can think of,
+    x, xx, xxx, test, no nothing, nothing no, none at all, nothing further,
     nothing more to add, nothing to report, no suggestions, no comment to make, nothing to improve,
     nothing needs improving, nothing to change, nothing i would change, all good, no improvements,
     no improvement needed, no changes, none needed, nothing needed
     """.split(",")
     if phrase.strip()
 )
+
+# Answers that decline to give a view ("Don't know.", "I'm really not sure", "No comment"): no
+# themes, like the empty answers above, and a neutral sentiment. "Nothing" answers the
+# survey's question (nothing to improve) and takes its sentiment from the score; "not sure"
+# says the respondent has no view, so the score does not make the comment positive or negative.
+NO_OPINION_CORES = tuple(tuple(phrase.split()) for phrase in """
+    do not know, dont know, not sure, unsure, no idea, idk, can not say, can not comment,
+    no comment, no comments, no opinion, rather not say, prefer not to say, would rather not say
+    """.split(",") if phrase.strip())
+# Words that may stand around those phrases without adding a view of their own.
+NO_OPINION_FILLERS = frozenset("""
+    i im am really honestly sorry just yet at the moment to be honest still quite totally completely
+    absolutely well um erm hmm
+    """.split())
 
 INTENSIFIERS = {
     "very": 1.4, "really": 1.3, "extremely": 1.6, "so": 1.3, "incredibly": 1.6, "absolutely": 1.5,

@@ -18,12 +18,15 @@ from typing import Protocol, runtime_checkable
 from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_taxonomy
 
 from .language import SUPPORTED, detect_language
-from .lexicon import EMPTY_ANSWERS
+from .lexicon import EMPTY_ANSWERS, NO_OPINION_CORES, NO_OPINION_FILLERS
 from .sentiment import POLARITY, SUGGESTIONS, LexicalEvidence, denied_requests, lexical_evidence, sentiment_from
 from .text import is_punct, raw_tokens
 from .themes import ThemeMatcher, comment_stems
 
-BUILTIN_VERSION = "builtin-1.0"
+# Raised whenever the built-in model reads a comment differently, so stored classifications
+# say which reading they carry (1.1: no-opinion answers, negation past "any" words,
+# treatment outcomes as product_quality).
+BUILTIN_VERSION = "builtin-1.1"
 CATEGORIES = ("promoter", "passive", "detractor")
 
 
@@ -89,18 +92,46 @@ class Analysis:
     positive: float
     negative: float
     suggestions: int
+    no_opinion: bool = False  # an empty answer that declines to give a view ("not sure")
+
+    @property
+    def unread(self) -> bool:
+        """Nothing to read: an empty answer, or a language the lexicon does not cover."""
+        return self.empty or (self.language not in SUPPORTED and self.language != "und")
 
 
 _EMPTY_STRIP = re.compile(r"[^\w\s]+", re.UNICODE)
 _ENGLISH_STEMS = frozenset(k[0] for k in POLARITY)
+# Compared after the fillers are dropped from both sides ("I do not really know").
+_NO_OPINION = tuple(tuple(w for w in core if w not in NO_OPINION_FILLERS) for core in NO_OPINION_CORES)
 
 
-def is_empty_answer(comment: str | None) -> bool:
-    """Blank, "n/a", "nothing", "none", "no comment" ... carry no themes."""
+def is_no_opinion_answer(comment: str | None) -> bool:
+    """Whether the comment only declines to give a view: "Don't know.", "I'm really not sure"."""
+    if not comment or len(comment) > 80:
+        return False
+    tokens = [t.replace("'", "") for t in raw_tokens(comment) if not is_punct(t)]
+    tokens = [t for t in tokens if t not in NO_OPINION_FILLERS]
+    found, i = False, 0
+    while i < len(tokens):
+        core = next((c for c in _NO_OPINION if tuple(tokens[i:i + len(c)]) == c), None)
+        if core is None:
+            return False
+        found, i = True, i + len(core)
+    return found
+
+
+def _is_blank_answer(comment: str | None) -> bool:
+    """Blank, "n/a", "nothing", "none", "nothing to add" ...: says nothing, the score speaks."""
     if comment is None:
         return True
     text = _EMPTY_STRIP.sub(" ", comment.lower().replace("n/a", "na")).split()
     return not text or " ".join(text) in EMPTY_ANSWERS
+
+
+def is_empty_answer(comment: str | None) -> bool:
+    """Blank, "n/a", "nothing", "none", "no comment", "not sure" ... carry no themes."""
+    return _is_blank_answer(comment) or is_no_opinion_answer(comment)
 
 
 def themes_fingerprint(themes: list[ThemeDefinition]) -> str:
@@ -123,11 +154,12 @@ class BuiltinClassifier:
         self._english = _ENGLISH_STEMS | frozenset(self.matcher.index)
 
     def analyse(self, comment: str | None) -> Analysis:
-        if is_empty_answer(comment):
+        no_opinion = is_no_opinion_answer(comment)
+        if no_opinion or _is_blank_answer(comment):
             lang = "und"
             if comment and comment.strip():
                 lang = detect_language(comment, raw_tokens(comment), 1)
-            return Analysis(True, lang, (), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0)
+            return Analysis(True, lang, (), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0, no_opinion=no_opinion)
         assert comment is not None
         tokens = raw_tokens(comment)
         stems = comment_stems(tokens)
@@ -150,8 +182,8 @@ class BuiltinClassifier:
         return self.from_analysis(analysis, category, score)
 
     def from_analysis(self, analysis: Analysis, category: str | None, score: int | None) -> Classification:
-        if analysis.empty or (analysis.language not in SUPPORTED and analysis.language != "und"):
-            label, value = sentiment_from(None, score)
+        if analysis.unread:
+            label, value = self.sentiment_of(analysis, score)
             return Classification(category, (), label, value, analysis.language, self.version)
         themes = []
         for theme_id, total in zip(self.theme_ids, analysis.theme_evidence):
@@ -160,9 +192,18 @@ class BuiltinClassifier:
                 if confidence >= 0.5:
                     themes.append(ThemeScore(theme_id, confidence))
         themes.sort(key=lambda t: (-t.confidence, t.id))
-        evidence = LexicalEvidence(analysis.positive, analysis.negative, analysis.suggestions, 0)
-        label, value = sentiment_from(evidence, score)
+        label, value = self.sentiment_of(analysis, score)
         return Classification(category, tuple(themes), label, value, analysis.language, self.version)
+
+    @staticmethod
+    def sentiment_of(analysis: Analysis, score: int | None) -> tuple[str, float]:
+        """The built-in sentiment (label, -1..1) of an analysed comment, with the score as context."""
+        if analysis.no_opinion:
+            return "neutral", 0.0  # the respondent gave no view; the score alone does not make one
+        if analysis.unread:
+            return sentiment_from(None, score)
+        evidence = LexicalEvidence(analysis.positive, analysis.negative, analysis.suggestions, 0)
+        return sentiment_from(evidence, score)
 
 
 def load_classifier(*, themes: list[ThemeDefinition] | None = None,

@@ -99,12 +99,14 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
     absence_at = -1  # where a sentence opened by naming something missing began
     polar_in_sentence = False
     denied_praised = False  # one denied request per sentence is enough praise
+    denied_clause = False  # a denied request denies the requests after it in its clause
     while i < n:
         s = stems[i]
         if is_punct(s):
             if s in SENTENCE_BREAK:
                 neg += _absence(absence_at, polar_in_sentence, i, weights)
                 absence_at, polar_in_sentence, denied_praised = -1, False, False
+            denied_clause = False
             i += 1
             continue
         words += 1
@@ -124,7 +126,9 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
             request += 1
         too = s == "too" and i + 1 < n and not is_punct(stems[i + 1]) and stems[i + 1] not in _CONTRAST
         if request or too:
-            if denied[i]:
+            if denied[i] or denied_clause:
+                # "I can't think of anything she could have improved": one denial covers both.
+                denied_clause = True
                 # "Nothing could have been done better", "nothing was too much trouble": praise.
                 if not denied_praised:
                     pos += DENIED_REQUEST_PRAISE * weights[i]

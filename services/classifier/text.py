@@ -17,6 +17,9 @@ NEGATORS = frozenset(
 # Words that end a negation scope early ("not slow but ...").
 SCOPE_END = frozenset("but however although though yet whereas except while".split())
 
+# Words that only make sense under a negation, so the negated clause runs on past them.
+NEGATIVE_POLARITY_ITEMS = frozenset("any anything anyone anybody anywhere".split())
+
 _CONTRACTIONS = {
     "n't": " not", "can't": "can not", "won't": "will not", "cannot": "can not", "shan't": "shall not",
 }
@@ -87,7 +90,8 @@ def negation_flags(tokens: list[str], window: int = 4) -> list[bool]:
             continue
         if remaining:
             flags[i] = True
-            remaining -= 1
+            # "any" words keep the scope open: "I can't think of anything that was good".
+            remaining = window if tok in NEGATIVE_POLARITY_ITEMS else remaining - 1
     return flags
 
 

@@ -31,7 +31,7 @@ from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
 from .calibration import calibrate_theme, sentiment_head_helps, trust_for
 from .stacking import StackedHeads, builtin_confidence, fit_stack, legacy_confidence, needed_encoder
-from .sentiment import LexicalEvidence, score_prior, sentiment_from
+from .sentiment import score_prior
 
 log = logging.getLogger("npsloop.classifier")
 
@@ -96,11 +96,6 @@ def sentiment_features(feats: dict[str, float], base_label: str, base_value: flo
     out["base:" + base_label] = 1.0
     out["value"] = base_value
     return out
-
-
-def _base_sentiment(analysis: Analysis, score: int | None) -> tuple[str, float]:
-    evidence = LexicalEvidence(analysis.positive, analysis.negative, analysis.suggestions, 0)
-    return sentiment_from(evidence, score)
 
 
 def _sigmoid(x: float) -> float:
@@ -192,8 +187,7 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
             theme_evidence.append(analysis.theme_evidence)
             theme_comments.append(example.comment)
         if example.sentiment in SENTIMENTS:
-            base_label, base_value = _base_sentiment(analysis, example.score) if not analysis.empty else \
-                sentiment_from(None, example.score)
+            base_label, base_value = base.sentiment_of(analysis, example.score)
             sent_feats = sentiment_features(feats, base_label, base_value)
             sentiment_data.append((sent_feats, SENTIMENTS.index(example.sentiment)))
     heads: dict[str, dict[str, float]] = {}

@@ -8,6 +8,7 @@ CLASSIFIER = load_classifier()
 
 
 @pytest.mark.parametrize("comment, score", [
+    ("I cannot think of anything the nurse could have improved.", 9),  # one denial, two requests
     ("Nothing could have been done better.", 10),
     ("I can't think of anything you could improve", 9),
     ("Couldn't have been better", 10),
@@ -44,3 +45,25 @@ def test_no_problems_is_praise_not_an_absence():
 ])
 def test_the_score_is_context_for_short_comments(comment, score, expected):
     assert CLASSIFIER.classify(comment, score).sentiment == expected
+
+
+@pytest.mark.parametrize("comment", ["Don't know.", "I'm not sure", "Really not sure.", "I do not really know",
+                                     "No comment", "Prefer not to say"])
+@pytest.mark.parametrize("score", [0, 8, 10, None])
+def test_an_answer_that_declines_to_give_a_view_is_neutral_whatever_the_score(comment, score):
+    result = CLASSIFIER.classify(comment, score)
+    assert (result.sentiment, result.sentiment_score, result.themes) == ("neutral", 0.0, ())
+
+
+@pytest.mark.parametrize("comment, score, expected", [
+    ("Nothing to add", 10, "positive"),  # answers the question: nothing to improve
+    ("Not sure, the staff were rude and the wait was long", 9, "negative"),  # a view follows the hedge
+    ("I know the staff were kind", 10, "positive"),
+])
+def test_a_hedge_with_a_view_or_a_nothing_answer_keeps_its_sentiment(comment, score, expected):
+    assert CLASSIFIER.classify(comment, score).sentiment == expected
+
+
+def test_a_negation_reaches_past_any_words():
+    assert CLASSIFIER.classify("I honestly can't think of anything that was good", None).sentiment == "negative"
+    assert CLASSIFIER.classify("Did not get anything from anyone that was useful", None).sentiment == "negative"

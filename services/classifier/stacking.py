@@ -169,6 +169,19 @@ def nb_ratios(X, y, text_columns, smoothing: float = NB_SMOOTHING):
     return scale
 
 
+def positive_weight(y) -> dict[int, float]:
+    """Class weights that give a theme's positives as much weight in all as its negatives.
+
+    A theme is in a tenth of comments or fewer, so an unweighted L2 fit buys its low loss by
+    leaning to "no" and the rare theme's words get little weight. Weighting the positives by
+    negatives / positives raised theme micro-F1 at k = 300 on both development sets (mean of
+    8 shuffles: NHS 0.717 -> 0.722, URR 0.772 -> 0.781) and at k = 1000; the blend with the
+    built-in confidence and the threshold are still chosen on the out-of-fold probabilities,
+    so the skew this puts in the fitted probability is corrected there."""
+    positives = int(sum(y))
+    return {0: 1.0, 1: (len(y) - positives) / max(positives, 1)}
+
+
 class _NaiveBayesLogistic:
     """A logistic head on features scaled by ``nb_ratios`` (computed on the rows it is fitted on).
 
@@ -185,6 +198,7 @@ class _NaiveBayesLogistic:
         from scipy.sparse import diags
 
         self.scale = diags(nb_ratios(X, y, self.text_columns))
+        self.estimator.class_weight = positive_weight(y)
         self.estimator.fit(X @ self.scale, y)
         self.coef_ = self.estimator.coef_ * self.scale.diagonal()
         self.intercept_ = self.estimator.intercept_

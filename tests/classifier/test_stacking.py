@@ -156,3 +156,28 @@ def test_naive_bayes_scaling_favours_words_that_separate_the_theme_and_folds_int
     # the stored weights are per unscaled feature: the plain linear score gives the same probabilities
     z = X @ head.coef_[0] + head.intercept_[0]
     assert np.allclose(head.predict_proba(X)[:, 1], 1 / (1 + np.exp(-z)))
+
+
+def test_a_rare_theme_positives_weigh_as_much_as_its_negatives(monkeypatch):
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    from services.classifier import stacking
+
+    y = np.array([1] * 5 + [0] * 95)
+    assert stacking.positive_weight(y) == {0: 1.0, 1: 19.0}  # 5 x 19 = 95
+    assert stacking.positive_weight(np.zeros(4, dtype=int)) == {0: 1.0, 1: 4.0}  # no division by zero
+    # a word in 2 of the 5 positives and in 6 of the 95 negatives, and a word every comment has
+    X = csr_matrix([[1.0 if i in (0, 1, 20, 30, 40, 50, 60, 70) else 0.0, 1.0] for i in range(100)])
+    text = np.array([True, True])
+    cue = csr_matrix([[1.0, 1.0]])
+
+    def cue_probability() -> float:
+        head = stacking._NaiveBayesLogistic(LogisticRegression(C=3.0, solver="liblinear"), text).fit(X, y)
+        return head.predict_proba(cue)[0, 1]
+
+    weighted = cue_probability()
+    monkeypatch.setattr(stacking, "positive_weight", lambda y: None)
+    # unweighted, the fit leans to "no" even for comments with the word; weighted, it does not
+    assert cue_probability() < 0.5 < weighted

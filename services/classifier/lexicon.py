@@ -137,7 +137,8 @@ POSITIVE = """
     listened:0.8 valued:1.0 informed:0.4 listen:0.3 stress free:1.3 hassle free:1.3 easy to use:1.4
     can not fault:1.8 could not fault:1.8 keep doing:1.2 keep it up:1.4 keep up the good work:1.6 carry on:0.8
     cheerful:1.3 cheery:1.2 upbeat:1.1 praise:1.0 praised:1.0 confident:0.8 relaxed:0.9 smile:0.8 smiling:1.0
-    made a difference:1.3 above and beyond:1.8 extra mile:1.6
+    made a difference:1.3 above and beyond:1.8 extra mile:1.6 looked after:1.2 look after:0.6 care about:1.0
+    cares about:1.2 cared for:1.0 just what i needed:1.6 exactly what i needed:1.6 what i needed:1.0
     """
 NEGATIVE = """
     bad:1.5 poor:1.6 poorly:1.4 terrible:2 horrible:2 awful:2 dreadful:2 appalling:2 disgusting:2 worst:2

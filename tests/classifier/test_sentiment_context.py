@@ -67,3 +67,9 @@ def test_a_hedge_with_a_view_or_a_nothing_answer_keeps_its_sentiment(comment, sc
 def test_a_negation_reaches_past_any_words():
     assert CLASSIFIER.classify("I honestly can't think of anything that was good", None).sentiment == "negative"
     assert CLASSIFIER.classify("Did not get anything from anyone that was useful", None).sentiment == "negative"
+
+
+@pytest.mark.parametrize("comment", ["Staff look after me.", "Staff care about how you are feeling.",
+                                     "Just what I needed to get me on my feet."])
+def test_being_looked_after_is_praise_even_with_a_middling_score(comment):
+    assert CLASSIFIER.classify(comment, 6).sentiment == "positive"

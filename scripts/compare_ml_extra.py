@@ -199,9 +199,14 @@ class ZeroShot:
 class Predicted:
     """A Classifier over precomputed predictions, so ev.evaluate scores every variant alike."""
 
+    prepares_batches = False  # nothing to prepare: the predictions are made
+
     def __init__(self, version: str, rows: Sequence[ev.Row], results: Sequence[Classification]) -> None:
         self.version = version
         self.by_key = {(row.comment, row.score): result for row, result in zip(rows, results)}
+
+    def prepare(self, comments: Sequence[str | None]) -> None:
+        pass
 
     def classify(self, comment: str | None, score: int | None) -> Classification:
         return self.by_key[(comment, score)]

@@ -25,7 +25,8 @@ from .themes import ThemeMatcher, comment_stems
 
 # Raised whenever the built-in model reads a comment differently, so stored classifications
 # say which reading they carry (1.1: no-opinion answers, negation past "any" words,
-# treatment outcomes as product_quality; 1.2: praise for being looked after or cared about).
+# treatment outcomes as product_quality; 1.2: praise for being looked after or cared about,
+# negated polar phrases, "Nothing was good").
 BUILTIN_VERSION = "builtin-1.2"
 CATEGORIES = ("promoter", "passive", "detractor")
 

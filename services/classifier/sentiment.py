@@ -37,6 +37,7 @@ DENIED_REQUEST_PRAISE = 1.0
 # Comparatives that, denied, praise: "could not have been better", "nothing to improve".
 _COMPARATIVES = frozenset(stem(w) for w in "better improve improved improvement improvements".split())
 _LEADING_EMPTY = frozenset(("nothing", "none"))
+_LINKING_VERBS = frozenset("is was were are went seemed felt has had have got".split())
 
 
 def denied_requests(tokens: list[str], window: int = 6) -> list[bool]:
@@ -71,10 +72,12 @@ class LexicalEvidence:
 def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
     """Positive and negative weight in ``tokens`` (raw tokens incl. punctuation)."""
     negated = negation_flags(tokens)
-    if tokens and (tokens[0] in _LEADING_EMPTY or (len(tokens) > 1 and tokens[1] in _LEADING_EMPTY
-                                                    and tokens[0] in ("absolutely", "just", "really"))):
+    lead = 1 if len(tokens) > 1 and tokens[0] in ("absolutely", "just", "really") else 0
+    if len(tokens) > lead and tokens[lead] in _LEADING_EMPTY \
+            and not (tokens[lead + 1:lead + 2] and tokens[lead + 1] in _LINKING_VERBS):
         # "Nothing, all good" / "Nothing very happy": an empty answer to "what could be
-        # better?" followed by praise, not a negation of that praise.
+        # better?" followed by praise, not a negation of that praise. "Nothing was good" is
+        # a sentence whose subject is "nothing": the negation stands.
         negated = [False] * len(tokens)
     denied = denied_requests(tokens)
     stems = [stem(t) if not is_punct(t) else t for t in tokens]
@@ -148,7 +151,7 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
             if value is not None:
                 if i > 0 and stems[i - 1] in _INTENS:
                     value *= _INTENS[stems[i - 1]]
-                if negated[i] and size == 1:
+                if negated[i] and (size == 1 or not NEGATORS.intersection(key)):
                     # "not good" is negative, "not slow" is mildly positive.
                     value = -value * (0.8 if value > 0 else 0.5)
                 value *= weights[i]

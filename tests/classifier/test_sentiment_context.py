@@ -73,3 +73,15 @@ def test_a_negation_reaches_past_any_words():
                                      "Just what I needed to get me on my feet."])
 def test_being_looked_after_is_praise_even_with_a_middling_score(comment):
     assert CLASSIFIER.classify(comment, 6).sentiment == "positive"
+
+
+@pytest.mark.parametrize("comment, score, expected", [
+    ("Nothing was good about my experience with this team.", 3, "negative"),  # "nothing" is the subject
+    ("Nothing went well", None, "negative"),
+    ("Nothing, all good", 9, "positive"),  # an empty answer, then praise
+    ("Just nothing, great service", 10, "positive"),
+    ("The psychiatrist didn't care about how I feel.", 6, "negative"),  # a polar phrase, negated
+    ("They never looked after him.", None, "negative"),
+])
+def test_leading_nothing_and_negated_phrases(comment, score, expected):
+    assert CLASSIFIER.classify(comment, score).sentiment == expected

@@ -215,7 +215,8 @@ EMPTY_ANSWERS = frozenset(
 # says the respondent has no view, so the score does not make the comment positive or negative.
 NO_OPINION_CORES = tuple(tuple(phrase.split()) for phrase in """
     do not know, dont know, not sure, unsure, no idea, idk, can not say, can not comment,
-    no comment, no comments, no opinion, rather not say, prefer not to say, would rather not say
+    no comment, no comments, no opinion, rather not say, prefer not to say, would rather not say,
+    pass, skip, too early to say, too early to tell, too soon to say, too soon to tell
     """.split(",") if phrase.strip())
 # Words that may stand around those phrases without adding a view of their own.
 NO_OPINION_FILLERS = frozenset("""

@@ -48,7 +48,7 @@ def test_the_score_is_context_for_short_comments(comment, score, expected):
 
 
 @pytest.mark.parametrize("comment", ["Don't know.", "I'm not sure", "Really not sure.", "I do not really know",
-                                     "No comment", "Prefer not to say"])
+                                     "No comment", "Prefer not to say", "Pass", "Too early to say."])
 @pytest.mark.parametrize("score", [0, 8, 10, None])
 def test_an_answer_that_declines_to_give_a_view_is_neutral_whatever_the_score(comment, score):
     result = CLASSIFIER.classify(comment, score)

@@ -38,6 +38,10 @@ DENIED_REQUEST_PRAISE = 1.0
 _COMPARATIVES = frozenset(stem(w) for w in "better improve improved improvement improvements".split())
 _LEADING_EMPTY = frozenset(("nothing", "none"))
 _LINKING_VERBS = frozenset("is was were are went seemed felt has had have got".split())
+# Polar phrases that hold their own negation ("not enough", "could not fault"): a negator
+# before them does not flip them again. Stems, as the phrases are stored.
+_NEGATOR_STEMS = frozenset(stem(w) for w in NEGATORS)
+_SELF_NEGATING = frozenset(k for k in POLARITY if len(k) > 1 and not _NEGATOR_STEMS.isdisjoint(k))
 
 
 def denied_requests(tokens: list[str], window: int = 6) -> list[bool]:
@@ -151,7 +155,7 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
             if value is not None:
                 if i > 0 and stems[i - 1] in _INTENS:
                     value *= _INTENS[stems[i - 1]]
-                if negated[i] and (size == 1 or not NEGATORS.intersection(key)):
+                if negated[i] and key not in _SELF_NEGATING:
                     # "not good" is negative, "not slow" is mildly positive.
                     value = -value * (0.8 if value > 0 else 0.5)
                 value *= weights[i]

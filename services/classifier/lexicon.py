@@ -3,7 +3,9 @@
 Written from general knowledge of how customers of products and services (software,
 retail, utilities, healthcare, public services) write feedback — never from a data set's
 rows. Each theme entry is ``"term[:weight]"``; a term may be a phrase. Weight 1.0 means
-the term alone is enough evidence; 0.5 means it needs company.
+the term alone is enough evidence; 0.5 means it needs company. Forms of a word listed apart
+keep their own weights, and ``=word`` counts only as written (see ``themes``): "=train"
+is travel, "training" is not.
 """
 
 from __future__ import annotations
@@ -106,11 +108,16 @@ THEME_TERMS: dict[str, str] = {
         learnt, learning:0.5, knowledge:0.5, course:0.4, plan:0.4, options explained, next steps, follow up:0.5,
         """,
     "delivery_logistics": """
-        delivery, deliveries, deliver, delivered, shipping, shipped, ship, dispatch, dispatched, parcel,
-        parcels, package:0.6, packaging, courier, couriers, arrived:0.6, arrival, tracking, tracked,
-        transport, transportation, bus, buses, taxi, train, travel, travelling, traveling, drive:0.5,
-        driving, journey, distance, far:0.6, location, located, parking, park:0.6, car park, parked,
-        address, postcode, nearby, near:0.5, close to home, local:0.5, directions, sign posted, signposted,
+        delivery, deliveries, =deliver:0.6, =delivered:0.6, =delivers:0.6, delivered on time, delivered late,
+        delivered quickly, not delivered, never delivered, got delivered,
+        shipping, shipped, ship, dispatch, dispatched, parcel,
+        parcels, package:0.6, packaging, courier, couriers, arrived:0.6, arrival, =tracking, =tracked,
+        tracking number, track my order, track the order, track my parcel,
+        transport, transportation, bus, buses, taxi, =train:0.6, =trains:0.6, by train, train station,
+        travel, travelling, traveling, drive:0.5, driving, journey:0.6, journey time, long journey, journey to,
+        distance, far:0.6, location, located, parking, park:0.6, car park, parked,
+        =address:0.6, delivery address, wrong address, my address, home address, the address, postcode,
+        nearby, near:0.5, close to home, local:0.5, directions, sign posted, signposted,
         signage, find the building, warehouse, stock, out of stock, in stock, collection, collect, pick up,
         pickup, returns, return:0.5, lost in the post, post:0.4, mail:0.4, venue, building:0.5, site:0.4,
         """,

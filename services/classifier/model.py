@@ -27,7 +27,7 @@ from .themes import ThemeMatcher, comment_stems
 # say which reading they carry (1.1: no-opinion answers, negation past "any" words,
 # treatment outcomes as product_quality; 1.2: praise for being looked after or cared about,
 # negated polar phrases, "Nothing was good").
-BUILTIN_VERSION = "builtin-1.2"
+BUILTIN_VERSION = "builtin-1.3"
 CATEGORIES = ("promoter", "passive", "detractor")
 
 
@@ -170,7 +170,7 @@ class BuiltinClassifier:
         if language not in SUPPORTED and language != "und":
             return Analysis(False, language, tuple(stems), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0)
         evidence = lexical_evidence(tokens)
-        themes = self.matcher.evidence(stems, denied_requests(tokens), SUGGESTIONS)
+        themes = self.matcher.evidence(stems, denied_requests(tokens), SUGGESTIONS, tokens)
         return Analysis(False, language, tuple(stems), tuple(themes),
                         evidence.positive, evidence.negative, evidence.suggestions)
 

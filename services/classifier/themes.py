@@ -4,6 +4,13 @@ Every theme becomes a table of stemmed terms (words or phrases) with weights. De
 theme ids use the hand-written lexicon; any theme also uses its own keywords (strong
 evidence), description words (weak) and example words (weaker). Evidence adds up per
 theme, each distinct term once, and becomes a confidence ``1 - exp(-evidence)``.
+
+Forms of a word can mean different things ("parking" is logistics, "park" is often a
+place's name; "training" is about staff, "train" about travel), and the stemmer gives them
+one key. So where the lexicon lists forms of a term apart, each listed form keeps its own
+weight; forms it does not list take the lowest listed weight. A form written ``=word``
+counts only as written: "=train" is not "training". (Before builtin-1.3 the strongest form's
+weight stood for all: "phoned" made every "phone" an ease-of-use comment.)
 """
 
 from __future__ import annotations
@@ -17,7 +24,6 @@ from shared.taxonomy import ThemeDefinition
 from .lexicon import THEME_TERMS
 from .text import is_punct, raw_tokens, stem
 
-THRESHOLD = 0.5
 KEYWORD_WEIGHT = 1.0
 DESCRIPTION_WEIGHT = 0.4
 EXAMPLE_WEIGHT = 0.35
@@ -40,17 +46,34 @@ GENERIC = frozenset(
 )
 
 
-def _parse_terms(spec: str) -> dict[tuple[str, ...], float]:
-    table: dict[tuple[str, ...], float] = {}
+Key = tuple[str, ...]
+Forms = dict[str, float]  # surface form (words joined by a space) -> weight, for terms listed apart
+
+
+def _parse_terms(spec: str) -> tuple[dict[Key, float], dict[Key, Forms]]:
+    """(key -> weight of the forms not listed, key -> listed forms' weights) of a lexicon entry list."""
+    listed: dict[Key, list[tuple[str, float, bool]]] = defaultdict(list)  # key -> (form, weight, exact)
     for entry in spec.replace("\n", " ").split(","):
         entry = entry.strip()
         if not entry:
             continue
         term, _, weight = entry.partition(":")
-        key = tuple(stem(w) for w in raw_tokens(term) if not is_punct(w))
+        exact = term.startswith("=")
+        words = [w for w in raw_tokens(term.lstrip("=")) if not is_punct(w)]
+        key = tuple(stem(w) for w in words)
         if key:
-            table[key] = max(table.get(key, 0.0), float(weight) if weight else 1.0)
-    return table
+            listed[key].append((" ".join(words), float(weight) if weight else 1.0, exact))
+    table: dict[Key, float] = {}
+    forms: dict[Key, Forms] = {}
+    for key, entries in listed.items():
+        if len(entries) == 1 and not entries[0][2]:
+            table[key] = entries[0][1]
+            continue
+        table[key] = min((w for _, w, exact in entries if not exact), default=0.0)
+        forms[key] = {}
+        for form, w, _ in entries:
+            forms[key][form] = max(forms[key].get(form, 0.0), w)
+    return table, forms
 
 
 _LEXICON = {theme_id: _parse_terms(spec) for theme_id, spec in THEME_TERMS.items()}
@@ -61,15 +84,20 @@ def _content_stems(text: str) -> list[str]:
             and not w.isdigit()]
 
 
+def theme_forms(theme: ThemeDefinition) -> dict[Key, Forms]:
+    """Per term of the built-in lexicon, the weights of the forms it lists apart."""
+    return _LEXICON[theme.id][1] if theme.id in _LEXICON else {}
+
+
 def theme_terms(theme: ThemeDefinition) -> dict[tuple[str, ...], float]:
-    """The weighted term table of one theme."""
+    """The weighted term table of one theme (the weight of forms not listed apart, see ``theme_forms``)."""
     table: dict[tuple[str, ...], float] = {}
 
     def add(key: tuple[str, ...], weight: float) -> None:
         if key and weight > table.get(key, 0.0):
             table[key] = weight
 
-    builtin = _LEXICON.get(theme.id)
+    builtin = _LEXICON[theme.id][0] if theme.id in _LEXICON else None
     if builtin:
         table.update(builtin)
     else:
@@ -93,61 +121,58 @@ def theme_terms(theme: ThemeDefinition) -> dict[tuple[str, ...], float]:
     return table
 
 
+Entry = tuple[Key, int, float, Forms | None]  # (term, theme index, weight, listed forms' weights)
+
+
 @dataclass
 class ThemeMatcher:
     """Matches all themes of a taxonomy in one pass over the stems."""
 
     theme_ids: tuple[str, ...]
-    index: dict[str, list[tuple[tuple[str, ...], int, float]]]  # first stem -> (term, theme idx, weight)
+    index: dict[str, list[Entry]]  # first stem -> entries starting with it, longest first
 
     @classmethod
     def build(cls, themes: list[ThemeDefinition]) -> "ThemeMatcher":
-        index: dict[str, list[tuple[tuple[str, ...], int, float]]] = defaultdict(list)
+        index: dict[str, list[Entry]] = defaultdict(list)
         for t_idx, theme in enumerate(themes):
+            forms = theme_forms(theme)
             for key, weight in theme_terms(theme).items():
-                index[key[0]].append((key, t_idx, weight))
+                index[key[0]].append((key, t_idx, weight, forms.get(key)))
         for entries in index.values():
             entries.sort(key=lambda e: -len(e[0]))
         return cls(tuple(t.id for t in themes), dict(index))
 
     def evidence(self, stems: list[str], denied: list[bool] | None = None,
-                 requests: frozenset[tuple[str, ...]] = frozenset()) -> list[float]:
-        """Summed weight per theme (each distinct term counted once).
+                 requests: frozenset[tuple[str, ...]] = frozenset(), tokens: list[str] | None = None) -> list[float]:
+        """Summed weight per theme (each distinct term counted once, at its strongest form).
 
-        A term that is a request phrase ("could have", "would be nice") does not count
-        where the request is denied ("nothing could have been better"): that is praise,
-        not a feature request. Other terms count even when negated: "not slow at all"
-        still talks about performance.
+        ``tokens`` are the words the stems came from, one for one: where the lexicon weighs a
+        word's forms apart, they say which form was written (without them, every form counts
+        as one not listed). A term that is a request phrase ("could have", "would be nice")
+        does not count where the request is denied ("nothing could have been better"): that
+        is praise, not a feature request. Other terms count even when negated: "not slow at
+        all" still talks about performance.
         """
-        seen: set[tuple[int, tuple[str, ...]]] = set()
-        totals = [0.0] * len(self.theme_ids)
+        found: dict[tuple[int, Key], float] = {}
         index = self.index
         for i, s in enumerate(stems):
             entries = index.get(s)
             if not entries:
                 continue
-            for key, t_idx, weight in entries:
+            for key, t_idx, weight, forms in entries:
                 size = len(key)
                 if size > 1 and tuple(stems[i : i + size]) != key:
                     continue
                 if denied is not None and denied[i] and key in requests:
                     continue
-                if (t_idx, key) in seen:
-                    continue
-                seen.add((t_idx, key))
-                totals[t_idx] += weight
+                if forms is not None and tokens is not None:
+                    weight = forms.get(tokens[i] if size == 1 else " ".join(tokens[i : i + size]), weight)
+                if weight > found.get((t_idx, key), 0.0):
+                    found[(t_idx, key)] = weight
+        totals = [0.0] * len(self.theme_ids)
+        for (t_idx, _), weight in found.items():
+            totals[t_idx] += weight
         return totals
-
-    def scores(self, stems: list[str], threshold: float = THRESHOLD) -> list[tuple[str, float]]:
-        """(theme id, confidence) above ``threshold``, most confident first."""
-        out = []
-        for theme_id, total in zip(self.theme_ids, self.evidence(stems)):
-            if total > 0:
-                confidence = 1.0 - math.exp(-total)
-                if confidence >= threshold:
-                    out.append((theme_id, round(confidence, 4)))
-        out.sort(key=lambda item: (-item[1], item[0]))
-        return out
 
 
 def comment_stems(tokens: list[str]) -> list[str]:

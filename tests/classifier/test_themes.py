@@ -1,0 +1,71 @@
+"""Theme terms whose forms mean different things keep their own weights (themes.py)."""
+
+import pytest
+
+from services.classifier.model import load_classifier
+from services.classifier.themes import ThemeMatcher, _parse_terms, comment_stems
+from services.classifier.text import raw_tokens
+from shared.taxonomy import ThemeDefinition
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return load_classifier()
+
+
+def ids(result):
+    return {t.id for t in result.themes}
+
+
+def test_forms_listed_apart_keep_their_weights_and_others_take_the_lowest():
+    table, forms = _parse_terms("parking, park:0.6, parked, =train:0.6, by train, quick")
+    assert table[("park",)] == 0.6  # "parks", a form not listed, counts as the weakest listed one
+    assert forms[("park",)] == {"parking": 1.0, "park": 0.6, "parked": 1.0}
+    assert table[("train",)] == 0.0 and forms[("train",)] == {"train": 0.6}  # "=": only as written
+    assert table[("by", "train")] == 1.0 and ("by", "train") not in forms
+    assert table[("quick",)] == 1.0 and ("quick",) not in forms
+
+
+def test_the_matcher_weighs_the_form_written():
+    theme = ThemeDefinition(id="delivery_logistics", label="Delivery", description="Delivery.")
+    matcher = ThemeMatcher.build([theme])
+
+    def evidence(text):
+        tokens = raw_tokens(text)
+        return matcher.evidence(comment_stems(tokens), tokens=tokens)[0]
+
+    assert evidence("No parking at all") == pytest.approx(1.0)
+    assert evidence("Great care at Park House") == pytest.approx(0.6)
+    assert evidence("Staff need more training") == 0.0
+    assert evidence("I came by train") == pytest.approx(1.6)  # "by train" and the word "train", once each
+    assert evidence("Parking and the car park were full, parked miles away") == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("comment", [
+    "Staff need more training on autism.",
+    "I am back on the right track now.",
+    "Please address my concerns next time.",
+    "Care was delivered with kindness.",
+    "My care package was sorted quickly.",
+    "Everything at Park House was excellent.",
+])
+def test_another_sense_of_a_logistics_word_is_not_logistics(clf, comment):
+    assert "delivery_logistics" not in ids(clf.classify(comment, 8))
+
+
+@pytest.mark.parametrize("comment", [
+    "Parking was impossible.",
+    "The parcel was delivered late.",
+    "I had to get the train and two buses.",
+    "No tracking number was ever sent.",
+    "They sent it to the wrong address.",
+])
+def test_logistics_is_still_found(clf, comment):
+    assert "delivery_logistics" in ids(clf.classify(comment, 4))
+
+
+def test_a_weak_form_no_longer_borrows_a_strong_forms_weight(clf):
+    # "phoned" is strong ease-of-use evidence; a bare mention of a phone is not (before
+    # builtin-1.3 both counted 1.0 because they share a stem).
+    assert "ease_of_use" in ids(clf.classify("I phoned three times.", 5))
+    assert "ease_of_use" not in ids(clf.classify("The phone app is great.", 9))

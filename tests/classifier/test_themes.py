@@ -69,3 +69,23 @@ def test_a_weak_form_no_longer_borrows_a_strong_forms_weight(clf):
     # builtin-1.3 both counted 1.0 because they share a stem).
     assert "ease_of_use" in ids(clf.classify("I phoned three times.", 5))
     assert "ease_of_use" not in ids(clf.classify("The phone app is great.", 9))
+
+
+@pytest.mark.parametrize("comment,theme", [
+    ("They gave me all the time I needed.", "performance_reliability"),  # "timely" is not "time"
+    ("My experience overall was fine.", "support_experience"),  # "experienced" staff is not "experience"
+    ("Thank you all of them.", "ease_of_use"),  # the app's "theme" is not "them"
+    ("We came by car.", "support_experience"),  # "caring" is not "car"
+])
+def test_a_word_is_not_read_as_another_word_with_its_stem(clf, comment, theme):
+    assert theme not in ids(clf.classify(comment, 9))
+
+
+@pytest.mark.parametrize("comment,theme", [
+    ("Appointments were timely.", "performance_reliability"),
+    ("Very experienced staff.", "support_experience"),
+    ("The theme and colours are ugly.", "ease_of_use"),
+    ("Such caring people.", "support_experience"),
+])
+def test_the_listed_form_still_counts(clf, comment, theme):
+    assert theme in ids(clf.classify(comment, 9))

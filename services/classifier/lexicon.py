@@ -130,11 +130,11 @@ POSITIVE = """
     good:1.2 great:1.6 excellent:2 exceptional:2 outstanding:2 superb:2 brilliant:1.8 fantastic:1.9 amazing:1.9
     awesome:1.8 wonderful:1.9 perfect:1.8 perfectly:1.5 love:1.8 loved:1.8 loving:1.2 lovely:1.6 like:0.6 liked:1
     enjoy:1.3 enjoyed:1.4 enjoyable:1.4 nice:1.1 pleasant:1.3 happy:1.4 pleased:1.4 satisfied:1.3 glad:1.2
-    helpful:1.5 friendly:1.4 kind:1.4 caring:1.4 polite:1.2 professional:1.1 efficient:1.2 easy:1.0 simple:0.6
+    helpful:1.5 friendly:1.4 kind:1.4 =caring:1.4 polite:1.2 professional:1.1 efficient:1.2 easy:1.0 simple:0.6
     fast:0.8 quick:0.8 quickly:0.7 prompt:1.0 promptly:1.0 smooth:1.0 reliable:1.1 recommend:1.4 recommended:1.2
     best:1.5 better:0.6 well:0.7 thank:1.3 thanks:1.3 thankful:1.4 grateful:1.5 appreciate:1.3 appreciated:1.3
     superb:2 impressive:1.5 impressed:1.5 useful:1.2 clear:0.6 informative:1.1 supportive:1.4 attentive:1.3
-    understanding:0.8 compassionate:1.5 respectful:1.2 reassuring:1.3 reassured:1.2 welcoming:1.3 warm:0.8
+    =understanding:0.8 compassionate:1.5 respectful:1.2 reassuring:1.3 reassured:1.2 welcoming:1.3 warm:0.8
     comfortable:1.0 clean:0.6 fine:0.5 ok:0.3 okay:0.3 decent:0.6 solid:0.7 beautiful:1.4 cool:0.9 fun:1.2
     addictive:0.8 intuitive:1.2 convenient:1.1 affordable:0.9 valuable:1.1 worth:0.7 exceeded:1.3 top:0.8
     star:0.8 stars:0.5 genius:1.4 incredible:1.8 marvellous:1.8 marvelous:1.8 terrific:1.8 splendid:1.8

@@ -12,22 +12,21 @@ import re
 from dataclasses import dataclass
 
 from .lexicon import ABSENCE_START, REQUEST_START, CONTRAST, INTENSIFIERS, NEGATIVE, POSITIVE, SUGGESTION
-from .text import NEGATORS, SENTENCE_BREAK, is_punct, negation_flags, stem
+from .text import NEGATORS, SENTENCE_BREAK, is_punct, negation_flags, stem, weigh_forms
 
 
-def _parse_polar(spec: str, sign: float) -> dict[tuple[str, ...], float]:
-    """``"word:1.2 two words:0.8 ..."`` -> {stemmed words: signed weight}."""
-    return {
-        tuple(stem(w) for w in phrase.split()): sign * float(weight)
-        for phrase, weight in re.findall(r"([a-z][a-z' ]*?)\s*:\s*([0-9.]+)", spec)
-    }
+def _polar_entries(spec: str, sign: float) -> list[tuple[str, float]]:
+    """``"word:1.2 two words:0.8 =form:1 ..."`` -> [(term, signed weight)]."""
+    return [(phrase, sign * float(weight)) for phrase, weight in re.findall(r"(=?[a-z][a-z' ]*?)\s*:\s*([0-9.]+)", spec)]
 
 
 def _phrase_entries(spec: str) -> set[tuple[str, ...]]:
     return {tuple(stem(w) for w in p.split()) for p in spec.replace("\n", " ").split(",") if p.strip()}
 
 
-POLARITY: dict[tuple[str, ...], float] = {**_parse_polar(POSITIVE, 1.0), **_parse_polar(NEGATIVE, -1.0)}
+# Stemmed term -> signed weight of its forms not listed apart; the listed forms' own weights
+# (``text.weigh_forms``): "=caring" praises, "care" is the service.
+POLARITY, POLARITY_FORMS = weigh_forms(_polar_entries(POSITIVE, 1.0) + _polar_entries(NEGATIVE, -1.0))
 SUGGESTIONS = _phrase_entries(SUGGESTION)
 # Compared with the raw word, not its stem: "Listen to me" asks, "Listened to me" praises.
 _REQUEST_START = frozenset(REQUEST_START.split())
@@ -150,6 +149,9 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
         for size in range(top, 0, -1):
             key = tuple(stems[i : i + size])
             value = POLARITY.get(key)
+            if key in POLARITY_FORMS:
+                form = tokens[i] if size == 1 else " ".join(tokens[i : i + size])
+                value = POLARITY_FORMS[key].get(form, value) or None  # 0: a form counted only as written
             if value is not None and size == 1 and s in _COMPARATIVES and denied[i]:
                 value = None  # already read as a denied request
             if value is not None:

@@ -97,3 +97,38 @@ def negation_flags(tokens: list[str], window: int = 4) -> list[bool]:
 
 def is_punct(tok: str) -> bool:
     return tok in _CLAUSE_BREAK
+
+
+Key = tuple[str, ...]
+Forms = dict[str, float]  # surface form (words joined by a space) -> weight
+
+
+def weigh_forms(entries: list[tuple[str, float]]) -> tuple[dict[Key, float], dict[Key, Forms]]:
+    """Lexicon entries ``(term, weight)`` -> (stemmed key -> weight of forms not listed,
+    stemmed key -> the listed forms' weights, for keys whose forms are told apart).
+
+    Forms of a word can mean different things ("parking" is logistics, "park" is often a
+    place's name; "caring" praises, "care" names the service) and the stemmer gives them one
+    key. Where a key has several listed forms, each keeps its own weight and forms not listed
+    take the weakest (by size, keeping the sign); a term written ``=word`` counts only as
+    written, so "=caring" is not "care". (Before builtin-1.3 one form's weight stood for
+    all: "phoned" made every "phone" an ease-of-use comment, "caring" made every "care" praise.)
+    """
+    listed: dict[Key, list[tuple[str, float, bool]]] = {}
+    for term, weight in entries:
+        exact = term.startswith("=")
+        words = [w for w in raw_tokens(term.lstrip("=")) if not is_punct(w)]
+        if words:
+            listed.setdefault(tuple(stem(w) for w in words), []).append((" ".join(words), weight, exact))
+    table: dict[Key, float] = {}
+    forms: dict[Key, Forms] = {}
+    for key, found in listed.items():
+        if len(found) == 1 and not found[0][2]:
+            table[key] = found[0][1]
+            continue
+        table[key] = min((w for _, w, exact in found if not exact), key=abs, default=0.0)
+        forms[key] = {}
+        for form, w, _ in found:
+            if abs(w) > abs(forms[key].get(form, 0.0)):
+                forms[key][form] = w
+    return table, forms

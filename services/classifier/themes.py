@@ -5,12 +5,8 @@ theme ids use the hand-written lexicon; any theme also uses its own keywords (st
 evidence), description words (weak) and example words (weaker). Evidence adds up per
 theme, each distinct term once, and becomes a confidence ``1 - exp(-evidence)``.
 
-Forms of a word can mean different things ("parking" is logistics, "park" is often a
-place's name; "training" is about staff, "train" about travel), and the stemmer gives them
-one key. So where the lexicon lists forms of a term apart, each listed form keeps its own
-weight; forms it does not list take the lowest listed weight. A form written ``=word``
-counts only as written: "=train" is not "training". (Before builtin-1.3 the strongest form's
-weight stood for all: "phoned" made every "phone" an ease-of-use comment.)
+Where the lexicon lists forms of a term apart, each keeps its own weight (``text.weigh_forms``):
+"=train" is travel, "training" is not.
 """
 
 from __future__ import annotations
@@ -22,7 +18,7 @@ from dataclasses import dataclass
 from shared.taxonomy import ThemeDefinition
 
 from .lexicon import THEME_TERMS
-from .text import is_punct, raw_tokens, stem
+from .text import Forms, Key, is_punct, raw_tokens, stem, weigh_forms
 
 KEYWORD_WEIGHT = 1.0
 DESCRIPTION_WEIGHT = 0.4
@@ -46,34 +42,14 @@ GENERIC = frozenset(
 )
 
 
-Key = tuple[str, ...]
-Forms = dict[str, float]  # surface form (words joined by a space) -> weight, for terms listed apart
-
-
 def _parse_terms(spec: str) -> tuple[dict[Key, float], dict[Key, Forms]]:
-    """(key -> weight of the forms not listed, key -> listed forms' weights) of a lexicon entry list."""
-    listed: dict[Key, list[tuple[str, float, bool]]] = defaultdict(list)  # key -> (form, weight, exact)
+    """``"term[:weight], ..."`` -> (key -> weight of forms not listed, key -> listed forms' weights)."""
+    entries = []
     for entry in spec.replace("\n", " ").split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        term, _, weight = entry.partition(":")
-        exact = term.startswith("=")
-        words = [w for w in raw_tokens(term.lstrip("=")) if not is_punct(w)]
-        key = tuple(stem(w) for w in words)
-        if key:
-            listed[key].append((" ".join(words), float(weight) if weight else 1.0, exact))
-    table: dict[Key, float] = {}
-    forms: dict[Key, Forms] = {}
-    for key, entries in listed.items():
-        if len(entries) == 1 and not entries[0][2]:
-            table[key] = entries[0][1]
-            continue
-        table[key] = min((w for _, w, exact in entries if not exact), default=0.0)
-        forms[key] = {}
-        for form, w, _ in entries:
-            forms[key][form] = max(forms[key].get(form, 0.0), w)
-    return table, forms
+        term, _, weight = entry.strip().partition(":")
+        if term:
+            entries.append((term, float(weight) if weight else 1.0))
+    return weigh_forms(entries)
 
 
 _LEXICON = {theme_id: _parse_terms(spec) for theme_id, spec in THEME_TERMS.items()}

@@ -89,3 +89,23 @@ def test_a_word_is_not_read_as_another_word_with_its_stem(clf, comment, theme):
 ])
 def test_the_listed_form_still_counts(clf, comment, theme):
     assert theme in ids(clf.classify(comment, 9))
+
+
+def test_sentiment_words_keep_their_forms_apart():
+    from services.classifier.sentiment import lexical_evidence
+
+    def positive(text):
+        return lexical_evidence(raw_tokens(text)).positive
+
+    assert positive("The care was given on Tuesday.") == 0.0  # "=caring" praises; "care" is the service
+    assert positive("Very caring nurses.") > 1.0
+    assert positive("They listened.") > positive("They listen.") > 0.0  # listed apart: 0.8 and 0.3
+    assert positive("She helped.") > positive("She helps.") > 0.0  # "helps" is not listed: the weaker form
+
+
+def test_weigh_forms_keeps_the_sign_of_the_weakest_form():
+    from services.classifier.text import weigh_forms
+
+    table, forms = weigh_forms([("annoying", -1.5), ("annoyed", -1.4), ("=caring", 1.4)])
+    assert table[("annoy",)] == -1.4 and forms[("annoy",)] == {"annoying": -1.5, "annoyed": -1.4}
+    assert table[("car",)] == 0.0 and forms[("car",)] == {"caring": 1.4}

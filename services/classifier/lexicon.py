@@ -27,6 +27,12 @@ THEME_TERMS: dict[str, str] = {
         feel better, feeling better, felt better, getting better:0.8, get better:0.6, cope:0.7, coping:0.7,
         coping strategies, well being:0.8, wellbeing:0.8, saved my life, side effects, side effect, symptoms:0.7,
         my condition:0.7, made things worse, made it worse, changed my life, turned my life around, back on track:0.8,
+        got better, gotten better, much better:0.5, no better, back to normal, back to my old self, new start,
+        fresh start, right track, on track:0.6, saved me, kept me out of hospital, out of hospital:0.6,
+        prevented:0.6, went well:0.5, surgery:0.6, operation:0.6, rehabilitation, rehab, healing, healed,
+        recovered, recovering, worse than before, left me worse, made me worse, healthy:0.6, independence,
+        independent:0.6, confidence:0.6, more confident, mental health:0.4, mood:0.6, life skills, coping skills,
+        strategies:0.6, techniques:0.6, tools:0.4,
         """,
     "support_experience": """
         staff, staffs, staffing, team:0.7, nurse, nurses, nursing, doctor, doctors, gp:0.6, receptionist,

@@ -3,7 +3,8 @@
 Written from general knowledge of how customers of products and services (software,
 retail, utilities, healthcare, public services) write feedback — never from a data set's
 rows. Each theme entry is ``"term[:weight]"``; a term may be a phrase. Weight 1.0 means
-the term alone is enough evidence; 0.5 means it needs company. Forms of a word listed apart
+the term alone is enough evidence; 0.5 means it needs company; 0 marks an idiom whose words
+say nothing of the theme ("pay attention" is not about price). Forms of a word listed apart
 keep their own weights, and ``=word`` counts only as written (see ``themes``): "=train"
 is travel, "training" is not.
 """
@@ -57,6 +58,8 @@ THEME_TERMS: dict[str, str] = {
         price, prices, pricing, priced, cost, costs, costly, expensive, overpriced, cheap, cheaper, cheapest,
         afford, affordable, unaffordable, fee, fees, charge, charged, charges, charging:0.4, billing, bill,
         bills, billed, invoice, invoices, payment, payments, pay, paid, paying, money, value for money,
+        pay attention:0, paid attention:0, attention paid:0, pay more attention:0, paid more attention:0,
+        pay closer attention:0, pay lots of attention:0,
         refund, refunds, refunded, subscription, subscriptions, subscribe, license, licence, licensing,
         licenses, premium, pro version, paid version, full version, free version, free:0.5, purchase,
         purchased, purchases, bought, buy, buying, in app purchase, in app purchases, trial, discount,

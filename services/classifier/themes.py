@@ -126,10 +126,12 @@ class ThemeMatcher:
         word's forms apart, they say which form was written (without them, every form counts
         as one not listed). A term that is a request phrase ("could have", "would be nice")
         does not count where the request is denied ("nothing could have been better"): that
-        is praise, not a feature request. Other terms count even when negated: "not slow at
-        all" still talks about performance.
+        is praise, not a feature request. A term weighted 0 is an idiom whose words do not
+        count for the theme ("pay attention" is not pricing). Other terms count even when
+        negated: "not slow at all" still talks about performance.
         """
         found: dict[tuple[int, Key], float] = {}
+        guarded: dict[int, int] = {}  # theme index -> position up to which an idiom covers the words
         index = self.index
         for i, s in enumerate(stems):
             entries = index.get(s)
@@ -138,6 +140,11 @@ class ThemeMatcher:
             for key, t_idx, weight, forms in entries:
                 size = len(key)
                 if size > 1 and tuple(stems[i : i + size]) != key:
+                    continue
+                if guarded.get(t_idx, 0) > i:
+                    continue
+                if not weight and forms is None:  # an idiom ("pay attention"): its words say nothing here
+                    guarded[t_idx] = i + size
                     continue
                 if denied is not None and denied[i] and key in requests:
                     continue

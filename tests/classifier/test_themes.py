@@ -109,3 +109,10 @@ def test_weigh_forms_keeps_the_sign_of_the_weakest_form():
     table, forms = weigh_forms([("annoying", -1.5), ("annoyed", -1.4), ("=caring", 1.4)])
     assert table[("annoy",)] == -1.4 and forms[("annoy",)] == {"annoying": -1.5, "annoyed": -1.4}
     assert table[("car",)] == 0.0 and forms[("car",)] == {"caring": 1.4}
+
+
+def test_an_idiom_weighted_zero_keeps_its_words_out_of_the_theme(clf):
+    assert "pricing" not in ids(clf.classify("Staff should pay more attention to patients.", 6))
+    assert "pricing" not in ids(clf.classify("Nurses paying attention to me.", 9))
+    assert "pricing" in ids(clf.classify("I had to pay for parking.", 6))
+    assert "pricing" in ids(clf.classify("Pay attention to the price, it is too expensive.", 3))

@@ -49,7 +49,6 @@ import importlib.util
 import os
 import pathlib
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -67,7 +66,7 @@ from services.classifier.embeddings import MINILM  # noqa: E402
 from services.classifier.sentiment import score_prior  # noqa: E402
 from services.classifier.training import TrainedClassifier, train  # noqa: E402
 from services.classifier.training import features as builtin_features  # noqa: E402
-from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition  # noqa: E402
+from shared.taxonomy import ThemeDefinition  # noqa: E402
 
 ML_PACKAGES = {  # import name -> what to install
     "torch": "torch==2.13.0",

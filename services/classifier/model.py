@@ -26,7 +26,8 @@ from .themes import ThemeMatcher, comment_stems
 # Raised whenever the built-in model reads a comment differently, so stored classifications
 # say which reading they carry (1.1: no-opinion answers, negation past "any" words,
 # treatment outcomes as product_quality; 1.2: praise for being looked after or cared about,
-# negated polar phrases, "Nothing was good").
+# negated polar phrases, "Nothing was good"; 1.3: forms of a word weighed apart, idioms
+# weighted 0, outcome phrases).
 BUILTIN_VERSION = "builtin-1.3"
 CATEGORIES = ("promoter", "passive", "detractor")
 
@@ -107,11 +108,13 @@ _ENGLISH_STEMS = frozenset(k[0] for k in POLARITY)
 _NO_OPINION = tuple(tuple(w for w in core if w not in NO_OPINION_FILLERS) for core in NO_OPINION_CORES)
 
 
-def is_no_opinion_answer(comment: str | None) -> bool:
-    """Whether the comment only declines to give a view: "Don't know.", "I'm really not sure"."""
+def is_no_opinion_answer(comment: str | None, tokens: list[str] | None = None) -> bool:
+    """Whether the comment only declines to give a view: "Don't know.", "I'm really not sure".
+
+    ``tokens``: the comment's ``raw_tokens`` where the caller has them already."""
     if not comment or len(comment) > 80:
         return False
-    tokens = [t.replace("'", "") for t in raw_tokens(comment) if not is_punct(t)]
+    tokens = [t.replace("'", "") for t in (raw_tokens(comment) if tokens is None else tokens) if not is_punct(t)]
     tokens = [t for t in tokens if t not in NO_OPINION_FILLERS]
     found, i = False, 0
     while i < len(tokens):
@@ -155,14 +158,14 @@ class BuiltinClassifier:
         self._english = _ENGLISH_STEMS | frozenset(self.matcher.index)
 
     def analyse(self, comment: str | None) -> Analysis:
-        no_opinion = is_no_opinion_answer(comment)
+        tokens = raw_tokens(comment) if comment else []  # once: every reading below uses them
+        no_opinion = is_no_opinion_answer(comment, tokens)
         if no_opinion or _is_blank_answer(comment):
             lang = "und"
             if comment and comment.strip():
-                lang = detect_language(comment, raw_tokens(comment), 1)
+                lang = detect_language(comment, tokens, 1)
             return Analysis(True, lang, (), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0, no_opinion=no_opinion)
         assert comment is not None
-        tokens = raw_tokens(comment)
         stems = comment_stems(tokens)
         word_tokens = [t for t in tokens if not is_punct(t)]
         english = sum(1 for s in stems if s in self._english)

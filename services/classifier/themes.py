@@ -11,7 +11,6 @@ Where the lexicon lists forms of a term apart, each keeps its own weight (``text
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .lexicon import ABSENCE_START, REQUEST_START, CONTRAST, INTENSIFIERS, NEGATIVE, POSITIVE, SUGGESTION
-from .text import NEGATORS, SENTENCE_BREAK, is_punct, negation_flags, stem, weigh_forms
+from .text import NEGATORS, SENTENCE_BREAK, is_punct, negation_flags, stem, weigh_forms, written_form
 
 
 def _polar_entries(spec: str, sign: float) -> list[tuple[str, float]]:
@@ -150,8 +150,7 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
             key = tuple(stems[i : i + size])
             value = POLARITY.get(key)
             if key in POLARITY_FORMS:
-                form = tokens[i] if size == 1 else " ".join(tokens[i : i + size])
-                value = POLARITY_FORMS[key].get(form, value) or None  # 0: a form counted only as written
+                value = POLARITY_FORMS[key].get(written_form(tokens, i, size), value) or None  # 0: a form counted only as written
             if value is not None and size == 1 and s in _COMPARATIVES and denied[i]:
                 value = None  # already read as a denied request
             if value is not None:

@@ -132,3 +132,8 @@ def weigh_forms(entries: list[tuple[str, float]]) -> tuple[dict[Key, float], dic
             if abs(w) > abs(forms[key].get(form, 0.0)):
                 forms[key][form] = w
     return table, forms
+
+
+def written_form(tokens: list[str], i: int, size: int) -> str:
+    """The words of a ``size``-word term found at ``tokens[i]``, as written (the ``Forms`` key)."""
+    return tokens[i] if size == 1 else " ".join(tokens[i : i + size])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from shared.taxonomy import ThemeDefinition
 
 from .lexicon import THEME_TERMS
-from .text import Forms, Key, is_punct, raw_tokens, stem, weigh_forms
+from .text import Forms, Key, is_punct, raw_tokens, stem, weigh_forms, written_form
 
 KEYWORD_WEIGHT = 1.0
 DESCRIPTION_WEIGHT = 0.4
@@ -64,7 +64,7 @@ def theme_forms(theme: ThemeDefinition) -> dict[Key, Forms]:
     return _LEXICON[theme.id][1] if theme.id in _LEXICON else {}
 
 
-def theme_terms(theme: ThemeDefinition) -> dict[tuple[str, ...], float]:
+def theme_terms(theme: ThemeDefinition) -> dict[Key, float]:
     """The weighted term table of one theme (the weight of forms not listed apart, see ``theme_forms``)."""
     table: dict[tuple[str, ...], float] = {}
 
@@ -148,7 +148,7 @@ class ThemeMatcher:
                 if denied is not None and denied[i] and key in requests:
                     continue
                 if forms is not None and tokens is not None:
-                    weight = forms.get(tokens[i] if size == 1 else " ".join(tokens[i : i + size]), weight)
+                    weight = forms.get(written_form(tokens, i, size), weight)
                 if weight > found.get((t_idx, key), 0.0):
                     found[(t_idx, key)] = weight
         totals = [0.0] * len(self.theme_ids)

@@ -1,4 +1,6 @@
-"""Sentiment reads the comment with the score as context: requests, denials, absences."""
+"""Sentiment reads the comment with the score as context: requests, denials, absences.
+
+Every comment here is written for the test; none is a row of the development data sets."""
 
 import pytest
 
@@ -9,7 +11,7 @@ CLASSIFIER = load_classifier()
 
 @pytest.mark.parametrize("comment, score", [
     ("I cannot think of anything the nurse could have improved.", 9),  # one denial, two requests
-    ("Nothing could have been done better.", 10),
+    ("Nothing could have been handled better.", 10),
     ("I can't think of anything you could improve", 9),
     ("Couldn't have been better", 10),
     ("Nothing, very happy with it", 10),
@@ -47,7 +49,7 @@ def test_the_score_is_context_for_short_comments(comment, score, expected):
     assert CLASSIFIER.classify(comment, score).sentiment == expected
 
 
-@pytest.mark.parametrize("comment", ["Don't know.", "I'm not sure", "Really not sure.", "I do not really know",
+@pytest.mark.parametrize("comment", ["I do not know.", "I am not sure", "Honestly not sure.", "Not sure really.",
                                      "No comment", "Prefer not to say", "Pass", "Too early to say."])
 @pytest.mark.parametrize("score", [0, 8, 10, None])
 def test_an_answer_that_declines_to_give_a_view_is_neutral_whatever_the_score(comment, score):
@@ -65,22 +67,22 @@ def test_a_hedge_with_a_view_or_a_nothing_answer_keeps_its_sentiment(comment, sc
 
 
 def test_a_negation_reaches_past_any_words():
-    assert CLASSIFIER.classify("I honestly can't think of anything that was good", None).sentiment == "negative"
+    assert CLASSIFIER.classify("I really cannot think of anything that was helpful", None).sentiment == "negative"
     assert CLASSIFIER.classify("Did not get anything from anyone that was useful", None).sentiment == "negative"
 
 
-@pytest.mark.parametrize("comment", ["Staff look after me.", "Staff care about how you are feeling.",
-                                     "Just what I needed to get me on my feet."])
+@pytest.mark.parametrize("comment", ["The nurses look after us well.", "The team care about how my family is doing.",
+                                     "It was what I needed to get going again."])
 def test_being_looked_after_is_praise_even_with_a_middling_score(comment):
     assert CLASSIFIER.classify(comment, 6).sentiment == "positive"
 
 
 @pytest.mark.parametrize("comment, score, expected", [
-    ("Nothing was good about my experience with this team.", 3, "negative"),  # "nothing" is the subject
+    ("Nothing was good about the visit.", 3, "negative"),  # "nothing" is the subject
     ("Nothing went well", None, "negative"),
-    ("Nothing, all good", 9, "positive"),  # an empty answer, then praise
+    ("Nothing, all great", 9, "positive"),  # an empty answer, then praise
     ("Just nothing, great service", 10, "positive"),
-    ("The psychiatrist didn't care about how I feel.", 6, "negative"),  # a polar phrase, negated
+    ("The doctor did not care about what we said.", 6, "negative"),  # a polar phrase, negated
     ("They never looked after him.", None, "negative"),
 ])
 def test_leading_nothing_and_negated_phrases(comment, score, expected):

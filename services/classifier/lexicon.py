@@ -69,11 +69,21 @@ THEME_TERMS: dict[str, str] = {
     "missing_features": """
         feature request, missing feature, new feature, more features, add a, add an, add the, add more,
         please add, should add, could add, would be nice, would be great if, would love, i wish, wish it,
-        wish there, would like to see, would like to be able, ability to, option to, an option, missing:0.7,
-        lacks, lacking, does not have, does not support, no option, no way to, support for, integration,
-        integrate, export, import, feature:0.6, features:0.6, suggestion:0.7, suggest:0.6, request:0.6,
-        could have, should have, more options, allow:0.5, enable:0.4, widget:0.5, dark mode, customise:0.6,
-        customize:0.6, customization, customisation,
+        wish there, like to see, would like to be able, ability to, option to, an option, =missing:0.7,
+        lacks, lacking, does not have, does not support, no option, no way to, feature:0.6, features:0.6,
+        suggestion:0.7, suggest:0.6, request:0.6, more options, allow:0.5, enable:0.4, widget:0.5, dark mode,
+        =wish, wish for better:0, wish for more:0, wish to:0, i wish to:0,
+        """
+    # Words that name a capability or ask for one only in company of another cue ("add pin
+    # lock option", "you need a security option"): alone they are as often praise ("exporting
+    # is easy", "great options"), a complaint ("could have been better", "lack of staff") or
+    # a service ("support for families"). Listed here they also outweigh the theme's default
+    # keywords "wish" and "option". "wish" as written asks; "wished", "wishes" mostly do not.
+    """
+        wishes:0.3, option:0.3, options:0.3, lack:0.5, could have:0.5, should have:0.5, support for:0.5,
+        integration:0.5, integrate:0.5, export:0.5, import:0.5, customise:0.3, customize:0.3,
+        customization:0.3, customisation:0.3, =add:0.5, need a:0.4, need an:0.4, needs a:0.4, needs an:0.4,
+        please make:0.5, would be better if:0.5, removed:0.4,
         """,
     "ease_of_use": """
         easy, easier, easiest, easy to use, simple:0.7, simpler, straightforward, convenient, convenience,

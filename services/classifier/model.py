@@ -27,8 +27,9 @@ from .themes import ThemeMatcher, comment_stems
 # say which reading they carry (1.1: no-opinion answers, negation past "any" words,
 # treatment outcomes as product_quality; 1.2: praise for being looked after or cared about,
 # negated polar phrases, "Nothing was good"; 1.3: forms of a word weighed apart, idioms
-# weighted 0, outcome phrases).
-BUILTIN_VERSION = "builtin-1.3"
+# weighted 0, outcome phrases; 1.4: missing_features needs a request, not a feature word
+# alone: "exporting is easy", "couldn't wish for better", "I missed my appointment" are not).
+BUILTIN_VERSION = "builtin-1.4"
 CATEGORIES = ("promoter", "passive", "detractor")
 
 

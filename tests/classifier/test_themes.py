@@ -116,3 +116,27 @@ def test_an_idiom_weighted_zero_keeps_its_words_out_of_the_theme(clf):
     assert "pricing" not in ids(clf.classify("Nurses paying attention to me.", 9))
     assert "pricing" in ids(clf.classify("I had to pay for parking.", 6))
     assert "pricing" in ids(clf.classify("Pay attention to the price, it is too expensive.", 3))
+
+
+@pytest.mark.parametrize("comment", [
+    "Exporting reports is easy and quick",  # a capability in use, praised
+    "Loads of customisation, great options",
+    "Couldn't wish for better care",  # an idiom of praise
+    "I do not wish to say",
+    "The coffee could have been hotter",  # a complaint, no capability asked for
+    "I missed my appointment because of the lack of parking",
+])
+def test_a_feature_word_alone_is_not_a_feature_request(clf, comment):
+    assert "missing_features" not in ids(clf.classify(comment, 8))
+
+
+@pytest.mark.parametrize("comment", [
+    "I wish it could export to PDF",
+    "Just add a pin lock option and it would be perfect",
+    "You need a dark theme option",
+    "The move option has been removed",
+    "Still missing a search box",
+    "Would be nice to have coffee in the waiting room",
+])
+def test_a_request_with_a_feature_word_is_a_feature_request(clf, comment):
+    assert "missing_features" in ids(clf.classify(comment, 6))

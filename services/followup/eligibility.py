@@ -27,9 +27,15 @@ async def eligibility(session: AsyncSession, *, customer_id: str | None, account
                       clock: Clock) -> Eligibility:
     """Eligible unless a response or a send for the customer or the account is younger than ``survey_every``.
 
+    Without ``account_id`` the customer's account is the one they last answered or were
+    surveyed under, so one answer throttles everyone on the account.
+
     ``reason``: ``never_surveyed``, ``throttle_elapsed``, ``recently_responded`` or ``recently_surveyed``.
     """
     now = clock.now()
+    if account_id is None and customer_id is not None:
+        # "Per account too": a customer asked about alone still waits for a colleague's answer.
+        account_id = await repository.known_account_id(session, customer_id)
     responses, sends = [], []
     for key in ({"customer_id": customer_id}, {"account_id": account_id}):
         if next(iter(key.values())) is not None:

@@ -222,6 +222,17 @@ async def last_sent_at(session: AsyncSession, *, customer_id: str | None = None,
     return await session.scalar(select(func.max(SurveySend.sent_at)).where(column == (customer_id or account_id)))
 
 
+async def known_account_id(session: AsyncSession, customer_id: str) -> str | None:
+    """The account a customer last answered (or was last surveyed) under, if any was given."""
+    for model, when in ((Response, Response.responded_at), (SurveySend, SurveySend.sent_at)):
+        found = await session.scalar(
+            select(model.account_id).where(model.customer_id == customer_id, model.account_id.is_not(None))
+            .order_by(when.desc()).limit(1))
+        if found is not None:
+            return found
+    return None
+
+
 async def business_outcomes(session: AsyncSession, *, customer_id: str | None, account_id: str | None,
                             limit: int) -> list[BusinessOutcome]:
     query = select(BusinessOutcome)

@@ -85,14 +85,23 @@ async def test_eligibility_counts_survey_every_from_the_last_response_and_the_la
     fresh = (await loop.client.get(url, params={"customer_id": "c9"}, headers=loop.headers)).json()
     assert fresh == {"eligible": True, "next_eligible_at": None, "reason": "never_surveyed",
                      "last_response_at": None, "last_sent_at": None}
+    await loop.respond(7, "c10", customer={"account_id": "acct-1"})  # a colleague, long ago
+    await loop.respond(9, "c11", customer={"account_id": "acct-2"})
+    loop.clock.advance(days=200)
     await loop.respond(8, "c9", customer={"account_id": "acct-1"})
     now = loop.clock.now()
     after = (await loop.client.get(url, params={"customer_id": "c9"}, headers=loop.headers)).json()
     assert after["eligible"] is False and after["reason"] == "recently_responded"
     assert datetime.fromisoformat(after["next_eligible_at"]) == now + timedelta(days=90)
     # Per account too: a colleague on the same account waits as well.
-    colleague = (await loop.client.get(url, params={"account_id": "acct-1"}, headers=loop.headers)).json()
-    assert colleague["eligible"] is False
+    account = (await loop.client.get(url, params={"account_id": "acct-1"}, headers=loop.headers)).json()
+    assert account["eligible"] is False
+    # Asked about by customer id alone, the colleague's account is the one they answered under before.
+    colleague = (await loop.client.get(url, params={"customer_id": "c10"}, headers=loop.headers)).json()
+    assert colleague["eligible"] is False and colleague["reason"] == "recently_responded"
+    assert colleague["last_response_at"] == after["last_response_at"]
+    stranger = (await loop.client.get(url, params={"customer_id": "c11"}, headers=loop.headers)).json()
+    assert stranger["eligible"] is True  # on another account
     loop.clock.advance(days=91)
     assert (await loop.client.get(url, params={"customer_id": "c9"}, headers=loop.headers)).json()["eligible"] is True
     sent = await loop.client.post("/v1/surveys/sent", json={"customer_id": "c9", "channel": "email"}, headers=loop.headers)

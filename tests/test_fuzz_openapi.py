@@ -13,11 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import schemathesis  # noqa: F401  (in the [test] extra: a missing install must fail, not skip)
 
 from tests import processes
-
-pytest.importorskip("schemathesis", reason="pip install schemathesis (test dependency)")
 
 MAX_EXAMPLES = os.environ.get("NPSLOOP_FUZZ_MAX_EXAMPLES", "40")
 MAX_SECONDS = os.environ.get("NPSLOOP_FUZZ_MAX_SECONDS", "90")

@@ -87,7 +87,7 @@ def test_evaluate_script_scores_any_labelled_csv_through_a_mapping(tmp_path, cap
 
 
 def test_the_ml_comparison_scores_its_variants_as_classifiers():
-    compare = pytest.importorskip("compare_ml_extra")  # imports without the [ml] packages
+    import compare_ml_extra as compare  # imports without the [ml] packages: a broken import must fail
     rows = [ev.Row("1", "Too expensive", 3, {"pricing"}, "negative")]
     results = [Classification("detractor", (ThemeScore("pricing", 0.8),), "negative", -0.6, "en", "v")]
     predicted = compare.Predicted("v", rows, results)

@@ -9,6 +9,7 @@ point of it) and still be durable, de-duplicated and announced like before.
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 import pytest
@@ -70,9 +71,15 @@ async def test_a_valid_post_takes_the_lean_path_and_is_stored_and_announced(apps
     again = await lean.post("/v1/responses", json=BODY, headers=headers)
     assert calls["full_stack"] == 0
     assert first.status_code == 202 and first.headers["content-type"] == "application/json"
-    assert first.json() == {"id": first.json()["id"], "status": "accepted", "duplicate": False}
-    assert again.json() == {"id": first.json()["id"], "status": "accepted", "duplicate": True}
+    response_id = first.json()["id"]
+    assert isinstance(response_id, str) and response_id
+    parsed = uuid.UUID(response_id)  # the service's ids: version-7 UUIDs in the 8-4-4-4-12 form (shared/ids.py)
+    assert str(parsed) == response_id and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert first.json() == {"id": response_id, "status": "accepted", "duplicate": False}
+    assert again.json() == {"id": response_id, "status": "accepted", "duplicate": True}
     assert await _count(runtime, Response) == 1 and await _count(runtime, EventLogEntry) == 1
+    async with runtime.db.sessions() as session:
+        assert await session.scalar(select(Response.id)) == response_id
 
 
 async def test_a_charset_in_the_content_type_still_takes_the_lean_path(apps, make_key):
@@ -82,25 +89,27 @@ async def test_a_charset_in_the_content_type_still_takes_the_lean_path(apps, mak
     assert reply.status_code == 202 and calls["full_stack"] == 0
 
 
-@pytest.mark.parametrize("content, extra", [
-    (json.dumps({**BODY, "score": 11}).encode(), {}),                      # out of range: 422 naming score
-    (json.dumps({**BODY, "score": "7"}).encode(), {}),                     # strict int
-    (json.dumps({"score": 5}).encode(), {}),                               # customer missing
-    (json.dumps({**BODY, "colour": "red"}).encode(), {}),                  # unknown field
-    (json.dumps({**BODY, "responded_at": "2026-01-01T10:00:00"}).encode(), {}),  # naive time
-    (json.dumps([BODY]).encode(), {}),                                     # not an object
-    (b"{not json", {}),                                                    # 400
-    (b"", {}),                                                             # no body
-    (json.dumps(BODY).encode(), {"Content-Type": "text/plain"}),
-    (json.dumps(BODY).encode(), {"Idempotency-Key": ""}),
-    (json.dumps(BODY).encode(), {"Idempotency-Key": "k" * 201}),
-    (json.dumps({**BODY, "comment": "x" * 70_000}).encode(), {}),           # comment too long: 422
-    (b'{"comment": "' + b"x" * 1_100_000 + b'"}', {}),                      # over the body limit: 413
+@pytest.mark.parametrize("content, extra, status", [
+    (json.dumps({**BODY, "score": 11}).encode(), {}, 422),                      # out of range: 422 naming score
+    (json.dumps({**BODY, "score": "7"}).encode(), {}, 422),                     # strict int
+    (json.dumps({"score": 5}).encode(), {}, 422),                               # customer missing
+    (json.dumps({**BODY, "colour": "red"}).encode(), {}, 422),                  # unknown field
+    (json.dumps({**BODY, "responded_at": "2026-01-01T10:00:00"}).encode(), {}, 422),  # naive time
+    (json.dumps([BODY]).encode(), {}, 422),                                     # not an object
+    (b"{not json", {}, 400),                                                    # 400
+    (b"", {}, 422),                                                             # no body
+    (json.dumps(BODY).encode(), {"Content-Type": "text/plain"}, 422),
+    (json.dumps(BODY).encode(), {"Idempotency-Key": ""}, 422),
+    (json.dumps(BODY).encode(), {"Idempotency-Key": "k" * 201}, 422),
+    (json.dumps({**BODY, "comment": "x" * 70_000}).encode(), {}, 422),           # comment too long: 422
+    (b'{"comment": "' + b"x" * 1_100_000 + b'"}', {}, 413),                      # over the body limit: 413
 ])
-async def test_invalid_requests_get_the_same_answer_as_through_the_framework(apps, make_key, content, extra):
+async def test_invalid_requests_get_the_same_answer_as_through_the_framework(apps, make_key, content, extra,
+                                                                            status):
     headers = {**await make_key("responses:write"), "Content-Type": "application/json", **extra}
     lean, full = await _both(apps, content, headers)
-    assert lean.status_code >= 400
+    assert lean.status_code == status, lean.text
+    assert full.status_code == status, full.text
     _same(lean, full)
 
 

@@ -25,7 +25,7 @@ from services.privacy.api import router as privacy_router
 from services.runtime import Runtime, WORKER_ROLES
 from shared.auth import KeyCache
 from shared.observability import metrics
-from shared.problems import install_problem_handlers, problem_response
+from shared.problems import document_problems, install_problem_handlers, problem_response
 from shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
 
 
@@ -79,6 +79,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.include_router(privacy_router)
     app.include_router(dashboard.router)
     app.mount("/dashboard", dashboard.assets(), name="dashboard")
+    _document_errors(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -114,3 +115,15 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """/openapi.json with the problem+json errors the API really answers (``document_problems``)."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(default())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

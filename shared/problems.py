@@ -6,6 +6,7 @@ errors are logged with their trace and answered with a generic 500.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -152,3 +153,54 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(500, "Internal Server Error", "an unexpected error occurred; it has been logged",
                                 instance=request.url.path)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; ``errors`` names each invalid field and why.",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {
+            "type": "object",
+            "required": ["field", "message"],
+            "properties": {"field": {"type": "string"}, "message": {"type": "string"},
+                           "type": {"type": ["string", "null"]}},
+        }},
+    },
+}
+_AUTH_PROBLEMS = {
+    "401": "No API key, or an unknown or revoked one",
+    "403": "The API key lacks the scope this operation needs",
+    "429": "The API key is over its request rate (see Retry-After)",
+}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make /openapi.json say what errors really look like: every 422 (and, on operations that
+    need a key, 401/403/429) is ``application/problem+json`` with the ``Problem`` schema, not
+    FastAPI's default ``HTTPValidationError`` in ``application/json``."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.get("responses") if isinstance(operation, dict) else None
+            if responses is None:
+                continue
+            if "422" in responses:
+                responses["422"] = {"description": "Invalid input: which field, and why", "content": content}
+            if operation.get("security"):
+                for status, description in _AUTH_PROBLEMS.items():
+                    responses.setdefault(status, {"description": description, "content": content})
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's, now unused
+        if f'"#/components/schemas/{name}"' not in json.dumps({k: v for k, v in schema.items() if k != "components"}) \
+                and all(f'"#/components/schemas/{name}"' not in json.dumps(v)
+                        for k, v in components.items() if k != name):
+            components.pop(name, None)
+    return schema

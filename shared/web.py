@@ -6,7 +6,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import auth
@@ -29,6 +30,11 @@ DbDep = Annotated[Database, Depends(get_db)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="npsloop"'}
+# Parses "Authorization: Bearer <key>" and, as a Security dependency, puts the scheme and each
+# operation's requirement in /openapi.json; a missing or malformed header is answered by us (401
+# problem+json with a challenge), not by FastAPI's plain 403.
+_BEARER = HTTPBearer(auto_error=False, scheme_name="apiKey",
+                     description="An API key from `npsloop keys create --name NAME --scopes SCOPES`.")
 
 
 def require(scope: str, *, revocation_checked_by_caller: bool = False) -> Callable[..., Awaitable[auth.Principal]]:
@@ -37,22 +43,35 @@ def require(scope: str, *, revocation_checked_by_caller: bool = False) -> Callab
     With ``revocation_checked_by_caller`` the key is verified from an in-process cache and
     the endpoint must confirm it is not revoked inside its own unit of work.
     """
+    return _key_check((scope,), revocation_checked_by_caller)
 
-    async def dependency(request: Request) -> auth.Principal:
-        header = request.headers.get("authorization", "")
-        kind, _, presented = header.partition(" ")
-        if kind.lower() != "bearer" or not presented.strip():
+
+def require_any(*scopes: str) -> Callable[..., Awaitable[auth.Principal]]:
+    """Like ``require``, but any one of ``scopes`` will do (an app asking may read or write responses)."""
+    return _key_check(scopes, False)
+
+
+def _key_check(scopes: tuple[str, ...], revocation_checked_by_caller: bool) -> Callable[..., Awaitable[auth.Principal]]:
+    # /openapi.json lists an operation's scope; OpenAPI reads a list as "all of", so an
+    # any-of check lists none (the endpoint's description names them).
+    documented = list(scopes) if len(scopes) == 1 else []
+
+    async def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(
+            _BEARER, scopes=documented)) -> auth.Principal:
+        presented = (credentials.credentials if credentials is not None else "").strip()
+        if not presented:
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", headers=_CHALLENGE)
         db: Database = request.app.state.db
         if revocation_checked_by_caller:
-            principal = await request.app.state.key_cache.authenticate(db.sessions, presented.strip())
+            principal = await request.app.state.key_cache.authenticate(db.sessions, presented)
         else:
             async with db.sessions() as session:
-                principal = await auth.authenticate(session, presented.strip())
+                principal = await auth.authenticate(session, presented)
         if principal is None:
             raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
-        if not principal.allows(scope):
-            raise Forbidden(f"this API key lacks the '{scope}' scope")
+        if not any(principal.allows(scope) for scope in scopes):
+            raise Forbidden(f"this API key lacks the '{scopes[0]}' scope" if len(scopes) == 1 else
+                            f"this API key lacks one of the scopes {', '.join(scopes)}")
         wait = rate_limiter(request.app.state).acquire(principal.key_id)
         if wait > 0:
             raise TooManyRequests("this API key is over its request rate; retry after the given seconds",
@@ -60,7 +79,7 @@ def require(scope: str, *, revocation_checked_by_caller: bool = False) -> Callab
         request.state.principal = principal
         return principal
 
-    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    dependency.__name__ = "require_" + "_or_".join(scope.replace(":", "_") for scope in scopes)
     return dependency
 
 

@@ -3,7 +3,6 @@ the recovery rate, and the delivery log of policy channels."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -15,28 +14,10 @@ from services.followup import eligibility, outcomes, repository
 from services.followup.schemas import (EligibilityOut, OutcomeIn, OutcomeList, OutcomeOut, RecoveryOut, SurveySentIn,
                                        SurveySentOut)
 from shared.auth import Principal
-from shared.problems import Forbidden, NotFound, UnprocessableContent
-from shared.web import ClockDep, DbDep, require
+from shared.problems import NotFound, UnprocessableContent
+from shared.web import ClockDep, DbDep, require, require_any
 
 router = APIRouter()
-
-
-def require_any(*scopes: str) -> Callable[..., Awaitable[Principal]]:
-    """Like ``require``, but any one of ``scopes`` will do (an app asking may read or write responses)."""
-    checks = [require(scope) for scope in scopes]
-
-    async def dependency(request: Request) -> Principal:
-        for check in checks[:-1]:
-            try:
-                return await check(request)
-            except Forbidden:
-                continue
-        try:
-            return await checks[-1](request)
-        except Forbidden:
-            raise Forbidden(f"this API key lacks one of the scopes {', '.join(scopes)}") from None
-
-    return dependency
 
 
 SurveyAsker = Annotated[Principal, Depends(require_any("responses:write", "responses:read"))]
@@ -54,7 +35,9 @@ def _one_of(customer_id: str | None, account_id: str | None) -> None:
 @router.get("/v1/surveys/eligibility", response_model=EligibilityOut, tags=["surveys"])
 async def survey_eligibility(request: Request, _: SurveyAsker, db: DbDep, clock: ClockDep,
                              customer_id: str | None = None, account_id: str | None = None) -> EligibilityOut:
-    """Whether the customer (and/or account) may be surveyed now, and from when (``throttle.survey_every``)."""
+    """Whether the customer (and/or account) may be surveyed now, and from when (``throttle.survey_every``).
+
+    Needs a key with ``responses:write`` or ``responses:read``."""
     _one_of(customer_id, account_id)
     async with db.sessions() as session:
         found = await eligibility.eligibility(session, customer_id=customer_id, account_id=account_id,
@@ -90,6 +73,7 @@ async def record_outcome(body: OutcomeIn, principal: Writer, db: DbDep, clock: C
 @router.get("/v1/outcomes", response_model=OutcomeList, tags=["outcomes"])
 async def list_outcomes(_: Analyst, db: DbDep, customer_id: str | None = None, account_id: str | None = None,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> OutcomeList:
+    """Business outcomes, newest first. Needs a key with ``analytics:read`` or ``tasks:read``."""
     async with db.sessions() as session:
         rows = await repository.business_outcomes(session, customer_id=customer_id, account_id=account_id, limit=limit)
     return OutcomeList(outcomes=[OutcomeOut.model_validate(r) for r in rows])
@@ -98,7 +82,9 @@ async def list_outcomes(_: Analyst, db: DbDep, customer_id: str | None = None, a
 @router.get("/v1/followup/recovery", response_model=RecoveryOut, tags=["tasks"])
 async def recovery(_: Analyst, db: DbDep, since: datetime | None = None, until: datetime | None = None,
                    team: str | None = None) -> RecoveryOut:
-    """Recovery rate: resolved detractor tasks whose customer's next answer was passive or promoter."""
+    """Recovery rate: resolved detractor tasks whose customer's next answer was passive or promoter.
+
+    Needs a key with ``analytics:read`` or ``tasks:read``."""
     async with db.sessions() as session:
         rate = await outcomes.recovery_rate(session, since=since, until=until, team=team)
     return RecoveryOut(**rate.__dict__)

@@ -196,3 +196,28 @@ async def test_health_ready_and_openapi_answer(client):
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "bus": "ok"}
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/responses" in spec["paths"] and "/v1/tasks/{task_id}/resolve" in spec["paths"]
+
+
+async def test_openapi_documents_the_bearer_key_and_problem_errors_the_api_really_answers(client, make_key):
+    headers = await make_key("responses:write")
+    spec = (await client.get("/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["apiKey"]["description"]}
+    post = spec["paths"]["/v1/responses"]["post"]
+    assert post["security"] == [{"apiKey": ["responses:write"]}]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert {status: post["responses"][status]["content"] for status in ("401", "403", "422", "429")} == \
+        {status: problem for status in ("401", "403", "422", "429")}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
+    unguarded = [(path, method) for path, item in spec["paths"].items() if path.startswith("/v1/")
+                 for method, op in item.items() if not op.get("security")]
+    assert unguarded == []
+    # The documented shapes are the real ones: a 422 and a 401 carry the Problem's required fields.
+    schema = spec["components"]["schemas"]["Problem"]
+    bad = await client.post("/v1/responses", json={"score": 11, "customer": {"id": "c"}}, headers=headers)
+    anonymous = await client.get("/v1/tasks")
+    for reply in (bad, anonymous):
+        assert reply.headers["content-type"] == "application/problem+json"
+        assert set(schema["required"]) <= set(reply.json())
+    assert all(set(e) >= set(schema["properties"]["errors"]["items"]["required"]) for e in bad.json()["errors"])

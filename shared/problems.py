@@ -198,9 +198,10 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             if operation.get("security"):
                 for status, description in _AUTH_PROBLEMS.items():
                     responses.setdefault(status, {"description": description, "content": content})
-    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's, now unused
-        if f'"#/components/schemas/{name}"' not in json.dumps({k: v for k, v in schema.items() if k != "components"}) \
-                and all(f'"#/components/schemas/{name}"' not in json.dumps(v)
-                        for k, v in components.items() if k != name):
+    # FastAPI's validation schemas, unless something other than themselves still points at them
+    defaults = ("HTTPValidationError", "ValidationError")
+    elsewhere = json.dumps([schema.get("paths"), {k: v for k, v in components.items() if k not in defaults}])
+    for name in defaults:
+        if f'"#/components/schemas/{name}"' not in elsewhere:
             components.pop(name, None)
     return schema

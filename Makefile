@@ -6,7 +6,7 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 
-.PHONY: install install-test up test
+.PHONY: install install-test up test test-ml
 
 install: $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet -e .
@@ -20,3 +20,13 @@ up: install
 
 test: install-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The optional npsloop[ml] extra, in a virtualenv of its own so that `make test` keeps checking
+# what happens without it. torch's CPU build goes first: plain `torch` pulls the CUDA one.
+ML_VENV := .venv-ml
+
+test-ml:
+	test -x $(ML_VENV)/bin/python || $(PYTHON) -m venv $(ML_VENV)
+	$(ML_VENV)/bin/pip install --quiet torch==2.13.0
+	$(ML_VENV)/bin/pip install --quiet -e '.[ml]' pytest pytest-asyncio pytest-timeout
+	NPSLOOP_REQUIRE_ML=1 $(ML_VENV)/bin/pytest tests/classifier/test_embeddings.py

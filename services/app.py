@@ -109,7 +109,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
         subscribed = [] if relayed else [(s.consumer, t) for s in runtime.subscriptions() for t in s.topics]
         try:
             async with runtime.db.sessions() as session:
-                await refresh_gauges(session, metrics, relayed=relayed, subscribed=subscribed)
+                await refresh_gauges(session, metrics, relayed=relayed, subscribed=subscribed, now=runtime.clock.now())
         except Exception:
             logging.getLogger("npsloop.metrics").warning("gauges not refreshed", exc_info=True)
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

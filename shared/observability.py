@@ -70,6 +70,14 @@ class Metrics:
         self.outbox_backlog = Gauge("npsloop_outbox_backlog", "Events not yet read by every consumer / relayed.", registry=r)
         self.consumer_lag = Gauge("npsloop_consumer_lag", "Events behind the head of the log.", ["consumer"], registry=r)
         self.dead_letters = Gauge("npsloop_dead_letters", "Dead letters not yet redriven.", registry=r)
+        # The recovery rate (DESIGN: a first-class metric) over detractors' next answers in the
+        # last RECOVERY_WINDOW; measured and recovered too, so PromQL can pool or compare them.
+        self.recovery_measured = Gauge("npsloop_recovery_measured", "Resolved detractors who answered again "
+                                       "(next answers in the last 90 days).", registry=r)
+        self.recovery_recovered = Gauge("npsloop_recovery_recovered", "Of those, how many came back passive or "
+                                        "promoter.", registry=r)
+        self.recovery_rate = Gauge("npsloop_recovery_rate", "recovered / measured; NaN while none is measured.",
+                                   registry=r)
 
 
 metrics = Metrics()

@@ -87,3 +87,14 @@ def test_the_image_runs_as_an_unprivileged_user_with_a_healthcheck():
     assert re.search(r"^HEALTHCHECK ", DOCKERFILE, flags=re.M)
     assert (ROOT / "deploy" / "healthcheck.py").exists()
     assert re.search(r"^ENTRYPOINT \[\"npsloop\"\]", DOCKERFILE, flags=re.M)
+
+
+def test_every_metric_the_dashboard_and_alerts_read_is_exported():
+    from shared.observability import Metrics
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    exported = {family.name + suffix for family in Metrics().registry.collect()
+                for suffix in suffixes.get(family.type, ("",))}
+    for path in (ROOT / "deploy" / "grafana-dashboard.json", ROOT / "deploy" / "prometheus-alerts.yml"):
+        used = set(re.findall(r"npsloop_\w+", path.read_text()))
+        assert used and used <= exported, (path.name, sorted(used - exported))

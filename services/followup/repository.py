@@ -174,6 +174,14 @@ async def recoveries(session: AsyncSession, *, since: datetime | None, until: da
     return list((await session.scalars(query.order_by(Recovery.answered_at))).all())
 
 
+async def recovery_counts(session: AsyncSession, *, since: datetime) -> tuple[int, int]:
+    """(measured, recovered) over next answers since ``since``: one aggregate row for /metrics."""
+    measured, recovered = (await session.execute(
+        select(func.count(), func.coalesce(func.sum(case((Recovery.recovered, 1), else_=0)), 0))
+        .where(Recovery.answered_at >= since))).one()
+    return int(measured), int(recovered)
+
+
 async def resolved_count(session: AsyncSession, *, since: datetime | None, until: datetime | None,
                          team: str | None) -> int:
     query = select(func.count()).select_from(Task).where(Task.status == "resolved")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from datetime import datetime, timezone
 
@@ -60,6 +61,7 @@ async def test_metrics_appear_and_move_with_the_pipeline(client, runtime, clock,
         assert reply.status_code == 200
         return reply.text
 
+    await scrape()  # run alone, no request has been timed yet: this one is, by the next scrape
     before = await scrape()
     for name in ("npsloop_responses_ingested_total", "npsloop_responses_classified_total",
                  "npsloop_sla_warnings_total", "npsloop_sla_breaches_total", "npsloop_outbox_backlog",
@@ -97,7 +99,20 @@ async def test_metrics_appear_and_move_with_the_pipeline(client, runtime, clock,
 
     (task,) = (await client.get("/v1/tasks", headers=await make_key("admin"))).json()["tasks"]
     await client.post(f"/v1/tasks/{task['id']}/resolve", json={"outcome": "resolved"}, headers=await make_key("admin"))
-    assert "npsloop_tasks_open{" not in await scrape()  # the resolved team's gauge is gone, not stale
+    resolved = await scrape()
+    assert "npsloop_tasks_open{" not in resolved  # the resolved team's gauge is gone, not stale
+    assert _sample(resolved, "npsloop_recovery_measured") == 0
+    assert math.isnan(_sample(resolved, "npsloop_recovery_rate"))  # nothing measured is not 0%
+
+    # The recovery rate: the detractor whose task was resolved answers again, as a promoter.
+    again = answer(9, "a", clock.now().isoformat(), comment="sorted, thanks")
+    assert (await client.post("/v1/responses", json=again, headers=headers)).status_code == 202
+    await pump()
+    won_back = await scrape()
+    assert (_sample(won_back, "npsloop_recovery_measured"), _sample(won_back, "npsloop_recovery_recovered"),
+            _sample(won_back, "npsloop_recovery_rate")) == (1, 1, 1.0)
+    clock.advance(days=91)  # out of the 90-day window
+    assert _sample(await scrape(), "npsloop_recovery_measured") == 0
 
 
 async def test_the_dashboard_is_served_at_the_root_with_its_own_files_only(client):

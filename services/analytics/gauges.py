@@ -16,15 +16,15 @@ from shared.observability import Metrics
 RECOVERY_WINDOW = timedelta(days=90)  # the default survey throttle: about one next answer per customer
 
 
-async def refresh_gauges(session: AsyncSession, metrics: Metrics, *, relayed: bool,
-                         subscribed: Iterable[tuple[str, str]] = (), now: datetime | None = None) -> None:
+async def refresh_gauges(session: AsyncSession, metrics: Metrics, *, relayed: bool, now: datetime,
+                         subscribed: Iterable[tuple[str, str]] = ()) -> None:
     """Set the gauges from the database, so any process's /metrics tells the same truth.
 
     ``subscribed``: the (consumer, topic) pairs this deployment runs; one that has not
     read anything yet is behind by the whole topic, not absent.
     ``relayed``: the outbox is forwarded to Kafka, so its backlog is what is unpublished;
     otherwise the log is read in place and the backlog is what some consumer has not read.
-    ``now``: the end of the recovery window (the recovery gauges are left alone without it).
+    ``now``: the end of the recovery window.
     """
     open_by_team = await repository.open_tasks_by_team(session)
     metrics.tasks_open.clear()  # a team with no open tasks left must drop to nothing, not linger
@@ -48,8 +48,7 @@ async def refresh_gauges(session: AsyncSession, metrics: Metrics, *, relayed: bo
             backlog += await repository.events_after(session, topic, position)
         metrics.outbox_backlog.set(backlog)
     metrics.dead_letters.set(await repository.pending_dead_letters(session))
-    if now is not None:
-        measured, recovered = await followup_repository.recovery_counts(session, since=now - RECOVERY_WINDOW)
-        metrics.recovery_measured.set(measured)
-        metrics.recovery_recovered.set(recovered)
-        metrics.recovery_rate.set(recovered / measured if measured else math.nan)
+    measured, recovered = await followup_repository.recovery_counts(session, since=now - RECOVERY_WINDOW)
+    metrics.recovery_measured.set(measured)
+    metrics.recovery_recovered.set(recovered)
+    metrics.recovery_rate.set(recovered / measured if measured else math.nan)

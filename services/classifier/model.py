@@ -29,7 +29,7 @@ from .themes import ThemeMatcher, comment_stems
 # negated polar phrases, "Nothing was good"; 1.3: forms of a word weighed apart, idioms
 # weighted 0, outcome phrases; 1.4: missing_features needs a request, not a feature word
 # alone: "exporting is easy", "couldn't wish for better", "I missed my appointment" are not).
-BUILTIN_VERSION = "builtin-1.4"
+BUILTIN_VERSION = "builtin-1.5"
 CATEGORIES = ("promoter", "passive", "detractor")
 
 

@@ -140,3 +140,26 @@ def test_a_feature_word_alone_is_not_a_feature_request(clf, comment):
 ])
 def test_a_request_with_a_feature_word_is_a_feature_request(clf, comment):
     assert "missing_features" in ids(clf.classify(comment, 6))
+
+
+# How people describe being treated, without naming staff or a role (builtin-1.5): these
+# idioms are about the people serving them, in a shop, a clinic or a help desk alike.
+@pytest.mark.parametrize("comment,score", [
+    ("The engineer went above and beyond to sort my router.", 10),
+    ("Nothing was too much trouble for them.", 9),
+    ("I was belittled when I asked a simple question.", 2),
+    ("On the phone I felt like a number, not a customer.", 3),
+    ("For once I felt heard and taken seriously.", 9),
+    ("They put me at ease straight away.", 10),
+])
+def test_how_people_were_treated_is_support(clf, comment, score):
+    assert "support_experience" in ids(clf.classify(comment, score))
+
+
+@pytest.mark.parametrize("comment,theme", [
+    ("Please deal with refunds sooner.", "performance_reliability"),
+    ("Nobody kept me in the loop about the outage.", "onboarding_communication"),
+    ("I got mixed messages from sales and from billing.", "onboarding_communication"),
+])
+def test_timeliness_and_keeping_people_informed_without_the_obvious_words(clf, comment, theme):
+    assert theme in ids(clf.classify(comment, 5))

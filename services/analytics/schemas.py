@@ -88,7 +88,18 @@ def open_period(start: datetime | None, end: datetime | None) -> tuple[datetime 
     return start, end
 
 
+# DESIGN.md says "grouped by ... property": a client may well write the singular, with a dot
+# or a colon ("property.plan", "property:plan"); it means the same as "properties.plan".
+PROPERTY_ALIAS = re.compile(r"^property[.:](?=.)")
+
+
 def check_group_by(value: str | None) -> str | None:
+    """The group a report is split by, in its one spelling (``properties.<name>`` for a property)."""
+    if value is not None:
+        value = PROPERTY_ALIAS.sub("properties.", value)
+    if value in ("property", "properties", "properties."):
+        message = "a property needs its name: properties.<name>, e.g. properties.plan"
+        raise UnprocessableContent(f"group_by: {message}", errors=[{"field": "group_by", "message": message}])
     if value is not None and not GROUP_BY_PATTERN.match(value):
         raise UnprocessableContent(f"group_by must be one of {GROUP_BY_HELP}",
                                    errors=[{"field": "group_by", "message": f"must be one of {GROUP_BY_HELP}"}])

@@ -103,6 +103,10 @@ async def test_groups_by_property_lifecycle_survey_kind_and_theme_with_correctio
         return {g[group_by]: (g["nps"], g["total"]) for g in reply.json()["groups"]}
 
     assert await groups("properties.plan") == {"pro": (0.0, 2), "free": (0.0, 1), None: (-100.0, 1)}
+    for singular in ("property.plan", "property:plan"):  # DESIGN.md's word, in its one spelling
+        reply = await client.get("/v1/nps", params={**PERIOD, "group_by": singular}, headers=headers)
+        assert reply.json()["group_by"] == "properties.plan"
+        assert {g["properties.plan"]: g["total"] for g in reply.json()["groups"]} == {"pro": 2, "free": 1, None: 1}
     assert await groups("lifecycle_stage") == {"renewal": (100.0, 1), None: (-66.67, 3)}
     assert await groups("survey_kind") == {"relationship": (100.0, 1), "transactional": (-100.0, 1), None: (-50.0, 2)}
     assert await groups("touchpoint") == {"renewal": (100.0, 1), None: (-66.67, 3)}
@@ -115,6 +119,7 @@ async def test_groups_by_property_lifecycle_survey_kind_and_theme_with_correctio
 @pytest.mark.parametrize("params, field", [
     ({"group_by": "country"}, "group_by"),
     ({"group_by": "properties."}, "group_by"),
+    ({"group_by": "property"}, "group_by"),  # a property needs its name
     ({"interval": "year"}, "interval"),
     ({"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
     ({"from": "yesterday"}, "from"),

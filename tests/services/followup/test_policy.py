@@ -121,3 +121,6 @@ def test_the_readme_policy_example_is_a_valid_policy(tmp_path):
     policy = load(tmp_path, example)
     assert policy.route({"segment": "enterprise", "score": 3}).escalate_to == "cs-mail"
     assert policy.review_requests.audience == "none"
+    # an account tier is sent as a response property: a gold account's 5 gets 24 h, not 48 h
+    assert policy.sla_for({"score": 5, "properties": {"tier": "gold"}}) == timedelta(hours=24)
+    assert policy.sla_for({"score": 5, "properties": {"tier": "silver"}}) == timedelta(hours=48)

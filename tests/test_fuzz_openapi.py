@@ -2,7 +2,8 @@
 
 Checks: ``not_a_server_error`` (zero 5xx) and ``response_schema_conformance`` (every answer
 matches the documented schema). Bounded by ``--max-examples`` and ``--max-time``; the seed
-is printed so a failure can be replayed with NPSLOOP_FUZZ_SEED.
+is printed so a failure can be replayed with NPSLOOP_FUZZ_SEED. NPSLOOP_FUZZ_CASSETTE=<path>
+keeps every request and answer (a VCR cassette, with each case's phase) for counting what was reached.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tests import processes
 
 MAX_EXAMPLES = os.environ.get("NPSLOOP_FUZZ_MAX_EXAMPLES", "40")
 MAX_SECONDS = os.environ.get("NPSLOOP_FUZZ_MAX_SECONDS", "90")
+CASSETTE = os.environ.get("NPSLOOP_FUZZ_CASSETTE")
 
 
 def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsys):
@@ -41,6 +43,8 @@ def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsy
                    "--phases", "examples,fuzzing,stateful",
                    "--max-examples", MAX_EXAMPLES, "--max-time", MAX_SECONDS, "--seed", seed,
                    "--workers", "4", "--generation-database", "none", "--no-color", "--request-timeout", "20"]
+        if CASSETTE:
+            command += ["--report", "vcr", "--report-vcr-path", str(Path(CASSETTE).resolve())]
         result = subprocess.run(command, capture_output=True, text=True, timeout=int(MAX_SECONDS) + 90,
                                 cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"})
     finally:

@@ -125,6 +125,15 @@ async def test_unknown_event_types_and_missing_scope_are_refused(client, make_ke
     assert (await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=writer)).status_code == 403
 
 
+async def test_the_spec_lists_exactly_the_event_types_a_subscription_accepts(client, make_key, receiver):
+    spec = (await client.get("/openapi.json")).json()
+    listed = spec["components"]["schemas"]["WebhookIn"]["properties"]["events"]["items"]["enum"]
+    assert "*" in listed and "npsloop.response.classified.v1" in listed
+    reply = await client.post("/v1/webhooks", json={"url": receiver.url, "events": listed}, headers=await make_key("admin"))
+    assert reply.status_code == 201, reply.text
+    assert set(reply.json()["events"]) == set(listed)
+
+
 async def test_a_queued_delivery_wakes_the_worker_instead_of_waiting_for_its_poll(client, runtime, make_key, pump,
                                                                                   receiver):
     """In one process the worker is woken by the commit that queued a delivery: with a

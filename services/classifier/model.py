@@ -28,7 +28,8 @@ from .themes import ThemeMatcher, comment_stems
 # treatment outcomes as product_quality; 1.2: praise for being looked after or cared about,
 # negated polar phrases, "Nothing was good"; 1.3: forms of a word weighed apart, idioms
 # weighted 0, outcome phrases; 1.4: missing_features needs a request, not a feature word
-# alone: "exporting is easy", "couldn't wish for better", "I missed my appointment" are not).
+# alone: "exporting is easy", "couldn't wish for better", "I missed my appointment" are not;
+# 1.5: how people say they were treated, "went above and beyond", "felt like a number", is support).
 BUILTIN_VERSION = "builtin-1.5"
 CATEGORIES = ("promoter", "passive", "detractor")
 

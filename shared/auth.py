@@ -72,8 +72,8 @@ async def authenticate(session: AsyncSession, presented: str) -> Principal | Non
 class KeyCache:
     """Remembers key rows by id so the hot path can verify a key without a query.
 
-    Only for callers that re-check revocation in their own transaction (the ingest
-    writer does, in services.ingest.service.accept_drafts); everything else authenticates against
+    Only for callers that re-check revocation right before they write (the ingest
+    writer does, in services.ingest.service.decide); everything else authenticates against
     the database on every request.
     """
 

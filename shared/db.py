@@ -442,6 +442,30 @@ class Database:
                 # Another process holds the lock (see _sqlite_begin): wait without blocking the loop.
                 await asyncio.sleep(next(waits))
 
+    @asynccontextmanager
+    async def statement_transactions(self) -> AsyncIterator[AsyncSession]:
+        """A session in which every statement is a transaction of its own (PostgreSQL only).
+
+        For writers whose writes are ONE statement (reads before it may see the database
+        move on, as under READ COMMITTED anyway): it saves the BEGIN and COMMIT round trips
+        a ``unit_of_work`` adds, a third of a small group commit's time on the database.
+        Whoever may need a second write statement uses ``unit_of_work``.
+        """
+        if self.is_sqlite:
+            raise RuntimeError("statement_transactions is for PostgreSQL; SQLite writers use unit_of_work")
+        async with self.engine.connect() as connection:
+            # Reset to the pool's default level when the connection goes back to the pool.
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            session = AsyncSession(bind=connection, expire_on_commit=False, autoflush=False,
+                                   sync_session_class=self._session_class)
+            try:
+                yield session
+            finally:
+                await session.close()
+                # No commit passes through the session here: wake this process's consumers ourselves.
+                if session.info.pop("events_appended", False):
+                    self.commit_signal.notify()
+
     @contextmanager
     def urgent_writer(self) -> Iterator[None]:
         """Around a client-facing writer's preparation and ``unit_of_work(urgent=True)``:

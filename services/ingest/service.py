@@ -1,8 +1,9 @@
-"""Accepting responses: de-duplicate, store, and append ``response.received`` — one transaction.
+"""Accepting responses: de-duplicate, store, and append ``response.received`` — atomically.
 
-Everything goes through :func:`accept_drafts`, which handles a whole group of submissions
+Everything goes through :func:`decide` and :func:`write` (:func:`accept` and
+:func:`accept_drafts` put them in transactions), which handle a whole group of submissions
 with a constant number of queries: the group-commit writer (single POSTs) and the batch
-endpoint share it, so both have the same rules. Callers :func:`draft` the group first,
+endpoint share them, so both have the same rules. Callers :func:`draft` the group first,
 outside the transaction, so the write slot is held only for what needs the database.
 """
 
@@ -182,13 +183,53 @@ async def accept_many(session: AsyncSession, submissions: list[Submission], *,
 
 
 async def accept_drafts(session: AsyncSession, drafts: Drafts, *, clock: Clock) -> list[Accepted | Problem]:
-    """Store each submission once per (source, Idempotency-Key) and per (source, external_id).
+    """Store each submission once per (source, Idempotency-Key) and per (source, external_id),
+    in the caller's transaction: :func:`decide`, then :func:`write`."""
+    decision = await decide(session, drafts)
+    await write(session, drafts, decision, clock=clock)
+    return decision.results
 
-    Returns, per submission, what it got: a new id, the first id of an earlier identical
-    request (nothing written), or a Problem (an Idempotency-Key reused for a different
-    body is 409; a submission whose ``key_id`` is unknown or revoked by now is 401 and
-    writes nothing). Repeating an ``external_id`` with a comment the first request lacked adds
-    that comment — the score-first, comment-later flow.
+
+async def accept(db: Database, drafts: Drafts, *, clock: Clock) -> list[Accepted | Problem]:
+    """:func:`accept_drafts` in transactions of its own, as few round trips as it can.
+
+    On PostgreSQL a group that only adds responses — almost every one — takes two
+    statements, each its own transaction: the lookups, then the insert of rows and events
+    (one statement: atomic on its own). No BEGIN or COMMIT round trips; reads see what
+    other transactions committed, as they would under READ COMMITTED, and a key inserted
+    meanwhile by another writer fails the insert on its unique index as before. A late
+    comment is an update plus an event, so such a group writes in a ``unit_of_work``.
+    """
+    if db.is_sqlite:
+        async with db.unit_of_work(urgent=True) as session:
+            return await accept_drafts(session, drafts, clock=clock)
+    async with db.statement_transactions() as session:
+        decision = await decide(session, drafts)
+        if not decision.late_comments:
+            await write(session, drafts, decision, clock=clock)
+            return decision.results
+    async with db.unit_of_work(urgent=True) as session:
+        await write(session, drafts, decision, clock=clock)
+    return decision.results
+
+
+@dataclass
+class Decision:
+    """What :func:`decide` found for a group: each submission's answer and what to write."""
+
+    results: list[Accepted | Problem]
+    new: list[Draft]
+    late_comments: list[tuple[str, str]]  # (response id, comment) to add to earlier responses
+
+
+async def decide(session: AsyncSession, drafts: Drafts) -> Decision:
+    """Each submission's outcome, from the rows stored before and the group's own order; writes nothing.
+
+    Per submission: a new id, the first id of an earlier identical request (nothing
+    written), or a Problem (an Idempotency-Key reused for a different body is 409; a
+    submission whose ``key_id`` is unknown or revoked by now is 401 and writes nothing).
+    Repeating an ``external_id`` with a comment the first request lacked adds that
+    comment — the score-first, comment-later flow.
     """
     items = drafts.items
     identities = [_identity(item.submission) for item in items]
@@ -233,14 +274,17 @@ async def accept_drafts(session: AsyncSession, drafts: Drafts, *, clock: Clock) 
         if external:
             pending_by_external[external] = item
         results.append(Accepted(item.row["id"], duplicate=False))
+    return Decision(results, new, late_comments)
 
-    if new:
-        drafts.build(new)
-        await outbox.append_entries(session, [item.entry for item in new], clock=clock,
-                                    along=(_INSERT, [item.values for item in new]))
-    for response_id, comment in late_comments:
+
+async def write(session: AsyncSession, drafts: Drafts, decision: Decision, *, clock: Clock) -> None:
+    """Store what :func:`decide` found new (rows and their events in one statement), then the late comments."""
+    if decision.new:
+        drafts.build(decision.new)
+        await outbox.append_entries(session, [item.entry for item in decision.new], clock=clock,
+                                    along=(_INSERT, [item.values for item in decision.new]))
+    for response_id, comment in decision.late_comments:
         await add_comment(session, response_id, comment, clock=clock)
-    return results
 
 
 async def store_batch(db: Database, source: str, key_id: str | None, payloads: list[ResponseIn], *,
@@ -254,8 +298,7 @@ async def store_batch(db: Database, source: str, key_id: str | None, payloads: l
     with db.urgent_writer():
         drafts = draft([Submission(payload, source=source, key_id=key_id) for payload in payloads], now=clock.now(),
                        dialect=db.engine.dialect.name)
-        async with db.unit_of_work(urgent=True) as session:
-            results = await accept_drafts(session, drafts, clock=clock)
+        results = await accept(db, drafts, clock=clock)
     if results and isinstance(results[0], Unauthorized):  # one key for the whole batch: nothing was written
         raise results[0]
     return results

@@ -2,10 +2,11 @@
 
 A durable commit costs a disk flush; doing one per request caps ingest at a few hundred
 requests a second. Instead every request hands its submission to one writer task and
-waits. The writer takes everything queued, writes it in ONE transaction (revocation
-check, de-duplication, rows and outbox events) and answers each request only after that
-transaction committed — so every 202 is still durable. While one group commits, the
-next one gathers, so groups grow with load by themselves.
+waits. The writer takes everything queued, checks it (revocation, de-duplication), writes
+its rows and outbox events atomically (``service.accept``: on PostgreSQL one statement
+that is its own transaction) and answers each request only after that write committed —
+so every 202 is still durable. While one group commits, the next one gathers, so groups
+grow with load by themselves.
 
 On PostgreSQL a group spends most of its time waiting on round trips and the commit's
 disk flush, not on this process's CPU, so a few writers keep groups in flight at once
@@ -21,7 +22,7 @@ import logging
 
 from sqlalchemy.exc import IntegrityError
 
-from services.ingest.service import Accepted, Submission, accept_drafts, draft
+from services.ingest.service import Accepted, Submission, accept, draft
 from shared.clock import Clock
 from shared.db import Database
 
@@ -74,10 +75,9 @@ class GroupCommitWriter:
         try:
             with self.db.urgent_writer():
                 drafts = draft([s for s, _ in group], now=self.clock.now(), dialect=self.db.engine.dialect.name)
-                async with self.db.unit_of_work(urgent=True) as session:
-                    # Keys are authenticated from a cache; accept_drafts checks revocation in
-                    # the same transaction as the write, so a revoked key writes nothing.
-                    results = await accept_drafts(session, drafts, clock=self.clock)
+                # Keys are authenticated from a cache; accept checks revocation right before
+                # the write, so a key revoked by then writes nothing.
+                results = await accept(self.db, drafts, clock=self.clock)
         except IntegrityError as exc:
             # Another process stored the same key between our check and insert; once on
             # its own, the submission finds that row and is answered as a duplicate.

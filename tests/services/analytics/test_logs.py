@@ -35,3 +35,24 @@ async def test_response_events_name_their_response_on_log_lines():
                                   data={"response": {"id": "r-9"}, "classification": {}})
     assert event_ids(received) == {"event_id": received.id, "response_id": "r-9"}
     assert event_ids(classified)["response_id"] == "r-9"
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment_even_after_the_one_configured_with_is_closed(monkeypatch):
+    import io
+    import sys
+
+    from shared.observability import configure_logging
+
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    first, later = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", first)
+        configure_logging("INFO", "json")
+        first.close()  # as pytest closes a test's captured stderr
+        monkeypatch.setattr(sys, "stderr", later)
+        logging.getLogger("npsloop.test").warning("after the first stream closed")
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    assert json.loads(later.getvalue())["message"] == "after the first stream closed"

@@ -289,10 +289,10 @@ async def write(session: AsyncSession, drafts: Drafts, decision: Decision, *, cl
 
 async def store_batch(db: Database, source: str, key_id: str | None, payloads: list[ResponseIn], *,
                       clock: Clock) -> list[Accepted | Problem]:
-    """One ``/v1/responses/batch`` request's valid items, in one transaction.
+    """One ``/v1/responses/batch`` request's valid items, stored atomically (:func:`accept`).
 
     Urgent on SQLite's write slot (the client is waiting, like a single POST's). With
-    ``key_id`` the key's revocation is checked in the same transaction, for callers that
+    ``key_id`` the key's revocation is checked right before the write, for callers that
     authenticated it from the in-process cache.
     """
     with db.urgent_writer():

@@ -462,9 +462,8 @@ class Database:
                 yield session
             finally:
                 await session.close()
-                # No commit passes through the session here: wake this process's consumers ourselves.
-                if session.info.pop("events_appended", False):
-                    self.commit_signal.notify()
+                # No commit passes through the session here: signal what a commit would have.
+                self._after_commit(session.sync_session)
 
     @contextmanager
     def urgent_writer(self) -> Iterator[None]:

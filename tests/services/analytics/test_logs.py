@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 from datetime import datetime, timezone
 
 from shared import events
 from shared.bus.contract import Subscription
 from shared.bus.processing import EventProcessor, event_ids
-from shared.observability import JsonFormatter
+from shared.observability import JsonFormatter, configure_logging
 
 
 async def test_a_dead_lettered_event_logs_its_event_and_response_ids_as_json(runtime, clock, caplog):
@@ -38,11 +40,6 @@ async def test_response_events_name_their_response_on_log_lines():
 
 
 def test_log_lines_go_to_the_stderr_of_the_moment_even_after_the_one_configured_with_is_closed(monkeypatch):
-    import io
-    import sys
-
-    from shared.observability import configure_logging
-
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     first, later = io.StringIO(), io.StringIO()

@@ -111,7 +111,7 @@ def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExamp
         print(f"classifier train: encoding {len(examples)} comments with {encoder.name}", file=sys.stderr)
     model = train(examples, themes=base.themes, base=base, encoder=encoder)
     print(f"classifier train: fitted {len(model.theme_heads)} theme heads"
-          f"{' and sentiment' if model.sentiment_head else ''} in {time.monotonic() - started:.1f}s",
+          f"{' and sentiment' if model.sentiment_stack else ''} in {time.monotonic() - started:.1f}s",
           file=sys.stderr)
     version = save(model, pathlib.Path(data_dir))
     print(f"classifier train: saved {version} under {pathlib.Path(data_dir) / 'classifier'}", file=sys.stderr)

@@ -19,7 +19,6 @@ import logging
 import math
 import pathlib
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +28,8 @@ from shared.taxonomy import ThemeDefinition
 from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder
 
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
-from .calibration import calibrate_theme, sentiment_head_helps, trust_for
+from .calibration import calibrate_theme, trust_for
+from .sentiment_head import SentimentHead, fit_sentiment
 from .stacking import StackedHeads, builtin_confidence, fit_stack, legacy_confidence, needed_encoder
 from .sentiment import score_prior
 
@@ -40,7 +40,6 @@ SENTIMENTS = ("positive", "neutral", "negative")
 VERSION_RE = re.compile(r"^trained-(\d{8}T\d{6})Z(?:-(\d+))?$")
 LEX_WARM = 1.5  # sigmoid(1.5 * evidence - 1.04) = 0.5 at evidence 0.69, the built-in threshold
 BIAS_WARM = -1.04
-SENT_WARM = 2.5
 
 
 @dataclass(frozen=True)
@@ -55,12 +54,15 @@ class LabelledExample:
 class TrainedModel:
     theme_ids: list[str]
     theme_heads: dict[str, dict[str, float]]  # theme -> {feature: weight}, "" = bias
-    sentiment_head: dict[str, dict[str, float]] | None  # class -> {feature: weight}
+    # class -> {feature: weight}: the warm-started head of models stored before sentiment_stack
+    sentiment_head: dict[str, dict[str, float]] | None
     base_version: str
     trained_on: dict = field(default_factory=dict)
     version: str | None = None
     # {"threshold": t, "heads": {theme: {...}}}; None for models stored before stacking
     theme_stack: dict | None = None
+    # ``sentiment_head.fit_sentiment``'s head; None: the built-in sentiment (or a legacy head)
+    sentiment_stack: dict | None = None
 
 
 def features(analysis: Analysis, score: int | None, theme_ids: tuple[str, ...]) -> dict[str, float]:
@@ -83,15 +85,18 @@ def features(analysis: Analysis, score: int | None, theme_ids: tuple[str, ...]) 
     return feats
 
 
-SENT_WORD_SCALE = 1.0  # word features count this much in the sentiment head (the lexicon carries the rest)
-SENT_EPOCHS = 25
-SENT_RATE = 0.3
-SENT_L2 = 0.02
-SENT_CLASS_CAP = 3.0
+def comment_features(analysis: Analysis, score: int | None, theme_ids: tuple[str, ...]) -> dict[str, float]:
+    """``features``, or for an empty answer only that it is empty and the score's prior."""
+    if analysis.empty:
+        return {"empty": 1.0, "prior": score_prior(score)}
+    return features(analysis, score, theme_ids)
+
+
+SENT_WORD_SCALE = 1.0  # word features count this much in a legacy sentiment head (the lexicon carries the rest)
 
 
 def sentiment_features(feats: dict[str, float], base_label: str, base_value: float) -> dict[str, float]:
-    """The sentiment head's inputs: the built-in reading first, the words second."""
+    """A legacy (warm-started) sentiment head's inputs: the built-in reading first, the words second."""
     out = {f: (v * SENT_WORD_SCALE if f[:2] in ("w:", "b:") else v) for f, v in feats.items()}
     out["base:" + base_label] = 1.0
     out["value"] = base_value
@@ -109,7 +114,7 @@ EPOCHS = 15
 RATE = 0.05
 L2 = 0.1
 POS_CAP = 3.0
-SENTIMENT_MIN = 200  # fewer sentiment labels than this: the built-in sentiment is better
+SENTIMENT_MIN = 200  # legacy heads stored without the out-of-fold check needed this many labels
 TRUST_AT = 200  # positives of a theme at which its fitted head is trusted alone
 
 
@@ -139,32 +144,6 @@ def _fit_binary(data: list[tuple[dict[str, float], int]], warm: dict[str, float]
     return {f: round(w, 5) for f, w in weights.items() if abs(w - warm.get(f, 0.0)) > 1e-4 or f in warm}
 
 
-def _fit_softmax(data: list[tuple[dict[str, float], int]], warm: list[dict[str, float]], *, epochs: int = 25,
-                 rate: float = 0.3, l2: float = 0.02) -> list[dict[str, float]]:
-    weights = [dict(w) for w in warm]
-    grad_sq: list[dict[str, float]] = [{} for _ in warm]
-    counts = Counter(label for _, label in data)
-    class_weight = [min(SENT_CLASS_CAP, math.sqrt(len(data) / (len(warm) * counts[c]))) if counts[c] else 1.0
-                    for c in range(len(warm))]
-    for _ in range(epochs):
-        for feats, label in data:
-            items = (*feats.items(), ("", 1.0))
-            zs = [sum(w.get(f, 0.0) * v for f, v in items) for w in weights]
-            top = max(zs)
-            exps = [math.exp(z - top) for z in zs]
-            total = sum(exps)
-            for c, w in enumerate(weights):
-                g = (exps[c] / total - (1.0 if c == label else 0.0)) * class_weight[label]
-                for f, v in items:
-                    cur = w.get(f, 0.0)
-                    grad = g * v + l2 * (cur - warm[c].get(f, 0.0))
-                    acc = grad_sq[c].get(f, 1e-6) + grad * grad
-                    grad_sq[c][f] = acc
-                    w[f] = cur - rate * grad / math.sqrt(acc)
-    return [{f: round(v, 5) for f, v in w.items() if abs(v - warm[c].get(f, 0.0)) > 1e-4 or f in warm[c]}
-            for c, w in enumerate(weights)]
-
-
 def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] | None = None,
           base: BuiltinClassifier, encoder: Encoder | None = None) -> TrainedModel:
     """Fit theme and sentiment heads on labelled examples (seconds for a few thousand).
@@ -175,23 +154,26 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
     theme_data: list[tuple[dict[str, float], set[str]]] = []
     theme_evidence: list[tuple[float, ...]] = []
     theme_comments: list[str] = []
-    sentiment_data: list[tuple[dict[str, float], int]] = []
+    sentiment_feats: list[dict[str, float]] = []
+    sentiment_comments: list[str] = []
+    sentiment_builtin: list[tuple[str, float]] = []
+    sentiment_gold: list[str] = []
     for example in examples:
         analysis = base.analyse(example.comment)
-        if analysis.empty:
-            feats = {"empty": 1.0, "prior": score_prior(example.score)}
-        else:
-            feats = features(analysis, example.score, base.theme_ids)
+        feats = comment_features(analysis, example.score, base.theme_ids)
         if example.themes is not None and not analysis.empty:
             theme_data.append((feats, set(example.themes)))
             theme_evidence.append(analysis.theme_evidence)
             theme_comments.append(example.comment)
-        if example.sentiment in SENTIMENTS:
-            base_label, base_value = base.sentiment_of(analysis, example.score)
-            sent_feats = sentiment_features(feats, base_label, base_value)
-            sentiment_data.append((sent_feats, SENTIMENTS.index(example.sentiment)))
+        # Empty answers included: whether "Nothing." beside a 10 is praise is this organisation's
+        # call (asked "what could we improve?", it is). A language the lexicon cannot read is not.
+        if example.sentiment in SENTIMENTS and (analysis.empty or not analysis.unread):
+            sentiment_feats.append(feats)
+            sentiment_comments.append(example.comment)
+            sentiment_builtin.append(base.sentiment_of(analysis, example.score))
+            sentiment_gold.append(example.sentiment)
     heads: dict[str, dict[str, float]] = {}
-    trained_on: dict = {"theme_examples": len(theme_data), "sentiment_examples": len(sentiment_data),
+    trained_on: dict = {"theme_examples": len(theme_data), "sentiment_examples": len(sentiment_gold),
                         "thresholds": {}, "kept_builtin": []}
     for theme_id in theme_ids:
         labelled = [(feats, int(theme_id in gold)) for feats, gold in theme_data]
@@ -215,20 +197,11 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         trained_on["stack_threshold"] = theme_stack["threshold"]
         if encoder is not None:
             trained_on["embeddings"] = encoder.name
-    sentiment_head = None
-    if len({label for _, label in sentiment_data}) >= 2:
-        warm_classes = [{"base:" + label: SENT_WARM} for label in SENTIMENTS]
-
-        def fit(rows: list[tuple[dict[str, float], int]]) -> list[dict[str, float]]:
-            return _fit_softmax(rows, warm_classes, epochs=SENT_EPOCHS, rate=SENT_RATE, l2=SENT_L2)
-
-        base_labels = [next(SENTIMENTS.index(lab) for lab in SENTIMENTS if feats.get("base:" + lab))
-                       for feats, _ in sentiment_data]
-        helps = sentiment_head_helps(sentiment_data, base_labels, fit, lambda head, feats: _best_class(head, feats)[0])
-        trained_on["sentiment_checked"] = True
-        if helps:
-            sentiment_head = dict(zip(SENTIMENTS, fit(sentiment_data)))
-    return TrainedModel(list(theme_ids), heads, sentiment_head, base.version, trained_on, theme_stack=theme_stack)
+    sentiment_stack = fit_sentiment(sentiment_feats, sentiment_comments, sentiment_builtin, sentiment_gold)
+    if sentiment_stack is not None:
+        trained_on["sentiment_blend"] = sentiment_stack["blend"]
+    return TrainedModel(list(theme_ids), heads, None, base.version, trained_on, theme_stack=theme_stack,
+                        sentiment_stack=sentiment_stack)
 
 
 def _best_class(head: list[dict[str, float]], feats: dict[str, float]) -> tuple[int, list[float]]:
@@ -266,6 +239,7 @@ class TrainedClassifier:
         checked = model.trained_on.get("sentiment_checked", False)
         self.use_sentiment_head = bool(model.sentiment_head) and (
             checked or model.trained_on.get("sentiment_examples", 0) >= SENTIMENT_MIN)
+        self.sentiment = SentimentHead(model.sentiment_stack) if model.sentiment_stack else None
 
     def _index_warm_heads(self) -> None:
         """All warm-started heads as one matrix (feature x head): one product per comment
@@ -320,9 +294,12 @@ class TrainedClassifier:
         analysis = self.base.analyse(comment)
         category = category_for_score(score)
         builtin = self.base.from_analysis(analysis, category, score)
-        if analysis.empty or not analysis.stems:
-            return Classification(category, builtin.themes, builtin.sentiment, builtin.sentiment_score,
-                                  builtin.language, self.version)
+        if analysis.unread or not analysis.stems:
+            sentiment, value = builtin.sentiment, builtin.sentiment_score
+            if analysis.empty and self.sentiment is not None:
+                sentiment, value = self.sentiment.read(comment_features(analysis, score, self.base.theme_ids),
+                                                       comment or "", builtin.sentiment, builtin.sentiment_score)
+            return Classification(category, builtin.themes, sentiment, value, builtin.language, self.version)
         feats = features(analysis, score, self.base.theme_ids)
         fitted = {}
         if self.stack is not None and not self.stack.legacy:
@@ -354,7 +331,9 @@ class TrainedClassifier:
                 themes.append(ThemeScore(theme_id, round(min(decision, 1.0), 4)))
         themes.sort(key=lambda t: (-t.confidence, t.id))
         sentiment, value = builtin.sentiment, builtin.sentiment_score
-        if self.use_sentiment_head:
+        if self.sentiment is not None:
+            sentiment, value = self.sentiment.read(feats, comment or "", builtin.sentiment, builtin.sentiment_score)
+        elif self.use_sentiment_head:
             head = [self.model.sentiment_head[c] for c in SENTIMENTS]
             best, probs = _best_class(head, sentiment_features(feats, builtin.sentiment, builtin.sentiment_score))
             sentiment, value = SENTIMENTS[best], round(probs[0] - probs[2], 4)
@@ -380,7 +359,7 @@ def save(model: TrainedModel, data_dir: pathlib.Path, *, now: datetime | None = 
     payload = {"format": FORMAT, "version": version, "base_version": model.base_version,
                "theme_ids": model.theme_ids, "trained_on": model.trained_on,
                "theme_heads": model.theme_heads, "sentiment_head": model.sentiment_head,
-               "theme_stack": model.theme_stack}
+               "theme_stack": model.theme_stack, "sentiment_stack": model.sentiment_stack}
     tmp = folder / f".{version}.json.tmp"
     tmp.write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")), encoding="utf-8")
     tmp.replace(folder / f"{version}.json")
@@ -409,11 +388,11 @@ def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier,
         heads = {t: h for t, h in payload.get("theme_heads", {}).items() if t in base.theme_ids}
         stack = payload.get("theme_stack") or {}
         stack_heads = {t for t in stack.get("heads", {}) if t in base.theme_ids}
-        if not heads and not stack_heads and not payload.get("sentiment_head"):
+        if not heads and not stack_heads and not payload.get("sentiment_head") and not payload.get("sentiment_stack"):
             continue
         model = TrainedModel(payload["theme_ids"], payload["theme_heads"], payload.get("sentiment_head"),
                              payload["base_version"], payload.get("trained_on", {}), payload["version"],
-                             payload.get("theme_stack"))
+                             payload.get("theme_stack"), payload.get("sentiment_stack"))
         encoder = None
         if needed := needed_encoder(model.theme_stack):
             try:

@@ -1,7 +1,7 @@
 import json
 from datetime import datetime, timezone
 
-from services.classifier.calibration import bootstrap_win_rate, sentiment_head_helps, theme_confidence
+from services.classifier.calibration import theme_confidence
 from services.classifier.model import BuiltinClassifier, load_classifier
 from services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
 from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
@@ -24,7 +24,7 @@ THEMES = DEFAULT_THEMES + [ThemeDefinition(id="kiosk", description="Self-service
 def test_train_save_and_load_round_trip(tmp_path):
     base = BuiltinClassifier(THEMES)
     model = train(LABELS, themes=base.themes, base=base)
-    assert "kiosk" in model.theme_heads and model.sentiment_head is not None
+    assert "kiosk" in model.theme_heads and model.sentiment_stack is not None
     version = save(model, tmp_path, now=datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
     assert version == "trained-20261123T120000Z"
     assert (tmp_path / "classifier" / f"{version}.json").exists()
@@ -77,60 +77,80 @@ def test_training_is_deterministic():
     base = BuiltinClassifier(THEMES)
     a = train(LABELS, themes=base.themes, base=base)
     b = train(LABELS, themes=base.themes, base=base)
-    assert a.theme_heads == b.theme_heads and a.sentiment_head == b.sentiment_head
+    assert a.theme_heads == b.theme_heads and a.sentiment_stack == b.sentiment_stack
 
 
 def test_unlabelled_aspects_are_ignored():
     base = BuiltinClassifier()
-    # this organisation calls bare "fine"s neutral, which the built-in model reads as positive
     examples = [LabelledExample("Fine staff", 10, None, "neutral"),
-                LabelledExample("Awful wait", 1, None, "negative")] * 30
+                LabelledExample("Awful wait", 1, None, "negative"),
+                LabelledExample("Lovely visit", 9, None, "positive")] * 70
     model = train(examples, themes=base.themes, base=base)
-    assert model.theme_heads == {} and model.sentiment_head is not None
+    assert model.theme_heads == {} and model.sentiment_stack is not None
 
 
-def test_a_sentiment_head_that_does_not_beat_the_built_in_one_out_of_fold_is_not_kept():
+# This organisation calls a bare "fine" neutral even beside a 10; the built-in model reads it as
+# positive. Around it, comments the built-in model already reads as the labels do.
+HOUSE_STYLE = [LabelledExample(f"Fine {noun}", 10, None, "neutral") for noun in ("staff", "room", "food", "visit")] * 15 + \
+    [LabelledExample(f"Lovely {noun}, thank you", 9, None, "positive") for noun in ("staff", "room", "food")] * 30 + \
+    [LabelledExample(f"Awful {noun}, never again", 1, None, "negative") for noun in ("staff", "room", "food")] * 30 + \
+    [LabelledExample("Nothing", 10, None, "neutral")] * 20
+
+
+def test_sentiment_learns_the_organisation_s_own_reading_of_words():
     base = BuiltinClassifier()
-    examples = [LabelledExample("Great staff", 10, None, "positive"),
-                LabelledExample("Awful wait", 1, None, "negative")] * 30
-    model = train(examples, themes=base.themes, base=base)
-    assert model.sentiment_head is None and model.trained_on["sentiment_checked"]
+    assert base.classify("Fine parking", 10).sentiment == "positive"
+    model = train(HOUSE_STYLE, themes=base.themes, base=base)
+    assert model.sentiment_stack is not None and 0.5 < model.trained_on["sentiment_blend"] < 1
+    clf = TrainedClassifier(model, base)
+    assert clf.classify("Fine parking", 10).sentiment == "neutral"  # a word it was taught, new company
+    assert clf.classify("Lovely nurses, thank you", 10).sentiment == "positive"
+    assert clf.classify("Awful parking, never again", 0).sentiment == "negative"
 
 
-def test_bootstrap_win_rate_counts_resamples_where_the_challenger_is_better():
-    gold = [0, 1, 2] * 100
-    assert bootstrap_win_rate(gold, gold, gold) == 0.0  # a tie is not a win
-    worse = [0] * 300
-    assert bootstrap_win_rate(worse, gold, gold) == 1.0
-    # fixes the built-in's 30 errors but makes 27 of its own: better on the whole, not reliably
-    base, challenger = _trade(gold, fixed=30, broken=27)
-    assert 0.5 < bootstrap_win_rate(base, challenger, gold) < 0.75
-    base, challenger = _trade(gold, fixed=30, broken=0)
-    assert bootstrap_win_rate(base, challenger, gold) == 1.0
+def test_empty_answers_take_the_organisation_s_reading_but_still_get_no_themes():
+    base = BuiltinClassifier()
+    assert base.classify("Nothing", 10).sentiment == "positive"
+    clf = TrainedClassifier(train(HOUSE_STYLE, themes=base.themes, base=base), base)
+    result = clf.classify("Nothing", 10)
+    assert result.sentiment == "neutral" and result.themes == ()
 
 
-def _trade(gold: list[int], *, fixed: int, broken: int) -> tuple[list[int], list[int]]:
-    """Built-in labels wrong on ``fixed`` rows that a challenger gets right, the challenger wrong
-    on ``broken`` other rows that the built-in gets right."""
-    wrong = [(g + 1) % 3 for g in gold]
-    base = [wrong[i] if i % 10 == 0 and i // 10 < fixed else g for i, g in enumerate(gold)]
-    challenger = [wrong[i] if i % 10 == 5 and i // 10 < broken else g for i, g in enumerate(gold)]
-    return base, challenger
+def test_with_fewer_than_200_sentiment_labels_the_built_in_sentiment_stands():
+    base = BuiltinClassifier()
+    few = HOUSE_STYLE[:60] + HOUSE_STYLE[-130:]  # 190 labels
+    model = train(few, themes=base.themes, base=base)
+    assert model.sentiment_stack is None and "sentiment_blend" not in model.trained_on
+    assert TrainedClassifier(model, base).classify("Fine parking", 10).sentiment == "positive"
 
 
-def test_a_sentiment_head_that_wins_out_of_fold_by_a_hair_is_not_kept():
-    # Out of fold the head is right on 3 rows more than the built-in labels of 300 (+0.01
-    # macro-F1), but trading 30 fixes for 27 new errors: noise, and the bootstrap check refuses it.
-    gold = [0, 1, 2] * 100
-    data = [({"row": float(i)}, g) for i, g in enumerate(gold)]
+def test_a_stored_sentiment_head_reads_as_the_fitted_one(tmp_path):
+    base = BuiltinClassifier()
+    model = train(HOUSE_STYLE, themes=base.themes, base=base)
+    save(model, tmp_path)
+    stored, fresh = load_classifier(data_dir=tmp_path), TrainedClassifier(model, base)
+    for comment, score in [("Fine parking", 10), ("Lovely, thanks", 9), ("Nothing", 3), ("Awful food", 2)]:
+        assert stored.classify(comment, score).sentiment == fresh.classify(comment, score).sentiment
+        assert stored.classify(comment, score).sentiment_score == fresh.classify(comment, score).sentiment_score
 
-    def helps(fixed: int, broken: int) -> bool:
-        base, head_labels = _trade(gold, fixed=fixed, broken=broken)
-        return sentiment_head_helps(data, base, fit=lambda rows: [],
-                                    predict=lambda head, feats: head_labels[int(feats["row"])])
 
-    assert not helps(30, 27)
-    assert helps(30, 15)  # the same fixes with half the new errors: kept
+def test_a_model_stored_with_the_earlier_warm_started_sentiment_head_still_applies_it(tmp_path):
+    base = BuiltinClassifier()
+    version = save(train(HOUSE_STYLE, themes=base.themes, base=base), tmp_path)
+    path = tmp_path / "classifier" / f"{version}.json"
+    payload = json.loads(path.read_text())
+    # the earlier format: a softmax head per class, checked out of fold; this one says neutral
+    legacy = {"positive": {"": -5.0}, "neutral": {"": 5.0}, "negative": {"": -5.0}}
+    path.write_text(json.dumps({**payload, "sentiment_stack": None, "sentiment_head": legacy,
+                                "trained_on": {**payload["trained_on"], "sentiment_checked": True}}))
+    assert load_classifier(data_dir=tmp_path).classify("Lovely food, thank you", 10).sentiment == "neutral"
+
+
+def test_a_language_the_lexicon_cannot_read_gets_no_themes_from_a_trained_model_either():
+    base = BuiltinClassifier(THEMES)
+    clf = TrainedClassifier(train(LABELS, themes=base.themes, base=base), base)
+    result = clf.classify("Le kiosque était cassé et le service très lent", 2)
+    assert result.language == "fr" and result.themes == ()
 
 
 def test_a_theme_whose_labels_do_not_beat_its_zero_shot_reading_keeps_the_built_in_one():

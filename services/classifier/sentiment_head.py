@@ -1,0 +1,185 @@
+"""The organisation's own sentiment: a multinomial logistic head blended with the built-in one.
+
+The head reads the built-in model's sentiment readings (its label and value, positive and
+negative weight, suggestions, score prior and NPS category) and the comment's text: word
+stems, in-clause bigrams and the character 4-5-grams inside words, one TF-IDF block of
+unit length (``stacking``'s terms). It is fitted with balanced class weights: the target is
+macro-F1, where the rare neutral class counts as much as the others, and an unweighted fit
+buys its low loss by hardly ever saying "neutral".
+
+Its probabilities are blended with the built-in label's reading of the same labels (how
+often each built-in label was each gold label, balanced the same way) by n / (n + 150)
+for n sentiment labels: a few hundred labels move the built-in reading, a thousand mostly
+replace it. Below 200 labels no head is fitted and the built-in sentiment stands.
+
+Measured on the NHS development set against the built-in sentiment on the same held-out
+rows (seeded shuffles of the evaluation script, trained on the first k, tested on the rest;
+the built-in scores ~0.682): k = 200 -0.002, k = 300 +0.003 (16 shuffles: 14 at or above
+the built-in, the worst -0.013), k = 500 +0.009, k = 1000 +0.024 (8 shuffles each). C 0.5
+and 1, and a blend at 150 or 250 labels, scored within 0.002 at k = 300; C 4 lost.
+
+It replaces a head warm-started from the built-in labels and kept only when it beat them
+out of fold: at 300 labels that check (on two thirds of the labels, so biased against the
+head) refused it in 15 shuffles of 16, and the model was the built-in one there (0.679).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+from .stacking import CHAR_CACHE, _word_grams, char_terms, word_terms
+
+SENTIMENTS = ("positive", "neutral", "negative")
+FORMAT = 1
+MIN_EXAMPLES = 200  # fewer sentiment labels: the built-in sentiment stands (the head lost at 100)
+MIN_PER_CLASS = 3  # each class needs a few examples for its weights to mean anything
+C = 1.0
+BLEND_AT = 150  # labels at which the fitted head and the built-in reading weigh the same
+TABLE_SMOOTHING = 1.0  # added to every cell of the built-in label x gold label table
+# ... and this to its diagonal: the built-in label is trusted as if 20 labels per class had
+# agreed with it. A few hundred labels hold only ~25 neutral ones; without it one unlucky sample
+# taught the table that the built-in "neutral" mostly meant "negative" and lost 0.06 (NHS, k=300).
+BUILTIN_AGREEMENT = 20.0
+WEIGHT_DIGITS = 4
+
+Features = dict[str, float]
+
+
+def sentiment_meta(feats: Features, builtin_label: str, builtin_value: float) -> Features:
+    """The built-in model's sentiment readings of a comment (``training.features`` without its
+    words and theme evidence, plus the built-in label and value)."""
+    meta = {f: v for f, v in feats.items() if not f.startswith(("w:", "b:", "lex:"))}
+    meta["base:" + builtin_label] = 1.0
+    meta["value"] = builtin_value
+    return meta
+
+
+def _softmax(zs: Sequence[float]) -> list[float]:
+    top = max(zs)
+    exps = [math.exp(z - top) for z in zs]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+def builtin_table(builtin: Sequence[int], gold: Sequence[int]) -> list[list[float]]:
+    """Per built-in label, the probability of each gold label, balanced by the gold labels'
+    frequencies like the head's class weights (so neither side of the blend favours the
+    frequent class)."""
+    counts = [[TABLE_SMOOTHING + (BUILTIN_AGREEMENT if b == g else 0.0) for g in range(3)] for b in range(3)]
+    for b, g in zip(builtin, gold):
+        counts[b][g] += 1
+    frequency = Counter(gold)
+    table = []
+    for row in counts:
+        total = sum(row)
+        balanced = [row[g] / total / (frequency[g] / len(gold)) for g in range(3)]
+        scale = sum(balanced)
+        table.append([round(v / scale, WEIGHT_DIGITS) for v in balanced])
+    return table
+
+
+def text_terms(feats: Features, comment: str) -> set[str]:
+    """The comment's text block: its word terms and its character n-grams (``c:`` + n-gram)."""
+    return set(word_terms(feats)) | {"c:" + g for g in char_terms(comment)}
+
+
+def fit_sentiment(feats: Sequence[Features], comments: Sequence[str], builtin: Sequence[tuple[str, float]],
+                  gold: Sequence[str]) -> dict | None:
+    """Fit the head on labelled comments; the JSON-ready head, or None when there are too few
+    labels (``MIN_EXAMPLES`` in all, ``MIN_PER_CLASS`` of each sentiment)."""
+    n = len(gold)
+    y = [SENTIMENTS.index(g) for g in gold]
+    counts = Counter(y)
+    if n < MIN_EXAMPLES or any(counts[c] < MIN_PER_CLASS for c in range(3)):
+        return None
+    import numpy as np
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    words = [text_terms(f, c) for f, c in zip(feats, comments)]
+    df = Counter(t for row in words for t in row)
+    idf = {t: math.log((1 + n) / (1 + d)) + 1 for t, d in df.items()}  # scikit-learn's smooth idf
+    inputs = []
+    for row, f, (label, value) in zip(words, feats, builtin):
+        norm = math.sqrt(sum(idf[t] ** 2 for t in row)) or 1.0
+        merged = {"word|" + t: idf[t] / norm for t in row}
+        merged.update({"meta|" + k: v for k, v in sentiment_meta(f, label, value).items()})
+        inputs.append(merged)
+    vectoriser = DictVectorizer()
+    X = vectoriser.fit_transform(inputs)
+    head = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(X, np.array(y))
+    weights = head.coef_.T  # feature x class, classes in SENTIMENTS order (all three present)
+    vocab: dict[str, dict[str, list[float]]] = {"word": {}, "meta": {}}
+    for name, row in zip(vectoriser.get_feature_names_out(), weights):
+        block, term = str(name).split("|", 1)
+        values = [round(float(w), WEIGHT_DIGITS) for w in row]
+        vocab[block][term] = [round(idf[term], WEIGHT_DIGITS), *values] if block == "word" else values
+    return {"format": FORMAT, "blend": round(n / (n + BLEND_AT), 4),
+            "bias": [round(float(b), WEIGHT_DIGITS) for b in head.intercept_],
+            "builtin_table": builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
+            "vocab": vocab, "examples": n}
+
+
+class SentimentHead:
+    """A stored head ready to read comments: one lookup per term (a word's character n-grams
+    are looked up once and remembered), one small matrix product."""
+
+    def __init__(self, stored: dict) -> None:
+        import numpy as np
+
+        self.blend = float(stored["blend"])
+        self.table = stored["builtin_table"]
+        words, meta = stored["vocab"].get("word", {}), stored["vocab"].get("meta", {})
+        # Text terms' rows first, then the meta features'. A text term's weights are stored
+        # times its idf: its part of the score is then that row over the block's length.
+        self.text_rows = len(words)
+        self.rows = {term: row for row, term in enumerate((*words, *meta))}
+        self.idf = np.array([entry[0] for entry in words.values()] + [0.0] * len(meta))
+        weights = [[entry[0] * w for w in entry[1:]] for entry in words.values()] + list(meta.values())
+        self.weights = np.array(weights, dtype=float).reshape(len(weights), 3)
+        self.bias = np.array(stored["bias"], dtype=float)
+        self._word_rows: dict[str, tuple[int, ...]] = {}
+        self._np = np
+
+    def _char_rows(self, word: str) -> tuple[int, ...]:
+        """The rows of a word's known character n-grams, remembered: words repeat."""
+        rows = self._word_rows.get(word)
+        if rows is None:
+            if len(self._word_rows) >= CHAR_CACHE:
+                self._word_rows.clear()
+            found = (self.rows.get("c:" + g) for g in _word_grams(word))
+            rows = self._word_rows[word] = tuple(r for r in found if r is not None)
+        return rows
+
+    def probabilities(self, feats: Features, comment: str, builtin_label: str, builtin_value: float) -> list[float]:
+        """P(positive, neutral, negative): the fitted head blended with the built-in label's table."""
+        text_rows, rows = self.text_rows, self.rows
+        text: set[int] = set()
+        meta_rows, meta_values = [], []
+        for f, v in (*feats.items(), ("base:" + builtin_label, 1.0), ("value", builtin_value)):
+            if (r := rows.get(f)) is not None:  # theme evidence and unseen words have no row
+                if r < text_rows:
+                    text.add(r)  # binary: a term counts once
+                else:
+                    meta_rows.append(r)
+                    meta_values.append(v)
+        for word in comment.lower().split():
+            text.update(self._char_rows(word))
+        z = self.bias.copy()
+        if text:
+            found = list(text)
+            idf = self.idf[found]
+            z += self.weights[found].sum(axis=0) / math.sqrt(float(idf @ idf))
+        if meta_rows:
+            z += self._np.array(meta_values) @ self.weights[meta_rows]
+        fitted = _softmax(z.tolist())
+        prior = self.table[SENTIMENTS.index(builtin_label)]
+        return [self.blend * p + (1 - self.blend) * q for p, q in zip(fitted, prior)]
+
+    def read(self, feats: Features, comment: str, builtin_label: str, builtin_value: float) -> tuple[str, float]:
+        """(label, value -1..1) of a comment: the most probable class, P(positive) - P(negative)."""
+        probs = self.probabilities(feats, comment, builtin_label, builtin_value)
+        best = max(range(3), key=lambda c: (probs[c], -c))
+        return SENTIMENTS[best], round(probs[0] - probs[2], 4)

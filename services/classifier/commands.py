@@ -13,6 +13,7 @@ from shared.taxonomy import ThemeDefinition
 
 from .embeddings import load_encoder
 from .model import BuiltinClassifier, Classifier
+from .sentiment_head import MIN_EXAMPLES as SENTIMENT_MIN_EXAMPLES, MIN_PER_CLASS as SENTIMENT_MIN_PER_CLASS
 from .training import LabelledExample, save, train
 
 
@@ -113,6 +114,12 @@ def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExamp
     print(f"classifier train: fitted {len(model.theme_heads)} theme heads"
           f"{' and sentiment' if model.sentiment_stack else ''} in {time.monotonic() - started:.1f}s",
           file=sys.stderr)
+    if model.sentiment_stack is None:
+        # Say why, so a team that labelled sentiment knows how many more labels it takes.
+        print(f"classifier train: sentiment stays the built-in model's: "
+              f"{model.trained_on.get('sentiment_examples', 0)} sentiment labels in a language it reads, a "
+              f"trained sentiment needs {SENTIMENT_MIN_EXAMPLES} with {SENTIMENT_MIN_PER_CLASS} of each of "
+              f"positive, neutral and negative", file=sys.stderr)
     version = save(model, pathlib.Path(data_dir))
     print(f"classifier train: saved {version} under {pathlib.Path(data_dir) / 'classifier'}", file=sys.stderr)
     return version

@@ -39,7 +39,9 @@ def test_run_train_from_file_and_corrections(tmp_path, capsys):
     version = run_train(labels_file=labels, corrections=corrections, themes=None, data_dir=tmp_path)
     assert version.startswith("trained-")
     assert load_classifier(data_dir=tmp_path).version == version
-    assert "saved" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "saved" in err
+    assert "sentiment stays the built-in model's: 5 sentiment labels" in err and "needs 200" in err
 
 
 def test_run_train_rejects_bad_labels(tmp_path):

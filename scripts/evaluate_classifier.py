@@ -246,8 +246,8 @@ def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: i
     line = f"  k={k}, {shuffles} shuffles: out of the box on the same rows, theme micro-F1 mean " \
            f"{sum(builtin_theme) / shuffles:.3f}"
     if all(x is not None for x in builtin_sentiment):
-        line += f" | sentiment macro-F1 mean {sum(builtin_sentiment) / shuffles:.3f} " \
-                f"({', '.join(f'{t - b:+.3f}' for t, b in zip(sentiment_f1, builtin_sentiment))} trained)"
+        line += f" | sentiment macro-F1 mean {sum(builtin_sentiment) / shuffles:.3f} (trained minus this, " \
+                f"per shuffle: {', '.join(f'{t - b:+.3f}' for t, b in zip(sentiment_f1, builtin_sentiment))})"
     print(line)
 
 

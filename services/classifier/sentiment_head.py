@@ -29,7 +29,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from .stacking import CHAR_CACHE, _word_grams, char_terms, word_terms
+from .stacking import CHAR_CACHE, word_grams, char_terms, word_terms
 
 SENTIMENTS = ("positive", "neutral", "negative")
 FORMAT = 1
@@ -149,7 +149,7 @@ class SentimentHead:
         if rows is None:
             if len(self._word_rows) >= CHAR_CACHE:
                 self._word_rows.clear()
-            found = (self.rows.get("c:" + g) for g in _word_grams(word))
+            found = (self.rows.get("c:" + g) for g in word_grams(word))
             rows = self._word_rows[word] = tuple(r for r in found if r is not None)
         return rows
 

@@ -87,7 +87,7 @@ def word_terms(feats: Features) -> list[str]:
     return [f for f in feats if f[:2] in ("w:", "b:")]
 
 
-def _word_grams(word: str) -> list[str]:
+def word_grams(word: str) -> list[str]:
     """A word's character n-grams, the word padded with a space each side."""
     low, high = CHAR_RANGE
     padded = f" {word} "
@@ -97,7 +97,7 @@ def _word_grams(word: str) -> list[str]:
 
 def char_terms(comment: str) -> Counter:
     """Character n-grams inside each whitespace-separated word (lower case), with counts."""
-    return Counter(g for word in comment.lower().split() for g in _word_grams(word))
+    return Counter(g for word in comment.lower().split() for g in word_grams(word))
 
 
 def meta_features(feats: Features, evidence: Sequence[float], theme_ids: Sequence[str]) -> Features:
@@ -129,7 +129,7 @@ def _tfidf_rows(rows: Sequence[dict[str, float]], idf: dict[str, float]) -> list
 
 def _word_char_parts(word: str, idf: dict[str, float]) -> dict[str, float]:
     """One word's known n-grams, count times idf."""
-    return {g: c * idf[g] for g, c in Counter(_word_grams(word)).items() if g in idf}
+    return {g: c * idf[g] for g, c in Counter(word_grams(word)).items() if g in idf}
 
 
 def _char_row(comment: str, idf: dict[str, float]) -> dict[str, float]:
@@ -356,7 +356,7 @@ class StackedHeads:
                 self._char_cache.clear()
             index = self.index.get("char", {})
             counts: dict[int, int] = {}  # not a Counter: its isinstance check cost more than the counting
-            for g in _word_grams(word):
+            for g in word_grams(word):
                 if (r := index.get(g)) is not None:
                     counts[r] = counts.get(r, 0) + 1
             scores, energy = None, 0.0

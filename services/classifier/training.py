@@ -29,14 +29,13 @@ from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder
 
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
 from .calibration import calibrate_theme, trust_for
-from .sentiment_head import SentimentHead, fit_sentiment
+from .sentiment_head import SENTIMENTS, SentimentHead, fit_sentiment
 from .stacking import StackedHeads, builtin_confidence, fit_stack, legacy_confidence, needed_encoder
 from .sentiment import score_prior
 
 log = logging.getLogger("npsloop.classifier")
 
 FORMAT = 1
-SENTIMENTS = ("positive", "neutral", "negative")
 VERSION_RE = re.compile(r"^trained-(\d{8}T\d{6})Z(?:-(\d+))?$")
 LEX_WARM = 1.5  # sigmoid(1.5 * evidence - 1.04) = 0.5 at evidence 0.69, the built-in threshold
 BIAS_WARM = -1.04

@@ -75,53 +75,73 @@ class DeliveryWorker:
         await self.sender.aclose()
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
+        jobs: list[_Job] = []
         while not stop.is_set():
             try:
-                sent = await self.run_once()
+                if not jobs:
+                    jobs = await self._lease()
+                if jobs:
+                    # While deliveries keep coming, a round's attempts are recorded and the next
+                    # round leased in one transaction: on SQLite's single write slot every
+                    # transaction waits its turn behind ingest, and two per round halved the
+                    # worker's pace under a burst of detractors.
+                    jobs = await self._record(await self._send_all(jobs), lease_next=not stop.is_set())
+                    if jobs:
+                        continue
             except asyncio.CancelledError:
                 raise
             except Exception:
+                # Deliveries leased and not recorded are sent again when their lease expires.
                 log.exception("delivery loop error; retrying")
-                sent = 0
-            if not sent and not stop.is_set():
+                jobs = []
+            if not stop.is_set():
                 # Woken at once when this process queues a delivery; other processes' and
                 # retries' deliveries are found by polling.
                 await self.db.delivery_signal.wait(poll_interval)
 
     async def run_once(self) -> int:
-        """Attempt every due delivery once; returns how many were attempted."""
+        """Attempt every due delivery once (one round); returns how many were attempted."""
         jobs = await self._lease()
         if jobs:
-            results = await asyncio.gather(*(self._send_limited(job) for job in jobs))
-            await self._record(list(zip(jobs, results)))
+            await self._record(await self._send_all(jobs))
         return len(jobs)
 
+    async def _send_all(self, jobs: list[_Job]) -> list[tuple[_Job, "_Result"]]:
+        results = await asyncio.gather(*(self._send_limited(job) for job in jobs))
+        return list(zip(jobs, results))
+
     async def _lease(self) -> list[_Job]:
+        async with self.db.unit_of_work() as session:
+            return await self._lease_in(session)
+
+    async def _lease_in(self, session) -> list[_Job]:
+        """Claim up to BATCH due deliveries in ``session``: their next attempt moves past the
+        send timeout, so no other worker sends them meanwhile."""
         now = self.clock.now()
         jobs = []
-        async with self.db.unit_of_work() as session:
-            for delivery in await repository.claim_due(session, now, BATCH):
-                if delivery.channel is not None:
-                    delivery.next_attempt_at = now + timedelta(seconds=self.timeout + 30)
-                    jobs.append(_Job(delivery.id, delivery.event_id, delivery.target or "",
-                                     self._channel_secret(delivery.channel), delivery.envelope.encode(),
-                                     delivery.channel_type))
-                    continue
-                subscription = await repository.get_subscription(session, delivery.subscription_id)
-                if subscription is None:  # deleted since: nothing to send
-                    delivery.status, delivery.next_attempt_at = "cancelled", None
-                    continue
+        for delivery in await repository.claim_due(session, now, BATCH):
+            if delivery.channel is not None:
                 delivery.next_attempt_at = now + timedelta(seconds=self.timeout + 30)
-                jobs.append(_Job(delivery.id, delivery.event_id, subscription.url, subscription.secret,
-                                 delivery.envelope.encode()))
+                jobs.append(_Job(delivery.id, delivery.event_id, delivery.target or "",
+                                 self._channel_secret(delivery.channel), delivery.envelope.encode(),
+                                 delivery.channel_type))
+                continue
+            subscription = await repository.get_subscription(session, delivery.subscription_id)
+            if subscription is None:  # deleted since: nothing to send
+                delivery.status, delivery.next_attempt_at = "cancelled", None
+                continue
+            delivery.next_attempt_at = now + timedelta(seconds=self.timeout + 30)
+            jobs.append(_Job(delivery.id, delivery.event_id, subscription.url, subscription.secret,
+                             delivery.envelope.encode()))
         return jobs
 
     async def _send_limited(self, job: _Job) -> "_Result":
         async with self.limit:
             return await self._send(job)
 
-    async def _record(self, outcomes: list[tuple[_Job, "_Result"]]) -> None:
-        """Store the attempts of one round in one transaction (one commit, not one per send)."""
+    async def _record(self, outcomes: list[tuple[_Job, "_Result"]], *, lease_next: bool = False) -> list[_Job]:
+        """Store the attempts of one round in one transaction (one commit, not one per send);
+        with ``lease_next``, lease the next round in the same transaction and return it."""
         now = self.clock.now()
         async with self.db.unit_of_work() as session:
             deliveries = await repository.deliveries_by_id(session, [job.delivery_id for job, _ in outcomes])
@@ -144,6 +164,7 @@ class DeliveryWorker:
                 else:
                     delivery.next_attempt_at = next_attempt_at(delivery.attempts, now)
                     metrics.deliveries_failed.inc()
+            return await self._lease_in(session) if lease_next else []
 
     def _channel_secret(self, name: str) -> str | None:
         channel = self.policy.channels.get(name) if self.policy else None

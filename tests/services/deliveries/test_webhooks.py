@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from services.deliveries.models import Delivery
 from services.deliveries.scheduled import DeliveryWorker
 from tests.receivers import HttpReceiver
 
@@ -161,3 +163,51 @@ async def test_a_queued_delivery_wakes_the_worker_instead_of_waiting_for_its_pol
         await worker.close()
     assert len(receiver.requests) == 1
     assert waited < 1.0
+
+
+async def test_a_backlog_goes_out_in_rounds_each_recorded_with_the_next_lease(client, runtime, make_key, pump, receiver,
+                                                                               monkeypatch):
+    """Every delivery of a backlog is sent once, and a round's attempts and the next round's
+    lease share a transaction: on SQLite's single write slot each transaction waits its turn."""
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    from services.deliveries import scheduled
+
+    headers = await make_key("admin")
+    await _subscribe(client, headers, receiver.url, ["npsloop.response.received.v1"])
+    items = [{"score": 8, "customer": {"id": f"c{i}"}} for i in range(120)]
+    assert (await client.post("/v1/responses/batch", json={"responses": items}, headers=headers)).status_code == 202
+    await pump()
+    monkeypatch.setattr(scheduled, "BATCH", 50)
+    w = worker(runtime)
+    transactions = 0
+    opened = w.db.unit_of_work
+
+    @asynccontextmanager
+    async def counted(**kwargs):
+        nonlocal transactions
+        transactions += 1
+        async with opened(**kwargs) as session:
+            yield session
+
+    monkeypatch.setattr(w.db, "unit_of_work", counted)
+
+    async def stored() -> list:
+        async with runtime.db.sessions() as session:
+            return (await session.execute(select(Delivery.status, Delivery.attempts))).all()
+
+    # A long poll: once the backlog is out the worker waits, so no idle lease is counted.
+    running = asyncio.create_task(w.run(asyncio.Event(), poll_interval=60))
+    for _ in range(200):
+        if sum(row.status == "delivered" for row in await stored()) >= 120:
+            break
+        await asyncio.sleep(0.05)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    await w.close()
+    ids = [r.headers["webhook-id"] for r in receiver.requests]
+    assert len(ids) == 120 and len(set(ids)) == 120
+    assert transactions == 4  # a lease, then three rounds (50, 50, 20) each recorded with the next lease
+    assert sorted(set(await stored())) == [("delivered", 1)]

@@ -56,7 +56,7 @@ def sentiment_meta(feats: Features, builtin_label: str, builtin_value: float) ->
     return meta
 
 
-def _softmax(zs: Sequence[float]) -> list[float]:
+def softmax(zs: Sequence[float]) -> list[float]:
     top = max(zs)
     exps = [math.exp(z - top) for z in zs]
     total = sum(exps)
@@ -174,7 +174,7 @@ class SentimentHead:
             z += self.weights[found].sum(axis=0) / math.sqrt(float(idf @ idf))
         if meta_rows:
             z += self._np.array(meta_values) @ self.weights[meta_rows]
-        fitted = _softmax(z.tolist())
+        fitted = softmax(z.tolist())
         prior = self.table[SENTIMENTS.index(builtin_label)]
         return [self.blend * p + (1 - self.blend) * q for p, q in zip(fitted, prior)]
 

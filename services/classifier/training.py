@@ -29,7 +29,7 @@ from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder
 
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
 from .calibration import calibrate_theme, trust_for
-from .sentiment_head import SENTIMENTS, SentimentHead, fit_sentiment
+from .sentiment_head import SENTIMENTS, SentimentHead, fit_sentiment, softmax
 from .stacking import StackedHeads, builtin_confidence, fit_stack, legacy_confidence, needed_encoder
 from .sentiment import score_prior
 
@@ -205,11 +205,7 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
 
 def _best_class(head: list[dict[str, float]], feats: dict[str, float]) -> tuple[int, list[float]]:
     items = (*feats.items(), ("", 1.0))
-    zs = [sum(w.get(f, 0.0) * v for f, v in items) for w in head]
-    top = max(zs)
-    probs = [math.exp(z - top) for z in zs]
-    total = sum(probs)
-    probs = [p / total for p in probs]
+    probs = softmax([sum(w.get(f, 0.0) * v for f, v in items) for w in head])
     return max(range(len(probs)), key=lambda c: (probs[c], -c)), probs
 
 

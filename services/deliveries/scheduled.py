@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deliveries import channels, repository, signing
 from services.deliveries.models import DeliveryAttempt
@@ -114,14 +115,15 @@ class DeliveryWorker:
         async with self.db.unit_of_work() as session:
             return await self._lease_in(session)
 
-    async def _lease_in(self, session) -> list[_Job]:
+    async def _lease_in(self, session: AsyncSession) -> list[_Job]:
         """Claim up to BATCH due deliveries in ``session``: their next attempt moves past the
         send timeout, so no other worker sends them meanwhile."""
         now = self.clock.now()
+        leased_until = now + timedelta(seconds=self.timeout + 30)
         jobs = []
         for delivery in await repository.claim_due(session, now, BATCH):
             if delivery.channel is not None:
-                delivery.next_attempt_at = now + timedelta(seconds=self.timeout + 30)
+                delivery.next_attempt_at = leased_until
                 jobs.append(_Job(delivery.id, delivery.event_id, delivery.target or "",
                                  self._channel_secret(delivery.channel), delivery.envelope.encode(),
                                  delivery.channel_type))
@@ -130,7 +132,7 @@ class DeliveryWorker:
             if subscription is None:  # deleted since: nothing to send
                 delivery.status, delivery.next_attempt_at = "cancelled", None
                 continue
-            delivery.next_attempt_at = now + timedelta(seconds=self.timeout + 30)
+            delivery.next_attempt_at = leased_until
             jobs.append(_Job(delivery.id, delivery.event_id, subscription.url, subscription.secret,
                              delivery.envelope.encode()))
         return jobs

@@ -21,12 +21,12 @@ import pathlib
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from services.classifier import evaluation  # noqa: E402
 from services.classifier.embeddings import EmbeddingsUnavailable, load_encoder  # noqa: E402
 from services.classifier.model import Classifier, load_classifier  # noqa: E402
 from services.classifier.training import LabelledExample, save, train  # noqa: E402
@@ -98,45 +98,14 @@ def mapped_themes(mapping: dict) -> list[str]:
 
 
 def evaluate(classifier: Classifier, rows: list[Row], themes: list[str]) -> dict:
-    tp, fp, fn = Counter(), Counter(), Counter()
-    confusion: Counter = Counter()
+    """The figures of ``services.classifier.evaluation`` (as ``npsloop classifier evaluate``)."""
     encoder = getattr(classifier, "encoder", None)
     if encoder is not None and hasattr(encoder, "clear"):
         encoder.clear()  # the rate includes encoding these comments, not vectors left from an earlier run
-    start = time.process_time()
-    if classifier.prepares_batches:
-        classifier.prepare([row.comment for row in rows])  # in batches, as the classifier service does
-    results = [classifier.classify(row.comment, row.score) for row in rows]
-    elapsed = max(time.process_time() - start, 1e-9)
-    for row, result in zip(rows, results):
-        predicted = {t.id for t in result.themes} & set(themes)
-        for theme in themes:
-            if theme in predicted and theme in row.themes:
-                tp[theme] += 1
-            elif theme in predicted:
-                fp[theme] += 1
-            elif theme in row.themes:
-                fn[theme] += 1
-        if row.sentiment:
-            confusion[(row.sentiment, result.sentiment)] += 1
-    per_theme = {}
-    for theme in themes:
-        p = tp[theme] / (tp[theme] + fp[theme]) if tp[theme] + fp[theme] else 0.0
-        r = tp[theme] / (tp[theme] + fn[theme]) if tp[theme] + fn[theme] else 0.0
-        per_theme[theme] = (p, r, tp[theme] + fn[theme])
-    TP, FP, FN = sum(tp.values()), sum(fp.values()), sum(fn.values())
-    micro = 2 * TP / (2 * TP + FP + FN) if TP else 0.0
-    sentiment_f1 = None
-    if confusion:
-        f1s = []
-        for label in SENTIMENTS:
-            t = confusion[(label, label)]
-            pred = sum(v for (g, p), v in confusion.items() if p == label)
-            gold = sum(v for (g, p), v in confusion.items() if g == label)
-            f1s.append(2 * t / (pred + gold) if pred + gold else 0.0)
-        sentiment_f1 = sum(f1s) / len(f1s)
-    return {"per_theme": per_theme, "micro_f1": micro, "sentiment_macro_f1": sentiment_f1,
-            "confusion": confusion, "rate": len(rows) / elapsed, "n": len(rows)}
+    scores = evaluation.evaluate(classifier, rows, themes)
+    return {"per_theme": scores.per_theme, "micro_f1": scores.micro_f1 or 0.0,
+            "sentiment_macro_f1": scores.sentiment_macro_f1, "confusion": scores.confusion, "rate": scores.rate,
+            "n": scores.n}
 
 
 def report(title: str, metrics: dict, detail: bool = True) -> None:

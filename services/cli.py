@@ -123,31 +123,37 @@ def _classifier_only(settings: Settings):
     return load_classifier(themes=load_policy(settings.policy_file).theme_definitions(), data_dir=settings.data_dir)
 
 
-def _train(settings: Settings, args: argparse.Namespace) -> int:
-    from services.classifier.commands import run_train
+def _classifier_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``classifier train`` and ``classifier evaluate``: both read the stored corrections
+    and ``--labels``; bad labels, too few of them or a missing extra get a message, not a traceback."""
+    from services.classifier.commands import run_evaluate, run_train
     from services.classifier.embeddings import EmbeddingsUnavailable
     from shared.policy import load_policy
 
+    name = f"npsloop classifier {args.classifier_command}"
     themes = load_policy(settings.policy_file).theme_definitions()
     corrections = asyncio.run(_stored_corrections(settings))
     try:
         labels = open(args.labels, encoding="utf-8") if args.labels else None
     except OSError as exc:
-        print(f"npsloop classifier train: cannot read --labels {args.labels}: {exc.strerror}", file=sys.stderr)
+        print(f"{name}: cannot read --labels {args.labels}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        version = run_train(labels_file=labels, corrections=corrections, themes=themes, data_dir=settings.data_dir,
-                            embeddings=args.embeddings)
+        if args.classifier_command == "evaluate":
+            run_evaluate(labels_file=labels, corrections=corrections, themes=themes, folds=args.folds,
+                         outfile=sys.stdout, as_json=args.json)
+        else:
+            print(run_train(labels_file=labels, corrections=corrections, themes=themes, data_dir=settings.data_dir,
+                            embeddings=args.embeddings))
     except EmbeddingsUnavailable as exc:
-        print(f"npsloop classifier train --embeddings: {exc}", file=sys.stderr)
+        print(f"{name} --embeddings: {exc}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # bad labels or nothing to learn from: a message, not a traceback
-        print(f"npsloop classifier train: {exc}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
         return 2
     finally:
         if labels:
             labels.close()
-    print(version)
     return 0
 
 
@@ -237,6 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="theme heads also read MiniLM sentence embeddings (needs the npsloop[ml] extra; "
                             "~100 comments/s per core to classify)")
 
+    evaluate = classifier_sub.add_parser(
+        "evaluate", help="cross-validate training on the stored corrections (+ labels) against the built-in model")
+    evaluate.add_argument("--labels", help='JSON Lines {"comment","score","themes":[ids],"sentiment"}')
+    evaluate.add_argument("--folds", type=int, default=5, help="folds of the cross-validation (2-20, default 5)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
     reclassify = sub.add_parser("reclassify", help="re-run the current classifier over stored responses (replay)")
     reclassify.add_argument("--since", type=_since, default=None,
                             help="only responses received from this ISO date or date-time on (UTC unless a zone is given)")
@@ -322,7 +334,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "classify":
         return _classify(settings, args)
     if args.command == "classifier":
-        return _train(settings, args)
+        return _classifier_command(settings, args)
     if args.command == "reclassify":
         return _reclassify(settings, args)
     raise AssertionError(args.command)

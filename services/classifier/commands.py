@@ -1,4 +1,4 @@
-"""Command logic behind ``npsloop classify`` and ``npsloop classifier train``."""
+"""Command logic behind ``npsloop classify`` and ``npsloop classifier train`` / ``evaluate``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from shared.taxonomy import ThemeDefinition
 
 from .embeddings import load_encoder
+from .evaluation import CrossValidation, check_folds, cross_validate
 from .model import BuiltinClassifier, Classifier
 from .sentiment_head import MIN_EXAMPLES as SENTIMENT_MIN_EXAMPLES, MIN_PER_CLASS as SENTIMENT_MIN_PER_CLASS
 from .training import LabelledExample, save, train
@@ -91,6 +92,56 @@ def read_labels(handle: TextIO) -> list[LabelledExample]:
     return examples
 
 
+def _labelled(corrections: Iterable[LabelledExample], labels_file: TextIO | None, command: str) -> list[LabelledExample]:
+    """Stored corrections plus the labelled file's lines, counted on stderr."""
+    examples = list(corrections)
+    print(f"classifier {command}: {len(examples)} stored corrections", file=sys.stderr)
+    if labels_file is not None:
+        extra = read_labels(labels_file)
+        print(f"classifier {command}: {len(extra)} labelled examples from file", file=sys.stderr)
+        examples.extend(extra)
+    return examples
+
+
+def run_evaluate(*, labels_file: TextIO | None, corrections: Iterable[LabelledExample],
+                 themes: list[ThemeDefinition] | None, folds: int, outfile: TextIO, as_json: bool = False) -> CrossValidation:
+    """Cross-validate training on the organisation's labels against the built-in model and
+    print per-theme precision and recall, theme micro-F1 and sentiment macro-F1 of both
+    (``as_json``: one JSON object). Stores nothing."""
+    examples = _labelled(corrections, labels_file, "evaluate")
+    check_folds(len(examples), folds)  # before any work: a clear message, not a traceback midway
+    base = BuiltinClassifier(themes)
+
+    def progress(fold: int, total: int, trained_on: int, seconds: float) -> None:
+        print(f"classifier evaluate: fold {fold}/{total}: trained on {trained_on} in {seconds:.1f}s", file=sys.stderr)
+
+    result = cross_validate(examples, base=base, folds=folds, progress=progress)
+    if as_json:
+        json.dump({"folds": folds, "examples": len(examples), "builtin": result.builtin.as_dict(),
+                   "trained": result.trained.as_dict()}, outfile)
+        outfile.write("\n")
+        return result
+    theme_labelled = sum(1 for e in examples if e.themes is not None)
+    sentiment_labelled = sum(1 for e in examples if e.sentiment)
+    outfile.write(f"{folds}-fold cross-validation on {len(examples)} labelled comments ({theme_labelled} labelled "
+                  f"for themes, {sentiment_labelled} for sentiment): each fold classified by a model trained on "
+                  f"the others\n")
+    outfile.write(f"{'theme':<28} {'built-in prec':>13} {'recall':>6}  {'trained prec':>12} {'recall':>6}  "
+                  f"{'labelled':>8}\n")
+    for theme, (p, r, support) in result.builtin.per_theme.items():
+        tp_, tr, _ = result.trained.per_theme[theme]
+        outfile.write(f"{theme:<28} {p:13.3f} {r:6.3f}  {tp_:12.3f} {tr:6.3f}  {support:8d}\n")
+    for label, before, after in (("theme micro-F1", result.builtin.micro_f1, result.trained.micro_f1),
+                                 ("sentiment macro-F1", result.builtin.sentiment_macro_f1,
+                                  result.trained.sentiment_macro_f1)):
+        if before is None or after is None:
+            outfile.write(f"{label:<28} no labels\n")
+        else:
+            outfile.write(f"{label:<28} {before:13.3f} {'':6}  {after:12.3f} {'':6}  ({after - before:+.3f})\n")
+    outfile.flush()
+    return result
+
+
 def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExample],
               themes: list[ThemeDefinition] | None, data_dir: pathlib.Path, embeddings: bool = False) -> str:
     """Fit the organisation's model from corrections (+ labelled file) and store it; return its version.
@@ -99,12 +150,7 @@ def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExamp
     ``EmbeddingsUnavailable`` with the install command when it is missing, before any work."""
     started = time.monotonic()
     encoder = load_encoder() if embeddings else None
-    examples = list(corrections)
-    print(f"classifier train: {len(examples)} stored corrections", file=sys.stderr)
-    if labels_file is not None:
-        extra = read_labels(labels_file)
-        print(f"classifier train: {len(extra)} labelled examples from file", file=sys.stderr)
-        examples.extend(extra)
+    examples = _labelled(corrections, labels_file, "train")
     if not examples:
         raise ValueError("no labelled examples: correct some classifications or pass --labels FILE")
     base = BuiltinClassifier(themes)

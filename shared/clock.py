@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import Annotated, Protocol
+
+from pydantic import AfterValidator
 
 
 class Clock(Protocol):
@@ -35,6 +37,27 @@ class ManualClock:
 
     def set(self, moment: datetime) -> None:
         self._now = moment
+
+
+# The instants a client may send (timestamps in bodies, time filters in queries). Far enough
+# inside datetime's years 1-9999 that no UTC offset and no policy duration added to them can
+# leave it: 0001-01-01T00:00:01+00:03 is in year 0, and the API answered it with a 500.
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST_INSTANT = datetime(3000, 1, 1, tzinfo=timezone.utc)
+
+
+def checked_instant(moment: datetime) -> datetime:
+    """A client's instant in UTC (naive = UTC); ValueError saying the range when outside it."""
+    try:
+        utc = as_utc(moment)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_INSTANT <= utc < LATEST_INSTANT:
+        raise ValueError(f"must be from {EARLIEST_INSTANT:%Y-%m-%d} to before {LATEST_INSTANT:%Y-%m-%d} (UTC)")
+    return utc
+
+
+Instant = Annotated[datetime, AfterValidator(checked_instant)]  # request fields and query parameters
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -13,14 +12,15 @@ from services.analytics.nps import Interval
 from services.analytics.schemas import (GROUP_BY_HELP, FollowupReport, NpsReport, ThemeReport, check_group_by,
                                         open_period, resolve_period)
 from shared.auth import Principal
+from shared.clock import Instant
 from shared.web import ClockDep, DbDep, require
 
 router = APIRouter(tags=["analytics"])
 
 Analyst = Annotated[Principal, Depends(require("analytics:read"))]
-From = Annotated[datetime | None, Query(alias="from", description="Start (inclusive); naive = UTC; default: to − 90 days")]
-To = Annotated[datetime | None, Query(description="End (exclusive); naive = UTC; default: now")]
-ExportFrom = Annotated[datetime | None, Query(alias="from", description="Start (inclusive); naive = UTC")]
+From = Annotated[Instant | None, Query(alias="from", description="Start (inclusive); naive = UTC; default: to − 90 days")]
+To = Annotated[Instant | None, Query(description="End (exclusive); naive = UTC; default: now")]
+ExportFrom = Annotated[Instant | None, Query(alias="from", description="Start (inclusive); naive = UTC")]
 
 
 @router.get("/v1/nps", response_model=NpsReport, response_model_by_alias=True, response_model_exclude_none=False)

@@ -13,6 +13,7 @@ from services.followup.models import Task
 from services.followup.schemas import (AcknowledgeIn, NoteIn, ReassignIn, ResolveIn, TaskEventOut, TaskList,
                                        TaskOut, TaskStatus)
 from shared.auth import Principal
+from shared.clock import Instant
 from shared.problems import BadRequest, NotFound, UnprocessableContent
 from shared.web import ClockDep, DbDep, require
 
@@ -49,7 +50,7 @@ async def list_tasks(
     _: TaskReader, db: DbDep,
     status: TaskStatus | None = None, assignee: str | None = None, team: str | None = None,
     breached: bool | None = None, customer_id: str | None = None,
-    due_before: datetime | None = None, due_after: datetime | None = None,
+    due_before: Instant | None = None, due_after: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: str | None = None,
 ) -> TaskList:
     after = _parse_cursor(cursor) if cursor else None

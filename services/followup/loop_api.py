@@ -3,7 +3,6 @@ the recovery rate, and the delivery log of policy channels."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,6 +13,7 @@ from services.followup import eligibility, outcomes, repository
 from services.followup.schemas import (EligibilityOut, OutcomeIn, OutcomeList, OutcomeOut, RecoveryOut, SurveySentIn,
                                        SurveySentOut)
 from shared.auth import Principal
+from shared.clock import Instant
 from shared.problems import NotFound, UnprocessableContent
 from shared.web import ClockDep, DbDep, require, require_any
 
@@ -80,7 +80,7 @@ async def list_outcomes(_: Analyst, db: DbDep, customer_id: str | None = None, a
 
 
 @router.get("/v1/followup/recovery", response_model=RecoveryOut, tags=["tasks"])
-async def recovery(_: Analyst, db: DbDep, since: datetime | None = None, until: datetime | None = None,
+async def recovery(_: Analyst, db: DbDep, since: Instant | None = None, until: Instant | None = None,
                    team: str | None = None) -> RecoveryOut:
     """Recovery rate: resolved detractor tasks whose customer's next answer was passive or promoter.
 

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.clock import Instant
+
 NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 OutcomeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 TaskStatus = Literal["open", "acknowledged", "resolved"]
@@ -98,7 +100,7 @@ class SurveySentIn(BaseModel):
     account_id: Name | None = None
     channel: Literal["email", "web", "in_app", "sms"] | None = None
     touchpoint: Annotated[str, StringConstraints(max_length=100)] | None = None
-    sent_at: datetime | None = None
+    sent_at: Instant | None = None
 
 
 class SurveySentOut(BaseModel):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from shared.clock import checked_instant
 
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 PropertyValue = str | int | float | bool | None
@@ -52,7 +54,7 @@ class ResponseIn(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("must include a time zone offset, e.g. 2026-05-01T10:00:00Z")
-        return value.astimezone(timezone.utc) if value else None
+        return checked_instant(value) if value else None
 
     @field_validator("comment")
     @classmethod

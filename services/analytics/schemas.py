@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,9 +70,9 @@ class Period(BaseModel):
 
 
 def resolve_period(start: datetime | None, end: datetime | None, now: datetime) -> Period:
-    """Naive timestamps are read as UTC; ``to`` is exclusive; default: the last 90 days."""
-    end = _utc(end) if end is not None else now
-    start = _utc(start) if start is not None else end - DEFAULT_PERIOD
+    """``to`` is exclusive; default: the last 90 days. Both bounds arrive in UTC (``shared.clock.Instant``)."""
+    end = end if end is not None else now
+    start = start if start is not None else end - DEFAULT_PERIOD
     if start >= end:
         raise UnprocessableContent("'from' must be before 'to'",
                                    errors=[{"field": "from", "message": "must be before 'to'"}])
@@ -80,8 +80,7 @@ def resolve_period(start: datetime | None, end: datetime | None, now: datetime) 
 
 
 def open_period(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
-    """Either bound may be left open (exports default to everything)."""
-    start, end = (_utc(start) if start else None), (_utc(end) if end else None)
+    """Either bound may be left open (exports default to everything); both arrive in UTC."""
     if start is not None and end is not None and start >= end:
         raise UnprocessableContent("'from' must be before 'to'",
                                    errors=[{"field": "from", "message": "must be before 'to'"}])
@@ -104,10 +103,6 @@ def check_group_by(value: str | None) -> str | None:
         raise UnprocessableContent(f"group_by must be one of {GROUP_BY_HELP}",
                                    errors=[{"field": "group_by", "message": f"must be one of {GROUP_BY_HELP}"}])
     return value
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 class ThemeByCategory(BaseModel):

@@ -129,8 +129,8 @@ def run_evaluate(*, labels_file: TextIO | None, corrections: Iterable[LabelledEx
     outfile.write(f"{'theme':<28} {'built-in prec':>13} {'recall':>6}  {'trained prec':>12} {'recall':>6}  "
                   f"{'labelled':>8}\n")
     for theme, (p, r, support) in result.builtin.per_theme.items():
-        tp_, tr, _ = result.trained.per_theme[theme]
-        outfile.write(f"{theme:<28} {p:13.3f} {r:6.3f}  {tp_:12.3f} {tr:6.3f}  {support:8d}\n")
+        trained_p, trained_r, _ = result.trained.per_theme[theme]
+        outfile.write(f"{theme:<28} {p:13.3f} {r:6.3f}  {trained_p:12.3f} {trained_r:6.3f}  {support:8d}\n")
     for label, before, after in (("theme micro-F1", result.builtin.micro_f1, result.trained.micro_f1),
                                  ("sentiment macro-F1", result.builtin.sentiment_macro_f1,
                                   result.trained.sentiment_macro_f1)):

@@ -96,10 +96,15 @@ class CachedEncoder:
 _shared: dict[str, CachedEncoder] = {}
 
 
-def load_encoder(name: str = MINILM) -> CachedEncoder:
-    """The process's encoder called ``name`` (loaded once: the model takes seconds to load)."""
+def load_encoder(name: str = MINILM) -> Encoder:
+    """The process's encoder called ``name`` (loaded once: MiniLM takes seconds to load)."""
+    from . import static_vectors
+
+    if name == static_vectors.NAME:
+        return static_vectors.load()
     if name != MINILM:
-        raise EmbeddingsUnavailable(f"unknown sentence encoder {name!r} (this npsloop knows {MINILM})")
+        raise EmbeddingsUnavailable(f"unknown sentence encoder {name!r} (this npsloop knows {MINILM} "
+                                    f"and {static_vectors.NAME})")
     if name not in _shared:
         _shared[name] = CachedEncoder(MiniLMEncoder())
     return _shared[name]

@@ -13,8 +13,10 @@ features:
   word instead of per n-gram), and it scored as well as exact unit length on both sets;
 - the built-in model's readings: every theme's confidence, positive/negative weight,
   suggestions, score prior and NPS category;
-- optionally (``classifier train --embeddings``, the ``npsloop[ml]`` extra) the comment's
-  sentence embedding, unit length times ``DENSE_SCALE`` (``embeddings``).
+- a dense vector of the comment, times the encoder's scale: the static word vectors every
+  install has (``static_vectors``), or with ``classifier train --embeddings`` (the
+  ``npsloop[ml]`` extra) MiniLM's sentence embedding, unit length times ``DENSE_SCALE``
+  (``embeddings``).
 
 Per theme, the text features are scaled by how strongly each leans to the theme's positives
 or negatives (naive-Bayes log-count ratios, as in NBSVM; ``nb_ratios``) before the L2 fit: on
@@ -215,11 +217,12 @@ class _NaiveBayesLogistic:
 
 def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[set[str]],
               evidence: Sequence[Sequence[float]], theme_ids: Sequence[str], *,
-              dense: Sequence[Sequence[float]] | None = None, encoder: str | None = None) -> dict:
+              dense: Sequence[Sequence[float]] | None = None, encoder: str | None = None,
+              dense_scale: float = DENSE_SCALE) -> dict:
     """Fit one stacked head per theme; returns the JSON-ready description of all heads.
 
     ``dense``: one embedding per row, made by the encoder called ``encoder`` (stored, so that
-    inference knows which encoder the heads need)."""
+    inference knows which encoder the heads need), times ``dense_scale``."""
     import numpy as np
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -242,7 +245,7 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
         if len(dense) != n or not encoder:
             raise ValueError("fit_stack: dense needs one vector per row and the encoder's name")
         for merged, vector in zip(inputs, dense):
-            merged.update({f"dense|{i}": DENSE_SCALE * float(v) for i, v in enumerate(vector)})
+            merged.update({f"dense|{i}": dense_scale * float(v) for i, v in enumerate(vector)})
     vectoriser = DictVectorizer()
     X = vectoriser.fit_transform(inputs).tocsr()
     X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int32)  # liblinear takes 32-bit only
@@ -313,7 +316,7 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
     stack = {"format": STACK_FORMAT, "threshold": round(threshold, 4), "heads": heads, "columns": columns,
              "vocab": vocab}
     if dense is not None:
-        stack["dense"] = {"encoder": encoder, "dimension": len(dense[0]) if n else 0, "scale": DENSE_SCALE}
+        stack["dense"] = {"encoder": encoder, "dimension": len(dense[0]) if n else 0, "scale": dense_scale}
     return stack
 
 
@@ -340,7 +343,7 @@ class StackedHeads:
                 rows.append(values[1:] if block in BLOCKS else values)
         self.weights = np.array(rows, dtype=float).reshape(len(rows), len(self.columns))
         dense_index = self.index.get("dense", {})  # one row per dimension, in order
-        self._dense_rows = [dense_index[str(i)] for i in range(len(dense_index))]
+        self._dense_weights = self.weights[[dense_index[str(i)] for i in range(len(dense_index))]] * self.dense_scale
         self._char_cache: dict[str, tuple[list[float] | None, float]] = {}
         char_rows = self.index.get("char", {}).values()
         self._char_weights = dict(zip(char_rows, self.weights[list(char_rows)].tolist()))
@@ -388,10 +391,10 @@ class StackedHeads:
             if (r := index.get(f)) is not None:
                 rows.append(r)
                 values.append(v)
+        z = self.bias + self._np.array(values) @ self.weights[rows] if rows else self.bias
         if dense is not None:
-            rows.extend(self._dense_rows[:len(dense)])
-            values.extend(self.dense_scale * v for v in dense[:len(self._dense_rows)])
-        z = (self.bias + self._np.array(values) @ self.weights[rows]).tolist() if rows else self.bias.tolist()
+            z = z + self._np.asarray(dense, dtype=float) @ self._dense_weights
+        z = z.tolist()
         char_z = [0.0] * len(z)
         energy = 0.0
         for word in comment.lower().split():

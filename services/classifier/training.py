@@ -25,12 +25,13 @@ from datetime import datetime, timezone
 
 from shared.taxonomy import ThemeDefinition
 
+from . import static_vectors
 from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder
 
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
 from .calibration import calibrate_theme, trust_for
 from .sentiment_head import SENTIMENTS, SentimentHead, fit_sentiment, softmax
-from .stacking import StackedHeads, builtin_confidence, fit_stack, legacy_confidence, needed_encoder
+from .stacking import DENSE_SCALE, StackedHeads, builtin_confidence, fit_stack, legacy_confidence, needed_encoder
 from .sentiment import score_prior
 
 log = logging.getLogger("npsloop.classifier")
@@ -147,8 +148,11 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
           base: BuiltinClassifier, encoder: Encoder | None = None) -> TrainedModel:
     """Fit theme and sentiment heads on labelled examples (seconds for a few thousand).
 
-    With ``encoder`` (the ml extra) the stacked theme heads also read each comment's sentence
-    embedding; the model then needs that encoder wherever it is applied."""
+    The stacked theme heads also read each comment's vector from ``encoder``: by default the
+    static word vectors every install has (``static_vectors``); with the ml extra, MiniLM's
+    sentence embedding. The model then needs that encoder wherever it is applied."""
+    if encoder is None:
+        encoder = static_vectors.load()
     theme_ids = tuple(t.id for t in themes) if themes is not None else base.theme_ids
     theme_data: list[tuple[dict[str, float], set[str]]] = []
     theme_evidence: list[tuple[float, ...]] = []
@@ -188,14 +192,12 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         heads[theme_id] = _fit_binary(labelled, warm)
     theme_stack = None
     if theme_data:
-        dense = encoder.encode(theme_comments) if encoder is not None else None
         theme_stack = fit_stack([f for f, _ in theme_data], theme_comments, [g for _, g in theme_data],
-                                theme_evidence, list(base.theme_ids), dense=dense,
-                                encoder=encoder.name if encoder is not None else None)
+                                theme_evidence, list(base.theme_ids), dense=encoder.encode(theme_comments),
+                                encoder=encoder.name, dense_scale=getattr(encoder, "scale", DENSE_SCALE))
         theme_stack["theme_ids"] = [t for t in base.theme_ids if t in theme_ids]
         trained_on["stack_threshold"] = theme_stack["threshold"]
-        if encoder is not None:
-            trained_on["embeddings"] = encoder.name
+        trained_on["embeddings"] = encoder.name
     sentiment_stack = fit_sentiment(sentiment_feats, sentiment_comments, sentiment_builtin, sentiment_gold)
     if sentiment_stack is not None:
         trained_on["sentiment_blend"] = sentiment_stack["blend"]
@@ -211,10 +213,13 @@ def _best_class(head: list[dict[str, float]], feats: dict[str, float]) -> tuple[
 
 class TrainedClassifier:
     def __init__(self, model: TrainedModel, base: BuiltinClassifier, encoder: Encoder | None = None) -> None:
-        """``encoder`` is required when the model was trained with embeddings."""
+        """``encoder``: the one the model was trained with; loaded here when not given (the ml
+        extra's MiniLM only where it is installed)."""
         self.model = model
         self.base = base
         needed = needed_encoder(model.theme_stack)
+        if needed and encoder is None:
+            encoder = load_encoder(needed)
         if needed and (encoder is None or encoder.name != needed):
             raise EmbeddingsUnavailable(f"classifier version {model.version} reads {needed} sentence embeddings; "
                                         f"{'no encoder was given' if encoder is None else 'got ' + encoder.name}")
@@ -276,7 +281,7 @@ class TrainedClassifier:
 
     @property
     def prepares_batches(self) -> bool:
-        return self.encoder is not None
+        return hasattr(self.encoder, "prepare")
 
     def prepare(self, comments: Sequence[str | None]) -> None:
         """Encode a batch of comments ahead of classifying them one by one (embeddings only:

@@ -33,8 +33,8 @@ class EmbeddingsUnavailable(RuntimeError):
 class Encoder(Protocol):
     name: str
 
-    def encode(self, texts: Sequence[str]) -> list[list[float]]:
-        """Unit-length vectors, one per text, all of the same dimension."""
+    def encode(self, texts: Sequence[str]) -> list[Sequence[float]]:
+        """Unit-length vectors (lists or numpy arrays), one per text, all of the same dimension."""
         ...
 
 

@@ -104,7 +104,7 @@ class StaticEncoder:
         parts = (matrix.mean(axis=0), matrix.max(axis=0), -matrix.min(axis=0))
         return np.concatenate([part / (float(np.linalg.norm(part)) or 1.0) for part in parts]) * _THIRD
 
-    def encode(self, texts: Sequence[str]) -> list:
+    def encode(self, texts: Sequence[str]) -> list[Sequence[float]]:
         return [self.vector(text) for text in texts]
 
 

@@ -6,7 +6,8 @@ head starts exactly at the built-in decision ("evidence >= 0.69") and each senti
 class starts at the built-in label, and is regularised towards that start, so a few
 labels move it only where they disagree with the lexicon. Pure Python, deterministic.
 Next to them, ``stacking`` fits free L2 logistic heads on the same features plus character
-n-grams (scikit-learn, cross-validated on the labels); a theme's decision averages both,
+n-grams and a dense vector of the comment (``static_vectors``, or MiniLM's with the ml
+extra; scikit-learn, cross-validated on the labels); a theme's decision averages both,
 each scaled to its own threshold (the stacked head alone where the warm-started one was
 not kept). Themes without a positive label (or added after training) keep the built-in
 zero-shot. At inference all heads of a kind are scored together, one matrix product each.
@@ -219,10 +220,10 @@ class TrainedClassifier:
         self.base = base
         needed = needed_encoder(model.theme_stack)
         if needed and encoder is None:
-            encoder = load_encoder(needed)
-        if needed and (encoder is None or encoder.name != needed):
+            encoder = load_encoder(needed)  # raises EmbeddingsUnavailable where it cannot be had
+        if needed and encoder.name != needed:
             raise EmbeddingsUnavailable(f"classifier version {model.version} reads {needed} sentence embeddings; "
-                                        f"{'no encoder was given' if encoder is None else 'got ' + encoder.name}")
+                                        f"got {encoder.name}")
         self.encoder = encoder if needed else None
         self.version = model.version or "trained-unsaved"
         self.heads = {t: h for t, h in model.theme_heads.items() if t in base.theme_ids}

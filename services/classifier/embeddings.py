@@ -1,11 +1,13 @@
 """Sentence embeddings for trained models: the optional ``npsloop[ml]`` extra.
 
-``npsloop classifier train --embeddings`` adds a comment's MiniLM sentence embedding to the
-stacked theme heads' features (``stacking``, the ``dense`` block). Words and character
+``npsloop classifier train --embeddings`` gives the stacked theme heads (``stacking``, the
+``dense`` block) and the sentiment head (``sentiment_head``) a comment's MiniLM sentence
+embedding in place of the static word vectors. Words and character
 n-grams only know the phrasings a few hundred labels happened to show; the embedding
 carries what MiniLM learnt elsewhere ("the health visitor was lovely" sits near "the staff
 were kind"). Measured at k = 300 over seeded shuffles (builtin-1.3): theme micro-F1 +0.007
-on the NHS set and +0.014 on the URR set; sentiment is unchanged (see the README).
+on the NHS set and +0.014 on the URR set; sentiment scores as with the static vectors (see
+the README).
 
 The cost is why it is an extra: torch and the model weigh ~600 MB resident, and a comment
 takes ~10 ms of CPU to encode (about 100 comments/s per core in batches, against 2,000-3,300

@@ -115,7 +115,8 @@ def meta_features(feats: Features, evidence: Sequence[float], theme_ids: Sequenc
 
 
 def needed_encoder(stack: dict | None) -> str | None:
-    """The sentence encoder a stored stack's heads read, if any (see ``embeddings``)."""
+    """The sentence encoder a stored stack's heads read, if any (see ``embeddings``); the
+    sentiment head (``sentiment_head``) stores its encoder the same way."""
     return ((stack or {}).get("dense") or {}).get("encoder")
 
 

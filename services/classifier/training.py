@@ -31,7 +31,7 @@ from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder
 
 from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
 from .calibration import calibrate_theme, trust_for
-from .sentiment_head import SENTIMENTS, SentimentHead, fit_sentiment, softmax
+from .sentiment_head import MIN_EXAMPLES as SENTIMENT_MIN_EXAMPLES, SENTIMENTS, SentimentHead, fit_sentiment, softmax
 from .stacking import DENSE_SCALE, StackedHeads, builtin_confidence, fit_stack, legacy_confidence, needed_encoder
 from .sentiment import score_prior
 
@@ -149,9 +149,10 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
           base: BuiltinClassifier, encoder: Encoder | None = None) -> TrainedModel:
     """Fit theme and sentiment heads on labelled examples (seconds for a few thousand).
 
-    The stacked theme heads also read each comment's vector from ``encoder``: by default the
-    static word vectors every install has (``static_vectors``); with the ml extra, MiniLM's
-    sentence embedding. The model then needs that encoder wherever it is applied."""
+    The stacked theme heads and the sentiment head also read each comment's vector from
+    ``encoder``: by default the static word vectors every install has (``static_vectors``);
+    with the ml extra, MiniLM's sentence embedding. The model then needs that encoder wherever
+    it is applied."""
     if encoder is None:
         encoder = static_vectors.load()
     theme_ids = tuple(t.id for t in themes) if themes is not None else base.theme_ids
@@ -199,11 +200,19 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         theme_stack["theme_ids"] = [t for t in base.theme_ids if t in theme_ids]
         trained_on["stack_threshold"] = theme_stack["threshold"]
         trained_on["embeddings"] = encoder.name
-    sentiment_stack = fit_sentiment(sentiment_feats, sentiment_comments, sentiment_builtin, sentiment_gold)
+    # Encoding is the costly part with MiniLM: only where a head will be fitted.
+    sentiment_dense = encoder.encode(sentiment_comments) if len(sentiment_gold) >= SENTIMENT_MIN_EXAMPLES else None
+    sentiment_stack = fit_sentiment(sentiment_feats, sentiment_comments, sentiment_builtin, sentiment_gold,
+                                    dense=sentiment_dense, encoder=encoder.name)
     if sentiment_stack is not None:
         trained_on["sentiment_blend"] = sentiment_stack["blend"]
     return TrainedModel(list(theme_ids), heads, None, base.version, trained_on, theme_stack=theme_stack,
                         sentiment_stack=sentiment_stack)
+
+
+def model_encoder(model: TrainedModel) -> str | None:
+    """The encoder a stored model's heads read (theme and sentiment heads read the same one)."""
+    return needed_encoder(model.theme_stack) or needed_encoder(model.sentiment_stack)
 
 
 def _best_class(head: list[dict[str, float]], feats: dict[str, float]) -> tuple[int, list[float]]:
@@ -218,7 +227,7 @@ class TrainedClassifier:
         extra's MiniLM only where it is installed)."""
         self.model = model
         self.base = base
-        needed = needed_encoder(model.theme_stack)
+        needed = model_encoder(model)
         if needed and encoder is None:
             encoder = load_encoder(needed)  # raises EmbeddingsUnavailable where it cannot be had
         if needed and encoder.name != needed:
@@ -280,6 +289,10 @@ class TrainedClassifier:
             out[theme_id] = trust * _sigmoid(zt) + (1.0 - trust) * builtin_confidence(evidence[position])
         return out
 
+    def _vector(self, comment: str | None):
+        """The comment's vector for the heads that read one; None where none does."""
+        return self.encoder.encode([comment or ""])[0] if self.encoder is not None else None
+
     @property
     def prepares_batches(self) -> bool:
         return hasattr(self.encoder, "prepare")
@@ -299,12 +312,13 @@ class TrainedClassifier:
             sentiment, value = builtin.sentiment, builtin.sentiment_score
             if analysis.empty and self.sentiment is not None:
                 sentiment, value = self.sentiment.read(comment_features(analysis, score, self.base.theme_ids),
-                                                       comment or "", builtin.sentiment, builtin.sentiment_score)
+                                                       comment or "", builtin.sentiment, builtin.sentiment_score,
+                                                       self._vector(comment))
             return Classification(category, builtin.themes, sentiment, value, builtin.language, self.version)
         feats = features(analysis, score, self.base.theme_ids)
+        dense = self._vector(comment)
         fitted = {}
         if self.stack is not None and not self.stack.legacy:
-            dense = self.encoder.encode([comment or ""])[0] if self.encoder is not None else None
             fitted = self.stack.fitted_probabilities(feats, comment or "", analysis.theme_evidence,
                                                      self.base.theme_ids, dense)
         warm = self._warm_confidences(feats, analysis.theme_evidence)
@@ -333,7 +347,8 @@ class TrainedClassifier:
         themes.sort(key=lambda t: (-t.confidence, t.id))
         sentiment, value = builtin.sentiment, builtin.sentiment_score
         if self.sentiment is not None:
-            sentiment, value = self.sentiment.read(feats, comment or "", builtin.sentiment, builtin.sentiment_score)
+            sentiment, value = self.sentiment.read(feats, comment or "", builtin.sentiment, builtin.sentiment_score,
+                                                   dense)
         elif self.use_sentiment_head:
             head = [self.model.sentiment_head[c] for c in SENTIMENTS]
             best, probs = _best_class(head, sentiment_features(feats, builtin.sentiment, builtin.sentiment_score))
@@ -395,7 +410,7 @@ def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier,
                              payload["base_version"], payload.get("trained_on", {}), payload["version"],
                              payload.get("theme_stack"), payload.get("sentiment_stack"))
         encoder = None
-        if needed := needed_encoder(model.theme_stack):
+        if needed := model_encoder(model):
             try:
                 encoder = encoder_loader(needed)
             except EmbeddingsUnavailable as exc:

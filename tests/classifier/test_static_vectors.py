@@ -3,6 +3,7 @@
 import random
 
 import numpy as np
+import pytest
 
 from services.classifier import static_vectors
 from services.classifier.model import BuiltinClassifier
@@ -90,3 +91,48 @@ def test_a_stored_model_with_static_vectors_classifies_as_the_one_in_memory(tmp_
     rng = random.Random(5)
     for comment in comments(rng, 10, "dog") + comments(rng, 10, None):
         assert loaded.classify(comment, 3) == in_memory.classify(comment, 3)
+
+
+def animal_moods() -> list[LabelledExample]:
+    """An organisation whose customers, asked about a farm visit, are unhappy whenever they name
+    an animal (the animals were ill, say) and neutral otherwise; the words carry no sentiment."""
+    rng = random.Random(2)
+    examples = [LabelledExample(c.replace("The ", f"The {rng.choice(TRAINING_ANIMALS)} ", 1), 5, None, "negative")
+                for c in comments(rng, 100, None)]
+    examples += [LabelledExample(c, 5, None, "neutral") for c in comments(rng, 120, None)]
+    examples += [LabelledExample(f"Lovely {c[4:]}", 10, None, "positive") for c in comments(rng, 60, None)]
+    rng.shuffle(examples)
+    return examples
+
+
+def test_the_sentiment_head_reads_the_static_vectors_and_generalises_to_words_its_labels_never_showed():
+    base = BuiltinClassifier()
+    model = train(animal_moods(), themes=base.themes, base=base)
+    assert model.sentiment_stack["dense"] == {"encoder": static_vectors.NAME, "dimension": 384, "scale": 1.5}
+    classifier = TrainedClassifier(model, base)  # no theme labels: the sentiment head alone needs the vectors
+    assert classifier.encoder is static_vectors.load()
+
+    def negative(comment: str) -> float:
+        builtin = base.classify(comment, 5)
+        return classifier.sentiment.probabilities(features(base.analyse(comment), 5, base.theme_ids), comment,
+                                                  builtin.sentiment, builtin.sentiment_score,
+                                                  classifier.encoder.vector(comment))[2]
+
+    rng = random.Random(98)
+    unseen = [c.replace("The ", f"The {word} ", 1) for word in UNSEEN_ANIMALS for c in comments(rng, 5, None)]
+    plain = comments(rng, 30, None)
+    assert not any(word in c.comment for word in UNSEEN_ANIMALS for c in animal_moods())
+    assert np.mean([negative(c) for c in unseen]) > 1.5 * np.mean([negative(c) for c in plain])
+    with pytest.raises(ValueError, match=static_vectors.NAME):
+        classifier.sentiment.probabilities({}, "The pony.", "neutral", 0.0)  # fitted with vectors: needs one
+
+
+def test_a_stored_sentiment_head_with_static_vectors_reads_as_the_one_in_memory(tmp_path):
+    base = BuiltinClassifier()
+    model = train(animal_moods(), themes=base.themes, base=base)
+    save(model, tmp_path)
+    loaded, in_memory = load_latest(tmp_path, base=base), TrainedClassifier(model, base)
+    assert loaded is not None and loaded.encoder is static_vectors.load()
+    rng = random.Random(6)
+    for comment in comments(rng, 10, "pony") + comments(rng, 10, None) + ["Nothing"]:
+        assert loaded.classify(comment, 5) == in_memory.classify(comment, 5)

@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = classifier_sub.add_parser("train", help="fit the organisation's own model from corrections (+ labels)")
     train.add_argument("--labels", help='JSON Lines {"comment","score","themes":[ids],"sentiment"}')
     train.add_argument("--embeddings", action="store_true",
-                       help="theme heads also read MiniLM sentence embeddings (needs the npsloop[ml] extra; "
+                       help="theme and sentiment heads read MiniLM sentence embeddings in place of the static "
+                            "word vectors (needs the npsloop[ml] extra; "
                             "~100 comments/s per core to classify)")
 
     evaluate = classifier_sub.add_parser(

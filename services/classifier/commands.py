@@ -146,8 +146,9 @@ def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExamp
               themes: list[ThemeDefinition] | None, data_dir: pathlib.Path, embeddings: bool = False) -> str:
     """Fit the organisation's model from corrections (+ labelled file) and store it; return its version.
 
-    ``embeddings``: the theme heads also read sentence embeddings (the ml extra); raises
-    ``EmbeddingsUnavailable`` with the install command when it is missing, before any work."""
+    ``embeddings``: the heads read MiniLM sentence embeddings, not the static word vectors
+    (the ml extra); raises ``EmbeddingsUnavailable`` with the install command when it is
+    missing, before any work."""
     started = time.monotonic()
     encoder = load_encoder() if embeddings else None
     examples = _labelled(corrections, labels_file, "train")

@@ -137,7 +137,7 @@ def fit_sentiment(feats: Sequence[Features], comments: Sequence[str], builtin: S
               "builtin_table": builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
               "vocab": vocab, "examples": n}
     if dense is not None:
-        stored["dense"] = {"encoder": encoder, "dimension": len(dense[0]) if n else 0, "scale": DENSE_SCALE}
+        stored["dense"] = {"encoder": encoder, "dimension": len(dense[0]), "scale": DENSE_SCALE}  # n >= MIN_EXAMPLES
     return stored
 
 

@@ -33,7 +33,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from .stacking import CHAR_CACHE, word_grams, char_terms, word_terms
+from .stacking import CHAR_CACHE, add_dense_block, char_terms, word_grams, word_terms
 
 SENTIMENTS = ("positive", "neutral", "negative")
 FORMAT = 1
@@ -116,17 +116,13 @@ def fit_sentiment(feats: Sequence[Features], comments: Sequence[str], builtin: S
         merged = {"word|" + t: idf[t] / norm for t in row}
         merged.update({"meta|" + k: v for k, v in sentiment_meta(f, label, value).items()})
         inputs.append(merged)
-    if dense is not None:
-        if len(dense) != n or not encoder:
-            raise ValueError("fit_sentiment: dense needs one vector per comment and the encoder's name")
-        for merged, vector in zip(inputs, dense):
-            merged.update({f"dense|{i}": DENSE_SCALE * float(v) for i, v in enumerate(vector)})
+    dense_block = add_dense_block(inputs, dense, encoder, DENSE_SCALE) if dense is not None else None
     vectoriser = DictVectorizer()
     X = vectoriser.fit_transform(inputs)
     head = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(X, np.array(y))
     weights = head.coef_.T  # feature x class, classes in SENTIMENTS order (all three present)
     vocab: dict[str, dict[str, list[float]]] = {"word": {}, "meta": {}}
-    if dense is not None:
+    if dense_block is not None:
         vocab["dense"] = {}
     for name, row in zip(vectoriser.get_feature_names_out(), weights):
         block, term = str(name).split("|", 1)
@@ -136,8 +132,8 @@ def fit_sentiment(feats: Sequence[Features], comments: Sequence[str], builtin: S
               "bias": [round(float(b), WEIGHT_DIGITS) for b in head.intercept_],
               "builtin_table": builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
               "vocab": vocab, "examples": n}
-    if dense is not None:
-        stored["dense"] = {"encoder": encoder, "dimension": len(dense[0]), "scale": DENSE_SCALE}  # n >= MIN_EXAMPLES
+    if dense_block is not None:
+        stored["dense"] = dense_block
     return stored
 
 

@@ -120,6 +120,17 @@ def needed_encoder(stack: dict | None) -> str | None:
     return ((stack or {}).get("dense") or {}).get("encoder")
 
 
+def add_dense_block(inputs: Sequence[dict[str, float]], dense: Sequence[Sequence[float]], encoder: str | None,
+                    scale: float) -> dict:
+    """Each row's vector times ``scale`` as its ``dense|i`` features (the theme stack's and the
+    sentiment head's inputs alike); returns the block's stored description."""
+    if len(dense) != len(inputs) or not encoder:
+        raise ValueError("a dense block needs one vector per row and the encoder's name")
+    for merged, vector in zip(inputs, dense):
+        merged.update({f"dense|{i}": scale * float(v) for i, v in enumerate(vector)})
+    return {"encoder": encoder, "dimension": len(dense[0]) if dense else 0, "scale": scale}
+
+
 def _tfidf_rows(rows: Sequence[dict[str, float]], idf: dict[str, float]) -> list[dict[str, float]]:
     """Binary word rows times idf, each to unit length."""
     out = []
@@ -242,11 +253,7 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
         merged.update({"char|" + g: v for g, v in _char_row(comment, idfs["char"]).items()})
     for merged, feats, ev in zip(inputs, rows, evidence):
         merged.update({"meta|" + f: v for f, v in meta_features(feats, ev, theme_ids).items()})
-    if dense is not None:
-        if len(dense) != n or not encoder:
-            raise ValueError("fit_stack: dense needs one vector per row and the encoder's name")
-        for merged, vector in zip(inputs, dense):
-            merged.update({f"dense|{i}": dense_scale * float(v) for i, v in enumerate(vector)})
+    dense_block = add_dense_block(inputs, dense, encoder, dense_scale) if dense is not None else None
     vectoriser = DictVectorizer()
     X = vectoriser.fit_transform(inputs).tocsr()
     X.indices, X.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int32)  # liblinear takes 32-bit only
@@ -303,7 +310,7 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
             coefs.append(fitted.coef_[0])
         heads[theme_id] = head
     vocab: dict[str, dict[str, list[float]]] = {block: {} for block in (*BLOCKS, "meta")}
-    if dense is not None:
+    if dense_block is not None:
         vocab["dense"] = {}
     W = np.array(coefs).T if coefs else np.zeros((len(names), 0))
     for name, weights in zip(names, W):
@@ -316,8 +323,8 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
             vocab[block][term] = [round(value, WEIGHT_DIGITS)] + vocab[block].get(term, [0.0] * len(columns))
     stack = {"format": STACK_FORMAT, "threshold": round(threshold, 4), "heads": heads, "columns": columns,
              "vocab": vocab}
-    if dense is not None:
-        stack["dense"] = {"encoder": encoder, "dimension": len(dense[0]) if n else 0, "scale": dense_scale}
+    if dense_block is not None:
+        stack["dense"] = dense_block
     return stack
 
 

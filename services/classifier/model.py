@@ -159,7 +159,9 @@ class BuiltinClassifier:
         self.version = BUILTIN_VERSION if default else f"{BUILTIN_VERSION}+themes.{fingerprint}"
         self._english = _ENGLISH_STEMS | frozenset(self.matcher.index)
 
-    def analyse(self, comment: str | None) -> Analysis:
+    def analyse(self, comment: str | None, language: str | None = None) -> Analysis:
+        """``language``: already detected for the text ``comment`` is part of (a sentence of a
+        longer comment), so not detected again."""
         tokens = raw_tokens(comment) if comment else []  # once: every reading below uses them
         no_opinion = is_no_opinion_answer(comment, tokens)
         if no_opinion or _is_blank_answer(comment):
@@ -169,9 +171,10 @@ class BuiltinClassifier:
             return Analysis(True, lang, (), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0, no_opinion=no_opinion)
         assert comment is not None
         stems = comment_stems(tokens)
-        word_tokens = [t for t in tokens if not is_punct(t)]
-        english = sum(1 for s in stems if s in self._english)
-        language = detect_language(comment, word_tokens, english)
+        if language is None:
+            word_tokens = [t for t in tokens if not is_punct(t)]
+            english = sum(1 for s in stems if s in self._english)
+            language = detect_language(comment, word_tokens, english)
         if language not in SUPPORTED and language != "und":
             return Analysis(False, language, tuple(stems), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0)
         evidence = lexical_evidence(tokens)

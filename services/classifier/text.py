@@ -9,6 +9,8 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": 
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[.!?;:,()\-\u2013\u2014/]", re.UNICODE)
 _CLAUSE_BREAK = frozenset(".!?;:,()-\u2013\u2014/")
 SENTENCE_BREAK = frozenset(".!?;")
+# A sentence ends at . ! ? or ; followed by space, or at a line break ("3.5 stars" stays whole).
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n\s*")
 
 NEGATORS = frozenset(
     "not no never nothing nobody none neither nor without cannot hardly barely isnt wasnt arent werent "
@@ -71,6 +73,13 @@ def normalise(text: str) -> str:
 def raw_tokens(text: str) -> list[str]:
     """Lower-cased word and punctuation tokens of ``text``."""
     return _TOKEN.findall(normalise(text))
+
+
+def sentences(text: str, min_words: int = 2) -> list[str]:
+    """The sentences of ``text`` that hold at least ``min_words`` words; [] unless there are two
+    or more (one sentence is the text itself)."""
+    found = [part for part in _SENTENCE_END.split(text.strip()) if len(part.split()) >= min_words]
+    return found if len(found) > 1 else []
 
 
 def words(tokens: list[str]) -> list[str]:

@@ -74,6 +74,8 @@ def test_embeddings_carry_a_theme_to_a_word_no_label_showed():
     with_embeddings = TrainedClassifier(model, base, encoder)
     assert model.theme_stack["dense"] == {"encoder": encoder.name, "dimension": 8, "scale": 3.0}
     assert model.trained_on["embeddings"] == encoder.name
+    # sentences are read on their own with the static vectors only (measured there)
+    assert "sentences" not in model.theme_stack and with_embeddings.sentence_threshold is None
     column = model.theme_stack["columns"].index(THEME)
     assert model.theme_stack["vocab"]["dense"]["0"][column] > 0  # the concept pulls towards the theme
     assert tagged(without, unseen) == 0  # words and n-grams cannot know "loudspeaker"

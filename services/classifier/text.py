@@ -9,8 +9,8 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": 
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)?|[.!?;:,()\-\u2013\u2014/]", re.UNICODE)
 _CLAUSE_BREAK = frozenset(".!?;:,()-\u2013\u2014/")
 SENTENCE_BREAK = frozenset(".!?;")
-# A sentence ends at . ! ? or ; followed by space, or at a line break ("3.5 stars" stays whole).
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\s*\n\s*")
+# A sentence ends at a SENTENCE_BREAK followed by space, or at a line break ("3.5 stars" stays whole).
+_SENTENCE_END = re.compile(rf"(?<=[{re.escape(''.join(sorted(SENTENCE_BREAK)))}])\s+|\s*\n\s*")
 
 NEGATORS = frozenset(
     "not no never nothing nobody none neither nor without cannot hardly barely isnt wasnt arent werent "

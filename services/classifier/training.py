@@ -304,7 +304,8 @@ class TrainedClassifier:
             out[theme_id] = trust * _sigmoid(zt) + (1.0 - trust) * builtin_confidence(evidence[position])
         return out
 
-    def _theme_decisions(self, comment: str, analysis: Analysis, feats: dict[str, float], dense) -> dict[str, float]:
+    def _theme_decisions(self, comment: str, analysis: Analysis, feats: dict[str, float],
+                         dense: Sequence[float] | None) -> dict[str, float]:
         """Every theme's decision for one text: 0.5 or more means the theme is there."""
         fitted = {}
         if self.stack is not None and not self.stack.legacy:

@@ -26,6 +26,7 @@ from services.runtime import Runtime, WORKER_ROLES
 from shared.auth import KeyCache
 from shared.observability import metrics
 from shared.problems import document_problems, install_problem_handlers, problem_response
+from shared.storable_input import StorableInputMiddleware
 from shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
 
 
@@ -68,6 +69,8 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.state.key_cache = KeyCache()
     app.fast_path = IngestFastPath(app, app.full_stack, max_bytes=runtime.settings.max_body_bytes)
     install_problem_handlers(app)
+    # Innermost of the three: the body limit is enforced while it reads the body.
+    app.add_middleware(StorableInputMiddleware, per_item_paths=frozenset({"/v1/responses/batch"}))
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(responses_router)

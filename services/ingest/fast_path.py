@@ -35,6 +35,7 @@ from services.ingest import service
 from services.ingest.schemas import ResponseIn, ValidBatchIn
 from shared.auth import Principal
 from shared.observability import metrics
+from shared.storable_input import problem_in_body
 from shared.web import rate_limiter
 
 PATH = "/v1/responses"
@@ -96,6 +97,8 @@ class IngestFastPath:
         body, messages, complete = await _read_body(receive, self.max_bytes)
         replay = _replaying(messages, receive)
         if not complete:  # over the limit or the client left: the full stack says so
+            return await self.fallback(scope, replay, send)
+        if problem_in_body(body) is not None:  # a NUL or non-finite number: the full stack's 422
             return await self.fallback(scope, replay, send)
         try:
             payload = (ValidBatchIn if batch else ResponseIn).model_validate_json(body)

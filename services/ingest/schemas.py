@@ -5,12 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.clock import checked_instant
 
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-PropertyValue = str | int | float | bool | None
+
+
+def _storable(value: str) -> str:
+    # The API's middleware refuses NUL in whole bodies; a batch item is checked here so
+    # that one such item is rejected on its own instead of failing the batch.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    return value
+
+
+Storable = AfterValidator(_storable)
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable]
+PropertyValue = Annotated[str, Storable] | int | Annotated[float, Field(allow_inf_nan=False)] | bool | None
 
 TOUCHPOINTS_EXAMPLES = "onboarding, support, renewal, purchase"
 
@@ -19,16 +30,16 @@ class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Text200
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), Storable] | None = None
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Storable] | None = None
     account_id: Text200 | None = None
-    segment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = None
+    segment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable] | None = None
 
 
 class SurveyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    touchpoint: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] | None = Field(
+    touchpoint: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable] | None = Field(
         None, description=f"Where the survey was asked, e.g. {TOUCHPOINTS_EXAMPLES}.")
     kind: Literal["transactional", "relationship"] | None = None
     channel: Literal["email", "web", "in_app", "sms"] | None = None
@@ -40,11 +51,11 @@ class ResponseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     score: Annotated[int, Field(strict=True, ge=0, le=10, description="0-10, the answer to 'how likely…'")]
-    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    comment: Annotated[str, StringConstraints(max_length=10_000), Storable] | None = None
     customer: CustomerIn
     survey: SurveyIn = Field(default_factory=SurveyIn)
     lifecycle_stage: Literal["prospect", "new_customer", "renewal", "advocate", "loss"] | None = None
-    properties: dict[Annotated[str, StringConstraints(min_length=1, max_length=100)], PropertyValue] = Field(
+    properties: dict[Annotated[str, StringConstraints(min_length=1, max_length=100), Storable], PropertyValue] = Field(
         default_factory=dict, max_length=100)
     responded_at: datetime | None = None
     external_id: Text200 | None = None
@@ -64,7 +75,7 @@ class ResponseIn(BaseModel):
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), Storable]
 
 
 class ResponseAccepted(BaseModel):

@@ -5,7 +5,7 @@ It is the framework's ceiling on this machine; npsloop's ingest is reported as a
 
 from fastapi import FastAPI
 
-from services.ingest.schemas import ResponseAccepted, ResponseIn
+from npsloop.services.ingest.schemas import ResponseAccepted, ResponseIn
 
 app = FastAPI()
 

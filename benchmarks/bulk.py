@@ -50,10 +50,10 @@ async def stored(env: dict[str, str]) -> tuple[int, int]:
     """(responses, response.received events) in the server's database."""
     from sqlalchemy import func, select
 
-    from services.ingest.models import Response
-    from shared.db import Database
-    from shared.models import EventLogEntry
-    from shared.settings import Settings
+    from npsloop.services.ingest.models import Response
+    from npsloop.shared.db import Database
+    from npsloop.shared.models import EventLogEntry
+    from npsloop.shared.settings import Settings
     settings = Settings(data_dir=env["NPSLOOP_DATA_DIR"], database_url=env.get("NPSLOOP_DATABASE_URL"))
     db = Database(settings.resolved_database_url)
     try:

@@ -15,7 +15,7 @@ import resource
 import time
 from pathlib import Path
 
-from services.classifier.model import load_classifier
+from npsloop.services.classifier.model import load_classifier
 
 WORDS = ("support slow price great easy app crash delivery staff friendly expensive missing feature "
          "onboarding confusing fast reliable broken helpful waited days billing login export report").split()

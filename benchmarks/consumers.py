@@ -21,12 +21,12 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from services.ingest.schemas import ResponseIn
-from services.ingest.service import Submission, accept_many
-from services.migrate import upgrade
-from services.runtime import Runtime
-from shared.models import ProcessedEvent
-from shared.settings import Settings
+from npsloop.services.ingest.schemas import ResponseIn
+from npsloop.services.ingest.service import Submission, accept_many
+from npsloop.services.migrate import upgrade
+from npsloop.services.runtime import Runtime
+from npsloop.shared.models import ProcessedEvent
+from npsloop.shared.settings import Settings
 
 POLICY = """
 sla:
@@ -49,7 +49,7 @@ COMMENTS = ["The export crashes and support never answered", "Fine overall, pric
 
 async def fill(runtime: Runtime, n: int) -> None:
     async with runtime.db.unit_of_work() as session:
-        from services.deliveries.models import WebhookSubscription
+        from npsloop.services.deliveries.models import WebhookSubscription
         session.add(WebhookSubscription(id="bench-hook", url="http://127.0.0.1:9/sub", events=["*"], secret="whsec_x",
                                         description="bench", created_at=runtime.clock.now()))
     for start in range(0, n, 500):

@@ -22,7 +22,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.classifier.static_vectors import DEFAULT_PATH  # noqa: E402
+from npsloop.services.classifier.static_vectors import DEFAULT_PATH  # noqa: E402
 
 
 def token_vectors(batch_size: int = 512):

@@ -59,14 +59,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import evaluate_classifier as ev  # noqa: E402  (label mapping, rows, scoring: reused, not copied)
-from services.classifier.model import (  # noqa: E402
+from npsloop.services.classifier.model import (  # noqa: E402
     BuiltinClassifier, Classification, ThemeScore, category_for_score, is_empty_answer, load_classifier,
 )
-from services.classifier.embeddings import MINILM  # noqa: E402
-from services.classifier.sentiment import score_prior  # noqa: E402
-from services.classifier.training import TrainedClassifier, train  # noqa: E402
-from services.classifier.training import features as builtin_features  # noqa: E402
-from shared.taxonomy import ThemeDefinition  # noqa: E402
+from npsloop.services.classifier.embeddings import MINILM  # noqa: E402
+from npsloop.services.classifier.sentiment import score_prior  # noqa: E402
+from npsloop.services.classifier.training import TrainedClassifier, train  # noqa: E402
+from npsloop.services.classifier.training import features as builtin_features  # noqa: E402
+from npsloop.shared.taxonomy import ThemeDefinition  # noqa: E402
 
 ML_PACKAGES = {  # import name -> what to install
     "torch": "torch==2.13.0",
@@ -459,7 +459,7 @@ mapping_path = next(ev.MAPPINGS.glob({dataset + '.*'!r}))
 mapping = ev.load_mapping(mapping_path)
 rows = ev.load_rows(mapping, pathlib.Path({str(data_dir)!r}) / mapping["file"])[:{n}]
 if {kind!r} == "builtin":
-    from services.classifier.model import load_classifier
+    from npsloop.services.classifier.model import load_classifier
     c = load_classifier()
     for r in rows:
         c.classify(r.comment, r.score)

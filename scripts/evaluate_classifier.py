@@ -26,10 +26,10 @@ from dataclasses import dataclass
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from services.classifier import evaluation  # noqa: E402
-from services.classifier.embeddings import EmbeddingsUnavailable, load_encoder  # noqa: E402
-from services.classifier.model import Classifier, load_classifier  # noqa: E402
-from services.classifier.training import LabelledExample, save, train  # noqa: E402
+from npsloop.services.classifier import evaluation  # noqa: E402
+from npsloop.services.classifier.embeddings import EmbeddingsUnavailable, load_encoder  # noqa: E402
+from npsloop.services.classifier.model import Classifier, load_classifier  # noqa: E402
+from npsloop.services.classifier.training import LabelledExample, save, train  # noqa: E402
 
 MAPPINGS = ROOT / "scripts" / "eval_mappings"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "feedback"
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: int, encoder=None) -> None:
     import random
 
-    from services.classifier.training import TrainedClassifier
+    from npsloop.services.classifier.training import TrainedClassifier
 
     theme_f1, sentiment_f1, builtin_theme, builtin_sentiment = [], [], [], []
     for seed in range(1, shuffles + 1):

@@ -11,23 +11,23 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from services.classifier.api import router as classification_router
-from services.analytics import dashboard
-from services.analytics.api import router as analytics_router
-from services.analytics.gauges import refresh_gauges
-from services.deliveries.api import router as deliveries_router
-from services.followup.api import router as tasks_router
-from services.followup.loop_api import router as loop_router
-from services.ingest.api import router as responses_router
-from services.ingest.fast_path import IngestFastPath
-from services.ingest.writer import GroupCommitWriter
-from services.privacy.api import router as privacy_router
-from services.runtime import Runtime, WORKER_ROLES
-from shared.auth import KeyCache
-from shared.observability import metrics
-from shared.problems import document_problems, install_problem_handlers, problem_response
-from shared.storable_input import StorableInputMiddleware
-from shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
+from npsloop.services.classifier.api import router as classification_router
+from npsloop.services.analytics import dashboard
+from npsloop.services.analytics.api import router as analytics_router
+from npsloop.services.analytics.gauges import refresh_gauges
+from npsloop.services.deliveries.api import router as deliveries_router
+from npsloop.services.followup.api import router as tasks_router
+from npsloop.services.followup.loop_api import router as loop_router
+from npsloop.services.ingest.api import router as responses_router
+from npsloop.services.ingest.fast_path import IngestFastPath
+from npsloop.services.ingest.writer import GroupCommitWriter
+from npsloop.services.privacy.api import router as privacy_router
+from npsloop.services.runtime import Runtime, WORKER_ROLES
+from npsloop.shared.auth import KeyCache
+from npsloop.shared.observability import metrics
+from npsloop.shared.problems import document_problems, install_problem_handlers, problem_response
+from npsloop.shared.storable_input import StorableInputMiddleware
+from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
 
 
 class NpsloopApp(FastAPI):

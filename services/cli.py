@@ -11,8 +11,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from shared import gc_tuning
-from shared.settings import ConfigError, Settings, load_settings
+from npsloop.shared import gc_tuning
+from npsloop.shared.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("npsloop.cli")
 
@@ -28,13 +28,13 @@ ROLE_HELP = """roles:
 
 
 def _runtime(settings: Settings):
-    from services.runtime import Runtime
+    from npsloop.services.runtime import Runtime
     return Runtime.build(settings)
 
 
 async def _migrate(settings: Settings) -> None:
-    from services.migrate import upgrade
-    from shared.db import Database
+    from npsloop.services.migrate import upgrade
+    from npsloop.shared.db import Database
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
@@ -47,7 +47,7 @@ async def _migrate(settings: Settings) -> None:
 async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, ...]) -> None:
     import uvicorn
 
-    from services.app import create_app
+    from npsloop.services.app import create_app
 
     await _migrate(settings)
     runtime = _runtime(settings)
@@ -76,9 +76,9 @@ async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, 
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:
-    from shared import auth
-    from shared.clock import SystemClock
-    from shared.db import Database
+    from npsloop.shared import auth
+    from npsloop.shared.clock import SystemClock
+    from npsloop.shared.db import Database
 
     await _migrate(settings)
     db = Database(settings.resolved_database_url)
@@ -108,7 +108,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _classify(settings: Settings, args: argparse.Namespace) -> int:
-    from services.classifier.commands import run_classify
+    from npsloop.services.classifier.commands import run_classify
     runtime_classifier = _classifier_only(settings)
     infile = open(args.file, encoding="utf-8") if args.file and args.file != "-" else sys.stdin
     with infile:
@@ -118,17 +118,17 @@ def _classify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _classifier_only(settings: Settings):
-    from services.classifier.model import load_classifier
-    from shared.policy import load_policy
+    from npsloop.services.classifier.model import load_classifier
+    from npsloop.shared.policy import load_policy
     return load_classifier(themes=load_policy(settings.policy_file).theme_definitions(), data_dir=settings.data_dir)
 
 
 def _classifier_command(settings: Settings, args: argparse.Namespace) -> int:
     """``classifier train`` and ``classifier evaluate``: both read the stored corrections
     and ``--labels``; bad labels, too few of them or a missing extra get a message, not a traceback."""
-    from services.classifier.commands import run_evaluate, run_train
-    from services.classifier.embeddings import EmbeddingsUnavailable
-    from shared.policy import load_policy
+    from npsloop.services.classifier.commands import run_evaluate, run_train
+    from npsloop.services.classifier.embeddings import EmbeddingsUnavailable
+    from npsloop.shared.policy import load_policy
 
     name = f"npsloop classifier {args.classifier_command}"
     themes = load_policy(settings.policy_file).theme_definitions()
@@ -158,9 +158,9 @@ def _classifier_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _reclassify(settings: Settings, args: argparse.Namespace) -> int:
-    from services.classifier.replay import reclassify
-    from shared.clock import SystemClock
-    from shared.db import Database
+    from npsloop.services.classifier.replay import reclassify
+    from npsloop.shared.clock import SystemClock
+    from npsloop.shared.db import Database
 
     classifier = _classifier_only(settings)
 
@@ -191,10 +191,10 @@ def _since(value: str):
 async def _stored_corrections(settings: Settings) -> list:
     """Corrections people made through the API (none until corrections are stored)."""
     try:
-        from services.classifier.corrections import load_corrections
+        from npsloop.services.classifier.corrections import load_corrections
     except ImportError:
         return []
-    from shared.db import Database
+    from npsloop.shared.db import Database
     await _migrate(settings)
     db = Database(settings.resolved_database_url)
     try:
@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _dlq(settings: Settings, args: argparse.Namespace) -> int:
-    from services import dead_letters
+    from npsloop.services import dead_letters
 
     await _migrate(settings)
     runtime = _runtime(settings)
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.setswitchinterval(0.0005)
     try:
         settings = load_settings()
-        from shared.observability import configure_logging
+        from npsloop.shared.observability import configure_logging
         configure_logging(settings.log_level, settings.log_format)
         return _dispatch(settings, args)
     except ConfigError as exc:

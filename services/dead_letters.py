@@ -12,9 +12,9 @@ from typing import TextIO
 
 from sqlalchemy import select
 
-from services.runtime import ROLES, Runtime
-from shared.bus.processing import redrive
-from shared.models import DeadLetter
+from npsloop.services.runtime import ROLES, Runtime
+from npsloop.shared.bus.processing import redrive
+from npsloop.shared.models import DeadLetter
 
 
 async def list_dead_letters(runtime: Runtime, *, include_redriven: bool, consumer: str | None, out: TextIO) -> int:

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from shared.db import Database
+from npsloop.shared.db import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

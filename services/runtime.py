@@ -11,24 +11,24 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from services.classifier import handlers as classifier_handlers
-from services.classifier.model import Classifier, load_classifier
-from services.deliveries import handlers as delivery_handlers
-from services.deliveries.scheduled import DeliveryWorker
-from services.followup import handlers as followup_handlers
-from services.followup.digest import send_digests
-from services.followup.scheduled import check_sla
-from services.privacy.scheduled import purge_expired_comments, run_retention
-from shared.bus.contract import Subscription, Transport
-from shared.bus.dblog import DatabaseLogTransport
-from shared.bus.kafka import KafkaTopics, KafkaTransport
-from shared.bus.log_retention import prune_event_log
-from shared.bus.processing import EventProcessor
-from shared.bus.relay import OutboxRelay
-from shared.clock import Clock, SystemClock
-from shared.db import Database
-from shared.policy import Policy, load_policy
-from shared.settings import Settings
+from npsloop.services.classifier import handlers as classifier_handlers
+from npsloop.services.classifier.model import Classifier, load_classifier
+from npsloop.services.deliveries import handlers as delivery_handlers
+from npsloop.services.deliveries.scheduled import DeliveryWorker
+from npsloop.services.followup import handlers as followup_handlers
+from npsloop.services.followup.digest import send_digests
+from npsloop.services.followup.scheduled import check_sla
+from npsloop.services.privacy.scheduled import purge_expired_comments, run_retention
+from npsloop.shared.bus.contract import Subscription, Transport
+from npsloop.shared.bus.dblog import DatabaseLogTransport
+from npsloop.shared.bus.kafka import KafkaTopics, KafkaTransport
+from npsloop.shared.bus.log_retention import prune_event_log
+from npsloop.shared.bus.processing import EventProcessor
+from npsloop.shared.bus.relay import OutboxRelay
+from npsloop.shared.clock import Clock, SystemClock
+from npsloop.shared.db import Database
+from npsloop.shared.policy import Policy, load_policy
+from npsloop.shared.settings import Settings
 
 log = logging.getLogger("npsloop.runtime")
 

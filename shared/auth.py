@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.clock import Clock
-from shared.models import ApiKey
+from npsloop.shared.clock import Clock
+from npsloop.shared.models import ApiKey
 
 SCOPES = ("responses:write", "responses:read", "tasks:read", "tasks:write", "analytics:read", "admin")
 KEY_PREFIX = "nps"

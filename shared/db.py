@@ -24,8 +24,8 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
-from shared import sqlite_inline
-from shared.jsontext import compact_json
+from npsloop.shared import sqlite_inline
+from npsloop.shared.jsontext import compact_json
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.jsontext import compact_json
+from npsloop.shared.jsontext import compact_json
 
 SOURCE = "/npsloop"
 

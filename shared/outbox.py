@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import events
-from shared.clock import Clock
-from shared.db import BulkInsert, stored_datetime
-from shared.events import CloudEvent
-from shared.models import EventLogEntry
+from npsloop.shared import events
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import BulkInsert, stored_datetime
+from npsloop.shared.events import CloudEvent
+from npsloop.shared.models import EventLogEntry
 
 # Any constant works: it only has to be the same for every writer of the log.
 _LOG_APPEND_LOCK = 7_302_215_771

@@ -15,9 +15,9 @@ import yaml
 from pydantic import (AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
                       model_validator)
 
-from shared.business_hours import BusinessHours
-from shared.settings import ConfigError
-from shared.taxonomy import TaxonomyError, ThemeDefinition, validate_taxonomy
+from npsloop.shared.business_hours import BusinessHours
+from npsloop.shared.settings import ConfigError
+from npsloop.shared.taxonomy import TaxonomyError, ThemeDefinition, validate_taxonomy
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

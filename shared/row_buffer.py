@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, inspect, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Base, BulkInsert, JSONText, UTCDateTime, json_text, stored_datetime
+from npsloop.shared.db import Base, BulkInsert, JSONText, UTCDateTime, json_text, stored_datetime
 
 _BUFFER = "row_buffer"
 _TABLE_ORDER: dict[Any, int] = {}

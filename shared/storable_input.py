@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.problems import problem_response
+from npsloop.shared.problems import problem_response
 
 NUL = "\x00"
 ESCAPED_NUL = b"\\u0000"

@@ -10,12 +10,12 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import auth
-from shared.clock import Clock
-from shared.db import Database
-from shared.observability import metrics
-from shared.problems import Forbidden, TooManyRequests, Unauthorized, problem_response
-from shared.rate_limit import RateLimiter, retry_after_header
+from npsloop.shared import auth
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import Database
+from npsloop.shared.observability import metrics
+from npsloop.shared.problems import Forbidden, TooManyRequests, Unauthorized, problem_response
+from npsloop.shared.rate_limit import RateLimiter, retry_after_header
 
 
 def get_db(request: Request) -> Database:

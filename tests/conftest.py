@@ -20,14 +20,14 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from services.app import create_app
-from services.migrate import upgrade
-from services.runtime import Runtime
-from services.schema import metadata
-from shared import auth
-from shared.clock import ManualClock
-from shared.db import Database
-from shared.settings import Settings
+from npsloop.services.app import create_app
+from npsloop.services.migrate import upgrade
+from npsloop.services.runtime import Runtime
+from npsloop.services.schema import metadata
+from npsloop.shared import auth
+from npsloop.shared.clock import ManualClock
+from npsloop.shared.db import Database
+from npsloop.shared.settings import Settings
 
 PG_ADMIN_DSN = os.environ.get("NPSLOOP_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgresql"]

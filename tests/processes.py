@@ -14,7 +14,7 @@ import httpx
 
 def npsloop_command() -> list[str]:
     installed = Path(sys.executable).parent / "npsloop"
-    return [str(installed)] if installed.exists() else [sys.executable, "-m", "services.cli"]
+    return [str(installed)] if installed.exists() else [sys.executable, "-m", "npsloop.services.cli"]
 
 
 def free_port() -> int:

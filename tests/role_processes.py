@@ -1,6 +1,6 @@
 """npsloop roles as real operating-system processes, for end-to-end and crash tests.
 
-Each role runs ``python -m services.cli serve ROLE`` with its own log file, exactly as a
+Each role runs ``python -m npsloop.services.cli serve ROLE`` with its own log file, exactly as a
 container would run it, so the tests exercise start-up, configuration and shutdown too.
 """
 
@@ -55,7 +55,7 @@ class RoleProcess:
         self.starts = 0
 
     def start(self) -> "RoleProcess":
-        args = [sys.executable, "-m", "services.cli", "serve", self.role]
+        args = [sys.executable, "-m", "npsloop.services.cli", "serve", self.role]
         if self.port is not None:
             args += ["--host", "127.0.0.1", "--port", str(self.port)]
         log = open(self.log_path, "a")

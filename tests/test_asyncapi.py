@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from shared import events
-from shared.bus.kafka import DLQ_SUFFIX
-from shared.settings import Settings
+from npsloop.shared import events
+from npsloop.shared.bus.kafka import DLQ_SUFFIX
+from npsloop.shared.settings import Settings
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "asyncapi.yaml"
 

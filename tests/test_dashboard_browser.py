@@ -26,13 +26,13 @@ import httpx
 import pytest
 import uvicorn
 
-from services.app import create_app
-from services.migrate import upgrade
-from services.runtime import Runtime
-from shared import auth
-from shared.clock import ManualClock
-from shared.db import Database
-from shared.settings import Settings
+from npsloop.services.app import create_app
+from npsloop.services.migrate import upgrade
+from npsloop.services.runtime import Runtime
+from npsloop.shared import auth
+from npsloop.shared.clock import ManualClock
+from npsloop.shared.db import Database
+from npsloop.shared.settings import Settings
 
 CHROMIUM = os.environ.get("NPSLOOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

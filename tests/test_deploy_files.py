@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from services.cli import build_parser
-from shared.settings import ENV_PREFIX, Settings
+from npsloop.services.cli import build_parser
+from npsloop.shared.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -90,7 +90,7 @@ def test_the_image_runs_as_an_unprivileged_user_with_a_healthcheck():
 
 
 def test_every_metric_the_dashboard_and_alerts_read_is_exported():
-    from shared.observability import Metrics
+    from npsloop.shared.observability import Metrics
 
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
     exported = {family.name + suffix for family in Metrics().registry.collect()

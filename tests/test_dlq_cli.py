@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import func, select
 
-from services.classifier.models import StoredClassification
-from shared import events, outbox
-from shared.models import DeadLetter, EventLogEntry
+from npsloop.services.classifier.models import StoredClassification
+from npsloop.shared import events, outbox
+from npsloop.shared.models import DeadLetter, EventLogEntry
 from tests import processes
 
 

@@ -20,10 +20,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.classifier.models import StoredClassification
-from services.followup.models import Task
-from shared.db import Database
-from shared.models import EventLogEntry
+from npsloop.services.classifier.models import StoredClassification
+from npsloop.services.followup.models import Task
+from npsloop.shared.db import Database
+from npsloop.shared.models import EventLogEntry
 from tests.kafka_mock import MockKafkaCluster, unique_topic_prefix
 from tests.role_processes import RoleProcess, free_port, role_environment
 from tests.test_kafka_end_to_end import api_key, read_with_kcat

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.classifier.models import StoredClassification
-from services.followup.models import Task
-from services.ingest.models import Response
-from shared.db import Database
+from npsloop.services.classifier.models import StoredClassification
+from npsloop.services.followup.models import Task
+from npsloop.services.ingest.models import Response
+from npsloop.shared.db import Database
 from tests.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
 from tests.role_processes import RoleProcess, free_port, role_environment
 from tests.test_kafka_end_to_end import api_key

@@ -19,9 +19,9 @@ from datetime import datetime
 import httpx
 import pytest
 
-from shared import auth
-from shared.clock import SystemClock
-from shared.db import Database
+from npsloop.shared import auth
+from npsloop.shared.clock import SystemClock
+from npsloop.shared.db import Database
 from tests.kafka_mock import kafka_bootstrap  # noqa: F401 (fixture)
 from tests.role_processes import RoleProcess, free_port, role_environment
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from services.schema import metadata
-from shared.db import Database
+from npsloop.services.schema import metadata
+from npsloop.shared.db import Database
 
 
 async def test_migrated_schema_matches_the_models(database_url):

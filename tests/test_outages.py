@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
-from services.app import create_app
-from services.deliveries.scheduled import DeliveryWorker
-from services.ingest.models import Response
-from services.runtime import Runtime
-from shared.settings import Settings
+from npsloop.services.app import create_app
+from npsloop.services.deliveries.scheduled import DeliveryWorker
+from npsloop.services.ingest.models import Response
+from npsloop.services.runtime import Runtime
+from npsloop.shared.settings import Settings
 from tests.receivers import HttpReceiver
 
 
@@ -228,7 +228,7 @@ async def test_a_silent_or_locked_database_gets_503_within_the_statement_timeout
         await locker.close()
         if proxy._server is not None and proxy._server.is_serving():
             await proxy.down()
-    from shared.db import Database
+    from npsloop.shared.db import Database
     direct = Database(database_url)
     try:
         async with direct.sessions() as session:

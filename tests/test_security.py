@@ -9,9 +9,9 @@ from datetime import timedelta
 import httpx
 from sqlalchemy import select, text
 
-from services.deliveries.scheduled import DeliveryWorker
-from shared.models import ApiKey
-from shared.web import DbDep
+from npsloop.services.deliveries.scheduled import DeliveryWorker
+from npsloop.shared.models import ApiKey
+from npsloop.shared.web import DbDep
 from tests.receivers import HttpReceiver
 
 LEAKS = ("traceback", "select ", "insert ", "from api_keys", "sqlalchemy", "asyncpg", "sqlite3", "whsec_",
@@ -82,7 +82,7 @@ async def test_keys_are_stored_only_as_hashes_and_revocation_takes_effect_at_onc
     assert (await client.post("/v1/responses", json=body, headers=headers)).status_code == 202  # key now cached
 
     admin = await make_key("admin")
-    from shared import auth
+    from npsloop.shared import auth
     async with runtime.db.unit_of_work() as session:
         assert await auth.revoke_key(session, clear.split("_")[1], clock=runtime.clock)
     for method, path, kwargs in (("POST", "/v1/responses", {"json": body}), ("GET", "/v1/tasks", {})):
@@ -106,7 +106,7 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_are_
 
 
 def test_the_default_rate_limit_is_generous():
-    from shared.settings import Settings
+    from npsloop.shared.settings import Settings
     settings = Settings()
     assert settings.rate_limit_per_second >= 1000 and settings.rate_limit_burst >= 2000
 
@@ -139,9 +139,9 @@ async def test_a_name_that_rebinds_to_loopback_after_the_check_is_never_connecte
     import asyncio
     import socket
 
-    from services.deliveries import channels
-    from services.deliveries.urls import guarded_client
-    from shared.settings import Settings
+    from npsloop.services.deliveries import channels
+    from npsloop.services.deliveries.urls import guarded_client
+    from npsloop.shared.settings import Settings
 
     receiver = HttpReceiver()
     real_getaddrinfo = asyncio.get_running_loop().getaddrinfo
@@ -187,7 +187,7 @@ async def test_the_guarded_client_delivers_to_the_address_it_checked(monkeypatch
     import asyncio
     import socket
 
-    from services.deliveries import urls
+    from npsloop.services.deliveries import urls
 
     receiver = HttpReceiver()
     real_getaddrinfo = asyncio.get_running_loop().getaddrinfo

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from shared.storable_input import problem_in_body
+from npsloop.shared.storable_input import problem_in_body
 
 JSON = {"content-type": "application/json"}
 

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from services.analytics import export, followup_metrics, service
-from services.analytics.nps import Interval
-from services.analytics.schemas import (GROUP_BY_HELP, FollowupReport, NpsReport, ThemeReport, check_group_by,
+from npsloop.services.analytics import export, followup_metrics, service
+from npsloop.services.analytics.nps import Interval
+from npsloop.services.analytics.schemas import (GROUP_BY_HELP, FollowupReport, NpsReport, ThemeReport, check_group_by,
                                         open_period, resolve_period)
-from shared.auth import Principal
-from shared.clock import Instant
-from shared.web import ClockDep, DbDep, require
+from npsloop.shared.auth import Principal
+from npsloop.shared.clock import Instant
+from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(tags=["analytics"])
 

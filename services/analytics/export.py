@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from services.analytics import repository
-from services.analytics.nps import category_of
-from services.classifier import repository as classifier_repository
-from shared.db import Database
+from npsloop.services.analytics import repository
+from npsloop.services.analytics.nps import category_of
+from npsloop.services.classifier import repository as classifier_repository
+from npsloop.shared.db import Database
 
 RESPONSE_COLUMNS = (
     "id", "responded_at", "received_at", "score", "category", "comment", "customer_id", "customer_email",

@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.analytics import repository
-from services.analytics.nps import Tally, category_of, percentile
-from services.analytics.schemas import Period
-from services.analytics.service import CATEGORIES, share
-from services.followup.outcomes import recovery_rate
+from npsloop.services.analytics import repository
+from npsloop.services.analytics.nps import Tally, category_of, percentile
+from npsloop.services.analytics.schemas import Period
+from npsloop.services.analytics.service import CATEGORIES, share
+from npsloop.services.followup.outcomes import recovery_rate
 
 OUTCOME_KINDS = ("churned", "renewed", "expanded", "contracted")
 DUE_SOON = timedelta(hours=6)

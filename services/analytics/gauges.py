@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.analytics import repository
-from services.followup import repository as followup_repository
-from shared.observability import Metrics
+from npsloop.services.analytics import repository
+from npsloop.services.followup import repository as followup_repository
+from npsloop.shared.observability import Metrics
 
 RECOVERY_WINDOW = timedelta(days=90)  # the default survey throttle: about one next answer per customer
 

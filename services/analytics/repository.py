@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.classifier.models import StoredClassification
-from services.followup.models import BusinessOutcome, Task
-from services.ingest.models import Response
-from shared.models import ConsumerPosition, DeadLetter, EventLogEntry
+from npsloop.services.classifier.models import StoredClassification
+from npsloop.services.followup.models import BusinessOutcome, Task
+from npsloop.services.ingest.models import Response
+from npsloop.shared.models import ConsumerPosition, DeadLetter, EventLogEntry
 
 PAGE = 1000
 

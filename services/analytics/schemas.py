@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.analytics.nps import Interval
-from shared.problems import UnprocessableContent
+from npsloop.services.analytics.nps import Interval
+from npsloop.shared.problems import UnprocessableContent
 
 GROUP_BY_PATTERN = re.compile(r"^(segment|touchpoint|lifecycle_stage|survey_kind|theme|properties\.[A-Za-z0-9_.\-]{1,100})$")
 GROUP_BY_HELP = "segment | touchpoint | lifecycle_stage | survey_kind | theme | properties.<name>"

@@ -9,12 +9,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.analytics import repository
-from services.analytics.nps import (Interval, Tally, bucket_start, buckets, category_of, change_between,
+from npsloop.services.analytics import repository
+from npsloop.services.analytics.nps import (Interval, Tally, bucket_start, buckets, category_of, change_between,
                                     count_buckets, next_bucket)
-from services.analytics.schemas import MAX_BUCKETS, Period
-from services.classifier import repository as classifier_repository
-from shared.problems import UnprocessableContent
+from npsloop.services.analytics.schemas import MAX_BUCKETS, Period
+from npsloop.services.classifier import repository as classifier_repository
+from npsloop.shared.problems import UnprocessableContent
 
 CATEGORIES = ("promoter", "passive", "detractor")
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from services.classifier import service
-from services.classifier.schemas import ClassificationOut, CorrectionIn
-from shared.auth import Principal
-from shared.taxonomy import DEFAULT_THEMES
-from shared.web import ClockDep, DbDep, require
+from npsloop.services.classifier import service
+from npsloop.services.classifier.schemas import ClassificationOut, CorrectionIn
+from npsloop.shared.auth import Principal
+from npsloop.shared.taxonomy import DEFAULT_THEMES
+from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(prefix="/v1/responses", tags=["classification"])
 

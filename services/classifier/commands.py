@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from shared.taxonomy import ThemeDefinition
+from npsloop.shared.taxonomy import ThemeDefinition
 
 from .embeddings import load_encoder
 from .evaluation import CrossValidation, check_folds, cross_validate

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.classifier import repository
-from services.classifier.training import LabelledExample
+from npsloop.services.classifier import repository
+from npsloop.services.classifier.training import LabelledExample
 
 
 async def load_corrections(session: AsyncSession) -> list[LabelledExample]:

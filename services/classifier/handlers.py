@@ -6,11 +6,11 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.classifier import repository, service
-from services.classifier.model import Classifier
-from shared import events
-from shared.bus.contract import Subscription
-from shared.clock import Clock
+from npsloop.services.classifier import repository, service
+from npsloop.services.classifier.model import Classifier
+from npsloop.shared import events
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.clock import Clock
 
 CONSUMER = "classifier"
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_taxonomy
+from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_taxonomy
 
 from .language import SUPPORTED, detect_language
 from .lexicon import EMPTY_ANSWERS, NO_OPINION_CORES, NO_OPINION_FILLERS

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, JSONText, UTCDateTime
+from npsloop.shared.db import Base, JSONText, UTCDateTime
 
 
 class StoredClassification(Base):

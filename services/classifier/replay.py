@@ -12,10 +12,10 @@ import time
 from datetime import datetime
 from typing import TextIO
 
-from services.classifier import repository, service
-from services.classifier.model import Classifier
-from shared.clock import Clock
-from shared.db import Database
+from npsloop.services.classifier import repository, service
+from npsloop.services.classifier.model import Classifier
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import Database
 
 BATCH_SIZE = 500
 

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.classifier.models import ClassificationCorrection, StoredClassification
-from services.ingest.models import Response
-from shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
+from npsloop.services.classifier.models import ClassificationCorrection, StoredClassification
+from npsloop.services.ingest.models import Response
+from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,17 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.classifier import repository
-from services.classifier.model import Classifier
-from services.classifier.models import ClassificationCorrection, StoredClassification
-from services.classifier.repository import NOMINAL_SENTIMENT_SCORE, EffectiveCorrection
-from services.ingest import repository as response_repository
-from services.ingest.models import Response
-from services.ingest.service import response_data
-from shared import events, outbox, row_buffer
-from shared.clock import Clock
-from shared.observability import metrics
-from shared.problems import NotFound, UnprocessableContent
+from npsloop.services.classifier import repository
+from npsloop.services.classifier.model import Classifier
+from npsloop.services.classifier.models import ClassificationCorrection, StoredClassification
+from npsloop.services.classifier.repository import NOMINAL_SENTIMENT_SCORE, EffectiveCorrection
+from npsloop.services.ingest import repository as response_repository
+from npsloop.services.ingest.models import Response
+from npsloop.services.ingest.service import response_data
+from npsloop.shared import events, outbox, row_buffer
+from npsloop.shared.clock import Clock
+from npsloop.shared.observability import metrics
+from npsloop.shared.problems import NotFound, UnprocessableContent
 
 _UNSET = object()
 

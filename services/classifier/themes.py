@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from shared.taxonomy import ThemeDefinition
+from npsloop.shared.taxonomy import ThemeDefinition
 
 from .lexicon import THEME_TERMS
 from .text import Forms, Key, is_punct, raw_tokens, stem, weigh_forms, written_form

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from shared.taxonomy import ThemeDefinition
+from npsloop.shared.taxonomy import ThemeDefinition
 
 from . import static_vectors
 from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from services.deliveries import repository, service
-from services.deliveries.schemas import (DeliveryAttemptOut, DeliveryList, DeliveryOut, WebhookCreated, WebhookIn,
+from npsloop.services.deliveries import repository, service
+from npsloop.services.deliveries.schemas import (DeliveryAttemptOut, DeliveryList, DeliveryOut, WebhookCreated, WebhookIn,
                                          WebhookList, WebhookOut)
-from shared.auth import Principal
-from shared.problems import NotFound
-from shared.web import ClockDep, DbDep, require
+from npsloop.shared.auth import Principal
+from npsloop.shared.problems import NotFound
+from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(tags=["webhooks"])
 Admin = Annotated[Principal, Depends(require("admin"))]

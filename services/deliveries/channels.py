@@ -21,13 +21,13 @@ from email.utils import formatdate
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.deliveries import repository, signing
-from services.deliveries.models import Delivery
-from services.deliveries.urls import UnsafeUrl, check_url
-from shared import row_buffer
-from shared.db import DELIVERIES_ENQUEUED
-from shared.policy import EmailChannel, SlackChannel, WebhookChannel
-from shared.settings import Settings
+from npsloop.services.deliveries import repository, signing
+from npsloop.services.deliveries.models import Delivery
+from npsloop.services.deliveries.urls import UnsafeUrl, check_url
+from npsloop.shared import row_buffer
+from npsloop.shared.db import DELIVERIES_ENQUEUED
+from npsloop.shared.policy import EmailChannel, SlackChannel, WebhookChannel
+from npsloop.shared.settings import Settings
 
 RESPONSE_BODY_LIMIT = 2000
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.deliveries import service
-from shared import events
-from shared.bus.contract import Subscription
-from shared.clock import Clock
+from npsloop.services.deliveries import service
+from npsloop.shared import events
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.clock import Clock
 
 CONSUMER = "webhooks"
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, BigIntPK, JSONText, UTCDateTime
+from npsloop.shared.db import Base, BigIntPK, JSONText, UTCDateTime
 
 
 class WebhookSubscription(Base):

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.deliveries.models import Delivery, DeliveryAttempt, WebhookSubscription
-from shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
+from npsloop.services.deliveries.models import Delivery, DeliveryAttempt, WebhookSubscription
+from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
 # event id -> the (subscription id or channel name) it already has a delivery to, for a
 # group of events loaded in one query (see shared.bus.contract.prefetched).

@@ -16,16 +16,16 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.deliveries import channels, repository, signing
-from services.deliveries.models import DeliveryAttempt
-from services.deliveries.service import next_attempt_at
-from services.deliveries.sender import SendError, WebhookSender
-from services.deliveries.urls import UnsafeUrl, check_url, guarded_client
-from shared.clock import Clock
-from shared.db import Database
-from shared.observability import metrics
-from shared.policy import Policy
-from shared.settings import Settings
+from npsloop.services.deliveries import channels, repository, signing
+from npsloop.services.deliveries.models import DeliveryAttempt
+from npsloop.services.deliveries.service import next_attempt_at
+from npsloop.services.deliveries.sender import SendError, WebhookSender
+from npsloop.services.deliveries.urls import UnsafeUrl, check_url, guarded_client
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import Database
+from npsloop.shared.observability import metrics
+from npsloop.shared.policy import Policy
+from npsloop.shared.settings import Settings
 
 log = logging.getLogger("npsloop.deliveries")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from shared.events import EVENT_TYPES
+from npsloop.shared.events import EVENT_TYPES
 
 
 class WebhookIn(BaseModel):

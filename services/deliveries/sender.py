@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import h11
 import httpx
 
-from services.deliveries.urls import UnsafeUrl, resolve_checked
+from npsloop.services.deliveries.urls import UnsafeUrl, resolve_checked
 
 # An answer's body is kept for the attempt log up to this much; a longer one is not read
 # to its end: the connection is closed instead of reused.

@@ -8,15 +8,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.deliveries import repository, signing
-from services.deliveries.models import Delivery, WebhookSubscription
-from services.deliveries.schemas import WebhookIn
-from services.deliveries.urls import UnsafeUrl, check_url
-from shared import row_buffer
-from shared.clock import Clock
-from shared.db import DELIVERIES_ENQUEUED
-from shared.events import CloudEvent
-from shared.problems import Conflict, NotFound, UnprocessableContent
+from npsloop.services.deliveries import repository, signing
+from npsloop.services.deliveries.models import Delivery, WebhookSubscription
+from npsloop.services.deliveries.schemas import WebhookIn
+from npsloop.services.deliveries.urls import UnsafeUrl, check_url
+from npsloop.shared import row_buffer
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import DELIVERIES_ENQUEUED
+from npsloop.shared.events import CloudEvent
+from npsloop.shared.problems import Conflict, NotFound, UnprocessableContent
 
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 3600.0

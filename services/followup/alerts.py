@@ -11,13 +11,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.deliveries import channels
-from services.deliveries import repository as deliveries_repository
-from services.deliveries.channels import Alert
-from shared import events
-from shared.bus.contract import Subscription
-from shared.clock import Clock
-from shared.policy import Policy
+from npsloop.services.deliveries import channels
+from npsloop.services.deliveries import repository as deliveries_repository
+from npsloop.services.deliveries.channels import Alert
+from npsloop.shared import events
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.clock import Clock
+from npsloop.shared.policy import Policy
 
 CONSUMER = "alerts"
 

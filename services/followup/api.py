@@ -8,14 +8,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.followup import repository, service
-from services.followup.models import Task
-from services.followup.schemas import (AcknowledgeIn, NoteIn, ReassignIn, ResolveIn, TaskEventOut, TaskList,
+from npsloop.services.followup import repository, service
+from npsloop.services.followup.models import Task
+from npsloop.services.followup.schemas import (AcknowledgeIn, NoteIn, ReassignIn, ResolveIn, TaskEventOut, TaskList,
                                        TaskOut, TaskStatus)
-from shared.auth import Principal
-from shared.clock import Instant
-from shared.problems import BadRequest, NotFound, UnprocessableContent
-from shared.web import ClockDep, DbDep, require
+from npsloop.shared.auth import Principal
+from npsloop.shared.clock import Instant
+from npsloop.shared.problems import BadRequest, NotFound, UnprocessableContent
+from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import repository
-from services.followup.models import CustomerCategory, Recovery
-from shared import events, outbox, row_buffer
-from shared.clock import Clock
-from shared.policy import Policy
+from npsloop.services.followup import repository
+from npsloop.services.followup.models import CustomerCategory, Recovery
+from npsloop.shared import events, outbox, row_buffer
+from npsloop.shared.clock import Clock
+from npsloop.shared.policy import Policy
 
 RECOVERED = ("passive", "promoter")
 

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import repository
-from services.followup.models import DigestSent
-from shared import events, outbox
-from shared.clock import Clock
-from shared.policy import Digest, Policy
+from npsloop.services.followup import repository
+from npsloop.services.followup.models import DigestSent
+from npsloop.shared import events, outbox
+from npsloop.shared.clock import Clock
+from npsloop.shared.policy import Digest, Policy
 
 _ANCHOR = date(2000, 1, 3)  # a Monday: weekly digests land on Mondays
 

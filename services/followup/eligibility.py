@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import repository
-from services.followup.models import SurveySend
-from shared.clock import Clock
-from shared.policy import Policy
+from npsloop.services.followup import repository
+from npsloop.services.followup.models import SurveySend
+from npsloop.shared.clock import Clock
+from npsloop.shared.policy import Policy
 
 
 @dataclass(frozen=True)

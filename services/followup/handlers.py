@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import alerts, service
-from shared import events
-from shared.bus.contract import Subscription
-from shared.clock import Clock
-from shared.policy import Policy
+from npsloop.services.followup import alerts, service
+from npsloop.shared import events
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.clock import Clock
+from npsloop.shared.policy import Policy
 
 CONSUMER = "followup"
 

@@ -7,15 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.deliveries import repository as delivery_repository
-from services.deliveries.schemas import DeliveryAttemptOut, DeliveryList, DeliveryOut
-from services.followup import eligibility, outcomes, repository
-from services.followup.schemas import (EligibilityOut, OutcomeIn, OutcomeList, OutcomeOut, RecoveryOut, SurveySentIn,
+from npsloop.services.deliveries import repository as delivery_repository
+from npsloop.services.deliveries.schemas import DeliveryAttemptOut, DeliveryList, DeliveryOut
+from npsloop.services.followup import eligibility, outcomes, repository
+from npsloop.services.followup.schemas import (EligibilityOut, OutcomeIn, OutcomeList, OutcomeOut, RecoveryOut, SurveySentIn,
                                        SurveySentOut)
-from shared.auth import Principal
-from shared.clock import Instant
-from shared.problems import NotFound, UnprocessableContent
-from shared.web import ClockDep, DbDep, require, require_any
+from npsloop.shared.auth import Principal
+from npsloop.shared.clock import Instant
+from npsloop.shared.problems import NotFound, UnprocessableContent
+from npsloop.shared.web import ClockDep, DbDep, require, require_any
 
 router = APIRouter()
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from shared.db import Base, BigIntPK, JSONText, UTCDateTime
+from npsloop.shared.db import Base, BigIntPK, JSONText, UTCDateTime
 
 
 class Task(Base):

@@ -9,9 +9,9 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import repository
-from services.followup.models import BusinessOutcome
-from shared.clock import Clock
+from npsloop.services.followup import repository
+from npsloop.services.followup.models import BusinessOutcome
+from npsloop.shared.clock import Clock
 
 
 def record_outcome(session: AsyncSession, *, customer_id: str | None, account_id: str | None, outcome: str,

@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup.models import (BusinessOutcome, CustomerCategory, DigestSent, Recovery, ReferralRequest,
+from npsloop.services.followup.models import (BusinessOutcome, CustomerCategory, DigestSent, Recovery, ReferralRequest,
                                       RoutingCursor, SurveySend, Task, TaskEvent)
-from services.ingest.models import Response
-from shared import row_buffer
-from shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
+from npsloop.services.ingest.models import Response
+from npsloop.shared import row_buffer
+from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
 
 async def get(session: AsyncSession, task_id: str) -> Task | None:

@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import repository
-from services.followup.models import RoutingCursor
-from shared.policy import Routed
+from npsloop.services.followup import repository
+from npsloop.services.followup.models import RoutingCursor
+from npsloop.shared.policy import Routed
 
 
 async def owner_from(routed: Routed, facts: dict[str, Any]) -> str | None:

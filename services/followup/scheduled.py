@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import repository
-from services.followup.service import emit_task_event, mark_breached, record_task_event
-from shared import events
-from shared.clock import Clock
-from shared.observability import metrics
+from npsloop.services.followup import repository
+from npsloop.services.followup.service import emit_task_event, mark_breached, record_task_event
+from npsloop.shared import events
+from npsloop.shared.clock import Clock
+from npsloop.shared.observability import metrics
 
 log = logging.getLogger("npsloop.followup.sla")
 

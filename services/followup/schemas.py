@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.clock import Instant
+from npsloop.shared.clock import Instant
 
 NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 OutcomeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

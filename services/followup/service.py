@@ -12,13 +12,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.followup import customers, repository, routing
-from services.followup.models import ReferralRequest, Task, TaskEvent
-from shared import events, outbox, row_buffer
-from shared.clock import Clock
-from shared.observability import metrics
-from shared.policy import Policy
-from shared.problems import Conflict, NotFound
+from npsloop.services.followup import customers, repository, routing
+from npsloop.services.followup.models import ReferralRequest, Task, TaskEvent
+from npsloop.shared import events, outbox, row_buffer
+from npsloop.shared.clock import Clock
+from npsloop.shared.observability import metrics
+from npsloop.shared.policy import Policy
+from npsloop.shared.problems import Conflict, NotFound
 
 SYSTEM_ACTOR = "npsloop"
 

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from services.classifier import repository as classification_repository
-from services.ingest import repository, service
-from services.ingest.schemas import BatchIn, BatchResult, CommentIn, ResponseAccepted, ResponseIn, ResponseOut
-from shared.auth import Principal
-from shared.observability import metrics
-from shared.problems import NotFound
-from shared.web import ClockDep, DbDep, require
+from npsloop.services.classifier import repository as classification_repository
+from npsloop.services.ingest import repository, service
+from npsloop.services.ingest.schemas import BatchIn, BatchResult, CommentIn, ResponseAccepted, ResponseIn, ResponseOut
+from npsloop.shared.auth import Principal
+from npsloop.shared.observability import metrics
+from npsloop.shared.problems import NotFound
+from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
 

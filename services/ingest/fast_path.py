@@ -31,12 +31,12 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.ingest import service
-from services.ingest.schemas import ResponseIn, ValidBatchIn
-from shared.auth import Principal
-from shared.observability import metrics
-from shared.storable_input import problem_in_body
-from shared.web import rate_limiter
+from npsloop.services.ingest import service
+from npsloop.services.ingest.schemas import ResponseIn, ValidBatchIn
+from npsloop.shared.auth import Principal
+from npsloop.shared.observability import metrics
+from npsloop.shared.storable_input import problem_in_body
+from npsloop.shared.web import rate_limiter
 
 PATH = "/v1/responses"
 BATCH_PATH = "/v1/responses/batch"

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.db import Base, JSONText, UTCDateTime
+from npsloop.shared.db import Base, JSONText, UTCDateTime
 
 
 class Response(Base):

@@ -13,8 +13,8 @@ from sqlalchemy import Text, and_, bindparam, func, literal_column, null, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest.models import Response
-from shared.models import ApiKey
+from npsloop.services.ingest.models import Response
+from npsloop.shared.models import ApiKey
 
 _FIRST = (Response.id, Response.source, Response.request_hash, Response.comment)
 

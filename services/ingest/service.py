@@ -17,14 +17,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.ingest import repository
-from services.ingest.models import Response
-from services.ingest.schemas import ResponseIn
-from shared import events, outbox
-from shared.clock import Clock
-from shared.db import BulkInsert, Database, json_text, stored_datetime
-from shared.ids import uuid7s
-from shared.problems import Conflict, NotFound, Problem, Unauthorized
+from npsloop.services.ingest import repository
+from npsloop.services.ingest.models import Response
+from npsloop.services.ingest.schemas import ResponseIn
+from npsloop.shared import events, outbox
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import BulkInsert, Database, json_text, stored_datetime
+from npsloop.shared.ids import uuid7s
+from npsloop.shared.problems import Conflict, NotFound, Problem, Unauthorized
 
 
 @dataclass(frozen=True)

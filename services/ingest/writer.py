@@ -22,9 +22,9 @@ import logging
 
 from sqlalchemy.exc import IntegrityError
 
-from services.ingest.service import Accepted, Submission, accept, draft
-from shared.clock import Clock
-from shared.db import Database
+from npsloop.services.ingest.service import Accepted, Submission, accept, draft
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import Database
 
 log = logging.getLogger("npsloop.ingest.writer")
 

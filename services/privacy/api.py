@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from services.privacy import service
-from services.privacy.schemas import ErasureOut
-from shared.auth import Principal
-from shared.web import ClockDep, DbDep, require
+from npsloop.services.privacy import service
+from npsloop.services.privacy.schemas import ErasureOut
+from npsloop.shared.auth import Principal
+from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(prefix="/v1/customers", tags=["privacy"])
 Admin = Annotated[Principal, Depends(require("admin"))]

@@ -8,12 +8,12 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.deliveries.models import Delivery, DeliveryAttempt
-from services.followup.models import (BusinessOutcome, CustomerCategory, Recovery, ReferralRequest, SurveySend, Task,
+from npsloop.services.deliveries.models import Delivery, DeliveryAttempt
+from npsloop.services.followup.models import (BusinessOutcome, CustomerCategory, Recovery, ReferralRequest, SurveySend, Task,
                                       TaskEvent)
-from services.ingest.models import Response
-from services.privacy.models import ErasureRecord
-from shared.models import DeadLetter, EventLogEntry
+from npsloop.services.ingest.models import Response
+from npsloop.services.privacy.models import ErasureRecord
+from npsloop.shared.models import DeadLetter, EventLogEntry
 
 # Rows are rewritten in chunks so an IN (...) list never grows past what SQLite accepts.
 CHUNK = 500

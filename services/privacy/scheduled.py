@@ -8,9 +8,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from services.privacy.service import purge_comments
-from shared.clock import Clock
-from shared.db import Database
+from npsloop.services.privacy.service import purge_comments
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import Database
 
 log = logging.getLogger("npsloop.privacy")
 

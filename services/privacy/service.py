@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.privacy import repository
-from services.privacy.models import ErasureRecord
-from services.privacy.scrub import Scrubber
-from shared.clock import Clock
+from npsloop.services.privacy import repository
+from npsloop.services.privacy.models import ErasureRecord
+from npsloop.services.privacy.scrub import Scrubber
+from npsloop.shared.clock import Clock
 
 log = logging.getLogger("npsloop.privacy")
 

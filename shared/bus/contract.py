@@ -29,7 +29,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.events import CloudEvent
+from npsloop.shared.events import CloudEvent
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 Prefetch = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]

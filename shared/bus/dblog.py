@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.bus.contract import Subscription
-from shared.bus.processing import EventProcessor
-from shared.clock import Clock
-from shared.db import Database
-from shared.events import CloudEvent
-from shared.models import ConsumerPosition, EventLogEntry
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.bus.processing import EventProcessor
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import Database
+from npsloop.shared.events import CloudEvent
+from npsloop.shared.models import ConsumerPosition, EventLogEntry
 
 log = logging.getLogger("npsloop.bus.dblog")
 

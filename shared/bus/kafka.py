@@ -25,11 +25,11 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from shared.bus.contract import Subscription
-from shared.bus.processing import EventProcessor
-from shared.events import EVENT_TOPICS, CloudEvent
-from shared.models import DeadLetter
-from shared.settings import ConfigError, Settings
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.bus.processing import EventProcessor
+from npsloop.shared.events import EVENT_TOPICS, CloudEvent
+from npsloop.shared.models import DeadLetter
+from npsloop.shared.settings import ConfigError, Settings
 
 log = logging.getLogger("npsloop.bus.kafka")
 

@@ -26,10 +26,10 @@ from datetime import timedelta
 
 from sqlalchemy import and_, delete, or_, select, tuple_
 
-from shared.bus.contract import Subscription
-from shared.clock import Clock
-from shared.db import Database
-from shared.models import ConsumerPosition, EventLogEntry, ProcessedEvent
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import Database
+from npsloop.shared.models import ConsumerPosition, EventLogEntry, ProcessedEvent
 
 log = logging.getLogger("npsloop.bus.retention")
 

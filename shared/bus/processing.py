@@ -18,13 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import outbox, row_buffer
-from shared.bus.contract import Subscription
-from shared.clock import Clock
-from shared.db import Database
-from shared.events import CloudEvent
-from shared.models import DeadLetter, ProcessedEvent
-from shared.observability import metrics
+from npsloop.shared import outbox, row_buffer
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import Database
+from npsloop.shared.events import CloudEvent
+from npsloop.shared.models import DeadLetter, ProcessedEvent
+from npsloop.shared.observability import metrics
 
 log = logging.getLogger("npsloop.bus")
 

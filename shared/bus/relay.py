@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import Row, select, text, update
 
-from shared.bus.kafka import CLOUDEVENTS_CONTENT_TYPE, KafkaTopics, idempotent_producer
-from shared.clock import Clock
-from shared.db import Database
-from shared.models import EventLogEntry
+from npsloop.shared.bus.kafka import CLOUDEVENTS_CONTENT_TYPE, KafkaTopics, idempotent_producer
+from npsloop.shared.clock import Clock
+from npsloop.shared.db import Database
+from npsloop.shared.models import EventLogEntry
 
 log = logging.getLogger("npsloop.bus.relay")
 

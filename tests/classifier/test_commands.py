@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from services.classifier.commands import run_classify, run_train
-from services.classifier.model import load_classifier
-from services.classifier.training import LabelledExample
+from npsloop.services.classifier.commands import run_classify, run_train
+from npsloop.services.classifier.model import load_classifier
+from npsloop.services.classifier.training import LabelledExample
 
 
 def test_run_classify_writes_one_line_per_input_and_survives_bad_lines():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from services.classifier.models import ClassificationCorrection
-from services.followup.models import Task
-from shared.models import EventLogEntry
+from npsloop.services.classifier.models import ClassificationCorrection
+from npsloop.services.followup.models import Task
+from npsloop.shared.models import EventLogEntry
 
 CLASSIFIED = "npsloop.response.classified.v1"
 

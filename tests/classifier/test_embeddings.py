@@ -15,11 +15,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.classifier import embeddings, static_vectors
-from services.classifier.commands import run_classify, run_train
-from services.classifier.embeddings import CachedEncoder, EmbeddingsUnavailable
-from services.classifier.model import BuiltinClassifier
-from services.classifier.training import LabelledExample, TrainedClassifier, load_latest, save, train
+from npsloop.services.classifier import embeddings, static_vectors
+from npsloop.services.classifier.commands import run_classify, run_train
+from npsloop.services.classifier.embeddings import CachedEncoder, EmbeddingsUnavailable
+from npsloop.services.classifier.model import BuiltinClassifier
+from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, load_latest, save, train
 
 from test_stacking import comments
 
@@ -127,7 +127,7 @@ def test_train_with_embeddings_fails_before_any_work_when_the_extra_is_missing(t
 
 
 def test_cli_train_embeddings_without_the_extra_says_how_to_install(tmp_path, monkeypatch, capsys):
-    from services import cli
+    from npsloop.services import cli
 
     monkeypatch.setattr(embeddings, "available", lambda: False)
     monkeypatch.setattr(embeddings, "_shared", {})

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from services.classifier.evaluation import check_folds, cross_validate, score
-from services.classifier.model import BuiltinClassifier, Classification, ThemeScore
-from services.classifier.training import LabelledExample
+from npsloop.services.classifier.evaluation import check_folds, cross_validate, score
+from npsloop.services.classifier.model import BuiltinClassifier, Classification, ThemeScore
+from npsloop.services.classifier.training import LabelledExample
 from tests import processes
 
 

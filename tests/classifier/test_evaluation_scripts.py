@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from services.classifier.model import Classification, Classifier, ThemeScore, category_for_score
+from npsloop.services.classifier.model import Classification, Classifier, ThemeScore, category_for_score
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
 import evaluate_classifier as ev  # noqa: E402

@@ -1,9 +1,9 @@
 import pytest
 
-from services.classifier.model import (
+from npsloop.services.classifier.model import (
     BuiltinClassifier, Classification, Classifier, ThemeScore, category_for_score, load_classifier,
 )
-from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
+from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
 
 
 @pytest.fixture(scope="module")

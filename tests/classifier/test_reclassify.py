@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from services.classifier.replay import reclassify
-from services.classifier.model import load_classifier
-from services.followup.models import Task
-from shared.models import EventLogEntry
+from npsloop.services.classifier.replay import reclassify
+from npsloop.services.classifier.model import load_classifier
+from npsloop.services.followup.models import Task
+from npsloop.shared.models import EventLogEntry
 from tests.processes import run_cli
 
 CLASSIFIED = "npsloop.response.classified.v1"

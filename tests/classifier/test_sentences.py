@@ -5,10 +5,10 @@ import random
 
 import pytest
 
-from services.classifier import training
-from services.classifier.model import BuiltinClassifier
-from services.classifier.text import sentences
-from services.classifier.training import TrainedClassifier, load_latest, save, train
+from npsloop.services.classifier import training
+from npsloop.services.classifier.model import BuiltinClassifier
+from npsloop.services.classifier.text import sentences
+from npsloop.services.classifier.training import TrainedClassifier, load_latest, save, train
 
 from test_stacking import comments
 from test_static_vectors import THEME, animal_organisation

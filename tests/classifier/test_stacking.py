@@ -4,9 +4,9 @@ import json
 import math
 import random
 
-from services.classifier.model import BuiltinClassifier, load_classifier
-from services.classifier.stacking import StackedHeads, _char_row, char_terms, fit_stack
-from services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
+from npsloop.services.classifier.model import BuiltinClassifier, load_classifier
+from npsloop.services.classifier.stacking import StackedHeads, _char_row, char_terms, fit_stack
+from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
 
 # words no built-in theme reads
 FILLER = ("morning afternoon today yesterday room desk floor window chair card door hallway corner "
@@ -142,7 +142,7 @@ def test_naive_bayes_scaling_favours_words_that_separate_the_theme_and_folds_int
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
-    from services.classifier.stacking import _NaiveBayesLogistic, nb_ratios
+    from npsloop.services.classifier.stacking import _NaiveBayesLogistic, nb_ratios
 
     rng = random.Random(3)
     y = np.array([i % 3 == 0 for i in range(60)], dtype=int)
@@ -163,7 +163,7 @@ def test_a_rare_theme_positives_weigh_as_much_as_its_negatives(monkeypatch):
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
 
-    from services.classifier import stacking
+    from npsloop.services.classifier import stacking
 
     y = np.array([1] * 5 + [0] * 95)
     assert stacking.positive_weight(y) == {0: 1.0, 1: 19.0}  # 5 x 19 = 95

@@ -5,9 +5,9 @@ import random
 import numpy as np
 import pytest
 
-from services.classifier import static_vectors
-from services.classifier.model import BuiltinClassifier
-from services.classifier.training import LabelledExample, TrainedClassifier, features, load_latest, save, train
+from npsloop.services.classifier import static_vectors
+from npsloop.services.classifier.model import BuiltinClassifier
+from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, features, load_latest, save, train
 
 from test_stacking import comments
 

@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.taxonomy import DEFAULT_THEMES, TaxonomyError, ThemeDefinition, validate_taxonomy
+from npsloop.shared.taxonomy import DEFAULT_THEMES, TaxonomyError, ThemeDefinition, validate_taxonomy
 
 DEFAULT_IDS = {"product_quality", "support_experience", "pricing", "missing_features", "ease_of_use",
                "performance_reliability", "onboarding_communication", "delivery_logistics"}

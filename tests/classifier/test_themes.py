@@ -2,10 +2,10 @@
 
 import pytest
 
-from services.classifier.model import load_classifier
-from services.classifier.themes import ThemeMatcher, _parse_terms, comment_stems
-from services.classifier.text import raw_tokens
-from shared.taxonomy import ThemeDefinition
+from npsloop.services.classifier.model import load_classifier
+from npsloop.services.classifier.themes import ThemeMatcher, _parse_terms, comment_stems
+from npsloop.services.classifier.text import raw_tokens
+from npsloop.shared.taxonomy import ThemeDefinition
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_the_listed_form_still_counts(clf, comment, theme):
 
 
 def test_sentiment_words_keep_their_forms_apart():
-    from services.classifier.sentiment import lexical_evidence
+    from npsloop.services.classifier.sentiment import lexical_evidence
 
     def positive(text):
         return lexical_evidence(raw_tokens(text)).positive
@@ -104,7 +104,7 @@ def test_sentiment_words_keep_their_forms_apart():
 
 
 def test_weigh_forms_keeps_the_sign_of_the_weakest_form():
-    from services.classifier.text import weigh_forms
+    from npsloop.services.classifier.text import weigh_forms
 
     table, forms = weigh_forms([("annoying", -1.5), ("annoyed", -1.4), ("=caring", 1.4)])
     assert table[("annoy",)] == -1.4 and forms[("annoy",)] == {"annoying": -1.5, "annoyed": -1.4}

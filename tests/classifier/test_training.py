@@ -1,10 +1,10 @@
 import json
 from datetime import datetime, timezone
 
-from services.classifier.calibration import theme_confidence
-from services.classifier.model import BuiltinClassifier, load_classifier
-from services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
-from shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
+from npsloop.services.classifier.calibration import theme_confidence
+from npsloop.services.classifier.model import BuiltinClassifier, load_classifier
+from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
+from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
 
 # An invented organisation whose customers talk about "the kiosk" a lot.
 LABELS = [

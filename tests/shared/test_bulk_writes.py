@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from services.ingest.models import Response
-from shared import events, outbox
-from shared.db import BulkInsert, json_text, stored_datetime
-from shared.models import EventLogEntry
+from npsloop.services.ingest.models import Response
+from npsloop.shared import events, outbox
+from npsloop.shared.db import BulkInsert, json_text, stored_datetime
+from npsloop.shared.models import EventLogEntry
 
 
 def test_envelope_json_is_byte_for_byte_what_the_model_writes():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from shared.settings import Settings
+from npsloop.shared.settings import Settings
 
 PROBE = """
 import gc
-from shared import gc_tuning
+from npsloop.shared import gc_tuning
 before = gc.get_freeze_count(), gc.get_threshold()
 gc_tuning.tune_for_service()
 after = gc.get_freeze_count(), gc.get_threshold()

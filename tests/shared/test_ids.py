@@ -3,7 +3,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from shared.ids import uuid7s
+from npsloop.shared.ids import uuid7s
 
 
 def test_ids_are_distinct_rfc_9562_version_7_uuids_of_the_current_millisecond():

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.policy import load_policy, parse_duration
-from shared.settings import ConfigError, load_settings
+from npsloop.shared.policy import load_policy, parse_duration
+from npsloop.shared.settings import ConfigError, load_settings
 
 
 def test_a_wrong_environment_value_names_the_variable(monkeypatch):

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from shared import db as db_module
-from shared.db import Database
+from npsloop.shared import db as db_module
+from npsloop.shared.db import Database
 
 
 @pytest.fixture

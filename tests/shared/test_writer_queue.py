@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.db import WriterQueue
+from npsloop.shared.db import WriterQueue
 
 
 async def _writer(queue: WriterQueue, name: str, order: list[str], *, urgent: bool, hold: float = 0.0) -> None:

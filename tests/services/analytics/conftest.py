@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.classifier.models import StoredClassification
+from npsloop.services.classifier.models import StoredClassification
 
 Seed = Callable[..., Awaitable[list[str]]]
 

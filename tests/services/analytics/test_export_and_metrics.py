@@ -8,8 +8,8 @@ import math
 import re
 from datetime import datetime, timezone
 
-from services.followup.scheduled import check_sla
-from shared.models import DeadLetter
+from npsloop.services.followup.scheduled import check_sla
+from npsloop.shared.models import DeadLetter
 from tests.services.analytics.conftest import answer
 
 
@@ -133,7 +133,7 @@ def test_deploy_alerts_and_grafana_use_the_metrics_npsloop_exposes():
 
     import yaml
 
-    from shared.observability import metrics
+    from npsloop.shared.observability import metrics
 
     deploy = Path(__file__).resolve().parents[3] / "deploy"
     rules = yaml.safe_load((deploy / "prometheus-alerts.yml").read_text())["groups"][0]["rules"]

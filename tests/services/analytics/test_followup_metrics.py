@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from services.followup.scheduled import check_sla
+from npsloop.services.followup.scheduled import check_sla
 from tests.services.analytics.conftest import answer
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # the ManualClock's start

@@ -8,10 +8,10 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from shared import events
-from shared.bus.contract import Subscription
-from shared.bus.processing import EventProcessor, event_ids
-from shared.observability import JsonFormatter, configure_logging
+from npsloop.shared import events
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.bus.processing import EventProcessor, event_ids
+from npsloop.shared.observability import JsonFormatter, configure_logging
 
 
 async def test_a_dead_lettered_event_logs_its_event_and_response_ids_as_json(runtime, clock, caplog):

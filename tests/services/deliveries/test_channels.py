@@ -7,9 +7,9 @@ import json
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from services.deliveries import channels
-from services.deliveries.channels import Alert
-from shared.settings import Settings
+from npsloop.services.deliveries import channels
+from npsloop.services.deliveries.channels import Alert
+from npsloop.shared.settings import Settings
 from tests.receivers import HttpReceiver
 from tests.services.followup.conftest import block_kit_problems, smtp  # noqa: F401 - the aiosmtpd fixture
 

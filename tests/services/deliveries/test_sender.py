@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from services.deliveries.sender import MAX_ANSWER_BYTES, SendError, WebhookSender
+from npsloop.services.deliveries.sender import MAX_ANSWER_BYTES, SendError, WebhookSender
 
 
 class ScriptedServer:

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
-from services.deliveries.models import Delivery
-from services.deliveries.scheduled import DeliveryWorker
+from npsloop.services.deliveries.models import Delivery
+from npsloop.services.deliveries.scheduled import DeliveryWorker
 from tests.receivers import HttpReceiver
 
 
@@ -172,7 +172,7 @@ async def test_a_backlog_goes_out_in_rounds_each_recorded_with_the_next_lease(cl
     import asyncio
     from contextlib import asynccontextmanager
 
-    from services.deliveries import scheduled
+    from npsloop.services.deliveries import scheduled
 
     headers = await make_key("admin")
     await _subscribe(client, headers, receiver.url, ["npsloop.response.received.v1"])

@@ -16,13 +16,13 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from services.app import create_app
-from services.deliveries.scheduled import DeliveryWorker
-from services.followup.scheduled import check_sla
-from services.runtime import Runtime
-from shared import auth
-from shared.clock import ManualClock
-from shared.settings import Settings
+from npsloop.services.app import create_app
+from npsloop.services.deliveries.scheduled import DeliveryWorker
+from npsloop.services.followup.scheduled import check_sla
+from npsloop.services.runtime import Runtime
+from npsloop.shared import auth
+from npsloop.shared.clock import ManualClock
+from npsloop.shared.settings import Settings
 from tests.receivers import HttpReceiver
 
 

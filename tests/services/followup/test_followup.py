@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from services.followup.models import ReferralRequest, Task
-from services.followup.scheduled import check_sla
-from shared.models import ConsumerPosition, EventLogEntry
+from npsloop.services.followup.models import ReferralRequest, Task
+from npsloop.services.followup.scheduled import check_sla
+from npsloop.shared.models import ConsumerPosition, EventLogEntry
 
 
 def response(score: int, customer: str = "cust-1", comment: str | None = "It keeps crashing", **extra) -> dict:

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from services.followup.digest import send_digests
-from services.followup.models import Recovery
-from shared.models import EventLogEntry
+from npsloop.services.followup.digest import send_digests
+from npsloop.services.followup.models import Recovery
+from npsloop.shared.models import EventLogEntry
 from tests.services.followup.conftest import field_values
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from services.followup.digest import latest_period_end
-from shared.business_hours import BusinessHours
-from shared.policy import Digest, Policy, load_policy
-from shared.settings import ConfigError
+from npsloop.services.followup.digest import latest_period_end
+from npsloop.shared.business_hours import BusinessHours
+from npsloop.shared.policy import Digest, Policy, load_policy
+from npsloop.shared.settings import ConfigError
 
 ISSUE_EXAMPLE = """
 sla:

@@ -9,12 +9,12 @@ import asyncpg
 import pytest
 from sqlalchemy import event, func, select, text
 
-from services.ingest.models import Response
-from services.ingest.schemas import ResponseIn
-from services.ingest.service import Accepted, Submission, accept, draft
-from services.ingest.writer import GroupCommitWriter
-from shared import events
-from shared.models import EventLogEntry
+from npsloop.services.ingest.models import Response
+from npsloop.services.ingest.schemas import ResponseIn
+from npsloop.services.ingest.service import Accepted, Submission, accept, draft
+from npsloop.services.ingest.writer import GroupCommitWriter
+from npsloop.shared import events
+from npsloop.shared.models import EventLogEntry
 
 
 def submission(n: int, *, key: str | None = None, external_id: str | None = None,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from services.ingest.models import Response
-from shared.events import CloudEvent
-from shared.models import EventLogEntry
+from npsloop.services.ingest.models import Response
+from npsloop.shared.events import CloudEvent
+from npsloop.shared.models import EventLogEntry
 
 DETRACTOR = {"score": 3, "comment": "Support never answered my ticket", "customer": {"id": "cust-1", "segment": "smb"},
              "survey": {"touchpoint": "support", "kind": "transactional", "channel": "email"},
@@ -121,7 +121,7 @@ async def test_missing_or_wrong_keys_are_401_and_missing_scopes_403(client, runt
 
 
 async def test_a_revoked_key_is_refused_at_once(client, runtime, make_key):
-    from shared import auth
+    from npsloop.shared import auth
     headers = await make_key("responses:write")
     assert (await client.post("/v1/responses", json=DETRACTOR, headers=headers)).status_code == 202
     async with runtime.db.unit_of_work() as session:

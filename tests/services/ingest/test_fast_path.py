@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.app import create_app
-from services.ingest.models import Response
-from shared.models import EventLogEntry
+from npsloop.services.app import create_app
+from npsloop.services.ingest.models import Response
+from npsloop.shared.models import EventLogEntry
 
 BODY = {"score": 3, "comment": "Support never answered", "customer": {"id": "cust-fp", "segment": "smb"}}
 
@@ -139,7 +139,7 @@ async def test_an_idempotency_key_reused_for_another_body_gets_the_same_409(apps
 
 
 async def test_a_key_revoked_after_it_was_cached_writes_nothing(apps, runtime, make_key):
-    from shared import auth
+    from npsloop.shared import auth
     lean, *_ = apps
     headers = await make_key("responses:write")
     assert (await lean.post("/v1/responses", json=BODY, headers=headers)).status_code == 202  # now cached
@@ -155,7 +155,7 @@ async def test_in_one_group_commit_only_the_revoked_keys_submissions_are_refused
     """Concurrent POSTs share a group commit; the revocation check is per submission."""
     import asyncio
 
-    from shared import auth
+    from npsloop.shared import auth
     lean, *_ = apps
     revoked, active = await make_key("responses:write", name="old-app"), await make_key("responses:write")
     for headers in (revoked, active):  # both keys cached
@@ -169,7 +169,7 @@ async def test_in_one_group_commit_only_the_revoked_keys_submissions_are_refused
 
 
 async def test_over_the_rate_limit_the_answer_is_the_same_429_and_no_token_is_taken_twice(apps, make_key):
-    from shared.rate_limit import RateLimiter
+    from npsloop.shared.rate_limit import RateLimiter
     lean_client, full_client, calls, lean_app = apps
     headers = {**await make_key("responses:write"), "Content-Type": "application/json"}
     # One shared limiter with a burst of 2 and (almost) no refill.
@@ -234,7 +234,7 @@ async def test_a_batch_from_a_key_revoked_after_it_was_cached_writes_nothing(app
     headers = await make_key("responses:write")
     assert (await lean.post("/v1/responses/batch", json={"responses": _batch("rv", 1)},
                             headers=headers)).status_code == 202  # the key is now cached
-    from shared import auth
+    from npsloop.shared import auth
     async with runtime.db.unit_of_work() as session:
         assert await auth.revoke_key(session, headers["Authorization"].split("_")[1], clock=runtime.clock)
     reply = await lean.post("/v1/responses/batch", json={"responses": _batch("rv2", 5)}, headers=headers)

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from services.deliveries.scheduled import DeliveryWorker
-from services.privacy.models import ErasureRecord
-from services.privacy.scheduled import purge_expired_comments
-from services.privacy.service import customer_hash
-from services.schema import metadata
-from shared.models import DeadLetter, EventLogEntry
+from npsloop.services.deliveries.scheduled import DeliveryWorker
+from npsloop.services.privacy.models import ErasureRecord
+from npsloop.services.privacy.scheduled import purge_expired_comments
+from npsloop.services.privacy.service import customer_hash
+from npsloop.services.schema import metadata
+from npsloop.shared.models import DeadLetter, EventLogEntry
 from tests.receivers import HttpReceiver
 
 ERASED_ID = "cust-gdpr-4711"

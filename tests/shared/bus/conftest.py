@@ -13,13 +13,13 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select, update
 
-from shared import events, outbox
-from shared.bus.contract import Subscription
-from shared.bus.dblog import DatabaseLogTransport
-from shared.bus.processing import EventProcessor
-from shared.clock import ManualClock
-from shared.db import Database
-from shared.models import ConsumerPosition
+from npsloop.shared import events, outbox
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.bus.dblog import DatabaseLogTransport
+from npsloop.shared.bus.processing import EventProcessor
+from npsloop.shared.clock import ManualClock
+from npsloop.shared.db import Database
+from npsloop.shared.models import ConsumerPosition
 from tests.shared.bus.kafka_harness import KafkaHarness, kafka_bootstrap  # noqa: F401 (fixture)
 
 test_metadata = MetaData()

@@ -8,12 +8,12 @@ real broker.
 
 from __future__ import annotations
 
-from shared import events, outbox
-from shared.bus.kafka import KafkaTopics, KafkaTransport
-from shared.bus.processing import EventProcessor
-from shared.bus.relay import OutboxRelay
-from shared.clock import ManualClock
-from shared.db import Database
+from npsloop.shared import events, outbox
+from npsloop.shared.bus.kafka import KafkaTopics, KafkaTransport
+from npsloop.shared.bus.processing import EventProcessor
+from npsloop.shared.bus.relay import OutboxRelay
+from npsloop.shared.clock import ManualClock
+from npsloop.shared.db import Database
 from tests.kafka_mock import TEST_SESSION_TIMEOUT_MS, kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
 
 

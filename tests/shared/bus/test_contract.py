@@ -7,9 +7,9 @@ import asyncio
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import events, outbox
-from shared.bus.contract import Subscription
-from shared.models import DeadLetter, EventLogEntry
+from npsloop.shared import events, outbox
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.models import DeadLetter, EventLogEntry
 from tests.shared.bus.conftest import effect_count, effect_rows, effects, run_until
 
 

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared import events
-from shared.bus.contract import Subscription
-from shared.bus.dblog import GROUP_SIZE
-from shared.db import Database, WriterQueue
+from npsloop.shared import events
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.bus.dblog import GROUP_SIZE
+from npsloop.shared.db import Database, WriterQueue
 from tests.shared.bus.conftest import DatabaseLogHarness, effect_rows, effects, test_metadata
 from tests.shared.bus.test_contract import make_event
 
@@ -66,7 +66,7 @@ async def test_a_group_commits_early_when_ingest_waits_and_the_rest_follows_exac
 
 
 async def test_prefetch_runs_once_per_group_with_the_events_to_handle_and_handlers_see_its_table(harness):
-    from shared.bus.contract import NOT_PREFETCHED, lookup, store_prefetched
+    from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, store_prefetched
 
     db = harness.db
     await harness.publish(*[make_event(f"k{i % 3}", i) for i in range(10)])

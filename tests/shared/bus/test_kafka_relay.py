@@ -14,11 +14,11 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import func, select
 
-from shared import events, outbox
-from shared.bus.relay import OutboxRelay
-from shared.clock import ManualClock
-from shared.db import Database
-from shared.models import EventLogEntry
+from npsloop.shared import events, outbox
+from npsloop.shared.bus.relay import OutboxRelay
+from npsloop.shared.clock import ManualClock
+from npsloop.shared.db import Database
+from npsloop.shared.models import EventLogEntry
 from tests.shared.bus.kafka_harness import kafka_bootstrap, read_records, private_topics  # noqa: F401 (fixture)
 from tests.kafka_mock import unique_topic_prefix
 

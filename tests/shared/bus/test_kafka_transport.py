@@ -17,13 +17,13 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.app import create_app
-from services.runtime import Runtime
-from shared import events
-from shared.bus.contract import Subscription
-from shared.bus.kafka import KafkaUnreachable
-from shared.models import DeadLetter
-from shared.settings import Settings
+from npsloop.services.app import create_app
+from npsloop.services.runtime import Runtime
+from npsloop.shared import events
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.bus.kafka import KafkaUnreachable
+from npsloop.shared.models import DeadLetter
+from npsloop.shared.settings import Settings
 from tests.shared.bus.conftest import effect_rows, effects, run_until
 from tests.shared.bus.kafka_harness import kafka_bootstrap, read_records  # noqa: F401 (fixture)
 from tests.shared.bus.test_contract import make_event, recording_handler
@@ -37,7 +37,7 @@ def backend() -> str:
 
 @pytest.fixture
 async def kafka_bus(database_url, clock, kafka_bootstrap):
-    from shared.db import Database
+    from npsloop.shared.db import Database
     from tests.shared.bus.conftest import test_metadata
     from tests.shared.bus.kafka_harness import KafkaHarness
 
@@ -129,7 +129,7 @@ async def test_an_unreachable_broker_is_a_start_up_error_naming_the_setting(data
 def test_serve_exits_with_a_clear_message_when_kafka_is_unreachable(database_url, tmp_path):
     env = {**os.environ, "NPSLOOP_DATABASE_URL": database_url, "NPSLOOP_DATA_DIR": str(tmp_path),
            "NPSLOOP_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "NPSLOOP_KAFKA_CONNECT_TIMEOUT_SECONDS": "1"}
-    done = subprocess.run([sys.executable, "-m", "services.cli", "serve", "classifier"], env=env,
+    done = subprocess.run([sys.executable, "-m", "npsloop.services.cli", "serve", "classifier"], env=env,
                           capture_output=True, text=True, timeout=180)  # generous: start-up is slow on a busy CI box
     assert done.returncode == 2
     assert "NPSLOOP_KAFKA_BOOTSTRAP_SERVERS: no Kafka broker answered at 127.0.0.1:1" in done.stderr

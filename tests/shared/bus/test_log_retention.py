@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from services.classifier.models import StoredClassification
-from shared.bus.contract import Subscription
-from shared.bus.log_retention import prune_event_log
-from shared.models import EventLogEntry, ProcessedEvent
+from npsloop.services.classifier.models import StoredClassification
+from npsloop.shared.bus.contract import Subscription
+from npsloop.shared.bus.log_retention import prune_event_log
+from npsloop.shared.models import EventLogEntry, ProcessedEvent
 
 RETENTION_DAYS = 7
 

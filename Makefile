@@ -1,25 +1,55 @@
-# The two things people do with a fresh clone. README.md shows them.
+# The two things people do with a fresh clone (README.md shows them), and the checks CI runs.
 PYTHON ?= python3
 VENV := .venv
+# Pins what CI installs (regenerate with `make constraints` after changing dependencies).
+CONSTRAINTS := constraints.txt
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 
-.PHONY: install install-test up test test-ml
+.PHONY: install install-test up test test-fast test-system lint fmt typecheck check constraints test-ml
 
 install: $(VENV)/bin/python
-	$(VENV)/bin/pip install --quiet -e .
+	$(VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e .
 
 install-test: $(VENV)/bin/python
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[test,dev]'
 	./scripts/setup-system-packages
 
 up: install
 	$(VENV)/bin/npsloop up
 
+# Everything: unit, integration and system tests (crash, outages, Kafka, browser, fuzz).
 test: install-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# A minute or two: no crash, outage, browser, fuzz or Kafka system tests.
+test-fast: install-test
+	$(VENV)/bin/pytest -m "not system" $(PYTEST_ARGS)
+
+test-system: install-test
+	$(VENV)/bin/pytest -m system $(PYTEST_ARGS)
+
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+fmt: install-test
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+typecheck: install-test
+	$(VENV)/bin/mypy
+
+# What CI runs before the tests.
+check: lint typecheck
+
+constraints: $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -e '.[test,dev]'
+	echo '# What CI installs, pinned (make constraints regenerates it from the [test,dev] extras).' > $(CONSTRAINTS)
+	$(VENV)/bin/pip freeze --exclude-editable --exclude npsloop >> $(CONSTRAINTS)
 
 # The optional npsloop[ml] extra, in a virtualenv of its own so that `make test` keeps checking
 # what happens without it. torch's CPU build goes first: plain `torch` pulls the CUDA one.
@@ -28,5 +58,5 @@ ML_VENV := .venv-ml
 test-ml:
 	test -x $(ML_VENV)/bin/python || $(PYTHON) -m venv $(ML_VENV)
 	$(ML_VENV)/bin/pip install --quiet torch==2.13.0
-	$(ML_VENV)/bin/pip install --quiet -e '.[ml]' pytest pytest-asyncio pytest-timeout
+	$(ML_VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[ml]' pytest pytest-asyncio pytest-timeout
 	NPSLOOP_REQUIRE_ML=1 $(ML_VENV)/bin/pytest tests/classifier/test_embeddings.py

@@ -20,11 +20,18 @@ from benchmarks.common import NPSLOOP, Server, create_key, free_port, npsloop_en
 
 def batch(offset: int) -> dict:
     comments = ["Support took days to answer", "Great product, easy to set up", "Too expensive", "", "Crashes a lot"]
-    return {"responses": [
-        {"score": (offset + i) % 11, "comment": comments[i % len(comments)] or None,
-         "customer": {"id": f"cust-{offset + i}", "segment": "smb"}, "external_id": f"import-{offset + i}",
-         "survey": {"touchpoint": "renewal", "kind": "relationship", "channel": "email"}}
-        for i in range(1000)]}
+    return {
+        "responses": [
+            {
+                "score": (offset + i) % 11,
+                "comment": comments[i % len(comments)] or None,
+                "customer": {"id": f"cust-{offset + i}", "segment": "smb"},
+                "external_id": f"import-{offset + i}",
+                "survey": {"touchpoint": "renewal", "kind": "relationship", "channel": "email"},
+            }
+            for i in range(1000)
+        ]
+    }
 
 
 async def run(base_url: str, key: str, batches: int, parallel: int) -> tuple[int, float]:
@@ -54,12 +61,15 @@ async def stored(env: dict[str, str]) -> tuple[int, int]:
     from npsloop.shared.db import Database
     from npsloop.shared.models import EventLogEntry
     from npsloop.shared.settings import Settings
+
     settings = Settings(data_dir=env["NPSLOOP_DATA_DIR"], database_url=env.get("NPSLOOP_DATABASE_URL"))
     db = Database(settings.resolved_database_url)
     try:
         async with db.sessions() as session:
-            return (await session.scalar(select(func.count()).select_from(Response)),
-                    await session.scalar(select(func.count()).select_from(EventLogEntry)))
+            return (
+                await session.scalar(select(func.count()).select_from(Response)),
+                await session.scalar(select(func.count()).select_from(EventLogEntry)),
+            )
     finally:
         await db.dispose()
 
@@ -68,23 +78,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--parallel", type=int, default=2)
-    parser.add_argument("--role", choices=["up", "api"], default="api",
-                        help="api: the API alone (consumers would run elsewhere); up: everything in one process")
+    parser.add_argument(
+        "--role",
+        choices=["up", "api"],
+        default="api",
+        help="api: the API alone (consumers would run elsewhere); up: everything in one process",
+    )
     parser.add_argument("--postgres", help="PostgreSQL URL (the database must exist); default: SQLite")
     args = parser.parse_args()
     work = scratch_dir("bench-bulk-")
     env = npsloop_env(work / "data", **({"NPSLOOP_DATABASE_URL": args.postgres} if args.postgres else {}))
     key = create_key(env, work)
     port = free_port()
-    command = [*NPSLOOP, "up", "--port", str(port)] if args.role == "up" else [*NPSLOOP, "serve", "api", "--port", str(port)]
+    command = (
+        [*NPSLOOP, "up", "--port", str(port)] if args.role == "up" else [*NPSLOOP, "serve", "api", "--port", str(port)]
+    )
     server = Server(command, env=env, cwd=work, ready_url=f"http://127.0.0.1:{port}/readyz")
     try:
         accepted, seconds = asyncio.run(run(f"http://127.0.0.1:{port}", key, args.batches, args.parallel))
     finally:
         server.stop()
     backend = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"bulk import ({args.role}, {backend}): {accepted} responses in {seconds:.2f} s = "
-          f"{accepted / seconds:,.0f} responses/s")
+    print(
+        f"bulk import ({args.role}, {backend}): {accepted} responses in {seconds:.2f} s = "
+        f"{accepted / seconds:,.0f} responses/s"
+    )
     responses, logged = asyncio.run(stored(env))
     print(f"  stored {responses} responses, {logged} events in the log (acknowledged {accepted})")
     if responses < accepted or logged < accepted:

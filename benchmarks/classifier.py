@@ -17,8 +17,33 @@ from pathlib import Path
 
 from npsloop.services.classifier.model import load_classifier
 
-WORDS = ("support slow price great easy app crash delivery staff friendly expensive missing feature "
-         "onboarding confusing fast reliable broken helpful waited days billing login export report").split()
+WORDS = [
+    "support",
+    "slow",
+    "price",
+    "great",
+    "easy",
+    "app",
+    "crash",
+    "delivery",
+    "staff",
+    "friendly",
+    "expensive",
+    "missing",
+    "feature",
+    "onboarding",
+    "confusing",
+    "fast",
+    "reliable",
+    "broken",
+    "helpful",
+    "waited",
+    "days",
+    "billing",
+    "login",
+    "export",
+    "report",
+]
 
 
 def comments_from(path: Path | None, n: int) -> list[tuple[str, int | None]]:
@@ -46,9 +71,11 @@ def main() -> None:
         classifier.classify(comment, score)
     cpu = time.process_time() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"classifier {classifier.version}: {len(items) / cpu:,.0f} comments/s per core "
-          f"({len(items)} comments, {cpu:.2f} s CPU); RSS {before:.0f} MB before load, {loaded:.0f} MB loaded, "
-          f"{peak:.0f} MB peak")
+    print(
+        f"classifier {classifier.version}: {len(items) / cpu:,.0f} comments/s per core "
+        f"({len(items)} comments, {cpu:.2f} s CPU); RSS {before:.0f} MB before load, {loaded:.0f} MB loaded, "
+        f"{peak:.0f} MB peak"
+    )
 
 
 if __name__ == "__main__":

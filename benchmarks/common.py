@@ -21,6 +21,7 @@ NPSLOOP = [str(Path(sys.executable).parent / "npsloop")]
 
 def free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -41,7 +42,9 @@ def wait_http(url: str, timeout: float = 60) -> None:
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB."""
     total = 0
-    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    pids = [pid] + [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    ]
     for p in pids:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
@@ -62,8 +65,10 @@ class WrkResult:
     errors: int
 
     def line(self) -> str:
-        return (f"{self.requests_per_second:9.0f} req/s  p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  "
-                f"({self.requests} requests, {self.non_2xx} non-2xx, {self.errors} socket errors)")
+        return (
+            f"{self.requests_per_second:9.0f} req/s  p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms  "
+            f"({self.requests} requests, {self.non_2xx} non-2xx, {self.errors} socket errors)"
+        )
 
 
 def _ms(text: str) -> float:
@@ -71,8 +76,16 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url: str, *, connections: int, seconds: int, script: Path, env: dict[str, str] | None = None,
-            threads: int = 2, rate: int | None = None) -> WrkResult:
+def run_wrk(
+    url: str,
+    *,
+    connections: int,
+    seconds: int,
+    script: Path,
+    env: dict[str, str] | None = None,
+    threads: int = 2,
+    rate: int | None = None,
+) -> WrkResult:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: run ./scripts/setup-system-packages (Debian package wrk)")
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
@@ -87,7 +100,11 @@ def run_wrk(url: str, *, connections: int, seconds: int, script: Path, env: dict
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-    errors = sum(int(x) for x in m.groups()) if (m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)) else 0
+    errors = (
+        sum(int(x) for x in m.groups())
+        if (m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out))
+        else 0
+    )
     return WrkResult(rps, p50, p99, total, non_2xx, errors)
 
 
@@ -115,16 +132,29 @@ class Server:
 
 def npsloop_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NPSLOOP_")}
-    env.update({"NPSLOOP_DATA_DIR": str(data_dir), "NPSLOOP_LOG_FORMAT": "json", "NPSLOOP_LOG_LEVEL": "WARNING",
-                # The per-key rate limit would measure itself; benchmarks measure capacity.
-                "NPSLOOP_RATE_LIMIT_PER_SECOND": "1000000", "NPSLOOP_RATE_LIMIT_BURST": "1000000"})
+    env.update(
+        {
+            "NPSLOOP_DATA_DIR": str(data_dir),
+            "NPSLOOP_LOG_FORMAT": "json",
+            "NPSLOOP_LOG_LEVEL": "WARNING",
+            # The per-key rate limit would measure itself; benchmarks measure capacity.
+            "NPSLOOP_RATE_LIMIT_PER_SECOND": "1000000",
+            "NPSLOOP_RATE_LIMIT_BURST": "1000000",
+        }
+    )
     env.update(extra)
     return env
 
 
 def create_key(env: dict[str, str], cwd: Path) -> str:
-    out = subprocess.run([*NPSLOOP, "keys", "create", "--name", "bench", "--scopes", "admin"], env=env, cwd=cwd,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [*NPSLOOP, "keys", "create", "--name", "bench", "--scopes", "admin"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.strip().splitlines()[-1]
 
 

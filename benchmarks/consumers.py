@@ -43,36 +43,66 @@ routing:
     escalate_to: crm
 """
 
-COMMENTS = ["The export crashes and support never answered", "Fine overall, pricing is a bit high",
-            "Love the dashboards, onboarding was quick", None]
+COMMENTS = [
+    "The export crashes and support never answered",
+    "Fine overall, pricing is a bit high",
+    "Love the dashboards, onboarding was quick",
+    None,
+]
 
 
 async def fill(runtime: Runtime, n: int) -> None:
     async with runtime.db.unit_of_work() as session:
         from npsloop.services.deliveries.models import WebhookSubscription
-        session.add(WebhookSubscription(id="bench-hook", url="http://127.0.0.1:9/sub", events=["*"], secret="whsec_x",
-                                        description="bench", created_at=runtime.clock.now()))
+
+        session.add(
+            WebhookSubscription(
+                id="bench-hook",
+                url="http://127.0.0.1:9/sub",
+                events=["*"],
+                secret="whsec_x",
+                description="bench",
+                created_at=runtime.clock.now(),
+            )
+        )
     for start in range(0, n, 500):
-        batch = [Submission(payload=ResponseIn(score=(i * 7) % 11, comment=COMMENTS[i % len(COMMENTS)],
-                                               customer={"id": f"c{i % 400}", "segment": "smb"},
-                                               survey={"touchpoint": "support"}),
-                            source="bench") for i in range(start, min(start + 500, n))]
+        batch = [
+            Submission(
+                payload=ResponseIn(
+                    score=(i * 7) % 11,
+                    comment=COMMENTS[i % len(COMMENTS)],
+                    customer={"id": f"c{i % 400}", "segment": "smb"},
+                    survey={"touchpoint": "support"},
+                ),
+                source="bench",
+            )
+            for i in range(start, min(start + 500, n))
+        ]
         async with runtime.db.unit_of_work() as session:
             await accept_many(session, batch, clock=runtime.clock)
 
 
 async def handled(runtime: Runtime, consumer: str) -> int:
     async with runtime.db.sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(ProcessedEvent)
-                                         .where(ProcessedEvent.consumer == consumer)) or 0)
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.consumer == consumer)
+            )
+            or 0
+        )
 
 
 async def main(responses: int, database_url: str | None) -> None:
     work = Path(tempfile.mkdtemp(prefix="npsloop-consumers-"))
     (work / "policy.yaml").write_text(textwrap.dedent(POLICY))
     url = database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
-    settings = Settings(database_url=url, data_dir=work / "data", policy_file=work / "policy.yaml",
-                        environment="test", allow_private_webhook_urls=True)
+    settings = Settings(
+        database_url=url,
+        data_dir=work / "data",
+        policy_file=work / "policy.yaml",
+        environment="test",
+        allow_private_webhook_urls=True,
+    )
     runtime = Runtime.build(settings)
     await upgrade(runtime.db)
     await fill(runtime, responses)
@@ -90,8 +120,10 @@ async def main(responses: int, database_url: str | None) -> None:
             count = await handled(runtime, name) - before
             total_cpu += cpu
             total_events += count
-            print(f"{name:<11} {count:>6} events  {cpu * 1000 / max(count, 1):6.2f} ms CPU/event"
-                  f"  ({wall * 1000 / max(count, 1):6.2f} ms wall/event)")
+            print(
+                f"{name:<11} {count:>6} events  {cpu * 1000 / max(count, 1):6.2f} ms CPU/event"
+                f"  ({wall * 1000 / max(count, 1):6.2f} ms wall/event)"
+            )
     print(f"all consumers: {total_cpu * 1000 / responses:6.2f} ms CPU per response")
     await runtime.close()
 

@@ -22,8 +22,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import (NPSLOOP, ROOT, Server, WrkResult, create_key, free_port, npsloop_env, rss_mb,
-                               run_wrk, scratch_dir)
+from benchmarks.common import (
+    NPSLOOP,
+    ROOT,
+    Server,
+    WrkResult,
+    create_key,
+    free_port,
+    npsloop_env,
+    rss_mb,
+    run_wrk,
+    scratch_dir,
+)
 
 SCRIPT = ROOT / "benchmarks" / "post_response.lua"
 
@@ -65,9 +75,22 @@ class Target:
 def start_bare() -> Target:
     port = free_port()
     work = scratch_dir("bench-bare-")
-    server = Server([sys.executable, "-m", "uvicorn", "benchmarks.bare_app:app", "--port", str(port), "--log-level",
-                     "warning", "--no-access-log"], env=npsloop_env(work, PYTHONPATH=str(ROOT)), cwd=work,
-                    ready_url=f"http://127.0.0.1:{port}/docs")
+    server = Server(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "benchmarks.bare_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=npsloop_env(work, PYTHONPATH=str(ROOT)),
+        cwd=work,
+        ready_url=f"http://127.0.0.1:{port}/docs",
+    )
     return Target("bare FastAPI (validation only)", server, f"http://127.0.0.1:{port}")
 
 
@@ -99,15 +122,22 @@ def main() -> None:
     parser.add_argument("--postgres", help="PostgreSQL URL for the api-role measurement (database must exist)")
     args = parser.parse_args()
 
-    print(f"ingest benchmark: {args.connections} connections, {args.seconds} s per measurement, "
-          f"{args.rounds} rounds, wrk on 127.0.0.1")
+    print(
+        f"ingest benchmark: {args.connections} connections, {args.seconds} s per measurement, "
+        f"{args.rounds} rounds, wrk on 127.0.0.1"
+    )
     targets: list[Target] = []
     try:
-        for start in (start_bare,
-                      lambda: start_npsloop("npsloop up (SQLite, durable)", role="up", database_url=None),
-                      lambda: start_npsloop("npsloop serve api (SQLite)", role="api", database_url=None),
-                      *([lambda: start_npsloop("npsloop serve api (PostgreSQL)", role="api",
-                                               database_url=args.postgres)] if args.postgres else [])):
+        for start in (
+            start_bare,
+            lambda: start_npsloop("npsloop up (SQLite, durable)", role="up", database_url=None),
+            lambda: start_npsloop("npsloop serve api (SQLite)", role="api", database_url=None),
+            *(
+                [lambda: start_npsloop("npsloop serve api (PostgreSQL)", role="api", database_url=args.postgres)]
+                if args.postgres
+                else []
+            ),
+        ):
             targets.append(start())
             targets[-1].pause()
         base, others = targets[0], targets[1:]
@@ -135,15 +165,19 @@ def main() -> None:
         worst = max(r.p99_ms for r in target.results)
         failed = sum(r.non_2xx + r.errors for r in target.results)
         ratio = f"  ratio {statistics.median(ratios[target.label]):.2f}x" if target is not base else ""
-        print(f"{target.label:<32} {rps:9.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms (worst {worst:.1f}){ratio}"
-              f"  non-2xx/errors {failed}")
+        print(
+            f"{target.label:<32} {rps:9.0f} req/s  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms (worst {worst:.1f}){ratio}"
+            f"  non-2xx/errors {failed}"
+        )
         if target.work is not None:
             # Every 202 is a committed row; requests still in flight when wrk stops may
             # add rows it never counted, so stored >= acknowledged.
             stored = stored_rows(target)
             verdict = "ok" if stored >= target.acknowledged else "ROWS MISSING"
-            print(f"  rows stored {stored} >= 202s acknowledged {target.acknowledged}: {verdict}"
-                  f"   RSS idle {target.rss_idle:.0f} MB, under load {target.rss_loaded:.0f} MB")
+            print(
+                f"  rows stored {stored} >= 202s acknowledged {target.acknowledged}: {verdict}"
+                f"   RSS idle {target.rss_idle:.0f} MB, under load {target.rss_loaded:.0f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -80,13 +80,19 @@ async def _send(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], r
 
 def post_request(host: str, port: int, path: str, document: dict, headers: dict[str, str]) -> bytes:
     body = json.dumps(document).encode()
-    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json",
-             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def open_loop(host: str, port: int, *, rate: int, seconds: float, request: Callable[[int], bytes],
-                    max_connections: int = 256) -> list[Answer]:
+async def open_loop(
+    host: str, port: int, *, rate: int, seconds: float, request: Callable[[int], bytes], max_connections: int = 256
+) -> list[Answer]:
     """Send ``request(i)`` for i = 0 … rate·seconds − 1 at ``rate`` per second; every answer
     (in the order they arrived; ``Answer.index`` is the request's i)."""
     pool = Pool(host, port, max_connections)

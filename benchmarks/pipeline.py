@@ -33,15 +33,18 @@ class AlertReceiver:
     def __init__(self, work) -> None:
         import subprocess
         import sys
+
         self.port = free_port()
         self.path = work / "alerts.log"
-        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.alert_receiver", str(self.port),
-                                         str(self.path)], cwd=ROOT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.alert_receiver", str(self.port), str(self.path)], cwd=ROOT
+        )
         self.url = f"http://127.0.0.1:{self.port}/alerts"
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
                 import socket
+
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return
             except OSError:
@@ -72,8 +75,7 @@ def is_detractor(i: int, share: float) -> bool:
     return int((i + 1) * share) > int(i * share)
 
 
-def load(port: int, key: str, rate: int, seconds: int,
-         detractors: float) -> tuple[dict[str, float], list[float], int]:
+def load(port: int, key: str, rate: int, seconds: int, detractors: float) -> tuple[dict[str, float], list[float], int]:
     """Responses at ``rate`` per second: (detractor's response id -> time its POST was due,
     POST latencies, how many responses were accepted)."""
     headers = {"Authorization": f"Bearer {key}"}
@@ -86,14 +88,17 @@ def load(port: int, key: str, rate: int, seconds: int,
         return loadgen.post_request("127.0.0.1", port, "/v1/responses", body, headers)
 
     answers = asyncio.run(loadgen.open_loop("127.0.0.1", port, rate=rate, seconds=seconds, request=request))
-    sent = {json.loads(a.body)["id"]: a.started for a in answers
-            if a.status == 202 and is_detractor(a.index, detractors)}
+    sent = {
+        json.loads(a.body)["id"]: a.started for a in answers if a.status == 202 and is_detractor(a.index, detractors)
+    }
     return sent, [a.seconds for a in answers], sum(a.status == 202 for a in answers)
 
 
-_STAGES_SQL = ("select t.received_at, t.opened_at, d.created_at, d.delivered_at from tasks t "
-               "join deliveries d on d.event_type = 'npsloop.followup.opened.v1' "
-               "and {task_id} = t.id where d.delivered_at is not null")
+_STAGES_SQL = (
+    "select t.received_at, t.opened_at, d.created_at, d.delivered_at from tasks t "
+    "join deliveries d on d.event_type = 'npsloop.followup.opened.v1' "
+    "and {task_id} = t.id where d.delivered_at is not null"
+)
 
 
 def _stage_rows(db_path, postgres: str | None) -> list[tuple]:
@@ -103,12 +108,16 @@ def _stage_rows(db_path, postgres: str | None) -> list[tuple]:
         async def fetch() -> list[tuple]:
             conn = await asyncpg.connect(postgres)
             try:
-                return [tuple(r) for r in await conn.fetch(
-                    _STAGES_SQL.format(task_id="(d.envelope::json -> 'data' ->> 'task_id')"))]
+                return [
+                    tuple(r)
+                    for r in await conn.fetch(_STAGES_SQL.format(task_id="(d.envelope::json -> 'data' ->> 'task_id')"))
+                ]
             finally:
                 await conn.close()
+
         return asyncio.run(fetch())
     import sqlite3
+
     with sqlite3.connect(db_path) as conn:
         return conn.execute(_STAGES_SQL.format(task_id="json_extract(d.envelope, '$.data.task_id')")).fetchall()
 
@@ -116,54 +125,79 @@ def _stage_rows(db_path, postgres: str | None) -> list[tuple]:
 def _stage_report(db_path, postgres: str | None = None) -> None:
     """Where the time went, from the stored timestamps (received → task opened → delivered)."""
     from datetime import datetime
+
     rows = _stage_rows(db_path, postgres)
     if not rows:
         return
 
     def parse(value):  # SQLite gives text, asyncpg datetimes
         return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
     stages = {"received→task": [], "task→delivery row": [], "delivery row→delivered": []}
     for received, opened, created, delivered in rows:
         stages["received→task"].append((parse(opened) - parse(received)).total_seconds())
         stages["task→delivery row"].append((parse(created) - parse(opened)).total_seconds())
         stages["delivery row→delivered"].append((parse(delivered) - parse(created)).total_seconds())
     for name, values in stages.items():
-        print(f"  {name:<24} p50 {statistics.median(values) * 1000:8.1f} ms  p99 {percentile(values, 0.99) * 1000:8.1f} ms")
+        print(
+            f"  {name:<24} p50 {statistics.median(values) * 1000:8.1f} ms  p99 {percentile(values, 0.99) * 1000:8.1f} ms"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--detractors", type=float, default=1.0,
-                        help="share of responses that are detractors, 0 < share <= 1 (default 1: all of them)")
-    parser.add_argument("--deployment", choices=["up", "roles"], default="up",
-                        help="up: everything in one process (default); roles: `npsloop serve ROLE` per role "
-                             "(api, classifier, followup, deliveries, sla) as separate processes on one database")
-    parser.add_argument("--postgres", metavar="URL",
-                        help="run on this PostgreSQL database (postgresql://…; it must exist and should be empty) "
-                             "instead of the embedded SQLite file")
+    parser.add_argument(
+        "--detractors",
+        type=float,
+        default=1.0,
+        help="share of responses that are detractors, 0 < share <= 1 (default 1: all of them)",
+    )
+    parser.add_argument(
+        "--deployment",
+        choices=["up", "roles"],
+        default="up",
+        help="up: everything in one process (default); roles: `npsloop serve ROLE` per role "
+        "(api, classifier, followup, deliveries, sla) as separate processes on one database",
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run on this PostgreSQL database (postgresql://…; it must exist and should be empty) "
+        "instead of the embedded SQLite file",
+    )
     args = parser.parse_args()
     if not 0 < args.detractors <= 1:
         parser.error("--detractors must be a share above 0 and at most 1")
 
     work = scratch_dir("bench-pipeline-")
-    env = npsloop_env(work / "data", NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1", NPSLOOP_POLL_INTERVAL_SECONDS="0.05",
-                      **({"NPSLOOP_DATABASE_URL": args.postgres} if args.postgres else {}))
+    env = npsloop_env(
+        work / "data",
+        NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1",
+        NPSLOOP_POLL_INTERVAL_SECONDS="0.05",
+        **({"NPSLOOP_DATABASE_URL": args.postgres} if args.postgres else {}),
+    )
     key = create_key(env, work)
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     if args.deployment == "up":
         servers = [Server([*NPSLOOP, "up", "--port", str(port)], env=env, cwd=work, ready_url=f"{base_url}/readyz")]
     else:
-        servers = [Server([*NPSLOOP, "serve", "api", "--port", str(port)], env=env, cwd=work,
-                          ready_url=f"{base_url}/readyz")]
-        servers += [Server([*NPSLOOP, "serve", role], env=env, cwd=work, ready_url=None)
-                    for role in ("classifier", "followup", "deliveries", "sla")]
+        servers = [
+            Server([*NPSLOOP, "serve", "api", "--port", str(port)], env=env, cwd=work, ready_url=f"{base_url}/readyz")
+        ]
+        servers += [
+            Server([*NPSLOOP, "serve", role], env=env, cwd=work, ready_url=None)
+            for role in ("classifier", "followup", "deliveries", "sla")
+        ]
     receiver = AlertReceiver(work)
     try:
-        httpx.post(f"{base_url}/v1/webhooks", headers={"Authorization": f"Bearer {key}"},
-                   json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]}).raise_for_status()
+        httpx.post(
+            f"{base_url}/v1/webhooks",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]},
+        ).raise_for_status()
         sent, post_latency, accepted = load(port, key, args.rate, args.seconds, args.detractors)
         deadline = time.perf_counter() + 60
         while len(receiver.arrivals) < len(sent) and time.perf_counter() < deadline:
@@ -178,13 +212,19 @@ def main() -> None:
     latencies = [arrivals[r] - t for r, t in sent.items() if r in arrivals]
     deployment = "npsloop up" if args.deployment == "up" else "one process per role"
     database = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against {deployment} ({database}), "
-          f"{args.detractors:.0%} detractors")
-    print(f"  POST      p50 {statistics.median(post_latency) * 1000:7.1f} ms  p99 {percentile(post_latency, 0.99) * 1000:7.1f} ms"
-          f"  ({accepted} accepted of {args.rate * args.seconds}, {len(sent)} detractors)")
+    print(
+        f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against {deployment} ({database}), "
+        f"{args.detractors:.0%} detractors"
+    )
+    print(
+        f"  POST      p50 {statistics.median(post_latency) * 1000:7.1f} ms  p99 {percentile(post_latency, 0.99) * 1000:7.1f} ms"
+        f"  ({accepted} accepted of {args.rate * args.seconds}, {len(sent)} detractors)"
+    )
     if latencies:
-        print(f"  POST→alert p50 {statistics.median(latencies) * 1000:7.1f} ms  p99 {percentile(latencies, 0.99) * 1000:7.1f} ms"
-              f"  max {max(latencies) * 1000:7.1f} ms  ({len(latencies)} alerts of {len(sent)})")
+        print(
+            f"  POST→alert p50 {statistics.median(latencies) * 1000:7.1f} ms  p99 {percentile(latencies, 0.99) * 1000:7.1f} ms"
+            f"  max {max(latencies) * 1000:7.1f} ms  ({len(latencies)} alerts of {len(sent)})"
+        )
     print(f"  RSS after the run {loaded:.0f} MB" + (f" ({len(servers)} processes)" if len(servers) > 1 else ""))
 
 

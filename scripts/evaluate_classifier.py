@@ -67,8 +67,9 @@ def load_rows(mapping: dict, csv_path: pathlib.Path) -> list[Row]:
     rows = []
     with csv_path.open(encoding=mapping.get("encoding", "utf-8"), newline="") as handle:
         for record in csv.DictReader(handle):
-            if any(_norm(record.get(f["column"])) in {_norm(v) for v in f["values"]}
-                   for f in mapping.get("drop_rows", [])):
+            if any(
+                _norm(record.get(f["column"])) in {_norm(v) for v in f["values"]} for f in mapping.get("drop_rows", [])
+            ):
                 continue
             comment = (record.get(mapping["comment_column"]) or "").strip()
             if mapping.get("drop_empty_comment", True) and not comment:
@@ -88,8 +89,9 @@ def load_rows(mapping: dict, csv_path: pathlib.Path) -> list[Row]:
                     theme = labels["map"].get((record.get(column) or "").strip())
                     if theme:
                         themes.add(theme)
-            rows.append(Row(record.get(mapping.get("id_column", ""), str(len(rows))), comment, score, themes,
-                            sentiment))
+            rows.append(
+                Row(record.get(mapping.get("id_column", ""), str(len(rows))), comment, score, themes, sentiment)
+            )
     return rows
 
 
@@ -103,9 +105,14 @@ def evaluate(classifier: Classifier, rows: list[Row], themes: list[str]) -> dict
     if encoder is not None and hasattr(encoder, "clear"):
         encoder.clear()  # the rate includes encoding these comments, not vectors left from an earlier run
     scores = evaluation.evaluate(classifier, rows, themes)
-    return {"per_theme": scores.per_theme, "micro_f1": scores.micro_f1 or 0.0,
-            "sentiment_macro_f1": scores.sentiment_macro_f1, "confusion": scores.confusion, "rate": scores.rate,
-            "n": scores.n}
+    return {
+        "per_theme": scores.per_theme,
+        "micro_f1": scores.micro_f1 or 0.0,
+        "sentiment_macro_f1": scores.sentiment_macro_f1,
+        "confusion": scores.confusion,
+        "rate": scores.rate,
+        "n": scores.n,
+    }
 
 
 def report(title: str, metrics: dict, detail: bool = True) -> None:
@@ -137,10 +144,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA, help="where mapped files live")
     parser.add_argument("--k", default="100,300,1000", help="training sizes for the learning curve ('' = none)")
     parser.add_argument("--errors", type=int, default=0, help="print this many misclassified rows")
-    parser.add_argument("--shuffles", type=int, default=0,
-                        help="also train on k rows of N seeded shuffles and print the mean (one split is noisy)")
-    parser.add_argument("--embeddings", action="store_true",
-                        help="train with sentence embeddings (classifier train --embeddings; needs npsloop[ml])")
+    parser.add_argument(
+        "--shuffles",
+        type=int,
+        default=0,
+        help="also train on k rows of N seeded shuffles and print the mean (one split is noisy)",
+    )
+    parser.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="train with sentence embeddings (classifier train --embeddings; needs npsloop[ml])",
+    )
     args = parser.parse_args(argv)
     encoder = None
     if args.embeddings:
@@ -156,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = args.csv or (args.data_dir / mapping["file"])
     rows = load_rows(mapping, csv_path)
     themes = mapped_themes(mapping)
-    print(f"{mapping.get('name', mapping_path.stem)}: {len(rows)} rows from {csv_path.name}; mapped themes: "
-          f"{', '.join(themes)}")
+    print(
+        f"{mapping.get('name', mapping_path.stem)}: {len(rows)} rows from {csv_path.name}; mapped themes: "
+        f"{', '.join(themes)}"
+    )
     base = load_classifier()
     report(f"out of the box ({base.version}), all rows", evaluate(base, rows, themes))
     if args.errors:
@@ -166,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             result = base.classify(row.comment, row.score)
             predicted = {t.id for t in result.themes} & set(themes)
             if predicted != row.themes or (row.sentiment and row.sentiment != result.sentiment):
-                print(f"  [{row.score}] {row.comment[:160]!r}\n      gold {sorted(row.themes)} {row.sentiment}"
-                      f" | got {sorted(predicted)} {result.sentiment} {result.sentiment_score}")
+                print(
+                    f"  [{row.score}] {row.comment[:160]!r}\n      gold {sorted(row.themes)} {row.sentiment}"
+                    f" | got {sorted(predicted)} {result.sentiment} {result.sentiment_score}"
+                )
                 shown += 1
                 if shown >= args.errors:
                     break
@@ -182,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
             save(model, pathlib.Path(tmp))
             trained = load_classifier(data_dir=pathlib.Path(tmp))
         report(f"k={k}: out of the box on the other {len(test_rows)}", evaluate(base, test_rows, themes), False)
-        report(f"k={k}: trained ({fit_seconds:.1f}s to fit) on the other {len(test_rows)}",
-               evaluate(trained, test_rows, themes))
+        report(
+            f"k={k}: trained ({fit_seconds:.1f}s to fit) on the other {len(test_rows)}",
+            evaluate(trained, test_rows, themes),
+        )
         if args.shuffles:
             shuffled_curve(rows, themes, base, k, args.shuffles, encoder)
     return 0
@@ -207,16 +227,22 @@ def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: i
         builtin = evaluate(base, order[k:], themes)
         builtin_theme.append(builtin["micro_f1"])
         builtin_sentiment.append(builtin["sentiment_macro_f1"])
-    line = f"  k={k}, {shuffles} shuffles: trained theme micro-F1 mean {sum(theme_f1) / shuffles:.3f} " \
-           f"({', '.join(f'{x:.3f}' for x in theme_f1)})"
+    line = (
+        f"  k={k}, {shuffles} shuffles: trained theme micro-F1 mean {sum(theme_f1) / shuffles:.3f} "
+        f"({', '.join(f'{x:.3f}' for x in theme_f1)})"
+    )
     if all(x is not None for x in sentiment_f1):
         line += f" | sentiment macro-F1 mean {sum(sentiment_f1) / shuffles:.3f}"
     print(line)
-    line = f"  k={k}, {shuffles} shuffles: out of the box on the same rows, theme micro-F1 mean " \
-           f"{sum(builtin_theme) / shuffles:.3f}"
+    line = (
+        f"  k={k}, {shuffles} shuffles: out of the box on the same rows, theme micro-F1 mean "
+        f"{sum(builtin_theme) / shuffles:.3f}"
+    )
     if all(x is not None for x in builtin_sentiment):
-        line += f" | sentiment macro-F1 mean {sum(builtin_sentiment) / shuffles:.3f} (trained minus this, " \
-                f"per shuffle: {', '.join(f'{t - b:+.3f}' for t, b in zip(sentiment_f1, builtin_sentiment))})"
+        line += (
+            f" | sentiment macro-F1 mean {sum(builtin_sentiment) / shuffles:.3f} (trained minus this, "
+            f"per shuffle: {', '.join(f'{t - b:+.3f}' for t, b in zip(sentiment_f1, builtin_sentiment))})"
+        )
     print(line)
 
 

@@ -7,14 +7,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from npsloop.services.classifier.api import router as classification_router
 from npsloop.services.analytics import dashboard
 from npsloop.services.analytics.api import router as analytics_router
 from npsloop.services.analytics.gauges import refresh_gauges
+from npsloop.services.classifier.api import router as classification_router
 from npsloop.services.deliveries.api import router as deliveries_router
 from npsloop.services.followup.api import router as tasks_router
 from npsloop.services.followup.loop_api import router as loop_router
@@ -22,7 +22,7 @@ from npsloop.services.ingest.api import router as responses_router
 from npsloop.services.ingest.fast_path import IngestFastPath
 from npsloop.services.ingest.writer import GroupCommitWriter
 from npsloop.services.privacy.api import router as privacy_router
-from npsloop.services.runtime import Runtime, WORKER_ROLES
+from npsloop.services.runtime import WORKER_ROLES, Runtime
 from npsloop.shared.auth import KeyCache
 from npsloop.shared.observability import metrics
 from npsloop.shared.problems import document_problems, install_problem_handlers, problem_response
@@ -59,8 +59,12 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
             await app.state.ingest_writer.close()
             await runtime.stop()
 
-    app = NpsloopApp(title="npsloop", version="0.1.0", lifespan=lifespan,
-                     description="Closes the Net Promoter Score loop: responses in, classified, followed up.")
+    app = NpsloopApp(
+        title="npsloop",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Closes the Net Promoter Score loop: responses in, classified, followed up.",
+    )
     app.state.runtime = runtime
     app.state.db = runtime.db
     app.state.clock = runtime.clock

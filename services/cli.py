@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from datetime import UTC
 
 from npsloop.shared import gc_tuning
 from npsloop.shared.settings import ConfigError, Settings, load_settings
@@ -29,12 +27,14 @@ ROLE_HELP = """roles:
 
 def _runtime(settings: Settings):
     from npsloop.services.runtime import Runtime
+
     return Runtime.build(settings)
 
 
 async def _migrate(settings: Settings) -> None:
     from npsloop.services.migrate import upgrade
     from npsloop.shared.db import Database
+
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url)
@@ -55,12 +55,16 @@ async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, 
     await runtime.ensure_transport_reachable(worker_roles)
     if "api" in roles:
         app = create_app(runtime, worker_roles=worker_roles)
-        config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                                timeout_graceful_shutdown=10)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
+        )
         server = uvicorn.Server(config)
         if settings.gc_tuning:
             gc_tuning.tune_for_service()
-        log.info("npsloop listening", extra={"url": f"http://{host}:{port}", "database": settings.resolved_database_url.split("://")[0]})
+        log.info(
+            "npsloop listening",
+            extra={"url": f"http://{host}:{port}", "database": settings.resolved_database_url.split("://")[0]},
+        )
         await server.serve()
         await runtime.db.dispose()
         return
@@ -86,9 +90,13 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     try:
         async with db.unit_of_work() as session:
             if args.keys_command == "create":
-                row, clear = await auth.create_key(session, name=args.name, scopes=auth.parse_scopes(args.scopes), clock=clock)
-                print(f"created key {row.id} '{row.name}' with scopes {','.join(row.scopes)}; it is shown only once:",
-                      file=sys.stderr)
+                row, clear = await auth.create_key(
+                    session, name=args.name, scopes=auth.parse_scopes(args.scopes), clock=clock
+                )
+                print(
+                    f"created key {row.id} '{row.name}' with scopes {','.join(row.scopes)}; it is shown only once:",
+                    file=sys.stderr,
+                )
                 print(clear)
             elif args.keys_command == "list":
                 for row in await auth.list_keys(session):
@@ -109,8 +117,10 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
 
 def _classify(settings: Settings, args: argparse.Namespace) -> int:
     from npsloop.services.classifier.commands import run_classify
+
     runtime_classifier = _classifier_only(settings)
-    infile = open(args.file, encoding="utf-8") if args.file and args.file != "-" else sys.stdin
+    # closed by the with below (stdin too, as the process ends there)
+    infile = open(args.file, encoding="utf-8") if args.file and args.file != "-" else sys.stdin  # noqa: SIM115
     with infile:
         count = run_classify(infile, sys.stdout, runtime_classifier)
     print(f"classified {count} comments with {runtime_classifier.version}", file=sys.stderr)
@@ -120,6 +130,7 @@ def _classify(settings: Settings, args: argparse.Namespace) -> int:
 def _classifier_only(settings: Settings):
     from npsloop.services.classifier.model import load_classifier
     from npsloop.shared.policy import load_policy
+
     return load_classifier(themes=load_policy(settings.policy_file).theme_definitions(), data_dir=settings.data_dir)
 
 
@@ -134,17 +145,30 @@ def _classifier_command(settings: Settings, args: argparse.Namespace) -> int:
     themes = load_policy(settings.policy_file).theme_definitions()
     corrections = asyncio.run(_stored_corrections(settings))
     try:
-        labels = open(args.labels, encoding="utf-8") if args.labels else None
+        labels = open(args.labels, encoding="utf-8") if args.labels else None  # noqa: SIM115 (closed below)
     except OSError as exc:
         print(f"{name}: cannot read --labels {args.labels}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
         if args.classifier_command == "evaluate":
-            run_evaluate(labels_file=labels, corrections=corrections, themes=themes, folds=args.folds,
-                         outfile=sys.stdout, as_json=args.json)
+            run_evaluate(
+                labels_file=labels,
+                corrections=corrections,
+                themes=themes,
+                folds=args.folds,
+                outfile=sys.stdout,
+                as_json=args.json,
+            )
         else:
-            print(run_train(labels_file=labels, corrections=corrections, themes=themes, data_dir=settings.data_dir,
-                            embeddings=args.embeddings))
+            print(
+                run_train(
+                    labels_file=labels,
+                    corrections=corrections,
+                    themes=themes,
+                    data_dir=settings.data_dir,
+                    embeddings=args.embeddings,
+                )
+            )
     except EmbeddingsUnavailable as exc:
         print(f"{name} --embeddings: {exc}", file=sys.stderr)
         return 2
@@ -168,8 +192,9 @@ def _reclassify(settings: Settings, args: argparse.Namespace) -> int:
         await _migrate(settings)
         db = Database(settings.resolved_database_url)
         try:
-            return await reclassify(db, classifier=classifier, clock=SystemClock(settings.clock_offset_seconds),
-                                    since=args.since)
+            return await reclassify(
+                db, classifier=classifier, clock=SystemClock(settings.clock_offset_seconds), since=args.since
+            )
         finally:
             await db.dispose()
 
@@ -180,12 +205,13 @@ def _reclassify(settings: Settings, args: argparse.Namespace) -> int:
 
 def _since(value: str):
     """--since: an ISO date or date-time; without a zone it is UTC."""
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an ISO date such as 2026-01-31, got {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 async def _stored_corrections(settings: Settings) -> list:
@@ -195,6 +221,7 @@ async def _stored_corrections(settings: Settings) -> list:
     except ImportError:
         return []
     from npsloop.shared.db import Database
+
     await _migrate(settings)
     db = Database(settings.resolved_database_url)
     try:
@@ -205,16 +232,23 @@ async def _stored_corrections(settings: Settings) -> list:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="npsloop", description="Close the Net Promoter Score loop.",
-                                     epilog="Configuration: NPSLOOP_* environment variables; see README.")
+    parser = argparse.ArgumentParser(
+        prog="npsloop",
+        description="Close the Net Promoter Score loop.",
+        epilog="Configuration: NPSLOOP_* environment variables; see README.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="migrate, then run API, dashboard and every worker in one process")
     up.add_argument("--host", default=None)
     up.add_argument("--port", type=int, default=None)
 
-    serve = sub.add_parser("serve", help="run one role (scaled deployments)", epilog=ROLE_HELP,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve = sub.add_parser(
+        "serve",
+        help="run one role (scaled deployments)",
+        epilog=ROLE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument("role", choices=["api", "classifier", "followup", "deliveries", "sla", "relay", "retention"])
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
@@ -239,23 +273,33 @@ def build_parser() -> argparse.ArgumentParser:
     classifier_sub = classifier.add_subparsers(dest="classifier_command", required=True)
     train = classifier_sub.add_parser("train", help="fit the organisation's own model from corrections (+ labels)")
     train.add_argument("--labels", help='JSON Lines {"comment","score","themes":[ids],"sentiment"}')
-    train.add_argument("--embeddings", action="store_true",
-                       help="theme and sentiment heads read MiniLM sentence embeddings in place of the static "
-                            "word vectors (needs the npsloop[ml] extra; "
-                            "~100 comments/s per core to classify)")
+    train.add_argument(
+        "--embeddings",
+        action="store_true",
+        help="theme and sentiment heads read MiniLM sentence embeddings in place of the static "
+        "word vectors (needs the npsloop[ml] extra; "
+        "~100 comments/s per core to classify)",
+    )
 
     evaluate = classifier_sub.add_parser(
-        "evaluate", help="cross-validate training on the stored corrections (+ labels) against the built-in model")
+        "evaluate", help="cross-validate training on the stored corrections (+ labels) against the built-in model"
+    )
     evaluate.add_argument("--labels", help='JSON Lines {"comment","score","themes":[ids],"sentiment"}')
     evaluate.add_argument("--folds", type=int, default=5, help="folds of the cross-validation (2-20, default 5)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
 
     reclassify = sub.add_parser("reclassify", help="re-run the current classifier over stored responses (replay)")
-    reclassify.add_argument("--since", type=_since, default=None,
-                            help="only responses received from this ISO date or date-time on (UTC unless a zone is given)")
+    reclassify.add_argument(
+        "--since",
+        type=_since,
+        default=None,
+        help="only responses received from this ISO date or date-time on (UTC unless a zone is given)",
+    )
     dlq = sub.add_parser("dlq", help="dead-lettered events: list, show, redrive")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
-    dlq_list = dlq_sub.add_parser("list", help="waiting dead letters: id, consumer, type, event id, time, state, reason")
+    dlq_list = dlq_sub.add_parser(
+        "list", help="waiting dead letters: id, consumer, type, event id, time, state, reason"
+    )
     dlq_list.add_argument("--all", action="store_true", help="include dead letters already redriven")
     dlq_list.add_argument("--consumer", help="only this consumer's dead letters")
     dlq_show = dlq_sub.add_parser("show", help="one dead letter as JSON: error, attempts, envelope")
@@ -273,8 +317,9 @@ async def _dlq(settings: Settings, args: argparse.Namespace) -> int:
     runtime = _runtime(settings)
     try:
         if args.dlq_command == "list":
-            return await dead_letters.list_dead_letters(runtime, include_redriven=args.all, consumer=args.consumer,
-                                                        out=sys.stdout)
+            return await dead_letters.list_dead_letters(
+                runtime, include_redriven=args.all, consumer=args.consumer, out=sys.stdout
+            )
         if args.dlq_command == "show":
             return await dead_letters.show_dead_letter(runtime, args.id, out=sys.stdout)
         if not args.ids and not args.all:
@@ -294,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         from npsloop.shared.observability import configure_logging
+
         configure_logging(settings.log_level, settings.log_format)
         return _dispatch(settings, args)
     except ConfigError as exc:
@@ -318,11 +364,19 @@ def _run_server(coro) -> None:
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "up":
-        _run_server(_serve(settings, host=args.host or settings.host, port=args.port or settings.port,
-                           roles=("api", "classifier", "followup", "deliveries", "sla", "relay", "retention")))
+        _run_server(
+            _serve(
+                settings,
+                host=args.host or settings.host,
+                port=args.port or settings.port,
+                roles=("api", "classifier", "followup", "deliveries", "sla", "relay", "retention"),
+            )
+        )
         return 0
     if args.command == "serve":
-        _run_server(_serve(settings, host=args.host or settings.host, port=args.port or settings.port, roles=(args.role,)))
+        _run_server(
+            _serve(settings, host=args.host or settings.host, port=args.port or settings.port, roles=(args.role,))
+        )
         return 0
     if args.command == "db":
         asyncio.run(_migrate(settings))

@@ -28,8 +28,10 @@ async def list_dead_letters(runtime: Runtime, *, include_redriven: bool, consume
     for row in rows:
         state = f"redriven {row.redriven_at.isoformat()}" if row.redriven_at else "waiting"
         reason = row.error.strip().splitlines()[-1][:120] if row.error.strip() else ""
-        print(f"{row.id}\t{row.consumer}\t{row.type}\t{row.event_id}\t{row.created_at.isoformat()}\t{state}\t{reason}",
-              file=out)
+        print(
+            f"{row.id}\t{row.consumer}\t{row.type}\t{row.event_id}\t{row.created_at.isoformat()}\t{state}\t{reason}",
+            file=out,
+        )
     print(f"{len(rows)} dead letter(s)", file=sys.stderr)
     return 0
 
@@ -40,12 +42,25 @@ async def show_dead_letter(runtime: Runtime, dead_letter_id: int, *, out: TextIO
     if row is None:
         print(f"npsloop dlq: no dead letter with id {dead_letter_id}", file=sys.stderr)
         return 1
-    print(json.dumps({
-        "id": row.id, "consumer": row.consumer, "topic": row.topic, "type": row.type, "event_id": row.event_id,
-        "attempts": row.attempts, "error": row.error, "created_at": row.created_at.isoformat(),
-        "redriven_at": row.redriven_at.isoformat() if row.redriven_at else None,
-        "envelope": json.loads(row.envelope),
-    }, indent=2, ensure_ascii=False), file=out)
+    print(
+        json.dumps(
+            {
+                "id": row.id,
+                "consumer": row.consumer,
+                "topic": row.topic,
+                "type": row.type,
+                "event_id": row.event_id,
+                "attempts": row.attempts,
+                "error": row.error,
+                "created_at": row.created_at.isoformat(),
+                "redriven_at": row.redriven_at.isoformat() if row.redriven_at else None,
+                "envelope": json.loads(row.envelope),
+            },
+            indent=2,
+            ensure_ascii=False,
+        ),
+        file=out,
+    )
     return 0
 
 
@@ -54,8 +69,13 @@ async def redrive_dead_letters(runtime: Runtime, ids: list[int], *, redrive_all:
     subscriptions = {s.consumer: s for s in runtime.subscriptions(ROLES)}
     async with runtime.db.sessions() as session:
         if redrive_all:
-            ids = list((await session.scalars(select(DeadLetter.id).where(DeadLetter.redriven_at.is_(None))
-                                              .order_by(DeadLetter.id))).all())
+            ids = list(
+                (
+                    await session.scalars(
+                        select(DeadLetter.id).where(DeadLetter.redriven_at.is_(None)).order_by(DeadLetter.id)
+                    )
+                ).all()
+            )
         rows = {i: await session.get(DeadLetter, i) for i in ids}
     failed = 0
     for dead_letter_id, row in rows.items():

@@ -53,27 +53,46 @@ class Runtime:
     relay: OutboxRelay | None = None  # only in Kafka mode
 
     @classmethod
-    def build(cls, settings: Settings, *, clock: Clock | None = None) -> "Runtime":
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Runtime:
         """Everything validated up front: a bad policy or taxonomy stops start-up here."""
         clock = clock or SystemClock(settings.clock_offset_seconds)
         policy = load_policy(settings.policy_file)
         classifier = load_classifier(themes=policy.theme_definitions(), data_dir=settings.data_dir)
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.resolved_database_url, statement_timeout=settings.database_statement_timeout_seconds or None)
-        processor = EventProcessor(db, clock, max_attempts=settings.handler_max_attempts,
-                                   retry_base_seconds=settings.handler_retry_base_seconds)
+        db = Database(
+            settings.resolved_database_url, statement_timeout=settings.database_statement_timeout_seconds or None
+        )
+        processor = EventProcessor(
+            db,
+            clock,
+            max_attempts=settings.handler_max_attempts,
+            retry_base_seconds=settings.handler_retry_base_seconds,
+        )
         transport: Transport
         relay = None
         if settings.kafka_bootstrap_servers:
             transport = KafkaTransport.from_settings(settings, processor)
-            relay = OutboxRelay(db, clock, bootstrap_servers=settings.kafka_bootstrap_servers,
-                                topics=KafkaTopics.from_settings(settings), poll_interval=settings.poll_interval_seconds,
-                                request_timeout_ms=settings.kafka_request_timeout_ms)
+            relay = OutboxRelay(
+                db,
+                clock,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topics=KafkaTopics.from_settings(settings),
+                poll_interval=settings.poll_interval_seconds,
+                request_timeout_ms=settings.kafka_request_timeout_ms,
+            )
         else:
             transport = DatabaseLogTransport(db, clock, processor, poll_interval=settings.poll_interval_seconds)
-        return cls(settings=settings, clock=clock, db=db, policy=policy, classifier=classifier,
-                   processor=processor, transport=transport, relay=relay)
+        return cls(
+            settings=settings,
+            clock=clock,
+            db=db,
+            policy=policy,
+            classifier=classifier,
+            processor=processor,
+            transport=transport,
+            relay=relay,
+        )
 
     async def ensure_transport_reachable(self, roles: tuple[str, ...]) -> None:
         """Fail start-up with a clear message when a role needs Kafka and no broker answers."""
@@ -85,8 +104,9 @@ class Runtime:
         if "classifier" in roles:
             subs += classifier_handlers.subscriptions(classifier=self.classifier, clock=self.clock)
         if "followup" in roles:
-            subs += followup_handlers.subscriptions(policy=self.policy, clock=self.clock,
-                                                    public_url=self.settings.public_url)
+            subs += followup_handlers.subscriptions(
+                policy=self.policy, clock=self.clock, public_url=self.settings.public_url
+            )
         if "deliveries" in roles:
             subs += delivery_handlers.subscriptions(clock=self.clock)
         return subs
@@ -98,24 +118,44 @@ class Runtime:
             self._spawn(self.transport.run(subscription, self._stop), f"consumer:{subscription.consumer}")
         if "deliveries" in roles:
             self._delivery_worker = DeliveryWorker(
-                self.db, self.clock, timeout=self.settings.delivery_timeout_seconds,
+                self.db,
+                self.clock,
+                timeout=self.settings.delivery_timeout_seconds,
                 max_age=timedelta(hours=self.settings.delivery_max_age_hours),
-                allow_private=self.settings.allow_private_webhook_urls, settings=self.settings, policy=self.policy)
+                allow_private=self.settings.allow_private_webhook_urls,
+                settings=self.settings,
+                policy=self.policy,
+            )
             self._spawn(self._delivery_worker.run(self._stop, self.settings.poll_interval_seconds), "deliveries")
         if "sla" in roles:
             self._spawn(self._sla_loop(), "sla")
         if "relay" in roles and self.relay is not None:
             self._spawn(self.relay.run(self._stop), "relay")
         if "retention" in roles:
-            self._spawn(run_retention(self._retention_jobs(), interval=self.settings.retention_check_interval_seconds,
-                                      stop=self._stop), "retention")
-        log.info("workers started", extra={"roles": ",".join(r for r in roles if r != "api"),
-                                           "transport": self.transport.name})
+            self._spawn(
+                run_retention(
+                    self._retention_jobs(), interval=self.settings.retention_check_interval_seconds, stop=self._stop
+                ),
+                "retention",
+            )
+        log.info(
+            "workers started",
+            extra={"roles": ",".join(r for r in roles if r != "api"), "transport": self.transport.name},
+        )
 
     def _retention_jobs(self) -> list:
-        jobs = [("event log", lambda: prune_event_log(
-            self.db, clock=self.clock, retention_days=self.settings.event_log_retention_days,
-            kafka_mode=self.relay is not None, subscriptions=self.subscriptions()))]
+        jobs = [
+            (
+                "event log",
+                lambda: prune_event_log(
+                    self.db,
+                    clock=self.clock,
+                    retention_days=self.settings.event_log_retention_days,
+                    kafka_mode=self.relay is not None,
+                    subscriptions=self.subscriptions(),
+                ),
+            )
+        ]
         if self.settings.comment_retention_days:
             days = self.settings.comment_retention_days
             jobs.append(("comments", lambda: purge_expired_comments(self.db, clock=self.clock, retention_days=days)))
@@ -130,13 +170,14 @@ class Runtime:
                 async with self.db.unit_of_work() as session:
                     await check_sla(session, clock=self.clock)
                 async with self.db.unit_of_work() as session:
-                    await send_digests(session, policy=self.policy, clock=self.clock,
-                                       public_url=self.settings.public_url)
+                    await send_digests(
+                        session, policy=self.policy, clock=self.clock, public_url=self.settings.public_url
+                    )
             except Exception:
                 log.exception("sla check failed; retrying")
             try:
                 await asyncio.wait_for(self._stop.wait(), self.settings.sla_check_interval_seconds)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def stop(self) -> None:
@@ -145,7 +186,7 @@ class Runtime:
         self.db.commit_signal.notify()  # idle workers wake now, not at their next poll
         self.db.delivery_signal.notify()
         if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=10)
+            _done, pending = await asyncio.wait(self._tasks, timeout=10)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

@@ -51,7 +51,9 @@ async def create_key(session: AsyncSession, *, name: str, scopes: list[str], clo
         raise InvalidKeyRequest("name must not be empty")
     key_id = secrets.token_hex(6)
     clear = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(24)}"
-    row = ApiKey(id=key_id, name=name.strip(), key_hash=_hash(clear), scopes=parse_scopes(scopes), created_at=clock.now())
+    row = ApiKey(
+        id=key_id, name=name.strip(), key_hash=_hash(clear), scopes=parse_scopes(scopes), created_at=clock.now()
+    )
     session.add(row)
     return row, clear
 

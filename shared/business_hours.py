@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,7 +23,7 @@ def parse_days(value: Any) -> list[str]:
         if first not in DAY_NAMES or (last and last not in DAY_NAMES):
             raise ValueError(f"{part!r} is not a day or range of days such as mon-fri")
         start, end = DAY_NAMES.index(first), DAY_NAMES.index(last or first)
-        span = range(start, end + 1) if start <= end else [*range(start, 7), *range(0, end + 1)]
+        span = range(start, end + 1) if start <= end else [*range(start, 7), *range(end + 1)]
         days.update(span)
     if not days:
         raise ValueError("names no day")
@@ -54,7 +54,7 @@ class BusinessHours(BaseModel):
         return parse_days(value)
 
     @model_validator(mode="after")
-    def _hours_range(self) -> "BusinessHours":
+    def _hours_range(self) -> BusinessHours:
         match = _HOURS.match(self.hours)
         if not match:
             raise ValueError(f"hours {self.hours!r} must look like 09:00-17:00")
@@ -85,9 +85,9 @@ class BusinessHours(BaseModel):
                 # meaning 09:00 across daylight-saving changes.
                 cursor = max(begin, local) if day == local.date() else begin
                 if cursor < end:
-                    available = end.astimezone(timezone.utc) - cursor.astimezone(timezone.utc)
+                    available = end.astimezone(UTC) - cursor.astimezone(UTC)
                     if remaining <= available:
-                        return cursor.astimezone(timezone.utc) + remaining
+                        return cursor.astimezone(UTC) + remaining
                     remaining -= available
             day += timedelta(days=1)
         raise ValueError("business hours never accumulate the duration")

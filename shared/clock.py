@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol
 
 from pydantic import AfterValidator
@@ -19,14 +19,14 @@ class SystemClock:
         self._offset = timedelta(seconds=offset_seconds)
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self._offset
+        return datetime.now(UTC) + self._offset
 
 
 class ManualClock:
     """A clock tests move by hand."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+        self._now = start or datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._now
@@ -42,8 +42,8 @@ class ManualClock:
 # The instants a client may send (timestamps in bodies, time filters in queries). Far enough
 # inside datetime's years 1-9999 that no UTC offset and no policy duration added to them can
 # leave it: 0001-01-01T00:00:01+00:03 is in year 0, and the API answered it with a 500.
-EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=timezone.utc)
-LATEST_INSTANT = datetime(3000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(3000, 1, 1, tzinfo=UTC)
 
 
 def checked_instant(moment: datetime) -> datetime:
@@ -62,4 +62,4 @@ Instant = Annotated[datetime, AfterValidator(checked_instant)]  # request fields
 
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

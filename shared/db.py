@@ -13,15 +13,14 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, make_url, DateTime, Integer, MetaData, Text, event, text
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Text, event, make_url, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from npsloop.shared import sqlite_inline
@@ -62,13 +61,13 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 class JSONText(TypeDecorator[Any]):
@@ -99,8 +98,15 @@ def stored_datetime(value: datetime | None, dialect_name: str) -> datetime | str
     value = _as_utc(value)
     if dialect_name != "sqlite":
         return value
-    return _SQLITE_DATETIME % (value.year, value.month, value.day, value.hour, value.minute, value.second,
-                               value.microsecond)
+    return _SQLITE_DATETIME % (
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 class BulkInsert:
@@ -151,7 +157,9 @@ class BulkInsert:
                     # waits on another transaction's row (a unique key) must not hold the lock
                     # meanwhile, or the two could deadlock.
                     after = " FROM (SELECT count(*) FROM along) AS done" if along is not None else ""
-                    ctes.append(f"lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({int(self.advisory_lock)}){after})")
+                    ctes.append(
+                        f"lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({int(self.advisory_lock)}){after})"
+                    )
                 statement = (f"WITH {', '.join(ctes)} " if ctes else "") + self._pg_insert(dialect, first)
             elif dialect.paramstyle == "qmark" and along is None:
                 statement = f"{self._target(dialect)} VALUES ({', '.join('?' for _ in self.columns)})"
@@ -165,19 +173,27 @@ class BulkInsert:
         return f"INSERT INTO {preparer.format_table(self.table)} ({', '.join(preparer.quote(c) for c in self.columns)})"
 
     def _pg_insert(self, dialect: Dialect, param: int) -> str:
-        columns = ", ".join(f"{key} {self.table.c[c].type.compile(dialect=dialect)}"
-                            for key, c in zip(self._keys, self.columns))
+        columns = ", ".join(
+            f"{key} {self.table.c[c].type.compile(dialect=dialect)}" for key, c in zip(self._keys, self.columns)
+        )
         values = ", ".join(f"v.{key}" for key in self._keys)
         lock = " CROSS JOIN lock" if self.advisory_lock is not None else ""
-        return (f"{self._target(dialect)} SELECT {values} FROM ROWS FROM (json_to_recordset(${param}::json) "
-                f"AS ({columns})) WITH ORDINALITY AS v({', '.join(self._keys)}, ordinal){lock} ORDER BY v.ordinal")
+        return (
+            f"{self._target(dialect)} SELECT {values} FROM ROWS FROM (json_to_recordset(${param}::json) "
+            f"AS ({columns})) WITH ORDINALITY AS v({', '.join(self._keys)}, ordinal){lock} ORDER BY v.ordinal"
+        )
 
     def _pg_rows(self, rows: list[tuple[Any, ...]]) -> str:
         keys = self._keys
         return compact_json([dict(zip(keys, row)) for row in rows])
 
-    async def run(self, connection: Any, rows: list[tuple[Any, ...]], *,
-                  along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None) -> None:
+    async def run(
+        self,
+        connection: Any,
+        rows: list[tuple[Any, ...]],
+        *,
+        along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None,
+    ) -> None:
         """Insert ``rows`` (tuples in ``columns`` order) on an AsyncConnection.
 
         ``along``: another insert and its rows to run first — on PostgreSQL in the same
@@ -217,7 +233,7 @@ class CommitSignal:
         self._waiters.add(waiter)
         try:
             await asyncio.wait_for(waiter.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             self._waiters.discard(waiter)
@@ -295,13 +311,20 @@ class WriterQueue:
         # One such turn per BACKGROUND_MAX_WAIT, not one per waiting consumer back to back:
         # several consumers starved together would otherwise hold ingest up for all their turns.
         now = time.monotonic()
-        return (bool(self._background) and now - self._background[0][1] >= self.BACKGROUND_MAX_WAIT
-                and now - self._last_protected >= self.BACKGROUND_MAX_WAIT)
+        return (
+            bool(self._background)
+            and now - self._background[0][1] >= self.BACKGROUND_MAX_WAIT
+            and now - self._last_protected >= self.BACKGROUND_MAX_WAIT
+        )
 
     async def _acquire(self, urgent: bool) -> None:
         self._drop_cancelled()
-        if not self._held and not self._urgent and not self._starved() and (
-                urgent or (not self._announced and not self._background)):
+        if (
+            not self._held
+            and not self._urgent
+            and not self._starved()
+            and (urgent or (not self._announced and not self._background))
+        ):
             self._held = True
             if not urgent:
                 self._protected_until = time.monotonic() + self.BACKGROUND_MIN_TURN
@@ -363,14 +386,18 @@ class WriterQueue:
 class Database:
     """Engine, session factory and the commit signal for one database."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10,
-                 statement_timeout: float | None = None) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, statement_timeout: float | None = None
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = make_url(url).database
             self.engine: AsyncEngine = create_async_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=0,
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=0,
                 async_creator=lambda: sqlite_inline.connect(path, timeout=30),
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -392,16 +419,23 @@ class Database:
                 # and the client gives up on a server that has gone silent altogether.
                 server_settings["statement_timeout"] = str(int(statement_timeout * 1000))
                 connect_args["command_timeout"] = statement_timeout + 1
-            self.engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
-                                              pool_timeout=CONNECT_TIMEOUT_SECONDS, connect_args=connect_args)
+            self.engine = create_async_engine(
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_timeout=CONNECT_TIMEOUT_SECONDS,
+                connect_args=connect_args,
+            )
             event.listen(self.engine.sync_engine, "checkout", _ping_if_idle)
             event.listen(self.engine.sync_engine, "checkin", _note_last_use)
         # A Session class of this Database's own: commit listeners on the shared Session
         # class would fire for every Database of the process, and the first one to see a
         # commit would take its signal flags from the others.
         self._session_class = type("DatabaseSession", (Session,), {})
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False,
-                                           sync_session_class=self._session_class)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False, sync_session_class=self._session_class
+        )
         self.commit_signal = CommitSignal()
         # Wakes the delivery worker of this process when a transaction that queued
         # deliveries commits, instead of it finding them at its next poll.
@@ -425,20 +459,18 @@ class Database:
         work when SQLite's single write slot is contended.
         """
         if self._sqlite_write_lock is None:
-            async with self.sessions() as session:
-                async with session.begin():
-                    yield session
+            async with self.sessions() as session, session.begin():
+                yield session
             return
         async with self._sqlite_write_lock.turn(urgent=urgent):
             waits = _lock_waits(time.monotonic() + SQLITE_LOCK_WAIT_SECONDS)
             while True:
-                async with self.sessions() as session:
-                    async with session.begin():
-                        # A writer takes SQLite's write lock at BEGIN (IMMEDIATE), so it never
-                        # has to upgrade a read lock midway and fail with "database is locked".
-                        if await _took_write_lock(session):
-                            yield session
-                            return
+                async with self.sessions() as session, session.begin():
+                    # A writer takes SQLite's write lock at BEGIN (IMMEDIATE), so it never
+                    # has to upgrade a read lock midway and fail with "database is locked".
+                    if await _took_write_lock(session):
+                        yield session
+                        return
                 # Another process holds the lock (see _sqlite_begin): wait without blocking the loop.
                 await asyncio.sleep(next(waits))
 
@@ -456,8 +488,9 @@ class Database:
         async with self.engine.connect() as connection:
             # Reset to the pool's default level when the connection goes back to the pool.
             connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            session = AsyncSession(bind=connection, expire_on_commit=False, autoflush=False,
-                                   sync_session_class=self._session_class)
+            session = AsyncSession(
+                bind=connection, expire_on_commit=False, autoflush=False, sync_session_class=self._session_class
+            )
             try:
                 yield session
             finally:
@@ -565,8 +598,13 @@ def _lock_waits(deadline: float) -> Iterator[float]:
     while time.monotonic() < deadline:
         yield delay
         delay = min(delay * 2, 0.008)
-    raise OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError(
-        f"database is locked (another process held SQLite's write lock for {SQLITE_LOCK_WAIT_SECONDS:.0f} s)"))
+    raise OperationalError(
+        "BEGIN IMMEDIATE",
+        {},
+        sqlite3.OperationalError(
+            f"database is locked (another process held SQLite's write lock for {SQLITE_LOCK_WAIT_SECONDS:.0f} s)"
+        ),
+    )
 
 
 SessionFactory = Callable[[], AsyncSession]

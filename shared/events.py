@@ -77,7 +77,7 @@ class CloudEvent(BaseModel):
         return self.model_dump_json(exclude_none=True)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "CloudEvent":
+    def from_json(cls, raw: str | bytes) -> CloudEvent:
         return cls.model_validate_json(raw)
 
 
@@ -89,17 +89,28 @@ def envelope_time(time: datetime) -> str:
     return _TIME.dump_python(time, mode="json")
 
 
-def envelope_json(event_type: str, *, event_id: str, key: str, subject: str, data: dict[str, Any],
-                  time_json: str) -> str:
+def envelope_json(
+    event_type: str, *, event_id: str, key: str, subject: str, data: dict[str, Any], time_json: str
+) -> str:
     """The JSON of ``new_event(...).to_json()`` without building the model.
 
     For bulk writers (a thousand events per request): the field order and values are the
     model's (``tests/shared/test_bulk_writes.py`` checks they parse to the same event), but
     no model is validated and serialised per event. ``data`` must already be JSON types.
     """
-    return compact_json({"specversion": "1.0", "id": event_id, "source": SOURCE, "type": event_type,
-                        "time": time_json, "subject": subject, "datacontenttype": "application/json",
-                        "partitionkey": key, "data": data})
+    return compact_json(
+        {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": SOURCE,
+            "type": event_type,
+            "time": time_json,
+            "subject": subject,
+            "datacontenttype": "application/json",
+            "partitionkey": key,
+            "data": data,
+        }
+    )
 
 
 def topic_of(event_type: str) -> str:

@@ -26,4 +26,4 @@ def uuid7s(count: int) -> list[str]:
         raw[start] = (raw[start] & 0x0F) | 0x70  # version 7
         raw[start + 2] = (raw[start + 2] & 0x3F) | 0x80  # RFC 9562 variant
     h = raw.hex()
-    return [f"{head}{h[o:o + 4]}-{h[o + 4:o + 8]}-{h[o + 8:o + 20]}" for o in range(0, 20 * count, 20)]
+    return [f"{head}{h[o : o + 4]}-{h[o + 4 : o + 8]}-{h[o + 8 : o + 20]}" for o in range(0, 20 * count, 20)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -15,7 +15,7 @@ _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -28,7 +28,9 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS and not k.startswith("_"))
+        extras = " ".join(
+            f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS and not k.startswith("_")
+        )
         base = f"{datetime.fromtimestamp(record.created).strftime('%H:%M:%S')} {record.levelname:<7} {record.name}: {record.getMessage()}"
         text = f"{base}  {extras}" if extras else base
         if record.exc_info:
@@ -70,29 +72,45 @@ class Metrics:
         r = self.registry
         self.responses_ingested = Counter("npsloop_responses_ingested", "Responses accepted by ingest.", registry=r)
         self.responses_classified = Counter("npsloop_responses_classified", "Responses classified.", registry=r)
-        self.events_handled = Counter("npsloop_events_handled", "Events handled per consumer.", ["consumer", "type"], registry=r)
-        self.dead_letters_written = Counter("npsloop_dead_letters_written", "Events dead-lettered.", ["consumer"], registry=r)
+        self.events_handled = Counter(
+            "npsloop_events_handled", "Events handled per consumer.", ["consumer", "type"], registry=r
+        )
+        self.dead_letters_written = Counter(
+            "npsloop_dead_letters_written", "Events dead-lettered.", ["consumer"], registry=r
+        )
         self.tasks_opened = Counter("npsloop_tasks_opened", "Follow-up tasks opened.", registry=r)
         self.sla_warnings = Counter("npsloop_sla_warnings", "SLA warnings emitted.", registry=r)
         self.sla_breaches = Counter("npsloop_sla_breaches", "SLA breaches recorded.", registry=r)
         self.deliveries_sent = Counter("npsloop_deliveries_sent", "Deliveries that succeeded.", registry=r)
         self.deliveries_failed = Counter("npsloop_deliveries_failed", "Delivery attempts that failed.", registry=r)
         self.request_latency = Histogram(
-            "npsloop_http_request_duration_seconds", "HTTP request latency.", ["method", "route", "status"], registry=r,
+            "npsloop_http_request_duration_seconds",
+            "HTTP request latency.",
+            ["method", "route", "status"],
+            registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.tasks_open = Gauge("npsloop_tasks_open", "Open follow-up tasks.", ["team"], registry=r)
-        self.outbox_backlog = Gauge("npsloop_outbox_backlog", "Events not yet read by every consumer / relayed.", registry=r)
-        self.consumer_lag = Gauge("npsloop_consumer_lag", "Events behind the head of the log.", ["consumer"], registry=r)
+        self.outbox_backlog = Gauge(
+            "npsloop_outbox_backlog", "Events not yet read by every consumer / relayed.", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "npsloop_consumer_lag", "Events behind the head of the log.", ["consumer"], registry=r
+        )
         self.dead_letters = Gauge("npsloop_dead_letters", "Dead letters not yet redriven.", registry=r)
         # The recovery rate (DESIGN: a first-class metric) over detractors' next answers in the
         # last RECOVERY_WINDOW; measured and recovered too, so PromQL can pool or compare them.
-        self.recovery_measured = Gauge("npsloop_recovery_measured", "Resolved detractors who answered again "
-                                       "(next answers in the last 90 days).", registry=r)
-        self.recovery_recovered = Gauge("npsloop_recovery_recovered", "Of those, how many came back passive or "
-                                        "promoter.", registry=r)
-        self.recovery_rate = Gauge("npsloop_recovery_rate", "recovered / measured; NaN while none is measured.",
-                                   registry=r)
+        self.recovery_measured = Gauge(
+            "npsloop_recovery_measured",
+            "Resolved detractors who answered again (next answers in the last 90 days).",
+            registry=r,
+        )
+        self.recovery_recovered = Gauge(
+            "npsloop_recovery_recovered", "Of those, how many came back passive or promoter.", registry=r
+        )
+        self.recovery_rate = Gauge(
+            "npsloop_recovery_rate", "recovered / measured; NaN while none is measured.", registry=r
+        )
 
 
 metrics = Metrics()

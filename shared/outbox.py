@@ -25,8 +25,11 @@ from npsloop.shared.models import EventLogEntry
 
 # Any constant works: it only has to be the same for every writer of the log.
 _LOG_APPEND_LOCK = 7_302_215_771
-_INSERT = BulkInsert(EventLogEntry.__table__, ("event_id", "topic", "type", "key", "envelope", "created_at"),
-                     advisory_lock=_LOG_APPEND_LOCK)
+_INSERT = BulkInsert(
+    EventLogEntry.__table__,
+    ("event_id", "topic", "type", "key", "envelope", "created_at"),
+    advisory_lock=_LOG_APPEND_LOCK,
+)
 _DEFERRED = "outbox.deferred"
 
 # An event ready for the log: (event_id, topic, type, partition key, envelope JSON).
@@ -38,8 +41,16 @@ async def append(session: AsyncSession, *events: CloudEvent, clock: Clock) -> No
     await _add(session, [(e.id, e.topic, e.type, e.partitionkey, e.to_json()) for e in events], clock)
 
 
-async def emit(session: AsyncSession, event_type: str, *, key: str, subject: str, data: dict[str, Any],
-               time: datetime, clock: Clock) -> str:
+async def emit(
+    session: AsyncSession,
+    event_type: str,
+    *,
+    key: str,
+    subject: str,
+    data: dict[str, Any],
+    time: datetime,
+    clock: Clock,
+) -> str:
     """``append(session, events.new_event(...))`` without building the model; returns the event id.
 
     The envelope is the model's JSON byte for byte (``events.envelope_json``); ``data``
@@ -47,14 +58,20 @@ async def emit(session: AsyncSession, event_type: str, *, key: str, subject: str
     """
     topic = events.topic_of(event_type)
     event_id = str(uuid.uuid4())
-    envelope = events.envelope_json(event_type, event_id=event_id, key=key, subject=subject, data=data,
-                                    time_json=events.envelope_time(time))
+    envelope = events.envelope_json(
+        event_type, event_id=event_id, key=key, subject=subject, data=data, time_json=events.envelope_time(time)
+    )
     await _add(session, [(event_id, topic, event_type, key, envelope)], clock)
     return event_id
 
 
-async def append_entries(session: AsyncSession, entries: list[Entry], *, clock: Clock,
-                         along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None) -> None:
+async def append_entries(
+    session: AsyncSession,
+    entries: list[Entry],
+    *,
+    clock: Clock,
+    along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None,
+) -> None:
     """Add already-serialised events (see ``events.envelope_json``) to the log, now.
 
     ``along``: the rows these events announce, as (BulkInsert, rows): inserted by the same
@@ -88,8 +105,11 @@ async def _add(session: AsyncSession, entries: list[Entry], clock: Clock) -> Non
         deferred.extend((*entry, now) for entry in entries)
 
 
-async def _write(session: AsyncSession, rows: list[tuple[str, str, str, str, str, datetime]],
-                 along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None) -> None:
+async def _write(
+    session: AsyncSession,
+    rows: list[tuple[str, str, str, str, str, datetime]],
+    along: tuple[BulkInsert, list[tuple[Any, ...]]] | None = None,
+) -> None:
     """Insert (entry..., created_at) rows.
 
     On PostgreSQL, a transaction-scoped advisory lock makes log positions commit in the

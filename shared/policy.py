@@ -9,11 +9,19 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator,
-                      model_validator)
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from npsloop.shared.business_hours import BusinessHours
 from npsloop.shared.settings import ConfigError
@@ -59,11 +67,13 @@ class Match(BaseModel):
         return str(value)
 
     @model_validator(mode="after")
-    def _only_property_extras(self) -> "Match":
+    def _only_property_extras(self) -> Match:
         for name in self.model_extra or {}:
             if not name.startswith("properties.") or name == "properties.":
-                raise ValueError(f"unknown match key {name!r}; use score, segment, lifecycle_stage, "
-                                 "touchpoint, survey_kind, channel or properties.<name>")
+                raise ValueError(
+                    f"unknown match key {name!r}; use score, segment, lifecycle_stage, "
+                    "touchpoint, survey_kind, channel or properties.<name>"
+                )
         return self
 
     def matches(self, facts: dict[str, Any]) -> bool:
@@ -131,7 +141,7 @@ class WebhookChannel(BaseModel):
     secret: Annotated[str, StringConstraints(pattern=r"^whsec_[A-Za-z0-9+/=]{16,}$")] | None = None
 
 
-Channel = Annotated[Union[SlackChannel, EmailChannel, WebhookChannel], Field(discriminator="type")]
+Channel = Annotated[SlackChannel | EmailChannel | WebhookChannel, Field(discriminator="type")]
 
 
 class Team(BaseModel):
@@ -178,12 +188,14 @@ class ReviewRequests(BaseModel):
     @classmethod
     def _no_gating(cls, value: str) -> str:
         if value not in ("every_respondent", "none"):
-            raise ValueError(f"{value!r} is not allowed: review requests go to every_respondent or none; sending "
-                             "them only to some categories (review gating) breaks the review sites' rules")
+            raise ValueError(
+                f"{value!r} is not allowed: review requests go to every_respondent or none; sending "
+                "them only to some categories (review gating) breaks the review sites' rules"
+            )
         return value
 
     @model_validator(mode="after")
-    def _complete(self) -> "ReviewRequests":
+    def _complete(self) -> ReviewRequests:
         if self.audience == "every_respondent" and (self.channel is None or self.url is None):
             raise ValueError("every_respondent needs a channel and the review site's url")
         return self
@@ -250,12 +262,18 @@ class Policy(BaseModel):
         return rules
 
     @model_validator(mode="after")
-    def _channels_exist(self) -> "Policy":
+    def _channels_exist(self) -> Policy:
         known = ", ".join(sorted(self.channels)) or "none defined"
-        refs = [(f"routing.{i}.{key}", getattr(rule, key)) for i, rule in enumerate(self.routing)
-                for key in ("channel", "escalate_to")]
+        refs = [
+            (f"routing.{i}.{key}", getattr(rule, key))
+            for i, rule in enumerate(self.routing)
+            for key in ("channel", "escalate_to")
+        ]
         refs += [(f"teams.{name}.channel", team.channel) for name, team in self.teams.items()]
-        refs += [("referrals.channel", self.referrals.channel), ("review_requests.channel", self.review_requests.channel)]
+        refs += [
+            ("referrals.channel", self.referrals.channel),
+            ("review_requests.channel", self.review_requests.channel),
+        ]
         for path, name in refs:
             if name is not None and name not in self.channels:
                 raise ValueError(f"{path}: unknown channel {name!r} (channels: {known})")
@@ -282,12 +300,21 @@ class Policy(BaseModel):
             if rule.match.matches(facts):
                 name = rule.team or self.default_queue
                 team = self.teams.get(name, Team())
-                return Routed(team=name, assignee_from=rule.assignee_from, members=team.members,
-                              channel=rule.channel or team.channel, escalate_to=rule.escalate_to,
-                              business_hours=team.business_hours or self.business_hours)
+                return Routed(
+                    team=name,
+                    assignee_from=rule.assignee_from,
+                    members=team.members,
+                    channel=rule.channel or team.channel,
+                    escalate_to=rule.escalate_to,
+                    business_hours=team.business_hours or self.business_hours,
+                )
         team = self.teams.get(self.default_queue, Team())
-        return Routed(team=self.default_queue, members=team.members, channel=team.channel,
-                      business_hours=team.business_hours or self.business_hours)
+        return Routed(
+            team=self.default_queue,
+            members=team.members,
+            channel=team.channel,
+            business_hours=team.business_hours or self.business_hours,
+        )
 
     def team_channels(self) -> dict[str, str]:
         """Each team's channel (its own, else the first routing rule's) for digests."""

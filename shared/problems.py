@@ -11,9 +11,9 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from sqlalchemy import exc as sa_exc
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("npsloop.api")
@@ -25,8 +25,14 @@ class Problem(Exception):
     status = 500
     title = "Internal Server Error"
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
         self.errors = errors
@@ -70,8 +76,16 @@ class ServiceUnavailable(Problem):
     status, title = 503, "Service Unavailable"
 
 
-def problem_response(status: int, title: str, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None,
-                     headers: dict[str, str] | None = None, instance: str | None = None, **extra: Any) -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -87,7 +101,9 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ()) if part not in ("body",)]
-        errors.append({"field": ".".join(loc) or "body", "message": error.get("msg", "invalid"), "type": error.get("type")})
+        errors.append(
+            {"field": ".".join(loc) or "body", "message": error.get("msg", "invalid"), "type": error.get("type")}
+        )
     return errors
 
 
@@ -118,8 +134,15 @@ _POSTGRES_OUTAGES = frozenset({"57014", "55P03", "57P01", "57P02", "57P03"})
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, errors=exc.errors, headers=exc.headers,
-                                instance=request.url.path, **exc.extra)
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+            instance=request.url.path,
+            **exc.extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -133,15 +156,22 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
         detail = exc.detail if isinstance(exc.detail, str) else None
-        return problem_response(exc.status_code, title, detail, headers=getattr(exc, "headers", None), instance=request.url.path)
+        return problem_response(
+            exc.status_code, title, detail, headers=getattr(exc, "headers", None), instance=request.url.path
+        )
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         if not is_unavailable(exc):
             return await _unexpected(request, exc)
         # Nothing was acknowledged: the unit of work rolled back or never began.
         log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
-        return problem_response(503, "Service Unavailable", "the database is not reachable; retry shortly",
-                                headers={"Retry-After": "2"}, instance=request.url.path)
+        return problem_response(
+            503,
+            "Service Unavailable",
+            "the database is not reachable; retry shortly",
+            headers={"Retry-After": "2"},
+            instance=request.url.path,
+        )
 
     # Registered per class (not under Exception) so they are answered like any handled
     # error instead of being re-raised to the server after the 500 page.
@@ -151,8 +181,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(500, "Internal Server Error", "an unexpected error occurred; it has been logged",
-                                instance=request.url.path)
+        return problem_response(
+            500, "Internal Server Error", "an unexpected error occurred; it has been logged", instance=request.url.path
+        )
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -166,12 +197,18 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
-        "errors": {"type": "array", "items": {
-            "type": "object",
-            "required": ["field", "message"],
-            "properties": {"field": {"type": "string"}, "message": {"type": "string"},
-                           "type": {"type": ["string", "null"]}},
-        }},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": ["string", "null"]},
+                },
+            },
+        },
     },
 }
 _AUTH_PROBLEMS = {

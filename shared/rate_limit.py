@@ -14,8 +14,9 @@ from collections.abc import Callable
 class RateLimiter:
     """``rate`` tokens per second refill a bucket of ``burst``; a request takes one."""
 
-    def __init__(self, rate: float, burst: int, *, now: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000) -> None:
+    def __init__(
+        self, rate: float, burst: int, *, now: Callable[[], float] = time.monotonic, max_keys: int = 100_000
+    ) -> None:
         self.rate = rate
         self.burst = burst
         self._now = now

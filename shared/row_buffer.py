@@ -50,31 +50,49 @@ class _Writer:
 
     def __init__(self, model: type[Base]) -> None:
         table = model.__table__
-        attrs = [(prop.key, prop.columns[0]) for prop in inspect(model).column_attrs
-                 if prop.columns[0] is not table.autoincrement_column]
+        attrs = [
+            (prop.key, prop.columns[0])
+            for prop in inspect(model).column_attrs
+            if prop.columns[0] is not table.autoincrement_column
+        ]
         for key, column in attrs:
             if column.server_default is not None or (column.default is not None and not column.default.is_scalar):
                 raise ValueError(f"{table.name}.{key}: only scalar Python defaults are supported")
         self.keys = tuple(key for key, _ in attrs)
         # Every column starts as None or its scalar default, as on a new ORM object.
         self.blank = {key: column.default.arg if column.default is not None else None for key, column in attrs}
-        self.kinds = tuple("json" if isinstance(column.type, JSONText) else
-                           "datetime" if isinstance(column.type, UTCDateTime) else None for _, column in attrs)
+        self.kinds = tuple(
+            "json"
+            if isinstance(column.type, JSONText)
+            else "datetime"
+            if isinstance(column.type, UTCDateTime)
+            else None
+            for _, column in attrs
+        )
         self.insert = BulkInsert(table, tuple(column.name for _, column in attrs))
         # UPDATE … SET every other column WHERE primary key: a Core executemany, with the
         # columns' own bind processing (updates are fewer than inserts).
         primary = set(table.primary_key.columns)
         self.primary_key = tuple(key for key, column in attrs if column in primary)
         self.set_keys = tuple(key for key, column in attrs if column not in primary)
-        self.update = (update(table)
-                       .where(*[column == bindparam(f"pk_{key}") for key, column in attrs if column in primary])
-                       .values({column.key: bindparam(f"v_{key}") for key, column in attrs if column not in primary}))
+        self.update = (
+            update(table)
+            .where(*[column == bindparam(f"pk_{key}") for key, column in attrs if column in primary])
+            .values({column.key: bindparam(f"v_{key}") for key, column in attrs if column not in primary})
+        )
 
     def insert_row(self, pending: PendingRow, dialect_name: str) -> tuple[Any, ...]:
         values = pending.__dict__
-        return tuple([values[key] if kind is None else
-                      json_text(values[key]) if kind == "json" else stored_datetime(values[key], dialect_name)
-                      for key, kind in zip(self.keys, self.kinds)])
+        return tuple(
+            [
+                values[key]
+                if kind is None
+                else json_text(values[key])
+                if kind == "json"
+                else stored_datetime(values[key], dialect_name)
+                for key, kind in zip(self.keys, self.kinds)
+            ]
+        )
 
     def update_params(self, row: LoadedRow) -> dict[str, Any]:
         if not self.primary_key:

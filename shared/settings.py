@@ -26,19 +26,37 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".npsloop"), description="Where the embedded SQLite database and trained models live.")
     database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite under data_dir.")
     database_statement_timeout_seconds: float = Field(
-        30.0, ge=0, le=3600, description="PostgreSQL: a statement running or waiting longer is cancelled, and a server "
-                                         "silent for this long is given up on (the request gets 503); 0 disables.")
-    kafka_bootstrap_servers: str | None = Field(None, description="host:port[,host:port]; Kafka is the event transport when set.")
-    kafka_topic_prefix: str = Field("npsloop", min_length=1, pattern=r"^[A-Za-z0-9._-]+$",
-                                    description="Kafka topics are PREFIX.responses etc.; consumer groups PREFIX.CONSUMER.")
+        30.0,
+        ge=0,
+        le=3600,
+        description="PostgreSQL: a statement running or waiting longer is cancelled, and a server "
+        "silent for this long is given up on (the request gets 503); 0 disables.",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="host:port[,host:port]; Kafka is the event transport when set."
+    )
+    kafka_topic_prefix: str = Field(
+        "npsloop",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="Kafka topics are PREFIX.responses etc.; consumer groups PREFIX.CONSUMER.",
+    )
     kafka_topic_responses: str | None = Field(None, description="Overrides PREFIX.responses.")
     kafka_topic_classifications: str | None = Field(None, description="Overrides PREFIX.classifications.")
     kafka_topic_followups: str | None = Field(None, description="Overrides PREFIX.followups.")
-    kafka_connect_timeout_seconds: float = Field(15.0, gt=0, le=600, description="Start-up gives up on an unreachable broker after this.")
-    kafka_session_timeout_ms: int = Field(10_000, ge=1000, le=300_000, description="How soon a killed consumer's partitions move.")
-    kafka_request_timeout_ms: int = Field(30_000, ge=500, le=300_000,
-                                          description="How long the relay waits for a broker's ack before it gives the "
-                                                      "batch up, reconnects and re-sends it from the outbox.")
+    kafka_connect_timeout_seconds: float = Field(
+        15.0, gt=0, le=600, description="Start-up gives up on an unreachable broker after this."
+    )
+    kafka_session_timeout_ms: int = Field(
+        10_000, ge=1000, le=300_000, description="How soon a killed consumer's partitions move."
+    )
+    kafka_request_timeout_ms: int = Field(
+        30_000,
+        ge=500,
+        le=300_000,
+        description="How long the relay waits for a broker's ack before it gives the "
+        "batch up, reconnects and re-sends it from the outbox.",
+    )
     policy_file: Path | None = Field(None, description="YAML policy: SLA rules, routing, channels, throttles, themes.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links inside alerts.")
     host: str = "127.0.0.1"
@@ -50,37 +68,56 @@ class Settings(BaseSettings):
     allow_private_webhook_urls: bool = Field(False, description="Allow webhook targets on loopback/private networks.")
     handler_max_attempts: int = Field(5, ge=1, le=100, description="Attempts before an event is dead-lettered.")
     handler_retry_base_seconds: float = Field(0.2, ge=0, le=60)
-    poll_interval_seconds: float = Field(0.2, gt=0, le=60, description="How often consumers and monitors look for work.")
+    poll_interval_seconds: float = Field(
+        0.2, gt=0, le=60, description="How often consumers and monitors look for work."
+    )
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)
-    delivery_max_age_hours: float = Field(26.0, gt=0, description="Deliveries are retried this long, then dead-lettered.")
+    delivery_max_age_hours: float = Field(
+        26.0, gt=0, description="Deliveries are retried this long, then dead-lettered."
+    )
     sla_check_interval_seconds: float = Field(1.0, gt=0, le=3600)
-    smtp_host: str | None = Field(None, description="SMTP server for email channels; email alerts fail visibly without it.")
+    smtp_host: str | None = Field(
+        None, description="SMTP server for email channels; email alerts fail visibly without it."
+    )
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_from: str = Field("npsloop@localhost", description="From address of alert emails.")
     smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", description="starttls upgrades when offered.")
     clock_offset_seconds: float = Field(0.0, description="Shifts the clock (demos and tests of SLAs); 0 in production.")
-    comment_retention_days: int | None = Field(None, ge=1, description="Survey comments older than this are purged; unset keeps them.")
-    event_log_retention_days: int = Field(7, ge=1, le=3650,
-                                          description="Event-log rows every reader is done with (published to Kafka, "
-                                                      "or read by every consumer) are deleted after this.")
-    gc_tuning: bool = Field(True, description="Servers freeze their start-up heap and collect young objects less "
-                                              "often (shared/gc_tuning.py); false keeps CPython's defaults.")
-    retention_check_interval_seconds: float = Field(3600.0, gt=0, le=86_400, description="How often the retention role purges.")
+    comment_retention_days: int | None = Field(
+        None, ge=1, description="Survey comments older than this are purged; unset keeps them."
+    )
+    event_log_retention_days: int = Field(
+        7,
+        ge=1,
+        le=3650,
+        description="Event-log rows every reader is done with (published to Kafka, "
+        "or read by every consumer) are deleted after this.",
+    )
+    gc_tuning: bool = Field(
+        True,
+        description="Servers freeze their start-up heap and collect young objects less "
+        "often (shared/gc_tuning.py); false keeps CPython's defaults.",
+    )
+    retention_check_interval_seconds: float = Field(
+        3600.0, gt=0, le=86_400, description="How often the retention role purges."
+    )
     rate_limit_per_second: float = Field(1000.0, gt=0, description="Sustained requests per second allowed per API key.")
-    rate_limit_burst: int = Field(2000, ge=1, description="Requests an API key may send at once above the sustained rate.")
+    rate_limit_burst: int = Field(
+        2000, ge=1, description="Requests an API key may send at once above the sustained rate."
+    )
 
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if value.startswith("postgresql://") or value.startswith("postgres://"):
+        if value.startswith(("postgresql://", "postgres://")):
             value = "postgresql+asyncpg://" + value.split("://", 1)[1]
         if value.startswith("sqlite://"):
             value = "sqlite+aiosqlite://" + value.split("://", 1)[1]
-        if not (value.startswith("postgresql+asyncpg://") or value.startswith("sqlite+aiosqlite://")):
+        if not (value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://"))):
             raise ValueError("must be a postgresql:// or sqlite:// URL")
         return value
 

@@ -34,6 +34,7 @@ class InlineConnection(aiosqlite.Connection):
 
 async def connect(path: str, *, timeout: float = 30.0) -> InlineConnection:
     # check_same_thread=False: the connection is opened by the helper thread but used here.
-    connection = InlineConnection(lambda: sqlite3.connect(path, timeout=timeout, check_same_thread=False),
-                                  iter_chunk_size=64)
+    connection = InlineConnection(
+        lambda: sqlite3.connect(path, timeout=timeout, check_same_thread=False), iter_chunk_size=64
+    )
     return await connection

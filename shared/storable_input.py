@@ -82,8 +82,11 @@ def _locate_number(body: bytes) -> str:
     """The field holding the first non-finite number (found by parsing with placeholders)."""
     marker = object()
     try:
-        document = json.loads(body, parse_constant=lambda _: marker,
-                              parse_float=lambda t: marker if not math.isfinite(float(t)) else float(t))
+        document = json.loads(
+            body,
+            parse_constant=lambda _: marker,
+            parse_float=lambda t: marker if not math.isfinite(float(t)) else float(t),
+        )
     except ValueError:
         return "body"
 
@@ -113,8 +116,13 @@ def problem_in_target(scope: Scope) -> tuple[str, str] | None:
 
 
 def _unprocessable(field: str, message: str, path: str) -> Any:
-    return problem_response(422, "Unprocessable Content", f"{field}: {message}",
-                            errors=[{"field": field, "message": message, "type": "not_storable"}], instance=path)
+    return problem_response(
+        422,
+        "Unprocessable Content",
+        f"{field}: {message}",
+        errors=[{"field": field, "message": message, "type": "not_storable"}],
+        instance=path,
+    )
 
 
 class StorableInputMiddleware:

@@ -49,7 +49,7 @@ class ThemeDefinition(BaseModel):
         return [item.strip() for item in value if item and item.strip()]
 
     @model_validator(mode="after")
-    def _has_content(self) -> "ThemeDefinition":
+    def _has_content(self) -> ThemeDefinition:
         if not (self.description or self.keywords or self.examples):
             raise ValueError(f"theme {self.id!r} needs at least one of description, keywords or examples")
         return self
@@ -130,8 +130,7 @@ DEFAULT_THEMES: list[ThemeDefinition] = [
     ThemeDefinition(
         id="onboarding_communication",
         label="Onboarding and communication",
-        description="Information, explanations, guidance, onboarding, documentation and keeping the customer "
-        "informed.",
+        description="Information, explanations, guidance, onboarding, documentation and keeping the customer informed.",
         keywords=["information", "explained", "communication", "kept informed", "instructions", "onboarding"],
     ),
     ThemeDefinition(

@@ -33,8 +33,11 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="npsloop"'}
 # Parses "Authorization: Bearer <key>" and, as a Security dependency, puts the scheme and each
 # operation's requirement in /openapi.json; a missing or malformed header is answered by us (401
 # problem+json with a challenge), not by FastAPI's plain 403.
-_BEARER = HTTPBearer(auto_error=False, scheme_name="apiKey",
-                     description="An API key from `npsloop keys create --name NAME --scopes SCOPES`.")
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key from `npsloop keys create --name NAME --scopes SCOPES`.",
+)
 
 
 def require(scope: str, *, revocation_checked_by_caller: bool = False) -> Callable[..., Awaitable[auth.Principal]]:
@@ -56,8 +59,9 @@ def _key_check(scopes: tuple[str, ...], revocation_checked_by_caller: bool) -> C
     # any-of check lists none (the endpoint's description names them).
     documented = list(scopes) if len(scopes) == 1 else []
 
-    async def dependency(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(
-            _BEARER, scopes=documented)) -> auth.Principal:
+    async def dependency(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_BEARER, scopes=documented)
+    ) -> auth.Principal:
         presented = (credentials.credentials if credentials is not None else "").strip()
         if not presented:
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'", headers=_CHALLENGE)
@@ -70,12 +74,17 @@ def _key_check(scopes: tuple[str, ...], revocation_checked_by_caller: bool) -> C
         if principal is None:
             raise Unauthorized("the API key is unknown or revoked", headers=_CHALLENGE)
         if not any(principal.allows(scope) for scope in scopes):
-            raise Forbidden(f"this API key lacks the '{scopes[0]}' scope" if len(scopes) == 1 else
-                            f"this API key lacks one of the scopes {', '.join(scopes)}")
+            raise Forbidden(
+                f"this API key lacks the '{scopes[0]}' scope"
+                if len(scopes) == 1
+                else f"this API key lacks one of the scopes {', '.join(scopes)}"
+            )
         wait = rate_limiter(request.app.state).acquire(principal.key_id)
         if wait > 0:
-            raise TooManyRequests("this API key is over its request rate; retry after the given seconds",
-                                  headers={"Retry-After": retry_after_header(wait)})
+            raise TooManyRequests(
+                "this API key is over its request rate; retry after the given seconds",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
         request.state.principal = principal
         return principal
 
@@ -88,8 +97,9 @@ def rate_limiter(state: Any) -> RateLimiter:
     limiter = getattr(state, "rate_limiter", None)
     if limiter is None:
         settings = getattr(state, "settings", None)
-        limiter = state.rate_limiter = RateLimiter(getattr(settings, "rate_limit_per_second", 1000.0),
-                                                   getattr(settings, "rate_limit_burst", 2000))
+        limiter = state.rate_limiter = RateLimiter(
+            getattr(settings, "rate_limit_per_second", 1000.0), getattr(settings, "rate_limit_burst", 2000)
+        )
     return limiter
 
 
@@ -154,4 +164,6 @@ class RequestMetricsMiddleware:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            metrics.request_latency.labels(scope["method"], path, str(status["code"])).observe(time.perf_counter() - started)
+            metrics.request_latency.labels(scope["method"], path, str(status["code"])).observe(
+                time.perf_counter() - started
+            )

@@ -37,6 +37,7 @@ def run_blocking(make_coro: Callable[[], Awaitable[object]]) -> object:
     """Run a coroutine to completion on its own loop in a thread: session fixtures may be
     first requested from inside a test's running loop."""
     from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(make_coro())).result()
 
@@ -76,7 +77,7 @@ def scratch_postgres_database(prefix: str) -> Iterator[str]:
 
     try:
         run_blocking(lambda: admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         message = f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}"
         if _require_postgres():
             pytest.fail(message + " (NPSLOOP_REQUIRE_POSTGRES=1)")
@@ -130,8 +131,14 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=database_url, data_dir=tmp_path / "data", environment="test",
-                    allow_private_webhook_urls=True, handler_retry_base_seconds=0.0, poll_interval_seconds=0.05)
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        environment="test",
+        allow_private_webhook_urls=True,
+        handler_retry_base_seconds=0.0,
+        poll_interval_seconds=0.05,
+    )
 
 
 @pytest.fixture

@@ -39,8 +39,9 @@ class MockKafkaCluster:
     """The mock cluster in a child process (librdkafka needs a live client to keep it up)."""
 
     def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, __file__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.process.stdout is not None
         self.bootstrap_servers = self.process.stdout.readline().strip()
         if not self.bootstrap_servers:

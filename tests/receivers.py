@@ -30,7 +30,7 @@ class HttpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 expected = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(expected)
                 if len(body) < expected:

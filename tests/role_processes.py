@@ -25,20 +25,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def role_environment(*, database_url: str, kafka_bootstrap: str, data_dir: Path, topic_prefix: str,
-                     **extra: str) -> dict[str, str]:
+def role_environment(
+    *, database_url: str, kafka_bootstrap: str, data_dir: Path, topic_prefix: str, **extra: str
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NPSLOOP_")}
-    env.update({
-        "NPSLOOP_DATABASE_URL": database_url,
-        "NPSLOOP_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "NPSLOOP_KAFKA_TOPIC_PREFIX": topic_prefix,
-        "NPSLOOP_KAFKA_SESSION_TIMEOUT_MS": "6000",  # a SIGKILLed consumer's partitions move after 6 s
-        "NPSLOOP_DATA_DIR": str(data_dir),
-        "NPSLOOP_ENVIRONMENT": "test",
-        "NPSLOOP_POLL_INTERVAL_SECONDS": "0.05",
-        "NPSLOOP_LOG_FORMAT": "text",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "NPSLOOP_DATABASE_URL": database_url,
+            "NPSLOOP_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "NPSLOOP_KAFKA_TOPIC_PREFIX": topic_prefix,
+            "NPSLOOP_KAFKA_SESSION_TIMEOUT_MS": "6000",  # a SIGKILLed consumer's partitions move after 6 s
+            "NPSLOOP_DATA_DIR": str(data_dir),
+            "NPSLOOP_ENVIRONMENT": "test",
+            "NPSLOOP_POLL_INTERVAL_SECONDS": "0.05",
+            "NPSLOOP_LOG_FORMAT": "text",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -54,7 +57,7 @@ class RoleProcess:
         self.process: subprocess.Popen | None = None
         self.starts = 0
 
-    def start(self) -> "RoleProcess":
+    def start(self) -> RoleProcess:
         args = [sys.executable, "-m", "npsloop.services.cli", "serve", self.role]
         if self.port is not None:
             args += ["--host", "127.0.0.1", "--port", str(self.port)]
@@ -85,7 +88,8 @@ class RoleProcess:
 
     def assert_running(self) -> None:
         assert self.process is not None and self.process.poll() is None, (
-            f"{self.role} exited with {self.process and self.process.returncode}:\n{self.log_tail()}")
+            f"{self.role} exited with {self.process and self.process.returncode}:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 40) -> str:
         try:

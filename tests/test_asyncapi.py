@@ -60,12 +60,15 @@ def build_document() -> dict:
         channels[f"{logical}DeadLetters"] = {
             "address": address + DLQ_SUFFIX,
             "description": f"Records from {address} that a consumer could not handle after its retries; "
-                           "the value and key are the original's.",
+            "the value and key are the original's.",
             "messages": {"deadLetter": {"$ref": "#/components/messages/deadLetter"}},
         }
         operations[f"consume{logical.capitalize()}"] = {
-            "action": "receive", "channel": {"$ref": f"#/channels/{logical}"},
-            "bindings": {"kafka": {"groupId": {"type": "string", "description": "PREFIX.CONSUMER, one group per service"}}},
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{logical}"},
+            "bindings": {
+                "kafka": {"groupId": {"type": "string", "description": "PREFIX.CONSUMER, one group per service"}}
+            },
         }
         for event_type in types:
             messages[message_name(event_type)] = {
@@ -73,24 +76,40 @@ def build_document() -> dict:
                 "contentType": "application/cloudevents+json",
                 "payload": envelope_schema(event_type),
                 "bindings": {"kafka": {"key": {"type": "string", "description": "customer id"}}},
-                "headers": {"type": "object", "properties": {
-                    "content-type": {"type": "string", "const": "application/cloudevents+json; charset=UTF-8"},
-                    "ce_id": {"type": "string"}, "ce_type": {"type": "string", "const": event_type}}},
+                "headers": {
+                    "type": "object",
+                    "properties": {
+                        "content-type": {"type": "string", "const": "application/cloudevents+json; charset=UTF-8"},
+                        "ce_id": {"type": "string"},
+                        "ce_type": {"type": "string", "const": event_type},
+                    },
+                },
             }
     messages["deadLetter"] = {
         "name": "deadLetter",
         "payload": {"description": "The original record's value, unchanged."},
-        "headers": {"type": "object", "required": sorted(DLQ_HEADERS),
-                    "properties": {k: {"type": "string", "description": v} for k, v in DLQ_HEADERS.items()}},
+        "headers": {
+            "type": "object",
+            "required": sorted(DLQ_HEADERS),
+            "properties": {k: {"type": "string", "description": v} for k, v in DLQ_HEADERS.items()},
+        },
     }
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "npsloop events", "version": "1.0.0",
-                 "description": "CloudEvents 1.0 (structured mode, JSON) that npsloop publishes. Topic names are "
-                                "the defaults (NPSLOOP_KAFKA_TOPIC_PREFIX=npsloop); each is configurable."},
+        "info": {
+            "title": "npsloop events",
+            "version": "1.0.0",
+            "description": "CloudEvents 1.0 (structured mode, JSON) that npsloop publishes. Topic names are "
+            "the defaults (NPSLOOP_KAFKA_TOPIC_PREFIX=npsloop); each is configurable.",
+        },
         "defaultContentType": "application/cloudevents+json",
-        "servers": {"kafka": {"host": "localhost:9094", "protocol": "kafka",
-                              "description": "The docker-compose broker (NPSLOOP_KAFKA_BOOTSTRAP_SERVERS)."}},
+        "servers": {
+            "kafka": {
+                "host": "localhost:9094",
+                "protocol": "kafka",
+                "description": "The docker-compose broker (NPSLOOP_KAFKA_BOOTSTRAP_SERVERS).",
+            }
+        },
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages},
@@ -100,10 +119,13 @@ def build_document() -> dict:
 def test_asyncapi_document_matches_the_event_models():
     expected = build_document()
     if os.environ.get("NPSLOOP_REGENERATE_ASYNCAPI") == "1":
-        DOCUMENT.write_text("# Generated from shared/events.py by tests/test_asyncapi.py; do not edit by hand.\n"
-                            + yaml.safe_dump(expected, sort_keys=False, width=110))
+        DOCUMENT.write_text(
+            "# Generated from shared/events.py by tests/test_asyncapi.py; do not edit by hand.\n"
+            + yaml.safe_dump(expected, sort_keys=False, width=110)
+        )
     assert yaml.safe_load(DOCUMENT.read_text()) == expected, (
-        "asyncapi.yaml is out of date: NPSLOOP_REGENERATE_ASYNCAPI=1 pytest tests/test_asyncapi.py")
+        "asyncapi.yaml is out of date: NPSLOOP_REGENERATE_ASYNCAPI=1 pytest tests/test_asyncapi.py"
+    )
 
 
 def test_every_event_type_is_documented_on_the_channel_of_its_topic():

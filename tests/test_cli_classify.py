@@ -15,8 +15,15 @@ def test_classify_reads_json_lines_and_writes_one_classification_per_line(tmp_pa
         {"id": "c", "score": 9, "comment": ""},
     ]
     env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path))
-    result = subprocess.run([*processes.npsloop_command(), "classify"], input="\n".join(json.dumps(x) for x in lines),
-                            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [*processes.npsloop_command(), "classify"],
+        input="\n".join(json.dumps(x) for x in lines),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["id"] for o in out] == ["a", "b", "c"]

@@ -66,8 +66,12 @@ class Stream:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def crash_env(request, tmp_path):
-    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "data"), NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1",
-                             NPSLOOP_POLL_INTERVAL_SECONDS="0.1", NPSLOOP_LOG_LEVEL="WARNING")
+    env = processes.base_env(
+        NPSLOOP_DATA_DIR=str(tmp_path / "data"),
+        NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1",
+        NPSLOOP_POLL_INTERVAL_SECONDS="0.1",
+        NPSLOOP_LOG_LEVEL="WARNING",
+    )
     if request.param == "sqlite":
         yield request.param, env
         return
@@ -77,13 +81,15 @@ def crash_env(request, tmp_path):
 
 
 def _body(i: int, score: int) -> dict:
-    return {"score": score, "comment": f"crash test answer {i}",
-            "customer": {"id": f"crash-cust-{i}", "email": f"c{i}@example.com"},
-            "survey": {"touchpoint": "support", "kind": "transactional", "channel": "email"}}
+    return {
+        "score": score,
+        "comment": f"crash test answer {i}",
+        "customer": {"id": f"crash-cust-{i}", "email": f"c{i}@example.com"},
+        "survey": {"touchpoint": "support", "kind": "transactional", "channel": "email"},
+    }
 
 
-def _send_until_acknowledged(server: Server, key: str, stream: Stream, i: int, score: int,
-                             deadline: float) -> None:
+def _send_until_acknowledged(server: Server, key: str, stream: Stream, i: int, score: int, deadline: float) -> None:
     """A careful client: the same Idempotency-Key until a 202, whatever happens in between."""
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": f"crash-{i}"}
     first = True
@@ -131,8 +137,12 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
     kill_report: dict[str, object] = {}
     try:
         server.start()
-        hook = httpx.post(f"{server.url}/v1/webhooks", headers=auth, timeout=10,
-                          json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]}).json()
+        hook = httpx.post(
+            f"{server.url}/v1/webhooks",
+            headers=auth,
+            timeout=10,
+            json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]},
+        ).json()
 
         def killer() -> None:
             _wait_for(lambda: len(stream.acknowledged) >= kill_after, 300, "kill point")
@@ -151,8 +161,10 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
         deadline = started + 300
         scores = [rng.randint(0, 10) for _ in range(RESPONSES)]
         with ThreadPoolExecutor(CLIENTS) as pool:
-            for future in [pool.submit(_send_until_acknowledged, server, key, stream, i, scores[i], deadline)
-                           for i in range(RESPONSES)]:
+            for future in [
+                pool.submit(_send_until_acknowledged, server, key, stream, i, scores[i], deadline)
+                for i in range(RESPONSES)
+            ]:
                 future.result()
         streamed_seconds = time.monotonic() - started
         kill_thread.join(120)
@@ -161,6 +173,7 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
         # 1. Every acknowledged response exists and ends classified.
         assert len(stream.acknowledged) == RESPONSES
         with httpx.Client(base_url=server.url, headers=auth, timeout=10) as http:
+
             def unclassified() -> list[int]:
                 missing = []
                 for i, rid in stream.acknowledged.items():
@@ -169,6 +182,7 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
                     if reply.json().get("category") is None:
                         missing.append(i)
                 return missing
+
             _wait_for(lambda: not unclassified(), 120, "every acknowledged response classified")
 
             # 2. Every detractor has exactly one task; nobody else has any.
@@ -179,8 +193,12 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
                 for i in stream.acknowledged:
                     found[i] = http.get("/v1/tasks", params={"customer_id": f"crash-cust-{i}"}).json()["tasks"]
                 return found
-            tasks = _wait_for(lambda: (t := tasks_by_customer()) and all(t[i] for i in detractors) and t, 120,
-                              "a task for every detractor")
+
+            tasks = _wait_for(
+                lambda: (t := tasks_by_customer()) and all(t[i] for i in detractors) and t,
+                120,
+                "a task for every detractor",
+            )
             for i, found in tasks.items():
                 if i in detractors:
                     assert len(found) == 1, f"detractor {i} has {len(found)} tasks"
@@ -199,6 +217,7 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
                 assert request.headers["webhook-id"] == payload["id"]
                 by_task[payload["data"]["task_id"]].add(request.headers["webhook-id"])
             return by_task
+
         by_task = _wait_for(lambda: (a := alerts()) and task_ids <= set(a) and a, 120, "an alert for every task")
         assert set(by_task) == task_ids
         unstable = {t: ids for t, ids in by_task.items() if len(ids) != 1}
@@ -210,10 +229,12 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
         receiver.close()
 
     with capsys.disabled():
-        print(f"\ncrash test [{backend}]: {RESPONSES} responses streamed by {CLIENTS} clients in "
-              f"{streamed_seconds:.1f} s; SIGKILL after {kill_report['acknowledged']} acknowledged "
-              f"(target {kill_after} + {kill_delay * 1000:.0f} ms; {kill_report['tasks_alerted']} alerts out by then), "
-              f"restarted in {kill_report['down_seconds']:.1f} s; client retries {stream.retries}, "
-              f"retries answered as duplicates {stream.duplicates}; checked {len(stream.acknowledged)} responses "
-              f"classified, {len(detractors)} detractors with exactly one task, {len(by_task)} alerts delivered "
-              f"with one stable webhook-id each ({redelivered} redeliveries, {receiver.incomplete} cut off by the kill)")
+        print(
+            f"\ncrash test [{backend}]: {RESPONSES} responses streamed by {CLIENTS} clients in "
+            f"{streamed_seconds:.1f} s; SIGKILL after {kill_report['acknowledged']} acknowledged "
+            f"(target {kill_after} + {kill_delay * 1000:.0f} ms; {kill_report['tasks_alerted']} alerts out by then), "
+            f"restarted in {kill_report['down_seconds']:.1f} s; client retries {stream.retries}, "
+            f"retries answered as duplicates {stream.duplicates}; checked {len(stream.acknowledged)} responses "
+            f"classified, {len(detractors)} detractors with exactly one task, {len(by_task)} alerts delivered "
+            f"with one stable webhook-id each ({redelivered} redeliveries, {receiver.incomplete} cut off by the kill)"
+        )

@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,18 @@ from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
 
 CHROMIUM = os.environ.get("NPSLOOP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def _browser_or_skip() -> Any:
@@ -68,15 +76,21 @@ class Server:
     def __init__(self, tmp_path: Path) -> None:
         self.url_db = f"sqlite+aiosqlite:///{tmp_path / 'npsloop.db'}"
         self.clock = ManualClock(T0)
-        self.settings = Settings(database_url=self.url_db, data_dir=tmp_path / "data", environment="test",
-                                 poll_interval_seconds=0.05, sla_check_interval_seconds=0.1,
-                                 handler_retry_base_seconds=0.0)
+        self.settings = Settings(
+            database_url=self.url_db,
+            data_dir=tmp_path / "data",
+            environment="test",
+            poll_interval_seconds=0.05,
+            sla_check_interval_seconds=0.1,
+            handler_retry_base_seconds=0.0,
+        )
         self.admin_key = asyncio.run(self._prepare())
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         runtime = Runtime.build(self.settings, clock=self.clock)
-        config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=self.port, log_config=None,
-                                access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            create_app(runtime), host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="npsloop-test-server", daemon=True)
 
@@ -90,7 +104,7 @@ class Server:
         finally:
             await db.dispose()
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         self.thread.start()
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -115,17 +129,31 @@ def _until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
 
 def _seed(api: httpx.Client, clock: ManualClock) -> None:
     def post(score: int, customer: str, segment: str, comment: str | None) -> None:
-        body = {"score": score, "comment": comment, "responded_at": clock.now().isoformat(),
-                "customer": {"id": customer, "segment": segment, "name": customer.replace("-", " ").title(),
-                             "email": f"{customer}@example.com"},
-                "survey": {"touchpoint": "support", "kind": "transactional", "channel": "email"}}
+        body = {
+            "score": score,
+            "comment": comment,
+            "responded_at": clock.now().isoformat(),
+            "customer": {
+                "id": customer,
+                "segment": segment,
+                "name": customer.replace("-", " ").title(),
+                "email": f"{customer}@example.com",
+            },
+            "survey": {"touchpoint": "support", "kind": "transactional", "channel": "email"},
+        }
         assert api.post("/v1/responses", json=body).status_code == 202
 
     # Six weeks of imported history (no detractors, so no old tasks crowd the inbox).
-    history = [{"score": (7, 8, 9, 10, 10, 9, 8)[(w + i) % 7], "responded_at": (T0 - timedelta(weeks=w, days=i % 5)).isoformat(),
-                "customer": {"id": f"hist-{w}-{i}", "segment": ("smb", "enterprise")[i % 2]},
-                "survey": {"touchpoint": "renewal", "kind": "relationship"}}
-               for w in range(1, 7) for i in range(4 + w % 3)]
+    history = [
+        {
+            "score": (7, 8, 9, 10, 10, 9, 8)[(w + i) % 7],
+            "responded_at": (T0 - timedelta(weeks=w, days=i % 5)).isoformat(),
+            "customer": {"id": f"hist-{w}-{i}", "segment": ("smb", "enterprise")[i % 2]},
+            "survey": {"touchpoint": "renewal", "kind": "relationship"},
+        }
+        for w in range(1, 7)
+        for i in range(4 + w % 3)
+    ]
     assert api.post("/v1/responses/batch", json={"responses": history}).json()["accepted"] == len(history)
     week = [  # (days after T0, score, customer, segment, comment)
         (0, 2, "ada-lovelace", "enterprise", "The app keeps crashing and support never answers"),
@@ -143,11 +171,17 @@ def _seed(api: httpx.Client, clock: ManualClock) -> None:
     # Ada's task is closed by phone, and she answers again as a promoter a day later.
     ada = api.get("/v1/tasks", params={"customer_id": "ada-lovelace"}).json()["tasks"][0]
     clock.advance(hours=3)
-    assert api.post(f"/v1/tasks/{ada['id']}/resolve", json={"outcome": "resolved", "note": "Called; fixed"}).status_code == 200
+    assert (
+        api.post(f"/v1/tasks/{ada['id']}/resolve", json={"outcome": "resolved", "note": "Called; fixed"}).status_code
+        == 200
+    )
     clock.advance(hours=24)
     post(9, "ada-lovelace", "enterprise", "Thanks for fixing it so quickly")
-    for score, customer, segment, comment in ((1, "linus-torvalds", "smb", "Billing charged me twice"),
-                                              (7, "guido-van-rossum", "smb", None), (10, "tim-berners-lee", "smb", "Great")):
+    for score, customer, segment, comment in (
+        (1, "linus-torvalds", "smb", "Billing charged me twice"),
+        (7, "guido-van-rossum", "smb", None),
+        (10, "tim-berners-lee", "smb", "Great"),
+    ):
         post(score, customer, segment, comment)
     # T0 + 44 h: Dennis's 24 h SLA is breached; Alan's and Ken's 48 h SLAs are due in 4 h.
     clock.advance(hours=17)
@@ -170,6 +204,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 def test_dashboard_shows_the_api_numbers_and_resolves_a_task_in_chromium(server: Server) -> None:
     sync_playwright = _browser_or_skip()
     from playwright.sync_api import expect
+
     ARTIFACTS.mkdir(exist_ok=True)
     api = httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=10)
     _seed(api, server.clock)
@@ -192,14 +227,16 @@ def test_dashboard_shows_the_api_numbers_and_resolves_a_task_in_chromium(server:
             expect(kpi).not_to_have_text("–")
 
             # The overview shows exactly what the API computes.
-            assert kpi.inner_text() == _nps_text(nps['nps'])
+            assert kpi.inner_text() == _nps_text(nps["nps"])
             assert page.get_by_test_id("kpi-moe").inner_text() == f"{nps['margin_of_error']:.1f}"
             assert page.get_by_test_id("kpi-responses").inner_text() == str(nps["total"])
             assert page.get_by_test_id("kpi-sla").inner_text() == f"{followup['sla']['compliance'] * 100:.1f}%"
             assert page.get_by_test_id("kpi-recovery").inner_text() == f"{followup['recovery']['rate'] * 100:.1f}%"
             rows = page.get_by_test_id("group-row")
-            shown = {rows.nth(i).get_attribute("data-key"): float(rows.nth(i).get_attribute("data-nps"))
-                     for i in range(rows.count())}
+            shown = {
+                rows.nth(i).get_attribute("data-key"): float(rows.nth(i).get_attribute("data-nps"))
+                for i in range(rows.count())
+            }
             assert shown == {k: g["nps"] for k, g in segments.items()}
             assert page.get_by_test_id("trend-point").count() >= 1
             assert page.locator("#trend-chart polygon.band").count() >= 1  # the margin-of-error band
@@ -238,16 +275,19 @@ def test_dashboard_shows_the_api_numbers_and_resolves_a_task_in_chromium(server:
             assert not errors, errors
 
             # A phone: the same numbers, one column, the task opens over the list.
-            phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                                        is_mobile=True, has_touch=True)
+            phone = browser.new_context(
+                viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+            )
             mobile = phone.new_page()
             mobile.goto(server.base + "/")
             assert mobile.get_by_test_id("api-key").is_visible()  # a new session starts signed out
             mobile.get_by_test_id("api-key").fill(server.admin_key)
             mobile.get_by_test_id("login-submit").click()
             expect(mobile.get_by_test_id("kpi-nps")).not_to_have_text("–")
-            assert mobile.get_by_test_id("kpi-nps").inner_text() == _nps_text(nps['nps'])
-            assert mobile.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # no sideways scroll
+            assert mobile.get_by_test_id("kpi-nps").inner_text() == _nps_text(nps["nps"])
+            assert mobile.evaluate(
+                "document.documentElement.scrollWidth <= window.innerWidth + 1"
+            )  # no sideways scroll
             mobile.screenshot(path=str(ARTIFACTS / "dashboard-overview-phone.png"), full_page=True)
             mobile.get_by_test_id("tab-inbox").click()
             mobile.get_by_test_id("task-list").get_by_test_id("task-item").first.click()

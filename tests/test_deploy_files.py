@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 DOCKERFILE = (ROOT / "deploy" / "Dockerfile").read_text()
 SETTINGS_VARIABLES = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
-NPSLOOP_SERVICES = {name: s for name, s in COMPOSE["services"].items()
-                    if s.get("build", {}).get("dockerfile") == "deploy/Dockerfile"}
+NPSLOOP_SERVICES = {
+    name: s for name, s in COMPOSE["services"].items() if s.get("build", {}).get("dockerfile") == "deploy/Dockerfile"
+}
 
 
 def cli_roles() -> set[str]:
@@ -93,8 +94,9 @@ def test_every_metric_the_dashboard_and_alerts_read_is_exported():
     from npsloop.shared.observability import Metrics
 
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
-    exported = {family.name + suffix for family in Metrics().registry.collect()
-                for suffix in suffixes.get(family.type, ("",))}
+    exported = {
+        family.name + suffix for family in Metrics().registry.collect() for suffix in suffixes.get(family.type, ("",))
+    }
     for path in (ROOT / "deploy" / "grafana-dashboard.json", ROOT / "deploy" / "prometheus-alerts.yml"):
         used = set(re.findall(r"npsloop_\w+", path.read_text()))
         assert used and used <= exported, (path.name, sorted(used - exported))

@@ -13,15 +13,22 @@ from tests import processes
 
 
 def _cli_env(runtime, tmp_path) -> dict[str, str]:
-    return processes.base_env(NPSLOOP_DATABASE_URL=runtime.settings.resolved_database_url,
-                              NPSLOOP_DATA_DIR=str(tmp_path / "data"))
+    return processes.base_env(
+        NPSLOOP_DATABASE_URL=runtime.settings.resolved_database_url, NPSLOOP_DATA_DIR=str(tmp_path / "data")
+    )
 
 
 async def test_a_poison_event_is_dead_lettered_after_its_attempts_and_later_events_keep_flowing(
-        client, runtime, make_key, pump, tmp_path):
+    client, runtime, make_key, pump, tmp_path
+):
     headers = await make_key("admin")
-    poison = events.new_event(events.RESPONSE_RECEIVED, key="cust-poison", subject="no-such-response",
-                              data={"id": "no-such-response"}, time=runtime.clock.now())  # no score, no customer
+    poison = events.new_event(
+        events.RESPONSE_RECEIVED,
+        key="cust-poison",
+        subject="no-such-response",
+        data={"id": "no-such-response"},
+        time=runtime.clock.now(),
+    )  # no score, no customer
     async with runtime.db.unit_of_work() as session:
         await outbox.append(session, poison, clock=runtime.clock)
     healthy = await client.post("/v1/responses", json={"score": 4, "customer": {"id": "cust-after"}}, headers=headers)
@@ -42,7 +49,11 @@ async def test_a_poison_event_is_dead_lettered_after_its_attempts_and_later_even
 
     shown = processes.run_cli("dlq", "show", str(letter.id), env=env, cwd=tmp_path)
     detail = json.loads(shown.stdout)
-    assert detail["envelope"]["id"] == poison.id and detail["attempts"] == letter.attempts and "KeyError" in detail["error"]
+    assert (
+        detail["envelope"]["id"] == poison.id
+        and detail["attempts"] == letter.attempts
+        and "KeyError" in detail["error"]
+    )
 
     still = processes.run_cli("dlq", "redrive", str(letter.id), env=env, cwd=tmp_path)
     assert still.returncode == 1 and "still failing" in still.stdout and "Traceback" not in still.stderr
@@ -53,13 +64,21 @@ async def test_redrive_runs_the_dead_letters_own_consumer_once(client, runtime, 
     """The dead letter is written by the test, as a classifier that was broken when the
     event arrived (a bug fixed since) would have left it; the redrive uses today's handler."""
     headers = await make_key("admin")
-    posted = await client.post("/v1/responses", json={"score": 9, "comment": "Lovely", "customer": {"id": "c-r"}},
-                               headers=headers)
+    posted = await client.post(
+        "/v1/responses", json={"score": 9, "comment": "Lovely", "customer": {"id": "c-r"}}, headers=headers
+    )
     async with runtime.db.unit_of_work() as session:
         entry = await session.scalar(select(EventLogEntry).where(EventLogEntry.type == events.RESPONSE_RECEIVED))
-        letter = DeadLetter(consumer="classifier", event_id=entry.event_id, topic=entry.topic, type=entry.type,
-                            envelope=entry.envelope, error="RuntimeError: model file missing", attempts=5,
-                            created_at=runtime.clock.now())
+        letter = DeadLetter(
+            consumer="classifier",
+            event_id=entry.event_id,
+            topic=entry.topic,
+            type=entry.type,
+            envelope=entry.envelope,
+            error="RuntimeError: model file missing",
+            attempts=5,
+            created_at=runtime.clock.now(),
+        )
         session.add(letter)
     env = _cli_env(runtime, tmp_path)
     redriven = processes.run_cli("dlq", "redrive", "--all", env=env, cwd=tmp_path)

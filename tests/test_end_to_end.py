@@ -16,8 +16,11 @@ from tests.receivers import HttpReceiver
 @pytest.fixture
 def npsloop_up(tmp_path):
     port = processes.free_port()
-    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "data"), NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1",
-                             NPSLOOP_POLL_INTERVAL_SECONDS="0.1")
+    env = processes.base_env(
+        NPSLOOP_DATA_DIR=str(tmp_path / "data"),
+        NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1",
+        NPSLOOP_POLL_INTERVAL_SECONDS="0.1",
+    )
     log = tmp_path / "npsloop.log"
     created = processes.run_cli("keys", "create", "--name", "shop-app", "--scopes", "admin", env=env, cwd=tmp_path)
     assert created.returncode == 0, created.stderr
@@ -47,14 +50,22 @@ def test_a_new_user_sees_a_detractor_become_a_task_and_signed_alerts(npsloop_up,
     receiver = HttpReceiver()
     try:
         with httpx.Client(base_url=base_url, headers=auth, timeout=10) as http:
-            hook = http.post("/v1/webhooks", json={
-                "url": receiver.url, "events": ["npsloop.followup.opened.v1", "npsloop.referral.requested.v1"]}).json()
+            hook = http.post(
+                "/v1/webhooks",
+                json={"url": receiver.url, "events": ["npsloop.followup.opened.v1", "npsloop.referral.requested.v1"]},
+            ).json()
 
             posted_at = time.monotonic()
-            detractor = http.post("/v1/responses", headers={"Idempotency-Key": "order-1001"}, json={
-                "score": 3, "comment": "Delivery was late and nobody answered my emails",
-                "customer": {"id": "cust-77", "email": "pat@example.com", "segment": "smb"},
-                "survey": {"touchpoint": "purchase", "kind": "transactional", "channel": "email"}})
+            detractor = http.post(
+                "/v1/responses",
+                headers={"Idempotency-Key": "order-1001"},
+                json={
+                    "score": 3,
+                    "comment": "Delivery was late and nobody answered my emails",
+                    "customer": {"id": "cust-77", "email": "pat@example.com", "segment": "smb"},
+                    "survey": {"touchpoint": "purchase", "kind": "transactional", "channel": "email"},
+                },
+            )
             assert detractor.status_code == 202
             rid = detractor.json()["id"]
             tasks = wait_for(lambda: http.get("/v1/tasks", params={"customer_id": "cust-77"}).json()["tasks"])
@@ -62,10 +73,13 @@ def test_a_new_user_sees_a_detractor_become_a_task_and_signed_alerts(npsloop_up,
             (task,) = tasks
             assert task["response_id"] == rid and task["status"] == "open"
             from datetime import datetime
+
             sla = datetime.fromisoformat(task["due_at"]) - datetime.fromisoformat(task["received_at"])
             assert sla.total_seconds() == 24 * 3600
 
-            promoter = http.post("/v1/responses", json={"score": 10, "comment": "Love it", "customer": {"id": "cust-88"}})
+            promoter = http.post(
+                "/v1/responses", json={"score": 10, "comment": "Love it", "customer": {"id": "cust-88"}}
+            )
             assert promoter.status_code == 202
 
             wait_for(lambda: len(receiver.requests) >= 2)
@@ -76,18 +90,31 @@ def test_a_new_user_sees_a_detractor_become_a_task_and_signed_alerts(npsloop_up,
             assert verified["npsloop.followup.opened.v1"]["data"]["task_id"] == task["id"]
             assert verified["npsloop.referral.requested.v1"]["data"]["customer"]["id"] == "cust-88"
 
-            repeat = http.post("/v1/responses", headers={"Idempotency-Key": "order-1001"}, json={
-                "score": 3, "comment": "Delivery was late and nobody answered my emails",
-                "customer": {"id": "cust-77", "email": "pat@example.com", "segment": "smb"},
-                "survey": {"touchpoint": "purchase", "kind": "transactional", "channel": "email"}})
+            repeat = http.post(
+                "/v1/responses",
+                headers={"Idempotency-Key": "order-1001"},
+                json={
+                    "score": 3,
+                    "comment": "Delivery was late and nobody answered my emails",
+                    "customer": {"id": "cust-77", "email": "pat@example.com", "segment": "smb"},
+                    "survey": {"touchpoint": "purchase", "kind": "transactional", "channel": "email"},
+                },
+            )
             assert repeat.status_code == 202 and repeat.json()["id"] == rid
 
             bad = [
                 (http.post("/v1/responses", json={"score": 11, "customer": {"id": "x"}}), 422, "score"),
                 (http.post("/v1/responses", json={"score": 5, "customer": {}}), 422, "customer.id"),
                 (httpx.post(f"{base_url}/v1/responses", json={"score": 5, "customer": {"id": "x"}}), 401, None),
-                (httpx.post(f"{base_url}/v1/responses", json={"score": 5, "customer": {"id": "x"}},
-                            headers={"Authorization": "Bearer nps_000000000000_wrong"}), 401, None),
+                (
+                    httpx.post(
+                        f"{base_url}/v1/responses",
+                        json={"score": 5, "customer": {"id": "x"}},
+                        headers={"Authorization": "Bearer nps_000000000000_wrong"},
+                    ),
+                    401,
+                    None,
+                ),
             ]
             for reply, status, field in bad:
                 assert reply.status_code == status
@@ -116,8 +143,9 @@ def test_a_wrong_setting_stops_start_up_naming_the_variable(tmp_path):
 
 def test_keys_are_listed_without_secrets_and_revoked(tmp_path):
     env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "d"))
-    created = processes.run_cli("keys", "create", "--name", "ops", "--scopes", "tasks:read,analytics:read",
-                                env=env, cwd=tmp_path)
+    created = processes.run_cli(
+        "keys", "create", "--name", "ops", "--scopes", "tasks:read,analytics:read", env=env, cwd=tmp_path
+    )
     clear = created.stdout.strip().splitlines()[-1]
     key_id = clear.split("_")[1]
     listing = processes.run_cli("keys", "list", env=env, cwd=tmp_path).stdout

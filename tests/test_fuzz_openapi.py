@@ -30,8 +30,9 @@ def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsy
     # Private targets allowed: the fuzzer's webhook URLs ("http://a/") resolve nowhere, and with the
     # public-address check no subscription was ever created, so the operations taking a webhook or
     # delivery id saw invented ids only. The check itself is tested in tests/services/deliveries.
-    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "data"), NPSLOOP_LOG_LEVEL="WARNING",
-                             NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="true")
+    env = processes.base_env(
+        NPSLOOP_DATA_DIR=str(tmp_path / "data"), NPSLOOP_LOG_LEVEL="WARNING", NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="true"
+    )
     created = processes.run_cli("keys", "create", "--name", "fuzzer", "--scopes", "admin", env=env, cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip().splitlines()[-1]
@@ -42,20 +43,44 @@ def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsy
     try:
         processes.wait_ready(f"http://127.0.0.1:{port}", server, log)
         st = Path(sys.executable).parent / "schemathesis"
-        command = [str(st) if st.exists() else "schemathesis", "run", f"http://127.0.0.1:{port}/openapi.json",
-                   "--header", f"Authorization: Bearer {key}",
-                   "--checks", "not_a_server_error,response_schema_conformance",
-                   # The coverage phase is left out: schemathesis 4.32 crashes inside it on
-                   # Python 3.11 (hypothesis lambda introspection), reporting its own error.
-                   "--phases", "examples,fuzzing,stateful",
-                   "--max-examples", MAX_EXAMPLES, "--max-time", MAX_SECONDS, "--seed", seed,
-                   "--workers", "4", "--generation-database", "none", "--no-color", "--request-timeout", "20"]
+        command = [
+            str(st) if st.exists() else "schemathesis",
+            "run",
+            f"http://127.0.0.1:{port}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {key}",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            # The coverage phase is left out: schemathesis 4.32 crashes inside it on
+            # Python 3.11 (hypothesis lambda introspection), reporting its own error.
+            "--phases",
+            "examples,fuzzing,stateful",
+            "--max-examples",
+            MAX_EXAMPLES,
+            "--max-time",
+            MAX_SECONDS,
+            "--seed",
+            seed,
+            "--workers",
+            "4",
+            "--generation-database",
+            "none",
+            "--no-color",
+            "--request-timeout",
+            "20",
+        ]
         command += ["--report", "vcr", "--report-vcr-path", str(cassette)]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=int(MAX_SECONDS) + 90,
-                                cwd=tmp_path, env={**os.environ, "NO_COLOR": "1"})
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=int(MAX_SECONDS) + 90,
+            cwd=tmp_path,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
     finally:
         processes.stop(server)
-    summary = result.stdout[result.stdout.find("SUMMARY"):] if "SUMMARY" in result.stdout else result.stdout[-3000:]
+    summary = result.stdout[result.stdout.find("SUMMARY") :] if "SUMMARY" in result.stdout else result.stdout[-3000:]
     with capsys.disabled():
         print(f"\nschemathesis (seed {seed}, max {MAX_EXAMPLES} examples per operation):\n{summary}")
     server_errors = [line for line in log.read_text().splitlines() if '"unhandled error"' in line]
@@ -67,5 +92,9 @@ def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsy
 
 def webhook_reads(cassette: str) -> list[str]:
     """The status codes of the recorded GET /v1/webhooks/{uuid} requests."""
-    return re.findall(r"uri: '[^']*/v1/webhooks/[0-9a-f-]{36}'\n\s+method: 'GET'"
-                      r"(?:(?!\n  request:).)*?\n  response:\n    status:\n      code: '(\d+)'", cassette, re.S)
+    return re.findall(
+        r"uri: '[^']*/v1/webhooks/[0-9a-f-]{36}'\n\s+method: 'GET'"
+        r"(?:(?!\n  request:).)*?\n  response:\n    status:\n      code: '(\d+)'",
+        cassette,
+        re.S,
+    )

@@ -57,9 +57,15 @@ async def post(client: httpx.AsyncClient, n: int, tag: str) -> tuple[dict[str, i
     for i in range(n):
         score = i % 11
         started = time.monotonic()
-        answer = await client.post("/v1/responses", json={"score": score, "comment": "the app keeps crashing" if score < 7 else "great",
-                                                          "customer": {"id": f"{tag}-{i % 40}"}},
-                                   headers={"Idempotency-Key": f"{tag}-{i}"})
+        answer = await client.post(
+            "/v1/responses",
+            json={
+                "score": score,
+                "comment": "the app keeps crashing" if score < 7 else "great",
+                "customer": {"id": f"{tag}-{i % 40}"},
+            },
+            headers={"Idempotency-Key": f"{tag}-{i}"},
+        )
         slowest = max(slowest, time.monotonic() - started)
         assert answer.status_code == 202, answer.text
         acknowledged[answer.json()["id"]] = score
@@ -68,16 +74,18 @@ async def post(client: httpx.AsyncClient, n: int, tag: str) -> tuple[dict[str, i
 
 async def unpublished(db: Database) -> int:
     async with db.sessions() as session:
-        return await session.scalar(select(func.count()).select_from(EventLogEntry)
-                                    .where(EventLogEntry.published_at.is_(None)))
+        return await session.scalar(
+            select(func.count()).select_from(EventLogEntry).where(EventLogEntry.published_at.is_(None))
+        )
 
 
 async def settled(db: Database, ids: list[str], detractors: set[str]) -> tuple[int, dict[str, int]]:
     async with db.sessions() as session:
-        classified = await session.scalar(select(func.count()).select_from(StoredClassification)
-                                          .where(StoredClassification.response_id.in_(ids)))
+        classified = await session.scalar(
+            select(func.count()).select_from(StoredClassification).where(StoredClassification.response_id.in_(ids))
+        )
         rows = (await session.execute(select(Task.response_id, func.count()).group_by(Task.response_id))).all()
-    return classified, {response_id: n for response_id, n in rows}
+    return classified, dict(rows)
 
 
 async def wait_until(condition, timeout: float, roles: list[RoleProcess], what: str) -> None:
@@ -91,9 +99,14 @@ async def wait_until(condition, timeout: float, roles: list[RoleProcess], what: 
 
 async def test_broker_outage_grows_the_outbox_and_drains_without_loss(database_url, broker, tmp_path):
     prefix = unique_topic_prefix()
-    env = role_environment(database_url=database_url, kafka_bootstrap=broker.bootstrap_servers,
-                           data_dir=tmp_path / "data", topic_prefix=prefix, NPSLOOP_LOG_LEVEL="WARNING",
-                           NPSLOOP_KAFKA_REQUEST_TIMEOUT_MS=str(REQUEST_TIMEOUT_MS))
+    env = role_environment(
+        database_url=database_url,
+        kafka_bootstrap=broker.bootstrap_servers,
+        data_dir=tmp_path / "data",
+        topic_prefix=prefix,
+        NPSLOOP_LOG_LEVEL="WARNING",
+        NPSLOOP_KAFKA_REQUEST_TIMEOUT_MS=str(REQUEST_TIMEOUT_MS),
+    )
     api = RoleProcess("api", env, tmp_path, port=free_port()).start()
     roles = [api] + [RoleProcess(role, env, tmp_path).start() for role in ("relay", "classifier", "followup")]
     relay = roles[1]
@@ -107,6 +120,7 @@ async def test_broker_outage_grows_the_outbox_and_drains_without_loss(database_u
             async def first_ones_classified() -> bool:
                 classified, _ = await settled(db, list(before), set())
                 return classified == BEFORE_OUTAGE and await unpublished(db) == 0
+
             await wait_until(first_ones_classified, 60, roles, "the pre-outage responses being classified")
 
             broker.pause()
@@ -123,6 +137,7 @@ async def test_broker_outage_grows_the_outbox_and_drains_without_loss(database_u
 
             async def drained() -> bool:
                 return await unpublished(db) == 0
+
             await wait_until(drained, DRAIN_TIMEOUT, roles, "the outbox draining")
             drain_seconds = time.monotonic() - drain_started
 
@@ -133,13 +148,15 @@ async def test_broker_outage_grows_the_outbox_and_drains_without_loss(database_u
             async def all_settled() -> bool:
                 classified, tasks = await settled(db, ids, detractors)
                 return classified == len(ids) and detractors <= tasks.keys()
+
             await wait_until(all_settled, DRAIN_TIMEOUT, roles, "every response being classified")
             await asyncio.sleep(2)  # a late duplicate would show up now
             classified, tasks = await settled(db, ids, detractors)
 
         async with db.sessions() as session:
-            received_ids = set((await session.scalars(select(EventLogEntry.event_id)
-                                                      .where(EventLogEntry.type == RECEIVED))).all())
+            received_ids = set(
+                (await session.scalars(select(EventLogEntry.event_id).where(EventLogEntry.type == RECEIVED))).all()
+            )
         on_topic = [json.loads(r["payload"]) for r in read_with_kcat(broker.bootstrap_servers, f"{prefix}.responses")]
         topic_ids = [e["id"] for e in on_topic if e["type"] == RECEIVED]
     finally:
@@ -151,12 +168,14 @@ async def test_broker_outage_grows_the_outbox_and_drains_without_loss(database_u
     # the relay logs the failed requests; none logged would mean the broker never looked down.
     relay_log = relay.log_path.read_text().splitlines()
     relay_failures = sum(1 for line in relay_log if " ERROR " in line or " WARNING " in line)
-    print(f"\nbroker outage: {outage:.1f}s frozen; {DURING_OUTAGE} responses accepted during it (slowest answer "
-          f"{slowest_during * 1000:.0f} ms); {waiting_in_outbox} events waiting in the outbox; relay logged "
-          f"{relay_failures} failed requests or passes; drained {drain_seconds:.1f}s after the broker came back; "
-          f"{len(set(topic_ids))} distinct response events on the topic ({len(topic_ids) - len(set(topic_ids))} "
-          f"re-sent copies); {classified}/{len(ids)} classified; {len(detractors)} detractors, "
-          f"{sum(tasks.get(r, 0) for r in detractors)} tasks")
+    print(
+        f"\nbroker outage: {outage:.1f}s frozen; {DURING_OUTAGE} responses accepted during it (slowest answer "
+        f"{slowest_during * 1000:.0f} ms); {waiting_in_outbox} events waiting in the outbox; relay logged "
+        f"{relay_failures} failed requests or passes; drained {drain_seconds:.1f}s after the broker came back; "
+        f"{len(set(topic_ids))} distinct response events on the topic ({len(topic_ids) - len(set(topic_ids))} "
+        f"re-sent copies); {classified}/{len(ids)} classified; {len(detractors)} detractors, "
+        f"{sum(tasks.get(r, 0) for r in detractors)} tasks"
+    )
     # The outage really stopped the relay: every event written during it waited in the outbox.
     assert waiting_in_outbox >= DURING_OUTAGE
     assert relay_failures >= 1, "the relay never noticed the outage; the test did not test it"

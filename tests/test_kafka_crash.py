@@ -44,16 +44,24 @@ async def post_responses(base_url: str, headers: dict[str, str], rng: random.Ran
         queue.put_nowait(i)
     interval = POSTING_SECONDS / RESPONSES * CONCURRENCY
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+
         async def worker() -> None:
             while not queue.empty():
                 i = queue.get_nowait()
                 score = rng.randint(0, 10)
                 started = time.monotonic()
-                response = await client.post("/v1/responses", json={"score": score, "comment": "slow and buggy" if score < 7 else None,
-                                                                    "customer": {"id": f"crash-{i % 300}"}})
+                response = await client.post(
+                    "/v1/responses",
+                    json={
+                        "score": score,
+                        "comment": "slow and buggy" if score < 7 else None,
+                        "customer": {"id": f"crash-{i % 300}"},
+                    },
+                )
                 if response.status_code == 202:
                     acknowledged[response.json()["id"]] = score
                 await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     return acknowledged
 
@@ -79,17 +87,24 @@ async def kill_and_restart(victims: list[RoleProcess], rng: random.Random, until
 
 async def counts(db: Database, ids: list[str]) -> tuple[int, dict[str, int]]:
     async with db.sessions() as session:
-        classified = await session.scalar(select(func.count()).select_from(StoredClassification)
-                                          .where(StoredClassification.response_id.in_(ids)))
+        classified = await session.scalar(
+            select(func.count()).select_from(StoredClassification).where(StoredClassification.response_id.in_(ids))
+        )
         rows = (await session.execute(select(Task.response_id, func.count()).group_by(Task.response_id))).all()
-    return classified, {response_id: n for response_id, n in rows}
+    return classified, dict(rows)
 
 
-async def test_killing_consumers_mid_stream_loses_nothing_and_opens_each_task_once(database_url, kafka_bootstrap,
-                                                                                  tmp_path):
+async def test_killing_consumers_mid_stream_loses_nothing_and_opens_each_task_once(
+    database_url, kafka_bootstrap, tmp_path
+):
     rng = random.Random(20260501)
-    env = role_environment(database_url=database_url, kafka_bootstrap=kafka_bootstrap, data_dir=tmp_path / "data",
-                           topic_prefix=unique_topic_prefix(), NPSLOOP_LOG_LEVEL="WARNING")
+    env = role_environment(
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        data_dir=tmp_path / "data",
+        topic_prefix=unique_topic_prefix(),
+        NPSLOOP_LOG_LEVEL="WARNING",
+    )
     api = RoleProcess("api", env, tmp_path, port=free_port()).start()
     relay = RoleProcess("relay", env, tmp_path).start()
     classifier = RoleProcess("classifier", env, tmp_path).start()
@@ -103,7 +118,9 @@ async def test_killing_consumers_mid_stream_loses_nothing_and_opens_each_task_on
         posting_done = asyncio.Event()
         # Separate generators: the workers draw scores in whatever order the event loop runs
         # them, which must not change the kill schedule.
-        killer = asyncio.create_task(kill_and_restart([classifier, followup], random.Random(rng.random()), posting_done))
+        killer = asyncio.create_task(
+            kill_and_restart([classifier, followup], random.Random(rng.random()), posting_done)
+        )
         acknowledged = await post_responses(base_url, headers, random.Random(rng.random()))
         posting_done.set()
         kills = await killer
@@ -119,7 +136,8 @@ async def test_killing_consumers_mid_stream_loses_nothing_and_opens_each_task_on
                 role.assert_running()
             assert time.monotonic() < deadline, (
                 f"after {DRAIN_TIMEOUT}s: {classified}/{len(ids)} classified, "
-                f"{len(detractors & tasks.keys())}/{len(detractors)} detractor tasks\n{classifier.log_tail()}")
+                f"{len(detractors & tasks.keys())}/{len(detractors)} detractor tasks\n{classifier.log_tail()}"
+            )
             await asyncio.sleep(0.5)
         await asyncio.sleep(2)  # let any late duplicate show up before counting
         classified, tasks = await counts(db, ids)
@@ -129,9 +147,11 @@ async def test_killing_consumers_mid_stream_loses_nothing_and_opens_each_task_on
         for role in roles:
             role.stop()
         await db.dispose()
-    print(f"\ncrash test: {len(ids)} acknowledged, {stored} stored, {classified} classified, {len(detractors)} "
-          f"detractors, {sum(tasks.get(r, 0) for r in detractors)} tasks for them, kills {kills}, "
-          f"{time.monotonic() - started:.0f}s")
+    print(
+        f"\ncrash test: {len(ids)} acknowledged, {stored} stored, {classified} classified, {len(detractors)} "
+        f"detractors, {sum(tasks.get(r, 0) for r in detractors)} tasks for them, kills {kills}, "
+        f"{time.monotonic() - started:.0f}s"
+    )
     assert len(ids) == RESPONSES and stored == RESPONSES
     assert classified == len(ids)
     assert all(tasks.get(rid) == 1 for rid in detractors)

@@ -37,10 +37,12 @@ def backend() -> str:
 @pytest.fixture
 def deployment(database_url, kafka_bootstrap, tmp_path):
     import os
+
     # The default topic names are part of the contract; a real broker keeps earlier runs' records,
     # which the test tells apart by customer id.
-    env = role_environment(database_url=database_url, kafka_bootstrap=kafka_bootstrap, data_dir=tmp_path / "data",
-                           topic_prefix="npsloop")
+    env = role_environment(
+        database_url=database_url, kafka_bootstrap=kafka_bootstrap, data_dir=tmp_path / "data", topic_prefix="npsloop"
+    )
     api = RoleProcess("api", env, tmp_path, port=free_port())
     roles = [api] + [RoleProcess(role, env, tmp_path) for role in ("relay", "classifier", "followup")]
     for role in roles:
@@ -59,8 +61,9 @@ async def api_key(database_url: str) -> dict[str, str]:
     db = Database(database_url)
     try:
         async with db.unit_of_work() as session:
-            _, clear = await auth.create_key(session, name="e2e", scopes=["responses:write", "tasks:read"],
-                                             clock=SystemClock())
+            _, clear = await auth.create_key(
+                session, name="e2e", scopes=["responses:write", "tasks:read"], clock=SystemClock()
+            )
     finally:
         await db.dispose()
     return {"Authorization": f"Bearer {clear}"}
@@ -80,8 +83,12 @@ def read_with_kcat(bootstrap: str, topic: str) -> list[dict]:
     kcat = shutil.which("kcat")
     if kcat is None:
         pytest.fail("kcat is not installed: run scripts/setup-system-packages (Debian package kcat)")
-    done = subprocess.run([kcat, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [kcat, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-J", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
@@ -92,8 +99,10 @@ async def test_a_detractor_posted_to_the_api_becomes_a_task_through_kafka(deploy
     run_id = uuid.uuid4().hex[:8]
     customer = f"cust-{run_id}-0"
     with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
-        posted = client.post("/v1/responses", json={"score": 2, "comment": "Support never answered my ticket",
-                                                    "customer": {"id": customer}})
+        posted = client.post(
+            "/v1/responses",
+            json={"score": 2, "comment": "Support never answered my ticket", "customer": {"id": customer}},
+        )
         assert posted.status_code == 202, posted.text
         task = wait_for_task(client, customer)  # includes the consumers joining their groups
         assert task["response_id"] == posted.json()["id"]
@@ -101,14 +110,18 @@ async def test_a_detractor_posted_to_the_api_becomes_a_task_through_kafka(deploy
         latencies = []  # warm path: POST accepted -> task visible through the API
         for i in range(1, LATENCY_SAMPLES + 1):
             started = time.monotonic()
-            assert client.post("/v1/responses", json={"score": 4, "customer": {"id": f"cust-{run_id}-{i}"}}
-                               ).status_code == 202
+            assert (
+                client.post("/v1/responses", json={"score": 4, "customer": {"id": f"cust-{run_id}-{i}"}}).status_code
+                == 202
+            )
             wait_for_task(client, f"cust-{run_id}-{i}", timeout=20)
             latencies.append(time.monotonic() - started)
     for role in roles:
         role.assert_running()
-    print(f"\nend-to-end latency over Kafka (POST -> task), {LATENCY_SAMPLES} detractors: "
-          f"median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
+    print(
+        f"\nend-to-end latency over Kafka (POST -> task), {LATENCY_SAMPLES} detractors: "
+        f"median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+    )
 
     records = [r for r in read_with_kcat(kafka_bootstrap, "npsloop.responses") if r.get("key") == customer]
     assert len(records) == 1, "the response event is on npsloop.responses exactly once, keyed by the customer id"
@@ -124,4 +137,3 @@ async def test_a_detractor_posted_to_the_api_becomes_a_task_through_kafka(deploy
     flat = records[0].get("headers") or []  # kcat -J lists headers as [name, value, name, value, ...]
     kafka_headers = dict(zip(flat[::2], flat[1::2]))
     assert kafka_headers.get("content-type", "").startswith("application/cloudevents+json")
-

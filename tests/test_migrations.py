@@ -13,9 +13,11 @@ async def test_migrated_schema_matches_the_models(database_url):
     db = Database(database_url)
     try:
         async with db.engine.connect() as conn:
+
             def diff(sync_conn):
                 context = MigrationContext.configure(sync_conn, opts={"compare_type": False})
                 return compare_metadata(context, metadata)
+
             differences = await conn.run_sync(diff)
     finally:
         await db.dispose()

@@ -78,14 +78,19 @@ class TcpProxy:
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
-async def test_with_the_database_down_ingest_answers_503_fast_and_recovers_by_itself(database_url, tmp_path, make_key,
-                                                                                    capsys):
+async def test_with_the_database_down_ingest_answers_503_fast_and_recovers_by_itself(
+    database_url, tmp_path, make_key, capsys
+):
     from sqlalchemy.engine import make_url
+
     real = make_url(database_url)
     proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
     await proxy.up()
-    settings = Settings(database_url=real.set(port=proxy.port).render_as_string(hide_password=False),
-                        data_dir=tmp_path / "data", environment="test")
+    settings = Settings(
+        database_url=real.set(port=proxy.port).render_as_string(hide_password=False),
+        data_dir=tmp_path / "data",
+        environment="test",
+    )
     runtime = Runtime.build(settings)
     headers = await make_key("admin")
     app = create_app(runtime, worker_roles=())
@@ -99,8 +104,9 @@ async def test_with_the_database_down_ingest_answers_503_fast_and_recovers_by_it
             answers = []
             for attempt in range(5):
                 started = time.monotonic()
-                reply = await http.post("/v1/responses", json=body,
-                                        headers={**headers, "Idempotency-Key": f"k-during-{attempt}"})
+                reply = await http.post(
+                    "/v1/responses", json=body, headers={**headers, "Idempotency-Key": f"k-during-{attempt}"}
+                )
                 answers.append((reply, time.monotonic() - started))
             for reply, seconds in answers:
                 assert reply.status_code == 503, reply.text
@@ -116,8 +122,9 @@ async def test_with_the_database_down_ingest_answers_503_fast_and_recovers_by_it
             await proxy.up()  # same port: the pool reconnects on its own
             recovered_after = time.monotonic()
             while True:
-                again = await http.post("/v1/responses", json=body,
-                                        headers={**headers, "Idempotency-Key": "k-during-0"})
+                again = await http.post(
+                    "/v1/responses", json=body, headers={**headers, "Idempotency-Key": "k-during-0"}
+                )
                 if again.status_code == 202 or time.monotonic() - recovered_after > 10:
                     break
                 await asyncio.sleep(0.2)
@@ -139,18 +146,22 @@ async def test_with_the_database_down_ingest_answers_503_fast_and_recovers_by_it
         await direct.close()
     slowest = max(s for _, s in answers)
     with capsys.disabled():
-        print(f"\ndatabase down: 5 POSTs answered 503 in at most {slowest * 1000:.0f} ms; "
-              f"recovered {time.monotonic() - recovered_after:.1f} s after the database came back")
+        print(
+            f"\ndatabase down: 5 POSTs answered 503 in at most {slowest * 1000:.0f} ms; "
+            f"recovered {time.monotonic() - recovered_after:.1f} s after the database came back"
+        )
 
 
-async def test_a_webhook_receiver_down_for_hours_gets_the_alert_once_it_is_back(client, runtime, clock, make_key,
-                                                                                pump):
+async def test_a_webhook_receiver_down_for_hours_gets_the_alert_once_it_is_back(client, runtime, clock, make_key, pump):
     receiver = HttpReceiver(status=503)
     worker = DeliveryWorker(runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=True)
     try:
         headers = await make_key("admin")
-        hook = (await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]},
-                                  headers=headers)).json()
+        hook = (
+            await client.post(
+                "/v1/webhooks", json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]}, headers=headers
+            )
+        ).json()
         await client.post("/v1/responses", json={"score": 1, "customer": {"id": "c-hours"}}, headers=headers)
         await pump()
         # Eight hours of a dead receiver, the worker waking every 10 minutes of moved time.
@@ -163,7 +174,7 @@ async def test_a_webhook_receiver_down_for_hours_gets_the_alert_once_it_is_back(
         for _ in range(8):  # at most the one-hour backoff cap later
             await worker.run_once()
             clock.advance(minutes=10)
-        delivered = [r for r in receiver.requests[failures:]]
+        delivered = list(receiver.requests[failures:])
         assert len(delivered) == 1
         payload = Webhook(hook["secret"]).verify(delivered[0].body, delivered[0].headers)
         assert payload["type"] == "npsloop.followup.opened.v1"
@@ -187,8 +198,12 @@ async def test_a_silent_or_locked_database_gets_503_within_the_statement_timeout
     proxy = TcpProxy(real.host or "127.0.0.1", real.port or 5432)
     await proxy.up()
     timeout = 1.0
-    settings = Settings(database_url=real.set(port=proxy.port).render_as_string(hide_password=False),
-                        data_dir=tmp_path / "data", environment="test", database_statement_timeout_seconds=timeout)
+    settings = Settings(
+        database_url=real.set(port=proxy.port).render_as_string(hide_password=False),
+        data_dir=tmp_path / "data",
+        environment="test",
+        database_statement_timeout_seconds=timeout,
+    )
     runtime = Runtime.build(settings)
     headers = await make_key("admin")
     app = create_app(runtime, worker_roles=())
@@ -229,6 +244,7 @@ async def test_a_silent_or_locked_database_gets_503_within_the_statement_timeout
         if proxy._server is not None and proxy._server.is_serving():
             await proxy.down()
     from npsloop.shared.db import Database
+
     direct = Database(database_url)
     try:
         async with direct.sessions() as session:
@@ -236,5 +252,7 @@ async def test_a_silent_or_locked_database_gets_503_within_the_statement_timeout
     finally:
         await direct.dispose()
     assert stored == 2, "the first POST and the retried k-lock one; nothing from the failed attempts"
-    print(f"\nlocked table: 503 after {locked_seconds:.1f} s; silent server: 503 after {silent_seconds:.1f} s "
-          f"(statement timeout {timeout:.0f} s)")
+    print(
+        f"\nlocked table: 503 after {locked_seconds:.1f} s; silent server: 503 after {silent_seconds:.1f} s "
+        f"(statement timeout {timeout:.0f} s)"
+    )

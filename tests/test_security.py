@@ -14,8 +14,19 @@ from npsloop.shared.models import ApiKey
 from npsloop.shared.web import DbDep
 from tests.receivers import HttpReceiver
 
-LEAKS = ("traceback", "select ", "insert ", "from api_keys", "sqlalchemy", "asyncpg", "sqlite3", "whsec_",
-         'file "', "line ", "nps_")
+LEAKS = (
+    "traceback",
+    "select ",
+    "insert ",
+    "from api_keys",
+    "sqlalchemy",
+    "asyncpg",
+    "sqlite3",
+    "whsec_",
+    'file "',
+    "line ",
+    "nps_",
+)
 
 
 def assert_leaks_nothing(reply) -> None:
@@ -51,18 +62,27 @@ async def test_error_bodies_never_show_stack_traces_sql_or_secrets(client, runti
             assert_leaks_nothing(reply)
 
     replies = [
-        await client.post("/v1/responses", content=b'{"score": 5, "customer": {"id": ', headers={
-            **headers, "content-type": "application/json"}),
-        await client.post("/v1/responses", content=b"x" * (runtime.settings.max_body_bytes + 1), headers={
-            **headers, "content-type": "application/json"}),
+        await client.post(
+            "/v1/responses",
+            content=b'{"score": 5, "customer": {"id": ',
+            headers={**headers, "content-type": "application/json"},
+        ),
+        await client.post(
+            "/v1/responses",
+            content=b"x" * (runtime.settings.max_body_bytes + 1),
+            headers={**headers, "content-type": "application/json"},
+        ),
         await client.post("/v1/responses", json={"score": "ten", "customer": {"id": "c"}}, headers=headers),
         await client.get("/v1/responses/does-not-exist", headers=headers),
         await client.get("/v1/responses/x", headers={"Authorization": "Bearer nps_deadbeef_guess"}),
         await client.delete("/v1/responses/x", headers=headers),
         await client.get("/v1/nowhere"),
     ]
-    replies.append(await client.post("/v1/responses", json={"score": 5, "customer": {"id": "c"}},
-                                     headers={**headers, "Idempotency-Key": ""}))  # found by schemathesis: was a 500
+    replies.append(
+        await client.post(
+            "/v1/responses", json={"score": 5, "customer": {"id": "c"}}, headers={**headers, "Idempotency-Key": ""}
+        )
+    )  # found by schemathesis: was a 500
     assert [r.status_code for r in replies] == [400, 413, 422, 404, 401, 405, 404, 422]
     for reply in replies:
         assert_leaks_nothing(reply)
@@ -83,6 +103,7 @@ async def test_keys_are_stored_only_as_hashes_and_revocation_takes_effect_at_onc
 
     admin = await make_key("admin")
     from npsloop.shared import auth
+
     async with runtime.db.unit_of_work() as session:
         assert await auth.revoke_key(session, clear.split("_")[1], clock=runtime.clock)
     for method, path, kwargs in (("POST", "/v1/responses", {"json": body}), ("GET", "/v1/tasks", {})):
@@ -91,8 +112,7 @@ async def test_keys_are_stored_only_as_hashes_and_revocation_takes_effect_at_onc
     assert (await client.get("/v1/tasks", headers=admin)).status_code == 200
 
 
-async def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_are_not_affected(client, runtime,
-                                                                                            make_key):
+async def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_are_not_affected(client, runtime, make_key):
     runtime.settings.rate_limit_per_second = 0.5
     runtime.settings.rate_limit_burst = 3
     busy = await make_key("tasks:read", name="busy-app")
@@ -107,6 +127,7 @@ async def test_a_key_over_its_rate_gets_429_with_retry_after_and_other_keys_are_
 
 def test_the_default_rate_limit_is_generous():
     from npsloop.shared.settings import Settings
+
     settings = Settings()
     assert settings.rate_limit_per_second >= 1000 and settings.rate_limit_burst >= 2000
 
@@ -117,8 +138,9 @@ async def test_a_webhook_target_that_turns_private_is_refused_at_delivery_time(c
     receiver = HttpReceiver()
     try:
         headers = await make_key("admin")
-        assert (await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]},
-                                  headers=headers)).status_code == 201
+        assert (
+            await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=headers)
+        ).status_code == 201
         await client.post("/v1/responses", json={"score": 2, "customer": {"id": "c-ssrf"}}, headers=headers)
         await pump()
         worker = DeliveryWorker(runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=False)
@@ -154,16 +176,25 @@ async def test_a_name_that_rebinds_to_loopback_after_the_check_is_never_connecte
         address = "93.184.216.34" if len(lookups) == 1 else "127.0.0.1"  # public first, then loopback
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
 
-    monkeypatch.setattr(type(asyncio.get_running_loop()), "getaddrinfo",
-                        lambda self, *a, **k: rebinding_getaddrinfo(*a, **k))
+    monkeypatch.setattr(
+        type(asyncio.get_running_loop()), "getaddrinfo", lambda self, *a, **k: rebinding_getaddrinfo(*a, **k)
+    )
     port = int(receiver.url.rsplit(":", 1)[1].split("/", 1)[0])
     url = f"http://rebind.example:{port}/hook"
 
     async def deliver(client: httpx.AsyncClient):
         lookups.clear()  # each delivery: check_url sees the public answer, the connection the loopback one
         try:
-            return await channels.send(client, channel_type="webhook", target=url, body=b"{}", msg_id="msg_rebind",
-                                       secret=None, settings=Settings(), allow_private=False)
+            return await channels.send(
+                client,
+                channel_type="webhook",
+                target=url,
+                body=b"{}",
+                msg_id="msg_rebind",
+                secret=None,
+                settings=Settings(),
+                allow_private=False,
+            )
         finally:
             await client.aclose()
 
@@ -197,8 +228,9 @@ async def test_the_guarded_client_delivers_to_the_address_it_checked(monkeypatch
             return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
         return await real_getaddrinfo(host, port, *args, **kwargs)
 
-    monkeypatch.setattr(type(asyncio.get_running_loop()), "getaddrinfo",
-                        lambda self, *a, **k: fake_getaddrinfo(*a, **k))
+    monkeypatch.setattr(
+        type(asyncio.get_running_loop()), "getaddrinfo", lambda self, *a, **k: fake_getaddrinfo(*a, **k)
+    )
     monkeypatch.setattr(urls, "_check_address", lambda address: None)
     port = int(receiver.url.rsplit(":", 1)[1].split("/", 1)[0])
     client = urls.guarded_client(timeout=5, allow_private=False)

@@ -18,14 +18,17 @@ def _body(**fields) -> bytes:
     return json.dumps(document).encode()
 
 
-@pytest.mark.parametrize("fields, field", [
-    ({"comment": "bad\x00comment"}, "comment"),
-    ({"external_id": "ext\x00id"}, "external_id"),
-    ({"customer": {"id": "c\x00x"}}, "customer.id"),
-    ({"customer": {"id": "c1", "email": "a\x00@b.example"}}, "customer.email"),
-    ({"properties": {"plan\x00": "pro"}}, "properties"),
-    ({"properties": {"plan": "pro\x00"}}, "properties.plan"),
-])
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"comment": "bad\x00comment"}, "comment"),
+        ({"external_id": "ext\x00id"}, "external_id"),
+        ({"customer": {"id": "c\x00x"}}, "customer.id"),
+        ({"customer": {"id": "c1", "email": "a\x00@b.example"}}, "customer.email"),
+        ({"properties": {"plan\x00": "pro"}}, "properties"),
+        ({"properties": {"plan": "pro\x00"}}, "properties.plan"),
+    ],
+)
 async def test_a_nul_anywhere_in_a_response_is_refused_naming_the_field(client, make_key, fields, field):
     headers = {**await make_key("admin"), **JSON}
     for _ in range(2):  # the repeat (same external id) must not reach the unique index either
@@ -39,12 +42,15 @@ async def test_a_nul_anywhere_in_a_response_is_refused_naming_the_field(client, 
     assert exported.status_code == 200 and exported.text.count("\n") <= 1, exported.text
 
 
-@pytest.mark.parametrize("raw, field", [
-    (b'{"score": 3, "customer": {"id": "c1"}, "properties": {"a": Infinity}}', "properties.a"),
-    (b'{"score": 3, "customer": {"id": "c1"}, "properties": {"a": -Infinity}}', "properties.a"),
-    (b'{"score": 3, "customer": {"id": "c1"}, "properties": {"a": NaN}}', "properties.a"),
-    (b'{"score": 3, "customer": {"id": "c1"}, "properties": {"a": 1e400}}', "properties.a"),
-])
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        (b'{"score": 3, "customer": {"id": "c1"}, "properties": {"a": Infinity}}', "properties.a"),
+        (b'{"score": 3, "customer": {"id": "c1"}, "properties": {"a": -Infinity}}', "properties.a"),
+        (b'{"score": 3, "customer": {"id": "c1"}, "properties": {"a": NaN}}', "properties.a"),
+        (b'{"score": 3, "customer": {"id": "c1"}, "properties": {"a": 1e400}}', "properties.a"),
+    ],
+)
 async def test_non_finite_numbers_are_refused_naming_the_field(client, make_key, raw, field):
     headers = {**await make_key("admin"), **JSON}
     reply = await client.post("/v1/responses", content=raw, headers=headers)
@@ -78,22 +84,28 @@ async def test_one_nul_item_in_a_batch_is_rejected_alone(client, make_key):
         assert "properties" in json.dumps(results[2]["errors"])
 
 
-@pytest.mark.parametrize("method, path, params", [
-    ("GET", "/v1/tasks", {"customer_id": "a\x00b"}),
-    ("GET", "/v1/surveys/eligibility", {"customer_id": "a\x00b"}),
-    ("GET", "/v1/nps", {"segment": "x\x00"}),
-])
+@pytest.mark.parametrize(
+    "method, path, params",
+    [
+        ("GET", "/v1/tasks", {"customer_id": "a\x00b"}),
+        ("GET", "/v1/surveys/eligibility", {"customer_id": "a\x00b"}),
+        ("GET", "/v1/nps", {"segment": "x\x00"}),
+    ],
+)
 async def test_a_nul_in_a_query_parameter_is_refused_naming_it(client, make_key, method, path, params):
     reply = await client.request(method, path, params=params, headers=await make_key("admin"))
     assert reply.status_code == 422, reply.text
     assert reply.json()["errors"][0]["field"] == f"query.{next(iter(params))}"
 
 
-@pytest.mark.parametrize("method, path", [
-    ("DELETE", "/v1/customers/a%00b"),
-    ("GET", "/v1/responses/r%00"),
-    ("GET", "/v1/tasks/t%00"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("DELETE", "/v1/customers/a%00b"),
+        ("GET", "/v1/responses/r%00"),
+        ("GET", "/v1/tasks/t%00"),
+    ],
+)
 async def test_a_nul_in_the_path_is_refused(client, make_key, method, path):
     reply = await client.request(method, path, headers=await make_key("admin"))
     assert reply.status_code == 422, reply.text
@@ -106,4 +118,4 @@ def test_the_body_check_finds_only_real_nuls_and_non_finite_numbers():
     assert problem_in_body(b'{"a": [1, {"b": 1E+999}]}')[0] == "a.1.b"
     assert problem_in_body(b'{"a": 1e308}') is None
     assert problem_in_body(b'{"a": "NaN"}') is None  # a string, not a number
-    assert problem_in_body(b'not json NaN') is None  # the route answers 400 for that
+    assert problem_in_body(b"not json NaN") is None  # the route answers 400 for that

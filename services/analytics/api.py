@@ -9,8 +9,15 @@ from fastapi.responses import StreamingResponse
 
 from npsloop.services.analytics import export, followup_metrics, service
 from npsloop.services.analytics.nps import Interval
-from npsloop.services.analytics.schemas import (GROUP_BY_HELP, FollowupReport, NpsReport, ThemeReport, check_group_by,
-                                        open_period, resolve_period)
+from npsloop.services.analytics.schemas import (
+    GROUP_BY_HELP,
+    FollowupReport,
+    NpsReport,
+    ThemeReport,
+    check_group_by,
+    open_period,
+    resolve_period,
+)
 from npsloop.shared.auth import Principal
 from npsloop.shared.clock import Instant
 from npsloop.shared.web import ClockDep, DbDep, require
@@ -18,33 +25,51 @@ from npsloop.shared.web import ClockDep, DbDep, require
 router = APIRouter(tags=["analytics"])
 
 Analyst = Annotated[Principal, Depends(require("analytics:read"))]
-From = Annotated[Instant | None, Query(alias="from", description="Start (inclusive); naive = UTC; default: to − 90 days")]
+From = Annotated[
+    Instant | None, Query(alias="from", description="Start (inclusive); naive = UTC; default: to − 90 days")
+]
 To = Annotated[Instant | None, Query(description="End (exclusive); naive = UTC; default: now")]
 ExportFrom = Annotated[Instant | None, Query(alias="from", description="Start (inclusive); naive = UTC")]
 
 
 @router.get("/v1/nps", response_model=NpsReport, response_model_by_alias=True, response_model_exclude_none=False)
 async def get_nps(
-    _: Analyst, db: DbDep, clock: ClockDep, period_from: From = None, to: To = None,
+    _: Analyst,
+    db: DbDep,
+    clock: ClockDep,
+    period_from: From = None,
+    to: To = None,
     group_by: Annotated[str | None, Query(description=GROUP_BY_HELP)] = None,
     interval: Annotated[Interval | None, Query(description="day | week | month (UTC; weeks start on Monday)")] = None,
-    segment: str | None = None, touchpoint: str | None = None, lifecycle_stage: str | None = None,
+    segment: str | None = None,
+    touchpoint: str | None = None,
+    lifecycle_stage: str | None = None,
     survey_kind: str | None = None,
 ) -> dict:
     """NPS (−100..100), counts, shares and the 95 % margin of error for a period of answers
     (by ``responded_at``), per group and per interval, with whether each interval's change
     from the previous one is significant. Groups are keyed by the grouping's name."""
     period = resolve_period(period_from, to, clock.now())
-    filters = {k: v for k, v in (("segment", segment), ("touchpoint", touchpoint),
-                                 ("lifecycle_stage", lifecycle_stage), ("survey_kind", survey_kind)) if v is not None}
+    filters = {
+        k: v
+        for k, v in (
+            ("segment", segment),
+            ("touchpoint", touchpoint),
+            ("lifecycle_stage", lifecycle_stage),
+            ("survey_kind", survey_kind),
+        )
+        if v is not None
+    }
     async with db.sessions() as session:
-        return await service.nps_report(session, period=period, group_by=check_group_by(group_by),
-                                        interval=interval, filters=filters)
+        return await service.nps_report(
+            session, period=period, group_by=check_group_by(group_by), interval=interval, filters=filters
+        )
 
 
 @router.get("/v1/analytics/themes", response_model=ThemeReport, response_model_by_alias=True)
-async def get_themes(_: Analyst, db: DbDep, clock: ClockDep, period_from: From = None, to: To = None,
-                     interval: Interval | None = None) -> dict:
+async def get_themes(
+    _: Analyst, db: DbDep, clock: ClockDep, period_from: From = None, to: To = None, interval: Interval | None = None
+) -> dict:
     """Theme counts and shares by category (what detractors talk about versus promoters),
     NPS per theme and, with ``interval``, the trend of each theme. Corrections win."""
     period = resolve_period(period_from, to, clock.now())
@@ -63,9 +88,11 @@ async def get_followup(_: Analyst, db: DbDep, clock: ClockDep, period_from: From
 
 
 def _csv(rows, name: str) -> StreamingResponse:
-    return StreamingResponse(rows, media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                      "Cache-Control": "no-store"})
+    return StreamingResponse(
+        rows,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
 
 
 @router.get("/v1/analytics/export/responses.csv", response_class=StreamingResponse)

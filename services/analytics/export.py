@@ -19,15 +19,52 @@ from npsloop.services.classifier import repository as classifier_repository
 from npsloop.shared.db import Database
 
 RESPONSE_COLUMNS = (
-    "id", "responded_at", "received_at", "score", "category", "comment", "customer_id", "customer_email",
-    "customer_name", "account_id", "segment", "touchpoint", "survey_kind", "survey_channel", "lifecycle_stage",
-    "properties", "external_id", "themes", "sentiment", "sentiment_score", "language", "classifier_version",
-    "classified_at", "corrected",
+    "id",
+    "responded_at",
+    "received_at",
+    "score",
+    "category",
+    "comment",
+    "customer_id",
+    "customer_email",
+    "customer_name",
+    "account_id",
+    "segment",
+    "touchpoint",
+    "survey_kind",
+    "survey_channel",
+    "lifecycle_stage",
+    "properties",
+    "external_id",
+    "themes",
+    "sentiment",
+    "sentiment_score",
+    "language",
+    "classifier_version",
+    "classified_at",
+    "corrected",
 )
 TASK_COLUMNS = (
-    "id", "response_id", "customer_id", "account_id", "segment", "score", "comment", "themes", "status", "assignee",
-    "team", "received_at", "opened_at", "due_at", "warned_at", "breached_at", "acknowledged_at", "resolved_at",
-    "outcome", "acknowledged_within_sla",
+    "id",
+    "response_id",
+    "customer_id",
+    "account_id",
+    "segment",
+    "score",
+    "comment",
+    "themes",
+    "status",
+    "assignee",
+    "team",
+    "received_at",
+    "opened_at",
+    "due_at",
+    "warned_at",
+    "breached_at",
+    "acknowledged_at",
+    "resolved_at",
+    "outcome",
+    "acknowledged_within_sla",
 )
 # Spreadsheet apps run a cell that starts with these as a formula: customer comments must not.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -73,12 +110,29 @@ def _response_values(response: Any, stored: Any, correction: Any) -> list[Any]:
         themes = list(correction.themes) if correction.themes is not None else themes
         sentiment = correction.sentiment or sentiment
     return [
-        response.id, response.responded_at, response.received_at, response.score, category_of(response.score),
-        response.comment, response.customer_id, customer.get("email"), customer.get("name"), response.account_id,
-        response.segment, response.touchpoint, response.survey_kind, response.survey_channel,
-        response.lifecycle_stage, response.properties or {}, response.external_id, ";".join(themes), sentiment,
-        stored.sentiment_score if stored else None, stored.language if stored else None,
-        stored.classifier_version if stored else None, stored.classified_at if stored else None,
+        response.id,
+        response.responded_at,
+        response.received_at,
+        response.score,
+        category_of(response.score),
+        response.comment,
+        response.customer_id,
+        customer.get("email"),
+        customer.get("name"),
+        response.account_id,
+        response.segment,
+        response.touchpoint,
+        response.survey_kind,
+        response.survey_channel,
+        response.lifecycle_stage,
+        response.properties or {},
+        response.external_id,
+        ";".join(themes),
+        sentiment,
+        stored.sentiment_score if stored else None,
+        stored.language if stored else None,
+        stored.classifier_version if stored else None,
+        stored.classified_at if stored else None,
         "true" if correction is not None else "false",
     ]
 
@@ -93,11 +147,28 @@ async def task_rows(db: Database, *, start: datetime | None, end: datetime | Non
             return
         for task in page:
             within = None if task.acknowledged_at is None else task.acknowledged_at <= task.due_at
-            yield _line([
-                task.id, task.response_id, task.customer_id, task.account_id, task.segment, task.score, task.comment,
-                ";".join(t.get("id", "") for t in task.themes or [] if isinstance(t, dict)), task.status,
-                task.assignee, task.team, task.received_at, task.opened_at, task.due_at, task.warned_at,
-                task.breached_at, task.acknowledged_at, task.resolved_at, task.outcome,
-                "" if within is None else str(within).lower(),
-            ])
+            yield _line(
+                [
+                    task.id,
+                    task.response_id,
+                    task.customer_id,
+                    task.account_id,
+                    task.segment,
+                    task.score,
+                    task.comment,
+                    ";".join(t.get("id", "") for t in task.themes or [] if isinstance(t, dict)),
+                    task.status,
+                    task.assignee,
+                    task.team,
+                    task.received_at,
+                    task.opened_at,
+                    task.due_at,
+                    task.warned_at,
+                    task.breached_at,
+                    task.acknowledged_at,
+                    task.resolved_at,
+                    task.outcome,
+                    "" if within is None else str(within).lower(),
+                ]
+            )
         after = (page[-1].received_at, page[-1].id)

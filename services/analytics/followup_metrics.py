@@ -19,8 +19,12 @@ from npsloop.services.followup.outcomes import recovery_rate
 
 OUTCOME_KINDS = ("churned", "renewed", "expanded", "contracted")
 DUE_SOON = timedelta(hours=6)
-AGE_BUCKETS = (("under_24h", timedelta(hours=24)), ("24h_to_48h", timedelta(hours=48)),
-               ("2d_to_7d", timedelta(days=7)), ("over_7d", None))
+AGE_BUCKETS = (
+    ("under_24h", timedelta(hours=24)),
+    ("24h_to_48h", timedelta(hours=48)),
+    ("2d_to_7d", timedelta(days=7)),
+    ("over_7d", None),
+)
 
 
 async def followup_report(session: AsyncSession, *, period: Period, now: datetime) -> dict[str, Any]:
@@ -32,7 +36,9 @@ async def followup_report(session: AsyncSession, *, period: Period, now: datetim
     tasks = await repository.tasks_received(session, start=period.start, end=period.end)
     unresolved = await repository.unresolved_tasks(session)
     return {
-        "from": period.start, "to": period.end, "now": now,
+        "from": period.start,
+        "to": period.end,
+        "now": now,
         "sla": _sla_compliance(tasks, now),
         "time_to_first_touch": _first_touch(tasks),
         "open_tasks_by_age": _by_age(unresolved, now),
@@ -45,12 +51,19 @@ async def followup_report(session: AsyncSession, *, period: Period, now: datetim
 def _sla_compliance(tasks: Sequence[Any], now: datetime) -> dict[str, Any]:
     """Share of detractor tasks acknowledged by their due time. A task neither acknowledged
     nor yet due is undecided and left out (``pending``) rather than counted either way."""
+
     def tally(subset: Sequence[Any]) -> dict[str, Any]:
         decided = [t for t in subset if t.acknowledged_at is not None or t.due_at <= now]
         within = sum(1 for t in decided if t.acknowledged_at is not None and t.acknowledged_at <= t.due_at)
-        return {"tasks": len(subset), "decided": len(decided), "acknowledged_within_sla": within,
-                "missed": len(decided) - within, "pending": len(subset) - len(decided),
-                "compliance": share(within, len(decided))}
+        return {
+            "tasks": len(subset),
+            "decided": len(decided),
+            "acknowledged_within_sla": within,
+            "missed": len(decided) - within,
+            "pending": len(subset) - len(decided),
+            "compliance": share(within, len(decided)),
+        }
+
     teams: dict[str, list[Any]] = defaultdict(list)
     for task in tasks:
         teams[task.team or "unassigned"].append(task)
@@ -60,8 +73,11 @@ def _sla_compliance(tasks: Sequence[Any], now: datetime) -> dict[str, Any]:
 def _first_touch(tasks: Sequence[Any]) -> dict[str, Any]:
     """From the response's arrival (the customer's clock) to the first acknowledgement."""
     seconds = [(t.acknowledged_at - t.received_at).total_seconds() for t in tasks if t.acknowledged_at is not None]
-    return {"touched": len(seconds), "median_seconds": statistics.median(seconds) if seconds else None,
-            "p90_seconds": percentile(seconds, 0.9)}
+    return {
+        "touched": len(seconds),
+        "median_seconds": statistics.median(seconds) if seconds else None,
+        "p90_seconds": percentile(seconds, 0.9),
+    }
 
 
 def _by_age(unresolved: Sequence[Any], now: datetime) -> dict[str, Any]:
@@ -86,18 +102,27 @@ def _sla_board(unresolved: Sequence[Any], now: datetime) -> dict[str, Any]:
         elif task.due_at - now <= DUE_SOON:
             row["due_soon"] += 1
     by_team = [{"team": team, **row} for team, row in sorted(teams.items())]
-    return {"due_soon_hours": DUE_SOON.total_seconds() / 3600,
-            "open": sum(r["open"] for r in by_team), "due_soon": sum(r["due_soon"] for r in by_team),
-            "breached": sum(r["breached"] for r in by_team), "by_team": by_team}
+    return {
+        "due_soon_hours": DUE_SOON.total_seconds() / 3600,
+        "open": sum(r["open"] for r in by_team),
+        "due_soon": sum(r["due_soon"] for r in by_team),
+        "breached": sum(r["breached"] for r in by_team),
+        "by_team": by_team,
+    }
 
 
 async def _recovery(session: AsyncSession, period: Period) -> dict[str, Any]:
     """Detractors won back, as follow-up measures them when a customer answers again
     after a resolved task (next answers received in the period)."""
     rate = await recovery_rate(session, since=period.start, until=period.end, team=None)
-    return {"rate": rate.recovery_rate, "recovered": rate.recovered, "answered_again": rate.measured,
-            "resolved_tasks": rate.resolved_tasks, "by_outcome": rate.by_outcome,
-            "by_next_category": rate.by_next_category}
+    return {
+        "rate": rate.recovery_rate,
+        "recovered": rate.recovered,
+        "answered_again": rate.measured,
+        "resolved_tasks": rate.resolved_tasks,
+        "by_outcome": rate.by_outcome,
+        "by_next_category": rate.by_next_category,
+    }
 
 
 def _task_outcomes(tasks: Sequence[Any]) -> dict[str, int]:
@@ -120,7 +145,8 @@ async def _business_outcomes(session: AsyncSession, period: Period) -> dict[str,
         for row in page:  # pages are in answer order, so the last one seen is the latest
             latest[row.customer_id] = row
     outcomes = await repository.business_outcomes_of(
-        session, customer_ids=list(latest), account_ids=sorted({r.account_id for r in latest.values() if r.account_id}))
+        session, customer_ids=list(latest), account_ids=sorted({r.account_id for r in latest.values() if r.account_id})
+    )
     by_customer: dict[str, list[Any]] = defaultdict(list)
     by_account: dict[str, list[Any]] = defaultdict(list)
     for outcome in outcomes:
@@ -129,19 +155,26 @@ async def _business_outcomes(session: AsyncSession, period: Period) -> dict[str,
         elif outcome.account_id:
             by_account[outcome.account_id].append(outcome)
     kinds = sorted({o.outcome for o in outcomes} | set(OUTCOME_KINDS))
-    table = {c: {"customers": 0, **{k: 0 for k in kinds}} for c in CATEGORIES}
+    table = {c: {"customers": 0, **dict.fromkeys(kinds, 0)} for c in CATEGORIES}
     tallies: dict[str, Tally] = defaultdict(Tally)
     for customer_id, row in latest.items():
         category = category_of(row.score)
         table[category]["customers"] += 1
         answered_on = row.responded_at.date()
-        happened = {o.outcome for o in by_customer.get(customer_id, []) + by_account.get(row.account_id or "", [])
-                    if o.occurred_on >= answered_on}
+        happened = {
+            o.outcome
+            for o in by_customer.get(customer_id, []) + by_account.get(row.account_id or "", [])
+            if o.occurred_on >= answered_on
+        }
         for kind in happened:
             table[category][kind] += 1
             tallies[kind].add(category)
-    by_category = {c: {**counts, **{f"{k}_rate": share(counts[k], counts["customers"]) for k in kinds}}
-                   for c, counts in table.items()}
-    return {"by_category": by_category,
-            "nps_by_outcome": {k: {"nps": tallies[k].as_dict()["nps"], "customers": tallies[k].total} for k in kinds},
-            "recorded": len(outcomes)}
+    by_category = {
+        c: {**counts, **{f"{k}_rate": share(counts[k], counts["customers"]) for k in kinds}}
+        for c, counts in table.items()
+    }
+    return {
+        "by_category": by_category,
+        "nps_by_outcome": {k: {"nps": tallies[k].as_dict()["nps"], "customers": tallies[k].total} for k in kinds},
+        "recorded": len(outcomes),
+    }

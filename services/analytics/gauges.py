@@ -16,8 +16,9 @@ from npsloop.shared.observability import Metrics
 RECOVERY_WINDOW = timedelta(days=90)  # the default survey throttle: about one next answer per customer
 
 
-async def refresh_gauges(session: AsyncSession, metrics: Metrics, *, relayed: bool, now: datetime,
-                         subscribed: Iterable[tuple[str, str]] = ()) -> None:
+async def refresh_gauges(
+    session: AsyncSession, metrics: Metrics, *, relayed: bool, now: datetime, subscribed: Iterable[tuple[str, str]] = ()
+) -> None:
     """Set the gauges from the database, so any process's /metrics tells the same truth.
 
     ``subscribed``: the (consumer, topic) pairs this deployment runs; one that has not
@@ -32,7 +33,7 @@ async def refresh_gauges(session: AsyncSession, metrics: Metrics, *, relayed: bo
         metrics.tasks_open.labels(team=team).set(count)
     lag: dict[str, int] = defaultdict(int)
     slowest: dict[str, int] = {}
-    positions = {pair: 0 for pair in subscribed}
+    positions = dict.fromkeys(subscribed, 0)
     positions.update({(c, t): p for c, t, p in await repository.consumer_positions(session)})
     for (consumer, topic), position in positions.items():
         lag[consumer] += await repository.events_after(session, topic, position)

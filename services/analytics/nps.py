@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 Interval = Literal["day", "week", "month"]
@@ -62,9 +62,16 @@ class Tally:
         n, nps, moe = self.total, self.nps, self.margin_of_error
         share = (lambda k: round(k / n, 4)) if n else (lambda k: None)
         return {
-            "nps": _round(nps), "promoters": self.promoters, "passives": self.passives, "detractors": self.detractors,
-            "total": n, "shares": {"promoters": share(self.promoters), "passives": share(self.passives),
-                                   "detractors": share(self.detractors)},
+            "nps": _round(nps),
+            "promoters": self.promoters,
+            "passives": self.passives,
+            "detractors": self.detractors,
+            "total": n,
+            "shares": {
+                "promoters": share(self.promoters),
+                "passives": share(self.passives),
+                "detractors": share(self.detractors),
+            },
             "margin_of_error": _round(moe),
             "ci_low": _round(max(-100.0, nps - moe)) if nps is not None and moe is not None else None,
             "ci_high": _round(min(100.0, nps + moe)) if nps is not None and moe is not None else None,
@@ -88,7 +95,7 @@ def change_between(before: Tally, after: Tally) -> dict[str, Any] | None:
 
 
 def bucket_start(moment: datetime, interval: Interval) -> date:
-    day = moment.astimezone(timezone.utc).date()
+    day = moment.astimezone(UTC).date()
     if interval == "week":
         return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
     if interval == "month":
@@ -115,7 +122,7 @@ def buckets(start: datetime, end: datetime, interval: Interval) -> list[date]:
 
 
 def as_moment(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def count_buckets(start: datetime, end: datetime, interval: Interval) -> int:

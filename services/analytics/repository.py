@@ -18,8 +18,10 @@ PAGE = 1000
 
 # Plain columns that /v1/nps may group or filter by.
 RESPONSE_DIMENSIONS = {
-    "segment": Response.segment, "touchpoint": Response.touchpoint,
-    "lifecycle_stage": Response.lifecycle_stage, "survey_kind": Response.survey_kind,
+    "segment": Response.segment,
+    "touchpoint": Response.touchpoint,
+    "lifecycle_stage": Response.lifecycle_stage,
+    "survey_kind": Response.survey_kind,
 }
 
 
@@ -31,17 +33,28 @@ def _period(query: Select, column: Any, start: datetime | None, end: datetime | 
     return query
 
 
-async def scored_responses(session: AsyncSession, *, start: datetime, end: datetime,
-                           filters: dict[str, str]) -> AsyncIterator[Sequence[Any]]:
+async def scored_responses(
+    session: AsyncSession, *, start: datetime, end: datetime, filters: dict[str, str]
+) -> AsyncIterator[Sequence[Any]]:
     """Responses answered in [start, end) with their stored themes, in pages of rows.
 
     Rows: id, score, segment, touchpoint, lifecycle_stage, survey_kind, properties,
     responded_at, comment, customer_id, account_id, themes (None when not classified yet).
     """
-    query = (select(Response.id, Response.score, Response.segment, Response.touchpoint, Response.lifecycle_stage,
-                    Response.survey_kind, Response.properties, Response.responded_at, Response.comment,
-                    Response.customer_id, Response.account_id, StoredClassification.themes)
-             .outerjoin(StoredClassification, StoredClassification.response_id == Response.id))
+    query = select(
+        Response.id,
+        Response.score,
+        Response.segment,
+        Response.touchpoint,
+        Response.lifecycle_stage,
+        Response.survey_kind,
+        Response.properties,
+        Response.responded_at,
+        Response.comment,
+        Response.customer_id,
+        Response.account_id,
+        StoredClassification.themes,
+    ).outerjoin(StoredClassification, StoredClassification.response_id == Response.id)
     query = _period(query, Response.responded_at, start, end)
     for name, value in filters.items():
         query = query.where(RESPONSE_DIMENSIONS[name] == value)
@@ -49,8 +62,9 @@ async def scored_responses(session: AsyncSession, *, start: datetime, end: datet
     while True:
         page = query
         if last is not None:
-            page = page.where((Response.responded_at > last[0])
-                              | and_(Response.responded_at == last[0], Response.id > last[1]))
+            page = page.where(
+                (Response.responded_at > last[0]) | and_(Response.responded_at == last[0], Response.id > last[1])
+            )
         rows = (await session.execute(page.order_by(Response.responded_at, Response.id).limit(PAGE))).all()
         if not rows:
             return
@@ -58,21 +72,25 @@ async def scored_responses(session: AsyncSession, *, start: datetime, end: datet
         last = (rows[-1].responded_at, rows[-1].id)
 
 
-async def responses_with_classification(session: AsyncSession, *, start: datetime | None, end: datetime | None,
-                                        after: tuple[datetime, str] | None) -> list[tuple[Response, StoredClassification | None]]:
+async def responses_with_classification(
+    session: AsyncSession, *, start: datetime | None, end: datetime | None, after: tuple[datetime, str] | None
+) -> list[tuple[Response, StoredClassification | None]]:
     """One keyset page of responses (by responded_at, id) with their classification, for export."""
     query = select(Response, StoredClassification).outerjoin(
-        StoredClassification, StoredClassification.response_id == Response.id)
+        StoredClassification, StoredClassification.response_id == Response.id
+    )
     query = _period(query, Response.responded_at, start, end)
     if after is not None:
-        query = query.where((Response.responded_at > after[0])
-                            | and_(Response.responded_at == after[0], Response.id > after[1]))
+        query = query.where(
+            (Response.responded_at > after[0]) | and_(Response.responded_at == after[0], Response.id > after[1])
+        )
     rows = (await session.execute(query.order_by(Response.responded_at, Response.id).limit(PAGE))).all()
     return [(row[0], row[1]) for row in rows]
 
 
-async def tasks_page(session: AsyncSession, *, start: datetime | None, end: datetime | None,
-                     after: tuple[datetime, str] | None) -> list[Task]:
+async def tasks_page(
+    session: AsyncSession, *, start: datetime | None, end: datetime | None, after: tuple[datetime, str] | None
+) -> list[Task]:
     """One keyset page of tasks whose response was received in [start, end)."""
     query = _period(select(Task), Task.received_at, start, end)
     if after is not None:
@@ -89,8 +107,9 @@ async def unresolved_tasks(session: AsyncSession) -> list[Task]:
     return list((await session.scalars(select(Task).where(Task.status != "resolved"))).all())
 
 
-async def business_outcomes_of(session: AsyncSession, *, customer_ids: Sequence[str],
-                               account_ids: Sequence[str]) -> list[BusinessOutcome]:
+async def business_outcomes_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str]
+) -> list[BusinessOutcome]:
     """Outcomes recorded for any of these customers or accounts."""
     found: dict[str, BusinessOutcome] = {}
     for column, ids in ((BusinessOutcome.customer_id, customer_ids), (BusinessOutcome.account_id, account_ids)):
@@ -101,10 +120,11 @@ async def business_outcomes_of(session: AsyncSession, *, customer_ids: Sequence[
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 # --- ops gauges (read at scrape time so every process reports the same truth) ---------
+
 
 async def open_tasks_by_team(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(Task.team, func.count()).where(Task.status != "resolved").group_by(Task.team))
@@ -117,8 +137,11 @@ async def consumer_positions(session: AsyncSession) -> list[tuple[str, str, int]
 
 
 async def events_after(session: AsyncSession, topic: str, position: int) -> int:
-    query = select(func.count()).select_from(EventLogEntry).where(EventLogEntry.topic == topic,
-                                                                  EventLogEntry.position > position)
+    query = (
+        select(func.count())
+        .select_from(EventLogEntry)
+        .where(EventLogEntry.topic == topic, EventLogEntry.position > position)
+    )
     return int(await session.scalar(query) or 0)
 
 

@@ -11,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from npsloop.services.analytics.nps import Interval
 from npsloop.shared.problems import UnprocessableContent
 
-GROUP_BY_PATTERN = re.compile(r"^(segment|touchpoint|lifecycle_stage|survey_kind|theme|properties\.[A-Za-z0-9_.\-]{1,100})$")
+GROUP_BY_PATTERN = re.compile(
+    r"^(segment|touchpoint|lifecycle_stage|survey_kind|theme|properties\.[A-Za-z0-9_.\-]{1,100})$"
+)
 GROUP_BY_HELP = "segment | touchpoint | lifecycle_stage | survey_kind | theme | properties.<name>"
 DEFAULT_PERIOD = timedelta(days=90)
 MAX_BUCKETS = 1000
@@ -74,16 +76,18 @@ def resolve_period(start: datetime | None, end: datetime | None, now: datetime) 
     end = end if end is not None else now
     start = start if start is not None else end - DEFAULT_PERIOD
     if start >= end:
-        raise UnprocessableContent("'from' must be before 'to'",
-                                   errors=[{"field": "from", "message": "must be before 'to'"}])
+        raise UnprocessableContent(
+            "'from' must be before 'to'", errors=[{"field": "from", "message": "must be before 'to'"}]
+        )
     return Period(start=start, end=end)
 
 
 def open_period(start: datetime | None, end: datetime | None) -> tuple[datetime | None, datetime | None]:
     """Either bound may be left open (exports default to everything); both arrive in UTC."""
     if start is not None and end is not None and start >= end:
-        raise UnprocessableContent("'from' must be before 'to'",
-                                   errors=[{"field": "from", "message": "must be before 'to'"}])
+        raise UnprocessableContent(
+            "'from' must be before 'to'", errors=[{"field": "from", "message": "must be before 'to'"}]
+        )
     return start, end
 
 
@@ -100,8 +104,10 @@ def check_group_by(value: str | None) -> str | None:
         message = "a property needs its name: properties.<name>, e.g. properties.plan"
         raise UnprocessableContent(f"group_by: {message}", errors=[{"field": "group_by", "message": message}])
     if value is not None and not GROUP_BY_PATTERN.match(value):
-        raise UnprocessableContent(f"group_by must be one of {GROUP_BY_HELP}",
-                                   errors=[{"field": "group_by", "message": f"must be one of {GROUP_BY_HELP}"}])
+        raise UnprocessableContent(
+            f"group_by must be one of {GROUP_BY_HELP}",
+            errors=[{"field": "group_by", "message": f"must be one of {GROUP_BY_HELP}"}],
+        )
     return value
 
 

@@ -10,8 +10,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.analytics import repository
-from npsloop.services.analytics.nps import (Interval, Tally, bucket_start, buckets, category_of, change_between,
-                                    count_buckets, next_bucket)
+from npsloop.services.analytics.nps import (
+    Interval,
+    Tally,
+    bucket_start,
+    buckets,
+    category_of,
+    change_between,
+    count_buckets,
+    next_bucket,
+)
 from npsloop.services.analytics.schemas import MAX_BUCKETS, Period
 from npsloop.services.classifier import repository as classifier_repository
 from npsloop.shared.problems import UnprocessableContent
@@ -23,13 +31,16 @@ def _check_buckets(period: Period, interval: Interval | None) -> list[date]:
     if interval is None:
         return []
     if count_buckets(period.start, period.end, interval) > MAX_BUCKETS:
-        raise UnprocessableContent(f"the period spans more than {MAX_BUCKETS} intervals of one {interval}",
-                                   errors=[{"field": "interval", "message": "too many intervals for this period"}])
+        raise UnprocessableContent(
+            f"the period spans more than {MAX_BUCKETS} intervals of one {interval}",
+            errors=[{"field": "interval", "message": "too many intervals for this period"}],
+        )
     return buckets(period.start, period.end, interval)
 
 
-async def _rows_with_themes(session: AsyncSession, period: Period,
-                            filters: dict[str, str]) -> AsyncIterator[tuple[Any, list[str]]]:
+async def _rows_with_themes(
+    session: AsyncSession, period: Period, filters: dict[str, str]
+) -> AsyncIterator[tuple[Any, list[str]]]:
     """Each response row with its theme ids; people's corrections win over the model."""
     async for page in repository.scored_responses(session, start=period.start, end=period.end, filters=filters):
         corrections = await classifier_repository.effective_corrections(session, [row.id for row in page])
@@ -56,15 +67,20 @@ def _series(tallies: dict[date, Tally], bucket_list: list[date], interval: Inter
     series, previous = [], None
     for start in bucket_list:
         tally = tallies.get(start, Tally())
-        point = {"start": start, "end": next_bucket(start, interval), **tally.as_dict(),
-                 "change": change_between(previous, tally) if previous is not None else None}
+        point = {
+            "start": start,
+            "end": next_bucket(start, interval),
+            **tally.as_dict(),
+            "change": change_between(previous, tally) if previous is not None else None,
+        }
         series.append(point)
         previous = tally
     return series
 
 
-async def nps_report(session: AsyncSession, *, period: Period, group_by: str | None, interval: Interval | None,
-                     filters: dict[str, str]) -> dict[str, Any]:
+async def nps_report(
+    session: AsyncSession, *, period: Period, group_by: str | None, interval: Interval | None, filters: dict[str, str]
+) -> dict[str, Any]:
     """NPS overall and per group, optionally per interval with the change's significance.
 
     A response counts once per group it belongs to: with ``group_by=theme`` a comment
@@ -92,10 +108,19 @@ async def nps_report(session: AsyncSession, *, period: Period, group_by: str | N
         return out
 
     ordered = sorted(groups.items(), key=lambda item: (-item[1].total, str(item[0])))
-    report_groups = ([shaped(t, groups_by_bucket[k], {group_by: k}) for k, t in ordered] if group_by
-                     else [shaped(overall, overall_by_bucket, {})])
-    return {"from": period.start, "to": period.end, "group_by": group_by, "interval": interval,
-            "overall": shaped(overall, overall_by_bucket, {}), "groups": report_groups}
+    report_groups = (
+        [shaped(t, groups_by_bucket[k], {group_by: k}) for k, t in ordered]
+        if group_by
+        else [shaped(overall, overall_by_bucket, {})]
+    )
+    return {
+        "from": period.start,
+        "to": period.end,
+        "group_by": group_by,
+        "interval": interval,
+        "overall": shaped(overall, overall_by_bucket, {}),
+        "groups": report_groups,
+    }
 
 
 async def theme_report(session: AsyncSession, *, period: Period, interval: Interval | None) -> dict[str, Any]:
@@ -128,17 +153,31 @@ async def theme_report(session: AsyncSession, *, period: Period, interval: Inter
         total = sum(counts.values())
         tally = Tally(promoters=counts["promoter"], passives=counts["passive"], detractors=counts["detractor"])
         stats: dict[str, Any] = {
-            "id": theme, "total": total, "share": share(total, all_commented), "nps": tally.as_dict()["nps"],
+            "id": theme,
+            "total": total,
+            "share": share(total, all_commented),
+            "nps": tally.as_dict()["nps"],
             "by_category": {c: {"count": counts[c], "share": share(counts[c], commented[c])} for c in CATEGORIES},
         }
         if interval:
-            stats["trend"] = [{"start": b, "count": theme_by_bucket[theme].get(b, 0),
-                               "share": share(theme_by_bucket[theme].get(b, 0), commented_by_bucket.get(b, 0))}
-                              for b in bucket_list]
+            stats["trend"] = [
+                {
+                    "start": b,
+                    "count": theme_by_bucket[theme].get(b, 0),
+                    "share": share(theme_by_bucket[theme].get(b, 0), commented_by_bucket.get(b, 0)),
+                }
+                for b in bucket_list
+            ]
         themes_out.append(stats)
     themes_out.sort(key=lambda t: (-t["total"], t["id"]))
-    return {"from": period.start, "to": period.end, "interval": interval, "responses": responses,
-            "commented": commented, "themes": themes_out}
+    return {
+        "from": period.start,
+        "to": period.end,
+        "interval": interval,
+        "responses": responses,
+        "commented": commented,
+        "themes": themes_out,
+    }
 
 
 def share(part: int, whole: int) -> float | None:

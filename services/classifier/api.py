@@ -20,8 +20,9 @@ Corrector = Annotated[Principal, Depends(require("responses:write"))]
 
 
 @router.put("/{response_id}/classification", response_model=ClassificationOut)
-async def correct_classification(response_id: str, body: CorrectionIn, principal: Corrector, db: DbDep,
-                                 clock: ClockDep, request: Request) -> ClassificationOut:
+async def correct_classification(
+    response_id: str, body: CorrectionIn, principal: Corrector, db: DbDep, clock: ClockDep, request: Request
+) -> ClassificationOut:
     """Correct the themes and/or sentiment; kept with who and when, and it wins from then on.
 
     The corrected classification is announced again as ``npsloop.response.classified.v1``
@@ -32,6 +33,13 @@ async def correct_classification(response_id: str, body: CorrectionIn, principal
     allowed = [t.id for t in (runtime.policy.theme_definitions() or DEFAULT_THEMES)]
     async with db.unit_of_work() as session:
         result = await service.correct_classification(
-            session, response_id, themes=body.themes, sentiment=body.sentiment, allowed_themes=allowed,
-            actor=principal.name, classifier=runtime.classifier, clock=clock)
+            session,
+            response_id,
+            themes=body.themes,
+            sentiment=body.sentiment,
+            allowed_themes=allowed,
+            actor=principal.name,
+            classifier=runtime.classifier,
+            clock=clock,
+        )
     return ClassificationOut.model_validate({"response_id": response_id, **result})

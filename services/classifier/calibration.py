@@ -49,8 +49,9 @@ def _f1(predicted: Sequence[bool], gold: Sequence[int]) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
-def calibrate_theme(labelled: list[tuple[Features, int]], theme_id: str, fit: BinaryFit, *,
-                    trust_at: int) -> tuple[bool, float]:
+def calibrate_theme(
+    labelled: list[tuple[Features, int]], theme_id: str, fit: BinaryFit, *, trust_at: int
+) -> tuple[bool, float]:
     """(keep the fitted head?, its threshold) from out-of-fold predictions on ``labelled``."""
     gold = [label for _, label in labelled]
     if sum(gold) < MIN_POSITIVES_TO_TUNE:
@@ -66,8 +67,9 @@ def calibrate_theme(labelled: list[tuple[Features, int]], theme_id: str, fit: Bi
             feats = labelled[i][0]
             confidences[i] = theme_confidence(head, feats, feats.get(lex, 0.0), trust)
     at_half = _f1([c >= 0.5 for c in confidences], gold)
-    best_f1, best_threshold = max((_f1([c >= t for c in confidences], gold), -abs(t - 0.5), t)
-                                  for t in THRESHOLDS)[0::2]
+    best_f1, best_threshold = max((_f1([c >= t for c in confidences], gold), -abs(t - 0.5), t) for t in THRESHOLDS)[
+        0::2
+    ]
     if best_f1 < at_half + THRESHOLD_GAIN:
         best_f1, best_threshold = at_half, 0.5
     return best_f1 > builtin_f1, best_threshold

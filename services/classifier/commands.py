@@ -9,13 +9,13 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from npsloop.services.classifier.embeddings import load_encoder
+from npsloop.services.classifier.evaluation import CrossValidation, check_folds, cross_validate
+from npsloop.services.classifier.model import BuiltinClassifier, Classifier
+from npsloop.services.classifier.sentiment_head import MIN_EXAMPLES as SENTIMENT_MIN_EXAMPLES
+from npsloop.services.classifier.sentiment_head import MIN_PER_CLASS as SENTIMENT_MIN_PER_CLASS
+from npsloop.services.classifier.training import LabelledExample, save, train
 from npsloop.shared.taxonomy import ThemeDefinition
-
-from .embeddings import load_encoder
-from .evaluation import CrossValidation, check_folds, cross_validate
-from .model import BuiltinClassifier, Classifier
-from .sentiment_head import MIN_EXAMPLES as SENTIMENT_MIN_EXAMPLES, MIN_PER_CLASS as SENTIMENT_MIN_PER_CLASS
-from .training import LabelledExample, save, train
 
 
 def _score(value: Any) -> int | None:
@@ -92,7 +92,9 @@ def read_labels(handle: TextIO) -> list[LabelledExample]:
     return examples
 
 
-def _labelled(corrections: Iterable[LabelledExample], labels_file: TextIO | None, command: str) -> list[LabelledExample]:
+def _labelled(
+    corrections: Iterable[LabelledExample], labels_file: TextIO | None, command: str
+) -> list[LabelledExample]:
     """Stored corrections plus the labelled file's lines, counted on stderr."""
     examples = list(corrections)
     print(f"classifier {command}: {len(examples)} stored corrections", file=sys.stderr)
@@ -103,8 +105,15 @@ def _labelled(corrections: Iterable[LabelledExample], labels_file: TextIO | None
     return examples
 
 
-def run_evaluate(*, labels_file: TextIO | None, corrections: Iterable[LabelledExample],
-                 themes: list[ThemeDefinition] | None, folds: int, outfile: TextIO, as_json: bool = False) -> CrossValidation:
+def run_evaluate(
+    *,
+    labels_file: TextIO | None,
+    corrections: Iterable[LabelledExample],
+    themes: list[ThemeDefinition] | None,
+    folds: int,
+    outfile: TextIO,
+    as_json: bool = False,
+) -> CrossValidation:
     """Cross-validate training on the organisation's labels against the built-in model and
     print per-theme precision and recall, theme micro-F1 and sentiment macro-F1 of both
     (``as_json``: one JSON object). Stores nothing."""
@@ -117,23 +126,34 @@ def run_evaluate(*, labels_file: TextIO | None, corrections: Iterable[LabelledEx
 
     result = cross_validate(examples, base=base, folds=folds, progress=progress)
     if as_json:
-        json.dump({"folds": folds, "examples": len(examples), "builtin": result.builtin.as_dict(),
-                   "trained": result.trained.as_dict()}, outfile)
+        json.dump(
+            {
+                "folds": folds,
+                "examples": len(examples),
+                "builtin": result.builtin.as_dict(),
+                "trained": result.trained.as_dict(),
+            },
+            outfile,
+        )
         outfile.write("\n")
         return result
     theme_labelled = sum(1 for e in examples if e.themes is not None)
     sentiment_labelled = sum(1 for e in examples if e.sentiment)
-    outfile.write(f"{folds}-fold cross-validation on {len(examples)} labelled comments ({theme_labelled} labelled "
-                  f"for themes, {sentiment_labelled} for sentiment): each fold classified by a model trained on "
-                  f"the others\n")
-    outfile.write(f"{'theme':<28} {'built-in prec':>13} {'recall':>6}  {'trained prec':>12} {'recall':>6}  "
-                  f"{'labelled':>8}\n")
+    outfile.write(
+        f"{folds}-fold cross-validation on {len(examples)} labelled comments ({theme_labelled} labelled "
+        f"for themes, {sentiment_labelled} for sentiment): each fold classified by a model trained on "
+        f"the others\n"
+    )
+    outfile.write(
+        f"{'theme':<28} {'built-in prec':>13} {'recall':>6}  {'trained prec':>12} {'recall':>6}  {'labelled':>8}\n"
+    )
     for theme, (p, r, support) in result.builtin.per_theme.items():
         trained_p, trained_r, _ = result.trained.per_theme[theme]
         outfile.write(f"{theme:<28} {p:13.3f} {r:6.3f}  {trained_p:12.3f} {trained_r:6.3f}  {support:8d}\n")
-    for label, before, after in (("theme micro-F1", result.builtin.micro_f1, result.trained.micro_f1),
-                                 ("sentiment macro-F1", result.builtin.sentiment_macro_f1,
-                                  result.trained.sentiment_macro_f1)):
+    for label, before, after in (
+        ("theme micro-F1", result.builtin.micro_f1, result.trained.micro_f1),
+        ("sentiment macro-F1", result.builtin.sentiment_macro_f1, result.trained.sentiment_macro_f1),
+    ):
         if before is None or after is None:
             outfile.write(f"{label:<28} no labels\n")
         else:
@@ -142,8 +162,14 @@ def run_evaluate(*, labels_file: TextIO | None, corrections: Iterable[LabelledEx
     return result
 
 
-def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExample],
-              themes: list[ThemeDefinition] | None, data_dir: pathlib.Path, embeddings: bool = False) -> str:
+def run_train(
+    *,
+    labels_file: TextIO | None,
+    corrections: Iterable[LabelledExample],
+    themes: list[ThemeDefinition] | None,
+    data_dir: pathlib.Path,
+    embeddings: bool = False,
+) -> str:
     """Fit the organisation's model from corrections (+ labelled file) and store it; return its version.
 
     ``embeddings``: the heads read MiniLM sentence embeddings, not the static word vectors
@@ -158,15 +184,20 @@ def run_train(*, labels_file: TextIO | None, corrections: Iterable[LabelledExamp
     if encoder is not None:
         print(f"classifier train: encoding {len(examples)} comments with {encoder.name}", file=sys.stderr)
     model = train(examples, themes=base.themes, base=base, encoder=encoder)
-    print(f"classifier train: fitted {len(model.theme_heads)} theme heads"
-          f"{' and sentiment' if model.sentiment_stack else ''} in {time.monotonic() - started:.1f}s",
-          file=sys.stderr)
+    print(
+        f"classifier train: fitted {len(model.theme_heads)} theme heads"
+        f"{' and sentiment' if model.sentiment_stack else ''} in {time.monotonic() - started:.1f}s",
+        file=sys.stderr,
+    )
     if model.sentiment_stack is None:
         # Say why, so a team that labelled sentiment knows how many more labels it takes.
-        print(f"classifier train: sentiment stays the built-in model's: "
-              f"{model.trained_on.get('sentiment_examples', 0)} sentiment labels in a language it reads, a "
-              f"trained sentiment needs {SENTIMENT_MIN_EXAMPLES} with {SENTIMENT_MIN_PER_CLASS} of each of "
-              f"positive, neutral and negative", file=sys.stderr)
+        print(
+            f"classifier train: sentiment stays the built-in model's: "
+            f"{model.trained_on.get('sentiment_examples', 0)} sentiment labels in a language it reads, a "
+            f"trained sentiment needs {SENTIMENT_MIN_EXAMPLES} with {SENTIMENT_MIN_PER_CLASS} of each of "
+            f"positive, neutral and negative",
+            file=sys.stderr,
+        )
     version = save(model, pathlib.Path(data_dir))
     print(f"classifier train: saved {version} under {pathlib.Path(data_dir) / 'classifier'}", file=sys.stderr)
     return version

@@ -23,8 +23,10 @@ from collections.abc import Sequence
 from typing import Protocol
 
 MINILM = "all-MiniLM-L6-v2"
-INSTALL_HINT = ("install the ml extra: pip install torch==2.13.0 (the CPU build; plain 'torch' pulls "
-                "CUDA) and then pip install 'npsloop[ml]'")
+INSTALL_HINT = (
+    "install the ml extra: pip install torch==2.13.0 (the CPU build; plain 'torch' pulls "
+    "CUDA) and then pip install 'npsloop[ml]'"
+)
 CACHE_SIZE = 20_000  # comments whose vectors are remembered (prepared batches, repeated comments)
 
 
@@ -60,8 +62,13 @@ class MiniLMEncoder:
     def encode(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        vectors = self._model.encode(list(texts), batch_size=self._batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return vectors.tolist()
 
 
@@ -100,13 +107,14 @@ _shared: dict[str, CachedEncoder] = {}
 
 def load_encoder(name: str = MINILM) -> Encoder:
     """The process's encoder called ``name`` (loaded once: MiniLM takes seconds to load)."""
-    from . import static_vectors
+    from npsloop.services.classifier import static_vectors
 
     if name == static_vectors.NAME:
         return static_vectors.load()
     if name != MINILM:
-        raise EmbeddingsUnavailable(f"unknown sentence encoder {name!r} (this npsloop knows {MINILM} "
-                                    f"and {static_vectors.NAME})")
+        raise EmbeddingsUnavailable(
+            f"unknown sentence encoder {name!r} (this npsloop knows {MINILM} and {static_vectors.NAME})"
+        )
     if name not in _shared:
         _shared[name] = CachedEncoder(MiniLMEncoder())
     return _shared[name]

@@ -18,9 +18,9 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .model import BuiltinClassifier, Classification, Classifier
-from .sentiment_head import SENTIMENTS
-from .training import LabelledExample, TrainedClassifier, train
+from npsloop.services.classifier.model import BuiltinClassifier, Classification, Classifier
+from npsloop.services.classifier.sentiment_head import SENTIMENTS
+from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, train
 
 MIN_FOLDS, MAX_FOLDS = 2, 20
 MIN_PER_FOLD = 5  # fewer labelled comments per fold than this and the figures are noise
@@ -45,8 +45,12 @@ class Scores:
     rate: float = 0.0  # comments classified per CPU second, where measured
 
     def as_dict(self) -> dict:
-        return {"n": self.n, "theme_micro_f1": self.micro_f1, "sentiment_macro_f1": self.sentiment_macro_f1,
-                "themes": {t: {"precision": p, "recall": r, "support": s} for t, (p, r, s) in self.per_theme.items()}}
+        return {
+            "n": self.n,
+            "theme_micro_f1": self.micro_f1,
+            "sentiment_macro_f1": self.sentiment_macro_f1,
+            "themes": {t: {"precision": p, "recall": r, "support": s} for t, (p, r, s) in self.per_theme.items()},
+        }
 
 
 def _f1(tp: int, fp: int, fn: int) -> float:
@@ -118,12 +122,20 @@ def check_folds(n: int, folds: int) -> None:
     if not MIN_FOLDS <= folds <= MAX_FOLDS:
         raise ValueError(f"folds must be between {MIN_FOLDS} and {MAX_FOLDS}, got {folds}")
     if n < folds * MIN_PER_FOLD:
-        raise ValueError(f"{n} labelled comments are too few to cross-validate: {folds} folds need at least "
-                         f"{folds * MIN_PER_FOLD} ({MIN_PER_FOLD} per fold)")
+        raise ValueError(
+            f"{n} labelled comments are too few to cross-validate: {folds} folds need at least "
+            f"{folds * MIN_PER_FOLD} ({MIN_PER_FOLD} per fold)"
+        )
 
 
-def cross_validate(examples: Sequence[LabelledExample], *, base: BuiltinClassifier, folds: int = 5, seed: int = 0,
-                   progress: Callable[[int, int, int, float], None] | None = None) -> CrossValidation:
+def cross_validate(
+    examples: Sequence[LabelledExample],
+    *,
+    base: BuiltinClassifier,
+    folds: int = 5,
+    seed: int = 0,
+    progress: Callable[[int, int, int, float], None] | None = None,
+) -> CrossValidation:
     """Out-of-fold figures of the trained model against the built-in one on the same comments.
 
     The examples are shuffled once (``seed``) and dealt into ``folds`` folds; each fold is
@@ -145,5 +157,8 @@ def cross_validate(examples: Sequence[LabelledExample], *, base: BuiltinClassifi
             progress(fold + 1, folds, len(examples) - len(held_out), time.monotonic() - started)
     builtin_results, _ = classify_all(base, examples)
     themes = base.theme_ids
-    return CrossValidation(score(list(zip(examples, builtin_results)), themes),
-                           score([(examples[i], trained_results[i]) for i in range(len(examples))], themes), folds)
+    return CrossValidation(
+        score(list(zip(examples, builtin_results)), themes),
+        score([(examples[i], trained_results[i]) for i in range(len(examples))], themes),
+        folds,
+    )

@@ -25,6 +25,12 @@ def subscriptions(*, classifier: Classifier, clock: Clock) -> list[Subscription]
             await asyncio.to_thread(classifier.prepare, [event.data.get("comment") for event in group])
         await repository.prefetch(session, [event.data["id"] for event in group])
 
-    return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_RESPONSES,), handler=on_response,
-                         event_types=frozenset({events.RESPONSE_RECEIVED, events.RESPONSE_UPDATED}),
-                         prefetch=prefetch)]
+    return [
+        Subscription(
+            consumer=CONSUMER,
+            topics=(events.TOPIC_RESPONSES,),
+            handler=on_response,
+            event_types=frozenset({events.RESPONSE_RECEIVED, events.RESPONSE_UPDATED}),
+            prefetch=prefetch,
+        )
+    ]

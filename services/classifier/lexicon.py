@@ -242,16 +242,56 @@ ABSENCE_START = ("no", "not enough", "lack of", "none of", "never enough")
 # sentiment. Answers that decline to give a view ("not sure") are NO_OPINION_CORES below.
 EMPTY_ANSWERS = frozenset(
     phrase.strip()
-    for phrase in """
-    n a, na, nil, none, nothing, no, nope, nah, nothing to add, nothing else,
-    nothing more, nothing to say, nothing really, not really, nothing at all, no thanks, no thank you,
-    not applicable, none really, nothing comes to mind, none thanks, nothing thanks, nothing thank you,
-    can not think of anything, cannot think of anything, nothing i can think of,
-    x, xx, xxx, test, no nothing, nothing no, none at all, nothing further,
-    nothing more to add, nothing to report, no suggestions, no comment to make, nothing to improve,
-    nothing needs improving, nothing to change, nothing i would change, all good, no improvements,
-    no improvement needed, no changes, none needed, nothing needed
-    """.split(",")
+    for phrase in [
+        "\n    n a",
+        " na",
+        " nil",
+        " none",
+        " nothing",
+        " no",
+        " nope",
+        " nah",
+        " nothing to add",
+        " nothing else",
+        "\n    nothing more",
+        " nothing to say",
+        " nothing really",
+        " not really",
+        " nothing at all",
+        " no thanks",
+        " no thank you",
+        "\n    not applicable",
+        " none really",
+        " nothing comes to mind",
+        " none thanks",
+        " nothing thanks",
+        " nothing thank you",
+        "\n    can not think of anything",
+        " cannot think of anything",
+        " nothing i can think of",
+        "\n    x",
+        " xx",
+        " xxx",
+        " test",
+        " no nothing",
+        " nothing no",
+        " none at all",
+        " nothing further",
+        "\n    nothing more to add",
+        " nothing to report",
+        " no suggestions",
+        " no comment to make",
+        " nothing to improve",
+        "\n    nothing needs improving",
+        " nothing to change",
+        " nothing i would change",
+        " all good",
+        " no improvements",
+        "\n    no improvement needed",
+        " no changes",
+        " none needed",
+        " nothing needed\n    ",
+    ]
     if phrase.strip()
 )
 
@@ -259,23 +299,92 @@ EMPTY_ANSWERS = frozenset(
 # themes, like the empty answers above, and a neutral sentiment. "Nothing" answers the
 # survey's question (nothing to improve) and takes its sentiment from the score; "not sure"
 # says the respondent has no view, so the score does not make the comment positive or negative.
-NO_OPINION_CORES = tuple(tuple(phrase.split()) for phrase in """
-    do not know, dont know, not sure, unsure, no idea, idk, can not say, can not comment,
-    no comment, no comments, no opinion, rather not say, prefer not to say, would rather not say,
-    pass, skip, too early to say, too early to tell, too soon to say, too soon to tell
-    """.split(",") if phrase.strip())
+NO_OPINION_CORES = tuple(
+    tuple(phrase.split())
+    for phrase in [
+        "\n    do not know",
+        " dont know",
+        " not sure",
+        " unsure",
+        " no idea",
+        " idk",
+        " can not say",
+        " can not comment",
+        "\n    no comment",
+        " no comments",
+        " no opinion",
+        " rather not say",
+        " prefer not to say",
+        " would rather not say",
+        "\n    pass",
+        " skip",
+        " too early to say",
+        " too early to tell",
+        " too soon to say",
+        " too soon to tell\n    ",
+    ]
+    if phrase.strip()
+)
 # Words that may stand around those phrases without adding a view of their own.
-NO_OPINION_FILLERS = frozenset("""
-    i im am really honestly sorry just yet at the moment to be honest still quite totally completely
-    absolutely well um erm hmm
-    """.split())
+NO_OPINION_FILLERS = frozenset(
+    [
+        "i",
+        "im",
+        "am",
+        "really",
+        "honestly",
+        "sorry",
+        "just",
+        "yet",
+        "at",
+        "the",
+        "moment",
+        "to",
+        "be",
+        "honest",
+        "still",
+        "quite",
+        "totally",
+        "completely",
+        "absolutely",
+        "well",
+        "um",
+        "erm",
+        "hmm",
+    ]
+)
 
 INTENSIFIERS = {
-    "very": 1.4, "really": 1.3, "extremely": 1.6, "so": 1.3, "incredibly": 1.6, "absolutely": 1.5,
-    "super": 1.4, "truly": 1.3, "totally": 1.4, "completely": 1.4, "highly": 1.4, "most": 1.2,
-    "exceptionally": 1.6, "particularly": 1.2, "always": 1.1, "utterly": 1.6, "such": 1.2,
-    "slightly": 0.6, "bit": 0.6, "little": 0.7, "somewhat": 0.6, "fairly": 0.8, "quite": 0.9,
-    "rather": 0.8, "pretty": 0.9, "mostly": 0.8, "sometimes": 0.7, "occasionally": 0.6,
+    "very": 1.4,
+    "really": 1.3,
+    "extremely": 1.6,
+    "so": 1.3,
+    "incredibly": 1.6,
+    "absolutely": 1.5,
+    "super": 1.4,
+    "truly": 1.3,
+    "totally": 1.4,
+    "completely": 1.4,
+    "highly": 1.4,
+    "most": 1.2,
+    "exceptionally": 1.6,
+    "particularly": 1.2,
+    "always": 1.1,
+    "utterly": 1.6,
+    "such": 1.2,
+    "slightly": 0.6,
+    "bit": 0.6,
+    "little": 0.7,
+    "somewhat": 0.6,
+    "fairly": 0.8,
+    "quite": 0.9,
+    "rather": 0.8,
+    "pretty": 0.9,
+    "mostly": 0.8,
+    "sometimes": 0.7,
+    "occasionally": 0.6,
 }
 
-CONTRAST = frozenset("but however although though yet whereas except unfortunately sadly apart".split())
+CONTRAST = frozenset(
+    ["but", "however", "although", "though", "yet", "whereas", "except", "unfortunately", "sadly", "apart"]
+)

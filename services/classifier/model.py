@@ -15,13 +15,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from npsloop.services.classifier.language import SUPPORTED, detect_language
+from npsloop.services.classifier.lexicon import EMPTY_ANSWERS, NO_OPINION_CORES, NO_OPINION_FILLERS
+from npsloop.services.classifier.sentiment import (
+    POLARITY,
+    SUGGESTIONS,
+    LexicalEvidence,
+    denied_requests,
+    lexical_evidence,
+    sentiment_from,
+)
+from npsloop.services.classifier.text import is_punct, raw_tokens
+from npsloop.services.classifier.themes import ThemeMatcher, comment_stems
 from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_taxonomy
-
-from .language import SUPPORTED, detect_language
-from .lexicon import EMPTY_ANSWERS, NO_OPINION_CORES, NO_OPINION_FILLERS
-from .sentiment import POLARITY, SUGGESTIONS, LexicalEvidence, denied_requests, lexical_evidence, sentiment_from
-from .text import is_punct, raw_tokens
-from .themes import ThemeMatcher, comment_stems
 
 # Raised whenever the built-in model reads a comment differently, so stored classifications
 # say which reading they carry (1.1: no-opinion answers, negation past "any" words,
@@ -120,7 +126,7 @@ def is_no_opinion_answer(comment: str | None, tokens: list[str] | None = None) -
     tokens = [t for t in tokens if t not in NO_OPINION_FILLERS]
     found, i = False, 0
     while i < len(tokens):
-        core = next((c for c in _NO_OPINION if tuple(tokens[i:i + len(c)]) == c), None)
+        core = next((c for c in _NO_OPINION if tuple(tokens[i : i + len(c)]) == c), None)
         if core is None:
             return False
         found, i = True, i + len(core)
@@ -179,8 +185,9 @@ class BuiltinClassifier:
             return Analysis(False, language, tuple(stems), (0.0,) * len(self.theme_ids), 0.0, 0.0, 0)
         evidence = lexical_evidence(tokens)
         themes = self.matcher.evidence(stems, denied_requests(tokens), SUGGESTIONS, tokens)
-        return Analysis(False, language, tuple(stems), tuple(themes),
-                        evidence.positive, evidence.negative, evidence.suggestions)
+        return Analysis(
+            False, language, tuple(stems), tuple(themes), evidence.positive, evidence.negative, evidence.suggestions
+        )
 
     def prepare(self, comments: Sequence[str | None]) -> None:
         """Nothing to do ahead: a comment costs tens of microseconds."""
@@ -215,12 +222,11 @@ class BuiltinClassifier:
         return sentiment_from(evidence, score)
 
 
-def load_classifier(*, themes: list[ThemeDefinition] | None = None,
-                    data_dir: pathlib.Path | None = None) -> Classifier:
+def load_classifier(*, themes: list[ThemeDefinition] | None = None, data_dir: pathlib.Path | None = None) -> Classifier:
     """The newest compatible trained model under ``data_dir/classifier/``, else the built-in one."""
     base = BuiltinClassifier(themes)
     if data_dir is not None:
-        from .training import load_latest
+        from npsloop.services.classifier.training import load_latest
 
         trained = load_latest(pathlib.Path(data_dir), base=base)
         if trained is not None:

@@ -33,8 +33,9 @@ class ClassificationCorrection(Base):
     __tablename__ = "classification_corrections"
     __table_args__ = (Index("ix_classification_corrections_response", "response_id", "id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
-                                    autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     response_id: Mapped[str] = mapped_column(String(36))
     themes: Mapped[list[str] | None] = mapped_column(JSONText, nullable=True)  # None = themes not corrected
     sentiment: Mapped[str | None] = mapped_column(String(20), nullable=True)  # None = sentiment not corrected

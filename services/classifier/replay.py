@@ -32,8 +32,10 @@ class ProgressLine:
         fraction = done / self.total if self.total else 1.0
         filled = int(self.width * fraction)
         rate = done / max(time.monotonic() - self.started, 1e-9)
-        line = (f"reclassify [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} "
-                f"({fraction:4.0%}, {rate:,.0f}/s)")
+        line = (
+            f"reclassify [{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} "
+            f"({fraction:4.0%}, {rate:,.0f}/s)"
+        )
         self.stream.write(("\r" + line) if self.tty else line + "\n")
         self.stream.flush()
 
@@ -43,8 +45,15 @@ class ProgressLine:
             self.stream.flush()
 
 
-async def reclassify(db: Database, *, classifier: Classifier, clock: Clock, since: datetime | None = None,
-                     batch_size: int = BATCH_SIZE, progress: TextIO | None = sys.stderr) -> int:
+async def reclassify(
+    db: Database,
+    *,
+    classifier: Classifier,
+    clock: Clock,
+    since: datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: TextIO | None = sys.stderr,
+) -> int:
     """Re-classify every response received at or after ``since`` (all when None); return how many."""
     async with db.sessions() as session:
         total = await repository.count_responses(session, since=since)

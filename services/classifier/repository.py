@@ -54,16 +54,21 @@ async def get(session: AsyncSession, response_id: str) -> StoredClassification |
 async def get_many(session: AsyncSession, response_ids: Sequence[str]) -> dict[str, StoredClassification]:
     if not response_ids:
         return {}
-    rows = await session.scalars(select(StoredClassification)
-                                 .where(StoredClassification.response_id.in_(list(response_ids))))
+    rows = await session.scalars(
+        select(StoredClassification).where(StoredClassification.response_id.in_(list(response_ids)))
+    )
     return {row.response_id: row for row in rows.all()}
 
 
 def as_fields(row: StoredClassification) -> dict[str, Any]:
     return {
-        "category": row.category, "themes": row.themes, "sentiment": row.sentiment,
-        "sentiment_score": row.sentiment_score, "language": row.language,
-        "classifier_version": row.classifier_version, "classified_at": row.classified_at,
+        "category": row.category,
+        "themes": row.themes,
+        "sentiment": row.sentiment,
+        "sentiment_score": row.sentiment_score,
+        "language": row.language,
+        "classifier_version": row.classifier_version,
+        "classified_at": row.classified_at,
     }
 
 
@@ -89,9 +94,13 @@ async def effective_correction(session: AsyncSession, response_id: str) -> Effec
     found = lookup(session, CORRECTIONS, response_id)
     if found is not NOT_PREFETCHED:
         return found  # type: ignore[return-value]
-    rows = (await session.scalars(select(ClassificationCorrection)
-                                  .where(ClassificationCorrection.response_id == response_id)
-                                  .order_by(ClassificationCorrection.id))).all()
+    rows = (
+        await session.scalars(
+            select(ClassificationCorrection)
+            .where(ClassificationCorrection.response_id == response_id)
+            .order_by(ClassificationCorrection.id)
+        )
+    ).all()
     return _merge(rows)
 
 
@@ -99,9 +108,13 @@ async def effective_corrections(session: AsyncSession, response_ids: Sequence[st
     """Corrections of many responses in one query (replay batches)."""
     if not response_ids:
         return {}
-    rows = (await session.scalars(select(ClassificationCorrection)
-                                  .where(ClassificationCorrection.response_id.in_(list(response_ids)))
-                                  .order_by(ClassificationCorrection.id))).all()
+    rows = (
+        await session.scalars(
+            select(ClassificationCorrection)
+            .where(ClassificationCorrection.response_id.in_(list(response_ids)))
+            .order_by(ClassificationCorrection.id)
+        )
+    ).all()
     grouped: dict[str, list[ClassificationCorrection]] = {}
     for row in rows:
         grouped.setdefault(row.response_id, []).append(row)
@@ -144,20 +157,25 @@ async def corrected_responses(session: AsyncSession) -> list[tuple[Response, Eff
     if not grouped:
         return []
     responses = {r.id: r for r in (await session.scalars(select(Response).where(Response.id.in_(list(grouped))))).all()}
-    return [(responses[rid], merged) for rid, group in grouped.items()
-            if rid in responses and (merged := _merge(group)) is not None]
+    return [
+        (responses[rid], merged)
+        for rid, group in grouped.items()
+        if rid in responses and (merged := _merge(group)) is not None
+    ]
 
 
-async def responses_page(session: AsyncSession, *, since: datetime | None, after: tuple[datetime, str] | None,
-                         limit: int) -> list[Response]:
+async def responses_page(
+    session: AsyncSession, *, since: datetime | None, after: tuple[datetime, str] | None, limit: int
+) -> list[Response]:
     """Stored responses in (received_at, id) order, keyset-paged, optionally from ``since`` on."""
     query = select(Response).order_by(Response.received_at, Response.id).limit(limit)
     if since is not None:
         query = query.where(Response.received_at >= since)
     if after is not None:
         received_at, response_id = after
-        query = query.where((Response.received_at > received_at)
-                            | ((Response.received_at == received_at) & (Response.id > response_id)))
+        query = query.where(
+            (Response.received_at > received_at) | ((Response.received_at == received_at) & (Response.id > response_id))
+        )
     return list((await session.scalars(query)).all())
 
 

@@ -15,12 +15,13 @@ class CorrectionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    themes: list[str] | None = Field(None, max_length=50,
-                                     description="The theme ids that apply (replaces the themes); [] = none apply.")
+    themes: list[str] | None = Field(
+        None, max_length=50, description="The theme ids that apply (replaces the themes); [] = none apply."
+    )
     sentiment: Sentiment | None = Field(None, description="The comment's sentiment.")
 
     @model_validator(mode="after")
-    def _something_to_correct(self) -> "CorrectionIn":
+    def _something_to_correct(self) -> CorrectionIn:
         if self.themes is None and self.sentiment is None:
             raise ValueError("give themes, sentiment or both")
         return self

@@ -11,13 +11,31 @@ import math
 import re
 from dataclasses import dataclass
 
-from .lexicon import ABSENCE_START, REQUEST_START, CONTRAST, INTENSIFIERS, NEGATIVE, POSITIVE, SUGGESTION
-from .text import NEGATORS, SENTENCE_BREAK, is_punct, negation_flags, stem, weigh_forms, written_form
+from npsloop.services.classifier.lexicon import (
+    ABSENCE_START,
+    CONTRAST,
+    INTENSIFIERS,
+    NEGATIVE,
+    POSITIVE,
+    REQUEST_START,
+    SUGGESTION,
+)
+from npsloop.services.classifier.text import (
+    NEGATORS,
+    SENTENCE_BREAK,
+    is_punct,
+    negation_flags,
+    stem,
+    weigh_forms,
+    written_form,
+)
 
 
 def _polar_entries(spec: str, sign: float) -> list[tuple[str, float]]:
     """``"word:1.2 two words:0.8 =form:1 ..."`` -> [(term, signed weight)]."""
-    return [(phrase, sign * float(weight)) for phrase, weight in re.findall(r"(=?[a-z][a-z' ]*?)\s*:\s*([0-9.]+)", spec)]
+    return [
+        (phrase, sign * float(weight)) for phrase, weight in re.findall(r"(=?[a-z][a-z' ]*?)\s*:\s*([0-9.]+)", spec)
+    ]
 
 
 def _phrase_entries(spec: str) -> set[tuple[str, ...]]:
@@ -34,9 +52,9 @@ _ABSENCE_START = tuple(tuple(p.split()) for p in ABSENCE_START)
 ABSENCE_WEIGHT = 0.9
 DENIED_REQUEST_PRAISE = 1.0
 # Comparatives that, denied, praise: "could not have been better", "nothing to improve".
-_COMPARATIVES = frozenset(stem(w) for w in "better improve improved improvement improvements".split())
+_COMPARATIVES = frozenset(stem(w) for w in ["better", "improve", "improved", "improvement", "improvements"])
 _LEADING_EMPTY = frozenset(("nothing", "none"))
-_LINKING_VERBS = frozenset("is was were are went seemed felt has had have got".split())
+_LINKING_VERBS = frozenset(["is", "was", "were", "are", "went", "seemed", "felt", "has", "had", "have", "got"])
 # Polar phrases that hold their own negation ("not enough", "could not fault"): a negator
 # before them does not flip them again. Stems, as the phrases are stored.
 _NEGATOR_STEMS = frozenset(stem(w) for w in NEGATORS)
@@ -55,9 +73,11 @@ def denied_requests(tokens: list[str], window: int = 6) -> list[bool]:
             continue
         if tok in NEGATORS:
             last_negator = i
-        after = tokens[i + 1:i + 3]
+        after = tokens[i + 1 : i + 3]
         denied[i] = i - last_negator <= window or "not" in after or "never" in after
     return denied
+
+
 _SUGGESTION_FIRST = frozenset(k[0] for k in SUGGESTIONS)
 _MAX_N = max(len(k) for k in (*POLARITY, *SUGGESTIONS))
 _INTENS = {stem(k): v for k, v in INTENSIFIERS.items()}
@@ -76,8 +96,11 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
     """Positive and negative weight in ``tokens`` (raw tokens incl. punctuation)."""
     negated = negation_flags(tokens)
     lead = 1 if len(tokens) > 1 and tokens[0] in ("absolutely", "just", "really") else 0
-    if len(tokens) > lead and tokens[lead] in _LEADING_EMPTY \
-            and not (tokens[lead + 1:lead + 2] and tokens[lead + 1] in _LINKING_VERBS):
+    if (
+        len(tokens) > lead
+        and tokens[lead] in _LEADING_EMPTY
+        and not (tokens[lead + 1 : lead + 2] and tokens[lead + 1] in _LINKING_VERBS)
+    ):
         # "Nothing, all good" / "Nothing very happy": an empty answer to "what could be
         # better?" followed by praise, not a negation of that praise. "Nothing was good" is
         # a sentence whose subject is "nothing": the negation stands.
@@ -120,11 +143,20 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
         request = 0.0
         if at_start and tokens[i] in _REQUEST_START and not (i + 1 < n and stems[i + 1] in ("than", "and")):
             request += 1  # "More staff.", "Better parking", "Listen to patients"
-        elif s in ("more", "less", "fewer", "better") and i + 1 < n and not is_punct(stems[i + 1]) \
-                and stems[i + 1] not in ("than", "and", "so", "to") and not at_start:
+        elif (
+            s in ("more", "less", "fewer", "better")
+            and i + 1 < n
+            and not is_punct(stems[i + 1])
+            and stems[i + 1] not in ("than", "and", "so", "to")
+            and not at_start
+        ):
             request += 0.5 if stems[i - 1] not in ("need", "want", "would", "should", "could") else 1
-        if at_start and any(tuple(tokens[i:i + len(p)]) == p for p in _ABSENCE_START) \
-                and i + 1 < n and not is_punct(tokens[i + 1]):
+        if (
+            at_start
+            and any(tuple(tokens[i : i + len(p)]) == p for p in _ABSENCE_START)
+            and i + 1 < n
+            and not is_punct(tokens[i + 1])
+        ):
             absence_at = i
         matched = 0
         top = min(_MAX_N, n - i)
@@ -150,7 +182,9 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
             key = tuple(stems[i : i + size])
             value = POLARITY.get(key)
             if key in POLARITY_FORMS:
-                value = POLARITY_FORMS[key].get(written_form(tokens, i, size), value) or None  # 0: a form counted only as written
+                value = (
+                    POLARITY_FORMS[key].get(written_form(tokens, i, size), value) or None
+                )  # 0: a form counted only as written
             if value is not None and size == 1 and s in _COMPARATIVES and denied[i]:
                 value = None  # already read as a denied request
             if value is not None:
@@ -209,8 +243,9 @@ class SentimentParams:
 DEFAULT_PARAMS = SentimentParams()
 
 
-def sentiment_from(evidence: LexicalEvidence | None, score: int | None,
-                   params: SentimentParams = DEFAULT_PARAMS) -> tuple[str, float]:
+def sentiment_from(
+    evidence: LexicalEvidence | None, score: int | None, params: SentimentParams = DEFAULT_PARAMS
+) -> tuple[str, float]:
     """(label, score in -1..1) from the comment's evidence (None = empty comment) and the score."""
     prior = score_prior(score) * params.prior_weight
     if evidence is None:

@@ -33,7 +33,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from .stacking import CHAR_CACHE, add_dense_block, char_terms, word_grams, word_terms
+from npsloop.services.classifier.stacking import CHAR_CACHE, add_dense_block, char_terms, word_grams, word_terms
 
 SENTIMENTS = ("positive", "neutral", "negative")
 FORMAT = 1
@@ -92,9 +92,15 @@ def text_terms(feats: Features, comment: str) -> set[str]:
     return set(word_terms(feats)) | {"c:" + g for g in char_terms(comment)}
 
 
-def fit_sentiment(feats: Sequence[Features], comments: Sequence[str], builtin: Sequence[tuple[str, float]],
-                  gold: Sequence[str], *, dense: Sequence[Sequence[float]] | None = None,
-                  encoder: str | None = None) -> dict | None:
+def fit_sentiment(
+    feats: Sequence[Features],
+    comments: Sequence[str],
+    builtin: Sequence[tuple[str, float]],
+    gold: Sequence[str],
+    *,
+    dense: Sequence[Sequence[float]] | None = None,
+    encoder: str | None = None,
+) -> dict | None:
     """Fit the head on labelled comments; the JSON-ready head, or None when there are too few
     labels (``MIN_EXAMPLES`` in all, ``MIN_PER_CLASS`` of each sentiment). ``dense``: one
     vector per comment from the encoder called ``encoder`` (stored: reading needs it too)."""
@@ -128,10 +134,14 @@ def fit_sentiment(feats: Sequence[Features], comments: Sequence[str], builtin: S
         block, term = str(name).split("|", 1)
         values = [round(float(w), WEIGHT_DIGITS) for w in row]
         vocab[block][term] = [round(idf[term], WEIGHT_DIGITS), *values] if block == "word" else values
-    stored = {"format": FORMAT, "blend": round(n / (n + BLEND_AT), 4),
-              "bias": [round(float(b), WEIGHT_DIGITS) for b in head.intercept_],
-              "builtin_table": builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
-              "vocab": vocab, "examples": n}
+    stored = {
+        "format": FORMAT,
+        "blend": round(n / (n + BLEND_AT), 4),
+        "bias": [round(float(b), WEIGHT_DIGITS) for b in head.intercept_],
+        "builtin_table": builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
+        "vocab": vocab,
+        "examples": n,
+    }
     if dense_block is not None:
         stored["dense"] = dense_block
     return stored
@@ -159,7 +169,8 @@ class SentimentHead:
         self.encoder = (stored.get("dense") or {}).get("encoder")
         dense = stored["vocab"].get("dense", {})
         self.dense_weights = np.array([dense[str(i)] for i in range(len(dense))], dtype=float).reshape(
-            len(dense), 3) * float((stored.get("dense") or {}).get("scale", DENSE_SCALE))
+            len(dense), 3
+        ) * float((stored.get("dense") or {}).get("scale", DENSE_SCALE))
         self._word_rows: dict[str, tuple[int, ...]] = {}
         self._np = np
 
@@ -173,8 +184,14 @@ class SentimentHead:
             rows = self._word_rows[word] = tuple(r for r in found if r is not None)
         return rows
 
-    def probabilities(self, feats: Features, comment: str, builtin_label: str, builtin_value: float,
-                      dense: Sequence[float] | None = None) -> list[float]:
+    def probabilities(
+        self,
+        feats: Features,
+        comment: str,
+        builtin_label: str,
+        builtin_value: float,
+        dense: Sequence[float] | None = None,
+    ) -> list[float]:
         """P(positive, neutral, negative): the fitted head blended with the built-in label's table.
         ``dense``: the comment's vector, required when the head was fitted with one."""
         if self.encoder and dense is None:
@@ -204,8 +221,14 @@ class SentimentHead:
         prior = self.table[SENTIMENTS.index(builtin_label)]
         return [self.blend * p + (1 - self.blend) * q for p, q in zip(fitted, prior)]
 
-    def read(self, feats: Features, comment: str, builtin_label: str, builtin_value: float,
-             dense: Sequence[float] | None = None) -> tuple[str, float]:
+    def read(
+        self,
+        feats: Features,
+        comment: str,
+        builtin_label: str,
+        builtin_value: float,
+        dense: Sequence[float] | None = None,
+    ) -> tuple[str, float]:
         """(label, value -1..1) of a comment: the most probable class, P(positive) - P(negative)."""
         probs = self.probabilities(feats, comment, builtin_label, builtin_value, dense)
         best = max(range(3), key=lambda c: (probs[c], -c))

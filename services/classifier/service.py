@@ -42,10 +42,19 @@ def apply_correction(result: dict[str, Any], correction: EffectiveCorrection | N
     return result
 
 
-async def _store_and_announce(session: AsyncSession, response: dict[str, Any], result: dict[str, Any], *,
-                              row: StoredClassification | None, classified_at, clock: Clock) -> StoredClassification:
-    fields = {name: result[name] for name in ("classifier_version", "category", "themes", "sentiment",
-                                              "sentiment_score", "language")}
+async def _store_and_announce(
+    session: AsyncSession,
+    response: dict[str, Any],
+    result: dict[str, Any],
+    *,
+    row: StoredClassification | None,
+    classified_at,
+    clock: Clock,
+) -> StoredClassification:
+    fields = {
+        name: result[name]
+        for name in ("classifier_version", "category", "themes", "sentiment", "sentiment_score", "language")
+    }
     fields["classified_at"] = classified_at
     if row is None:
         row = row_buffer.add(session, StoredClassification, response_id=response["id"], **fields)
@@ -54,14 +63,26 @@ async def _store_and_announce(session: AsyncSession, response: dict[str, Any], r
         for name, value in fields.items():
             setattr(row, name, value)
     await outbox.emit(
-        session, events.RESPONSE_CLASSIFIED, key=response["customer"]["id"], subject=response["id"], time=clock.now(),
+        session,
+        events.RESPONSE_CLASSIFIED,
+        key=response["customer"]["id"],
+        subject=response["id"],
+        time=clock.now(),
         data={"response": response, "classification": {**result, "classified_at": classified_at.isoformat()}},
-        clock=clock)
+        clock=clock,
+    )
     return row
 
 
-async def classify_response(session: AsyncSession, response: dict[str, Any], *, classifier: Classifier,
-                            clock: Clock, row: Any = _UNSET, correction: Any = _UNSET) -> StoredClassification:
+async def classify_response(
+    session: AsyncSession,
+    response: dict[str, Any],
+    *,
+    classifier: Classifier,
+    clock: Clock,
+    row: Any = _UNSET,
+    correction: Any = _UNSET,
+) -> StoredClassification:
     """Classify ``response`` (the event's data), upsert its classification, emit the event.
 
     ``row`` and ``correction`` may be passed when the caller already loaded them (replay).
@@ -71,15 +92,24 @@ async def classify_response(session: AsyncSession, response: dict[str, Any], *, 
         row = await repository.get(session, response["id"])
     if correction is _UNSET:
         correction = await repository.effective_correction(session, response["id"])
-    stored = await _store_and_announce(session, response, apply_correction(result, correction), row=row,
-                                       classified_at=clock.now(), clock=clock)
+    stored = await _store_and_announce(
+        session, response, apply_correction(result, correction), row=row, classified_at=clock.now(), clock=clock
+    )
     metrics.responses_classified.inc()
     return stored
 
 
-async def correct_classification(session: AsyncSession, response_id: str, *, themes: list[str] | None,
-                                 sentiment: str | None, allowed_themes: Sequence[str], actor: str,
-                                 classifier: Classifier, clock: Clock) -> dict[str, Any]:
+async def correct_classification(
+    session: AsyncSession,
+    response_id: str,
+    *,
+    themes: list[str] | None,
+    sentiment: str | None,
+    allowed_themes: Sequence[str],
+    actor: str,
+    classifier: Classifier,
+    clock: Clock,
+) -> dict[str, Any]:
     """Record a person's correction, store the corrected classification and announce it again.
 
     Unknown theme ids are refused (422 naming ``themes``) before anything is written.
@@ -91,14 +121,19 @@ async def correct_classification(session: AsyncSession, response_id: str, *, the
             raise UnprocessableContent(
                 f"themes: unknown theme id(s) {', '.join(map(repr, unknown))}; the taxonomy has "
                 f"{', '.join(allowed_themes)}",
-                errors=[{"field": "themes", "message": f"unknown theme id {t!r}"} for t in unknown])
+                errors=[{"field": "themes", "message": f"unknown theme id {t!r}"} for t in unknown],
+            )
         themes = list(dict.fromkeys(themes))  # a repeated id is one tag
     response = await response_repository.get(session, response_id)
     if response is None:
         raise NotFound(f"response {response_id} does not exist")
     now = clock.now()
-    repository.add_correction(session, ClassificationCorrection(
-        response_id=response_id, themes=themes, sentiment=sentiment, corrected_by=actor, corrected_at=now))
+    repository.add_correction(
+        session,
+        ClassificationCorrection(
+            response_id=response_id, themes=themes, sentiment=sentiment, corrected_by=actor, corrected_at=now
+        ),
+    )
     await session.flush()
     correction = await repository.effective_correction(session, response_id)
     data = response_data(response)
@@ -114,8 +149,9 @@ async def correct_classification(session: AsyncSession, response_id: str, *, the
     return {**result, "classified_at": classified_at}
 
 
-async def reclassify_batch(session: AsyncSession, responses: Sequence[Response], *, classifier: Classifier,
-                           clock: Clock) -> int:
+async def reclassify_batch(
+    session: AsyncSession, responses: Sequence[Response], *, classifier: Classifier, clock: Clock
+) -> int:
     """Re-run ``classifier`` over ``responses`` in the caller's transaction, keeping corrections."""
     ids = [r.id for r in responses]
     if classifier.prepares_batches:
@@ -123,6 +159,12 @@ async def reclassify_batch(session: AsyncSession, responses: Sequence[Response],
     corrections = await repository.effective_corrections(session, ids)
     rows = await repository.get_many(session, ids)
     for response in responses:
-        await classify_response(session, response_data(response), classifier=classifier, clock=clock,
-                                row=rows.get(response.id), correction=corrections.get(response.id))
+        await classify_response(
+            session,
+            response_data(response),
+            classifier=classifier,
+            clock=clock,
+            row=rows.get(response.id),
+            correction=corrections.get(response.id),
+        )
     return len(responses)

@@ -94,7 +94,7 @@ def word_grams(word: str) -> list[str]:
     low, high = CHAR_RANGE
     padded = f" {word} "
     size = len(padded)
-    return [padded[i:i + n] for n in range(low, min(high, size) + 1) for i in range(size - n + 1)]
+    return [padded[i : i + n] for n in range(low, min(high, size) + 1) for i in range(size - n + 1)]
 
 
 def char_terms(comment: str) -> Counter:
@@ -120,8 +120,9 @@ def needed_encoder(stack: dict | None) -> str | None:
     return ((stack or {}).get("dense") or {}).get("encoder")
 
 
-def add_dense_block(inputs: Sequence[dict[str, float]], dense: Sequence[Sequence[float]], encoder: str | None,
-                    scale: float) -> dict:
+def add_dense_block(
+    inputs: Sequence[dict[str, float]], dense: Sequence[Sequence[float]], encoder: str | None, scale: float
+) -> dict:
     """Each row's vector times ``scale`` as its ``dense|i`` features (the theme stack's and the
     sentiment head's inputs alike); returns the block's stored description."""
     if len(dense) != len(inputs) or not encoder:
@@ -213,7 +214,7 @@ class _NaiveBayesLogistic:
         self.estimator = estimator
         self.text_columns = text_columns
 
-    def fit(self, X, y) -> "_NaiveBayesLogistic":
+    def fit(self, X, y) -> _NaiveBayesLogistic:
         from scipy.sparse import diags
 
         self.scale = diags(nb_ratios(X, y, self.text_columns))
@@ -227,10 +228,17 @@ class _NaiveBayesLogistic:
         return self.estimator.predict_proba(X @ self.scale)
 
 
-def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[set[str]],
-              evidence: Sequence[Sequence[float]], theme_ids: Sequence[str], *,
-              dense: Sequence[Sequence[float]] | None = None, encoder: str | None = None,
-              dense_scale: float = DENSE_SCALE) -> dict:
+def fit_stack(
+    rows: Sequence[Features],
+    comments: Sequence[str],
+    gold: Sequence[set[str]],
+    evidence: Sequence[Sequence[float]],
+    theme_ids: Sequence[str],
+    *,
+    dense: Sequence[Sequence[float]] | None = None,
+    encoder: str | None = None,
+    dense_scale: float = DENSE_SCALE,
+) -> dict:
     """Fit one stacked head per theme; returns the JSON-ready description of all heads.
 
     ``dense``: one embedding per row, made by the encoder called ``encoder`` (stored, so that
@@ -241,13 +249,16 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
     from sklearn.model_selection import KFold
 
     n = len(rows)
-    terms = {"word": [{t: 1.0 for t in word_terms(f)} for f in rows], "char": [char_terms(c) for c in comments]}
+    terms = {"word": [dict.fromkeys(word_terms(f), 1.0) for f in rows], "char": [char_terms(c) for c in comments]}
     idfs: dict[str, dict[str, float]] = {}
     inputs: list[dict[str, float]] = [{} for _ in range(n)]
     for block in BLOCKS:
         df = Counter(t for row in terms[block] for t in row)
-        idfs[block] = {t: math.log((1 + n) / (1 + d)) + 1  # scikit-learn's smooth idf
-                       for t, d in df.items() if d >= MIN_DF[block]}
+        idfs[block] = {
+            t: math.log((1 + n) / (1 + d)) + 1  # scikit-learn's smooth idf
+            for t, d in df.items()
+            if d >= MIN_DF[block]
+        }
     for merged, word_row, comment in zip(inputs, _tfidf_rows(terms["word"], idfs["word"]), comments):
         merged.update({"word|" + t: v for t, v in word_row.items()})
         merged.update({"char|" + g: v for g, v in _char_row(comment, idfs["char"]).items()})
@@ -260,8 +271,10 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
     names = [str(name) for name in vectoriser.get_feature_names_out()]
     Y = np.array([[t in g for t in theme_ids] for g in gold], dtype=bool).reshape(n, len(theme_ids))
     B = np.array([[builtin_confidence(e) for e in ev] for ev in evidence]).reshape(n, len(theme_ids))
-    splits = [list(KFold(min(FOLDS, n), shuffle=True, random_state=seed).split(np.arange(n))) if n >= 2 else []
-              for seed in range(CV_REPEATS)]
+    splits = [
+        list(KFold(min(FOLDS, n), shuffle=True, random_state=seed).split(np.arange(n))) if n >= 2 else []
+        for seed in range(CV_REPEATS)
+    ]
 
     text_columns = np.array([name.startswith(("word|", "char|")) for name in names])
 
@@ -321,8 +334,13 @@ def fit_stack(rows: Sequence[Features], comments: Sequence[str], gold: Sequence[
         # weight is stored; the list is [idf, weight per column]
         for term, value in idfs[block].items():
             vocab[block][term] = [round(value, WEIGHT_DIGITS)] + vocab[block].get(term, [0.0] * len(columns))
-    stack = {"format": STACK_FORMAT, "threshold": round(threshold, 4), "heads": heads, "columns": columns,
-             "vocab": vocab}
+    stack = {
+        "format": STACK_FORMAT,
+        "threshold": round(threshold, 4),
+        "heads": heads,
+        "columns": columns,
+        "vocab": vocab,
+    }
     if dense_block is not None:
         stack["dense"] = dense_block
     return stack
@@ -379,8 +397,14 @@ class StackedHeads:
             part = self._char_cache[word] = (scores, energy)
         return part
 
-    def fitted_probabilities(self, feats: Features, comment: str, evidence: Sequence[float],
-                             theme_ids: Sequence[str], dense: Sequence[float] | None = None) -> dict[str, float]:
+    def fitted_probabilities(
+        self,
+        feats: Features,
+        comment: str,
+        evidence: Sequence[float],
+        theme_ids: Sequence[str],
+        dense: Sequence[float] | None = None,
+    ) -> dict[str, float]:
         """Each fitted column's probability for one comment (before blending); ``dense`` is the
         comment's embedding, required when the heads were fitted with one."""
         if not self.columns:

@@ -37,7 +37,7 @@ MAX_WORD = 100  # longer runs of letters are not words: BERT's tokenizer gives u
 # Runs of letters and digits: punctuation carries no meaning of its own here, and left in it
 # pulled every comment's mean towards the same few tokens.
 _WORDS = re.compile(r"[^\W_]+")
-_THIRD = 3 ** -0.5
+_THIRD = 3**-0.5
 
 
 def words(text: str) -> list[str]:

@@ -13,22 +13,65 @@ SENTENCE_BREAK = frozenset(".!?;")
 _SENTENCE_END = re.compile(rf"(?<=[{re.escape(''.join(sorted(SENTENCE_BREAK)))}])\s+|\s*\n\s*")
 
 NEGATORS = frozenset(
-    "not no never nothing nobody none neither nor without cannot hardly barely isnt wasnt arent werent "
-    "dont doesnt didnt cant couldnt wont wouldnt shouldnt havent hasnt hadnt aint lack lacking".split()
+    [
+        "not",
+        "no",
+        "never",
+        "nothing",
+        "nobody",
+        "none",
+        "neither",
+        "nor",
+        "without",
+        "cannot",
+        "hardly",
+        "barely",
+        "isnt",
+        "wasnt",
+        "arent",
+        "werent",
+        "dont",
+        "doesnt",
+        "didnt",
+        "cant",
+        "couldnt",
+        "wont",
+        "wouldnt",
+        "shouldnt",
+        "havent",
+        "hasnt",
+        "hadnt",
+        "aint",
+        "lack",
+        "lacking",
+    ]
 )
 # Words that end a negation scope early ("not slow but ...").
-SCOPE_END = frozenset("but however although though yet whereas except while".split())
+SCOPE_END = frozenset(["but", "however", "although", "though", "yet", "whereas", "except", "while"])
 
 # Words that only make sense under a negation, so the negated clause runs on past them.
-NEGATIVE_POLARITY_ITEMS = frozenset("any anything anyone anybody anywhere".split())
+NEGATIVE_POLARITY_ITEMS = frozenset(["any", "anything", "anyone", "anybody", "anywhere"])
 
 _CONTRACTIONS = {
-    "n't": " not", "can't": "can not", "won't": "will not", "cannot": "can not", "shan't": "shall not",
+    "n't": " not",
+    "can't": "can not",
+    "won't": "will not",
+    "cannot": "can not",
+    "shan't": "shall not",
 }
 
 
-_STEM_EXCEPTIONS = {"friendly": "friendly", "only": "only", "early": "early", "family": "family", "reply": "reply",
-                    "lovely": "lovely", "unfriendly": "unfriendly", "news": "news", "always": "always"}
+_STEM_EXCEPTIONS = {
+    "friendly": "friendly",
+    "only": "only",
+    "early": "early",
+    "family": "family",
+    "reply": "reply",
+    "lovely": "lovely",
+    "unfriendly": "unfriendly",
+    "news": "news",
+    "always": "always",
+}
 
 
 @lru_cache(maxsize=65536)
@@ -42,14 +85,32 @@ def stem(word: str) -> str:
     if w.endswith("'s"):
         w = w[:-2]
     for suffix, repl, min_len in (
-        ("ational", "ate", 4), ("ization", "ize", 4), ("isation", "ize", 4), ("fulness", "ful", 4),
-        ("iveness", "ive", 4), ("ousness", "ous", 4), ("ement", "e", 4), ("ments", "", 4), ("ment", "", 4),
-        ("ingly", "", 4), ("ily", "y", 3), ("edly", "", 4), ("ness", "", 4), ("ities", "ity", 3), ("iness", "y", 3),
-        ("ies", "y", 3), ("ied", "y", 3), ("ying", "y", 3), ("ing", "", 3), ("ed", "", 3),
-        ("ly", "", 4), ("es", "", 4), ("s", "", 3),
+        ("ational", "ate", 4),
+        ("ization", "ize", 4),
+        ("isation", "ize", 4),
+        ("fulness", "ful", 4),
+        ("iveness", "ive", 4),
+        ("ousness", "ous", 4),
+        ("ement", "e", 4),
+        ("ments", "", 4),
+        ("ment", "", 4),
+        ("ingly", "", 4),
+        ("ily", "y", 3),
+        ("edly", "", 4),
+        ("ness", "", 4),
+        ("ities", "ity", 3),
+        ("iness", "y", 3),
+        ("ies", "y", 3),
+        ("ied", "y", 3),
+        ("ying", "y", 3),
+        ("ing", "", 3),
+        ("ed", "", 3),
+        ("ly", "", 4),
+        ("es", "", 4),
+        ("s", "", 3),
     ):
         if w.endswith(suffix) and len(w) - len(suffix) >= min_len:
-            if suffix == "s" and (w.endswith("ss") or w.endswith("us") or w.endswith("is")):
+            if suffix == "s" and (w.endswith(("ss", "us", "is"))):
                 break
             if suffix == "es" and not re.search(r"(?:ss|sh|ch|x|z|o)es$", w):
                 w = w[:-1]

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from npsloop.services.classifier.lexicon import THEME_TERMS
+from npsloop.services.classifier.text import Forms, Key, is_punct, raw_tokens, stem, weigh_forms, written_form
 from npsloop.shared.taxonomy import ThemeDefinition
-
-from .lexicon import THEME_TERMS
-from .text import Forms, Key, is_punct, raw_tokens, stem, weigh_forms, written_form
 
 KEYWORD_WEIGHT = 1.0
 DESCRIPTION_WEIGHT = 0.4
@@ -25,19 +24,208 @@ EXAMPLE_WEIGHT = 0.35
 
 # Words too common in feedback to say what a comment is about (for zero-shot sources).
 GENERIC = frozenset(
-    """
-    a about above after again against all also am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each etc few for from further get gets got
-    had has have having he her here hers him his how i if in into is it its itself just me more most my no
-    nor not now of off on once only or other our out over own same she should so some such than that the
-    their them then there these they this those through to too under until up very was we were what when
-    where which while who whom why will with would you your yours customer customers comment comments
-    feedback experience experiences thing things something anything everything problem problems issue
-    issues good bad great poor better worse like liked really well also way ways lot lots make made use
-    used using service services product products company theme themes about related regarding include
-    includes including e g eg ie such mention mentions mentioning comments people say said says whether
-    any kind sort type types when where how much many via per them users user
-    """.split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "etc",
+        "few",
+        "for",
+        "from",
+        "further",
+        "get",
+        "gets",
+        "got",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "customer",
+        "customers",
+        "comment",
+        "comments",
+        "feedback",
+        "experience",
+        "experiences",
+        "thing",
+        "things",
+        "something",
+        "anything",
+        "everything",
+        "problem",
+        "problems",
+        "issue",
+        "issues",
+        "good",
+        "bad",
+        "great",
+        "poor",
+        "better",
+        "worse",
+        "like",
+        "liked",
+        "really",
+        "well",
+        "also",
+        "way",
+        "ways",
+        "lot",
+        "lots",
+        "make",
+        "made",
+        "use",
+        "used",
+        "using",
+        "service",
+        "services",
+        "product",
+        "products",
+        "company",
+        "theme",
+        "themes",
+        "about",
+        "related",
+        "regarding",
+        "include",
+        "includes",
+        "including",
+        "e",
+        "g",
+        "eg",
+        "ie",
+        "such",
+        "mention",
+        "mentions",
+        "mentioning",
+        "comments",
+        "people",
+        "say",
+        "said",
+        "says",
+        "whether",
+        "any",
+        "kind",
+        "sort",
+        "type",
+        "types",
+        "when",
+        "where",
+        "how",
+        "much",
+        "many",
+        "via",
+        "per",
+        "them",
+        "users",
+        "user",
+    ]
 )
 
 
@@ -55,8 +243,9 @@ _LEXICON = {theme_id: _parse_terms(spec) for theme_id, spec in THEME_TERMS.items
 
 
 def _content_stems(text: str) -> list[str]:
-    return [stem(w) for w in raw_tokens(text) if not is_punct(w) and w not in GENERIC and len(w) > 2
-            and not w.isdigit()]
+    return [
+        stem(w) for w in raw_tokens(text) if not is_punct(w) and w not in GENERIC and len(w) > 2 and not w.isdigit()
+    ]
 
 
 def theme_forms(theme: ThemeDefinition) -> dict[Key, Forms]:
@@ -107,7 +296,7 @@ class ThemeMatcher:
     index: dict[str, list[Entry]]  # first stem -> entries starting with it, longest first
 
     @classmethod
-    def build(cls, themes: list[ThemeDefinition]) -> "ThemeMatcher":
+    def build(cls, themes: list[ThemeDefinition]) -> ThemeMatcher:
         index: dict[str, list[Entry]] = defaultdict(list)
         for t_idx, theme in enumerate(themes):
             forms = theme_forms(theme)
@@ -117,8 +306,13 @@ class ThemeMatcher:
             entries.sort(key=lambda e: -len(e[0]))
         return cls(tuple(t.id for t in themes), dict(index))
 
-    def evidence(self, stems: list[str], denied: list[bool] | None = None,
-                 requests: frozenset[tuple[str, ...]] = frozenset(), tokens: list[str] | None = None) -> list[float]:
+    def evidence(
+        self,
+        stems: list[str],
+        denied: list[bool] | None = None,
+        requests: frozenset[tuple[str, ...]] = frozenset(),
+        tokens: list[str] | None = None,
+    ) -> list[float]:
         """Summed weight per theme (each distinct term counted once, at its strongest form).
 
         ``tokens`` are the words the stems came from, one for one: where the lexicon weighs a
@@ -160,4 +354,3 @@ class ThemeMatcher:
 def comment_stems(tokens: list[str]) -> list[str]:
     """Stems of the word tokens, with sentence/clause breaks kept as a barrier token."""
     return [stem(t) if not is_punct(t) else "|" for t in tokens]
-

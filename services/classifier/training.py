@@ -24,19 +24,31 @@ import pathlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
+from npsloop.services.classifier import static_vectors
+from npsloop.services.classifier.calibration import calibrate_theme, trust_for
+from npsloop.services.classifier.embeddings import EmbeddingsUnavailable, Encoder, load_encoder
+from npsloop.services.classifier.model import (
+    Analysis,
+    BuiltinClassifier,
+    Classification,
+    ThemeScore,
+    category_for_score,
+)
+from npsloop.services.classifier.sentiment import score_prior
+from npsloop.services.classifier.sentiment_head import MIN_EXAMPLES as SENTIMENT_MIN_EXAMPLES
+from npsloop.services.classifier.sentiment_head import SENTIMENTS, SentimentHead, fit_sentiment, softmax
+from npsloop.services.classifier.stacking import (
+    DENSE_SCALE,
+    StackedHeads,
+    builtin_confidence,
+    fit_stack,
+    legacy_confidence,
+    needed_encoder,
+)
+from npsloop.services.classifier.text import sentences
 from npsloop.shared.taxonomy import ThemeDefinition
-
-from . import static_vectors
-from .embeddings import EmbeddingsUnavailable, Encoder, load_encoder
-
-from .model import Analysis, BuiltinClassifier, Classification, ThemeScore, category_for_score
-from .calibration import calibrate_theme, trust_for
-from .sentiment_head import MIN_EXAMPLES as SENTIMENT_MIN_EXAMPLES, SENTIMENTS, SentimentHead, fit_sentiment, softmax
-from .stacking import DENSE_SCALE, StackedHeads, builtin_confidence, fit_stack, legacy_confidence, needed_encoder
-from .sentiment import score_prior
-from .text import sentences
 
 log = logging.getLogger("npsloop.classifier")
 
@@ -128,8 +140,14 @@ TRUST_AT = 200  # positives of a theme at which its fitted head is trusted alone
 SENTENCE_THRESHOLD = 0.6
 
 
-def _fit_binary(data: list[tuple[dict[str, float], int]], warm: dict[str, float], *, epochs: int | None = None,
-                rate: float | None = None, l2: float | None = None) -> dict[str, float]:
+def _fit_binary(
+    data: list[tuple[dict[str, float], int]],
+    warm: dict[str, float],
+    *,
+    epochs: int | None = None,
+    rate: float | None = None,
+    l2: float | None = None,
+) -> dict[str, float]:
     """Logistic regression by AdaGrad, L2 towards the warm start; deterministic."""
     epochs = EPOCHS if epochs is None else epochs
     rate = RATE if rate is None else rate
@@ -154,8 +172,13 @@ def _fit_binary(data: list[tuple[dict[str, float], int]], warm: dict[str, float]
     return {f: round(w, 5) for f, w in weights.items() if abs(w - warm.get(f, 0.0)) > 1e-4 or f in warm}
 
 
-def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] | None = None,
-          base: BuiltinClassifier, encoder: Encoder | None = None) -> TrainedModel:
+def train(
+    examples: Iterable[LabelledExample],
+    *,
+    themes: list[ThemeDefinition] | None = None,
+    base: BuiltinClassifier,
+    encoder: Encoder | None = None,
+) -> TrainedModel:
     """Fit theme and sentiment heads on labelled examples (seconds for a few thousand).
 
     The stacked theme heads and the sentiment head also read each comment's vector from
@@ -187,14 +210,20 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
             sentiment_builtin.append(base.sentiment_of(analysis, example.score))
             sentiment_gold.append(example.sentiment)
     heads: dict[str, dict[str, float]] = {}
-    trained_on: dict = {"theme_examples": len(theme_data), "sentiment_examples": len(sentiment_gold),
-                        "thresholds": {}, "kept_builtin": []}
+    trained_on: dict = {
+        "theme_examples": len(theme_data),
+        "sentiment_examples": len(sentiment_gold),
+        "thresholds": {},
+        "kept_builtin": [],
+    }
     for theme_id in theme_ids:
         labelled = [(feats, int(theme_id in gold)) for feats, gold in theme_data]
         if sum(label for _, label in labelled) < 2:
             continue  # nothing to learn from: keep the built-in zero-shot for this theme
         warm = {"": BIAS_WARM, "lex:" + theme_id: LEX_WARM}
-        keep, threshold = calibrate_theme(labelled, theme_id, lambda rows: _fit_binary(rows, warm), trust_at=TRUST_AT)
+        keep, threshold = calibrate_theme(
+            labelled, theme_id, lambda rows, warm=warm: _fit_binary(rows, warm), trust_at=TRUST_AT
+        )
         if not keep:
             trained_on["kept_builtin"].append(theme_id)  # its labels did not beat the zero-shot reading
             continue
@@ -203,9 +232,16 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         heads[theme_id] = _fit_binary(labelled, warm)
     theme_stack = None
     if theme_data:
-        theme_stack = fit_stack([f for f, _ in theme_data], theme_comments, [g for _, g in theme_data],
-                                theme_evidence, list(base.theme_ids), dense=encoder.encode(theme_comments),
-                                encoder=encoder.name, dense_scale=getattr(encoder, "scale", DENSE_SCALE))
+        theme_stack = fit_stack(
+            [f for f, _ in theme_data],
+            theme_comments,
+            [g for _, g in theme_data],
+            theme_evidence,
+            list(base.theme_ids),
+            dense=encoder.encode(theme_comments),
+            encoder=encoder.name,
+            dense_scale=getattr(encoder, "scale", DENSE_SCALE),
+        )
         theme_stack["theme_ids"] = [t for t in base.theme_ids if t in theme_ids]
         if encoder.name == static_vectors.NAME:
             # With MiniLM (--embeddings) every sentence would cost another ~10 ms encoding, and
@@ -215,12 +251,19 @@ def train(examples: Iterable[LabelledExample], *, themes: list[ThemeDefinition] 
         trained_on["embeddings"] = encoder.name
     # Encoding is the costly part with MiniLM: only where a head will be fitted.
     sentiment_dense = encoder.encode(sentiment_comments) if len(sentiment_gold) >= SENTIMENT_MIN_EXAMPLES else None
-    sentiment_stack = fit_sentiment(sentiment_feats, sentiment_comments, sentiment_builtin, sentiment_gold,
-                                    dense=sentiment_dense, encoder=encoder.name)
+    sentiment_stack = fit_sentiment(
+        sentiment_feats,
+        sentiment_comments,
+        sentiment_builtin,
+        sentiment_gold,
+        dense=sentiment_dense,
+        encoder=encoder.name,
+    )
     if sentiment_stack is not None:
         trained_on["sentiment_blend"] = sentiment_stack["blend"]
-    return TrainedModel(list(theme_ids), heads, None, base.version, trained_on, theme_stack=theme_stack,
-                        sentiment_stack=sentiment_stack)
+    return TrainedModel(
+        list(theme_ids), heads, None, base.version, trained_on, theme_stack=theme_stack, sentiment_stack=sentiment_stack
+    )
 
 
 def model_encoder(model: TrainedModel) -> str | None:
@@ -244,8 +287,9 @@ class TrainedClassifier:
         if needed and encoder is None:
             encoder = load_encoder(needed)  # raises EmbeddingsUnavailable where it cannot be had
         if needed and encoder.name != needed:
-            raise EmbeddingsUnavailable(f"classifier version {model.version} reads {needed} sentence embeddings; "
-                                        f"got {encoder.name}")
+            raise EmbeddingsUnavailable(
+                f"classifier version {model.version} reads {needed} sentence embeddings; got {encoder.name}"
+            )
         self.encoder = encoder if needed else None
         self.version = model.version or "trained-unsaved"
         self.heads = {t: h for t, h in model.theme_heads.items() if t in base.theme_ids}
@@ -263,7 +307,8 @@ class TrainedClassifier:
         # Older models were not checked against the built-in sentiment; they needed volume instead.
         checked = model.trained_on.get("sentiment_checked", False)
         self.use_sentiment_head = bool(model.sentiment_head) and (
-            checked or model.trained_on.get("sentiment_examples", 0) >= SENTIMENT_MIN)
+            checked or model.trained_on.get("sentiment_examples", 0) >= SENTIMENT_MIN
+        )
         self.sentiment = SentimentHead(model.sentiment_stack) if model.sentiment_stack else None
 
     def _index_warm_heads(self) -> None:
@@ -304,13 +349,15 @@ class TrainedClassifier:
             out[theme_id] = trust * _sigmoid(zt) + (1.0 - trust) * builtin_confidence(evidence[position])
         return out
 
-    def _theme_decisions(self, comment: str, analysis: Analysis, feats: dict[str, float],
-                         dense: Sequence[float] | None) -> dict[str, float]:
+    def _theme_decisions(
+        self, comment: str, analysis: Analysis, feats: dict[str, float], dense: Sequence[float] | None
+    ) -> dict[str, float]:
         """Every theme's decision for one text: 0.5 or more means the theme is there."""
         fitted = {}
         if self.stack is not None and not self.stack.legacy:
-            fitted = self.stack.fitted_probabilities(feats, comment, analysis.theme_evidence, self.base.theme_ids,
-                                                     dense)
+            fitted = self.stack.fitted_probabilities(
+                feats, comment, analysis.theme_evidence, self.base.theme_ids, dense
+            )
         warm = self._warm_confidences(feats, analysis.theme_evidence)
         decisions = {}
         for theme_id, evidence in zip(self.base.theme_ids, analysis.theme_evidence):
@@ -326,8 +373,11 @@ class TrainedClassifier:
             stack_head = self.stack_heads.get(theme_id) if theme_id in self.stack_themes else None
             if stack_head:
                 assert self.stack is not None
-                stacked = legacy_confidence(stack_head, feats, evidence) if self.stack.legacy else \
-                    self.stack.confidence(theme_id, fitted, evidence)
+                stacked = (
+                    legacy_confidence(stack_head, feats, evidence)
+                    if self.stack.legacy
+                    else self.stack.confidence(theme_id, fitted, evidence)
+                )
                 stacked *= 0.5 / self.stack_threshold
                 # The stacked head already weighs the built-in reading (its blend): averaging it
                 # with that reading again, where no warm-started head was kept, would count it twice.
@@ -373,9 +423,13 @@ class TrainedClassifier:
         if analysis.unread or not analysis.stems:
             sentiment, value = builtin.sentiment, builtin.sentiment_score
             if analysis.empty and self.sentiment is not None:
-                sentiment, value = self.sentiment.read(comment_features(analysis, score, self.base.theme_ids),
-                                                       comment or "", builtin.sentiment, builtin.sentiment_score,
-                                                       self._vector(comment))
+                sentiment, value = self.sentiment.read(
+                    comment_features(analysis, score, self.base.theme_ids),
+                    comment or "",
+                    builtin.sentiment,
+                    builtin.sentiment_score,
+                    self._vector(comment),
+                )
             return Classification(category, builtin.themes, sentiment, value, builtin.language, self.version)
         feats = features(analysis, score, self.base.theme_ids)
         dense = self._vector(comment)
@@ -386,8 +440,9 @@ class TrainedClassifier:
         themes.sort(key=lambda t: (-t.confidence, t.id))
         sentiment, value = builtin.sentiment, builtin.sentiment_score
         if self.sentiment is not None:
-            sentiment, value = self.sentiment.read(feats, comment or "", builtin.sentiment, builtin.sentiment_score,
-                                                   dense)
+            sentiment, value = self.sentiment.read(
+                feats, comment or "", builtin.sentiment, builtin.sentiment_score, dense
+            )
         elif self.use_sentiment_head:
             head = [self.model.sentiment_head[c] for c in SENTIMENTS]
             best, probs = _best_class(head, sentiment_features(feats, builtin.sentiment, builtin.sentiment_score))
@@ -404,17 +459,24 @@ def save(model: TrainedModel, data_dir: pathlib.Path, *, now: datetime | None = 
     """Store ``model`` as a new version under ``data_dir/classifier/``; return the version."""
     folder = pathlib.Path(data_dir) / "classifier"
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     existing = [k for k in (_version_key(p.stem) for p in folder.glob("trained-*.json")) if k]
     version = f"trained-{stamp}"
     newest = max(existing, default=None)
     if newest and newest[0] >= stamp[:-1]:
         # same second (or a clock behind the newest): keep versions strictly increasing
         version = f"trained-{newest[0]}Z-{newest[1] + 1}"
-    payload = {"format": FORMAT, "version": version, "base_version": model.base_version,
-               "theme_ids": model.theme_ids, "trained_on": model.trained_on,
-               "theme_heads": model.theme_heads, "sentiment_head": model.sentiment_head,
-               "theme_stack": model.theme_stack, "sentiment_stack": model.sentiment_stack}
+    payload = {
+        "format": FORMAT,
+        "version": version,
+        "base_version": model.base_version,
+        "theme_ids": model.theme_ids,
+        "trained_on": model.trained_on,
+        "theme_heads": model.theme_heads,
+        "sentiment_head": model.sentiment_head,
+        "theme_stack": model.theme_stack,
+        "sentiment_stack": model.sentiment_stack,
+    }
     tmp = folder / f".{version}.json.tmp"
     tmp.write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")), encoding="utf-8")
     tmp.replace(folder / f"{version}.json")
@@ -422,8 +484,9 @@ def save(model: TrainedModel, data_dir: pathlib.Path, *, now: datetime | None = 
     return version
 
 
-def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier,
-                encoder_loader: Callable[[str], Encoder] = load_encoder) -> TrainedClassifier | None:
+def load_latest(
+    data_dir: pathlib.Path, *, base: BuiltinClassifier, encoder_loader: Callable[[str], Encoder] = load_encoder
+) -> TrainedClassifier | None:
     """The newest stored model that fits ``base``'s themes and can be applied here, or None.
 
     A model trained with sentence embeddings needs the ml extra: where it is missing, that
@@ -431,8 +494,7 @@ def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier,
     folder = pathlib.Path(data_dir) / "classifier"
     if not folder.is_dir():
         return None
-    candidates = sorted(((k, p) for p in folder.glob("trained-*.json") if (k := _version_key(p.stem))),
-                        reverse=True)
+    candidates = sorted(((k, p) for p in folder.glob("trained-*.json") if (k := _version_key(p.stem))), reverse=True)
     for _, path in candidates:
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
@@ -445,16 +507,24 @@ def load_latest(data_dir: pathlib.Path, *, base: BuiltinClassifier,
         stack_heads = {t for t in stack.get("heads", {}) if t in base.theme_ids}
         if not heads and not stack_heads and not payload.get("sentiment_head") and not payload.get("sentiment_stack"):
             continue
-        model = TrainedModel(payload["theme_ids"], payload["theme_heads"], payload.get("sentiment_head"),
-                             payload["base_version"], payload.get("trained_on", {}), payload["version"],
-                             payload.get("theme_stack"), payload.get("sentiment_stack"))
+        model = TrainedModel(
+            payload["theme_ids"],
+            payload["theme_heads"],
+            payload.get("sentiment_head"),
+            payload["base_version"],
+            payload.get("trained_on", {}),
+            payload["version"],
+            payload.get("theme_stack"),
+            payload.get("sentiment_stack"),
+        )
         encoder = None
         if needed := model_encoder(model):
             try:
                 encoder = encoder_loader(needed)
             except EmbeddingsUnavailable as exc:
-                log.warning("classifier version %s skipped: it reads %s sentence embeddings and %s",
-                            model.version, needed, exc)
+                log.warning(
+                    "classifier version %s skipped: it reads %s sentence embeddings and %s", model.version, needed, exc
+                )
                 continue
         return TrainedClassifier(model, base, encoder)
     return None

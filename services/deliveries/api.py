@@ -7,8 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from npsloop.services.deliveries import repository, service
-from npsloop.services.deliveries.schemas import (DeliveryAttemptOut, DeliveryList, DeliveryOut, WebhookCreated, WebhookIn,
-                                         WebhookList, WebhookOut)
+from npsloop.services.deliveries.schemas import (
+    DeliveryAttemptOut,
+    DeliveryList,
+    DeliveryOut,
+    WebhookCreated,
+    WebhookIn,
+    WebhookList,
+    WebhookOut,
+)
 from npsloop.shared.auth import Principal
 from npsloop.shared.problems import NotFound
 from npsloop.shared.web import ClockDep, DbDep, require
@@ -22,8 +29,14 @@ async def create_webhook(body: WebhookIn, request: Request, _: Admin, db: DbDep,
     allow_private = request.app.state.settings.allow_private_webhook_urls
     async with db.unit_of_work() as session:
         row = await service.create_subscription(session, body, allow_private=allow_private, clock=clock)
-    return WebhookCreated(id=row.id, url=row.url, events=row.events, description=row.description,
-                          created_at=row.created_at, secret=row.secret)
+    return WebhookCreated(
+        id=row.id,
+        url=row.url,
+        events=row.events,
+        description=row.description,
+        created_at=row.created_at,
+        secret=row.secret,
+    )
 
 
 @router.get("/v1/webhooks", response_model=WebhookList)
@@ -59,9 +72,12 @@ async def list_deliveries(webhook_id: str, _: Admin, db: DbDep) -> DeliveryList:
     by_delivery: dict[str, list[DeliveryAttemptOut]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(DeliveryAttemptOut.model_validate(attempt))
-    return DeliveryList(deliveries=[
-        DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])}) for d in deliveries
-    ])
+    return DeliveryList(
+        deliveries=[
+            DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])})
+            for d in deliveries
+        ]
+    )
 
 
 @router.post("/v1/deliveries/{delivery_id}/redeliver", status_code=202, response_model=DeliveryOut)

@@ -58,13 +58,27 @@ def slack_message(alert: Alert) -> dict:
         {"type": "section", "text": {"type": "mrkdwn", "text": alert.summary[:3000]}},
     ]
     if alert.comment:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "> " + alert.comment[:2900].replace("\n", "\n> ")}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": "> " + alert.comment[:2900].replace("\n", "\n> ")}}
+        )
     if alert.fields:
-        blocks.append({"type": "section", "fields": [
-            {"type": "mrkdwn", "text": f"*{label}*\n{value}"[:2000]} for label, value in alert.fields[:10]]})
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*{label}*\n{value}"[:2000]} for label, value in alert.fields[:10]
+                ],
+            }
+        )
     if alert.link:
-        blocks.append({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": alert.link_label}, "url": alert.link}]})
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": alert.link_label}, "url": alert.link}
+                ],
+            }
+        )
     return {"text": f"{alert.title}: {alert.summary}"[:3000], "blocks": blocks}
 
 
@@ -76,17 +90,30 @@ def email_message(alert: Alert, *, subject_prefix: str) -> dict:
     lines += [f"{label}: {value}" for label, value in alert.fields]
     if alert.link:
         lines += ["", f"{alert.link_label}: {alert.link}"]
-    rows = "".join(f"<tr><th align='left'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
-                   for label, value in alert.fields)
+    rows = "".join(
+        f"<tr><th align='left'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
+        for label, value in alert.fields
+    )
     quote = f"<blockquote>{html.escape(alert.comment)}</blockquote>" if alert.comment else ""
     link = f"<p><a href='{html.escape(alert.link)}'>{html.escape(alert.link_label)}</a></p>" if alert.link else ""
-    body_html = (f"<html><body><h2>{html.escape(alert.title)}</h2><p>{html.escape(alert.summary)}</p>{quote}"
-                 f"<table>{rows}</table>{link}</body></html>")
+    body_html = (
+        f"<html><body><h2>{html.escape(alert.title)}</h2><p>{html.escape(alert.summary)}</p>{quote}"
+        f"<table>{rows}</table>{link}</body></html>"
+    )
     return {"subject": f"{subject_prefix} {alert.title}".strip(), "text": "\n".join(lines), "html": body_html}
 
 
-def enqueue(session: AsyncSession, *, name: str, channel: SlackChannel | EmailChannel | WebhookChannel,
-            event_id: str, event_type: str, alert: Alert, envelope: str, now: datetime) -> Delivery:
+def enqueue(
+    session: AsyncSession,
+    *,
+    name: str,
+    channel: SlackChannel | EmailChannel | WebhookChannel,
+    event_id: str,
+    event_type: str,
+    alert: Alert,
+    envelope: str,
+    now: datetime,
+) -> Delivery:
     """Store one pending delivery of ``alert`` (or, for webhooks, the CloudEvent ``envelope``) to a channel.
 
     The caller de-duplicates with ``already_enqueued``; the unique (channel, event_id) key
@@ -98,9 +125,22 @@ def enqueue(session: AsyncSession, *, name: str, channel: SlackChannel | EmailCh
         body, target = json.dumps(email_message(alert, subject_prefix=channel.subject_prefix)), json.dumps(channel.to)
     else:
         body, target = envelope, str(channel.url)
-    delivery = row_buffer.add(session, Delivery, id=str(uuid.uuid4()), subscription_id=None, channel=name,
-                              channel_type=channel.type, target=target, event_id=event_id, event_type=event_type,
-                              envelope=body, status="pending", attempts=0, created_at=now, next_attempt_at=now)
+    delivery = row_buffer.add(
+        session,
+        Delivery,
+        id=str(uuid.uuid4()),
+        subscription_id=None,
+        channel=name,
+        channel_type=channel.type,
+        target=target,
+        event_id=event_id,
+        event_type=event_type,
+        envelope=body,
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=now,
+    )
     repository.remember_delivery(session, event_id, f"channel:{name}")
     session.info[DELIVERIES_ENQUEUED] = True
     return delivery
@@ -110,8 +150,17 @@ async def already_enqueued(session: AsyncSession, *, name: str, event_id: str) -
     return await repository.channel_delivery_exists(session, name, event_id)
 
 
-async def send(client: httpx.AsyncClient, *, channel_type: str, target: str, body: bytes, msg_id: str,
-               secret: str | None, settings: Settings, allow_private: bool) -> SendResult:
+async def send(
+    client: httpx.AsyncClient,
+    *,
+    channel_type: str,
+    target: str,
+    body: bytes,
+    msg_id: str,
+    secret: str | None,
+    settings: Settings,
+    allow_private: bool,
+) -> SendResult:
     """One attempt; never raises for a receiver's failure (the result records it)."""
     if channel_type == "email":
         return await asyncio.to_thread(_send_email, settings, json.loads(target), json.loads(body), msg_id)
@@ -121,8 +170,11 @@ async def send(client: httpx.AsyncClient, *, channel_type: str, target: str, bod
         return SendResult(None, None, f"refused: {exc}")
     if channel_type == "webhook":
         stamp = int(time.time())
-        headers = (signing.headers(secret, msg_id=msg_id, timestamp=stamp, body=body) if secret else
-                   {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "content-type": "application/json"})
+        headers = (
+            signing.headers(secret, msg_id=msg_id, timestamp=stamp, body=body)
+            if secret
+            else {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "content-type": "application/json"}
+        )
     else:
         headers = {"content-type": "application/json"}
     try:

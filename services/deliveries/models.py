@@ -29,7 +29,8 @@ class Delivery(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     subscription_id: Mapped[str | None] = mapped_column(
-        String(36), ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=True)
+        String(36), ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=True
+    )
     # Alerts to policy channels (slack | email | webhook): ``envelope`` holds the rendered
     # message and ``target`` the URL or addresses, so a later policy edit never changes it.
     channel: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -15,8 +15,13 @@ from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, stor
 EXISTING = "deliveries.existing"
 
 
-async def prefetch_existing(session: AsyncSession, event_ids: list[str], *, subscription_ids: list[str] | None = None,
-                            channels: list[str] | None = None) -> None:
+async def prefetch_existing(
+    session: AsyncSession,
+    event_ids: list[str],
+    *,
+    subscription_ids: list[str] | None = None,
+    channels: list[str] | None = None,
+) -> None:
     """Load EXISTING for ``event_ids``: all their deliveries, or only those to the given subscriptions / channels.
 
     Naming the targets the handlers will ask about lets the query use the unique
@@ -30,7 +35,8 @@ async def prefetch_existing(session: AsyncSession, event_ids: list[str], *, subs
         targets.append(Delivery.channel.in_(channels))
     if existing and (subscription_ids or channels or not targets):
         query = select(Delivery.event_id, Delivery.subscription_id, Delivery.channel).where(
-            Delivery.event_id.in_(list(existing)), or_(*targets) if targets else true())
+            Delivery.event_id.in_(list(existing)), or_(*targets) if targets else true()
+        )
         for event_id, subscription_id, channel in (await session.execute(query)).all():
             existing[event_id].add(f"subscription:{subscription_id}" if subscription_id else f"channel:{channel}")
     store_prefetched(session, EXISTING, existing)
@@ -48,7 +54,11 @@ async def get_subscription(session: AsyncSession, subscription_id: str) -> Webho
 
 
 async def active_subscriptions(session: AsyncSession) -> list[WebhookSubscription]:
-    query = select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None)).order_by(WebhookSubscription.created_at)
+    query = (
+        select(WebhookSubscription)
+        .where(WebhookSubscription.deleted_at.is_(None))
+        .order_by(WebhookSubscription.created_at)
+    )
     return list((await session.scalars(query)).all())
 
 
@@ -65,8 +75,13 @@ async def delivery_exists(session: AsyncSession, subscription_id: str, event_id:
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Delivery]:
-    query = (select(Delivery).where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
-             .order_by(Delivery.next_attempt_at).limit(limit).with_for_update(skip_locked=True))
+    query = (
+        select(Delivery)
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     return list((await session.scalars(query)).all())
 
 
@@ -97,8 +112,9 @@ async def channel_delivery_exists(session: AsyncSession, channel: str, event_id:
     return await session.scalar(query) is not None
 
 
-async def channel_deliveries(session: AsyncSession, *, channel: str | None = None, status: str | None = None,
-                             limit: int = 100) -> list[Delivery]:
+async def channel_deliveries(
+    session: AsyncSession, *, channel: str | None = None, status: str | None = None, limit: int = 100
+) -> list[Delivery]:
     """Deliveries to policy channels, newest first (ops look here for dead alerts)."""
     query = select(Delivery).where(Delivery.channel.is_not(None))
     if channel:

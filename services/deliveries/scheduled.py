@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries import channels, repository, signing
 from npsloop.services.deliveries.models import DeliveryAttempt
-from npsloop.services.deliveries.service import next_attempt_at
 from npsloop.services.deliveries.sender import SendError, WebhookSender
+from npsloop.services.deliveries.service import next_attempt_at
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url, guarded_client
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
@@ -56,8 +56,18 @@ class _Result:
 
 
 class DeliveryWorker:
-    def __init__(self, db: Database, clock: Clock, *, timeout: float, max_age: timedelta, allow_private: bool,
-                 concurrency: int = 20, settings: Settings | None = None, policy: Policy | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        timeout: float,
+        max_age: timedelta,
+        allow_private: bool,
+        concurrency: int = 20,
+        settings: Settings | None = None,
+        policy: Policy | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.timeout = timeout
@@ -107,7 +117,7 @@ class DeliveryWorker:
             await self._record(await self._send_all(jobs))
         return len(jobs)
 
-    async def _send_all(self, jobs: list[_Job]) -> list[tuple[_Job, "_Result"]]:
+    async def _send_all(self, jobs: list[_Job]) -> list[tuple[_Job, _Result]]:
         results = await asyncio.gather(*(self._send_limited(job) for job in jobs))
         return list(zip(jobs, results))
 
@@ -124,24 +134,32 @@ class DeliveryWorker:
         for delivery in await repository.claim_due(session, now, BATCH):
             if delivery.channel is not None:
                 delivery.next_attempt_at = leased_until
-                jobs.append(_Job(delivery.id, delivery.event_id, delivery.target or "",
-                                 self._channel_secret(delivery.channel), delivery.envelope.encode(),
-                                 delivery.channel_type))
+                jobs.append(
+                    _Job(
+                        delivery.id,
+                        delivery.event_id,
+                        delivery.target or "",
+                        self._channel_secret(delivery.channel),
+                        delivery.envelope.encode(),
+                        delivery.channel_type,
+                    )
+                )
                 continue
             subscription = await repository.get_subscription(session, delivery.subscription_id)
             if subscription is None:  # deleted since: nothing to send
                 delivery.status, delivery.next_attempt_at = "cancelled", None
                 continue
             delivery.next_attempt_at = leased_until
-            jobs.append(_Job(delivery.id, delivery.event_id, subscription.url, subscription.secret,
-                             delivery.envelope.encode()))
+            jobs.append(
+                _Job(delivery.id, delivery.event_id, subscription.url, subscription.secret, delivery.envelope.encode())
+            )
         return jobs
 
-    async def _send_limited(self, job: _Job) -> "_Result":
+    async def _send_limited(self, job: _Job) -> _Result:
         async with self.limit:
             return await self._send(job)
 
-    async def _record(self, outcomes: list[tuple[_Job, "_Result"]], *, lease_next: bool = False) -> list[_Job]:
+    async def _record(self, outcomes: list[tuple[_Job, _Result]], *, lease_next: bool = False) -> list[_Job]:
         """Store the attempts of one round in one transaction (one commit, not one per send);
         with ``lease_next``, lease the next round in the same transaction and return it."""
         now = self.clock.now()
@@ -153,9 +171,16 @@ class DeliveryWorker:
                     continue
                 delivery.attempts += 1
                 delivery.last_attempt_at = now
-                session.add(DeliveryAttempt(delivery_id=delivery.id, attempted_at=now, status_code=result.status_code,
-                                            response_body=result.body, error=result.error,
-                                            duration_ms=result.duration_ms))
+                session.add(
+                    DeliveryAttempt(
+                        delivery_id=delivery.id,
+                        attempted_at=now,
+                        status_code=result.status_code,
+                        response_body=result.body,
+                        error=result.error,
+                        duration_ms=result.duration_ms,
+                    )
+                )
                 if result.ok:
                     delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
                     metrics.deliveries_sent.inc()
@@ -179,9 +204,16 @@ class DeliveryWorker:
             return int((time.perf_counter() - started) * 1000)
 
         if job.channel_type is not None:
-            sent = await channels.send(self.client, channel_type=job.channel_type, target=job.url, body=job.body,
-                                       msg_id=job.event_id, secret=job.secret, settings=self.settings,
-                                       allow_private=self.allow_private)
+            sent = await channels.send(
+                self.client,
+                channel_type=job.channel_type,
+                target=job.url,
+                body=job.body,
+                msg_id=job.event_id,
+                secret=job.secret,
+                settings=self.settings,
+                allow_private=self.allow_private,
+            )
             return _Result(sent.status_code, sent.body, sent.error, elapsed())
 
         try:

@@ -16,8 +16,13 @@ class WebhookIn(BaseModel):
     url: AnyHttpUrl
     # The validator below gives its own message for an unknown type; the enum only tells clients
     # (and the schemathesis run) which strings are accepted, so generated requests can succeed.
-    events: list[str] = Field(..., min_length=1, max_length=50, description='Event types, or ["*"] for all.',
-                              json_schema_extra={"items": {"type": "string", "enum": ["*", *sorted(EVENT_TYPES)]}})
+    events: list[str] = Field(
+        ...,
+        min_length=1,
+        max_length=50,
+        description='Event types, or ["*"] for all.',
+        json_schema_extra={"items": {"type": "string", "enum": ["*", *sorted(EVENT_TYPES)]}},
+    )
     description: Annotated[str, StringConstraints(max_length=500)] | None = None
 
     @field_validator("events")

@@ -72,8 +72,7 @@ class _Connection:
         self.idle_since = 0.0
 
     def usable(self, now: float) -> bool:
-        return (now - self.idle_since < KEEPALIVE_SECONDS and not self.reader.at_eof()
-                and not self.writer.is_closing())
+        return now - self.idle_since < KEEPALIVE_SECONDS and not self.reader.at_eof() and not self.writer.is_closing()
 
     def close(self) -> None:
         self.writer.close()
@@ -96,8 +95,11 @@ class WebhookSender:
             raise SendError(f"InvalidURL: {exc}") from None
         origin = (parts.scheme, parts.hostname, port)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        request = h11.Request(method="POST", target=target, headers=[
-            ("host", parts.netloc.rpartition("@")[2]), ("content-length", str(len(body))), *headers.items()])
+        request = h11.Request(
+            method="POST",
+            target=target,
+            headers=[("host", parts.netloc.rpartition("@")[2]), ("content-length", str(len(body))), *headers.items()],
+        )
         try:
             async with asyncio.timeout(self.timeout):
                 connection = self._take_idle(origin)
@@ -109,8 +111,9 @@ class WebhookSender:
                 try:
                     return await self._exchange(origin, await self._connect(origin), request, body)
                 except _StaleConnection as exc:
-                    raise SendError(f"RemoteProtocolError: {exc.__cause__ or 'the server closed the connection'}") \
-                        from None
+                    raise SendError(
+                        f"RemoteProtocolError: {exc.__cause__ or 'the server closed the connection'}"
+                    ) from None
         except TimeoutError:
             raise SendError(f"Timeout: no complete answer within {self.timeout:g} s") from None
 
@@ -150,7 +153,9 @@ class WebhookSender:
                 self._ssl_context = httpx.create_ssl_context()
             tls = self._ssl_context
         try:
-            reader, writer = await asyncio.open_connection(address, port, ssl=tls, server_hostname=host if tls else None)
+            reader, writer = await asyncio.open_connection(
+                address, port, ssl=tls, server_hostname=host if tls else None
+            )
         except (OSError, ssl.SSLError) as exc:
             raise SendError(f"ConnectError: {exc}") from None
         return _Connection(reader, writer)
@@ -159,8 +164,9 @@ class WebhookSender:
         protocol = connection.protocol
         answered = False
         try:
-            connection.writer.write(protocol.send(request) + protocol.send(h11.Data(data=body))
-                                    + protocol.send(h11.EndOfMessage()))
+            connection.writer.write(
+                protocol.send(request) + protocol.send(h11.Data(data=body)) + protocol.send(h11.EndOfMessage())
+            )
             await connection.writer.drain()
             status, chunks, size = 0, [], 0
             while True:

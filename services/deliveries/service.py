@@ -22,14 +22,21 @@ FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 3600.0
 
 
-async def create_subscription(session: AsyncSession, body: WebhookIn, *, allow_private: bool,
-                              clock: Clock) -> WebhookSubscription:
+async def create_subscription(
+    session: AsyncSession, body: WebhookIn, *, allow_private: bool, clock: Clock
+) -> WebhookSubscription:
     try:
         await check_url(str(body.url), allow_private=allow_private)
     except UnsafeUrl as exc:
         raise UnprocessableContent(f"url: {exc}", errors=[{"field": "url", "message": str(exc)}]) from None
-    row = WebhookSubscription(id=str(uuid.uuid4()), url=str(body.url), events=body.events, secret=signing.new_secret(),
-                              description=body.description, created_at=clock.now())
+    row = WebhookSubscription(
+        id=str(uuid.uuid4()),
+        url=str(body.url),
+        events=body.events,
+        secret=signing.new_secret(),
+        description=body.description,
+        created_at=clock.now(),
+    )
     session.add(row)
     return row
 
@@ -52,9 +59,19 @@ async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> 
         if await repository.delivery_exists(session, subscription.id, event.id):
             continue
         envelope = envelope or event.to_json()
-        row_buffer.add(session, Delivery, id=str(uuid.uuid4()), subscription_id=subscription.id, event_id=event.id,
-                       event_type=event.type, envelope=envelope, status="pending", attempts=0,
-                       created_at=now, next_attempt_at=now)
+        row_buffer.add(
+            session,
+            Delivery,
+            id=str(uuid.uuid4()),
+            subscription_id=subscription.id,
+            event_id=event.id,
+            event_type=event.type,
+            envelope=envelope,
+            status="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
         repository.remember_delivery(session, event.id, f"subscription:{subscription.id}")
         session.info[DELIVERIES_ENQUEUED] = True
         created += 1

@@ -40,42 +40,67 @@ def _themes(data: dict[str, Any]) -> str:
 def task_alert(event: events.CloudEvent, public_url: str) -> Alert:
     data = event.data
     heading = {
-        events.FOLLOWUP_OPENED: ("New detractor", f"A customer scored {data['score']}/10. Reach out before the SLA ends."),
+        events.FOLLOWUP_OPENED: (
+            "New detractor",
+            f"A customer scored {data['score']}/10. Reach out before the SLA ends.",
+        ),
         events.FOLLOWUP_SLA_WARNING: ("SLA warning", "This task is not acknowledged yet and its SLA is running out."),
         events.FOLLOWUP_SLA_BREACHED: ("SLA breached", "Nobody acknowledged this detractor before the SLA ended."),
         events.FOLLOWUP_REASSIGNED: ("Task reassigned", f"Now owned by {data.get('assignee') or 'the team queue'}."),
     }[event.type]
-    return Alert(title=heading[0], summary=heading[1], comment=data.get("comment"),
-                 link=f"{public_url.rstrip('/')}/tasks/{data['task_id']}",
-                 fields=[("Score", str(data["score"])), ("Customer", _customer(data)), ("Themes", _themes(data)),
-                         ("Due", _when(data.get("due_at"))), ("Assignee", data.get("assignee") or "unassigned"),
-                         ("Team", data.get("team") or "—")])
+    return Alert(
+        title=heading[0],
+        summary=heading[1],
+        comment=data.get("comment"),
+        link=f"{public_url.rstrip('/')}/tasks/{data['task_id']}",
+        fields=[
+            ("Score", str(data["score"])),
+            ("Customer", _customer(data)),
+            ("Themes", _themes(data)),
+            ("Due", _when(data.get("due_at"))),
+            ("Assignee", data.get("assignee") or "unassigned"),
+            ("Team", data.get("team") or "—"),
+        ],
+    )
 
 
 def referral_alert(event: events.CloudEvent) -> Alert:
     data = event.data
-    return Alert(title="Promoter: ask for a referral",
-                 summary=f"A customer scored {data['score']}/10. A good moment to ask for a referral or a case study.",
-                 comment=data.get("comment"), fields=[("Score", str(data["score"])), ("Customer", _customer(data)),
-                                                      ("Owner", data.get("owner") or "—")])
+    return Alert(
+        title="Promoter: ask for a referral",
+        summary=f"A customer scored {data['score']}/10. A good moment to ask for a referral or a case study.",
+        comment=data.get("comment"),
+        fields=[("Score", str(data["score"])), ("Customer", _customer(data)), ("Owner", data.get("owner") or "—")],
+    )
 
 
 def review_alert(event: events.CloudEvent) -> Alert:
     data = event.data
-    return Alert(title="Review request", summary="Invite this respondent to review us (sent to every respondent).",
-                 fields=[("Customer", _customer(data)), ("Review site", data["review_url"])],
-                 link=data["review_url"], link_label="Review site")
+    return Alert(
+        title="Review request",
+        summary="Invite this respondent to review us (sent to every respondent).",
+        fields=[("Customer", _customer(data)), ("Review site", data["review_url"])],
+        link=data["review_url"],
+        link_label="Review site",
+    )
 
 
 def digest_alert(event: events.CloudEvent) -> Alert:
     data = event.data
     nps = "—" if data["nps"] is None else f"{data['nps']:+.1f}"
-    return Alert(title=f"Daily digest: {data['team']}",
-                 summary=f"{_when(data['period_start'])} – {_when(data['period_end'])}",
-                 fields=[("New detractors", str(data["new_detractors"])), ("Open tasks", str(data["open_tasks"])),
-                         ("SLA breaches", str(data["breaches"])), ("Resolved", str(data["resolved"])),
-                         ("NPS", f"{nps} ({data['responses']} responses)")],
-                 link=data.get("link"), link_label="Open the inbox")
+    return Alert(
+        title=f"Daily digest: {data['team']}",
+        summary=f"{_when(data['period_start'])} – {_when(data['period_end'])}",
+        fields=[
+            ("New detractors", str(data["new_detractors"])),
+            ("Open tasks", str(data["open_tasks"])),
+            ("SLA breaches", str(data["breaches"])),
+            ("Resolved", str(data["resolved"])),
+            ("NPS", f"{nps} ({data['responses']} responses)"),
+        ],
+        link=data.get("link"),
+        link_label="Open the inbox",
+    )
 
 
 def targets(event: events.CloudEvent) -> list[str]:
@@ -87,8 +112,9 @@ def targets(event: events.CloudEvent) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-async def alert(session: AsyncSession, event: events.CloudEvent, *, policy: Policy, clock: Clock,
-                public_url: str) -> int:
+async def alert(
+    session: AsyncSession, event: events.CloudEvent, *, policy: Policy, clock: Clock, public_url: str
+) -> int:
     """Store one delivery per target channel; returns how many were new."""
     if event.type == events.REFERRAL_REQUESTED:
         message = referral_alert(event)
@@ -103,8 +129,16 @@ async def alert(session: AsyncSession, event: events.CloudEvent, *, policy: Poli
         channel = policy.channels.get(name)
         if channel is None or await channels.already_enqueued(session, name=name, event_id=event.id):
             continue  # a channel removed from the policy since the event: nothing to send to
-        channels.enqueue(session, name=name, channel=channel, event_id=event.id, event_type=event.type,
-                         alert=message, envelope=event.to_json(), now=clock.now())
+        channels.enqueue(
+            session,
+            name=name,
+            channel=channel,
+            event_id=event.id,
+            event_type=event.type,
+            alert=message,
+            envelope=event.to_json(),
+            now=clock.now(),
+        )
         created += 1
     return created
 
@@ -112,13 +146,22 @@ async def alert(session: AsyncSession, event: events.CloudEvent, *, policy: Poli
 async def prefetch(session: AsyncSession, group: list[events.CloudEvent], *, policy: Policy) -> None:
     """Which of the group's events already have deliveries to the policy's channels (what
     ``already_enqueued`` asks), in one query."""
-    await deliveries_repository.prefetch_existing(session, [event.id for event in group],
-                                                  channels=list(policy.channels))
+    await deliveries_repository.prefetch_existing(
+        session, [event.id for event in group], channels=list(policy.channels)
+    )
 
 
-ALERTED = frozenset({events.FOLLOWUP_OPENED, events.FOLLOWUP_SLA_WARNING, events.FOLLOWUP_SLA_BREACHED,
-                     events.FOLLOWUP_REASSIGNED, events.REFERRAL_REQUESTED, events.REVIEW_REQUESTED,
-                     events.FOLLOWUP_DIGEST})
+ALERTED = frozenset(
+    {
+        events.FOLLOWUP_OPENED,
+        events.FOLLOWUP_SLA_WARNING,
+        events.FOLLOWUP_SLA_BREACHED,
+        events.FOLLOWUP_REASSIGNED,
+        events.REFERRAL_REQUESTED,
+        events.REVIEW_REQUESTED,
+        events.FOLLOWUP_DIGEST,
+    }
+)
 
 
 def subscriptions(*, policy: Policy, clock: Clock, public_url: str) -> list[Subscription]:
@@ -128,5 +171,12 @@ def subscriptions(*, policy: Policy, clock: Clock, public_url: str) -> list[Subs
     async def prefetch_group(session: AsyncSession, group: list[events.CloudEvent]) -> None:
         await prefetch(session, group, policy=policy)
 
-    return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_FOLLOWUPS,), handler=on_followup, event_types=ALERTED,
-                         prefetch=prefetch_group)]
+    return [
+        Subscription(
+            consumer=CONSUMER,
+            topics=(events.TOPIC_FOLLOWUPS,),
+            handler=on_followup,
+            event_types=ALERTED,
+            prefetch=prefetch_group,
+        )
+    ]

@@ -6,7 +6,7 @@ Sent once per team and period whatever restarts happen: the ``digests`` row and 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,8 +30,8 @@ def latest_period_end(digest: Digest, now: datetime) -> datetime:
         if datetime.combine(day, time(hour, minute), tzinfo=zone) > local_now:
             day -= timedelta(days=1)
         day -= timedelta(days=(day - _ANCHOR).days % digest.every.days)
-        return datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(timezone.utc)
-    anchor = datetime.combine(_ANCHOR, time(hour, minute), tzinfo=zone).astimezone(timezone.utc)
+        return datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(UTC)
+    anchor = datetime.combine(_ANCHOR, time(hour, minute), tzinfo=zone).astimezone(UTC)
     return anchor + digest.every * ((now - anchor) // digest.every)
 
 
@@ -53,13 +53,23 @@ async def send_digests(session: AsyncSession, *, policy: Policy, clock: Clock, p
         if await repository.digest_sent(session, team, end):
             continue
         counts = await repository.team_counts(session, team, start, end)
-        summary = {"team": team, "channel": channel, "period_start": start.isoformat(), "period_end": end.isoformat(),
-                   **counts, "responses": sum(nps_counts), "nps": _nps(*nps_counts),
-                   "link": f"{public_url.rstrip('/')}/?team={team}"}
+        summary = {
+            "team": team,
+            "channel": channel,
+            "period_start": start.isoformat(),
+            "period_end": end.isoformat(),
+            **counts,
+            "responses": sum(nps_counts),
+            "nps": _nps(*nps_counts),
+            "link": f"{public_url.rstrip('/')}/?team={team}",
+        }
         session.add(DigestSent(team=team, period_end=end, channel=channel, summary=summary, sent_at=now))
         if any(counts.values()):
             # A team with nothing to do is recorded but not told: empty digests teach people to ignore them.
-            await outbox.append(session, events.new_event(events.FOLLOWUP_DIGEST, key=f"team:{team}", subject=team,
-                                                          data=summary, time=now), clock=clock)
+            await outbox.append(
+                session,
+                events.new_event(events.FOLLOWUP_DIGEST, key=f"team:{team}", subject=team, data=summary, time=now),
+                clock=clock,
+            )
             sent += 1
     return sent

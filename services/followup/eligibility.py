@@ -23,8 +23,9 @@ class Eligibility:
     last_sent_at: datetime | None
 
 
-async def eligibility(session: AsyncSession, *, customer_id: str | None, account_id: str | None, policy: Policy,
-                      clock: Clock) -> Eligibility:
+async def eligibility(
+    session: AsyncSession, *, customer_id: str | None, account_id: str | None, policy: Policy, clock: Clock
+) -> Eligibility:
     """Eligible unless a response or a send for the customer or the account is younger than ``survey_every``.
 
     Without ``account_id`` the customer's account is the one they last answered or were
@@ -53,9 +54,24 @@ async def eligibility(session: AsyncSession, *, customer_id: str | None, account
     return Eligibility(False, next_at, reason, last_response, last_sent)
 
 
-def record_send(session: AsyncSession, *, customer_id: str | None, account_id: str | None, channel: str | None,
-                touchpoint: str | None, sent_at: datetime | None, actor: str, clock: Clock) -> SurveySend:
-    send = SurveySend(customer_id=customer_id, account_id=account_id, channel=channel, touchpoint=touchpoint,
-                      sent_at=sent_at or clock.now(), recorded_by=actor)
+def record_send(
+    session: AsyncSession,
+    *,
+    customer_id: str | None,
+    account_id: str | None,
+    channel: str | None,
+    touchpoint: str | None,
+    sent_at: datetime | None,
+    actor: str,
+    clock: Clock,
+) -> SurveySend:
+    send = SurveySend(
+        customer_id=customer_id,
+        account_id=account_id,
+        channel=channel,
+        touchpoint=touchpoint,
+        sent_at=sent_at or clock.now(),
+        recorded_by=actor,
+    )
     session.add(send)
     return send

@@ -17,6 +17,13 @@ def subscriptions(*, policy: Policy, clock: Clock, public_url: str = "http://127
     async def on_classified(session: AsyncSession, event: events.CloudEvent) -> None:
         await service.consider_response(session, event.data, policy=policy, clock=clock)
 
-    return [Subscription(consumer=CONSUMER, topics=(events.TOPIC_CLASSIFICATIONS,), handler=on_classified,
-                         event_types=frozenset({events.RESPONSE_CLASSIFIED}), prefetch=service.prefetch),
-            *alerts.subscriptions(policy=policy, clock=clock, public_url=public_url)]
+    return [
+        Subscription(
+            consumer=CONSUMER,
+            topics=(events.TOPIC_CLASSIFICATIONS,),
+            handler=on_classified,
+            event_types=frozenset({events.RESPONSE_CLASSIFIED}),
+            prefetch=service.prefetch,
+        ),
+        *alerts.subscriptions(policy=policy, clock=clock, public_url=public_url),
+    ]

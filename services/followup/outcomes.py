@@ -14,13 +14,32 @@ from npsloop.services.followup.models import BusinessOutcome
 from npsloop.shared.clock import Clock
 
 
-def record_outcome(session: AsyncSession, *, customer_id: str | None, account_id: str | None, outcome: str,
-                   revenue: float | None, currency: str | None, occurred_on: date | None, note: str | None,
-                   actor: str, clock: Clock) -> BusinessOutcome:
+def record_outcome(
+    session: AsyncSession,
+    *,
+    customer_id: str | None,
+    account_id: str | None,
+    outcome: str,
+    revenue: float | None,
+    currency: str | None,
+    occurred_on: date | None,
+    note: str | None,
+    actor: str,
+    clock: Clock,
+) -> BusinessOutcome:
     now = clock.now()
-    row = BusinessOutcome(id=str(uuid.uuid4()), customer_id=customer_id, account_id=account_id, outcome=outcome,
-                          revenue=revenue, currency=currency, occurred_on=occurred_on or now.date(), note=note,
-                          recorded_by=actor, recorded_at=now)
+    row = BusinessOutcome(
+        id=str(uuid.uuid4()),
+        customer_id=customer_id,
+        account_id=account_id,
+        outcome=outcome,
+        revenue=revenue,
+        currency=currency,
+        occurred_on=occurred_on or now.date(),
+        note=note,
+        recorded_by=actor,
+        recorded_at=now,
+    )
     session.add(row)
     return row
 
@@ -39,12 +58,17 @@ def _rate(recovered: int, measured: int) -> float | None:
     return round(recovered / measured, 4) if measured else None
 
 
-async def recovery_rate(session: AsyncSession, *, since: datetime | None, until: datetime | None,
-                        team: str | None) -> RecoveryRate:
+async def recovery_rate(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None, team: str | None
+) -> RecoveryRate:
     """Over next answers received in [since, until); ``resolved_tasks`` counts tasks resolved in the same window."""
     rows = await repository.recoveries(session, since=since, until=until, team=team)
-    result = RecoveryRate(resolved_tasks=await repository.resolved_count(session, since=since, until=until, team=team),
-                          measured=len(rows), recovered=sum(r.recovered for r in rows), recovery_rate=None)
+    result = RecoveryRate(
+        resolved_tasks=await repository.resolved_count(session, since=since, until=until, team=team),
+        measured=len(rows),
+        recovered=sum(r.recovered for r in rows),
+        recovery_rate=None,
+    )
     result.recovery_rate = _rate(result.recovered, result.measured)
     for row in rows:
         bucket = result.by_outcome.setdefault(row.outcome or "unknown", {"measured": 0, "recovered": 0})

@@ -7,8 +7,17 @@ from datetime import datetime
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.followup.models import (BusinessOutcome, CustomerCategory, DigestSent, Recovery, ReferralRequest,
-                                      RoutingCursor, SurveySend, Task, TaskEvent)
+from npsloop.services.followup.models import (
+    BusinessOutcome,
+    CustomerCategory,
+    DigestSent,
+    Recovery,
+    ReferralRequest,
+    RoutingCursor,
+    SurveySend,
+    Task,
+    TaskEvent,
+)
 from npsloop.services.ingest.models import Response
 from npsloop.shared import row_buffer
 from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
@@ -50,15 +59,19 @@ async def prefetch_for_responses(session: AsyncSession, response_ids: list[str],
         categories[mapping["customer_id"]] = row_buffer.loaded(mapping)
     store_prefetched(session, CATEGORY, categories)
     resolved: dict[str, list[Task]] = {c: [] for c in customer_ids}
-    query = select(Task).where(Task.customer_id.in_(customer_ids), Task.status == "resolved",
-                               Task.id.not_in(select(Recovery.task_id))).order_by(Task.resolved_at)
+    query = (
+        select(Task)
+        .where(Task.customer_id.in_(customer_ids), Task.status == "resolved", Task.id.not_in(select(Recovery.task_id)))
+        .order_by(Task.resolved_at)
+    )
     for task in (await session.scalars(query)).all():
         resolved[task.customer_id].append(task)
     store_prefetched(session, RESOLVED_UNMEASURED, resolved)
     referrals = dict.fromkeys(response_ids)
     last_referral = dict.fromkeys(customer_ids)
-    query = select(ReferralRequest).where(ReferralRequest.customer_id.in_(customer_ids)
-                                          | ReferralRequest.response_id.in_(response_ids))
+    query = select(ReferralRequest).where(
+        ReferralRequest.customer_id.in_(customer_ids) | ReferralRequest.response_id.in_(response_ids)
+    )
     for row in (await session.scalars(query)).all():
         if row.response_id in referrals:
             referrals[row.response_id] = row
@@ -78,13 +91,24 @@ def remember(session: AsyncSession, name: str, key: object, value: object) -> No
 
 
 async def events_of(session: AsyncSession, task_id: str) -> list[TaskEvent]:
-    return list((await session.scalars(select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id))).all())
+    return list(
+        (await session.scalars(select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.id))).all()
+    )
 
 
-async def search(session: AsyncSession, *, status: str | None = None, assignee: str | None = None,
-                 team: str | None = None, breached: bool | None = None, customer_id: str | None = None,
-                 due_before: datetime | None = None, due_after: datetime | None = None,
-                 limit: int = 100, after_id: tuple[datetime, str] | None = None) -> list[Task]:
+async def search(
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    assignee: str | None = None,
+    team: str | None = None,
+    breached: bool | None = None,
+    customer_id: str | None = None,
+    due_before: datetime | None = None,
+    due_after: datetime | None = None,
+    limit: int = 100,
+    after_id: tuple[datetime, str] | None = None,
+) -> list[Task]:
     query: Select[tuple[Task]] = select(Task)
     if status:
         query = query.where(Task.status == status)
@@ -109,12 +133,16 @@ async def search(session: AsyncSession, *, status: str | None = None, assignee: 
 
 async def due_for_warning(session: AsyncSession, now: datetime, limit: int = 500) -> list[Task]:
     query = select(Task).where(Task.status == "open", Task.warned_at.is_(None), Task.warn_at <= now)
-    return list((await session.scalars(query.order_by(Task.warn_at).limit(limit).with_for_update(skip_locked=True))).all())
+    return list(
+        (await session.scalars(query.order_by(Task.warn_at).limit(limit).with_for_update(skip_locked=True))).all()
+    )
 
 
 async def due_for_breach(session: AsyncSession, now: datetime, limit: int = 500) -> list[Task]:
     query = select(Task).where(Task.status == "open", Task.breached_at.is_(None), Task.due_at <= now)
-    return list((await session.scalars(query.order_by(Task.due_at).limit(limit).with_for_update(skip_locked=True))).all())
+    return list(
+        (await session.scalars(query.order_by(Task.due_at).limit(limit).with_for_update(skip_locked=True))).all()
+    )
 
 
 async def referral_since(session: AsyncSession, customer_id: str, since: datetime) -> ReferralRequest | datetime | None:
@@ -122,7 +150,9 @@ async def referral_since(session: AsyncSession, customer_id: str, since: datetim
     last = lookup(session, LAST_REFERRAL_AT, customer_id)
     if last is not NOT_PREFETCHED:
         return last if last is not None and last > since else None  # type: ignore[return-value,operator]
-    query = select(ReferralRequest).where(ReferralRequest.customer_id == customer_id, ReferralRequest.requested_at > since)
+    query = select(ReferralRequest).where(
+        ReferralRequest.customer_id == customer_id, ReferralRequest.requested_at > since
+    )
     return await session.scalar(query.limit(1))
 
 
@@ -149,21 +179,27 @@ async def customer_category(session: AsyncSession, customer_id: str) -> Customer
     return await session.scalar(query)
 
 
-async def resolved_awaiting_answer(session: AsyncSession, customer_id: str, answered_at: datetime,
-                                   response_id: str) -> list[Task]:
+async def resolved_awaiting_answer(
+    session: AsyncSession, customer_id: str, answered_at: datetime, response_id: str
+) -> list[Task]:
     """Resolved tasks of the customer, resolved by ``answered_at``, whose next answer is not yet recorded."""
     found = lookup(session, RESOLVED_UNMEASURED, customer_id)
     if found is not NOT_PREFETCHED:
         return [t for t in found if t.resolved_at <= answered_at and t.response_id != response_id]  # type: ignore[union-attr]
     measured = select(Recovery.task_id)
-    query = select(Task).where(Task.customer_id == customer_id, Task.status == "resolved",
-                               Task.resolved_at <= answered_at, Task.response_id != response_id,
-                               Task.id.not_in(measured))
+    query = select(Task).where(
+        Task.customer_id == customer_id,
+        Task.status == "resolved",
+        Task.resolved_at <= answered_at,
+        Task.response_id != response_id,
+        Task.id.not_in(measured),
+    )
     return list((await session.scalars(query.order_by(Task.resolved_at))).all())
 
 
-async def recoveries(session: AsyncSession, *, since: datetime | None, until: datetime | None,
-                     team: str | None) -> list[Recovery]:
+async def recoveries(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None, team: str | None
+) -> list[Recovery]:
     query = select(Recovery)
     if since:
         query = query.where(Recovery.answered_at >= since)
@@ -176,14 +212,19 @@ async def recoveries(session: AsyncSession, *, since: datetime | None, until: da
 
 async def recovery_counts(session: AsyncSession, *, since: datetime) -> tuple[int, int]:
     """(measured, recovered) over next answers since ``since``: one aggregate row for /metrics."""
-    measured, recovered = (await session.execute(
-        select(func.count(), func.coalesce(func.sum(case((Recovery.recovered, 1), else_=0)), 0))
-        .where(Recovery.answered_at >= since))).one()
+    measured, recovered = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(case((Recovery.recovered, 1), else_=0)), 0)).where(
+                Recovery.answered_at >= since
+            )
+        )
+    ).one()
     return int(measured), int(recovered)
 
 
-async def resolved_count(session: AsyncSession, *, since: datetime | None, until: datetime | None,
-                         team: str | None) -> int:
+async def resolved_count(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None, team: str | None
+) -> int:
     query = select(func.count()).select_from(Task).where(Task.status == "resolved")
     if since:
         query = query.where(Task.resolved_at >= since)
@@ -201,31 +242,40 @@ async def digest_sent(session: AsyncSession, team: str, period_end: datetime) ->
 
 async def team_counts(session: AsyncSession, team: str, start: datetime, end: datetime) -> dict[str, int]:
     async def count(*conditions) -> int:
-        return int(await session.scalar(select(func.count()).select_from(Task).where(Task.team == team, *conditions)) or 0)
+        return int(
+            await session.scalar(select(func.count()).select_from(Task).where(Task.team == team, *conditions)) or 0
+        )
 
-    return {"new_detractors": await count(Task.opened_at >= start, Task.opened_at < end),
-            "breaches": await count(Task.breached_at >= start, Task.breached_at < end),
-            "open_tasks": await count(Task.status != "resolved"),
-            "resolved": await count(Task.resolved_at >= start, Task.resolved_at < end)}
+    return {
+        "new_detractors": await count(Task.opened_at >= start, Task.opened_at < end),
+        "breaches": await count(Task.breached_at >= start, Task.breached_at < end),
+        "open_tasks": await count(Task.status != "resolved"),
+        "resolved": await count(Task.resolved_at >= start, Task.resolved_at < end),
+    }
 
 
 async def score_counts(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
     """(promoters, passives, detractors) among responses received in [start, end); category follows the score."""
     category = case((Response.score >= 9, "promoter"), (Response.score >= 7, "passive"), else_="detractor")
-    query = (select(category, func.count()).where(Response.received_at >= start, Response.received_at < end)
-             .group_by(category))
+    query = (
+        select(category, func.count())
+        .where(Response.received_at >= start, Response.received_at < end)
+        .group_by(category)
+    )
     found = dict((await session.execute(query)).all())
     return found.get("promoter", 0), found.get("passive", 0), found.get("detractor", 0)
 
 
-async def last_response_at(session: AsyncSession, *, customer_id: str | None = None,
-                           account_id: str | None = None) -> datetime | None:
+async def last_response_at(
+    session: AsyncSession, *, customer_id: str | None = None, account_id: str | None = None
+) -> datetime | None:
     column = Response.customer_id if customer_id is not None else Response.account_id
     return await session.scalar(select(func.max(Response.responded_at)).where(column == (customer_id or account_id)))
 
 
-async def last_sent_at(session: AsyncSession, *, customer_id: str | None = None,
-                       account_id: str | None = None) -> datetime | None:
+async def last_sent_at(
+    session: AsyncSession, *, customer_id: str | None = None, account_id: str | None = None
+) -> datetime | None:
     column = SurveySend.customer_id if customer_id is not None else SurveySend.account_id
     return await session.scalar(select(func.max(SurveySend.sent_at)).where(column == (customer_id or account_id)))
 
@@ -234,15 +284,19 @@ async def known_account_id(session: AsyncSession, customer_id: str) -> str | Non
     """The account a customer last answered (or was last surveyed) under, if any was given."""
     for model, when in ((Response, Response.responded_at), (SurveySend, SurveySend.sent_at)):
         found = await session.scalar(
-            select(model.account_id).where(model.customer_id == customer_id, model.account_id.is_not(None))
-            .order_by(when.desc()).limit(1))
+            select(model.account_id)
+            .where(model.customer_id == customer_id, model.account_id.is_not(None))
+            .order_by(when.desc())
+            .limit(1)
+        )
         if found is not None:
             return found
     return None
 
 
-async def business_outcomes(session: AsyncSession, *, customer_id: str | None, account_id: str | None,
-                            limit: int) -> list[BusinessOutcome]:
+async def business_outcomes(
+    session: AsyncSession, *, customer_id: str | None, account_id: str | None, limit: int
+) -> list[BusinessOutcome]:
     query = select(BusinessOutcome)
     if customer_id:
         query = query.where(BusinessOutcome.customer_id == customer_id)

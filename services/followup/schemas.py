@@ -48,7 +48,9 @@ class TaskOut(BaseModel):
     warned_at: datetime | None
     breached_at: datetime | None
     breached: bool = False
-    sla_met: bool | None = Field(None, description="Acknowledged or resolved before due_at; null while still open in time.")
+    sla_met: bool | None = Field(
+        None, description="Acknowledged or resolved before due_at; null while still open in time."
+    )
     events: list[TaskEventOut] | None = None
 
 

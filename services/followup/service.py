@@ -25,12 +25,22 @@ SYSTEM_ACTOR = "npsloop"
 
 def task_data(task: Task) -> dict[str, Any]:
     return {
-        "task_id": task.id, "response_id": task.response_id, "customer": task.customer, "score": task.score,
-        "comment": task.comment, "themes": task.themes, "status": task.status, "assignee": task.assignee,
-        "team": task.team, "channel": task.channel, "escalation_channel": task.escalation_channel,
-        "received_at": task.received_at.isoformat(), "due_at": task.due_at.isoformat(),
+        "task_id": task.id,
+        "response_id": task.response_id,
+        "customer": task.customer,
+        "score": task.score,
+        "comment": task.comment,
+        "themes": task.themes,
+        "status": task.status,
+        "assignee": task.assignee,
+        "team": task.team,
+        "channel": task.channel,
+        "escalation_channel": task.escalation_channel,
+        "received_at": task.received_at.isoformat(),
+        "due_at": task.due_at.isoformat(),
         "acknowledged_at": task.acknowledged_at.isoformat() if task.acknowledged_at else None,
-        "resolved_at": task.resolved_at.isoformat() if task.resolved_at else None, "outcome": task.outcome,
+        "resolved_at": task.resolved_at.isoformat() if task.resolved_at else None,
+        "outcome": task.outcome,
         "breached_at": task.breached_at.isoformat() if task.breached_at else None,
     }
 
@@ -39,20 +49,33 @@ def facts_of(response: dict[str, Any]) -> dict[str, Any]:
     """What policy rules may match on."""
     survey = response.get("survey") or {}
     return {
-        "score": response["score"], "segment": (response.get("customer") or {}).get("segment"),
-        "lifecycle_stage": response.get("lifecycle_stage"), "touchpoint": survey.get("touchpoint"),
-        "survey_kind": survey.get("kind"), "channel": survey.get("channel"),
-        "properties": response.get("properties") or {}, "customer": response.get("customer") or {},
+        "score": response["score"],
+        "segment": (response.get("customer") or {}).get("segment"),
+        "lifecycle_stage": response.get("lifecycle_stage"),
+        "touchpoint": survey.get("touchpoint"),
+        "survey_kind": survey.get("kind"),
+        "channel": survey.get("channel"),
+        "properties": response.get("properties") or {},
+        "customer": response.get("customer") or {},
     }
 
 
 async def emit_task_event(session: AsyncSession, event_type: str, task: Task, now: datetime, clock: Clock) -> None:
-    await outbox.emit(session, event_type, key=task.customer_id, subject=task.id, data=task_data(task), time=now,
-                      clock=clock)
+    await outbox.emit(
+        session, event_type, key=task.customer_id, subject=task.id, data=task_data(task), time=now, clock=clock
+    )
 
 
-def record_task_event(session: AsyncSession, task: Task, kind: str, now: datetime, *, actor: str = SYSTEM_ACTOR,
-            note: str | None = None, data: dict[str, Any] | None = None) -> None:
+def record_task_event(
+    session: AsyncSession,
+    task: Task,
+    kind: str,
+    now: datetime,
+    *,
+    actor: str = SYSTEM_ACTOR,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
     row_buffer.add(session, TaskEvent, task_id=task.id, type=kind, actor=actor, note=note, data=data or {}, at=now)
 
 
@@ -81,12 +104,14 @@ async def consider_response(session: AsyncSession, classified: dict[str, Any], *
 async def prefetch(session: AsyncSession, classified: list[events.CloudEvent]) -> None:
     """What :func:`consider_response` reads, for a whole group of ``response.classified`` events."""
     responses = [event.data["response"] for event in classified]
-    await repository.prefetch_for_responses(session, [r["id"] for r in responses],
-                                            [(r.get("customer") or {}).get("id") for r in responses])
+    await repository.prefetch_for_responses(
+        session, [r["id"] for r in responses], [(r.get("customer") or {}).get("id") for r in responses]
+    )
 
 
-async def open_task(session: AsyncSession, response: dict[str, Any], classification: dict[str, Any], *,
-                    policy: Policy, clock: Clock) -> Task:
+async def open_task(
+    session: AsyncSession, response: dict[str, Any], classification: dict[str, Any], *, policy: Policy, clock: Clock
+) -> Task:
     now = clock.now()
     received_at = datetime.fromisoformat(response["received_at"])
     facts = facts_of(response)
@@ -95,27 +120,54 @@ async def open_task(session: AsyncSession, response: dict[str, Any], classificat
     customer = response.get("customer") or {}
     clock_hours = routed.business_hours
     due_at = clock_hours.add(received_at, sla) if clock_hours else received_at + sla
-    warn_at = clock_hours.add(received_at, sla * policy.sla_warning_at) if clock_hours else received_at + sla * policy.sla_warning_at
+    warn_at = (
+        clock_hours.add(received_at, sla * policy.sla_warning_at)
+        if clock_hours
+        else received_at + sla * policy.sla_warning_at
+    )
     # Inserted with the group's other tasks, before their audit rows (row_buffer orders tables by foreign keys).
     task = row_buffer.add(
-        session, Task,
-        id=str(uuid.uuid4()), response_id=response["id"], customer_id=customer["id"], customer=customer,
-        account_id=customer.get("account_id"), segment=customer.get("segment"), score=response["score"],
-        comment=response.get("comment"), themes=classification.get("themes") or [], status="open",
-        assignee=await routing.assignee_for(session, routed, facts), team=routed.team, channel=routed.channel,
-        escalation_channel=routed.escalate_to, received_at=received_at, opened_at=now, due_at=due_at, warn_at=warn_at,
+        session,
+        Task,
+        id=str(uuid.uuid4()),
+        response_id=response["id"],
+        customer_id=customer["id"],
+        customer=customer,
+        account_id=customer.get("account_id"),
+        segment=customer.get("segment"),
+        score=response["score"],
+        comment=response.get("comment"),
+        themes=classification.get("themes") or [],
+        status="open",
+        assignee=await routing.assignee_for(session, routed, facts),
+        team=routed.team,
+        channel=routed.channel,
+        escalation_channel=routed.escalate_to,
+        received_at=received_at,
+        opened_at=now,
+        due_at=due_at,
+        warn_at=warn_at,
     )
     repository.remember(session, repository.TASK_BY_RESPONSE, task.response_id, task)
-    record_task_event(session, task, "opened", now, data={
-        "due_at": task.due_at.isoformat(), "sla_seconds": sla.total_seconds(),
-        "business_hours": clock_hours.model_dump() if clock_hours else None})
+    record_task_event(
+        session,
+        task,
+        "opened",
+        now,
+        data={
+            "due_at": task.due_at.isoformat(),
+            "sla_seconds": sla.total_seconds(),
+            "business_hours": clock_hours.model_dump() if clock_hours else None,
+        },
+    )
     await emit_task_event(session, events.FOLLOWUP_OPENED, task, now, clock)
     metrics.tasks_opened.inc()
     return task
 
 
-async def request_referral(session: AsyncSession, response: dict[str, Any], *, policy: Policy,
-                           clock: Clock) -> ReferralRequest | None:
+async def request_referral(
+    session: AsyncSession, response: dict[str, Any], *, policy: Policy, clock: Clock
+) -> ReferralRequest | None:
     """Ask a promoter for a referral, at most once per ``throttle.referral_every``."""
     now = clock.now()
     customer_id = response["customer"]["id"]
@@ -128,15 +180,34 @@ async def request_referral(session: AsyncSession, response: dict[str, Any], *, p
     facts = facts_of(response)
     routed = policy.route(facts)
     owner = await routing.owner_from(routed, facts)
-    referral = row_buffer.add(session, ReferralRequest, id=str(uuid.uuid4()), response_id=response["id"],
-                              customer_id=customer_id, requested_at=now)
+    referral = row_buffer.add(
+        session,
+        ReferralRequest,
+        id=str(uuid.uuid4()),
+        response_id=response["id"],
+        customer_id=customer_id,
+        requested_at=now,
+    )
     repository.remember(session, repository.REFERRAL_BY_RESPONSE, referral.response_id, referral)
     repository.remember(session, repository.LAST_REFERRAL_AT, customer_id, now)
-    await outbox.emit(session, events.REFERRAL_REQUESTED, key=customer_id, subject=referral.id, time=now, data={
-        "referral_id": referral.id, "response_id": response["id"], "customer": response["customer"],
-        "score": response["score"], "comment": response.get("comment"), "owner": owner, "team": routed.team,
-        "channel": policy.referrals.channel or routed.channel,
-    }, clock=clock)
+    await outbox.emit(
+        session,
+        events.REFERRAL_REQUESTED,
+        key=customer_id,
+        subject=referral.id,
+        time=now,
+        data={
+            "referral_id": referral.id,
+            "response_id": response["id"],
+            "customer": response["customer"],
+            "score": response["score"],
+            "comment": response.get("comment"),
+            "owner": owner,
+            "team": routed.team,
+            "channel": policy.referrals.channel or routed.channel,
+        },
+        clock=clock,
+    )
     return referral
 
 
@@ -173,8 +244,9 @@ async def acknowledge(session: AsyncSession, task_id: str, *, actor: str, note: 
     now = clock.now()
     await breach_if_late(session, task, now, clock)
     task.status, task.acknowledged_at = "acknowledged", now
-    record_task_event(session, task, "acknowledged", now, actor=actor, note=note,
-            data={"within_sla": now <= task.due_at})
+    record_task_event(
+        session, task, "acknowledged", now, actor=actor, note=note, data={"within_sla": now <= task.due_at}
+    )
     await emit_task_event(session, events.FOLLOWUP_ACKNOWLEDGED, task, now, clock)
     return task
 
@@ -185,8 +257,9 @@ async def add_note(session: AsyncSession, task_id: str, *, actor: str, note: str
     return task
 
 
-async def resolve(session: AsyncSession, task_id: str, *, actor: str, outcome: str, note: str | None,
-                  clock: Clock) -> Task:
+async def resolve(
+    session: AsyncSession, task_id: str, *, actor: str, outcome: str, note: str | None, clock: Clock
+) -> Task:
     task = await _task_or_404(session, task_id)
     if task.status == "resolved":
         if task.outcome == outcome:
@@ -205,8 +278,17 @@ async def resolve(session: AsyncSession, task_id: str, *, actor: str, outcome: s
 KEEP = object()  # "leave the assignee as it is" (None means "unassign")
 
 
-async def reassign(session: AsyncSession, task_id: str, *, actor: str, assignee: Any = KEEP, team: str | None,
-                   channel: str | None, note: str | None, clock: Clock) -> Task:
+async def reassign(
+    session: AsyncSession,
+    task_id: str,
+    *,
+    actor: str,
+    assignee: Any = KEEP,
+    team: str | None,
+    channel: str | None,
+    note: str | None,
+    clock: Clock,
+) -> Task:
     """Move a task to another owner, team or channel; the audit trail keeps both sides."""
     task = await _task_or_404(session, task_id)
     if task.status == "resolved":

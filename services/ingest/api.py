@@ -18,8 +18,15 @@ from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
-                                             description="Repeat-safe key: a repeat returns the first id.")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Repeat-safe key: a repeat returns the first id.",
+    ),
+]
 Writer = Annotated[Principal, Depends(require("responses:write"))]
 # The group-commit writer re-checks revocation in its transaction (services/ingest/writer.py).
 FastWriter = Annotated[Principal, Depends(require("responses:write", revocation_checked_by_caller=True))]
@@ -27,11 +34,13 @@ Reader = Annotated[Principal, Depends(require("responses:read"))]
 
 
 @router.post("", status_code=202, response_model=ResponseAccepted)
-async def create_response(payload: ResponseIn, principal: FastWriter, request: Request,
-                          idempotency_key: IdempotencyKey = None) -> Any:
+async def create_response(
+    payload: ResponseIn, principal: FastWriter, request: Request, idempotency_key: IdempotencyKey = None
+) -> Any:
     """Store one response; the 202 is sent after it is durably committed."""
-    submission = service.Submission(payload, source=principal.name, idempotency_key=idempotency_key,
-                                    key_id=principal.key_id)
+    submission = service.Submission(
+        payload, source=principal.name, idempotency_key=idempotency_key, key_id=principal.key_id
+    )
     accepted = await request.app.state.ingest_writer.submit(submission)
     if not accepted.duplicate:
         metrics.responses_ingested.inc()
@@ -52,8 +61,9 @@ async def create_responses_batch(batch: BatchIn, principal: Writer, db: DbDep, c
         try:
             valid.append((index, ResponseIn.model_validate(raw)))
         except ValidationError as exc:
-            rejected[index] = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-                               for e in exc.errors()]
+            rejected[index] = [
+                {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()
+            ]
     outcomes = await service.store_batch(db, principal.name, None, [payload for _, payload in valid], clock=clock)
     result = service.batch_result(len(batch.responses), dict(zip((i for i, _ in valid), outcomes)), rejected)
     metrics.responses_ingested.inc(result["accepted"])

@@ -78,9 +78,14 @@ class IngestFastPath:
                 if idempotency is not None:  # which one wins is the framework's call
                     return await self.fallback(scope, receive, send)
                 idempotency = value
-        if (content_type is None or not _is_json(content_type) or authorization is None
-                or (declared_length is not None and (not declared_length.isdigit()
-                                                     or int(declared_length) > self.max_bytes))):
+        if (
+            content_type is None
+            or not _is_json(content_type)
+            or authorization is None
+            or (
+                declared_length is not None and (not declared_length.isdigit() or int(declared_length) > self.max_bytes)
+            )
+        ):
             return await self.fallback(scope, receive, send)
         batch = scope["path"] == BATCH_PATH
         idempotency_key = None
@@ -111,8 +116,11 @@ class IngestFastPath:
             return await self._store_batch(scope, replay, send, principal, payload, started)
 
         try:
-            accepted = await self.app.state.ingest_writer.submit(service.Submission(
-                payload, source=principal.name, idempotency_key=idempotency_key, key_id=principal.key_id))
+            accepted = await self.app.state.ingest_writer.submit(
+                service.Submission(
+                    payload, source=principal.name, idempotency_key=idempotency_key, key_id=principal.key_id
+                )
+            )
         except Exception as exc:
             response = await self._error_response(scope, exc)
             await response(scope, replay, send)
@@ -123,12 +131,14 @@ class IngestFastPath:
         await self._send_json(send, 202, {"id": accepted.id, "status": "accepted", "duplicate": accepted.duplicate})
         self._observe(PATH, 202, started)
 
-    async def _store_batch(self, scope: Scope, replay: Receive, send: Send, principal: Principal,
-                           batch: ValidBatchIn, started: float) -> None:
+    async def _store_batch(
+        self, scope: Scope, replay: Receive, send: Send, principal: Principal, batch: ValidBatchIn, started: float
+    ) -> None:
         state = self.app.state
         try:
-            outcomes = await service.store_batch(state.db, principal.name, principal.key_id, batch.responses,
-                                                 clock=state.clock)
+            outcomes = await service.store_batch(
+                state.db, principal.name, principal.key_id, batch.responses, clock=state.clock
+            )
         except IntegrityError:
             # Another writer stored one of these external ids between our lookup and insert;
             # nothing of ours was committed, and the route finds that row and reports it.
@@ -146,8 +156,13 @@ class IngestFastPath:
     @staticmethod
     async def _send_json(send: Send, status: int, document: dict[str, Any]) -> None:
         body = to_json(document)  # pydantic_core's encoder: a 1,000-item batch result in a fraction of json's time
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-length", str(len(body)).encode()), *_RESPONSE_HEADERS]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-length", str(len(body)).encode()), *_RESPONSE_HEADERS],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def _principal(self, authorization: bytes) -> Principal | None:

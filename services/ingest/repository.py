@@ -32,14 +32,23 @@ def _pairs_lookup(column) -> dict[str, Any]:
     scans every row of the source), and the same SQL for any group size, so prepared
     statements are reused instead of rendered and prepared per group.
     """
-    pg = func.unnest(bindparam("sources", type_=ARRAY(Text)), bindparam("values", type_=ARRAY(Text))
-                     ).table_valued("source", "value").render_derived(name="wanted")
+    pg = (
+        func.unnest(bindparam("sources", type_=ARRAY(Text)), bindparam("values", type_=ARRAY(Text)))
+        .table_valued("source", "value")
+        .render_derived(name="wanted")
+    )
     sqlite = func.json_each(bindparam("pairs", type_=Text)).table_valued("value").alias("wanted")
     return {
         "postgresql": select(*_FIRST, column).join(pg, and_(Response.source == pg.c.source, column == pg.c.value)),
-        "sqlite": select(*_FIRST, column).select_from(sqlite).join(
-            Response, and_(Response.source == func.json_extract(sqlite.c.value, literal_column("'$[0]'")),
-                           column == func.json_extract(sqlite.c.value, literal_column("'$[1]'")))),
+        "sqlite": select(*_FIRST, column)
+        .select_from(sqlite)
+        .join(
+            Response,
+            and_(
+                Response.source == func.json_extract(sqlite.c.value, literal_column("'$[0]'")),
+                column == func.json_extract(sqlite.c.value, literal_column("'$[1]'")),
+            ),
+        ),
     }
 
 
@@ -56,20 +65,28 @@ def _with_active_keys(lookups: dict[str, Any]) -> dict[str, Any]:
     response, so it tells the two kinds apart.
     """
     key_ids = {
-        "postgresql": func.unnest(bindparam("key_ids", type_=ARRAY(Text))).table_valued("value").render_derived(
-            name="presented"),
+        "postgresql": func.unnest(bindparam("key_ids", type_=ARRAY(Text)))
+        .table_valued("value")
+        .render_derived(name="presented"),
         "sqlite": func.json_each(bindparam("key_ids", type_=Text)).table_valued("value").alias("presented"),
     }
-    return {dialect: union_all(lookup, select(ApiKey.id, null(), null(), null(), null()).join(
-                key_ids[dialect], ApiKey.id == key_ids[dialect].c.value).where(ApiKey.revoked_at.is_(None)))
-            for dialect, lookup in lookups.items()}
+    return {
+        dialect: union_all(
+            lookup,
+            select(ApiKey.id, null(), null(), null(), null())
+            .join(key_ids[dialect], ApiKey.id == key_ids[dialect].c.value)
+            .where(ApiKey.revoked_at.is_(None)),
+        )
+        for dialect, lookup in lookups.items()
+    }
 
 
 _BY_KEY_AND_ACTIVE = _with_active_keys(_BY_KEY)
 
 
-async def find_by_idempotency_keys(session: AsyncSession, wanted: set[tuple[str, str]], key_ids: set[str] = frozenset()
-                                   ) -> tuple[dict[tuple[str, str], dict[str, Any]], set[str]]:
+async def find_by_idempotency_keys(
+    session: AsyncSession, wanted: set[tuple[str, str]], key_ids: set[str] = frozenset()
+) -> tuple[dict[tuple[str, str], dict[str, Any]], set[str]]:
     """Earlier responses for these (source, Idempotency-Key) pairs, and which of ``key_ids``
     (API keys) exist unrevoked — in one query."""
     if not key_ids:
@@ -77,8 +94,10 @@ async def find_by_idempotency_keys(session: AsyncSession, wanted: set[tuple[str,
     conn = await session.connection()
     dialect = conn.dialect.name
     key_list = list(key_ids)
-    result = await conn.execute(_BY_KEY_AND_ACTIVE[dialect], {
-        **_pair_params(dialect, wanted), "key_ids": key_list if dialect == "postgresql" else json.dumps(key_list)})
+    result = await conn.execute(
+        _BY_KEY_AND_ACTIVE[dialect],
+        {**_pair_params(dialect, wanted), "key_ids": key_list if dialect == "postgresql" else json.dumps(key_list)},
+    )
     earlier: dict[tuple[str, str], dict[str, Any]] = {}
     active: set[str] = set()
     for row in result.mappings():
@@ -89,8 +108,9 @@ async def find_by_idempotency_keys(session: AsyncSession, wanted: set[tuple[str,
     return earlier, active
 
 
-async def find_by_external_ids(session: AsyncSession,
-                               wanted: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+async def find_by_external_ids(
+    session: AsyncSession, wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
     """Earlier responses for these (source, external_id) pairs, in one query."""
     return await _find_pairs(session, _BY_EXTERNAL, "external_id", wanted)
 
@@ -103,8 +123,9 @@ def _pair_params(dialect: str, wanted: set[tuple[str, str]]) -> dict[str, Any]:
     return {"pairs": json.dumps(pairs)}
 
 
-async def _find_pairs(session: AsyncSession, queries: dict[str, Any], name: str,
-                      wanted: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+async def _find_pairs(
+    session: AsyncSession, queries: dict[str, Any], name: str, wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
     if not wanted:
         return {}
     conn = await session.connection()

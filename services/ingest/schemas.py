@@ -10,7 +10,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from npsloop.shared.clock import checked_instant
 
 
-
 def _storable(value: str) -> str:
     # The API's middleware refuses NUL in whole bodies; a batch item is checked here so
     # that one such item is rejected on its own instead of failing the batch.
@@ -30,17 +29,27 @@ class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Text200
-    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"), Storable] | None = None
+    email: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+            Storable,
+        ]
+        | None
+    ) = None
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), Storable] | None = None
     account_id: Text200 | None = None
-    segment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable] | None = None
+    segment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable] | None = (
+        None
+    )
 
 
 class SurveyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    touchpoint: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable] | None = Field(
-        None, description=f"Where the survey was asked, e.g. {TOUCHPOINTS_EXAMPLES}.")
+    touchpoint: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable] | None
+    ) = Field(None, description=f"Where the survey was asked, e.g. {TOUCHPOINTS_EXAMPLES}.")
     kind: Literal["transactional", "relationship"] | None = None
     channel: Literal["email", "web", "in_app", "sms"] | None = None
 
@@ -56,7 +65,8 @@ class ResponseIn(BaseModel):
     survey: SurveyIn = Field(default_factory=SurveyIn)
     lifecycle_stage: Literal["prospect", "new_customer", "renewal", "advocate", "loss"] | None = None
     properties: dict[Annotated[str, StringConstraints(min_length=1, max_length=100), Storable], PropertyValue] = Field(
-        default_factory=dict, max_length=100)
+        default_factory=dict, max_length=100
+    )
     responded_at: datetime | None = None
     external_id: Text200 | None = None
 

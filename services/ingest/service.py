@@ -61,19 +61,54 @@ def response_data(response: Response | dict[str, Any], *, received_at: str | Non
     row = response if isinstance(response, dict) else {c: getattr(response, c) for c in _COLUMNS}
     received = received_at or row["received_at"].isoformat()
     return {
-        "id": row["id"], "score": row["score"], "comment": row["comment"], "customer": row["customer"],
-        "survey": _survey(row), "lifecycle_stage": row["lifecycle_stage"], "properties": row["properties"],
+        "id": row["id"],
+        "score": row["score"],
+        "comment": row["comment"],
+        "customer": row["customer"],
+        "survey": _survey(row),
+        "lifecycle_stage": row["lifecycle_stage"],
+        "properties": row["properties"],
         "responded_at": received if row["responded_at"] is row["received_at"] else row["responded_at"].isoformat(),
-        "received_at": received, "external_id": row["external_id"],
+        "received_at": received,
+        "external_id": row["external_id"],
     }
 
 
-_COLUMNS = ("id", "score", "comment", "customer", "touchpoint", "survey_kind", "survey_channel", "lifecycle_stage",
-            "properties", "responded_at", "received_at", "external_id")
+_COLUMNS = (
+    "id",
+    "score",
+    "comment",
+    "customer",
+    "touchpoint",
+    "survey_kind",
+    "survey_channel",
+    "lifecycle_stage",
+    "properties",
+    "responded_at",
+    "received_at",
+    "external_id",
+)
 
-_STORED = ("id", "source", "external_id", "idempotency_key", "request_hash", "score", "comment", "customer_id",
-           "customer", "account_id", "segment", "touchpoint", "survey_kind", "survey_channel", "lifecycle_stage",
-           "properties", "responded_at", "received_at")
+_STORED = (
+    "id",
+    "source",
+    "external_id",
+    "idempotency_key",
+    "request_hash",
+    "score",
+    "comment",
+    "customer_id",
+    "customer",
+    "account_id",
+    "segment",
+    "touchpoint",
+    "survey_kind",
+    "survey_channel",
+    "lifecycle_stage",
+    "properties",
+    "responded_at",
+    "received_at",
+)
 _INSERT = BulkInsert(Response.__table__, _STORED)
 
 
@@ -82,17 +117,26 @@ def _new_row(submission: Submission, response_id: str, now: datetime) -> dict[st
     customer = payload.customer
     survey = payload.survey
     return {
-        "id": response_id, "source": submission.source, "external_id": payload.external_id,
+        "id": response_id,
+        "source": submission.source,
+        "external_id": payload.external_id,
         "idempotency_key": submission.idempotency_key,
         # Only a repeated Idempotency-Key is compared with the first request's body, so
         # a request without one needs no fingerprint (computing it is a third of a row's cost).
         "request_hash": request_fingerprint(payload) if submission.idempotency_key else "",
-        "score": payload.score, "comment": payload.comment, "customer_id": customer.id,
-        "customer": customer.model_dump(exclude_none=True), "account_id": customer.account_id,
-        "segment": customer.segment, "touchpoint": survey.touchpoint,
-        "survey_kind": survey.kind, "survey_channel": survey.channel,
-        "lifecycle_stage": payload.lifecycle_stage, "properties": payload.properties,
-        "responded_at": payload.responded_at or now, "received_at": now,
+        "score": payload.score,
+        "comment": payload.comment,
+        "customer_id": customer.id,
+        "customer": customer.model_dump(exclude_none=True),
+        "account_id": customer.account_id,
+        "segment": customer.segment,
+        "touchpoint": survey.touchpoint,
+        "survey_kind": survey.kind,
+        "survey_channel": survey.channel,
+        "lifecycle_stage": payload.lifecycle_stage,
+        "properties": payload.properties,
+        "responded_at": payload.responded_at or now,
+        "received_at": now,
     }
 
 
@@ -116,15 +160,39 @@ class Draft:
     def build(self, dialect: str, stored_now: Any, time_json: str, received_at: str) -> None:
         r = self.row
         self.values = (
-            r["id"], r["source"], r["external_id"], r["idempotency_key"], r["request_hash"], r["score"], r["comment"],
-            r["customer_id"], json_text(r["customer"]), r["account_id"], r["segment"], r["touchpoint"],
-            r["survey_kind"], r["survey_channel"], r["lifecycle_stage"], json_text(r["properties"]),
+            r["id"],
+            r["source"],
+            r["external_id"],
+            r["idempotency_key"],
+            r["request_hash"],
+            r["score"],
+            r["comment"],
+            r["customer_id"],
+            json_text(r["customer"]),
+            r["account_id"],
+            r["segment"],
+            r["touchpoint"],
+            r["survey_kind"],
+            r["survey_channel"],
+            r["lifecycle_stage"],
+            json_text(r["properties"]),
             stored_now if r["responded_at"] is r["received_at"] else stored_datetime(r["responded_at"], dialect),
-            stored_now)
-        self.entry = (self.event_id, _RECEIVED_TOPIC, events.RESPONSE_RECEIVED, r["customer_id"],
-                      events.envelope_json(events.RESPONSE_RECEIVED, event_id=self.event_id, key=r["customer_id"],
-                                           subject=r["id"], data=response_data(r, received_at=received_at),
-                                           time_json=time_json))
+            stored_now,
+        )
+        self.entry = (
+            self.event_id,
+            _RECEIVED_TOPIC,
+            events.RESPONSE_RECEIVED,
+            r["customer_id"],
+            events.envelope_json(
+                events.RESPONSE_RECEIVED,
+                event_id=self.event_id,
+                key=r["customer_id"],
+                subject=r["id"],
+                data=response_data(r, received_at=received_at),
+                time_json=time_json,
+            ),
+        )
 
     def forget_built(self) -> None:
         self.values = self.entry = None
@@ -151,8 +219,10 @@ class Drafts:
 def _identity(submission: Submission) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
     """(source, Idempotency-Key) and (source, external_id): what makes two submissions the same."""
     external_id = submission.payload.external_id
-    return ((submission.source, submission.idempotency_key) if submission.idempotency_key else None,
-            (submission.source, external_id) if external_id else None)
+    return (
+        (submission.source, submission.idempotency_key) if submission.idempotency_key else None,
+        (submission.source, external_id) if external_id else None,
+    )
 
 
 def draft(submissions: list[Submission], *, now: datetime, dialect: str) -> Drafts:
@@ -161,8 +231,10 @@ def draft(submissions: list[Submission], *, now: datetime, dialect: str) -> Draf
     A repeat of an earlier submission of the same group is not built: it is stored only
     in the rare case its first turns out to conflict, and is built then.
     """
-    items = [Draft(s, _new_row(s, response_id, now), event_id)
-             for s, response_id, event_id in zip(submissions, uuid7s(len(submissions)), uuid7s(len(submissions)))]
+    items = [
+        Draft(s, _new_row(s, response_id, now), event_id)
+        for s, response_id, event_id in zip(submissions, uuid7s(len(submissions)), uuid7s(len(submissions)))
+    ]
     drafts = Drafts(now, dialect, items)
     seen: set[tuple[str, str]] = set()
     firsts = []
@@ -175,8 +247,9 @@ def draft(submissions: list[Submission], *, now: datetime, dialect: str) -> Draf
     return drafts
 
 
-async def accept_many(session: AsyncSession, submissions: list[Submission], *,
-                      clock: Clock) -> list[Accepted | Problem]:
+async def accept_many(
+    session: AsyncSession, submissions: list[Submission], *, clock: Clock
+) -> list[Accepted | Problem]:
     """Draft and accept ``submissions`` in the caller's transaction (see :func:`accept_drafts`)."""
     conn = await session.connection()
     return await accept_drafts(session, draft(submissions, now=clock.now(), dialect=conn.dialect.name), clock=clock)
@@ -234,9 +307,11 @@ async def decide(session: AsyncSession, drafts: Drafts) -> Decision:
     items = drafts.items
     identities = [_identity(item.submission) for item in items]
     earlier_by_key, active_keys = await repository.find_by_idempotency_keys(
-        session, {key for key, _ in identities if key}, {i.submission.key_id for i in items if i.submission.key_id})
+        session, {key for key, _ in identities if key}, {i.submission.key_id for i in items if i.submission.key_id}
+    )
     earlier_by_external = await repository.find_by_external_ids(
-        session, {external for _, external in identities if external})
+        session, {external for _, external in identities if external}
+    )
     new: list[Draft] = []
     pending_by_key: dict[tuple[str, str], Draft] = {}
     pending_by_external: dict[tuple[str, str], Draft] = {}
@@ -281,14 +356,19 @@ async def write(session: AsyncSession, drafts: Drafts, decision: Decision, *, cl
     """Store what :func:`decide` found new (rows and their events in one statement), then the late comments."""
     if decision.new:
         drafts.build(decision.new)
-        await outbox.append_entries(session, [item.entry for item in decision.new], clock=clock,
-                                    along=(_INSERT, [item.values for item in decision.new]))
+        await outbox.append_entries(
+            session,
+            [item.entry for item in decision.new],
+            clock=clock,
+            along=(_INSERT, [item.values for item in decision.new]),
+        )
     for response_id, comment in decision.late_comments:
         await add_comment(session, response_id, comment, clock=clock)
 
 
-async def store_batch(db: Database, source: str, key_id: str | None, payloads: list[ResponseIn], *,
-                      clock: Clock) -> list[Accepted | Problem]:
+async def store_batch(
+    db: Database, source: str, key_id: str | None, payloads: list[ResponseIn], *, clock: Clock
+) -> list[Accepted | Problem]:
     """One ``/v1/responses/batch`` request's valid items, stored atomically (:func:`accept`).
 
     Urgent on SQLite's write slot (the client is waiting, like a single POST's). With
@@ -296,16 +376,20 @@ async def store_batch(db: Database, source: str, key_id: str | None, payloads: l
     authenticated it from the in-process cache.
     """
     with db.urgent_writer():
-        drafts = draft([Submission(payload, source=source, key_id=key_id) for payload in payloads], now=clock.now(),
-                       dialect=db.engine.dialect.name)
+        drafts = draft(
+            [Submission(payload, source=source, key_id=key_id) for payload in payloads],
+            now=clock.now(),
+            dialect=db.engine.dialect.name,
+        )
         results = await accept(db, drafts, clock=clock)
     if results and isinstance(results[0], Unauthorized):  # one key for the whole batch: nothing was written
         raise results[0]
     return results
 
 
-def batch_result(count: int, outcomes: dict[int, Accepted | Problem],
-                 rejected: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+def batch_result(
+    count: int, outcomes: dict[int, Accepted | Problem], rejected: dict[int, list[dict[str, Any]]]
+) -> dict[str, Any]:
     """The BatchResult JSON for ``count`` items, from the stored and the rejected ones.
 
     Built as plain dicts — as ``BatchResult`` would render it, without a model built and
@@ -320,11 +404,19 @@ def batch_result(count: int, outcomes: dict[int, Accepted | Problem],
         elif isinstance(outcome, Accepted):
             status, response_id, errors = "duplicate" if outcome.duplicate else "accepted", outcome.id, None
         else:
-            status, response_id, errors = "rejected", None, [{"field": "body", "message": outcome.detail or outcome.title}]
+            status, response_id, errors = (
+                "rejected",
+                None,
+                [{"field": "body", "message": outcome.detail or outcome.title}],
+            )
         counts[status] += 1
         results.append({"index": index, "status": status, "id": response_id, "errors": errors})
-    return {"accepted": counts["accepted"], "duplicates": counts["duplicate"], "rejected": counts["rejected"],
-            "results": results}
+    return {
+        "accepted": counts["accepted"],
+        "duplicates": counts["duplicate"],
+        "rejected": counts["rejected"],
+        "results": results,
+    }
 
 
 async def add_comment(session: AsyncSession, response_id: str, comment: str, *, clock: Clock) -> Response:
@@ -337,7 +429,8 @@ async def add_comment(session: AsyncSession, response_id: str, comment: str, *, 
     now = clock.now()
     response.comment = comment
     response.comment_added_at = now
-    event = events.new_event(events.RESPONSE_UPDATED, key=response.customer_id, subject=response.id,
-                             data=response_data(response), time=now)
+    event = events.new_event(
+        events.RESPONSE_UPDATED, key=response.customer_id, subject=response.id, data=response_data(response), time=now
+    )
     await outbox.append(session, event, clock=clock)
     return response

@@ -49,15 +49,18 @@ class GroupCommitWriter:
         writing nothing, if that key was revoked in the meantime."""
         if len(self._tasks) < self.concurrency or any(t.done() for t in self._tasks):
             self._tasks = [t for t in self._tasks if not t.done()]
-            self._tasks += [asyncio.create_task(self._run(), name="ingest-group-commit")
-                            for _ in range(self.concurrency - len(self._tasks))]
+            self._tasks += [
+                asyncio.create_task(self._run(), name="ingest-group-commit")
+                for _ in range(self.concurrency - len(self._tasks))
+            ]
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((submission, future))
         return await future
 
     async def close(self) -> None:
         if self._tasks:
-            while not self._queue.empty() and not all(t.done() for t in self._tasks):
+            # drain what was submitted before closing; a short poll at shutdown only
+            while not self._queue.empty() and not all(t.done() for t in self._tasks):  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
             for task in self._tasks:
                 task.cancel()

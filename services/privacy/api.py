@@ -16,10 +16,13 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 @router.delete("/{customer_id}", response_model=ErasureOut)
-async def erase_customer(customer_id: Annotated[str, Path(min_length=1, max_length=200)], principal: Admin,
-                         db: DbDep, clock: ClockDep,
-                         reason: Annotated[str | None, Query(max_length=500, description="Kept in the audit record.")]
-                         = None) -> ErasureOut:
+async def erase_customer(
+    customer_id: Annotated[str, Path(min_length=1, max_length=200)],
+    principal: Admin,
+    db: DbDep,
+    clock: ClockDep,
+    reason: Annotated[str | None, Query(max_length=500, description="Kept in the audit record.")] = None,
+) -> ErasureOut:
     """Erase or irreversibly anonymise this customer's responses, comments, tasks notes and
     every stored copy (event log, dead letters, deliveries); an audit record is written.
 
@@ -27,6 +30,7 @@ async def erase_customer(customer_id: Annotated[str, Path(min_length=1, max_leng
     whether someone was a customer.
     """
     async with db.unit_of_work() as session:
-        record = await service.erase_customer(session, customer_id, requested_by=principal.name, reason=reason,
-                                              clock=clock)
+        record = await service.erase_customer(
+            session, customer_id, requested_by=principal.name, reason=reason, clock=clock
+        )
     return ErasureOut(erasure_id=record.id, erased_at=record.erased_at, counts=record.counts)

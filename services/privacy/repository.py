@@ -9,8 +9,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries.models import Delivery, DeliveryAttempt
-from npsloop.services.followup.models import (BusinessOutcome, CustomerCategory, Recovery, ReferralRequest, SurveySend, Task,
-                                      TaskEvent)
+from npsloop.services.followup.models import (
+    BusinessOutcome,
+    CustomerCategory,
+    Recovery,
+    ReferralRequest,
+    SurveySend,
+    Task,
+    TaskEvent,
+)
 from npsloop.services.ingest.models import Response
 from npsloop.services.privacy.models import ErasureRecord
 from npsloop.shared.models import DeadLetter, EventLogEntry
@@ -21,7 +28,7 @@ CHUNK = 500
 
 def chunks(items: Sequence[str], size: int = CHUNK):
     for start in range(0, len(items), size):
-        yield list(items[start:start + size])
+        yield list(items[start : start + size])
 
 
 async def responses_of(session: AsyncSession, customer_id: str) -> list[Response]:
@@ -64,15 +71,19 @@ async def deliveries_of(session: AsyncSession, event_ids: Sequence[str]) -> list
 async def forget_attempt_bodies(session: AsyncSession, delivery_ids: Sequence[str]) -> None:
     """Receivers may echo what they were sent; their answers go too."""
     for part in chunks(delivery_ids):
-        await session.execute(update(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(part))
-                              .values(response_body=None))
+        await session.execute(
+            update(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(part)).values(response_body=None)
+        )
 
 
 async def delete_customer_rows(session: AsyncSession, customer_id: str) -> dict[str, int]:
     """Rows that exist only to remember something about this customer: deleted outright."""
     counts = {}
-    for name, model in (("referral_requests", ReferralRequest), ("customer_categories", CustomerCategory),
-                        ("survey_sends", SurveySend)):
+    for name, model in (
+        ("referral_requests", ReferralRequest),
+        ("customer_categories", CustomerCategory),
+        ("survey_sends", SurveySend),
+    ):
         result = await session.execute(delete(model).where(model.customer_id == customer_id))
         counts[name] = result.rowcount or 0
     return counts
@@ -80,10 +91,14 @@ async def delete_customer_rows(session: AsyncSession, customer_id: str) -> dict[
 
 async def pseudonymise_customer_rows(session: AsyncSession, customer_id: str, pseudonym: str) -> dict[str, int]:
     """Rows that feed aggregates (recovery rate, outcomes): kept, unlinked from the person."""
-    recoveries = await session.execute(update(Recovery).where(Recovery.customer_id == customer_id)
-                                       .values(customer_id=pseudonym))
-    outcomes = await session.execute(update(BusinessOutcome).where(BusinessOutcome.customer_id == customer_id)
-                                     .values(customer_id=pseudonym, note=None))
+    recoveries = await session.execute(
+        update(Recovery).where(Recovery.customer_id == customer_id).values(customer_id=pseudonym)
+    )
+    outcomes = await session.execute(
+        update(BusinessOutcome)
+        .where(BusinessOutcome.customer_id == customer_id)
+        .values(customer_id=pseudonym, note=None)
+    )
     return {"recoveries": recoveries.rowcount or 0, "business_outcomes": outcomes.rowcount or 0}
 
 
@@ -93,8 +108,12 @@ async def erasures_of(session: AsyncSession, customer_id_sha256: str) -> list[Er
 
 
 async def responses_with_comments_before(session: AsyncSession, cutoff: datetime, limit: int) -> list[Response]:
-    query = (select(Response).where(Response.received_at < cutoff, Response.comment.is_not(None))
-             .order_by(Response.received_at).limit(limit))
+    query = (
+        select(Response)
+        .where(Response.received_at < cutoff, Response.comment.is_not(None))
+        .order_by(Response.received_at)
+        .limit(limit)
+    )
     return list((await session.scalars(query)).all())
 
 

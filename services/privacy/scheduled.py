@@ -30,8 +30,9 @@ async def purge_expired_comments(db: Database, *, clock: Clock, retention_days: 
     return total
 
 
-async def run_retention(jobs: list[tuple[str, Callable[[], Awaitable[object]]]], *, interval: float,
-                        stop: asyncio.Event) -> None:
+async def run_retention(
+    jobs: list[tuple[str, Callable[[], Awaitable[object]]]], *, interval: float, stop: asyncio.Event
+) -> None:
     """Run each housekeeping job every ``interval`` seconds; one failing job does not stop the others."""
     while not stop.is_set():
         for name, job in jobs:
@@ -41,5 +42,5 @@ async def run_retention(jobs: list[tuple[str, Callable[[], Awaitable[object]]]],
                 log.exception("retention job failed; retrying at the next interval", extra={"job": name})
         try:
             await asyncio.wait_for(stop.wait(), interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

@@ -40,8 +40,9 @@ def _personal_strings(customers: Iterable[dict[str, Any]], texts: Iterable[str |
     return found
 
 
-async def erase_customer(session: AsyncSession, customer_id: str, *, requested_by: str, reason: str | None,
-                         clock: Clock) -> ErasureRecord:
+async def erase_customer(
+    session: AsyncSession, customer_id: str, *, requested_by: str, reason: str | None, clock: Clock
+) -> ErasureRecord:
     """Erase or irreversibly anonymise everything stored about ``customer_id``; audit it.
 
     Scores, categories and themes stay (NPS history must not change when a person leaves)
@@ -53,9 +54,13 @@ async def erase_customer(session: AsyncSession, customer_id: str, *, requested_b
     responses = await repository.responses_of(session, customer_id)
     tasks = await repository.tasks_of(session, customer_id)
     task_events = await repository.task_events_of(session, [t.id for t in tasks])
-    secrets = _personal_strings([r.customer for r in responses] + [t.customer for t in tasks],
-                                [r.comment for r in responses] + [t.comment for t in tasks]
-                                + [e.note for e in task_events] + [r.external_id for r in responses])
+    secrets = _personal_strings(
+        [r.customer for r in responses] + [t.customer for t in tasks],
+        [r.comment for r in responses]
+        + [t.comment for t in tasks]
+        + [e.note for e in task_events]
+        + [r.external_id for r in responses],
+    )
     if len(customer_id) >= 6:
         secrets.add(customer_id)  # inside rendered alert text; short ids only as whole values
     scrubber = Scrubber(substrings=secrets, customer_id=customer_id, pseudonym=pseudonym, redact_keys=REDACTED_KEYS)
@@ -82,15 +87,22 @@ async def erase_customer(session: AsyncSession, customer_id: str, *, requested_b
     counts |= await repository.pseudonymise_customer_rows(session, customer_id, pseudonym)
     counts |= await _scrub_payloads(session, scrubber, keys=[customer_id], rekey_to=pseudonym)
 
-    record = ErasureRecord(id=str(uuid.uuid4()), customer_id_sha256=customer_hash(customer_id),
-                           requested_by=requested_by, reason=reason, counts=counts, erased_at=clock.now())
+    record = ErasureRecord(
+        id=str(uuid.uuid4()),
+        customer_id_sha256=customer_hash(customer_id),
+        requested_by=requested_by,
+        reason=reason,
+        counts=counts,
+        erased_at=clock.now(),
+    )
     session.add(record)
     log.info("customer erased", extra={"erasure_id": record.id, **counts})
     return record
 
 
-async def _scrub_payloads(session: AsyncSession, scrubber: Scrubber, *, keys: list[str],
-                          rekey_to: str | None) -> dict[str, int]:
+async def _scrub_payloads(
+    session: AsyncSession, scrubber: Scrubber, *, keys: list[str], rekey_to: str | None
+) -> dict[str, int]:
     entries = await repository.log_entries_keyed(session, keys)
     event_ids = [e.event_id for e in entries]
     changed = 0

@@ -76,19 +76,25 @@ class DatabaseLogTransport:
                 if stop is not None and stop.is_set():
                     return worked
                 worked = True
-                chunk = rows[start:start + GROUP_SIZE]
-                group = events[start:start + GROUP_SIZE]
+                chunk = rows[start : start + GROUP_SIZE]
+                group = events[start : start + GROUP_SIZE]
                 if len(group) > 1:
                     done = await self.processor.handle_group(
-                        subscription, group,
-                        write_position=lambda i, c=chunk: self._position_writer(subscription.consumer, topic, c[i][0]))
+                        subscription,
+                        group,
+                        write_position=lambda i, c=chunk, t=topic: self._position_writer(
+                            subscription.consumer, t, c[i][0]
+                        ),
+                    )
                     if done is not None:
                         start += done  # a group cut short (ingest waiting) goes on from there
                         continue
                 start += len(chunk)
                 for (row_position, _), event in zip(chunk, group):
                     await self.processor.handle(
-                        subscription, event, topic=topic,
+                        subscription,
+                        event,
+                        topic=topic,
                         write_position=self._position_writer(subscription.consumer, topic, row_position),
                     )
         return worked
@@ -99,11 +105,14 @@ class DatabaseLogTransport:
             assert row is not None, "position row is created before consuming"
             row.position = new_position
             row.updated_at = self.clock.now()
+
         return write
 
     async def _position(self, session: AsyncSession, consumer: str, topic: str) -> int:
         value = await session.scalar(
-            select(ConsumerPosition.position).where(ConsumerPosition.consumer == consumer, ConsumerPosition.topic == topic)
+            select(ConsumerPosition.position).where(
+                ConsumerPosition.consumer == consumer, ConsumerPosition.topic == topic
+            )
         )
         return value or 0
 
@@ -113,7 +122,9 @@ class DatabaseLogTransport:
         try:
             async with self.db.unit_of_work() as session:
                 if await session.get(ConsumerPosition, (consumer, topic)) is None:
-                    session.add(ConsumerPosition(consumer=consumer, topic=topic, position=0, updated_at=self.clock.now()))
+                    session.add(
+                        ConsumerPosition(consumer=consumer, topic=topic, position=0, updated_at=self.clock.now())
+                    )
         except IntegrityError:
             pass  # another process of the same group created it first
         self._positions_ready.add((consumer, topic))

@@ -54,7 +54,7 @@ class KafkaTopics:
     by_logical: dict[str, str]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "KafkaTopics":
+    def from_settings(cls, settings: Settings) -> KafkaTopics:
         return cls({logical: settings.kafka_topic(logical) for logical in sorted(set(EVENT_TOPICS.values()))})
 
     def kafka_name(self, logical_topic: str) -> str:
@@ -71,11 +71,18 @@ class KafkaTopics:
         return kafka_topic + DLQ_SUFFIX
 
 
-def idempotent_producer(bootstrap_servers: str, *, client_id: str,
-                        request_timeout_ms: int = 30_000) -> AIOKafkaProducer:
+def idempotent_producer(
+    bootstrap_servers: str, *, client_id: str, request_timeout_ms: int = 30_000
+) -> AIOKafkaProducer:
     """A producer whose retries can neither duplicate nor reorder records of a partition."""
-    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers, client_id=client_id,
-                            enable_idempotence=True, acks="all", linger_ms=2, request_timeout_ms=request_timeout_ms)
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=2,
+        request_timeout_ms=request_timeout_ms,
+    )
 
 
 async def probe_broker(bootstrap_servers: str, *, timeout: float) -> None:
@@ -95,11 +102,12 @@ async def wait_for_broker(bootstrap_servers: str, *, timeout: float) -> None:
         try:
             await probe_broker(bootstrap_servers, timeout=min(5.0, timeout))
             return
-        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, KafkaError, OSError) as exc:
             if loop.time() >= deadline:
                 raise KafkaUnreachable(
                     f"NPSLOOP_KAFKA_BOOTSTRAP_SERVERS: no Kafka broker answered at {bootstrap_servers} "
-                    f"within {timeout:g}s ({type(exc).__name__}: {exc})") from None
+                    f"within {timeout:g}s ({type(exc).__name__}: {exc})"
+                ) from None
             await asyncio.sleep(1.0)
 
 
@@ -118,14 +126,25 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):
             pass
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions assigned", extra={"partitions": ",".join(f"{tp.topic}:{tp.partition}" for tp in sorted(assigned))})
+        log.info(
+            "partitions assigned",
+            extra={"partitions": ",".join(f"{tp.topic}:{tp.partition}" for tp in sorted(assigned))},
+        )
 
 
 class KafkaTransport:
     name = "kafka"
 
-    def __init__(self, processor: EventProcessor, *, bootstrap_servers: str, topics: KafkaTopics, group_prefix: str,
-                 session_timeout_ms: int = 10_000, connect_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        processor: EventProcessor,
+        *,
+        bootstrap_servers: str,
+        topics: KafkaTopics,
+        group_prefix: str,
+        session_timeout_ms: int = 10_000,
+        connect_timeout: float = 15.0,
+    ) -> None:
         self.processor = processor
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
@@ -134,12 +153,16 @@ class KafkaTransport:
         self.connect_timeout = connect_timeout
 
     @classmethod
-    def from_settings(cls, settings: Settings, processor: EventProcessor) -> "KafkaTransport":
+    def from_settings(cls, settings: Settings, processor: EventProcessor) -> KafkaTransport:
         assert settings.kafka_bootstrap_servers
-        return cls(processor, bootstrap_servers=settings.kafka_bootstrap_servers,
-                   topics=KafkaTopics.from_settings(settings), group_prefix=settings.kafka_topic_prefix,
-                   session_timeout_ms=settings.kafka_session_timeout_ms,
-                   connect_timeout=settings.kafka_connect_timeout_seconds)
+        return cls(
+            processor,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=KafkaTopics.from_settings(settings),
+            group_prefix=settings.kafka_topic_prefix,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            connect_timeout=settings.kafka_connect_timeout_seconds,
+        )
 
     def group_id(self, consumer: str) -> str:
         # Prefixed like the topics, so two installations can share one cluster.
@@ -152,15 +175,18 @@ class KafkaTransport:
         await wait_for_broker(self.bootstrap_servers, timeout=self.connect_timeout)
 
     def new_consumer(self, consumer: str, **overrides: object) -> AIOKafkaConsumer:
-        options: dict[str, object] = dict(
-            bootstrap_servers=self.bootstrap_servers, group_id=self.group_id(consumer), client_id=f"npsloop-{consumer}",
-            enable_auto_commit=False,  # offsets move only after the handler's transaction
-            auto_offset_reset="earliest",  # a new group starts at the oldest event, never skips any
-            session_timeout_ms=self.session_timeout_ms, heartbeat_interval_ms=max(300, self.session_timeout_ms // 4),
+        options: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "group_id": self.group_id(consumer),
+            "client_id": f"npsloop-{consumer}",
+            "enable_auto_commit": False,  # offsets move only after the handler's transaction
+            "auto_offset_reset": "earliest",  # a new group starts at the oldest event, never skips any
+            "session_timeout_ms": self.session_timeout_ms,
+            "heartbeat_interval_ms": max(300, self.session_timeout_ms // 4),
             # A broker answers an idle fetch when data arrives, but librdkafka's mock only when this
             # expires; 100 ms keeps test latency realistic and costs ten tiny requests a second.
-            fetch_max_wait_ms=100,
-        )
+            "fetch_max_wait_ms": 100,
+        }
         options.update(overrides)
         return AIOKafkaConsumer(**options)
 
@@ -175,7 +201,7 @@ class KafkaTransport:
                 log.exception("consumer failed; rejoining", extra={"consumer": subscription.consumer})
                 try:
                     await asyncio.wait_for(stop.wait(), random.uniform(*FAILURE_BACKOFF_SECONDS))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _consume(self, subscription: Subscription, stop: asyncio.Event) -> None:
@@ -189,16 +215,26 @@ class KafkaTransport:
         except BaseException:
             await consumer.stop()
             raise
-        log.info("consumer joined", extra={"consumer": subscription.consumer, "group": self.group_id(subscription.consumer),
-                                           "topics": ",".join(kafka_topics)})
+        log.info(
+            "consumer joined",
+            extra={
+                "consumer": subscription.consumer,
+                "group": self.group_id(subscription.consumer),
+                "topics": ",".join(kafka_topics),
+            },
+        )
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200, max_records=FETCH_MAX_RECORDS)
                 async with batch_lock:
                     failed = False
                     for partition, records in batch.items():
-                        failed = not await self._handle_partition_batch(consumer, subscription, partition, records,
-                                                                        stop, dead_letters) or failed
+                        failed = (
+                            not await self._handle_partition_batch(
+                                consumer, subscription, partition, records, stop, dead_letters
+                            )
+                            or failed
+                        )
                 if failed and not stop.is_set():
                     await asyncio.sleep(random.uniform(*FAILURE_BACKOFF_SECONDS))
         finally:
@@ -207,9 +243,15 @@ class KafkaTransport:
             await dead_letters.close()
             log.info("consumer left", extra={"consumer": subscription.consumer})
 
-    async def _handle_partition_batch(self, consumer: AIOKafkaConsumer, subscription: Subscription,
-                                      partition: TopicPartition, records: list[ConsumerRecord], stop: asyncio.Event,
-                                      dead_letters: "_DeadLetterPublisher") -> bool:
+    async def _handle_partition_batch(
+        self,
+        consumer: AIOKafkaConsumer,
+        subscription: Subscription,
+        partition: TopicPartition,
+        records: list[ConsumerRecord],
+        stop: asyncio.Event,
+        dead_letters: _DeadLetterPublisher,
+    ) -> bool:
         """Handle records in order; commit what was handled; False if one failed (it is re-fetched)."""
         next_offset: int | None = None
         try:
@@ -221,9 +263,15 @@ class KafkaTransport:
                 except Exception:
                     # Only bookkeeping failures get here (the processor retries and dead-letters
                     # handler errors): the database is unwell, so try this record again later.
-                    log.exception("could not process record; will retry it",
-                                  extra={"consumer": subscription.consumer, "topic": record.topic,
-                                         "partition": record.partition, "offset": record.offset})
+                    log.exception(
+                        "could not process record; will retry it",
+                        extra={
+                            "consumer": subscription.consumer,
+                            "topic": record.topic,
+                            "partition": record.partition,
+                            "offset": record.offset,
+                        },
+                    )
                     consumer.seek(partition, record.offset)
                     return False
                 next_offset = record.offset + 1
@@ -237,11 +285,19 @@ class KafkaTransport:
             await consumer.commit({partition: offset})
         except KafkaError as exc:
             # Not fatal: the records come back after the rebalance and the idempotency record skips them.
-            log.warning("offset commit failed", extra={"consumer": name, "topic": partition.topic,
-                                                       "partition": partition.partition, "error": repr(exc)})
+            log.warning(
+                "offset commit failed",
+                extra={
+                    "consumer": name,
+                    "topic": partition.topic,
+                    "partition": partition.partition,
+                    "error": repr(exc),
+                },
+            )
 
-    async def _handle_record(self, subscription: Subscription, record: ConsumerRecord,
-                             dead_letters: "_DeadLetterPublisher") -> None:
+    async def _handle_record(
+        self, subscription: Subscription, record: ConsumerRecord, dead_letters: _DeadLetterPublisher
+    ) -> None:
         logical_topic = self.topics.logical_name(record.topic)
         try:
             event = CloudEvent.from_json(record.value or b"")
@@ -259,20 +315,33 @@ class KafkaTransport:
 
     async def _dead_letter_details(self, consumer: str, event_id: str) -> tuple[str, int]:
         async with self.processor.db.sessions() as session:
-            row = (await session.execute(
-                select(DeadLetter.error, DeadLetter.attempts)
-                .where(DeadLetter.consumer == consumer, DeadLetter.event_id == event_id)
-                .order_by(DeadLetter.id.desc()).limit(1))).first()
+            row = (
+                await session.execute(
+                    select(DeadLetter.error, DeadLetter.attempts)
+                    .where(DeadLetter.consumer == consumer, DeadLetter.event_id == event_id)
+                    .order_by(DeadLetter.id.desc())
+                    .limit(1)
+                )
+            ).first()
         return (row[0], row[1]) if row else ("unknown", self.processor.max_attempts)
 
-    async def _record_unreadable(self, subscription: Subscription, record: ConsumerRecord, logical_topic: str,
-                                 error: str) -> None:
+    async def _record_unreadable(
+        self, subscription: Subscription, record: ConsumerRecord, logical_topic: str, error: str
+    ) -> None:
         # The row is what ops tools list; the id names the record since the event has none.
         async with self.processor.db.unit_of_work() as session:
-            session.add(DeadLetter(
-                consumer=subscription.consumer, event_id=f"kafka:{record.partition}:{record.offset}", topic=logical_topic,
-                type="unreadable", envelope=(record.value or b"").decode("utf-8", "replace"), error=error, attempts=1,
-                created_at=self.processor.clock.now()))
+            session.add(
+                DeadLetter(
+                    consumer=subscription.consumer,
+                    event_id=f"kafka:{record.partition}:{record.offset}",
+                    topic=logical_topic,
+                    type="unreadable",
+                    envelope=(record.value or b"").decode("utf-8", "replace"),
+                    error=error,
+                    attempts=1,
+                    created_at=self.processor.clock.now(),
+                )
+            )
 
 
 class _DeadLetterPublisher:
@@ -301,13 +370,16 @@ class _DeadLetterPublisher:
                     producer = idempotent_producer(self.bootstrap_servers, client_id=f"npsloop-{self.consumer}-dlq")
                     await producer.start()
                     self._producer = producer
-                await self._producer.send_and_wait(KafkaTopics.dead_letter_topic(record.topic), value=record.value,
-                                                   key=record.key, headers=headers)
+                await self._producer.send_and_wait(
+                    KafkaTopics.dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+                )
                 return
             except KafkaError as exc:
                 if self.stop.is_set():
                     raise  # not committed: the record is dead-lettered again after the restart
-                log.warning("dead-letter topic unavailable; retrying", extra={"consumer": self.consumer, "error": repr(exc)})
+                log.warning(
+                    "dead-letter topic unavailable; retrying", extra={"consumer": self.consumer, "error": repr(exc)}
+                )
                 await asyncio.sleep(1.0)
 
     async def close(self) -> None:

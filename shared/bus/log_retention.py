@@ -43,8 +43,9 @@ async def _safe_positions(db: Database, subscriptions: Iterable[Subscription]) -
         for topic in subscription.topics:
             expected.setdefault(topic, set()).add(subscription.consumer)
     async with db.sessions() as session:
-        rows = (await session.execute(select(ConsumerPosition.consumer, ConsumerPosition.topic,
-                                             ConsumerPosition.position))).all()
+        rows = (
+            await session.execute(select(ConsumerPosition.consumer, ConsumerPosition.topic, ConsumerPosition.position))
+        ).all()
     read: dict[str, dict[str, int]] = {}
     for consumer, topic, position in rows:
         read.setdefault(topic, {})[consumer] = position
@@ -56,8 +57,9 @@ async def _safe_positions(db: Database, subscriptions: Iterable[Subscription]) -
     return safe
 
 
-async def prune_event_log(db: Database, *, clock: Clock, retention_days: int, kafka_mode: bool,
-                          subscriptions: Iterable[Subscription]) -> tuple[int, int]:
+async def prune_event_log(
+    db: Database, *, clock: Clock, retention_days: int, kafka_mode: bool, subscriptions: Iterable[Subscription]
+) -> tuple[int, int]:
     """Delete what nobody needs any more; return (event_log rows, processed_events rows) deleted."""
     cutoff = clock.now() - timedelta(days=retention_days)
     if kafka_mode:
@@ -66,15 +68,21 @@ async def prune_event_log(db: Database, *, clock: Clock, retention_days: int, ka
         safe = await _safe_positions(db, subscriptions)
         if not safe:
             return 0, 0
-        read_by_all = or_(*(and_(EventLogEntry.topic == topic, EventLogEntry.position <= position)
-                            for topic, position in safe.items()))
+        read_by_all = or_(
+            *(
+                and_(EventLogEntry.topic == topic, EventLogEntry.position <= position)
+                for topic, position in safe.items()
+            )
+        )
         done = and_(EventLogEntry.created_at < cutoff, read_by_all)
     events = await _delete_in_batches(db, (EventLogEntry.position,), done)
-    records = await _delete_in_batches(db, (ProcessedEvent.consumer, ProcessedEvent.event_id),
-                                       ProcessedEvent.processed_at < cutoff)
+    records = await _delete_in_batches(
+        db, (ProcessedEvent.consumer, ProcessedEvent.event_id), ProcessedEvent.processed_at < cutoff
+    )
     if events or records:
-        log.info("event log pruned", extra={"events": events, "processed_records": records,
-                                            "retention_days": retention_days})
+        log.info(
+            "event log pruned", extra={"events": events, "processed_records": records, "retention_days": retention_days}
+        )
     return events, records
 
 

@@ -28,6 +28,7 @@ from npsloop.shared.observability import metrics
 
 log = logging.getLogger("npsloop.bus")
 
+
 def event_ids(event: CloudEvent) -> dict[str, str]:
     """The ids a log line about ``event`` carries: its own and, when it is about one, the response's."""
     data = event.data if isinstance(event.data, dict) else {}
@@ -65,8 +66,9 @@ class EventProcessor:
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
 
-    async def handle(self, subscription: Subscription, event: CloudEvent, *, topic: str,
-                     write_position: PositionWriter | None = None) -> str:
+    async def handle(
+        self, subscription: Subscription, event: CloudEvent, *, topic: str, write_position: PositionWriter | None = None
+    ) -> str:
         """Process one event to a final outcome: "handled", "skipped" or "dead_lettered".
 
         Returns only once the outcome (and ``write_position``) is committed; transient
@@ -81,16 +83,29 @@ class EventProcessor:
                 raise
             except Exception as exc:  # a handler failure of any kind is retried, then dead-lettered
                 last_error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                log.warning("handler failed", extra={"consumer": subscription.consumer, **event_ids(event),
-                                                     "event_type": event.type, "attempt": attempt, "error": last_error})
+                log.warning(
+                    "handler failed",
+                    extra={
+                        "consumer": subscription.consumer,
+                        **event_ids(event),
+                        "event_type": event.type,
+                        "attempt": attempt,
+                        "error": last_error,
+                    },
+                )
                 if attempt < self.max_attempts:
                     delay = self.retry_base_seconds * (2 ** (attempt - 1))
                     await asyncio.sleep(delay * (0.5 + random.random() / 2))
         await self._dead_letter(subscription, event, topic=topic, error=last_error, write_position=write_position)
         return "dead_lettered"
 
-    async def handle_group(self, subscription: Subscription, group: list[CloudEvent], *,
-                           write_position: Callable[[int], PositionWriter] | None = None) -> int | None:
+    async def handle_group(
+        self,
+        subscription: Subscription,
+        group: list[CloudEvent],
+        *,
+        write_position: Callable[[int], PositionWriter] | None = None,
+    ) -> int | None:
         """Handle several events in ONE transaction (one commit, one disk flush).
 
         Returns how many events, from the start of ``group``, were handled and committed
@@ -112,9 +127,16 @@ class EventProcessor:
         """
         try:
             async with self.db.unit_of_work() as session:
-                seen = set((await session.scalars(select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == subscription.consumer,
-                    ProcessedEvent.event_id.in_([e.id for e in group])))).all())
+                seen = set(
+                    (
+                        await session.scalars(
+                            select(ProcessedEvent.event_id).where(
+                                ProcessedEvent.consumer == subscription.consumer,
+                                ProcessedEvent.event_id.in_([e.id for e in group]),
+                            )
+                        )
+                    ).all()
+                )
                 if subscription.prefetch is not None:
                     todo = {e.id: e for e in group if e.id not in seen and subscription.wants(e.type)}
                     if todo:
@@ -143,15 +165,18 @@ class EventProcessor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.info("group failed; handling its events one by one",
-                     extra={"consumer": subscription.consumer, "size": len(group), "error": repr(exc)})
+            log.info(
+                "group failed; handling its events one by one",
+                extra={"consumer": subscription.consumer, "size": len(group), "error": repr(exc)},
+            )
             return None
         for event_type, count in Counter(event.type for event in handled).items():
             metrics.events_handled.labels(consumer=subscription.consumer, type=event_type).inc(count)
         return done
 
-    async def _attempt(self, subscription: Subscription, event: CloudEvent,
-                       write_position: PositionWriter | None) -> str:
+    async def _attempt(
+        self, subscription: Subscription, event: CloudEvent, write_position: PositionWriter | None
+    ) -> str:
         async with self.db.unit_of_work() as session:
             seen = await session.scalar(
                 select(ProcessedEvent.event_id).where(
@@ -172,17 +197,35 @@ class EventProcessor:
             return "handled"
         return "skipped"
 
-    async def _dead_letter(self, subscription: Subscription, event: CloudEvent, *, topic: str, error: str,
-                           write_position: PositionWriter | None) -> None:
+    async def _dead_letter(
+        self,
+        subscription: Subscription,
+        event: CloudEvent,
+        *,
+        topic: str,
+        error: str,
+        write_position: PositionWriter | None,
+    ) -> None:
         async with self.db.unit_of_work() as session:
-            session.add(DeadLetter(consumer=subscription.consumer, event_id=event.id, topic=topic, type=event.type,
-                                   envelope=event.to_json(), error=error[:4000], attempts=self.max_attempts,
-                                   created_at=self.clock.now()))
+            session.add(
+                DeadLetter(
+                    consumer=subscription.consumer,
+                    event_id=event.id,
+                    topic=topic,
+                    type=event.type,
+                    envelope=event.to_json(),
+                    error=error[:4000],
+                    attempts=self.max_attempts,
+                    created_at=self.clock.now(),
+                )
+            )
             if write_position is not None:
                 await write_position(session)
         metrics.dead_letters_written.labels(consumer=subscription.consumer).inc()
-        log.error("event dead-lettered", extra={"consumer": subscription.consumer, **event_ids(event),
-                                                "event_type": event.type, "error": error})
+        log.error(
+            "event dead-lettered",
+            extra={"consumer": subscription.consumer, **event_ids(event), "event_type": event.type, "error": error},
+        )
 
 
 async def redrive(db: Database, processor: EventProcessor, subscription: Subscription, dead_letter_id: int) -> str:

@@ -35,8 +35,17 @@ _RELAY_LOCK = 7_302_215_772
 
 
 class OutboxRelay:
-    def __init__(self, db: Database, clock: Clock, *, bootstrap_servers: str, topics: KafkaTopics,
-                 poll_interval: float, batch_size: int = BATCH_SIZE, request_timeout_ms: int = 30_000) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        bootstrap_servers: str,
+        topics: KafkaTopics,
+        poll_interval: float,
+        batch_size: int = BATCH_SIZE,
+        request_timeout_ms: int = 30_000,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.bootstrap_servers = bootstrap_servers
@@ -88,15 +97,25 @@ class OutboxRelay:
             return len(published)
 
     async def _unpublished(self, session) -> Sequence[Row]:
-        query = (select(EventLogEntry.position, EventLogEntry.event_id, EventLogEntry.topic, EventLogEntry.type,
-                        EventLogEntry.key, EventLogEntry.envelope)
-                 .where(EventLogEntry.published_at.is_(None))
-                 .order_by(EventLogEntry.position).limit(self.batch_size))
+        query = (
+            select(
+                EventLogEntry.position,
+                EventLogEntry.event_id,
+                EventLogEntry.topic,
+                EventLogEntry.type,
+                EventLogEntry.key,
+                EventLogEntry.envelope,
+            )
+            .where(EventLogEntry.published_at.is_(None))
+            .order_by(EventLogEntry.position)
+            .limit(self.batch_size)
+        )
         return (await session.execute(query)).all()
 
     async def _stamp(self, session, positions: list[int]) -> None:
-        await session.execute(update(EventLogEntry).where(EventLogEntry.position.in_(positions))
-                              .values(published_at=self.clock.now()))
+        await session.execute(
+            update(EventLogEntry).where(EventLogEntry.position.in_(positions)).values(published_at=self.clock.now())
+        )
 
     async def _publish(self, rows: Sequence[Row]) -> list[int]:
         """Send every row, wait for the acks; return the positions of the acked prefix.
@@ -107,16 +126,27 @@ class OutboxRelay:
         producer = await self._started_producer()
         pending = []
         for row in rows:
-            headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE), ("ce_id", row.event_id.encode()),
-                       ("ce_type", row.type.encode())]
-            pending.append(await producer.send(self.topics.kafka_name(row.topic), value=row.envelope.encode(),
-                                               key=row.key.encode(), headers=headers))
+            headers = [
+                ("content-type", CLOUDEVENTS_CONTENT_TYPE),
+                ("ce_id", row.event_id.encode()),
+                ("ce_type", row.type.encode()),
+            ]
+            pending.append(
+                await producer.send(
+                    self.topics.kafka_name(row.topic),
+                    value=row.envelope.encode(),
+                    key=row.key.encode(),
+                    headers=headers,
+                )
+            )
         results = await asyncio.gather(*pending, return_exceptions=True)
         acked: list[int] = []
         for row, result in zip(rows, results):
             if isinstance(result, BaseException):
-                log.error("broker did not acknowledge an event; it will be re-sent",
-                          extra={"event_id": row.event_id, "event_type": row.type, "error": repr(result)})
+                log.error(
+                    "broker did not acknowledge an event; it will be re-sent",
+                    extra={"event_id": row.event_id, "event_type": row.type, "error": repr(result)},
+                )
                 break
             acked.append(row.position)
         if acked:
@@ -125,8 +155,9 @@ class OutboxRelay:
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = idempotent_producer(self.bootstrap_servers, client_id="npsloop-relay",
-                                           request_timeout_ms=self.request_timeout_ms)
+            producer = idempotent_producer(
+                self.bootstrap_servers, client_id="npsloop-relay", request_timeout_ms=self.request_timeout_ms
+            )
             try:
                 await producer.start()
             except BaseException:

@@ -30,11 +30,26 @@ def test_run_classify_writes_one_line_per_input_and_survives_bad_lines():
 
 
 def test_run_train_from_file_and_corrections(tmp_path, capsys):
-    labels = io.StringIO("\n".join(json.dumps(r) for r in [
-        {"comment": "Courier was late again", "score": 3, "themes": ["delivery_logistics"], "sentiment": "negative"},
-        {"comment": "Great courier, on time", "score": 10, "themes": ["delivery_logistics"], "sentiment": "positive"},
-        {"comment": "Meh", "score": 7, "themes": [], "sentiment": "neutral"},
-    ]))
+    labels = io.StringIO(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {
+                    "comment": "Courier was late again",
+                    "score": 3,
+                    "themes": ["delivery_logistics"],
+                    "sentiment": "negative",
+                },
+                {
+                    "comment": "Great courier, on time",
+                    "score": 10,
+                    "themes": ["delivery_logistics"],
+                    "sentiment": "positive",
+                },
+                {"comment": "Meh", "score": 7, "themes": [], "sentiment": "neutral"},
+            ]
+        )
+    )
     corrections = [LabelledExample("Helpful agent", 9, ["support_experience"], "positive")] * 2
     version = run_train(labels_file=labels, corrections=corrections, themes=None, data_dir=tmp_path)
     assert version.startswith("trained-")
@@ -46,5 +61,9 @@ def test_run_train_from_file_and_corrections(tmp_path, capsys):
 
 def test_run_train_rejects_bad_labels(tmp_path):
     with pytest.raises(ValueError, match="labels line 1"):
-        run_train(labels_file=io.StringIO('{"comment": "x", "sentiment": "great"}\n'), corrections=[],
-                  themes=None, data_dir=tmp_path)
+        run_train(
+            labels_file=io.StringIO('{"comment": "x", "sentiment": "great"}\n'),
+            corrections=[],
+            themes=None,
+            data_dir=tmp_path,
+        )

@@ -23,9 +23,13 @@ async def _post(client, headers, payload) -> str:
 
 async def _classified_events(runtime, response_id: str) -> list[dict]:
     async with runtime.db.sessions() as session:
-        rows = (await session.scalars(select(EventLogEntry).where(EventLogEntry.type == CLASSIFIED)
-                                      .order_by(EventLogEntry.position))).all()
+        rows = (
+            await session.scalars(
+                select(EventLogEntry).where(EventLogEntry.type == CLASSIFIED).order_by(EventLogEntry.position)
+            )
+        ).all()
     import json
+
     envelopes = [json.loads(r.envelope) for r in rows]
     return [e["data"]["classification"] for e in envelopes if e["subject"] == response_id]
 
@@ -35,13 +39,17 @@ async def _count(runtime, model) -> int:
         return await session.scalar(select(func.count()).select_from(model))
 
 
-async def test_corrected_themes_and_sentiment_win_on_get_and_are_kept_with_who_and_when(client, runtime, make_key,
-                                                                                       pump, clock):
+async def test_corrected_themes_and_sentiment_win_on_get_and_are_kept_with_who_and_when(
+    client, runtime, make_key, pump, clock
+):
     headers = await make_key("responses:write", "responses:read", name="dana-cs")
     rid = await _post(client, headers, body(6))
     await pump()
-    reply = await client.put(f"/v1/responses/{rid}/classification", headers=headers,
-                             json={"themes": ["pricing", "support_experience"], "sentiment": "neutral"})
+    reply = await client.put(
+        f"/v1/responses/{rid}/classification",
+        headers=headers,
+        json={"themes": ["pricing", "support_experience"], "sentiment": "neutral"},
+    )
     assert reply.status_code == 200, reply.text
     corrected = reply.json()
     assert [t["id"] for t in corrected["themes"]] == ["pricing", "support_experience"]
@@ -73,8 +81,11 @@ async def test_unknown_theme_id_is_422_naming_the_field_and_writes_nothing(clien
     rid = await _post(client, headers, body(3))
     await pump()
     before = len(await _classified_events(runtime, rid))
-    reply = await client.put(f"/v1/responses/{rid}/classification", headers=headers,
-                             json={"themes": ["pricing", "shipping_speed"], "sentiment": "negative"})
+    reply = await client.put(
+        f"/v1/responses/{rid}/classification",
+        headers=headers,
+        json={"themes": ["pricing", "shipping_speed"], "sentiment": "negative"},
+    )
     assert reply.status_code == 422
     problem = reply.json()
     assert problem["errors"][0]["field"] == "themes" and "shipping_speed" in problem["detail"]
@@ -85,8 +96,9 @@ async def test_unknown_theme_id_is_422_naming_the_field_and_writes_nothing(clien
 async def test_bad_bodies_are_422_naming_the_field(client, make_key, pump):
     headers = await make_key("admin")
     rid = await _post(client, headers, body(3))
-    bad_sentiment = await client.put(f"/v1/responses/{rid}/classification", headers=headers,
-                                     json={"sentiment": "furious"})
+    bad_sentiment = await client.put(
+        f"/v1/responses/{rid}/classification", headers=headers, json={"sentiment": "furious"}
+    )
     assert bad_sentiment.status_code == 422 and bad_sentiment.json()["errors"][0]["field"] == "sentiment"
     empty = await client.put(f"/v1/responses/{rid}/classification", headers=headers, json={})
     assert empty.status_code == 422 and "themes, sentiment or both" in empty.json()["detail"]
@@ -106,12 +118,16 @@ async def test_correcting_needs_responses_write_and_an_existing_response(client,
 
 
 async def test_a_correction_re_emits_classified_and_follow_up_keeps_one_task_with_the_corrected_themes(
-        client, runtime, make_key, pump):
+    client, runtime, make_key, pump
+):
     headers = await make_key("admin")
     rid = await _post(client, headers, body(2))
     await pump()
-    await client.put(f"/v1/responses/{rid}/classification", headers=headers,
-                     json={"themes": ["performance_reliability"], "sentiment": "negative"})
+    await client.put(
+        f"/v1/responses/{rid}/classification",
+        headers=headers,
+        json={"themes": ["performance_reliability"], "sentiment": "negative"},
+    )
     await pump()
     events = await _classified_events(runtime, rid)
     assert len(events) == 2
@@ -126,8 +142,11 @@ async def test_a_late_comment_re_classifies_but_keeps_the_corrected_values(clien
     headers = await make_key("admin")
     rid = await _post(client, headers, body(5, comment=None))
     await pump()
-    await client.put(f"/v1/responses/{rid}/classification", headers=headers,
-                     json={"themes": ["delivery_logistics"], "sentiment": "neutral"})
+    await client.put(
+        f"/v1/responses/{rid}/classification",
+        headers=headers,
+        json={"themes": ["delivery_logistics"], "sentiment": "neutral"},
+    )
     await client.patch(f"/v1/responses/{rid}", json={"comment": "Support never answered my emails"}, headers=headers)
     await pump()
     shown = (await client.get(f"/v1/responses/{rid}", headers=headers)).json()

@@ -11,17 +11,16 @@ import logging
 import math
 import random
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from test_stacking import comments
 
 from npsloop.services.classifier import embeddings, static_vectors
 from npsloop.services.classifier.commands import run_classify, run_train
 from npsloop.services.classifier.embeddings import CachedEncoder, EmbeddingsUnavailable
 from npsloop.services.classifier.model import BuiltinClassifier
 from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, load_latest, save, train
-
-from test_stacking import comments
 
 SYNONYMS = ("tannoy", "megaphone", "loudspeaker")  # one concept, three words: only the encoder knows
 THEME = "onboarding_communication"
@@ -52,8 +51,9 @@ class ConceptEncoder:
 def organisation(seed: int = 3) -> list[LabelledExample]:
     """Customers who say "tannoy" or "megaphone" for the announcements; "loudspeaker" never occurs."""
     rng = random.Random(seed)
-    examples = [LabelledExample(c, rng.randint(0, 10), [THEME], None)
-                for cue in SYNONYMS[:2] for c in comments(rng, 25, cue)]
+    examples = [
+        LabelledExample(c, rng.randint(0, 10), [THEME], None) for cue in SYNONYMS[:2] for c in comments(rng, 25, cue)
+    ]
     examples += [LabelledExample(c, rng.randint(0, 10), [], None) for c in comments(rng, 120, None)]
     rng.shuffle(examples)
     return examples
@@ -99,10 +99,12 @@ def test_a_model_trained_with_embeddings_refuses_to_run_without_its_encoder():
 
 def test_load_latest_skips_a_version_whose_encoder_is_missing(tmp_path, caplog):
     base = BuiltinClassifier()
-    older = save(train(organisation(), themes=base.themes, base=base), tmp_path,
-                 now=datetime(2026, 11, 1, tzinfo=timezone.utc))
-    newer = save(train(organisation(), themes=base.themes, base=base, encoder=ConceptEncoder()), tmp_path,
-                 now=datetime(2026, 11, 2, tzinfo=timezone.utc))
+    older = save(train(organisation(), themes=base.themes, base=base), tmp_path, now=datetime(2026, 11, 1, tzinfo=UTC))
+    newer = save(
+        train(organisation(), themes=base.themes, base=base, encoder=ConceptEncoder()),
+        tmp_path,
+        now=datetime(2026, 11, 2, tzinfo=UTC),
+    )
 
     def missing(name):
         if name == static_vectors.NAME:  # every install has these (the older model reads them)

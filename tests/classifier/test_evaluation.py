@@ -20,9 +20,9 @@ def tagged(themes: set[str], sentiment: str = "neutral") -> Classification:
 
 def test_score_counts_only_what_each_comment_is_labelled_for():
     pairs = [
-        (LabelledExample("a", 9, ["pricing"], "positive"), tagged({"pricing"}, "positive")),         # pricing TP
+        (LabelledExample("a", 9, ["pricing"], "positive"), tagged({"pricing"}, "positive")),  # pricing TP
         (LabelledExample("b", 2, ["pricing", "ease_of_use"], None), tagged({"pricing"}, "negative")),  # ease FN
-        (LabelledExample("c", 6, [], "neutral"), tagged({"ease_of_use"}, "negative")),              # ease FP
+        (LabelledExample("c", 6, [], "neutral"), tagged({"ease_of_use"}, "negative")),  # ease FP
         # not labelled for themes: its predicted theme is neither right nor wrong
         (LabelledExample("d", 10, None, "positive"), tagged({"ease_of_use"}, "positive")),
     ]
@@ -44,8 +44,9 @@ def invented_labels(n: int = 60) -> list[LabelledExample]:
     for i in range(n):
         if i % 2:
             text = rng.choice(["The zorblax wobbled again", "My zorblax keeps wobbling", "zorblax wobbles daily"])
-            examples.append(LabelledExample(f"{text} ({i})", rng.randint(0, 6), ["performance_reliability"],
-                                            "negative"))
+            examples.append(
+                LabelledExample(f"{text} ({i})", rng.randint(0, 6), ["performance_reliability"], "negative")
+            )
         else:
             text = rng.choice(["I liked the quimby", "The quimby was lovely", "quimby is a delight"])
             examples.append(LabelledExample(f"{text} ({i})", rng.randint(9, 10), [], "positive"))
@@ -55,8 +56,12 @@ def invented_labels(n: int = 60) -> list[LabelledExample]:
 def test_cross_validation_scores_every_label_once_out_of_fold():
     examples = invented_labels()
     calls = []
-    result = cross_validate(examples, base=BuiltinClassifier(), folds=4,
-                            progress=lambda fold, folds, trained_on, seconds: calls.append((fold, folds, trained_on)))
+    result = cross_validate(
+        examples,
+        base=BuiltinClassifier(),
+        folds=4,
+        progress=lambda fold, folds, trained_on, seconds: calls.append((fold, folds, trained_on)),
+    )
     assert calls == [(1, 4, 45), (2, 4, 45), (3, 4, 45), (4, 4, 45)]
     assert result.trained.n == result.builtin.n == len(examples)
     assert result.trained.per_theme["performance_reliability"][2] == 30  # every positive held out exactly once
@@ -66,8 +71,9 @@ def test_cross_validation_scores_every_label_once_out_of_fold():
     assert result.trained.micro_f1 > result.builtin.micro_f1
 
 
-@pytest.mark.parametrize("n, folds, message", [(9, 2, "too few"), (100, 1, "between 2 and 20"),
-                                                (100, 21, "between 2 and 20")])
+@pytest.mark.parametrize(
+    "n, folds, message", [(9, 2, "too few"), (100, 1, "between 2 and 20"), (100, 21, "between 2 and 20")]
+)
 def test_folds_that_cannot_be_made_are_refused(n, folds, message):
     with pytest.raises(ValueError, match=message):
         check_folds(n, folds)
@@ -75,12 +81,17 @@ def test_folds_that_cannot_be_made_are_refused(n, folds, message):
 
 def test_the_command_prints_both_models_figures_and_refuses_bad_folds(tmp_path):
     labels = tmp_path / "labels.jsonl"
-    labels.write_text("\n".join(json.dumps({"comment": e.comment, "score": e.score, "themes": e.themes,
-                                            "sentiment": e.sentiment}) for e in invented_labels(30)))
+    labels.write_text(
+        "\n".join(
+            json.dumps({"comment": e.comment, "score": e.score, "themes": e.themes, "sentiment": e.sentiment})
+            for e in invented_labels(30)
+        )
+    )
     env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "data"))
     command = [*processes.npsloop_command(), "classifier", "evaluate", "--labels", str(labels)]
-    result = subprocess.run([*command, "--folds", "3", "--json"], env=env, cwd=tmp_path, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [*command, "--folds", "3", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["folds"] == 3 and report["examples"] == 30
@@ -89,15 +100,19 @@ def test_the_command_prints_both_models_figures_and_refuses_bad_folds(tmp_path):
     assert "fold 3/3: trained on 20" in result.stderr
     assert not (tmp_path / "data" / "classifier").exists()  # evaluating stores no model
 
-    table = subprocess.run(command + ["--folds", "2"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                           timeout=300)
+    table = subprocess.run(
+        command + ["--folds", "2"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert table.returncode == 0, table.stderr
     assert "2-fold cross-validation on 30 labelled comments" in table.stdout
-    assert any(line.split()[:1] == ["performance_reliability"] and line.split()[-1] == "15"
-               for line in table.stdout.splitlines())
+    assert any(
+        line.split()[:1] == ["performance_reliability"] and line.split()[-1] == "15"
+        for line in table.stdout.splitlines()
+    )
     assert "theme micro-F1" in table.stdout and "sentiment macro-F1" in table.stdout
 
-    refused = subprocess.run(command + ["--folds", "7"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                             timeout=300)
+    refused = subprocess.run(
+        command + ["--folds", "7"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert refused.returncode == 2
     assert "npsloop classifier evaluate: 30 labelled comments are too few" in refused.stderr

@@ -13,7 +13,7 @@ import pytest
 from npsloop.services.classifier.model import Classification, Classifier, ThemeScore, category_for_score
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
-import evaluate_classifier as ev  # noqa: E402
+import evaluate_classifier as ev
 
 
 class Fixed:
@@ -30,19 +30,29 @@ class Fixed:
 
     def classify(self, comment, score) -> Classification:
         themes, sentiment = self.answers[comment]
-        return Classification(category_for_score(score), tuple(ThemeScore(t, 0.9) for t in sorted(themes)),
-                              sentiment, 0.0, "en", self.version)
+        return Classification(
+            category_for_score(score),
+            tuple(ThemeScore(t, 0.9) for t in sorted(themes)),
+            sentiment,
+            0.0,
+            "en",
+            self.version,
+        )
 
 
 def test_evaluate_counts_per_theme_precision_recall_micro_f1_and_macro_f1():
-    rows = [ev.Row("1", "a", 10, {"pricing"}, "positive"),
-            ev.Row("2", "b", 0, {"pricing", "ease_of_use"}, "negative"),
-            ev.Row("3", "c", 5, set(), "neutral"),
-            ev.Row("4", "d", 9, {"ease_of_use"}, "positive")]
-    answers = {"a": ({"pricing"}, "positive"),             # pricing TP
-               "b": ({"pricing"}, "neutral"),              # pricing TP, ease_of_use FN
-               "c": ({"ease_of_use", "other"}, "neutral"),  # ease_of_use FP; "other" is not a mapped theme
-               "d": ({"ease_of_use"}, "negative")}          # ease_of_use TP
+    rows = [
+        ev.Row("1", "a", 10, {"pricing"}, "positive"),
+        ev.Row("2", "b", 0, {"pricing", "ease_of_use"}, "negative"),
+        ev.Row("3", "c", 5, set(), "neutral"),
+        ev.Row("4", "d", 9, {"ease_of_use"}, "positive"),
+    ]
+    answers = {
+        "a": ({"pricing"}, "positive"),  # pricing TP
+        "b": ({"pricing"}, "neutral"),  # pricing TP, ease_of_use FN
+        "c": ({"ease_of_use", "other"}, "neutral"),  # ease_of_use FP; "other" is not a mapped theme
+        "d": ({"ease_of_use"}, "negative"),
+    }  # ease_of_use TP
     metrics = ev.evaluate(Fixed(answers), rows, ["ease_of_use", "pricing"])
     assert metrics["per_theme"]["pricing"] == (1.0, 1.0, 2)
     assert metrics["per_theme"]["ease_of_use"] == (0.5, 0.5, 2)
@@ -55,9 +65,11 @@ def test_evaluate_counts_per_theme_precision_recall_micro_f1_and_macro_f1():
 def invented_survey(path, n: int = 90) -> None:
     """A labelled CSV in a layout of its own: label names in two columns, stars for the score."""
     rng = random.Random(7)
-    subjects = {"PRICE": ["the price", "the monthly fee", "what it costs"],
-                "SPEED": ["the loading time", "how slow it is", "the lag"],
-                "": ["the colour scheme", "my cousin", "the weather"]}
+    subjects = {
+        "PRICE": ["the price", "the monthly fee", "what it costs"],
+        "SPEED": ["the loading time", "how slow it is", "the lag"],
+        "": ["the colour scheme", "my cousin", "the weather"],
+    }
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["ref", "text", "stars", "label_a", "label_b", "mood"])
@@ -70,14 +82,24 @@ def invented_survey(path, n: int = 90) -> None:
 
 def test_evaluate_script_scores_any_labelled_csv_through_a_mapping(tmp_path, capsys):
     invented_survey(tmp_path / "survey.csv")
-    mapping = {"name": "invented", "file": "survey.csv", "id_column": "ref", "comment_column": "text",
-               "score": {"column": "stars", "map": {"5": 10, "4": 8, "3": 6, "2": 3, "1": 0}},
-               "sentiment": {"column": "mood", "map": {"pos": "positive", "neg": "negative"}},
-               "labels": {"kind": "values", "columns": ["label_a", "label_b"],
-                          "map": {"PRICE": "pricing", "SPEED": "performance_reliability"}}}
+    mapping = {
+        "name": "invented",
+        "file": "survey.csv",
+        "id_column": "ref",
+        "comment_column": "text",
+        "score": {"column": "stars", "map": {"5": 10, "4": 8, "3": 6, "2": 3, "1": 0}},
+        "sentiment": {"column": "mood", "map": {"pos": "positive", "neg": "negative"}},
+        "labels": {
+            "kind": "values",
+            "columns": ["label_a", "label_b"],
+            "map": {"PRICE": "pricing", "SPEED": "performance_reliability"},
+        },
+    }
     (tmp_path / "map.json").write_text(json.dumps(mapping))
-    assert ev.main(["--mapping", str(tmp_path / "map.json"), "--data-dir", str(tmp_path), "--k", "40",
-                    "--shuffles", "2"]) == 0
+    assert (
+        ev.main(["--mapping", str(tmp_path / "map.json"), "--data-dir", str(tmp_path), "--k", "40", "--shuffles", "2"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "invented: 90 rows from survey.csv; mapped themes: performance_reliability, pricing" in out
     assert "== out of the box" in out and "== k=40: trained" in out and "k=40, 2 shuffles" in out
@@ -88,6 +110,7 @@ def test_evaluate_script_scores_any_labelled_csv_through_a_mapping(tmp_path, cap
 
 def test_the_ml_comparison_scores_its_variants_as_classifiers():
     import compare_ml_extra as compare  # imports without the [ml] packages: a broken import must fail
+
     rows = [ev.Row("1", "Too expensive", 3, {"pricing"}, "negative")]
     results = [Classification("detractor", (ThemeScore("pricing", 0.8),), "negative", -0.6, "en", "v")]
     predicted = compare.Predicted("v", rows, results)

@@ -1,7 +1,12 @@
 import pytest
 
 from npsloop.services.classifier.model import (
-    BuiltinClassifier, Classification, Classifier, ThemeScore, category_for_score, load_classifier,
+    BuiltinClassifier,
+    Classification,
+    Classifier,
+    ThemeScore,
+    category_for_score,
+    load_classifier,
 )
 from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
 
@@ -15,8 +20,18 @@ def ids(result):
     return {t.id for t in result.themes}
 
 
-@pytest.mark.parametrize("score,category", [(10, "promoter"), (9, "promoter"), (8, "passive"), (7, "passive"),
-                                            (6, "detractor"), (0, "detractor"), (None, None)])
+@pytest.mark.parametrize(
+    "score,category",
+    [
+        (10, "promoter"),
+        (9, "promoter"),
+        (8, "passive"),
+        (7, "passive"),
+        (6, "detractor"),
+        (0, "detractor"),
+        (None, None),
+    ],
+)
 def test_category_for_score(score, category):
     assert category_for_score(score) == category
 
@@ -82,8 +97,9 @@ def test_zero_shot_custom_theme_from_keywords_description_or_examples():
     themes = DEFAULT_THEMES + [
         ThemeDefinition(id="loyalty_scheme", description="", keywords=["reward points", "loyalty card"]),
         ThemeDefinition(id="mobile_app", description="The smartphone application: login, screens and app store"),
-        ThemeDefinition(id="cafe", description="", examples=["The cafeteria sandwiches were stale",
-                                                            "Cafeteria coffee was cold"]),
+        ThemeDefinition(
+            id="cafe", description="", examples=["The cafeteria sandwiches were stale", "Cafeteria coffee was cold"]
+        ),
     ]
     clf = load_classifier(themes=themes)
     assert "loyalty_scheme" in ids(clf.classify("I never got my reward points this month", 4))

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from npsloop.services.classifier.replay import reclassify
 from npsloop.services.classifier.model import load_classifier
+from npsloop.services.classifier.replay import reclassify
 from npsloop.services.followup.models import Task
 from npsloop.shared.models import EventLogEntry
 from tests.processes import run_cli
@@ -20,8 +20,9 @@ CLASSIFIED = "npsloop.response.classified.v1"
 
 def _env(settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NPSLOOP_")}
-    env.update(NPSLOOP_DATABASE_URL=settings.database_url, NPSLOOP_DATA_DIR=str(settings.data_dir),
-               NPSLOOP_LOG_LEVEL="WARNING")
+    env.update(
+        NPSLOOP_DATABASE_URL=settings.database_url, NPSLOOP_DATA_DIR=str(settings.data_dir), NPSLOOP_LOG_LEVEL="WARNING"
+    )
     return env
 
 
@@ -30,8 +31,9 @@ async def _cli(settings, tmp_path, *args: str):
 
 
 async def _post(client, headers, score, comment, customer="c-1") -> str:
-    reply = await client.post("/v1/responses", json={"score": score, "comment": comment, "customer": {"id": customer}},
-                              headers=headers)
+    reply = await client.post(
+        "/v1/responses", json={"score": score, "comment": comment, "customer": {"id": customer}}, headers=headers
+    )
     assert reply.status_code == 202, reply.text
     return reply.json()["id"]
 
@@ -42,21 +44,38 @@ async def _count(runtime, model, *where) -> int:
 
 
 async def test_train_learns_from_stored_corrections_and_reclassify_stamps_the_new_version_keeping_corrections(
-        client, runtime, make_key, pump, settings, tmp_path):
+    client, runtime, make_key, pump, settings, tmp_path
+):
     headers = await make_key("admin")
-    ids = [await _post(client, headers, 2, "Waited forty minutes on hold", "a"),
-           await _post(client, headers, 10, "Everything just works", "b"),
-           await _post(client, headers, 4, "Invoice was wrong twice", "c")]
+    ids = [
+        await _post(client, headers, 2, "Waited forty minutes on hold", "a"),
+        await _post(client, headers, 10, "Everything just works", "b"),
+        await _post(client, headers, 4, "Invoice was wrong twice", "c"),
+    ]
     await pump()
-    await client.put(f"/v1/responses/{ids[0]}/classification", headers=headers,
-                     json={"themes": ["support_experience", "performance_reliability"], "sentiment": "negative"})
+    await client.put(
+        f"/v1/responses/{ids[0]}/classification",
+        headers=headers,
+        json={"themes": ["support_experience", "performance_reliability"], "sentiment": "negative"},
+    )
     await client.put(f"/v1/responses/{ids[2]}/classification", headers=headers, json={"themes": ["pricing"]})
     labels = tmp_path / "labels.jsonl"
-    labels.write_text("\n".join(json.dumps(r) for r in [
-        {"comment": "On hold for an hour", "score": 1, "themes": ["support_experience"], "sentiment": "negative"},
-        {"comment": "Charged twice this month", "score": 3, "themes": ["pricing"], "sentiment": "negative"},
-        {"comment": "Fine", "score": 8, "themes": [], "sentiment": "neutral"},
-    ]) + "\n")
+    labels.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {
+                    "comment": "On hold for an hour",
+                    "score": 1,
+                    "themes": ["support_experience"],
+                    "sentiment": "negative",
+                },
+                {"comment": "Charged twice this month", "score": 3, "themes": ["pricing"], "sentiment": "negative"},
+                {"comment": "Fine", "score": 8, "themes": [], "sentiment": "neutral"},
+            ]
+        )
+        + "\n"
+    )
 
     trained = await _cli(settings, tmp_path, "classifier", "train", "--labels", str(labels))
     assert trained.returncode == 0, trained.stderr
@@ -80,8 +99,7 @@ async def test_train_learns_from_stored_corrections_and_reclassify_stamps_the_ne
     assert await _count(runtime, Task) == 2  # the two detractors, each once
 
 
-async def test_reclassify_since_only_touches_responses_received_from_that_date(client, runtime, make_key, pump,
-                                                                               clock):
+async def test_reclassify_since_only_touches_responses_received_from_that_date(client, runtime, make_key, pump, clock):
     headers = await make_key("admin")
     old = await _post(client, headers, 3, "Too expensive")
     clock.advance(days=3)
@@ -91,20 +109,26 @@ async def test_reclassify_since_only_touches_responses_received_from_that_date(c
     count = await reclassify(runtime.db, classifier=runtime.classifier, clock=clock, since=since, progress=None)
     assert count == 1
     async with runtime.db.sessions() as session:
-        subjects = [json.loads(e)["subject"] for e in (await session.scalars(
-            select(EventLogEntry.envelope).where(EventLogEntry.type == CLASSIFIED))).all()]
+        subjects = [
+            json.loads(e)["subject"]
+            for e in (
+                await session.scalars(select(EventLogEntry.envelope).where(EventLogEntry.type == CLASSIFIED))
+            ).all()
+        ]
     assert subjects.count(new) == 2 and subjects.count(old) == 1
 
 
 async def test_reclassify_works_in_batches_and_reports_progress(client, runtime, make_key, pump, clock):
     import io
+
     headers = await make_key("admin")
     for n in range(5):
         await _post(client, headers, n, f"Comment number {n}", f"cust-{n}")
     await pump()
     progress = io.StringIO()
-    assert await reclassify(runtime.db, classifier=runtime.classifier, clock=clock, batch_size=2,
-                            progress=progress) == 5
+    assert (
+        await reclassify(runtime.db, classifier=runtime.classifier, clock=clock, batch_size=2, progress=progress) == 5
+    )
     lines = progress.getvalue().splitlines()
     assert [line.split("] ")[1].split(" ")[0] for line in lines] == ["0/5", "2/5", "4/5", "5/5"]
     await pump()

@@ -4,24 +4,26 @@ import copy
 import random
 
 import pytest
+from test_stacking import comments
+from test_static_vectors import THEME, animal_organisation
 
 from npsloop.services.classifier import training
 from npsloop.services.classifier.model import BuiltinClassifier
 from npsloop.services.classifier.text import sentences
 from npsloop.services.classifier.training import TrainedClassifier, load_latest, save, train
 
-from test_stacking import comments
-from test_static_vectors import THEME, animal_organisation
 
-
-@pytest.mark.parametrize("text, expected", [
-    ("Staff were kind. The wait was too long!", ["Staff were kind.", "The wait was too long!"]),
-    ("Great service\nbut the parking  is awful", ["Great service", "but the parking  is awful"]),
-    ("Good. Very good service indeed", []),  # a one-word sentence is not read on its own: one left
-    ("Rated 3.5 out of 5 overall", []),  # a decimal point ends no sentence
-    ("One sentence only.", []),
-    ("", []),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Staff were kind. The wait was too long!", ["Staff were kind.", "The wait was too long!"]),
+        ("Great service\nbut the parking  is awful", ["Great service", "but the parking  is awful"]),
+        ("Good. Very good service indeed", []),  # a one-word sentence is not read on its own: one left
+        ("Rated 3.5 out of 5 overall", []),  # a decimal point ends no sentence
+        ("One sentence only.", []),
+        ("", []),
+    ],
+)
 def test_sentences_of_two_words_or_more_are_split_at_their_ends(text, expected):
     assert sentences(text) == expected
 

@@ -9,8 +9,28 @@ from npsloop.services.classifier.stacking import StackedHeads, _char_row, char_t
 from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
 
 # words no built-in theme reads
-FILLER = ("morning afternoon today yesterday room desk floor window chair card door hallway corner "
-          "table lamp wall garden carpet ceiling curtain").split()
+FILLER = [
+    "morning",
+    "afternoon",
+    "today",
+    "yesterday",
+    "room",
+    "desk",
+    "floor",
+    "window",
+    "chair",
+    "card",
+    "door",
+    "hallway",
+    "corner",
+    "table",
+    "lamp",
+    "wall",
+    "garden",
+    "carpet",
+    "ceiling",
+    "curtain",
+]
 
 
 def comments(rng: random.Random, n: int, cue: str | None) -> list[str]:
@@ -28,8 +48,9 @@ def organisation(seed: int = 1) -> list[LabelledExample]:
     """An organisation whose customers say "tannoy" when they mean its announcements."""
     rng = random.Random(seed)
     # scores drawn alike for both groups, so that only the word tells them apart
-    examples = [LabelledExample(c, rng.randint(0, 10), ["onboarding_communication"], None)
-                for c in comments(rng, 40, "tannoy")]
+    examples = [
+        LabelledExample(c, rng.randint(0, 10), ["onboarding_communication"], None) for c in comments(rng, 40, "tannoy")
+    ]
     examples += [LabelledExample(c, rng.randint(0, 10), [], None) for c in comments(rng, 120, None)]
     rng.shuffle(examples)
     return examples
@@ -38,8 +59,9 @@ def organisation(seed: int = 1) -> list[LabelledExample]:
 def test_a_cue_the_lexicon_does_not_know_is_learnt_from_labels():
     base = BuiltinClassifier()
     examples = organisation()
-    assert all("onboarding_communication" not in {t.id for t in base.classify(e.comment, e.score).themes}
-               for e in examples)  # the built-in model cannot see it
+    assert all(
+        "onboarding_communication" not in {t.id for t in base.classify(e.comment, e.score).themes} for e in examples
+    )  # the built-in model cannot see it
     model = train(examples, themes=base.themes, base=base)
     stack = model.theme_stack
     head = stack["heads"]["onboarding_communication"]
@@ -48,19 +70,25 @@ def test_a_cue_the_lexicon_does_not_know_is_learnt_from_labels():
     assert stack["vocab"]["char"]["tann"][column] > 0  # 4-grams
     clf = TrainedClassifier(model, base)
     rng = random.Random(99)  # fresh comments, not the training ones
-    assert all("onboarding_communication" in {t.id for t in clf.classify(c, 5).themes}
-               for c in comments(rng, 20, "tannoy"))
-    assert not any("onboarding_communication" in {t.id for t in clf.classify(c, 5).themes}
-                   for c in comments(rng, 20, None))
+    assert all(
+        "onboarding_communication" in {t.id for t in clf.classify(c, 5).themes} for c in comments(rng, 20, "tannoy")
+    )
+    assert not any(
+        "onboarding_communication" in {t.id for t in clf.classify(c, 5).themes} for c in comments(rng, 20, None)
+    )
 
 
 def test_threshold_is_half_the_out_of_fold_f1_and_themes_without_labels_get_no_head():
     base = BuiltinClassifier()
     rows = organisation()
     analyses = [base.analyse(e.comment) for e in rows]
-    stack = fit_stack([features(a, e.score, base.theme_ids) for a, e in zip(analyses, rows)],
-                      [e.comment for e in rows], [set(e.themes) for e in rows], [a.theme_evidence for a in analyses],
-                      list(base.theme_ids))
+    stack = fit_stack(
+        [features(a, e.score, base.theme_ids) for a, e in zip(analyses, rows)],
+        [e.comment for e in rows],
+        [set(e.themes) for e in rows],
+        [a.theme_evidence for a in analyses],
+        list(base.theme_ids),
+    )
     assert set(stack["heads"]) == {"onboarding_communication"}  # no other theme has a positive label
     assert 0.05 <= stack["threshold"] <= 0.5  # F1 <= 1, so F1 / 2 <= 0.5
 
@@ -76,8 +104,9 @@ def test_stored_stack_round_trips_and_a_model_stored_without_one_still_loads(tmp
     path = tmp_path / "classifier" / f"{version}.json"
     payload = json.loads(path.read_text())
     del payload["theme_stack"]
-    payload["theme_heads"] = {"onboarding_communication": {"": -1.04, "lex:onboarding_communication": 1.5,
-                                                           "w:tannoy": 3.0}}
+    payload["theme_heads"] = {
+        "onboarding_communication": {"": -1.04, "lex:onboarding_communication": 1.5, "w:tannoy": 3.0}
+    }
     payload["trained_on"]["theme_positives"] = {"onboarding_communication": 200}  # trusted alone
     path.write_text(json.dumps(payload))
     older = load_classifier(data_dir=tmp_path)
@@ -105,11 +134,17 @@ def test_character_ngrams_carry_a_cue_to_a_word_never_seen_in_training():
 def test_inference_weighs_words_and_ngrams_as_described():
     """Binary word TF times idf to unit length; n-gram counts times idf per word, summed and
     divided by the root of the words' summed squares; meta features as they are."""
-    stack = {"format": 2, "threshold": 0.4, "columns": ["pricing"],
-             "heads": {"pricing": {"C": 3.0, "blend": 1.0, "bias": -0.5}},
-             "vocab": {"word": {"w:cost": [2.0, 1.5], "w:other": [1.0, 0.0]},
-                       "char": {"ost ": [1.2, 0.8], "cost": [1.0, -0.4], " cos": [3.0, 0.0]},
-                       "meta": {"lex:pricing": [2.0], "prior": [0.5]}}}
+    stack = {
+        "format": 2,
+        "threshold": 0.4,
+        "columns": ["pricing"],
+        "heads": {"pricing": {"C": 3.0, "blend": 1.0, "bias": -0.5}},
+        "vocab": {
+            "word": {"w:cost": [2.0, 1.5], "w:other": [1.0, 0.0]},
+            "char": {"ost ": [1.2, 0.8], "cost": [1.0, -0.4], " cos": [3.0, 0.0]},
+            "meta": {"lex:pricing": [2.0], "prior": [0.5]},
+        },
+    }
     heads = StackedHeads(stack)
     feats = {"w:cost": 1.0, "w:unknown": 1.0, "prior": -0.6}
     assert char_terms("cost ost")["ost "] == 2 and char_terms("cost ost")["cost"] == 1
@@ -117,7 +152,7 @@ def test_inference_weighs_words_and_ngrams_as_described():
     fitted = heads.fitted_probabilities(feats, "Cost ost", [0.0] * len(theme_ids), theme_ids)
     word = 1.5  # one known word: unit length, weight 1.5
     # "cost" brings "ost ", "cost" and " cos"; "ost" brings "ost " again
-    energy = 1.2 ** 2 + 1.0 ** 2 + 3.0 ** 2 + 1.2 ** 2
+    energy = 1.2**2 + 1.0**2 + 3.0**2 + 1.2**2
     z = -0.5 + word + (2 * 1.2 * 0.8 - 1.0 * 0.4) / math.sqrt(energy) + 0.5 * -0.6
     assert math.isclose(fitted["pricing"], 1 / (1 + math.exp(-z)), rel_tol=1e-9)
     # the same numbers as the training side computes for that comment
@@ -127,9 +162,11 @@ def test_inference_weighs_words_and_ngrams_as_described():
 
 def test_a_stack_stored_in_the_first_format_still_classifies():
     base = BuiltinClassifier()
-    legacy = {"threshold": 0.4, "theme_ids": list(base.theme_ids),
-              "heads": {"onboarding_communication": {"C": 1.0, "blend": 1.0, "bias": -3.0,
-                                                     "weights": {"w:tannoy": 6.0}}}}
+    legacy = {
+        "threshold": 0.4,
+        "theme_ids": list(base.theme_ids),
+        "heads": {"onboarding_communication": {"C": 1.0, "blend": 1.0, "bias": -3.0, "weights": {"w:tannoy": 6.0}}},
+    }
     model = train(organisation(), themes=base.themes, base=base)
     model.theme_stack, model.theme_heads = legacy, {}
     clf = TrainedClassifier(model, base)

@@ -4,16 +4,15 @@ import random
 
 import numpy as np
 import pytest
+from test_stacking import comments
 
 from npsloop.services.classifier import static_vectors
 from npsloop.services.classifier.model import BuiltinClassifier
 from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, features, load_latest, save, train
 
-from test_stacking import comments
-
 THEME = "onboarding_communication"
-TRAINING_ANIMALS = "dog cat horse cow sheep rabbit goat pig donkey chicken".split()
-UNSEEN_ANIMALS = "puppy kitten pony lamb calf duck".split()
+TRAINING_ANIMALS = ["dog", "cat", "horse", "cow", "sheep", "rabbit", "goat", "pig", "donkey", "chicken"]
+UNSEEN_ANIMALS = ["puppy", "kitten", "pony", "lamb", "calf", "duck"]
 
 
 def cosine(a: str, b: str) -> float:
@@ -22,8 +21,15 @@ def cosine(a: str, b: str) -> float:
 
 
 def test_words_are_lower_cased_without_accents_or_punctuation():
-    assert static_vectors.words("The Café's coffee — GREAT!!! 10/10") == ["the", "cafe", "s", "coffee", "great",
-                                                                          "10", "10"]
+    assert static_vectors.words("The Café's coffee — GREAT!!! 10/10") == [
+        "the",
+        "cafe",
+        "s",
+        "coffee",
+        "great",
+        "10",
+        "10",
+    ]
 
 
 def test_unknown_words_split_into_word_pieces_and_unreadable_ones_into_none():
@@ -43,18 +49,22 @@ def test_a_comment_vector_has_unit_length_and_no_words_give_zeros():
 
 
 def test_comments_that_mean_the_same_lie_closer_than_comments_on_other_things():
-    assert cosine("the staff were rude", "the receptionist was unkind") > \
-        cosine("the staff were rude", "the parking is expensive")
-    assert cosine("delivery arrived late", "the parcel came days after the due date") > \
-        cosine("delivery arrived late", "the app keeps crashing")
+    assert cosine("the staff were rude", "the receptionist was unkind") > cosine(
+        "the staff were rude", "the parking is expensive"
+    )
+    assert cosine("delivery arrived late", "the parcel came days after the due date") > cosine(
+        "delivery arrived late", "the app keeps crashing"
+    )
     assert cosine("too expensive", "the price is too high") > cosine("too expensive", "the nurse was kind")
 
 
 def animal_organisation() -> list[LabelledExample]:
     """An organisation that tags every comment naming an animal, a field the lexicon does not read."""
     rng = random.Random(1)
-    examples = [LabelledExample(c.replace("The ", f"The {rng.choice(TRAINING_ANIMALS)} ", 1), rng.randint(0, 10),
-                                [THEME], None) for c in comments(rng, 80, None)]
+    examples = [
+        LabelledExample(c.replace("The ", f"The {rng.choice(TRAINING_ANIMALS)} ", 1), rng.randint(0, 10), [THEME], None)
+        for c in comments(rng, 80, None)
+    ]
     examples += [LabelledExample(c, rng.randint(0, 10), [], None) for c in comments(rng, 120, None)]
     rng.shuffle(examples)
     return examples
@@ -70,8 +80,12 @@ def test_a_trained_model_reads_the_static_vectors_and_generalises_to_words_its_l
     def fitted(comment: str) -> float:
         analysis = base.analyse(comment)
         return classifier.stack.fitted_probabilities(
-            features(analysis, 5, base.theme_ids), comment, analysis.theme_evidence, base.theme_ids,
-            classifier.encoder.vector(comment))[THEME]
+            features(analysis, 5, base.theme_ids),
+            comment,
+            analysis.theme_evidence,
+            base.theme_ids,
+            classifier.encoder.vector(comment),
+        )[THEME]
 
     rng = random.Random(99)
     unseen = [c.replace("The ", f"The {word} ", 1) for word in UNSEEN_ANIMALS for c in comments(rng, 5, None)]
@@ -97,8 +111,10 @@ def animal_moods() -> list[LabelledExample]:
     """An organisation whose customers, asked about a farm visit, are unhappy whenever they name
     an animal (the animals were ill, say) and neutral otherwise; the words carry no sentiment."""
     rng = random.Random(2)
-    examples = [LabelledExample(c.replace("The ", f"The {rng.choice(TRAINING_ANIMALS)} ", 1), 5, None, "negative")
-                for c in comments(rng, 100, None)]
+    examples = [
+        LabelledExample(c.replace("The ", f"The {rng.choice(TRAINING_ANIMALS)} ", 1), 5, None, "negative")
+        for c in comments(rng, 100, None)
+    ]
     examples += [LabelledExample(c, 5, None, "neutral") for c in comments(rng, 120, None)]
     examples += [LabelledExample(f"Lovely {c[4:]}", 10, None, "positive") for c in comments(rng, 60, None)]
     rng.shuffle(examples)
@@ -114,9 +130,13 @@ def test_the_sentiment_head_reads_the_static_vectors_and_generalises_to_words_it
 
     def negative(comment: str) -> float:
         builtin = base.classify(comment, 5)
-        return classifier.sentiment.probabilities(features(base.analyse(comment), 5, base.theme_ids), comment,
-                                                  builtin.sentiment, builtin.sentiment_score,
-                                                  classifier.encoder.vector(comment))[2]
+        return classifier.sentiment.probabilities(
+            features(base.analyse(comment), 5, base.theme_ids),
+            comment,
+            builtin.sentiment,
+            builtin.sentiment_score,
+            classifier.encoder.vector(comment),
+        )[2]
 
     rng = random.Random(98)
     unseen = [c.replace("The ", f"The {word} ", 1) for word in UNSEEN_ANIMALS for c in comments(rng, 5, None)]

@@ -3,8 +3,16 @@ from pydantic import ValidationError
 
 from npsloop.shared.taxonomy import DEFAULT_THEMES, TaxonomyError, ThemeDefinition, validate_taxonomy
 
-DEFAULT_IDS = {"product_quality", "support_experience", "pricing", "missing_features", "ease_of_use",
-               "performance_reliability", "onboarding_communication", "delivery_logistics"}
+DEFAULT_IDS = {
+    "product_quality",
+    "support_experience",
+    "pricing",
+    "missing_features",
+    "ease_of_use",
+    "performance_reliability",
+    "onboarding_communication",
+    "delivery_logistics",
+}
 
 
 def test_default_themes_have_the_documented_ids():

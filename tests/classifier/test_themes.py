@@ -3,8 +3,8 @@
 import pytest
 
 from npsloop.services.classifier.model import load_classifier
-from npsloop.services.classifier.themes import ThemeMatcher, _parse_terms, comment_stems
 from npsloop.services.classifier.text import raw_tokens
+from npsloop.services.classifier.themes import ThemeMatcher, _parse_terms, comment_stems
 from npsloop.shared.taxonomy import ThemeDefinition
 
 
@@ -41,25 +41,31 @@ def test_the_matcher_weighs_the_form_written():
     assert evidence("Parking and the car park were full, parked miles away") == pytest.approx(2.0)
 
 
-@pytest.mark.parametrize("comment", [
-    "Staff need more training on autism.",
-    "I am back on the right track now.",
-    "Please address my concerns next time.",
-    "Care was delivered with kindness.",
-    "My care package was sorted quickly.",
-    "Everything at Park House was excellent.",
-])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "Staff need more training on autism.",
+        "I am back on the right track now.",
+        "Please address my concerns next time.",
+        "Care was delivered with kindness.",
+        "My care package was sorted quickly.",
+        "Everything at Park House was excellent.",
+    ],
+)
 def test_another_sense_of_a_logistics_word_is_not_logistics(clf, comment):
     assert "delivery_logistics" not in ids(clf.classify(comment, 8))
 
 
-@pytest.mark.parametrize("comment", [
-    "Parking was impossible.",
-    "The parcel was delivered late.",
-    "I had to get the train and two buses.",
-    "No tracking number was ever sent.",
-    "They sent it to the wrong address.",
-])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "Parking was impossible.",
+        "The parcel was delivered late.",
+        "I had to get the train and two buses.",
+        "No tracking number was ever sent.",
+        "They sent it to the wrong address.",
+    ],
+)
 def test_logistics_is_still_found(clf, comment):
     assert "delivery_logistics" in ids(clf.classify(comment, 4))
 
@@ -71,22 +77,28 @@ def test_a_weak_form_no_longer_borrows_a_strong_forms_weight(clf):
     assert "ease_of_use" not in ids(clf.classify("The phone app is great.", 9))
 
 
-@pytest.mark.parametrize("comment,theme", [
-    ("They gave me all the time I needed.", "performance_reliability"),  # "timely" is not "time"
-    ("My experience overall was fine.", "support_experience"),  # "experienced" staff is not "experience"
-    ("Thank you all of them.", "ease_of_use"),  # the app's "theme" is not "them"
-    ("We came by car.", "support_experience"),  # "caring" is not "car"
-])
+@pytest.mark.parametrize(
+    "comment,theme",
+    [
+        ("They gave me all the time I needed.", "performance_reliability"),  # "timely" is not "time"
+        ("My experience overall was fine.", "support_experience"),  # "experienced" staff is not "experience"
+        ("Thank you all of them.", "ease_of_use"),  # the app's "theme" is not "them"
+        ("We came by car.", "support_experience"),  # "caring" is not "car"
+    ],
+)
 def test_a_word_is_not_read_as_another_word_with_its_stem(clf, comment, theme):
     assert theme not in ids(clf.classify(comment, 9))
 
 
-@pytest.mark.parametrize("comment,theme", [
-    ("Appointments were timely.", "performance_reliability"),
-    ("Very experienced staff.", "support_experience"),
-    ("The theme and colours are ugly.", "ease_of_use"),
-    ("Such caring people.", "support_experience"),
-])
+@pytest.mark.parametrize(
+    "comment,theme",
+    [
+        ("Appointments were timely.", "performance_reliability"),
+        ("Very experienced staff.", "support_experience"),
+        ("The theme and colours are ugly.", "ease_of_use"),
+        ("Such caring people.", "support_experience"),
+    ],
+)
 def test_the_listed_form_still_counts(clf, comment, theme):
     assert theme in ids(clf.classify(comment, 9))
 
@@ -118,48 +130,60 @@ def test_an_idiom_weighted_zero_keeps_its_words_out_of_the_theme(clf):
     assert "pricing" in ids(clf.classify("Pay attention to the price, it is too expensive.", 3))
 
 
-@pytest.mark.parametrize("comment", [
-    "Exporting reports is easy and quick",  # a capability in use, praised
-    "Loads of customisation, great options",
-    "Couldn't wish for better care",  # an idiom of praise
-    "I do not wish to say",
-    "The coffee could have been hotter",  # a complaint, no capability asked for
-    "I missed my appointment because of the lack of parking",
-])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "Exporting reports is easy and quick",  # a capability in use, praised
+        "Loads of customisation, great options",
+        "Couldn't wish for better care",  # an idiom of praise
+        "I do not wish to say",
+        "The coffee could have been hotter",  # a complaint, no capability asked for
+        "I missed my appointment because of the lack of parking",
+    ],
+)
 def test_a_feature_word_alone_is_not_a_feature_request(clf, comment):
     assert "missing_features" not in ids(clf.classify(comment, 8))
 
 
-@pytest.mark.parametrize("comment", [
-    "I wish it could export to PDF",
-    "Just add a pin lock option and it would be perfect",
-    "You need a dark theme option",
-    "The move option has been removed",
-    "Still missing a search box",
-    "Would be nice to have coffee in the waiting room",
-])
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "I wish it could export to PDF",
+        "Just add a pin lock option and it would be perfect",
+        "You need a dark theme option",
+        "The move option has been removed",
+        "Still missing a search box",
+        "Would be nice to have coffee in the waiting room",
+    ],
+)
 def test_a_request_with_a_feature_word_is_a_feature_request(clf, comment):
     assert "missing_features" in ids(clf.classify(comment, 6))
 
 
 # How people describe being treated, without naming staff or a role (builtin-1.5): these
 # idioms are about the people serving them, in a shop, a clinic or a help desk alike.
-@pytest.mark.parametrize("comment,score", [
-    ("The engineer went above and beyond to sort my router.", 10),
-    ("Nothing was too much trouble for them.", 9),
-    ("I was belittled when I asked a simple question.", 2),
-    ("On the phone I felt like a number, not a customer.", 3),
-    ("For once I felt heard and taken seriously.", 9),
-    ("They put me at ease straight away.", 10),
-])
+@pytest.mark.parametrize(
+    "comment,score",
+    [
+        ("The engineer went above and beyond to sort my router.", 10),
+        ("Nothing was too much trouble for them.", 9),
+        ("I was belittled when I asked a simple question.", 2),
+        ("On the phone I felt like a number, not a customer.", 3),
+        ("For once I felt heard and taken seriously.", 9),
+        ("They put me at ease straight away.", 10),
+    ],
+)
 def test_how_people_were_treated_is_support(clf, comment, score):
     assert "support_experience" in ids(clf.classify(comment, score))
 
 
-@pytest.mark.parametrize("comment,theme", [
-    ("Please deal with refunds sooner.", "performance_reliability"),
-    ("Nobody kept me in the loop about the outage.", "onboarding_communication"),
-    ("I got mixed messages from sales and from billing.", "onboarding_communication"),
-])
+@pytest.mark.parametrize(
+    "comment,theme",
+    [
+        ("Please deal with refunds sooner.", "performance_reliability"),
+        ("Nobody kept me in the loop about the outage.", "onboarding_communication"),
+        ("I got mixed messages from sales and from billing.", "onboarding_communication"),
+    ],
+)
 def test_timeliness_and_keeping_people_informed_without_the_obvious_words(clf, comment, theme):
     assert theme in ids(clf.classify(comment, 5))

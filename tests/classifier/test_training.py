@@ -1,5 +1,5 @@
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from npsloop.services.classifier.calibration import theme_confidence
 from npsloop.services.classifier.model import BuiltinClassifier, load_classifier
@@ -25,7 +25,7 @@ def test_train_save_and_load_round_trip(tmp_path):
     base = BuiltinClassifier(THEMES)
     model = train(LABELS, themes=base.themes, base=base)
     assert "kiosk" in model.theme_heads and model.sentiment_stack is not None
-    version = save(model, tmp_path, now=datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc))
+    version = save(model, tmp_path, now=datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     assert version == "trained-20261123T120000Z"
     assert (tmp_path / "classifier" / f"{version}.json").exists()
     clf = load_classifier(themes=THEMES, data_dir=tmp_path)
@@ -38,9 +38,9 @@ def test_train_save_and_load_round_trip(tmp_path):
 def test_load_picks_the_newest_version(tmp_path):
     base = BuiltinClassifier(THEMES)
     model = train(LABELS, themes=base.themes, base=base)
-    first = save(model, tmp_path, now=datetime(2026, 1, 1, tzinfo=timezone.utc))
-    second = save(model, tmp_path, now=datetime(2026, 3, 1, tzinfo=timezone.utc))
-    third = save(model, tmp_path, now=datetime(2026, 3, 1, tzinfo=timezone.utc))  # same second
+    first = save(model, tmp_path, now=datetime(2026, 1, 1, tzinfo=UTC))
+    second = save(model, tmp_path, now=datetime(2026, 3, 1, tzinfo=UTC))
+    third = save(model, tmp_path, now=datetime(2026, 3, 1, tzinfo=UTC))  # same second
     assert first < second and third == second + "-1"
     assert load_classifier(themes=THEMES, data_dir=tmp_path).version == third
 
@@ -82,19 +82,23 @@ def test_training_is_deterministic():
 
 def test_unlabelled_aspects_are_ignored():
     base = BuiltinClassifier()
-    examples = [LabelledExample("Fine staff", 10, None, "neutral"),
-                LabelledExample("Awful wait", 1, None, "negative"),
-                LabelledExample("Lovely visit", 9, None, "positive")] * 70
+    examples = [
+        LabelledExample("Fine staff", 10, None, "neutral"),
+        LabelledExample("Awful wait", 1, None, "negative"),
+        LabelledExample("Lovely visit", 9, None, "positive"),
+    ] * 70
     model = train(examples, themes=base.themes, base=base)
     assert model.theme_heads == {} and model.sentiment_stack is not None
 
 
 # This organisation calls a bare "fine" neutral even beside a 10; the built-in model reads it as
 # positive. Around it, comments the built-in model already reads as the labels do.
-HOUSE_STYLE = [LabelledExample(f"Fine {noun}", 10, None, "neutral") for noun in ("staff", "room", "food", "visit")] * 15 + \
-    [LabelledExample(f"Lovely {noun}, thank you", 9, None, "positive") for noun in ("staff", "room", "food")] * 30 + \
-    [LabelledExample(f"Awful {noun}, never again", 1, None, "negative") for noun in ("staff", "room", "food")] * 30 + \
-    [LabelledExample("Nothing", 10, None, "neutral")] * 20
+HOUSE_STYLE = (
+    [LabelledExample(f"Fine {noun}", 10, None, "neutral") for noun in ("staff", "room", "food", "visit")] * 15
+    + [LabelledExample(f"Lovely {noun}, thank you", 9, None, "positive") for noun in ("staff", "room", "food")] * 30
+    + [LabelledExample(f"Awful {noun}, never again", 1, None, "negative") for noun in ("staff", "room", "food")] * 30
+    + [LabelledExample("Nothing", 10, None, "neutral")] * 20
+)
 
 
 def test_sentiment_learns_the_organisation_s_own_reading_of_words():
@@ -141,8 +145,16 @@ def test_a_model_stored_with_the_earlier_warm_started_sentiment_head_still_appli
     payload = json.loads(path.read_text())
     # the earlier format: a softmax head per class, checked out of fold; this one says neutral
     legacy = {"positive": {"": -5.0}, "neutral": {"": 5.0}, "negative": {"": -5.0}}
-    path.write_text(json.dumps({**payload, "sentiment_stack": None, "sentiment_head": legacy,
-                                "trained_on": {**payload["trained_on"], "sentiment_checked": True}}))
+    path.write_text(
+        json.dumps(
+            {
+                **payload,
+                "sentiment_stack": None,
+                "sentiment_head": legacy,
+                "trained_on": {**payload["trained_on"], "sentiment_checked": True},
+            }
+        )
+    )
     assert load_classifier(data_dir=tmp_path).classify("Lovely food, thank you", 10).sentiment == "neutral"
 
 
@@ -156,8 +168,9 @@ def test_a_language_the_lexicon_cannot_read_gets_no_themes_from_a_trained_model_
 def test_a_theme_whose_labels_do_not_beat_its_zero_shot_reading_keeps_the_built_in_one():
     base = BuiltinClassifier()
     # the lexicon already gets every one of these right; a fitted head can only tie
-    examples = [LabelledExample(f"The price went up again {n}", 3, ["pricing"], "negative") for n in range(10)] + \
-               [LabelledExample(f"Nice cafe {n}", 9, [], "positive") for n in range(20)]
+    examples = [LabelledExample(f"The price went up again {n}", 3, ["pricing"], "negative") for n in range(10)] + [
+        LabelledExample(f"Nice cafe {n}", 9, [], "positive") for n in range(20)
+    ]
     model = train(examples, themes=base.themes, base=base)
     assert "pricing" in model.trained_on["kept_builtin"] and "pricing" not in model.theme_heads
 

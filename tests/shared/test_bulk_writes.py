@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -16,38 +16,82 @@ from npsloop.shared.models import EventLogEntry
 
 
 def test_envelope_json_is_byte_for_byte_what_the_model_writes():
-    time = datetime(2026, 5, 1, 9, 30, 15, 123456, tzinfo=timezone.utc)
-    data = {"id": "r-1", "comment": "naïve “quotes” \\ and \n newlines", "score": 3, "ratio": 0.1,
-            "customer": {"id": "c-1"}, "properties": {"plan": None, "seats": 12, "trial": True}}
+    time = datetime(2026, 5, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    data = {
+        "id": "r-1",
+        "comment": "naïve “quotes” \\ and \n newlines",
+        "score": 3,
+        "ratio": 0.1,
+        "customer": {"id": "c-1"},
+        "properties": {"plan": None, "seats": 12, "trial": True},
+    }
     model = events.new_event(events.RESPONSE_RECEIVED, key="c-1", subject="r-1", data=data, time=time)
-    fast = events.envelope_json(events.RESPONSE_RECEIVED, event_id=model.id, key="c-1", subject="r-1", data=data,
-                                time_json=events.envelope_time(time))
+    fast = events.envelope_json(
+        events.RESPONSE_RECEIVED,
+        event_id=model.id,
+        key="c-1",
+        subject="r-1",
+        data=data,
+        time_json=events.envelope_time(time),
+    )
     assert fast == model.to_json()
     assert events.CloudEvent.from_json(fast) == model
 
 
 async def test_bulk_insert_writes_what_the_orm_reads_back_in_the_order_given(runtime):
-    now = datetime(2026, 5, 1, 12, 0, 0, 500, tzinfo=timezone.utc)
-    insert = BulkInsert(Response.__table__, ("id", "source", "request_hash", "score", "comment", "customer_id",
-                                             "customer", "properties", "responded_at", "received_at"))
+    now = datetime(2026, 5, 1, 12, 0, 0, 500, tzinfo=UTC)
+    insert = BulkInsert(
+        Response.__table__,
+        (
+            "id",
+            "source",
+            "request_hash",
+            "score",
+            "comment",
+            "customer_id",
+            "customer",
+            "properties",
+            "responded_at",
+            "received_at",
+        ),
+    )
     async with runtime.db.unit_of_work() as session:
         conn = await session.connection()
         dialect = conn.dialect.name
-        await insert.run(conn, [
-            (f"r-{n}", "bulk", "", n % 11, "é, \"quoted\"" if n == 3 else None, f"c-{n}",
-             json_text({"id": f"c-{n}", "name": "Zoë"}), json_text({"n": n}),
-             stored_datetime(now - timedelta(days=n), dialect), stored_datetime(now, dialect))
-            for n in range(300)])
-        await outbox.append_entries(session, [
-            (f"e-{n}", "responses", events.RESPONSE_RECEIVED, f"c-{n}", json.dumps({"n": n})) for n in range(300)],
-            clock=runtime.clock)
+        await insert.run(
+            conn,
+            [
+                (
+                    f"r-{n}",
+                    "bulk",
+                    "",
+                    n % 11,
+                    'é, "quoted"' if n == 3 else None,
+                    f"c-{n}",
+                    json_text({"id": f"c-{n}", "name": "Zoë"}),
+                    json_text({"n": n}),
+                    stored_datetime(now - timedelta(days=n), dialect),
+                    stored_datetime(now, dialect),
+                )
+                for n in range(300)
+            ],
+        )
+        await outbox.append_entries(
+            session,
+            [(f"e-{n}", "responses", events.RESPONSE_RECEIVED, f"c-{n}", json.dumps({"n": n})) for n in range(300)],
+            clock=runtime.clock,
+        )
     async with runtime.db.sessions() as session:
         stored = {r.id: r for r in (await session.execute(select(Response))).scalars()}
         logged = (await session.execute(select(EventLogEntry).order_by(EventLogEntry.position))).scalars().all()
     assert len(stored) == 300
     three = stored["r-3"]
-    assert (three.score, three.comment, three.customer, three.properties) == (3, "é, \"quoted\"",
-                                                                            {"id": "c-3", "name": "Zoë"}, {"n": 3})
+    assert (three.score, three.comment, three.customer, three.properties) == (
+        3,
+        'é, "quoted"',
+        {"id": "c-3", "name": "Zoë"},
+        {"n": 3},
+    )
     assert three.responded_at == now - timedelta(days=3) and three.received_at == now
     assert stored["r-299"].comment is None
     # positions follow the order of the rows given: per-customer event order depends on it

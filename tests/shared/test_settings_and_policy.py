@@ -62,14 +62,17 @@ sla:
     assert policy.sla_for({"score": 6, "segment": "smb"}) == timedelta(hours=48)
 
 
-@pytest.mark.parametrize("text, key", [
-    ("sla:\n  - match: {score: '3-12'}\n    due_in: 24h\n", "sla.0.match.score"),
-    ("sla:\n  - match: {}\n    due_in: tomorrow\n", "sla.0.due_in"),
-    ("sla_warning_at: 1.5\n", "sla_warning_at"),
-    ("sla:\n  - match: {colour: red}\n    due_in: 1h\n", "sla.0.match"),
-    ("throttles: {}\n", "throttles"),
-    ("themes:\n  - id: Bad Id\n    description: x\n", "themes"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("sla:\n  - match: {score: '3-12'}\n    due_in: 24h\n", "sla.0.match.score"),
+        ("sla:\n  - match: {}\n    due_in: tomorrow\n", "sla.0.due_in"),
+        ("sla_warning_at: 1.5\n", "sla_warning_at"),
+        ("sla:\n  - match: {colour: red}\n    due_in: 1h\n", "sla.0.match"),
+        ("throttles: {}\n", "throttles"),
+        ("themes:\n  - id: Bad Id\n    description: x\n", "themes"),
+    ],
+)
 def test_an_invalid_policy_names_the_key(tmp_path, text, key):
     path = tmp_path / "policy.yaml"
     path.write_text(text)

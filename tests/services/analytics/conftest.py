@@ -29,8 +29,9 @@ def seed(client, make_key, pump) -> Seed:
         headers = await make_key("responses:write", name="seeder")
         ids: list[str] = []
         for start in range(0, len(answers), 1000):
-            reply = await client.post("/v1/responses/batch", json={"responses": list(answers[start:start + 1000])},
-                                      headers=headers)
+            reply = await client.post(
+                "/v1/responses/batch", json={"responses": list(answers[start : start + 1000])}, headers=headers
+            )
             assert reply.status_code == 202, reply.text
             results = reply.json()["results"]
             assert all(r["status"] == "accepted" for r in results), results

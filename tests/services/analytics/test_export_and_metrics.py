@@ -6,7 +6,7 @@ import csv
 import io
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from npsloop.services.followup.scheduled import check_sla
 from npsloop.shared.models import DeadLetter
@@ -14,12 +14,17 @@ from tests.services.analytics.conftest import answer
 
 
 async def test_responses_csv_streams_the_period_with_classification_and_defused_formulas(client, make_key, seed):
-    ids = await seed(answer(3, "a", "2026-01-05T10:00:00Z", comment="=HYPERLINK(\"http://evil\")", segment="smb"),
-                     answer(10, "b", "2026-01-06T10:00:00Z", comment="Great"),
-                     answer(7, "c", "2026-02-06T10:00:00Z"))
+    ids = await seed(
+        answer(3, "a", "2026-01-05T10:00:00Z", comment='=HYPERLINK("http://evil")', segment="smb"),
+        answer(10, "b", "2026-01-06T10:00:00Z", comment="Great"),
+        answer(7, "c", "2026-02-06T10:00:00Z"),
+    )
     headers = await make_key("analytics:read")
-    reply = await client.get("/v1/analytics/export/responses.csv",
-                             params={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"}, headers=headers)
+    reply = await client.get(
+        "/v1/analytics/export/responses.csv",
+        params={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"},
+        headers=headers,
+    )
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/csv")
     assert "attachment" in reply.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(reply.text)))
@@ -38,7 +43,9 @@ async def test_tasks_csv_lists_tasks_with_their_sla_facts(client, make_key, seed
     (task,) = (await client.get("/v1/tasks", headers=headers)).json()["tasks"]
     await client.post(f"/v1/tasks/{task['id']}/acknowledge", json={}, headers=headers)
     rows = list(csv.DictReader(io.StringIO((await client.get("/v1/analytics/export/tasks.csv", headers=headers)).text)))
-    assert [(r["id"], r["status"], r["acknowledged_within_sla"]) for r in rows] == [(task["id"], "acknowledged", "true")]
+    assert [(r["id"], r["status"], r["acknowledged_within_sla"]) for r in rows] == [
+        (task["id"], "acknowledged", "true")
+    ]
     later = await client.get("/v1/analytics/export/tasks.csv", params={"from": "2026-02-01T00:00:00Z"}, headers=headers)
     assert later.text.count("\n") == 1  # the header only
 
@@ -63,16 +70,27 @@ async def test_metrics_appear_and_move_with_the_pipeline(client, runtime, clock,
 
     await scrape()  # run alone, no request has been timed yet: this one is, by the next scrape
     before = await scrape()
-    for name in ("npsloop_responses_ingested_total", "npsloop_responses_classified_total",
-                 "npsloop_sla_warnings_total", "npsloop_sla_breaches_total", "npsloop_outbox_backlog",
-                 "npsloop_deliveries_failed_total", "npsloop_dead_letters",
-                 "npsloop_http_request_duration_seconds_bucket"):
+    for name in (
+        "npsloop_responses_ingested_total",
+        "npsloop_responses_classified_total",
+        "npsloop_sla_warnings_total",
+        "npsloop_sla_breaches_total",
+        "npsloop_outbox_backlog",
+        "npsloop_deliveries_failed_total",
+        "npsloop_dead_letters",
+        "npsloop_http_request_duration_seconds_bucket",
+    ):
         assert f"\n{name}" in "\n" + before, name
-    ingested, classified = _sample(before, "npsloop_responses_ingested_total"), _sample(before, "npsloop_responses_classified_total")
+    ingested, classified = (
+        _sample(before, "npsloop_responses_ingested_total"),
+        _sample(before, "npsloop_responses_classified_total"),
+    )
     breaches = _sample(before, "npsloop_sla_breaches_total")
 
     headers = await make_key("responses:write")
-    reply = await client.post("/v1/responses", json=answer(1, "a", clock.now().isoformat(), comment="awful"), headers=headers)
+    reply = await client.post(
+        "/v1/responses", json=answer(1, "a", clock.now().isoformat(), comment="awful"), headers=headers
+    )
     assert reply.status_code == 202
     waiting = await scrape()
     assert _sample(waiting, "npsloop_responses_ingested_total") == ingested + 1
@@ -91,8 +109,18 @@ async def test_metrics_appear_and_move_with_the_pipeline(client, runtime, clock,
     clock.advance(hours=25)
     async with runtime.db.unit_of_work() as session:
         await check_sla(session, clock=clock)
-        session.add(DeadLetter(consumer="followup", event_id="e-1", topic="responses", type="t", envelope="{}",
-                               error="boom", attempts=5, created_at=datetime.now(timezone.utc)))
+        session.add(
+            DeadLetter(
+                consumer="followup",
+                event_id="e-1",
+                topic="responses",
+                type="t",
+                envelope="{}",
+                error="boom",
+                attempts=5,
+                created_at=datetime.now(UTC),
+            )
+        )
     moved = await scrape()
     assert _sample(moved, "npsloop_sla_breaches_total") == breaches + 1
     assert _sample(moved, "npsloop_dead_letters") == 1
@@ -109,8 +137,11 @@ async def test_metrics_appear_and_move_with_the_pipeline(client, runtime, clock,
     assert (await client.post("/v1/responses", json=again, headers=headers)).status_code == 202
     await pump()
     won_back = await scrape()
-    assert (_sample(won_back, "npsloop_recovery_measured"), _sample(won_back, "npsloop_recovery_recovered"),
-            _sample(won_back, "npsloop_recovery_rate")) == (1, 1, 1.0)
+    assert (
+        _sample(won_back, "npsloop_recovery_measured"),
+        _sample(won_back, "npsloop_recovery_recovered"),
+        _sample(won_back, "npsloop_recovery_rate"),
+    ) == (1, 1, 1.0)
     clock.advance(days=91)  # out of the 90-day window
     assert _sample(await scrape(), "npsloop_recovery_measured") == 0
 

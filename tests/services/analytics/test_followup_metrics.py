@@ -3,21 +3,26 @@ open tasks by age, the SLA board, recovery, and NPS against business outcomes.""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 from npsloop.services.followup.scheduled import check_sla
 from tests.services.analytics.conftest import answer
 
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)  # the ManualClock's start
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the ManualClock's start
 PERIOD = {"from": "2026-01-04T00:00:00Z", "to": "2026-01-09T00:00:00Z"}
 
 
 async def test_followup_metrics_follow_the_sla_clock_first_touch_recovery_and_outcomes(
-        client, runtime, clock, make_key, seed):
+    client, runtime, clock, make_key, seed
+):
     headers = await make_key("admin", name="dana")
     at = T0.isoformat()
-    await seed(answer(2, "a", at, comment="Broken again"), answer(3, "b", at, comment="Slow support"),
-               answer(6, "c", at, comment="Meh"), answer(10, "d", at, comment="Love it"))
+    await seed(
+        answer(2, "a", at, comment="Broken again"),
+        answer(3, "b", at, comment="Slow support"),
+        answer(6, "c", at, comment="Meh"),
+        answer(10, "d", at, comment="Love it"),
+    )
     tasks = {t["customer_id"]: t for t in (await client.get("/v1/tasks", headers=headers)).json()["tasks"]}
     assert sorted(tasks) == ["a", "b", "c"]  # due: a and b at T0+24h (0–4), c at T0+48h (5–6)
 
@@ -41,20 +46,36 @@ async def test_followup_metrics_follow_the_sla_clock_first_touch_recovery_and_ou
     sla = report["sla"]
     # a acknowledged within 24 h, b after its due time, c neither yet due nor acknowledged
     assert {k: sla[k] for k in ("tasks", "decided", "acknowledged_within_sla", "missed", "pending", "compliance")} == {
-        "tasks": 3, "decided": 2, "acknowledged_within_sla": 1, "missed": 1, "pending": 1, "compliance": 0.5}
+        "tasks": 3,
+        "decided": 2,
+        "acknowledged_within_sla": 1,
+        "missed": 1,
+        "pending": 1,
+        "compliance": 0.5,
+    }
     # first touches after 2 h and 30 h: median (2 + 30)/2 = 16 h; p90 by nearest rank = the 2nd of 2 = 30 h
     assert report["time_to_first_touch"] == {"touched": 2, "median_seconds": 16 * 3600, "p90_seconds": 30 * 3600}
     # b (acknowledged) and c (open) are unresolved, both 44 h old
-    assert report["open_tasks_by_age"] == {"total": 2, "buckets": {"under_24h": 0, "24h_to_48h": 2, "2d_to_7d": 0,
-                                                                   "over_7d": 0}}
+    assert report["open_tasks_by_age"] == {
+        "total": 2,
+        "buckets": {"under_24h": 0, "24h_to_48h": 2, "2d_to_7d": 0, "over_7d": 0},
+    }
     board = report["sla_board"]
     assert (board["open"], board["due_soon"], board["breached"]) == (1, 1, 0)  # only c still waits for a first touch
     assert report["recovery"]["rate"] == 1.0 and report["recovery"]["recovered"] == 1
     assert report["outcomes"]["tasks"] == {"resolved": 1}
     business = report["outcomes"]["business"]["by_category"]
     # latest answers: a 9 and d 10 (promoters), b 3 and c 6 (detractors)
-    assert (business["promoter"]["customers"], business["promoter"]["renewed"], business["promoter"]["renewed_rate"]) == (2, 1, 0.5)
-    assert (business["detractor"]["customers"], business["detractor"]["churned"], business["detractor"]["churned_rate"]) == (2, 1, 0.5)
+    assert (
+        business["promoter"]["customers"],
+        business["promoter"]["renewed"],
+        business["promoter"]["renewed_rate"],
+    ) == (2, 1, 0.5)
+    assert (
+        business["detractor"]["customers"],
+        business["detractor"]["churned"],
+        business["detractor"]["churned_rate"],
+    ) == (2, 1, 0.5)
     assert report["outcomes"]["business"]["nps_by_outcome"]["churned"] == {"nps": -100.0, "customers": 1}
 
     clock.advance(hours=5)  # T0 + 49 h: c breaches on the board even before the monitor runs
@@ -64,12 +85,22 @@ async def test_followup_metrics_follow_the_sla_clock_first_touch_recovery_and_ou
 
 async def test_themes_compare_what_detractors_and_promoters_talk_about(client, make_key, seed, set_themes):
     ids = await seed(
-        answer(1, "a", "2026-01-05T10:00:00Z", comment="x"), answer(2, "b", "2026-01-05T10:00:00Z", comment="x"),
-        answer(10, "c", "2026-01-05T10:00:00Z", comment="x"), answer(9, "d", "2026-01-12T10:00:00Z", comment="x"),
-        answer(8, "e", "2026-01-12T10:00:00Z", comment="x"), answer(10, "f", "2026-01-12T10:00:00Z"),
+        answer(1, "a", "2026-01-05T10:00:00Z", comment="x"),
+        answer(2, "b", "2026-01-05T10:00:00Z", comment="x"),
+        answer(10, "c", "2026-01-05T10:00:00Z", comment="x"),
+        answer(9, "d", "2026-01-12T10:00:00Z", comment="x"),
+        answer(8, "e", "2026-01-12T10:00:00Z", comment="x"),
+        answer(10, "f", "2026-01-12T10:00:00Z"),
     )
-    await set_themes({ids[0]: ["pricing", "performance_reliability"], ids[1]: ["pricing"], ids[2]: ["ease_of_use"],
-                      ids[3]: ["ease_of_use", "pricing"], ids[4]: []})
+    await set_themes(
+        {
+            ids[0]: ["pricing", "performance_reliability"],
+            ids[1]: ["pricing"],
+            ids[2]: ["ease_of_use"],
+            ids[3]: ["ease_of_use", "pricing"],
+            ids[4]: [],
+        }
+    )
     params = {"from": "2026-01-05T00:00:00Z", "to": "2026-01-19T00:00:00Z", "interval": "week"}
     reply = await client.get("/v1/analytics/themes", params=params, headers=await make_key("analytics:read"))
     assert reply.status_code == 200, reply.text
@@ -80,10 +111,15 @@ async def test_themes_compare_what_detractors_and_promoters_talk_about(client, m
     assert [t["id"] for t in body["themes"]] == ["pricing", "ease_of_use", "performance_reliability"]
     pricing = themes["pricing"]
     assert pricing["total"] == 3 and pricing["share"] == 0.6  # 3 of 5 commented responses
-    assert pricing["by_category"] == {"promoter": {"count": 1, "share": 0.5}, "passive": {"count": 0, "share": 0.0},
-                                      "detractor": {"count": 2, "share": 1.0}}
+    assert pricing["by_category"] == {
+        "promoter": {"count": 1, "share": 0.5},
+        "passive": {"count": 0, "share": 0.0},
+        "detractor": {"count": 2, "share": 1.0},
+    }
     assert pricing["nps"] == -33.33  # 1 promoter, 2 detractors
     assert themes["ease_of_use"]["by_category"]["promoter"] == {"count": 2, "share": 1.0}
     # week 1: 3 commented, pricing in 2; week 2: 2 commented, pricing in 1
     assert [(p["start"], p["count"], p["share"]) for p in pricing["trend"]] == [
-        ("2026-01-05", 2, 0.6667), ("2026-01-12", 1, 0.5)]
+        ("2026-01-05", 2, 0.6667),
+        ("2026-01-12", 1, 0.5),
+    ]

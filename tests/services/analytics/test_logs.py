@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from npsloop.shared import events
 from npsloop.shared.bus.contract import Subscription
@@ -20,8 +20,13 @@ async def test_a_dead_lettered_event_logs_its_event_and_response_ids_as_json(run
 
     processor = EventProcessor(runtime.db, clock, max_attempts=2, retry_base_seconds=0)
     subscription = Subscription(consumer="test-consumer", topics=(events.TOPIC_FOLLOWUPS,), handler=broken)
-    event = events.new_event(events.FOLLOWUP_OPENED, key="cust-1", subject="task-1", time=clock.now(),
-                             data={"task_id": "task-1", "response_id": "resp-1"})
+    event = events.new_event(
+        events.FOLLOWUP_OPENED,
+        key="cust-1",
+        subject="task-1",
+        time=clock.now(),
+        data={"task_id": "task-1", "response_id": "resp-1"},
+    )
     with caplog.at_level(logging.WARNING, logger="npsloop.bus"):
         assert await processor.handle(subscription, event, topic=events.TOPIC_FOLLOWUPS) == "dead_lettered"
     lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records if r.name == "npsloop.bus"]
@@ -31,10 +36,16 @@ async def test_a_dead_lettered_event_logs_its_event_and_response_ids_as_json(run
 
 
 async def test_response_events_name_their_response_on_log_lines():
-    received = events.new_event(events.RESPONSE_RECEIVED, key="c", subject="r-9", time=datetime.now(timezone.utc),
-                                data={"id": "r-9", "score": 3})
-    classified = events.new_event(events.RESPONSE_CLASSIFIED, key="c", subject="r-9", time=datetime.now(timezone.utc),
-                                  data={"response": {"id": "r-9"}, "classification": {}})
+    received = events.new_event(
+        events.RESPONSE_RECEIVED, key="c", subject="r-9", time=datetime.now(UTC), data={"id": "r-9", "score": 3}
+    )
+    classified = events.new_event(
+        events.RESPONSE_CLASSIFIED,
+        key="c",
+        subject="r-9",
+        time=datetime.now(UTC),
+        data={"response": {"id": "r-9"}, "classification": {}},
+    )
     assert event_ids(received) == {"event_id": received.id, "response_id": "r-9"}
     assert event_ids(classified)["response_id"] == "r-9"
 

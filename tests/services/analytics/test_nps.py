@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ PERIOD = {"from": "2026-01-05T00:00:00Z", "to": "2026-02-02T00:00:00Z"}
 
 @pytest.fixture(autouse=True)
 def after_the_period(clock):
-    clock.set(datetime(2026, 2, 10, 12, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 2, 10, 12, 0, tzinfo=UTC))
 
 
 async def test_nps_by_segment_matches_a_hand_computation_with_its_margin_of_error(client, make_key, seed):
@@ -27,15 +27,20 @@ async def test_nps_by_segment_matches_a_hand_computation_with_its_margin_of_erro
     #   p = .5, d = 4/14 = .285714: MoE = 1.96·√((.785714 − .045918)/14)·100 = 1.96·.229876·100 = 45.06
     smb = [10, 10, 9, 9, 9, 8, 7, 6, 3, 0]
     enterprise = [10, 9, 7, 2]
-    await seed(*[answer(s, f"s{i}", "2026-01-06T10:00:00Z", segment="smb") for i, s in enumerate(smb)],
-               *[answer(s, f"e{i}", "2026-01-13T10:00:00Z", segment="enterprise") for i, s in enumerate(enterprise)])
-    reply = await client.get("/v1/nps", params={**PERIOD, "group_by": "segment"}, headers=await make_key("analytics:read"))
+    await seed(
+        *[answer(s, f"s{i}", "2026-01-06T10:00:00Z", segment="smb") for i, s in enumerate(smb)],
+        *[answer(s, f"e{i}", "2026-01-13T10:00:00Z", segment="enterprise") for i, s in enumerate(enterprise)],
+    )
+    reply = await client.get(
+        "/v1/nps", params={**PERIOD, "group_by": "segment"}, headers=await make_key("analytics:read")
+    )
     assert reply.status_code == 200, reply.text
     body = reply.json()
     groups = {g["segment"]: g for g in body["groups"]}
     assert [g["segment"] for g in body["groups"]] == ["smb", "enterprise"]  # largest first
-    assert {k: groups["smb"][k] for k in ("nps", "promoters", "passives", "detractors", "total", "margin_of_error")} == {
-        "nps": 20.0, "promoters": 5, "passives": 2, "detractors": 3, "total": 10, "margin_of_error": 54.03}
+    assert {
+        k: groups["smb"][k] for k in ("nps", "promoters", "passives", "detractors", "total", "margin_of_error")
+    } == {"nps": 20.0, "promoters": 5, "passives": 2, "detractors": 3, "total": 10, "margin_of_error": 54.03}
     assert groups["smb"]["shares"] == {"promoters": 0.5, "passives": 0.2, "detractors": 0.3}
     assert groups["smb"]["ci_low"] == -34.03 and groups["smb"]["ci_high"] == 74.03
     assert (groups["enterprise"]["nps"], groups["enterprise"]["margin_of_error"]) == (25.0, 81.26)
@@ -56,12 +61,16 @@ async def test_consecutive_weeks_say_whether_the_change_is_significant(client, m
         answers += [answer(10, f"{day}-p{i}", f"{day}T12:00:00Z") for i in range(promoters)]
         answers += [answer(0, f"{day}-d{i}", f"{day}T12:00:00Z") for i in range(detractors)]
     await seed(*answers)
-    body = (await client.get("/v1/nps", params={**PERIOD, "interval": "week"},
-                             headers=await make_key("analytics:read"))).json()
+    body = (
+        await client.get("/v1/nps", params={**PERIOD, "interval": "week"}, headers=await make_key("analytics:read"))
+    ).json()
     weeks_out = body["overall"]["intervals"]
     assert [(w["start"], w["end"], w["nps"], w["total"]) for w in weeks_out] == [
-        ("2026-01-05", "2026-01-12", 0.0, 20), ("2026-01-12", "2026-01-19", 80.0, 20),
-        ("2026-01-19", "2026-01-26", 70.0, 20), ("2026-01-26", "2026-02-02", None, 0)]
+        ("2026-01-05", "2026-01-12", 0.0, 20),
+        ("2026-01-12", "2026-01-19", 80.0, 20),
+        ("2026-01-19", "2026-01-26", 70.0, 20),
+        ("2026-01-26", "2026-02-02", None, 0),
+    ]
     assert weeks_out[0]["change"] is None
     assert weeks_out[1]["change"] == {"delta": 80.0, "z": 3.068, "significant": True}
     assert weeks_out[2]["change"] == {"delta": -10.0, "z": -0.479, "significant": False}
@@ -82,12 +91,26 @@ async def test_months_and_days_bucket_in_utc(client, make_key, seed):
 
 
 async def test_groups_by_property_lifecycle_survey_kind_and_theme_with_corrections_winning(
-        client, make_key, seed, set_themes):
+    client, make_key, seed, set_themes
+):
     ids = await seed(
-        answer(10, "a", "2026-01-06T10:00:00Z", properties={"plan": "pro"}, lifecycle_stage="renewal",
-               survey={"kind": "relationship", "touchpoint": "renewal"}, comment="Great support"),
-        answer(2, "b", "2026-01-06T11:00:00Z", properties={"plan": "pro"}, survey={"kind": "transactional"},
-               comment="Too expensive and support was slow"),
+        answer(
+            10,
+            "a",
+            "2026-01-06T10:00:00Z",
+            properties={"plan": "pro"},
+            lifecycle_stage="renewal",
+            survey={"kind": "relationship", "touchpoint": "renewal"},
+            comment="Great support",
+        ),
+        answer(
+            2,
+            "b",
+            "2026-01-06T11:00:00Z",
+            properties={"plan": "pro"},
+            survey={"kind": "transactional"},
+            comment="Too expensive and support was slow",
+        ),
         answer(8, "c", "2026-01-07T11:00:00Z", properties={"plan": "free"}, comment="Fine"),
         answer(5, "d", "2026-01-07T12:00:00Z"),
     )
@@ -116,15 +139,18 @@ async def test_groups_by_property_lifecycle_survey_kind_and_theme_with_correctio
     assert filtered.json()["overall"]["total"] == 1
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"group_by": "country"}, "group_by"),
-    ({"group_by": "properties."}, "group_by"),
-    ({"group_by": "property"}, "group_by"),  # a property needs its name
-    ({"interval": "year"}, "interval"),
-    ({"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
-    ({"from": "yesterday"}, "from"),
-    ({"from": "2000-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z", "interval": "day"}, "interval"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"group_by": "country"}, "group_by"),
+        ({"group_by": "properties."}, "group_by"),
+        ({"group_by": "property"}, "group_by"),  # a property needs its name
+        ({"interval": "year"}, "interval"),
+        ({"from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "from"),
+        ({"from": "yesterday"}, "from"),
+        ({"from": "2000-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z", "interval": "day"}, "interval"),
+    ],
+)
 async def test_bad_parameters_get_a_422_that_names_the_field(client, make_key, params, field):
     reply = await client.get("/v1/nps", params=params, headers=await make_key("analytics:read"))
     assert reply.status_code == 422, reply.text
@@ -133,8 +159,13 @@ async def test_bad_parameters_get_a_422_that_names_the_field(client, make_key, p
 
 
 async def test_analytics_needs_the_analytics_read_scope_or_admin(client, make_key):
-    paths = ["/v1/nps", "/v1/analytics/themes", "/v1/analytics/followup", "/v1/analytics/export/responses.csv",
-             "/v1/analytics/export/tasks.csv"]
+    paths = [
+        "/v1/nps",
+        "/v1/analytics/themes",
+        "/v1/analytics/followup",
+        "/v1/analytics/export/responses.csv",
+        "/v1/analytics/export/tasks.csv",
+    ]
     writer, admin = await make_key("responses:write", "tasks:read"), await make_key("admin")
     for path in paths:
         assert (await client.get(path)).status_code == 401
@@ -143,8 +174,9 @@ async def test_analytics_needs_the_analytics_read_scope_or_admin(client, make_ke
 
 
 async def test_no_responses_gives_empty_groups_and_null_nps(client, make_key):
-    body = (await client.get("/v1/nps", params={**PERIOD, "group_by": "segment"},
-                             headers=await make_key("analytics:read"))).json()
+    body = (
+        await client.get("/v1/nps", params={**PERIOD, "group_by": "segment"}, headers=await make_key("analytics:read"))
+    ).json()
     assert body["groups"] == []
     assert body["overall"]["nps"] is None and body["overall"]["total"] == 0
     assert body["from"].startswith("2026-01-05") and body["to"].startswith("2026-02-02")

@@ -13,8 +13,13 @@ from npsloop.shared.settings import Settings
 from tests.receivers import HttpReceiver
 from tests.services.followup.conftest import block_kit_problems, smtp  # noqa: F401 - the aiosmtpd fixture
 
-ALERT = Alert(title="New detractor", summary="Scored 2/10.", comment="Billing <script> is broken",
-              fields=[("Score", "2"), ("Customer", "Acme")], link="http://npsloop.test/tasks/t1")
+ALERT = Alert(
+    title="New detractor",
+    summary="Scored 2/10.",
+    comment="Billing <script> is broken",
+    fields=[("Score", "2"), ("Customer", "Acme")],
+    link="http://npsloop.test/tasks/t1",
+)
 
 
 def test_slack_messages_are_valid_block_kit():
@@ -30,22 +35,42 @@ def test_email_bodies_escape_html_and_keep_a_plain_text_part():
     assert "Billing <script> is broken" in content["text"] and "<script>" not in content["html"]
 
 
-async def test_email_goes_out_over_smtp_with_a_stable_message_id(smtp):  # noqa: F811
+async def test_email_goes_out_over_smtp_with_a_stable_message_id(smtp):
     settings = Settings(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="alerts@npsloop.test")
     body = json.dumps(channels.email_message(ALERT, subject_prefix="[npsloop]")).encode()
     async with httpx.AsyncClient() as client:
-        result = await channels.send(client, channel_type="email", target=json.dumps(["cs@example.com"]), body=body,
-                                     msg_id="evt-1", secret=None, settings=settings, allow_private=False)
+        result = await channels.send(
+            client,
+            channel_type="email",
+            target=json.dumps(["cs@example.com"]),
+            body=body,
+            msg_id="evt-1",
+            secret=None,
+            settings=settings,
+            allow_private=False,
+        )
     assert (result.status_code, result.error) == (250, None)
     (mail,) = smtp.inbox.messages
-    assert (mail["From"], mail["To"], mail["Message-ID"]) == ("alerts@npsloop.test", "cs@example.com", "<evt-1@npsloop>")
+    assert (mail["From"], mail["To"], mail["Message-ID"]) == (
+        "alerts@npsloop.test",
+        "cs@example.com",
+        "<evt-1@npsloop>",
+    )
 
 
 async def test_email_without_an_smtp_server_fails_visibly():
     body = json.dumps(channels.email_message(ALERT, subject_prefix="")).encode()
     async with httpx.AsyncClient() as client:
-        result = await channels.send(client, channel_type="email", target='["cs@example.com"]', body=body,
-                                     msg_id="evt-1", secret=None, settings=Settings(), allow_private=False)
+        result = await channels.send(
+            client,
+            channel_type="email",
+            target='["cs@example.com"]',
+            body=body,
+            msg_id="evt-1",
+            secret=None,
+            settings=Settings(),
+            allow_private=False,
+        )
     assert result.status_code is None and "NPSLOOP_SMTP_HOST" in result.error
 
 
@@ -53,11 +78,26 @@ async def test_channel_urls_on_private_networks_are_refused_unless_allowed():
     receiver = HttpReceiver()
     try:
         async with httpx.AsyncClient() as client:
-            refused = await channels.send(client, channel_type="slack", target=receiver.url, body=b"{}", msg_id="e",
-                                          secret=None, settings=Settings(), allow_private=False)
-            allowed = await channels.send(client, channel_type="webhook", target=receiver.url, body=b'{"a":1}',
-                                          msg_id="e", secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                                          settings=Settings(), allow_private=True)
+            refused = await channels.send(
+                client,
+                channel_type="slack",
+                target=receiver.url,
+                body=b"{}",
+                msg_id="e",
+                secret=None,
+                settings=Settings(),
+                allow_private=False,
+            )
+            allowed = await channels.send(
+                client,
+                channel_type="webhook",
+                target=receiver.url,
+                body=b'{"a":1}',
+                msg_id="e",
+                secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                settings=Settings(),
+                allow_private=True,
+            )
     finally:
         receiver.close()
     assert refused.error.startswith("refused") and allowed.status_code == 200

@@ -33,8 +33,11 @@ class ScriptedServer:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
                 self.requests.append(head + await reader.readexactly(length))
                 reply = self.answer(len(self.requests))
                 if reply is None:
@@ -121,8 +124,11 @@ async def test_a_new_connection_hung_up_before_the_answer_is_an_error_not_a_retr
 
 
 async def test_redirects_are_answers_not_followed_and_connection_close_is_honoured(serve):
-    server, port = await serve(lambda n: b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\n"
-                                         b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+    server, port = await serve(
+        lambda n: (
+            b"HTTP/1.1 302 Found\r\nLocation: http://169.254.169.254/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+    )
     sender = WebhookSender(timeout=5, allow_private=True)
     for _ in range(2):
         assert (await sender.post(f"http://127.0.0.1:{port}/", b"{}", {})).status_code == 302
@@ -132,8 +138,11 @@ async def test_redirects_are_answers_not_followed_and_connection_close_is_honour
 
 async def test_a_chunked_answer_is_read_and_an_oversized_one_is_cut_and_not_reused(serve):
     big = b"x" * (MAX_ANSWER_BYTES * 3)
-    answers = {1: b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nbroke\r\n0\r\n\r\n",
-               2: b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(big) + big, 3: OK}
+    answers = {
+        1: b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nbroke\r\n0\r\n\r\n",
+        2: b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(big) + big,
+        3: OK,
+    }
     server, port = await serve(lambda n: answers[n])
     sender = WebhookSender(timeout=5, allow_private=True)
     first = await sender.post(f"http://127.0.0.1:{port}/", b"{}", {})
@@ -192,9 +201,28 @@ def certificate(tmp_path_factory) -> tuple[str, str]:
     """A self-signed certificate for the name "localhost" (openssl, as on any Debian)."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return str(cert), str(key)
 
 

@@ -49,8 +49,9 @@ async def test_subscribers_get_signed_envelopes_of_the_events_they_chose(client,
     assert [h["id"] for h in listing] == [hook["id"]] and "secret" not in listing[0]
 
 
-async def test_a_failing_receiver_is_retried_with_backoff_and_the_same_webhook_id(client, runtime, clock, make_key,
-                                                                                   pump, receiver):
+async def test_a_failing_receiver_is_retried_with_backoff_and_the_same_webhook_id(
+    client, runtime, clock, make_key, pump, receiver
+):
     headers = await make_key("admin")
     hook = await _subscribe(client, headers, receiver.url, ["*"])
     await client.post("/v1/responses", json={"score": 9, "customer": {"id": "c"}}, headers=headers)
@@ -73,8 +74,9 @@ async def test_a_failing_receiver_is_retried_with_backoff_and_the_same_webhook_i
         assert delivery["attempt_log"][0]["response_body"] == "receiver is down"
 
 
-async def test_a_delivery_failing_past_its_retry_window_is_dead_and_can_be_redelivered(client, runtime, clock,
-                                                                                         make_key, pump, receiver):
+async def test_a_delivery_failing_past_its_retry_window_is_dead_and_can_be_redelivered(
+    client, runtime, clock, make_key, pump, receiver
+):
     headers = await make_key("admin")
     hook = await _subscribe(client, headers, receiver.url, ["npsloop.response.received.v1"])
     await client.post("/v1/responses", json={"score": 8, "customer": {"id": "c"}}, headers=headers)
@@ -107,10 +109,19 @@ async def test_deleted_subscriptions_get_nothing_more(client, runtime, make_key,
     assert (await client.get(f"/v1/webhooks/{hook['id']}", headers=headers)).status_code == 404
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/x", "http://192.168.0.10/x",
-    "http://169.254.169.254/latest/meta-data", "http://[::1]/x", "ftp://example.com/x", "file:///etc/passwd",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/x",
+        "http://192.168.0.10/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "ftp://example.com/x",
+        "file:///etc/passwd",
+    ],
+)
 async def test_internal_and_non_http_targets_are_refused(client, runtime, make_key, url):
     runtime.settings.allow_private_webhook_urls = False
     headers = await make_key("admin")
@@ -124,20 +135,25 @@ async def test_unknown_event_types_and_missing_scope_are_refused(client, make_ke
     reply = await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["npsloop.nope.v1"]}, headers=admin)
     assert reply.status_code == 422 and "npsloop.nope.v1" in reply.json()["detail"]
     writer = await make_key("responses:write")
-    assert (await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=writer)).status_code == 403
+    assert (
+        await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=writer)
+    ).status_code == 403
 
 
 async def test_the_spec_lists_exactly_the_event_types_a_subscription_accepts(client, make_key, receiver):
     spec = (await client.get("/openapi.json")).json()
     listed = spec["components"]["schemas"]["WebhookIn"]["properties"]["events"]["items"]["enum"]
     assert "*" in listed and "npsloop.response.classified.v1" in listed
-    reply = await client.post("/v1/webhooks", json={"url": receiver.url, "events": listed}, headers=await make_key("admin"))
+    reply = await client.post(
+        "/v1/webhooks", json={"url": receiver.url, "events": listed}, headers=await make_key("admin")
+    )
     assert reply.status_code == 201, reply.text
     assert set(reply.json()["events"]) == set(listed)
 
 
-async def test_a_queued_delivery_wakes_the_worker_instead_of_waiting_for_its_poll(client, runtime, make_key, pump,
-                                                                                  receiver):
+async def test_a_queued_delivery_wakes_the_worker_instead_of_waiting_for_its_poll(
+    client, runtime, make_key, pump, receiver
+):
     """In one process the worker is woken by the commit that queued a delivery: with a
     30 s poll interval the alert still leaves within a second."""
     import asyncio
@@ -165,8 +181,9 @@ async def test_a_queued_delivery_wakes_the_worker_instead_of_waiting_for_its_pol
     assert waited < 1.0
 
 
-async def test_a_backlog_goes_out_in_rounds_each_recorded_with_the_next_lease(client, runtime, make_key, pump, receiver,
-                                                                               monkeypatch):
+async def test_a_backlog_goes_out_in_rounds_each_recorded_with_the_next_lease(
+    client, runtime, make_key, pump, receiver, monkeypatch
+):
     """Every delivery of a backlog is sent once, and a round's attempts and the next round's
     lease share a transaction: on SQLite's single write slot each transaction waits its turn."""
     import asyncio

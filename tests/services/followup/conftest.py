@@ -86,7 +86,7 @@ class _Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's naming
+    async def handle_DATA(self, server, session, envelope):
         self.messages.append(email.message_from_bytes(envelope.content))
         return "250 Message accepted for delivery"
 
@@ -139,8 +139,15 @@ class Loop:
             if not worked:
                 return
 
-    async def respond(self, score: int, who: str = "c1", comment: str | None = "It keeps crashing", *,
-                      customer: dict | None = None, **extra) -> str:
+    async def respond(
+        self,
+        score: int,
+        who: str = "c1",
+        comment: str | None = "It keeps crashing",
+        *,
+        customer: dict | None = None,
+        **extra,
+    ) -> str:
         body = {"score": score, "comment": comment, "customer": {"id": who, **(customer or {})}, **extra}
         reply = await self.client.post("/v1/responses", json=body, headers=self.headers)
         assert reply.status_code == 202, reply.text
@@ -155,8 +162,15 @@ class Loop:
         await self.pump()
 
     async def deliver(self) -> int:
-        worker = DeliveryWorker(self.runtime.db, self.clock, timeout=5, max_age=timedelta(hours=26), allow_private=True,
-                                settings=self.runtime.settings, policy=self.runtime.policy)
+        worker = DeliveryWorker(
+            self.runtime.db,
+            self.clock,
+            timeout=5,
+            max_age=timedelta(hours=26),
+            allow_private=True,
+            settings=self.runtime.settings,
+            policy=self.runtime.policy,
+        )
         try:
             return await worker.run_once()
         finally:
@@ -174,14 +188,22 @@ async def make_loop(database_url: str, tmp_path: Path, clock: ManualClock) -> As
     async def make(policy_yaml: str, **settings_overrides) -> Loop:
         path = tmp_path / f"policy-{len(made)}.yaml"
         path.write_text(textwrap.dedent(policy_yaml))
-        settings = Settings(database_url=database_url, data_dir=tmp_path / "data", environment="test",
-                            allow_private_webhook_urls=True, handler_retry_base_seconds=0.0,
-                            poll_interval_seconds=0.05, policy_file=path, public_url="http://npsloop.test",
-                            **settings_overrides)
+        settings = Settings(
+            database_url=database_url,
+            data_dir=tmp_path / "data",
+            environment="test",
+            allow_private_webhook_urls=True,
+            handler_retry_base_seconds=0.0,
+            poll_interval_seconds=0.05,
+            policy_file=path,
+            public_url="http://npsloop.test",
+            **settings_overrides,
+        )
         runtime = Runtime.build(settings, clock=clock)
         made.append(runtime)
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime, worker_roles=())),
-                                   base_url="http://npsloop.test")
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(runtime, worker_roles=())), base_url="http://npsloop.test"
+        )
         clients.append(client)
         async with runtime.db.unit_of_work() as session:
             _, clear = await auth.create_key(session, name="dana", scopes=["admin"], clock=clock)

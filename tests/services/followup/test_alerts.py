@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 from standardwebhooks.webhooks import Webhook
 
-from npsloop.services.followup.models import Task
 from tests.services.followup.conftest import field_values
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -41,16 +40,27 @@ def policy(slack, hook, extra: str = "") -> str:
 
 async def test_a_detractor_is_alerted_on_the_routed_slack_channel_with_a_block_kit_message(make_loop, slack, hook):
     loop = await make_loop(policy(slack, hook))
-    await loop.respond(2, "acme-7", "The export crashes and support never answered", customer={"name": "Acme", "segment": "enterprise"},
-                       properties={"account_owner": "kim"})
+    await loop.respond(
+        2,
+        "acme-7",
+        "The export crashes and support never answered",
+        customer={"name": "Acme", "segment": "enterprise"},
+        properties={"account_owner": "kim"},
+    )
     (task,) = await loop.tasks()
     assert (task["assignee"], task["team"], task["channel"], task["escalation_channel"]) == (
-        "kim", "enterprise-cs", "cs-slack", "cs-mail")
+        "kim",
+        "enterprise-cs",
+        "cs-slack",
+        "cs-mail",
+    )
     assert await loop.deliver() == 1
     (message,) = slack.messages()  # checks the Block Kit shape
     values = field_values(message)
     assert values["Score"] == "2" and values["Customer"].startswith("Acme")
-    assert values["Themes"] != "" and values["Due"] == datetime.fromisoformat(task["due_at"]).strftime("%Y-%m-%d %H:%M UTC")
+    assert values["Themes"] != "" and values["Due"] == datetime.fromisoformat(task["due_at"]).strftime(
+        "%Y-%m-%d %H:%M UTC"
+    )
     assert any("The export crashes" in b.get("text", {}).get("text", "") for b in message["blocks"])
     (button,) = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert button["url"] == f"http://npsloop.test/tasks/{task['id']}"
@@ -68,12 +78,19 @@ async def test_routing_takes_the_account_owner_else_team_round_robin_else_the_de
     await loop.respond(3, "e2", customer={"segment": "enterprise"})  # no owner property, team without members
     owners = {t["customer_id"]: (t["assignee"], t["team"]) for t in await loop.tasks()}
     # No rule matched "plain": it lands in the default queue "cs", whose members rotate on.
-    assert owners == {"e1": ("kim", "enterprise-cs"), "s1": ("ann", "cs"), "s2": ("bob", "cs"), "s3": ("ann", "cs"),
-                      "plain": ("bob", "cs"), "e2": (None, "enterprise-cs")}
+    assert owners == {
+        "e1": ("kim", "enterprise-cs"),
+        "s1": ("ann", "cs"),
+        "s2": ("bob", "cs"),
+        "s3": ("ann", "cs"),
+        "plain": ("bob", "cs"),
+        "e2": (None, "enterprise-cs"),
+    }
 
 
 async def test_a_breach_alerts_the_routed_and_the_escalation_channel_once_and_an_acknowledged_task_never(
-        make_loop, slack, hook, smtp):
+    make_loop, slack, hook, smtp
+):
     loop = await make_loop(policy(slack, hook), smtp_host="127.0.0.1", smtp_port=smtp.port)
     await loop.respond(1, "late", customer={"segment": "enterprise"}, properties={"account_owner": "kim"})
     await loop.respond(1, "handled", customer={"segment": "enterprise"}, properties={"account_owner": "kim"})
@@ -99,7 +116,7 @@ async def test_a_breach_alerts_the_routed_and_the_escalation_channel_once_and_an
     kinds = sorted(part.get_content_type() for part in mail.walk() if not part.is_multipart())
     assert kinds == ["text/html", "text/plain"]
     assert "late" in mail.get_payload()[0].get_payload(decode=True).decode()
-    (late,) = [t for t in await loop.tasks(breached="true")]
+    (late,) = list(await loop.tasks(breached="true"))
     assert late["customer_id"] == "late"
     log = (await loop.client.get("/v1/deliveries", params={"channel": "cs-mail"}, headers=loop.headers)).json()
     assert [(d["status"], d["attempt_log"][0]["status_code"]) for d in log["deliveries"]] == [("delivered", 250)]
@@ -124,14 +141,17 @@ async def test_reassigning_a_task_is_audited_emitted_and_alerted(make_loop, slac
     assert (await loop.client.post(base, json={}, headers=loop.headers)).status_code == 422
     unknown = await loop.client.post(base, json={"channel": "pager"}, headers=loop.headers)
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "channel"
-    moved = await loop.client.post(base, json={"assignee": "zoe", "team": "enterprise-cs", "note": "Knows them"},
-                                   headers=loop.headers)
+    moved = await loop.client.post(
+        base, json={"assignee": "zoe", "team": "enterprise-cs", "note": "Knows them"}, headers=loop.headers
+    )
     assert moved.status_code == 200 and (moved.json()["assignee"], moved.json()["team"]) == ("zoe", "enterprise-cs")
     detail = (await loop.client.get(f"/v1/tasks/{task['id']}", headers=loop.headers)).json()
     (audit,) = [e for e in detail["events"] if e["type"] == "reassigned"]
     assert audit["actor"] == "dana" and audit["note"] == "Knows them"
-    assert audit["data"] == {"from": {"assignee": "ann", "team": "cs", "channel": "cs-slack"},
-                             "to": {"assignee": "zoe", "team": "enterprise-cs", "channel": "cs-slack"}}
+    assert audit["data"] == {
+        "from": {"assignee": "ann", "team": "cs", "channel": "cs-slack"},
+        "to": {"assignee": "zoe", "team": "enterprise-cs", "channel": "cs-slack"},
+    }
     await loop.pump()
     await loop.deliver()
     assert sorted(m["blocks"][0]["text"]["text"] for m in slack.messages()) == ["New detractor", "Task reassigned"]
@@ -154,7 +174,8 @@ async def test_the_sla_counts_business_hours_in_the_team_time_zone(make_loop, sl
 
 
 async def test_a_failing_channel_is_retried_with_backoff_for_over_24_hours_then_dead_and_visible(
-        make_loop, slack, hook, clock):
+    make_loop, slack, hook, clock
+):
     loop = await make_loop(policy(slack, hook))
     slack.status = 500
     await loop.respond(2, "s1", survey={"touchpoint": "support"})
@@ -169,7 +190,9 @@ async def test_a_failing_channel_is_retried_with_backoff_for_over_24_hours_then_
             break
     (dead,) = log["deliveries"]
     first, last = dead["attempt_log"][0], dead["attempt_log"][-1]
-    assert datetime.fromisoformat(last["attempted_at"]) - datetime.fromisoformat(first["attempted_at"]) >= timedelta(hours=24)
+    assert datetime.fromisoformat(last["attempted_at"]) - datetime.fromisoformat(first["attempted_at"]) >= timedelta(
+        hours=24
+    )
     assert dead["channel"] == "cs-slack" and dead["subscription_id"] is None and len(dead["attempt_log"]) == attempts
     assert last["status_code"] == 500 and last["response_body"] == "receiver is down"
     slack.status = 200

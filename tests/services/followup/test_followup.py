@@ -23,8 +23,13 @@ async def _post(client, headers, body) -> str:
 
 async def _events(runtime, event_type: str) -> list[EventLogEntry]:
     async with runtime.db.sessions() as session:
-        return list((await session.scalars(select(EventLogEntry).where(EventLogEntry.type == event_type)
-                                           .order_by(EventLogEntry.position))).all())
+        return list(
+            (
+                await session.scalars(
+                    select(EventLogEntry).where(EventLogEntry.type == event_type).order_by(EventLogEntry.position)
+                )
+            ).all()
+        )
 
 
 async def test_each_detractor_gets_one_task_due_24h_for_0_to_4_and_48h_for_5_to_6(client, runtime, make_key, pump):
@@ -39,6 +44,7 @@ async def test_each_detractor_gets_one_task_due_24h_for_0_to_4_and_48h_for_5_to_
         task = tasks[rid]
         received = (await client.get(f"/v1/responses/{rid}", headers=headers)).json()["received_at"]
         from datetime import datetime
+
         assert datetime.fromisoformat(task["due_at"]) - datetime.fromisoformat(received) == timedelta(hours=hours)
         assert task["status"] == "open" and task["team"] == "cs"
     assert len(await _events(runtime, "npsloop.followup.opened.v1")) == 2
@@ -84,9 +90,15 @@ async def test_acknowledge_note_and_resolve_are_kept_as_an_audit_trail(client, r
     assert (await client.post(f"{base}/acknowledge", headers=headers)).status_code == 409
     detail = (await client.get(base, headers=headers)).json()
     assert [(e["type"], e["actor"]) for e in detail["events"]] == [
-        ("opened", "npsloop"), ("acknowledged", "dana"), ("note", "dana"), ("resolved", "dana")]
+        ("opened", "npsloop"),
+        ("acknowledged", "dana"),
+        ("note", "dana"),
+        ("resolved", "dana"),
+    ]
     assert [e.type for e in await _events(runtime, "npsloop.followup.resolved.v1")] == ["npsloop.followup.resolved.v1"]
-    assert (await client.get("/v1/tasks", params={"status": "resolved"}, headers=headers)).json()["tasks"][0]["id"] == task["id"]
+    assert (await client.get("/v1/tasks", params={"status": "resolved"}, headers=headers)).json()["tasks"][0][
+        "id"
+    ] == task["id"]
     assert (await client.get("/v1/tasks", params={"status": "open"}, headers=headers)).json()["tasks"] == []
 
 
@@ -116,7 +128,10 @@ async def test_the_sla_warns_at_75_percent_and_breaches_at_due_exactly_once(clie
     assert [b.key for b in breaches] == ["late"]
     late = (await client.get(f"/v1/tasks/{tasks['late']['id']}", headers=headers)).json()
     assert late["breached"] is True and late["breached_at"]
-    assert [t["customer_id"] for t in (await client.get("/v1/tasks", params={"breached": "true"}, headers=headers)).json()["tasks"]] == ["late"]
+    assert [
+        t["customer_id"]
+        for t in (await client.get("/v1/tasks", params={"breached": "true"}, headers=headers)).json()["tasks"]
+    ] == ["late"]
 
 
 async def test_a_promoter_gets_one_referral_request_per_throttle_window(client, runtime, clock, make_key, pump):

@@ -32,8 +32,11 @@ def policy(slack, hook, extra: str = "") -> str:
 
 async def _events(loop, event_type: str) -> list[dict]:
     async with loop.runtime.db.sessions() as session:
-        rows = (await session.scalars(select(EventLogEntry).where(EventLogEntry.type == event_type)
-                                      .order_by(EventLogEntry.position))).all()
+        rows = (
+            await session.scalars(
+                select(EventLogEntry).where(EventLogEntry.type == event_type).order_by(EventLogEntry.position)
+            )
+        ).all()
     return [json.loads(r.envelope)["data"] for r in rows]
 
 
@@ -41,7 +44,9 @@ async def test_a_promoter_who_answers_twice_gets_one_referral_request_on_the_own
     loop = await make_loop(policy(slack, hook))
     await loop.respond(10, "fan", "Love it", customer={"segment": "enterprise"}, properties={"account_owner": "kim"})
     loop.clock.advance(days=2)
-    await loop.respond(9, "fan", "Still love it", customer={"segment": "enterprise"}, properties={"account_owner": "kim"})
+    await loop.respond(
+        9, "fan", "Still love it", customer={"segment": "enterprise"}, properties={"account_owner": "kim"}
+    )
     (referral,) = await _events(loop, "npsloop.referral.requested.v1")
     assert (referral["owner"], referral["channel"]) == ("kim", "cs-slack")
     assert await loop.deliver() == 1
@@ -65,7 +70,11 @@ async def test_review_requests_go_to_every_respondent_whatever_their_score(make_
     assert sorted(r["customer"]["id"] for r in requested) == ["d", "n", "p"]
     await loop.deliver()
     crm = [r.json() for r in hook.requests]
-    assert sorted(e["data"]["customer"]["id"] for e in crm if e["type"] == "npsloop.review.requested.v1") == ["d", "n", "p"]
+    assert sorted(e["data"]["customer"]["id"] for e in crm if e["type"] == "npsloop.review.requested.v1") == [
+        "d",
+        "n",
+        "p",
+    ]
 
 
 async def test_passives_emit_a_segment_event_for_nurture_tools_and_another_when_they_leave(make_loop, slack, hook):
@@ -76,15 +85,22 @@ async def test_passives_emit_a_segment_event_for_nurture_tools_and_another_when_
     await loop.respond(10, "fan")
     changes = await _events(loop, "npsloop.customer.segment_changed.v1")
     assert [(c["customer"]["id"], c["previous_segment"], c["segment"]) for c in changes] == [
-        ("mid", None, "passive"), ("mid", "passive", "promoter")]
+        ("mid", None, "passive"),
+        ("mid", "passive", "promoter"),
+    ]
 
 
 async def test_eligibility_counts_survey_every_from_the_last_response_and_the_last_send(make_loop, slack, hook):
     loop = await make_loop(policy(slack, hook))
     url = "/v1/surveys/eligibility"
     fresh = (await loop.client.get(url, params={"customer_id": "c9"}, headers=loop.headers)).json()
-    assert fresh == {"eligible": True, "next_eligible_at": None, "reason": "never_surveyed",
-                     "last_response_at": None, "last_sent_at": None}
+    assert fresh == {
+        "eligible": True,
+        "next_eligible_at": None,
+        "reason": "never_surveyed",
+        "last_response_at": None,
+        "last_sent_at": None,
+    }
     await loop.respond(7, "c10", customer={"account_id": "acct-1"})  # a colleague, long ago
     await loop.respond(9, "c11", customer={"account_id": "acct-2"})
     loop.clock.advance(days=200)
@@ -104,7 +120,9 @@ async def test_eligibility_counts_survey_every_from_the_last_response_and_the_la
     assert stranger["eligible"] is True  # on another account
     loop.clock.advance(days=91)
     assert (await loop.client.get(url, params={"customer_id": "c9"}, headers=loop.headers)).json()["eligible"] is True
-    sent = await loop.client.post("/v1/surveys/sent", json={"customer_id": "c9", "channel": "email"}, headers=loop.headers)
+    sent = await loop.client.post(
+        "/v1/surveys/sent", json={"customer_id": "c9", "channel": "email"}, headers=loop.headers
+    )
     assert sent.status_code == 201
     again = (await loop.client.get(url, params={"customer_id": "c9"}, headers=loop.headers)).json()
     assert again["eligible"] is False and again["reason"] == "recently_surveyed"
@@ -114,20 +132,31 @@ async def test_eligibility_counts_survey_every_from_the_last_response_and_the_la
 
 async def test_business_outcomes_are_stored_for_customers_or_accounts(make_loop, slack, hook):
     loop = await make_loop(policy(slack, hook))
-    made = await loop.client.post("/v1/outcomes", json={"account_id": "acct-1", "outcome": "renewed", "revenue": 12000,
-                                                        "currency": "EUR", "occurred_on": "2026-01-02"},
-                                  headers=loop.headers)
+    made = await loop.client.post(
+        "/v1/outcomes",
+        json={
+            "account_id": "acct-1",
+            "outcome": "renewed",
+            "revenue": 12000,
+            "currency": "EUR",
+            "occurred_on": "2026-01-02",
+        },
+        headers=loop.headers,
+    )
     assert made.status_code == 201 and made.json()["recorded_by"] == "dana"
     bad = await loop.client.post("/v1/outcomes", json={"account_id": "a", "outcome": "upsold"}, headers=loop.headers)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "outcome"
     nobody = await loop.client.post("/v1/outcomes", json={"outcome": "churned"}, headers=loop.headers)
     assert nobody.status_code == 422
     listed = (await loop.client.get("/v1/outcomes", params={"account_id": "acct-1"}, headers=loop.headers)).json()
-    assert [(o["outcome"], o["revenue"], o["occurred_on"]) for o in listed["outcomes"]] == [("renewed", 12000.0, "2026-01-02")]
+    assert [(o["outcome"], o["revenue"], o["occurred_on"]) for o in listed["outcomes"]] == [
+        ("renewed", 12000.0, "2026-01-02")
+    ]
 
 
 async def test_the_recovery_rate_is_the_share_of_resolved_detractors_whose_next_answer_is_passive_or_promoter(
-        make_loop, slack, hook):
+    make_loop, slack, hook
+):
     loop = await make_loop(policy(slack, hook))
     for who in ("won", "lost", "pending", "silent"):
         await loop.respond(2, who)

@@ -54,16 +54,33 @@ throttle:
   survey_every: 90d
 """)
     port = free_port()
-    env = {**os.environ, "NPSLOOP_DATA_DIR": str(tmp_path / "data"), "NPSLOOP_POLICY_FILE": str(policy),
-           "NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS": "1", "NPSLOOP_SLA_CHECK_INTERVAL_SECONDS": "0.5",
-           "NPSLOOP_PUBLIC_URL": f"http://127.0.0.1:{port}", "NPSLOOP_LOG_FORMAT": "json"}
+    env = {
+        **os.environ,
+        "NPSLOOP_DATA_DIR": str(tmp_path / "data"),
+        "NPSLOOP_POLICY_FILE": str(policy),
+        "NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS": "1",
+        "NPSLOOP_SLA_CHECK_INTERVAL_SECONDS": "0.5",
+        "NPSLOOP_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "NPSLOOP_LOG_FORMAT": "json",
+    }
     env.pop("NPSLOOP_DATABASE_URL", None)
-    created = subprocess.run([NPSLOOP, "keys", "create", "--name", "demo", "--scopes", "admin"], env=env,
-                             cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    created = subprocess.run(
+        [NPSLOOP, "keys", "create", "--name", "demo", "--scopes", "admin"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert created.returncode == 0, created.stderr
     headers = {"Authorization": f"Bearer {created.stdout.strip().splitlines()[-1]}"}
-    server = subprocess.Popen([NPSLOOP, "up", "--port", str(port)], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "npsloop.log", "w"))
+    server = subprocess.Popen(
+        [NPSLOOP, "up", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "npsloop.log", "w"),
+    )
     try:
         api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=10)
 
@@ -75,7 +92,9 @@ throttle:
 
         _wait(ready, 60, "npsloop up to be ready")
         for customer in ("untouched", "handled"):
-            reply = api.post("/v1/responses", json={"score": 3, "comment": "Invoices are wrong", "customer": {"id": customer}})
+            reply = api.post(
+                "/v1/responses", json={"score": 3, "comment": "Invoices are wrong", "customer": {"id": customer}}
+            )
             assert reply.status_code == 202
         tasks = _wait(lambda: (t := api.get("/v1/tasks").json()["tasks"]) and len(t) == 2 and t, 10, "two tasks")
         by_customer = {t["customer_id"]: t for t in tasks}
@@ -87,7 +106,9 @@ throttle:
         assert eligibility["eligible"] is False and eligibility["reason"] == "recently_responded"
         next_at = datetime.fromisoformat(eligibility["next_eligible_at"])
         expected = datetime.fromisoformat(eligibility["last_response_at"]) + timedelta(days=90)
-        assert next_at == expected and abs((next_at - datetime.now(next_at.tzinfo)) - timedelta(days=90)) < timedelta(minutes=1)
+        assert next_at == expected and abs((next_at - datetime.now(next_at.tzinfo)) - timedelta(days=90)) < timedelta(
+            minutes=1
+        )
 
         def titles() -> list[str]:
             return [m["blocks"][0]["text"]["text"] for m in slack.messages()]
@@ -100,10 +121,14 @@ throttle:
         assert untouched["breached"] is True and handled["breached"] is False
         assert [e["type"] for e in handled["events"]] == ["opened", "acknowledged"]
         messages = slack.messages()  # every one checked for Block Kit shape
-        assert sorted(titles()) == sorted(["New detractor", "New detractor", "SLA warning", "SLA breached",
-                                           "Promoter: ask for a referral"])
-        alerted = {m["blocks"][0]["text"]["text"]: field_values(m)["Customer"] for m in messages
-                   if m["blocks"][0]["text"]["text"].startswith("SLA")}
+        assert sorted(titles()) == sorted(
+            ["New detractor", "New detractor", "SLA warning", "SLA breached", "Promoter: ask for a referral"]
+        )
+        alerted = {
+            m["blocks"][0]["text"]["text"]: field_values(m)["Customer"]
+            for m in messages
+            if m["blocks"][0]["text"]["text"].startswith("SLA")
+        }
         assert alerted == {"SLA warning": "untouched", "SLA breached": "untouched"}
     finally:
         server.send_signal(signal.SIGTERM)

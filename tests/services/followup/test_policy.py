@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -57,25 +57,28 @@ def test_the_issue_example_policy_loads_and_routes_by_segment(tmp_path):
     assert policy.team_channels() == {"enterprise-cs": "cs-slack", "cs": "cs-slack"}
 
 
-@pytest.mark.parametrize("text, named", [
-    ("review_requests: {audience: promoters, channel: crm, url: 'https://g.page/r'}", "review_requests.audience"),
-    ("routing: [{match: {}, channel: nowhere}]", "routing.0.channel"),
-    ("routing: [{match: {}, escalate_to: pager}]", "routing.0.escalate_to"),
-    ("business_hours: {timezone: Mars/Olympus}", "business_hours.timezone"),
-    ("business_hours: {days: mon-fry}", "business_hours.days"),
-    ("business_hours: {hours: '17:00-09:00'}", "business_hours"),
-    ("sla: [{match: {score: '0-4'}, due_in: soon}]", "sla.0.due_in"),
-    ("sla: [{match: {score: '0-11'}, due_in: 1h}]", "sla.0.match.score"),
-    ("sla: [{match: {plan: gold}, due_in: 1h}]", "sla.0.match"),
-    ("channels: {x: {type: pager, url: 'https://x.example'}}", "channels.x"),
-    ("channels: {x: {type: email, to: []}}", "channels.x.email.to"),
-    ("channels: {x: {type: slack}}", "channels.x.slack.url"),
-    ("routing: [{assignee_from: owner}]", "routing.0.assignee_from"),
-    ("throttle: {survey_every: often}", "throttle.survey_every"),
-    ("digest: {at: '25:00'}", "digest.at"),
-    ("sla_warning_at: 1.5", "sla_warning_at"),
-    ("surprise: true", "surprise"),
-])
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("review_requests: {audience: promoters, channel: crm, url: 'https://g.page/r'}", "review_requests.audience"),
+        ("routing: [{match: {}, channel: nowhere}]", "routing.0.channel"),
+        ("routing: [{match: {}, escalate_to: pager}]", "routing.0.escalate_to"),
+        ("business_hours: {timezone: Mars/Olympus}", "business_hours.timezone"),
+        ("business_hours: {days: mon-fry}", "business_hours.days"),
+        ("business_hours: {hours: '17:00-09:00'}", "business_hours"),
+        ("sla: [{match: {score: '0-4'}, due_in: soon}]", "sla.0.due_in"),
+        ("sla: [{match: {score: '0-11'}, due_in: 1h}]", "sla.0.match.score"),
+        ("sla: [{match: {plan: gold}, due_in: 1h}]", "sla.0.match"),
+        ("channels: {x: {type: pager, url: 'https://x.example'}}", "channels.x"),
+        ("channels: {x: {type: email, to: []}}", "channels.x.email.to"),
+        ("channels: {x: {type: slack}}", "channels.x.slack.url"),
+        ("routing: [{assignee_from: owner}]", "routing.0.assignee_from"),
+        ("throttle: {survey_every: often}", "throttle.survey_every"),
+        ("digest: {at: '25:00'}", "digest.at"),
+        ("sla_warning_at: 1.5", "sla_warning_at"),
+        ("surprise: true", "surprise"),
+    ],
+)
 def test_a_wrong_key_stops_start_up_with_a_message_naming_it(tmp_path, text, named):
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, text)
@@ -84,34 +87,39 @@ def test_a_wrong_key_stops_start_up_with_a_message_naming_it(tmp_path, text, nam
 
 def test_review_requests_cannot_be_gated_to_promoters(tmp_path):
     with pytest.raises(ConfigError, match="review gating"):
-        load(tmp_path, "channels: {crm: {type: webhook, url: 'https://crm.example.com/h'}}\n"
-                       "review_requests: {audience: promoters, channel: crm, url: 'https://g.page/r'}")
-    policy = load(tmp_path, "channels: {crm: {type: webhook, url: 'https://crm.example.com/h'}}\n"
-                            "review_requests: {audience: every_respondent, channel: crm, url: 'https://g.page/r'}")
+        load(
+            tmp_path,
+            "channels: {crm: {type: webhook, url: 'https://crm.example.com/h'}}\n"
+            "review_requests: {audience: promoters, channel: crm, url: 'https://g.page/r'}",
+        )
+    policy = load(
+        tmp_path,
+        "channels: {crm: {type: webhook, url: 'https://crm.example.com/h'}}\n"
+        "review_requests: {audience: every_respondent, channel: crm, url: 'https://g.page/r'}",
+    )
     assert policy.review_requests.audience == "every_respondent"
 
 
 def test_business_hours_count_only_working_time_in_the_team_time_zone():
     hours = BusinessHours(timezone="Europe/Berlin", days="mon-fri", hours="09:00-17:00")
-    friday_4pm_berlin = datetime(2026, 1, 9, 15, 0, tzinfo=timezone.utc)
+    friday_4pm_berlin = datetime(2026, 1, 9, 15, 0, tzinfo=UTC)
     # 1 h on Friday, 8 h Monday, 8 h Tuesday, 7 h Wednesday → Wednesday 16:00 Berlin.
-    assert hours.add(friday_4pm_berlin, timedelta(hours=24)) == datetime(2026, 1, 14, 15, 0, tzinfo=timezone.utc)
-    saturday = datetime(2026, 1, 10, 12, 0, tzinfo=timezone.utc)
-    assert hours.add(saturday, timedelta(hours=1)) == datetime(2026, 1, 12, 9, 0, tzinfo=timezone.utc)  # Mon 10:00 CET
+    assert hours.add(friday_4pm_berlin, timedelta(hours=24)) == datetime(2026, 1, 14, 15, 0, tzinfo=UTC)
+    saturday = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+    assert hours.add(saturday, timedelta(hours=1)) == datetime(2026, 1, 12, 9, 0, tzinfo=UTC)  # Mon 10:00 CET
     # Across the spring DST change 09:00 stays 09:00 local (07:00 UTC in summer).
-    before_dst = datetime(2026, 3, 27, 15, 0, tzinfo=timezone.utc)  # Fri 16:00 CET
-    assert hours.add(before_dst, timedelta(hours=2)) == datetime(2026, 3, 30, 8, 0, tzinfo=timezone.utc)
+    before_dst = datetime(2026, 3, 27, 15, 0, tzinfo=UTC)  # Fri 16:00 CET
+    assert hours.add(before_dst, timedelta(hours=2)) == datetime(2026, 3, 30, 8, 0, tzinfo=UTC)
 
 
 def test_the_digest_period_ends_at_the_configured_local_time():
     digest = Digest(every="1d", at="09:00", timezone="Europe/Berlin")
-    at_10_berlin = datetime(2026, 1, 6, 9, 0, tzinfo=timezone.utc)
-    assert latest_period_end(digest, at_10_berlin) == datetime(2026, 1, 6, 8, 0, tzinfo=timezone.utc)
-    at_7_berlin = datetime(2026, 1, 6, 6, 0, tzinfo=timezone.utc)
-    assert latest_period_end(digest, at_7_berlin) == datetime(2026, 1, 5, 8, 0, tzinfo=timezone.utc)
+    at_10_berlin = datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
+    assert latest_period_end(digest, at_10_berlin) == datetime(2026, 1, 6, 8, 0, tzinfo=UTC)
+    at_7_berlin = datetime(2026, 1, 6, 6, 0, tzinfo=UTC)
+    assert latest_period_end(digest, at_7_berlin) == datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     hourly = Digest(every="1h", at="00:00")
-    assert latest_period_end(hourly, datetime(2026, 1, 6, 9, 30, tzinfo=timezone.utc)) == datetime(2026, 1, 6, 9, 0,
-                                                                                                     tzinfo=timezone.utc)
+    assert latest_period_end(hourly, datetime(2026, 1, 6, 9, 30, tzinfo=UTC)) == datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
 
 
 def test_the_readme_policy_example_is_a_valid_policy(tmp_path):

@@ -17,10 +17,21 @@ from npsloop.shared import events
 from npsloop.shared.models import EventLogEntry
 
 
-def submission(n: int, *, key: str | None = None, external_id: str | None = None,
-               comment: str | None = "Support took days to answer") -> Submission:
-    payload = ResponseIn.model_validate({"score": n % 11, "comment": comment, "customer": {"id": f"c-{n}"},
-                                         **({"external_id": external_id} if external_id else {})})
+def submission(
+    n: int,
+    *,
+    key: str | None = None,
+    external_id: str | None = None,
+    comment: str | None = "Support took days to answer",
+) -> Submission:
+    payload = ResponseIn.model_validate(
+        {
+            "score": n % 11,
+            "comment": comment,
+            "customer": {"id": f"c-{n}"},
+            **({"external_id": external_id} if external_id else {}),
+        }
+    )
     return Submission(payload, source="tests", idempotency_key=key)
 
 
@@ -31,21 +42,32 @@ async def accept_group(runtime, submissions: list[Submission]):
 
 async def counts(runtime) -> tuple[int, int]:
     async with runtime.db.sessions() as session:
-        return (await session.scalar(select(func.count()).select_from(Response)),
-                await session.scalar(select(func.count()).select_from(EventLogEntry)))
+        return (
+            await session.scalar(select(func.count()).select_from(Response)),
+            await session.scalar(select(func.count()).select_from(EventLogEntry)),
+        )
 
 
 async def refuse_event_log_inserts(runtime, backend: str) -> None:
     """A trigger that fails every insert into the log: the write after the rows' insert fails."""
     async with runtime.db.engine.begin() as conn:
         if backend == "sqlite":
-            await conn.execute(text("CREATE TRIGGER refuse_log BEFORE INSERT ON event_log "
-                                    "BEGIN SELECT RAISE(ABORT, 'log refused by the test'); END"))
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_log BEFORE INSERT ON event_log "
+                    "BEGIN SELECT RAISE(ABORT, 'log refused by the test'); END"
+                )
+            )
         else:
-            await conn.execute(text("CREATE FUNCTION refuse_log() RETURNS trigger LANGUAGE plpgsql AS "
-                                    "$$ BEGIN RAISE EXCEPTION 'log refused by the test'; END $$"))
-            await conn.execute(text("CREATE TRIGGER refuse_log BEFORE INSERT ON event_log "
-                                    "FOR EACH ROW EXECUTE FUNCTION refuse_log()"))
+            await conn.execute(
+                text(
+                    "CREATE FUNCTION refuse_log() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'log refused by the test'; END $$"
+                )
+            )
+            await conn.execute(
+                text("CREATE TRIGGER refuse_log BEFORE INSERT ON event_log FOR EACH ROW EXECUTE FUNCTION refuse_log()")
+            )
 
 
 async def allow_event_log_inserts(runtime, backend: str) -> None:
@@ -81,8 +103,9 @@ async def test_a_late_comment_whose_event_cannot_be_logged_is_not_stored_either(
         stored = (await session.execute(select(Response))).scalars().all()
     assert [(r.external_id, r.comment) for r in stored] == [("ext-1", None)]
 
-    first, late = await accept_group(runtime, [submission(2, key="k-2"),
-                                               submission(1, external_id="ext-1", comment="Late")])
+    first, late = await accept_group(
+        runtime, [submission(2, key="k-2"), submission(1, external_id="ext-1", comment="Late")]
+    )
     assert not first.duplicate and late.duplicate
     async with runtime.db.sessions() as session:
         comment = await session.scalar(select(Response.comment).where(Response.external_id == "ext-1"))
@@ -115,7 +138,8 @@ async def test_writers_racing_with_one_idempotency_key_store_it_once(runtime):
 
 
 async def test_on_postgresql_a_group_of_new_responses_is_two_statements_without_begin_or_commit(
-        runtime, backend, monkeypatch):
+    runtime, backend, monkeypatch
+):
     if backend != "postgresql":
         pytest.skip("SQLite takes its write lock at BEGIN; its group stays one transaction")
     await accept_group(runtime, [submission(0, key="warm-up")])  # connection set-up statements

@@ -8,9 +8,13 @@ from npsloop.services.ingest.models import Response
 from npsloop.shared.events import CloudEvent
 from npsloop.shared.models import EventLogEntry
 
-DETRACTOR = {"score": 3, "comment": "Support never answered my ticket", "customer": {"id": "cust-1", "segment": "smb"},
-             "survey": {"touchpoint": "support", "kind": "transactional", "channel": "email"},
-             "properties": {"plan": "pro"}}
+DETRACTOR = {
+    "score": 3,
+    "comment": "Support never answered my ticket",
+    "customer": {"id": "cust-1", "segment": "smb"},
+    "survey": {"touchpoint": "support", "kind": "transactional", "channel": "email"},
+    "properties": {"plan": "pro"},
+}
 
 
 async def _count(runtime, model) -> int:
@@ -65,8 +69,9 @@ async def test_a_late_comment_by_patch_reclassifies_the_response(client, runtime
     await pump()
     before = (await client.get(f"/v1/responses/{rid}", headers=headers)).json()
     assert before["category"] == "detractor" and before["themes"] == []
-    reply = await client.patch(f"/v1/responses/{rid}", json={"comment": "The price is far too high for what it does"},
-                               headers=headers)
+    reply = await client.patch(
+        f"/v1/responses/{rid}", json={"comment": "The price is far too high for what it does"}, headers=headers
+    )
     assert reply.status_code == 202
     await pump()
     after = (await client.get(f"/v1/responses/{rid}", headers=headers)).json()
@@ -122,6 +127,7 @@ async def test_missing_or_wrong_keys_are_401_and_missing_scopes_403(client, runt
 
 async def test_a_revoked_key_is_refused_at_once(client, runtime, make_key):
     from npsloop.shared import auth
+
     headers = await make_key("responses:write")
     assert (await client.post("/v1/responses", json=DETRACTOR, headers=headers)).status_code == 202
     async with runtime.db.unit_of_work() as session:
@@ -153,9 +159,11 @@ async def test_a_comment_arriving_later_in_the_same_batch_is_in_the_row_and_its_
     # Rows and events are drafted before the transaction; a comment merged in afterwards
     # must reach both the stored row and the response.received event.
     headers = await make_key("responses:write", "responses:read")
-    items = [{"score": 3, "customer": {"id": "a"}, "external_id": "s-1"},
-             {"score": 3, "customer": {"id": "a"}, "external_id": "s-1", "comment": "Invoices are always wrong"},
-             {"score": 8, "customer": {"id": "b"}, "comment": "Fine"}]
+    items = [
+        {"score": 3, "customer": {"id": "a"}, "external_id": "s-1"},
+        {"score": 3, "customer": {"id": "a"}, "external_id": "s-1", "comment": "Invoices are always wrong"},
+        {"score": 8, "customer": {"id": "b"}, "comment": "Fine"},
+    ]
     body = (await client.post("/v1/responses/batch", json={"responses": items}, headers=headers)).json()
     assert [r["status"] for r in body["results"]] == ["accepted", "duplicate", "accepted"]
     response_id = body["results"][0]["id"]
@@ -166,7 +174,8 @@ async def test_a_comment_arriving_later_in_the_same_batch_is_in_the_row_and_its_
     events = [CloudEvent.from_json(envelope) for envelope in envelopes]
     assert [(e.type, e.data["id"], e.data["comment"]) for e in events] == [
         ("npsloop.response.received.v1", response_id, "Invoices are always wrong"),
-        ("npsloop.response.received.v1", body["results"][2]["id"], "Fine")]
+        ("npsloop.response.received.v1", body["results"][2]["id"], "Fine"),
+    ]
 
 
 async def test_a_batch_over_1000_items_is_refused_whole(client, runtime, make_key):
@@ -179,8 +188,11 @@ async def test_a_batch_over_1000_items_is_refused_whole(client, runtime, make_ke
 
 async def test_get_shows_the_classification_once_classified(client, make_key, pump):
     headers = await make_key("responses:write", "responses:read")
-    rid = (await client.post("/v1/responses", json={**DETRACTOR, "score": 10, "comment": "Great support team"},
-                             headers=headers)).json()["id"]
+    rid = (
+        await client.post(
+            "/v1/responses", json={**DETRACTOR, "score": 10, "comment": "Great support team"}, headers=headers
+        )
+    ).json()["id"]
     pending = (await client.get(f"/v1/responses/{rid}", headers=headers)).json()
     assert pending["category"] is None and pending["classified_at"] is None
     await pump()
@@ -202,16 +214,25 @@ async def test_openapi_documents_the_bearer_key_and_problem_errors_the_api_reall
     headers = await make_key("responses:write")
     spec = (await client.get("/openapi.json")).json()
     assert spec["components"]["securitySchemes"]["apiKey"] == {
-        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"]["apiKey"]["description"]}
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["apiKey"]["description"],
+    }
     post = spec["paths"]["/v1/responses"]["post"]
     assert post["security"] == [{"apiKey": ["responses:write"]}]
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    assert {status: post["responses"][status]["content"] for status in ("401", "403", "422", "429")} == \
-        {status: problem for status in ("401", "403", "422", "429")}
+    assert {status: post["responses"][status]["content"] for status in ("401", "403", "422", "429")} == dict.fromkeys(
+        ("401", "403", "422", "429"), problem
+    )
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     assert "security" not in spec["paths"]["/healthz"]["get"]
-    unguarded = [(path, method) for path, item in spec["paths"].items() if path.startswith("/v1/")
-                 for method, op in item.items() if not op.get("security")]
+    unguarded = [
+        (path, method)
+        for path, item in spec["paths"].items()
+        if path.startswith("/v1/")
+        for method, op in item.items()
+        if not op.get("security")
+    ]
     assert unguarded == []
     # The documented shapes are the real ones: a 422 and a 401 carry the Problem's required fields.
     schema = spec["components"]["schemas"]["Problem"]

@@ -35,8 +35,9 @@ async def apps(runtime):
         await real_full_stack(scope, receive, send)
 
     lean.fast_path.fallback = counting_full_stack
-    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://npsloop.test")
-               for a in (lean, full)]
+    clients = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://npsloop.test") for a in (lean, full)
+    ]
     yield clients[0], clients[1], calls, lean
     for c in clients:
         await c.aclose()
@@ -46,8 +47,10 @@ async def apps(runtime):
 
 async def _both(apps, content: bytes, headers: dict[str, str]) -> tuple[httpx.Response, httpx.Response]:
     lean, full, *_ = apps
-    return (await lean.post("/v1/responses", content=content, headers=headers),
-            await full.post("/v1/responses", content=content, headers=headers))
+    return (
+        await lean.post("/v1/responses", content=content, headers=headers),
+        await full.post("/v1/responses", content=content, headers=headers),
+    )
 
 
 def _same(a: httpx.Response, b: httpx.Response) -> None:
@@ -89,23 +92,25 @@ async def test_a_charset_in_the_content_type_still_takes_the_lean_path(apps, mak
     assert reply.status_code == 202 and calls["full_stack"] == 0
 
 
-@pytest.mark.parametrize("content, extra, status", [
-    (json.dumps({**BODY, "score": 11}).encode(), {}, 422),                      # out of range: 422 naming score
-    (json.dumps({**BODY, "score": "7"}).encode(), {}, 422),                     # strict int
-    (json.dumps({"score": 5}).encode(), {}, 422),                               # customer missing
-    (json.dumps({**BODY, "colour": "red"}).encode(), {}, 422),                  # unknown field
-    (json.dumps({**BODY, "responded_at": "2026-01-01T10:00:00"}).encode(), {}, 422),  # naive time
-    (json.dumps([BODY]).encode(), {}, 422),                                     # not an object
-    (b"{not json", {}, 400),                                                    # 400
-    (b"", {}, 422),                                                             # no body
-    (json.dumps(BODY).encode(), {"Content-Type": "text/plain"}, 422),
-    (json.dumps(BODY).encode(), {"Idempotency-Key": ""}, 422),
-    (json.dumps(BODY).encode(), {"Idempotency-Key": "k" * 201}, 422),
-    (json.dumps({**BODY, "comment": "x" * 70_000}).encode(), {}, 422),           # comment too long: 422
-    (b'{"comment": "' + b"x" * 1_100_000 + b'"}', {}, 413),                      # over the body limit: 413
-])
-async def test_invalid_requests_get_the_same_answer_as_through_the_framework(apps, make_key, content, extra,
-                                                                            status):
+@pytest.mark.parametrize(
+    "content, extra, status",
+    [
+        (json.dumps({**BODY, "score": 11}).encode(), {}, 422),  # out of range: 422 naming score
+        (json.dumps({**BODY, "score": "7"}).encode(), {}, 422),  # strict int
+        (json.dumps({"score": 5}).encode(), {}, 422),  # customer missing
+        (json.dumps({**BODY, "colour": "red"}).encode(), {}, 422),  # unknown field
+        (json.dumps({**BODY, "responded_at": "2026-01-01T10:00:00"}).encode(), {}, 422),  # naive time
+        (json.dumps([BODY]).encode(), {}, 422),  # not an object
+        (b"{not json", {}, 400),  # 400
+        (b"", {}, 422),  # no body
+        (json.dumps(BODY).encode(), {"Content-Type": "text/plain"}, 422),
+        (json.dumps(BODY).encode(), {"Idempotency-Key": ""}, 422),
+        (json.dumps(BODY).encode(), {"Idempotency-Key": "k" * 201}, 422),
+        (json.dumps({**BODY, "comment": "x" * 70_000}).encode(), {}, 422),  # comment too long: 422
+        (b'{"comment": "' + b"x" * 1_100_000 + b'"}', {}, 413),  # over the body limit: 413
+    ],
+)
+async def test_invalid_requests_get_the_same_answer_as_through_the_framework(apps, make_key, content, extra, status):
     headers = {**await make_key("responses:write"), "Content-Type": "application/json", **extra}
     lean, full = await _both(apps, content, headers)
     assert lean.status_code == status, lean.text
@@ -140,6 +145,7 @@ async def test_an_idempotency_key_reused_for_another_body_gets_the_same_409(apps
 
 async def test_a_key_revoked_after_it_was_cached_writes_nothing(apps, runtime, make_key):
     from npsloop.shared import auth
+
     lean, *_ = apps
     headers = await make_key("responses:write")
     assert (await lean.post("/v1/responses", json=BODY, headers=headers)).status_code == 202  # now cached
@@ -156,20 +162,26 @@ async def test_in_one_group_commit_only_the_revoked_keys_submissions_are_refused
     import asyncio
 
     from npsloop.shared import auth
+
     lean, *_ = apps
     revoked, active = await make_key("responses:write", name="old-app"), await make_key("responses:write")
     for headers in (revoked, active):  # both keys cached
         assert (await lean.post("/v1/responses", json=BODY, headers=headers)).status_code == 202
     async with runtime.db.unit_of_work() as session:
         await auth.revoke_key(session, revoked["Authorization"].split("_")[1], clock=runtime.clock)
-    replies = await asyncio.gather(*(lean.post("/v1/responses", json={**BODY, "score": n % 11},
-                                               headers=revoked if n % 2 else active) for n in range(20)))
+    replies = await asyncio.gather(
+        *(
+            lean.post("/v1/responses", json={**BODY, "score": n % 11}, headers=revoked if n % 2 else active)
+            for n in range(20)
+        )
+    )
     assert [r.status_code for r in replies] == [401 if n % 2 else 202 for n in range(20)]
     assert await _count(runtime, Response) == 2 + 10
 
 
 async def test_over_the_rate_limit_the_answer_is_the_same_429_and_no_token_is_taken_twice(apps, make_key):
     from npsloop.shared.rate_limit import RateLimiter
+
     lean_client, full_client, calls, lean_app = apps
     headers = {**await make_key("responses:write"), "Content-Type": "application/json"}
     # One shared limiter with a burst of 2 and (almost) no refill.
@@ -186,8 +198,16 @@ async def test_over_the_rate_limit_the_answer_is_the_same_429_and_no_token_is_ta
 
 
 def _batch(prefix: str, n: int) -> list[dict]:
-    return [{"score": i % 11, "comment": "Too slow" if i % 2 else None, "external_id": f"{prefix}-{i}",
-             "customer": {"id": f"{prefix}-c{i}"}, "responded_at": "2026-05-01T10:00:00+02:00"} for i in range(n)]
+    return [
+        {
+            "score": i % 11,
+            "comment": "Too slow" if i % 2 else None,
+            "external_id": f"{prefix}-{i}",
+            "customer": {"id": f"{prefix}-c{i}"},
+            "responded_at": "2026-05-01T10:00:00+02:00",
+        }
+        for i in range(n)
+    ]
 
 
 async def test_an_all_valid_batch_takes_the_lean_path_with_the_routes_answer(apps, runtime, make_key):
@@ -208,8 +228,18 @@ async def test_an_all_valid_batch_takes_the_lean_path_with_the_routes_answer(app
 
     async with runtime.db.sessions() as session:
         first = await session.get(Response, fast.json()["results"][1]["id"])
-        envelope = (await session.execute(select(EventLogEntry.envelope).where(
-            EventLogEntry.event_id.is_not(None)).order_by(EventLogEntry.position).limit(2))).scalars().all()[1]
+        envelope = (
+            (
+                await session.execute(
+                    select(EventLogEntry.envelope)
+                    .where(EventLogEntry.event_id.is_not(None))
+                    .order_by(EventLogEntry.position)
+                    .limit(2)
+                )
+            )
+            .scalars()
+            .all()[1]
+        )
     assert (first.score, first.comment, first.external_id, first.customer_id) == (1, "Too slow", "lean-1", "lean-c1")
     assert first.responded_at.isoformat() == "2026-05-01T08:00:00+00:00"
     event = json.loads(envelope)
@@ -232,9 +262,11 @@ async def test_a_batch_with_an_invalid_item_goes_to_the_route_which_reports_it(a
 async def test_a_batch_from_a_key_revoked_after_it_was_cached_writes_nothing(apps, runtime, make_key):
     lean, _, calls, _ = apps
     headers = await make_key("responses:write")
-    assert (await lean.post("/v1/responses/batch", json={"responses": _batch("rv", 1)},
-                            headers=headers)).status_code == 202  # the key is now cached
+    assert (
+        await lean.post("/v1/responses/batch", json={"responses": _batch("rv", 1)}, headers=headers)
+    ).status_code == 202  # the key is now cached
     from npsloop.shared import auth
+
     async with runtime.db.unit_of_work() as session:
         assert await auth.revoke_key(session, headers["Authorization"].split("_")[1], clock=runtime.clock)
     reply = await lean.post("/v1/responses/batch", json={"responses": _batch("rv2", 5)}, headers=headers)

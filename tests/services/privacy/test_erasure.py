@@ -45,15 +45,26 @@ async def _customer_with_history(client, runtime, make_key, pump, receiver, head
     hook = await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=headers)
     assert hook.status_code == 201
     customer = {"id": ERASED_ID, "email": EMAIL, "name": NAME, "segment": "smb", "account_id": "acct-9"}
-    detractor = await client.post("/v1/responses", headers={**headers, "Idempotency-Key": "gdpr-1"}, json={
-        "score": 2, "comment": COMMENT, "customer": customer, "external_id": "order-gdpr-1",
-        "properties": {"contact": EMAIL, "plan": "pro"}})
+    detractor = await client.post(
+        "/v1/responses",
+        headers={**headers, "Idempotency-Key": "gdpr-1"},
+        json={
+            "score": 2,
+            "comment": COMMENT,
+            "customer": customer,
+            "external_id": "order-gdpr-1",
+            "properties": {"contact": EMAIL, "plan": "pro"},
+        },
+    )
     assert detractor.status_code == 202
-    await client.post("/v1/responses", json={"score": 10, "customer": customer, "comment": "Great team"},
-                      headers=headers)
-    await client.post("/v1/responses", json={"score": 9, "comment": KEPT_COMMENT,
-                                             "customer": {"id": "cust-stays", "email": "stays@example.org"}},
-                      headers=headers)
+    await client.post(
+        "/v1/responses", json={"score": 10, "customer": customer, "comment": "Great team"}, headers=headers
+    )
+    await client.post(
+        "/v1/responses",
+        json={"score": 9, "comment": KEPT_COMMENT, "customer": {"id": "cust-stays", "email": "stays@example.org"}},
+        headers=headers,
+    )
     await pump()
     (task,) = (await client.get("/v1/tasks", params={"customer_id": ERASED_ID}, headers=headers)).json()["tasks"]
     assert (await client.post(f"/v1/tasks/{task['id']}/notes", json={"note": NOTE}, headers=headers)).status_code == 201
@@ -65,22 +76,31 @@ async def _customer_with_history(client, runtime, make_key, pump, receiver, head
     # A poison copy of one of the customer's events, as a failing consumer would leave it.
     async with runtime.db.unit_of_work() as session:
         entry = (await session.scalars(select(EventLogEntry).where(EventLogEntry.key == ERASED_ID))).first()
-        session.add(DeadLetter(consumer="classifier", event_id=entry.event_id, topic=entry.topic, type=entry.type,
-                               envelope=entry.envelope, error=f"KeyError: {EMAIL}", attempts=5,
-                               created_at=runtime.clock.now()))
+        session.add(
+            DeadLetter(
+                consumer="classifier",
+                event_id=entry.event_id,
+                topic=entry.topic,
+                type=entry.type,
+                envelope=entry.envelope,
+                error=f"KeyError: {EMAIL}",
+                attempts=5,
+                created_at=runtime.clock.now(),
+            )
+        )
     return {"detractor_id": detractor.json()["id"], "task_id": task["id"]}
 
 
-async def test_erasing_a_customer_leaves_no_trace_of_them_in_any_table_or_payload(client, runtime, make_key, pump,
-                                                                                  receiver):
+async def test_erasing_a_customer_leaves_no_trace_of_them_in_any_table_or_payload(
+    client, runtime, make_key, pump, receiver
+):
     headers = await make_key("admin", name="crm-sync")
     ids = await _customer_with_history(client, runtime, make_key, pump, receiver, headers)
     before = await _everything_stored(runtime)
     for secret in (ERASED_ID, EMAIL, NAME, COMMENT, NOTE):
         assert secret in before  # the scan below would prove nothing otherwise
 
-    reply = await client.delete(f"/v1/customers/{ERASED_ID}", params={"reason": "art. 17 request #88"},
-                                headers=headers)
+    reply = await client.delete(f"/v1/customers/{ERASED_ID}", params={"reason": "art. 17 request #88"}, headers=headers)
     assert reply.status_code == 200, reply.text
     erasure = reply.json()
     assert erasure["status"] == "erased"
@@ -107,8 +127,11 @@ async def test_erasing_a_customer_leaves_no_trace_of_them_in_any_table_or_payloa
 
 async def test_the_erased_events_still_flow_through_the_pipeline(client, runtime, make_key, pump):
     headers = await make_key("admin")
-    posted = await client.post("/v1/responses", json={"score": 1, "comment": COMMENT,
-                                                      "customer": {"id": ERASED_ID, "email": EMAIL}}, headers=headers)
+    posted = await client.post(
+        "/v1/responses",
+        json={"score": 1, "comment": COMMENT, "customer": {"id": ERASED_ID, "email": EMAIL}},
+        headers=headers,
+    )
     # Erased before any consumer ran: the scrubbed events must still be processable.
     assert (await client.delete(f"/v1/customers/{ERASED_ID}", headers=headers)).status_code == 200
     await pump()
@@ -130,15 +153,18 @@ async def test_erasure_needs_the_admin_scope_and_unknown_customers_are_answered_
         assert await session.scalar(select(ErasureRecord.customer_id_sha256)) == customer_hash("never-seen")
 
 
-async def test_comments_older_than_the_retention_period_are_purged_with_their_copies(client, runtime, clock,
-                                                                                      make_key, pump):
+async def test_comments_older_than_the_retention_period_are_purged_with_their_copies(
+    client, runtime, clock, make_key, pump
+):
     headers = await make_key("admin")
-    old = await client.post("/v1/responses", json={"score": 3, "comment": COMMENT, "customer": {"id": "c-old"}},
-                            headers=headers)
+    old = await client.post(
+        "/v1/responses", json={"score": 3, "comment": COMMENT, "customer": {"id": "c-old"}}, headers=headers
+    )
     await pump()
     clock.advance(days=40)
-    new = await client.post("/v1/responses", json={"score": 3, "comment": KEPT_COMMENT, "customer": {"id": "c-old"}},
-                            headers=headers)
+    new = await client.post(
+        "/v1/responses", json={"score": 3, "comment": KEPT_COMMENT, "customer": {"id": "c-old"}}, headers=headers
+    )
     await pump()
     assert await purge_expired_comments(runtime.db, clock=clock, retention_days=30) == 1
     assert await purge_expired_comments(runtime.db, clock=clock, retention_days=30) == 0
@@ -151,11 +177,13 @@ async def test_comments_older_than_the_retention_period_are_purged_with_their_co
     assert (await client.get(f"/v1/responses/{new.json()['id']}", headers=headers)).json()["comment"] == KEPT_COMMENT
 
 
-async def test_the_retention_role_purges_on_its_own_when_a_retention_period_is_set(client, runtime, clock, make_key,
-                                                                                    pump):
+async def test_the_retention_role_purges_on_its_own_when_a_retention_period_is_set(
+    client, runtime, clock, make_key, pump
+):
     headers = await make_key("admin")
-    old = await client.post("/v1/responses", json={"score": 9, "comment": COMMENT, "customer": {"id": "c-role"}},
-                            headers=headers)
+    old = await client.post(
+        "/v1/responses", json={"score": 9, "comment": COMMENT, "customer": {"id": "c-role"}}, headers=headers
+    )
     await pump()
     clock.advance(days=8)
     runtime.settings.comment_retention_days = 7

@@ -25,9 +25,13 @@ from tests.shared.bus.kafka_harness import KafkaHarness, kafka_bootstrap  # noqa
 test_metadata = MetaData()
 # A table only these tests use: the visible "effect" of a handler.
 effects = Table(
-    "bus_test_effects", test_metadata,
+    "bus_test_effects",
+    test_metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("consumer", String(100)), Column("event_id", String(64)), Column("key", String(100)), Column("seq", Integer),
+    Column("consumer", String(100)),
+    Column("event_id", String(64)),
+    Column("key", String(100)),
+    Column("seq", Integer),
 )
 
 
@@ -46,14 +50,17 @@ class DatabaseLogHarness:
 
     async def rewind(self, consumer: str) -> None:
         async with self.db.unit_of_work() as session:
-            await session.execute(update(ConsumerPosition).where(ConsumerPosition.consumer == consumer).values(position=0))
+            await session.execute(
+                update(ConsumerPosition).where(ConsumerPosition.consumer == consumer).values(position=0)
+            )
 
     async def close(self) -> None:
         pass
 
 
-async def run_until(harness, subscription: Subscription, condition: Callable[[], "asyncio.Future[bool]"],
-                    timeout: float = 20.0) -> None:
+async def run_until(
+    harness, subscription: Subscription, condition: Callable[[], asyncio.Future[bool]], timeout: float = 20.0
+) -> None:
     """Run the subscription on the harness's transport until ``condition()`` is true."""
     stop = asyncio.Event()
     task = asyncio.create_task(harness.transport.run(subscription, stop))
@@ -74,7 +81,10 @@ async def run_until(harness, subscription: Subscription, condition: Callable[[],
 async def effect_rows(db: Database, consumer: str) -> list[tuple[str, str, int]]:
     async with db.sessions() as session:
         rows = await session.execute(
-            select(effects.c.event_id, effects.c.key, effects.c.seq).where(effects.c.consumer == consumer).order_by(effects.c.id))
+            select(effects.c.event_id, effects.c.key, effects.c.seq)
+            .where(effects.c.consumer == consumer)
+            .order_by(effects.c.id)
+        )
         return [tuple(r) for r in rows.all()]
 
 
@@ -96,8 +106,10 @@ async def bus(request: pytest.FixtureRequest, database_url: str, clock: ManualCl
     elif request.param == "kafka":
         if request.getfixturevalue("backend") == "sqlite":
             await db.dispose()
-            pytest.skip("Kafka harness runs on PostgreSQL (the scaled deployment); the consumer code is the same on "
-                        "SQLite and the relay's SQLite path has its own test in test_kafka_relay.py")
+            pytest.skip(
+                "Kafka harness runs on PostgreSQL (the scaled deployment); the consumer code is the same on "
+                "SQLite and the relay's SQLite path has its own test in test_kafka_relay.py"
+            )
         harness = KafkaHarness(db, clock, request.getfixturevalue("kafka_bootstrap"))
     else:  # pragma: no cover - other transports register here
         raise AssertionError(request.param)

@@ -18,8 +18,9 @@ from tests.kafka_mock import TEST_SESSION_TIMEOUT_MS, kafka_bootstrap, unique_to
 
 
 def private_topics(prefix: str) -> KafkaTopics:
-    return KafkaTopics({t: f"{prefix}.{t}" for t in (events.TOPIC_RESPONSES, events.TOPIC_CLASSIFICATIONS,
-                                                      events.TOPIC_FOLLOWUPS)})
+    return KafkaTopics(
+        {t: f"{prefix}.{t}" for t in (events.TOPIC_RESPONSES, events.TOPIC_CLASSIFICATIONS, events.TOPIC_FOLLOWUPS)}
+    )
 
 
 class KafkaHarness:
@@ -32,8 +33,13 @@ class KafkaHarness:
         self.prefix = unique_topic_prefix()
         self.topics = private_topics(self.prefix)
         self.processor = EventProcessor(db, clock, max_attempts=max_attempts, retry_base_seconds=0.0)
-        self.transport = KafkaTransport(self.processor, bootstrap_servers=bootstrap_servers, topics=self.topics,
-                                        group_prefix=self.prefix, session_timeout_ms=TEST_SESSION_TIMEOUT_MS)
+        self.transport = KafkaTransport(
+            self.processor,
+            bootstrap_servers=bootstrap_servers,
+            topics=self.topics,
+            group_prefix=self.prefix,
+            session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
+        )
         self.relay = OutboxRelay(db, clock, bootstrap_servers=bootstrap_servers, topics=self.topics, poll_interval=0.02)
 
     async def publish(self, *evts: events.CloudEvent) -> None:
@@ -55,7 +61,7 @@ class KafkaHarness:
         try:
             while not member.assignment():
                 await member.getmany(timeout_ms=100, max_records=1)
-            await member.commit({tp: 0 for tp in member.assignment()})
+            await member.commit(dict.fromkeys(member.assignment(), 0))
         finally:
             await member.stop()
 
@@ -69,8 +75,9 @@ async def read_records(bootstrap_servers: str, topic: str, count: int, timeout: 
 
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                              auto_offset_reset="earliest")
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await reader.start()
     try:
         loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,15 +15,23 @@ from tests.shared.bus.conftest import effect_count, effect_rows, effects, run_un
 
 
 def make_event(key: str, seq: int) -> events.CloudEvent:
-    from datetime import datetime, timezone
-    return events.new_event(events.RESPONSE_RECEIVED, key=key, subject=f"{key}-{seq}",
-                            data={"seq": seq}, time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    from datetime import datetime
+
+    return events.new_event(
+        events.RESPONSE_RECEIVED,
+        key=key,
+        subject=f"{key}-{seq}",
+        data={"seq": seq},
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
 
 
 def recording_handler(consumer: str):
     async def handle(session: AsyncSession, event: events.CloudEvent) -> None:
-        await session.execute(insert(effects).values(consumer=consumer, event_id=event.id, key=event.partitionkey,
-                                                     seq=event.data["seq"]))
+        await session.execute(
+            insert(effects).values(consumer=consumer, event_id=event.id, key=event.partitionkey, seq=event.data["seq"])
+        )
+
     return handle
 
 
@@ -33,7 +42,7 @@ def subscription(consumer: str, handler) -> Subscription:
 async def test_events_of_one_key_are_handled_in_the_order_they_were_written(bus):
     written = [make_event(f"customer-{i % 3}", i) for i in range(60)]
     for chunk in range(0, 60, 7):
-        await bus.publish(*written[chunk:chunk + 7])
+        await bus.publish(*written[chunk : chunk + 7])
     sub = subscription("ordering", recording_handler("ordering"))
     await run_until(bus, sub, lambda: _at_least(bus, "ordering", 60))
     rows = await effect_rows(bus.db, "ordering")

@@ -47,8 +47,9 @@ async def test_a_group_commits_early_when_ingest_waits_and_the_rest_follows_exac
             await session.execute(insert(effects).values(consumer="c", event_id="ingest", key="-", seq=-1))
 
     async def handler(session: AsyncSession, event: events.CloudEvent) -> None:
-        await session.execute(insert(effects).values(consumer="c", event_id=event.id, key=event.partitionkey,
-                                                     seq=event.data["seq"]))
+        await session.execute(
+            insert(effects).values(consumer="c", event_id=event.id, key=event.partitionkey, seq=event.data["seq"])
+        )
         if event.data["seq"] == 4:
             urgent.append(asyncio.create_task(ingest_like_write()))
             await asyncio.sleep(0)  # it starts and waits for the write slot we hold
@@ -79,8 +80,9 @@ async def test_prefetch_runs_once_per_group_with_the_events_to_handle_and_handle
 
     async def handler(session: AsyncSession, event: events.CloudEvent) -> None:
         found.append(lookup(session, "seqs", event.id))
-        await session.execute(insert(effects).values(consumer="p", event_id=event.id, key=event.partitionkey,
-                                                     seq=event.data["seq"]))
+        await session.execute(
+            insert(effects).values(consumer="p", event_id=event.id, key=event.partitionkey, seq=event.data["seq"])
+        )
 
     sub = Subscription(consumer="p", topics=(events.TOPIC_RESPONSES,), handler=handler, prefetch=prefetch)
     while await harness.transport.drain_once(sub):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
@@ -19,13 +19,18 @@ from npsloop.shared.bus.relay import OutboxRelay
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.models import EventLogEntry
-from tests.shared.bus.kafka_harness import kafka_bootstrap, read_records, private_topics  # noqa: F401 (fixture)
 from tests.kafka_mock import unique_topic_prefix
+from tests.shared.bus.kafka_harness import kafka_bootstrap, private_topics, read_records  # noqa: F401 (fixture)
 
 
 def response_event(key: str, seq: int) -> events.CloudEvent:
-    return events.new_event(events.RESPONSE_RECEIVED, key=key, subject=f"{key}-{seq}", data={"seq": seq},
-                            time=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    return events.new_event(
+        events.RESPONSE_RECEIVED,
+        key=key,
+        subject=f"{key}-{seq}",
+        data={"seq": seq},
+        time=datetime(2026, 1, 1, tzinfo=UTC),
+    )
 
 
 async def append(db: Database, clock: ManualClock, *evts: events.CloudEvent) -> None:
@@ -35,17 +40,20 @@ async def append(db: Database, clock: ManualClock, *evts: events.CloudEvent) -> 
 
 async def unpublished_count(db: Database) -> int:
     async with db.sessions() as session:
-        return await session.scalar(select(func.count()).select_from(EventLogEntry).where(EventLogEntry.published_at.is_(None)))
+        return await session.scalar(
+            select(func.count()).select_from(EventLogEntry).where(EventLogEntry.published_at.is_(None))
+        )
 
 
 async def test_relay_sends_cloudevents_keyed_by_customer_in_order_and_stamps_rows_after_the_ack(
-        database_url, clock, kafka_bootstrap):
+    database_url, clock, kafka_bootstrap
+):
     db = Database(database_url)
     topics = private_topics(unique_topic_prefix())
     relay = OutboxRelay(db, clock, bootstrap_servers=kafka_bootstrap, topics=topics, poll_interval=0.02, batch_size=7)
     written = [response_event(f"customer-{i % 3}", i) for i in range(30)]
     for i in range(0, 30, 4):
-        await append(db, clock, *written[i:i + 4])
+        await append(db, clock, *written[i : i + 4])
     try:
         while await relay.relay_once():
             pass
@@ -70,8 +78,9 @@ async def test_relay_sends_cloudevents_keyed_by_customer_in_order_and_stamps_row
 
 async def test_rows_stay_unpublished_while_no_broker_acknowledges_them(database_url, clock):
     db = Database(database_url)
-    relay = OutboxRelay(db, clock, bootstrap_servers="127.0.0.1:1", topics=private_topics("unreachable"),
-                        poll_interval=0.02)
+    relay = OutboxRelay(
+        db, clock, bootstrap_servers="127.0.0.1:1", topics=private_topics("unreachable"), poll_interval=0.02
+    )
     await append(db, clock, response_event("k", 0))
     try:
         # The producer cannot start: relay_once raises (run() logs it and retries) instead of
@@ -91,8 +100,17 @@ async def test_two_relays_on_postgresql_never_reorder_a_customers_events(postgre
     async with db.unit_of_work() as session:
         await session.execute(EventLogEntry.__table__.delete())
     topics = private_topics(unique_topic_prefix())
-    relays = [OutboxRelay(Database(postgres_url), clock, bootstrap_servers=kafka_bootstrap, topics=topics,
-                          poll_interval=0.005, batch_size=5) for _ in range(2)]
+    relays = [
+        OutboxRelay(
+            Database(postgres_url),
+            clock,
+            bootstrap_servers=kafka_bootstrap,
+            topics=topics,
+            poll_interval=0.005,
+            batch_size=5,
+        )
+        for _ in range(2)
+    ]
     stop = asyncio.Event()
     running = [asyncio.create_task(relay.run(stop)) for relay in relays]
     try:

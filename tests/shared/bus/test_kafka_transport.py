@@ -24,7 +24,7 @@ from npsloop.shared.bus.contract import Subscription
 from npsloop.shared.bus.kafka import KafkaUnreachable
 from npsloop.shared.models import DeadLetter
 from npsloop.shared.settings import Settings
-from tests.shared.bus.conftest import effect_rows, effects, run_until
+from tests.shared.bus.conftest import effect_rows, run_until
 from tests.shared.bus.kafka_harness import kafka_bootstrap, read_records  # noqa: F401 (fixture)
 from tests.shared.bus.test_contract import make_event, recording_handler
 
@@ -32,7 +32,6 @@ from tests.shared.bus.test_contract import make_event, recording_handler
 @pytest.fixture
 def backend() -> str:
     return "sqlite"
-
 
 
 @pytest.fixture
@@ -108,7 +107,8 @@ async def test_a_stopped_consumer_has_committed_everything_it_handled(kafka_bus)
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(
-            bus.transport.group_id("graceful"), partitions=[TopicPartition(records[0].topic, p) for p in end_offsets])
+            bus.transport.group_id("graceful"), partitions=[TopicPartition(records[0].topic, p) for p in end_offsets]
+        )
     finally:
         await admin.close()
     assert {tp.partition: meta.offset for tp, meta in committed.items() if meta.offset >= 0} == end_offsets
@@ -116,8 +116,12 @@ async def test_a_stopped_consumer_has_committed_everything_it_handled(kafka_bus)
 
 
 async def test_an_unreachable_broker_is_a_start_up_error_naming_the_setting(database_url, tmp_path):
-    settings = Settings(database_url=database_url, data_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1",
-                        kafka_connect_timeout_seconds=1)
+    settings = Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        kafka_bootstrap_servers="127.0.0.1:1",
+        kafka_connect_timeout_seconds=1,
+    )
     runtime = Runtime.build(settings)
     try:
         with pytest.raises(KafkaUnreachable, match="NPSLOOP_KAFKA_BOOTSTRAP_SERVERS.*127.0.0.1:1"):
@@ -127,10 +131,20 @@ async def test_an_unreachable_broker_is_a_start_up_error_naming_the_setting(data
 
 
 def test_serve_exits_with_a_clear_message_when_kafka_is_unreachable(database_url, tmp_path):
-    env = {**os.environ, "NPSLOOP_DATABASE_URL": database_url, "NPSLOOP_DATA_DIR": str(tmp_path),
-           "NPSLOOP_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1", "NPSLOOP_KAFKA_CONNECT_TIMEOUT_SECONDS": "1"}
-    done = subprocess.run([sys.executable, "-m", "npsloop.services.cli", "serve", "classifier"], env=env,
-                          capture_output=True, text=True, timeout=180)  # generous: start-up is slow on a busy CI box
+    env = {
+        **os.environ,
+        "NPSLOOP_DATABASE_URL": database_url,
+        "NPSLOOP_DATA_DIR": str(tmp_path),
+        "NPSLOOP_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "NPSLOOP_KAFKA_CONNECT_TIMEOUT_SECONDS": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "npsloop.services.cli", "serve", "classifier"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )  # generous: start-up is slow on a busy CI box
     assert done.returncode == 2
     assert "NPSLOOP_KAFKA_BOOTSTRAP_SERVERS: no Kafka broker answered at 127.0.0.1:1" in done.stderr
     assert "Traceback" not in done.stderr
@@ -147,9 +161,13 @@ async def test_readyz_reports_an_unreachable_broker(database_url, tmp_path):
         await runtime.close()
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json() == {"type": "about:blank", "title": "Service Unavailable", "status": 503,
-                               "detail": "a dependency is not reachable",
-                               "checks": {"database": "ok", "bus": "unavailable: KafkaConnectionError"}}
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "a dependency is not reachable",
+        "checks": {"database": "ok", "bus": "unavailable: KafkaConnectionError"},
+    }
 
 
 async def test_readyz_is_ok_when_the_broker_answers(database_url, tmp_path, kafka_bootstrap):
@@ -167,4 +185,5 @@ async def test_readyz_is_ok_when_the_broker_answers(database_url, tmp_path, kafk
 
 async def _effects_at_least(bus, consumer: str, n: int) -> bool:
     from tests.shared.bus.conftest import effect_count
+
     return await effect_count(bus.db, consumer) >= n

@@ -25,8 +25,11 @@ async def processed_count(runtime) -> int:
 
 async def post(client, headers, n: int, tag: str) -> None:
     for i in range(n):
-        reply = await client.post("/v1/responses", json={"score": i % 11, "comment": "slow app",
-                                                         "customer": {"id": f"{tag}-{i}"}}, headers=headers)
+        reply = await client.post(
+            "/v1/responses",
+            json={"score": i % 11, "comment": "slow app", "customer": {"id": f"{tag}-{i}"}},
+            headers=headers,
+        )
         assert reply.status_code == 202, reply.text
 
 
@@ -40,8 +43,9 @@ async def test_embedded_log_keeps_recent_and_unread_rows_and_prunes_the_rest(cli
     assert before.get("responses") == 12
 
     # Read by everyone but recent: kept.
-    assert await prune_event_log(runtime.db, clock=clock, retention_days=RETENTION_DAYS, kafka_mode=False,
-                                 subscriptions=subscriptions) == (0, 0)
+    assert await prune_event_log(
+        runtime.db, clock=clock, retention_days=RETENTION_DAYS, kafka_mode=False, subscriptions=subscriptions
+    ) == (0, 0)
 
     clock.advance(days=RETENTION_DAYS + 1)
     await post(client, headers, 3, "new")  # written now, not yet read by anyone
@@ -49,15 +53,17 @@ async def test_embedded_log_keeps_recent_and_unread_rows_and_prunes_the_rest(cli
 
     # A consumer that should read `responses` but never started holds that topic back.
     late = Subscription(consumer="late-reader", topics=("responses",), handler=lambda *a: None)
-    events, records = await prune_event_log(runtime.db, clock=clock, retention_days=RETENTION_DAYS, kafka_mode=False,
-                                            subscriptions=[*subscriptions, late])
+    events, records = await prune_event_log(
+        runtime.db, clock=clock, retention_days=RETENTION_DAYS, kafka_mode=False, subscriptions=[*subscriptions, late]
+    )
     # Idempotency records are days past any redelivery window: they all go.
     assert records == records_before > 0 and await processed_count(runtime) == 0
     assert (await log_rows(runtime))["responses"] == 15
     assert events == sum(n for topic, n in before.items() if topic in consumed_topics and topic != "responses")
 
-    events, _ = await prune_event_log(runtime.db, clock=clock, retention_days=RETENTION_DAYS, kafka_mode=False,
-                                      subscriptions=subscriptions)
+    events, _ = await prune_event_log(
+        runtime.db, clock=clock, retention_days=RETENTION_DAYS, kafka_mode=False, subscriptions=subscriptions
+    )
     after = await log_rows(runtime)
     assert after["responses"] == 3, "the old rows went; the three unread ones stay"
     assert events == 12
@@ -77,16 +83,19 @@ async def test_kafka_mode_prunes_only_published_rows_older_than_the_retention(cl
     await post(client, headers, 10, "k")
     async with runtime.db.unit_of_work() as session:
         positions = (await session.scalars(select(EventLogEntry.position).order_by(EventLogEntry.position))).all()
-        await session.execute(update(EventLogEntry).where(EventLogEntry.position.in_(positions[:6]))
-                              .values(published_at=clock.now()))
+        await session.execute(
+            update(EventLogEntry).where(EventLogEntry.position.in_(positions[:6])).values(published_at=clock.now())
+        )
     clock.advance(days=RETENTION_DAYS + 1)
-    events, _ = await prune_event_log(runtime.db, clock=clock, retention_days=RETENTION_DAYS, kafka_mode=True,
-                                      subscriptions=[])
+    events, _ = await prune_event_log(
+        runtime.db, clock=clock, retention_days=RETENTION_DAYS, kafka_mode=True, subscriptions=[]
+    )
     assert events == 6
     async with runtime.db.sessions() as session:
         left = (await session.scalars(select(EventLogEntry.position).order_by(EventLogEntry.position))).all()
-        unpublished = await session.scalar(select(func.count()).select_from(EventLogEntry)
-                                           .where(EventLogEntry.published_at.is_(None)))
+        unpublished = await session.scalar(
+            select(func.count()).select_from(EventLogEntry).where(EventLogEntry.published_at.is_(None))
+        )
     assert left == positions[6:] and unpublished == 4, "never an event the broker has not acknowledged"
 
 

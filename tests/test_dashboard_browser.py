@@ -299,3 +299,109 @@ def test_dashboard_shows_the_api_numbers_and_resolves_a_task_in_chromium(server:
         finally:
             browser.close()
     api.close()
+
+
+def test_alert_links_open_the_task_and_the_customer_after_sign_in_also_behind_a_proxy_path(server: Server) -> None:
+    """The link an alert carries (<public url>/tasks/<id>) opens that task, after sign-in when the
+    tab has no key; the task pane leads to the customer's story, which a search also finds."""
+    sync_playwright = _browser_or_skip()
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    api = httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=10)
+    _seed(api, server.clock)
+    dennis = api.get("/v1/tasks", params={"customer_id": "dennis-ritchie"}).json()["tasks"][0]
+    proxy = _PathPrefixProxy(server.base, "/npsloop")
+
+    with sync_playwright() as p, proxy:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            for base in (server.base, proxy.base + "/npsloop"):
+                page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+                page.route(
+                    "**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort()
+                )
+                page.goto(f"{base}/tasks/{dennis['id']}")
+                page.get_by_test_id("api-key").fill(server.admin_key)
+                page.get_by_test_id("login-submit").click()
+                detail = page.get_by_test_id("task-detail")
+                expect(detail).to_be_visible()
+                expect(detail.locator(f"[data-task-id='{dennis['id']}']")).to_be_visible()
+                assert page.url == f"{base}/tasks/{dennis['id']}"
+                page.screenshot(path=str(ARTIFACTS / "dashboard-task-link.png"), full_page=True)
+
+                detail.get_by_test_id("task-customer-link").click()
+                expect(page.get_by_test_id("customer-name")).to_have_text("Dennis Ritchie")
+                assert page.url == f"{base}/customers/dennis-ritchie"
+                story = api.get("/v1/customers/dennis-ritchie").json()
+                responses = page.get_by_test_id("customer-responses").locator("li")
+                assert responses.count() == len(story["responses"]) == 1
+                tasks = page.get_by_test_id("customer-tasks").get_by_test_id("task-item")
+                assert tasks.count() == 1 and tasks.first.get_attribute("data-task-id") == dennis["id"]
+                page.screenshot(path=str(ARTIFACTS / "dashboard-customer.png"), full_page=True)
+
+                # The search box finds a customer by email, in any case; an unknown id says so.
+                page.get_by_test_id("customer-search").fill("ADA-LOVELACE@example.com")
+                page.get_by_test_id("customer-search").press("Enter")
+                expect(page.get_by_test_id("customer-name")).to_have_text("Ada Lovelace")
+                assert page.get_by_test_id("customer-responses").locator("li").count() == 2
+                page.goto(f"{base}/customers/nobody%2Fhere")  # a reload keeps the session's key
+                expect(page.get_by_test_id("customer-missing")).to_contain_text("nobody/here")
+                page.go_back()
+                expect(page.get_by_test_id("customer-name")).to_have_text("Ada Lovelace")
+                assert not errors, errors
+        finally:
+            browser.close()
+
+
+class _PathPrefixProxy:
+    """A reverse proxy that serves npsloop under /npsloop (and strips it), as a deployment might."""
+
+    def __init__(self, upstream: str, prefix: str) -> None:
+        self.upstream, self.prefix = upstream, prefix
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            assert scope["type"] == "http"
+            raw = scope["raw_path"].decode()
+            if not raw.startswith(prefix + "/"):
+                await send({"type": "http.response.start", "status": 404, "headers": []})
+                await send({"type": "http.response.body", "body": b"outside the prefix"})
+                return
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            query = ("?" + scope["query_string"].decode()) if scope["query_string"] else ""
+            headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.lower() != b"host"]
+            async with httpx.AsyncClient() as client:
+                reply = await client.request(
+                    scope["method"], upstream + raw[len(prefix) :] + query, headers=headers, content=body
+                )
+            drop = {"content-length", "transfer-encoding", "content-encoding", "connection"}
+            out = [(k.encode(), v.encode()) for k, v in reply.headers.items() if k.lower() not in drop]
+            await send({"type": "http.response.start", "status": reply.status_code, "headers": out})
+            await send({"type": "http.response.body", "body": reply.content})
+
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="prefix-proxy", daemon=True)
+
+    def __enter__(self) -> _PathPrefixProxy:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the proxy did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -52,6 +53,19 @@ class TaskOut(BaseModel):
         None, description="Acknowledged or resolved before due_at; null while still open in time."
     )
     events: list[TaskEventOut] | None = None
+
+    @classmethod
+    def of(cls, task: Any, task_events: Sequence[Any] | None = None) -> TaskOut:
+        """The API's view of a stored task: SLA state derived, the audit trail when given."""
+        out = cls.model_validate(task)
+        out.breached = task.breached_at is not None
+        first_contact = task.acknowledged_at or task.resolved_at
+        out.sla_met = False if out.breached else (first_contact <= task.due_at if first_contact else None)
+        if task_events is not None:
+            out.events = [
+                TaskEventOut(type=e.type, actor=e.actor, note=e.note, data=e.data, at=e.at) for e in task_events
+            ]
+        return out
 
 
 class TaskList(BaseModel):

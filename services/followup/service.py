@@ -7,13 +7,15 @@ an outbox event in the same transaction.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.followup import customers, repository, routing
-from npsloop.services.followup.models import ReferralRequest, Task, TaskEvent
+from npsloop.services.followup.eligibility import Eligibility, eligibility
+from npsloop.services.followup.models import BusinessOutcome, ReferralRequest, Task, TaskEvent
 from npsloop.shared import events, outbox, row_buffer
 from npsloop.shared.clock import Clock
 from npsloop.shared.observability import metrics
@@ -305,3 +307,31 @@ async def reassign(
     record_task_event(session, task, "reassigned", now, actor=actor, note=note, data={"from": before, "to": after})
     await emit_task_event(session, events.FOLLOWUP_REASSIGNED, task, now, clock)
     return task
+
+
+@dataclass(frozen=True)
+class CustomerFollowUp:
+    """What follow-up knows of one customer: their category now, tasks, outcomes, referrals."""
+
+    category: str | None
+    tasks: list[Task]
+    business_outcomes: list[BusinessOutcome]
+    referral_requests: list[ReferralRequest]
+    eligibility: Eligibility
+
+
+async def customer_followup(
+    session: AsyncSession, customer_id: str, *, policy: Policy, clock: Clock, limit: int = 500
+) -> CustomerFollowUp:
+    current = await repository.customer_category(session, customer_id)
+    tasks = await repository.search(session, customer_id=customer_id, limit=limit)
+    tasks.sort(key=lambda task: (task.opened_at, task.id), reverse=True)  # newest first, like responses
+    return CustomerFollowUp(
+        category=current.category if current is not None else None,
+        tasks=tasks,
+        business_outcomes=await repository.business_outcomes(
+            session, customer_id=customer_id, account_id=None, limit=limit
+        ),
+        referral_requests=await repository.referral_requests_of(session, customer_id, limit=limit),
+        eligibility=await eligibility(session, customer_id=customer_id, account_id=None, policy=policy, clock=clock),
+    )

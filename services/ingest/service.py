@@ -434,3 +434,39 @@ async def add_comment(session: AsyncSession, response_id: str, comment: str, *, 
     )
     await outbox.append(session, event, clock=clock)
     return response
+
+
+async def customer_responses(session: AsyncSession, customer_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    """The customer's responses as the API shows them (newest first), without classification."""
+    return [response_data(row) for row in await repository.of_customer(session, customer_id, limit=limit)]
+
+
+async def find_customers(
+    session: AsyncSession, *, email: str | None, customer_id: str | None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Customers by exact id or by email (case-insensitive), each with their newest identity."""
+    if customer_id:
+        rows = await repository.of_customer(session, customer_id, limit=1)
+    elif email:
+        # Emails are stored as sent; the text match narrows, the comparison below decides.
+        wanted = email.strip().lower()
+        fragment = json_text({"email": email.strip()})[1:-1]  # '"email":"…"' as stored
+        rows = [
+            row
+            for row in await repository.with_customer_text(session, fragment, limit=1000)
+            if str((row.customer or {}).get("email") or "").lower() == wanted
+        ]
+    else:
+        rows = []
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:  # newest first: the first row of a customer is their current identity
+        if row.customer_id not in found and len(found) < limit:
+            customer = row.customer or {}
+            found[row.customer_id] = {
+                "customer_id": row.customer_id,
+                "name": customer.get("name"),
+                "email": customer.get("email"),
+                "account_id": row.account_id,
+                "last_responded_at": row.responded_at,
+            }
+    return list(found.values())

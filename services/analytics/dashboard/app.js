@@ -3,11 +3,15 @@
 "use strict";
 
 const KEY_STORAGE = "npsloop.apiKey";
+// The application's root, frozen before any history change: the server writes <base href>
+// relative to the page's own address, so everything works under a reverse proxy's path too.
+const ROOT = new URL(document.baseURI);
+const at = (path) => new URL(path.replace(/^\//, ""), ROOT);
 const SVG_NS = "http://www.w3.org/2000/svg";
 const OUTCOMES = ["resolved", "contacted", "no_response", "churned"];
 // The server's clock decides what "now" and "the last 90 days" mean (it may differ from
 // this device's, and tests run it on a manual clock), so the page tracks the skew.
-const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [] };
+const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [], customer: null };
 
 // ---------- small DOM helpers ----------
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -70,7 +74,7 @@ async function api(path, options = {}) {
   const key = sessionStorage.getItem(KEY_STORAGE);
   const headers = { Authorization: "Bearer " + key, Accept: "application/json", ...(options.headers || {}) };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  const reply = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  const reply = await fetch(at(path), { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
   if (reply.status === 401) { signOut("Your API key was not accepted. Sign in again."); throw new ApiError(401, "unauthorized"); }
   if (!reply.ok) {
     let detail = reply.statusText;
@@ -128,15 +132,45 @@ async function signIn(event) {
 async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
-  await refresh();
+  await route();
+}
+
+// ---------- addresses ----------
+// /tasks/<id> and /customers/<id> open the page on that task or customer (alerts and digests
+// link there); ?team=<team> opens the inbox on a team. Opening things updates the address.
+function here() {
+  const rest = location.pathname.slice(ROOT.pathname.length);
+  const [kind, ...id] = rest.split("/");
+  return { kind, id: id.length ? decodeURIComponent(id.join("/")) : null, team: new URLSearchParams(location.search).get("team") };
+}
+
+function go(path, replace = false) {
+  const url = at(path).href;
+  if (url !== location.href) history[replace ? "replaceState" : "pushState"](null, "", url);
+}
+
+async function route() {
+  const { kind, id, team } = here();
+  if (kind === "tasks" && id) {
+    state.selected = id;
+    $("#inbox-filters").elements.status.value = "";
+    return show("inbox", { keepAddress: true });
+  }
+  if (kind === "customers" && id) return openCustomer(id, { keepAddress: true });
+  if (team) {
+    $("#inbox-filters").elements.team.value = team;
+    return show("inbox", { keepAddress: true });
+  }
+  return show(state.view, { keepAddress: true });
 }
 
 // ---------- views ----------
-function show(view) {
+function show(view, { keepAddress = false } = {}) {
   state.view = view;
   for (const tab of $$(".tabs [role=tab]")) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
   for (const section of $$(".view")) section.hidden = section.id !== "view-" + view;
-  refresh();
+  if (!keepAddress) go(view === "inbox" && state.selected ? "tasks/" + encodeURIComponent(state.selected) : "");
+  return refresh();
 }
 
 async function refresh() {
@@ -150,7 +184,10 @@ async function refresh() {
     if (state.view === "overview") await renderOverview(followup);
     if (state.view === "inbox") await renderInbox();
     if (state.view === "sla") await renderSla(followup);
+    if (state.view === "customer" && state.customer) await renderCustomer(state.customer);
   } catch (err) {
+    // A key for tasks only cannot read the overview: take it to its inbox instead.
+    if (err.status === 403 && state.view === "overview") return show("inbox");
     if (err.status !== 401) banner(err.status === 403 ? "This API key lacks a scope this page needs: " + err.message : "Could not load: " + err.message);
   }
 }
@@ -367,7 +404,11 @@ async function openTask(id, scroll = true) {
   for (const b of $$("#task-list .task")) b.classList.toggle("selected", b.dataset.taskId === id);
   const panel = $("#task-detail");
   let task;
-  try { task = await api("/v1/tasks/" + encodeURIComponent(id)); } catch (err) { banner(err.message); return; }
+  try { task = await api("/v1/tasks/" + encodeURIComponent(id)); } catch (err) {
+    banner(err.status === 404 ? `Task ${id} does not exist (or was erased).` : err.message);
+    return;
+  }
+  if (state.view === "inbox") go("tasks/" + encodeURIComponent(id));
   panel.replaceChildren(taskDetail(task));
   panel.hidden = false;
   document.body.classList.add("detail-open");
@@ -375,6 +416,7 @@ async function openTask(id, scroll = true) {
 }
 
 function closeTask() {
+  if (state.selected && state.view === "inbox") go("");
   state.selected = null;
   $("#task-detail").hidden = true;
   document.body.classList.remove("detail-open");
@@ -401,6 +443,8 @@ function taskDetail(task) {
       h("div", {}, h("h2", { text: c.name || c.email || task.customer_id }),
         h("p", { class: "muted", text: [c.email, task.account_id, task.segment].filter(Boolean).join(" · ") })),
       h("button", { class: "close", "aria-label": "Close", "data-testid": "task-close", onclick: closeTask, text: "×" })),
+    h("p", {}, h("a", { href: at("customers/" + encodeURIComponent(task.customer_id)).href, "data-testid": "task-customer-link",
+      onclick: (e) => { e.preventDefault(); openCustomer(task.customer_id); } }, "The customer's story →")),
     h("blockquote", { text: task.comment || "(no comment)" }),
     h("p", { class: "chips" }, (task.themes || []).map((t) => h("span", { class: "chip", text: fmt.label(t.id) }))),
     h("dl", { class: "facts" },
@@ -419,6 +463,69 @@ function taskDetail(task) {
     h("ol", { class: "timeline", "data-testid": "task-timeline" }, (task.events || []).map((e) =>
       h("li", {}, h("strong", { text: fmt.label(e.type) }), " ", h("span", { class: "muted", text: `${fmt.when(e.at)} · ${e.actor}` }),
         e.note ? h("p", { text: e.note }) : null))));
+}
+
+// ---------- customer ----------
+async function openCustomer(id, { keepAddress = false } = {}) {
+  state.customer = id;
+  state.view = "customer";
+  for (const tab of $$(".tabs [role=tab]")) tab.setAttribute("aria-selected", "false");
+  for (const section of $$(".view")) section.hidden = section.id !== "view-customer";
+  if (!keepAddress) go("customers/" + encodeURIComponent(id));
+  return refresh();
+}
+
+async function renderCustomer(id) {
+  const view = $("#customer-story");
+  let story;
+  try { story = await api("/v1/customers/" + encodeURIComponent(id)); } catch (err) {
+    if (err.status === 401) return;
+    view.replaceChildren(h("p", { class: "empty", "data-testid": "customer-missing",
+      text: err.status === 404 ? `No customer "${id}": never answered, or erased.` : "Could not load: " + err.message }));
+    return;
+  }
+  const c = story.customer || {};
+  const e = story.eligibility;
+  const openTaskHere = (taskId) => { state.selected = taskId; show("inbox"); };
+  view.replaceChildren(
+    h("header", { class: "detail-head" },
+      story.responses.length ? scoreBadge(story.responses[0].score) : null,
+      h("div", {},
+        h("h2", { "data-testid": "customer-name", text: c.name || c.email || story.customer_id }),
+        h("p", { class: "muted", text: [c.email, story.account_id, story.segment, story.customer_id].filter(Boolean).join(" · ") }),
+        h("p", {}, h("span", { class: "chip", "data-testid": "customer-category", text: fmt.label(story.category) }), " ",
+          h("span", { class: "muted", "data-testid": "customer-eligibility",
+            text: e.eligible ? "may be surveyed now" : `next survey from ${fmt.when(e.next_eligible_at)}` })))),
+    h("div", { class: "grid2" },
+      h("article", { class: "card" }, h("h3", { text: `Answers (${story.responses.length})` }),
+        h("ol", { class: "timeline", "data-testid": "customer-responses" }, story.responses.map((r) =>
+          h("li", { "data-response-id": r.id },
+            scoreBadge(r.score), " ", h("strong", { text: fmt.label(r.category) }), " ",
+            h("span", { class: "muted", text: [fmt.when(r.responded_at), r.touchpoint, r.sentiment].filter(Boolean).join(" · ") }),
+            h("blockquote", { text: r.comment || "(no comment)" }),
+            h("p", { class: "chips" }, (r.themes || []).map((t) => h("span", { class: "chip", text: fmt.label(t.id) }))))))),
+      h("article", { class: "card" }, h("h3", { text: `Follow-up tasks (${story.tasks.length})` }),
+        h("ul", { class: "task-list compact", "data-testid": "customer-tasks" }, story.tasks.map((t) => taskItem(t, openTaskHere))),
+        h("h3", { text: "Business outcomes" }),
+        h("ul", { class: "plain", "data-testid": "customer-outcomes" }, story.business_outcomes.length
+          ? story.business_outcomes.map((o) => h("li", { text: [fmt.label(o.outcome), o.revenue !== null ? `${o.revenue} ${o.currency || ""}`.trim() : null, o.occurred_on].filter(Boolean).join(" · ") }))
+          : h("li", { class: "muted", text: "None recorded." })),
+        h("h3", { text: "Referral requests" }),
+        h("ul", { class: "plain" }, story.referral_requests.length
+          ? story.referral_requests.map((r) => h("li", { text: fmt.when(r.requested_at) }))
+          : h("li", { class: "muted", text: "None sent." })))));
+}
+
+async function searchCustomer(event) {
+  event.preventDefault();
+  const text = $("#customer-search").value.trim();
+  if (!text) return;
+  if (!text.includes("@")) return openCustomer(text);
+  try {
+    const { customers } = await api("/v1/customers?" + new URLSearchParams({ email: text }));
+    if (customers.length === 1) return openCustomer(customers[0].customer_id);
+    banner(customers.length ? `${customers.length} customers use ${text}: ${customers.map((c) => c.customer_id).join(", ")}` : `No customer with the email ${text}.`);
+  } catch (err) { if (err.status !== 401) banner(err.message); }
 }
 
 // ---------- SLA board ----------
@@ -484,5 +591,7 @@ document.addEventListener("DOMContentLoaded", () => {
   filters.addEventListener("change", () => renderInbox().catch((err) => banner(err.message)));
   filters.addEventListener("submit", (e) => { e.preventDefault(); renderInbox().catch((err) => banner(err.message)); });
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeTask(); });
+  $("#customer-search-form").addEventListener("submit", searchCustomer);
+  window.addEventListener("popstate", () => { if (sessionStorage.getItem(KEY_STORAGE)) route(); });
   if (sessionStorage.getItem(KEY_STORAGE)) start(); else signOut("");
 });

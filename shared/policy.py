@@ -226,6 +226,14 @@ class Digest(BaseModel):
         return BusinessHours(timezone=value).timezone
 
 
+class Benchmark(BaseModel):
+    """A reference NPS leadership compares against: an industry average, last year's figure, a target."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    nps: float = Field(ge=-100, le=100)
+
+
 class Routed(BaseModel):
     """What routing decided for one response."""
 
@@ -253,6 +261,7 @@ class Policy(BaseModel):
     review_requests: ReviewRequests = Field(default_factory=ReviewRequests)
     passives: Passives = Field(default_factory=Passives)
     digest: Digest = Field(default_factory=Digest)
+    benchmarks: list[Benchmark] = Field(default_factory=list, max_length=20)
 
     @field_validator("sla")
     @classmethod

@@ -76,7 +76,10 @@ class Server:
     def __init__(self, tmp_path: Path) -> None:
         self.url_db = f"sqlite+aiosqlite:///{tmp_path / 'npsloop.db'}"
         self.clock = ManualClock(T0)
+        policy = tmp_path / "policy.yaml"
+        policy.write_text('benchmarks:\n  - {name: "Industry average", nps: 32}\n')
         self.settings = Settings(
+            policy_file=policy,
             database_url=self.url_db,
             data_dir=tmp_path / "data",
             environment="test",
@@ -183,6 +186,8 @@ def _seed(api: httpx.Client, clock: ManualClock) -> None:
         (10, "tim-berners-lee", "smb", "Great"),
     ):
         post(score, customer, segment, comment)
+    outcome = {"customer_id": "linus-torvalds", "outcome": "churned", "revenue": 900, "currency": "EUR"}
+    assert api.post("/v1/outcomes", json=outcome).status_code == 201
     # T0 + 44 h: Dennis's 24 h SLA is breached; Alan's and Ken's 48 h SLAs are due in 4 h.
     clock.advance(hours=17)
     _until(lambda: api.get("/v1/tasks", params={"breached": "true"}).json()["tasks"], "a breach")
@@ -241,6 +246,10 @@ def test_dashboard_shows_the_api_numbers_and_resolves_a_task_in_chromium(server:
             assert page.get_by_test_id("trend-point").count() >= 1
             assert page.locator("#trend-chart polygon.band").count() >= 1  # the margin-of-error band
             assert page.get_by_test_id("theme-row").count() >= 1
+            line = page.get_by_test_id("benchmark-line")
+            assert (line.get_attribute("data-name"), line.get_attribute("data-nps")) == ("Industry average", "32")
+            churned = page.locator("[data-testid=outcome-row][data-category=detractor] [data-outcome=churned]")
+            assert churned.get_attribute("data-revenue") == "900" and "900 EUR" in churned.inner_text()
             assert page.evaluate("sessionStorage.getItem('npsloop.apiKey')") == server.admin_key
             assert page.evaluate("localStorage.length") == 0 and "npsloop" not in page.evaluate("document.cookie")
             page.screenshot(path=str(ARTIFACTS / "dashboard-overview-laptop.png"), full_page=True)

@@ -201,10 +201,11 @@ function renderCounts(followup) {
 // ---------- overview ----------
 async function renderOverview(followup) {
   const q = periodQuery();
-  const [trend, groups, themes] = await Promise.all([
+  const [trend, groups, themes, outcomes] = await Promise.all([
     api("/v1/nps?" + q + "&interval=" + state.interval),
     api("/v1/nps?" + q + "&group_by=" + encodeURIComponent(state.groupBy)),
     api("/v1/analytics/themes?" + q),
+    api("/v1/analytics/outcomes?" + q),
   ]);
   const o = trend.overall;
   $("[data-testid=kpi-nps]").textContent = fmt.nps(o.nps);
@@ -222,10 +223,26 @@ async function renderOverview(followup) {
   $("[data-testid=kpi-recovery-detail]").textContent =
     `${rec.recovered} of ${rec.answered_again} who answered again won back · ${rec.resolved_tasks} tasks resolved`;
   donut($("#recovery-donut"), rec.rate);
-  trendChart($("#trend-chart"), o.intervals || []);
+  trendChart($("#trend-chart"), o.intervals || [], trend.benchmarks || []);
+  outcomesTable($("#outcomes-table"), outcomes);
   groupChart($("#group-chart"), groups.groups, state.groupBy);
   themeChart($("#theme-chart"), themes.themes);
   ageChart($("#age-chart"), followup.open_tasks_by_age.buckets);
+}
+
+// Revenue and customers by NPS category and business outcome ("revenue from detractors who churned").
+function outcomesTable(container, report) {
+  const names = ["churned", "renewed", "expanded", "contracted"];
+  const rows = report.categories.filter((c) => names.some((n) => c.outcomes[n].outcomes > 0));
+  if (!rows.length) return empty(container, "No business outcomes recorded in this period.");
+  const money = (cell) => (cell.outcomes ? `${cell.revenue.toLocaleString()}${cell.currencies.length === 1 ? " " + cell.currencies[0] : ""}` : "–");
+  container.replaceChildren(h("table", { class: "outcomes" },
+    h("thead", {}, h("tr", {}, h("th", { text: "" }), names.map((n) => h("th", { text: fmt.label(n) })))),
+    h("tbody", {}, rows.map((c) => h("tr", { "data-testid": "outcome-row", "data-category": c.category },
+      h("th", { text: fmt.label(c.category) }),
+      names.map((n) => h("td", { "data-outcome": n, "data-revenue": c.outcomes[n].revenue,
+        title: `${c.outcomes[n].customers} customers, ${c.outcomes[n].outcomes} outcomes` },
+        h("strong", { text: money(c.outcomes[n]) }), h("br"), h("small", { class: "muted", text: `${c.outcomes[n].customers} customers` }))))))));
 }
 
 function donut(svg, rate) {
@@ -241,10 +258,10 @@ function empty(container, text) {
   container.replaceChildren(h("p", { class: "empty", text }));
 }
 
-function trendChart(container, points) {
+function trendChart(container, points, benchmarks = []) {
   if (!points.some((p) => p.total > 0)) return empty(container, "No responses in this period yet.");
   const W = 720, H = 260, L = 44, R = 12, T = 12, B = 30;
-  const values = points.filter((p) => p.total > 0).flatMap((p) => [p.ci_low, p.ci_high, p.nps]);
+  const values = points.filter((p) => p.total > 0).flatMap((p) => [p.ci_low, p.ci_high, p.nps]).concat(benchmarks.map((b) => b.nps));
   let lo = Math.max(-100, Math.floor((Math.min(...values, 0) - 5) / 20) * 20);
   let hi = Math.min(100, Math.ceil((Math.max(...values, 0) + 5) / 20) * 20);
   if (hi - lo < 40) { hi = Math.min(100, hi + 20); lo = Math.max(-100, lo - 20); }
@@ -270,6 +287,13 @@ function trendChart(container, points) {
     const lower = seg.slice().reverse().map(([p, i]) => `${x(i)},${y(p.ci_low)}`);
     svg.append(s("polygon", { points: upper.concat(lower).join(" "), class: "band" }));
     svg.append(s("polyline", { points: seg.map(([p, i]) => `${x(i)},${y(p.nps)}`).join(" "), class: "line" }));
+  }
+  // The policy's references (an industry average, a target) as dashed lines with their names.
+  for (const b of benchmarks) {
+    const g = s("g", { "data-testid": "benchmark-line", "data-name": b.name, "data-nps": b.nps });
+    g.append(s("line", { x1: L, x2: W - R, y1: y(b.nps), y2: y(b.nps), class: "benchmark" }));
+    g.append(s("text", { x: W - R - 4, y: y(b.nps) - 4, class: "tick benchmark-label", "text-anchor": "end" }, `${b.name} ${fmt.nps(b.nps)}`));
+    svg.append(g);
   }
   const every = Math.ceil(points.length / 8);
   points.forEach((p, i) => {

@@ -206,8 +206,10 @@ async def outcomes_report(session: AsyncSession, *, period: Period) -> dict[str,
             by_account.setdefault(account_id, []).append((responded_at, score))
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for outcome in outcomes:
-        history = by_customer.get(outcome.customer_id or "", []) if outcome.customer_id else by_account.get(
-            outcome.account_id or "", []
+        history = (
+            by_customer.get(outcome.customer_id or "", [])
+            if outcome.customer_id
+            else by_account.get(outcome.account_id or "", [])
         )
         day_end = datetime.combine(outcome.occurred_on + timedelta(days=1), time(), tzinfo=UTC)
         earlier = [answer for answer in history if answer[0] < day_end]

@@ -234,6 +234,14 @@ class Benchmark(BaseModel):
     nps: float = Field(ge=-100, le=100)
 
 
+class CustomerMessages(BaseModel):
+    """How a resolve's ``customer_message`` reaches the customer: npsloop emails it over SMTP,
+    or only the ``customer_messaged`` event goes out, for a CRM to send it."""
+
+    model_config = ConfigDict(extra="forbid")
+    send_via: Literal["email", "event"] = "email"
+
+
 class Routed(BaseModel):
     """What routing decided for one response."""
 
@@ -262,6 +270,7 @@ class Policy(BaseModel):
     passives: Passives = Field(default_factory=Passives)
     digest: Digest = Field(default_factory=Digest)
     benchmarks: list[Benchmark] = Field(default_factory=list, max_length=20)
+    customer_messages: CustomerMessages = Field(default_factory=CustomerMessages)
 
     @field_validator("sla")
     @classmethod

@@ -111,7 +111,13 @@ async def add_task_note(task_id: str, body: NoteIn, principal: TaskWriter, db: D
 async def resolve_task(task_id: str, body: ResolveIn, principal: TaskWriter, db: DbDep, clock: ClockDep) -> TaskOut:
     async with db.unit_of_work() as session:
         task = await service.resolve(
-            session, task_id, actor=principal.name, outcome=body.outcome, note=body.note, clock=clock
+            session,
+            task_id,
+            actor=principal.name,
+            outcome=body.outcome,
+            note=body.note,
+            clock=clock,
+            customer_message=body.customer_message.model_dump() if body.customer_message else None,
         )
         return _out(task)
 

@@ -83,10 +83,22 @@ class NoteIn(BaseModel):
     note: NoteText
 
 
+class CustomerMessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+
+
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: OutcomeName = Field(description="contacted, resolved, no_response, churned, or your own")
     note: NoteText | None = None
+    customer_message: CustomerMessageIn | None = Field(
+        None,
+        description="Tell the customer what changed: emailed to the customer's address as a stored, retried"
+        " delivery (or only emitted as npsloop.followup.customer_messaged.v1 when the policy's"
+        " customer_messages.send_via is 'event'). 422 when the customer has no email or was erased.",
+    )
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -6,6 +6,7 @@ an outbox event in the same transaction.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from npsloop.shared import events, outbox, row_buffer
 from npsloop.shared.clock import Clock
 from npsloop.shared.observability import metrics
 from npsloop.shared.policy import Policy
-from npsloop.shared.problems import Conflict, NotFound
+from npsloop.shared.problems import Conflict, NotFound, UnprocessableContent
 
 SYSTEM_ACTOR = "npsloop"
 
@@ -260,13 +261,26 @@ async def add_note(session: AsyncSession, task_id: str, *, actor: str, note: str
 
 
 async def resolve(
-    session: AsyncSession, task_id: str, *, actor: str, outcome: str, note: str | None, clock: Clock
+    session: AsyncSession,
+    task_id: str,
+    *,
+    actor: str,
+    outcome: str,
+    note: str | None,
+    clock: Clock,
+    customer_message: dict[str, str] | None = None,
 ) -> Task:
+    """Resolve with an outcome; a repeat with the same outcome changes nothing and sends nothing.
+
+    ``customer_message`` (``subject``, ``body``) is announced as ``customer_messaged`` in the
+    same transaction, so the customer hears once per resolve whatever is retried.
+    """
     task = await _task_or_404(session, task_id)
     if task.status == "resolved":
         if task.outcome == outcome:
             return task
         raise Conflict(f"the task is already resolved with outcome '{task.outcome}'")
+    email = _customer_email(task) if customer_message is not None else None
     now = clock.now()
     if task.acknowledged_at is None:
         await breach_if_late(session, task, now, clock)
@@ -274,7 +288,33 @@ async def resolve(
     task.status, task.resolved_at, task.outcome = "resolved", now, outcome
     record_task_event(session, task, "resolved", now, actor=actor, note=note, data={"outcome": outcome})
     await emit_task_event(session, events.FOLLOWUP_RESOLVED, task, now, clock)
+    if customer_message is not None and email is not None:
+        message = {"to": email, "subject": customer_message["subject"], "body": customer_message["body"]}
+        record_task_event(session, task, "customer_messaged", now, actor=actor, note=None, data=message)
+        await outbox.emit(
+            session,
+            events.FOLLOWUP_CUSTOMER_MESSAGED,
+            key=task.customer_id,
+            subject=task.id,
+            time=now,
+            clock=clock,
+            data={**task_data(task), **message, "sent_by": actor},
+        )
     return task
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _customer_email(task: Task) -> str:
+    """The address a customer message goes to, or a 422 saying why there is none."""
+    email = (task.customer or {}).get("email")
+    if not isinstance(email, str) or not _EMAIL.match(email):
+        reason = "the customer has no email address, or was erased"
+        raise UnprocessableContent(
+            f"customer_message: {reason}", errors=[{"field": "customer_message", "message": reason}]
+        )
+    return email
 
 
 KEEP = object()  # "leave the assignee as it is" (None means "unassign")

@@ -1,7 +1,7 @@
 """The policy file (YAML at ``NPSLOOP_POLICY_FILE``): SLA rules, routing, channels, throttles, themes.
 
 Every key is validated at start-up; an error names the key path and the reason. Without
-a file the built-in default applies (DESIGN §4).
+a file the built-in default applies (docs/policy.md).
 """
 
 from __future__ import annotations

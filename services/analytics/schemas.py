@@ -125,8 +125,8 @@ def open_period(start: datetime | None, end: datetime | None) -> tuple[datetime 
     return start, end
 
 
-# DESIGN.md says "grouped by ... property": a client may well write the singular, with a dot
-# or a colon ("property.plan", "property:plan"); it means the same as "properties.plan".
+# docs/api.md says NPS groups by "properties.<name>"; a client may well write the singular, with a
+# dot or a colon ("property.plan", "property:plan"); it means the same as "properties.plan".
 PROPERTY_ALIAS = re.compile(r"^property[.:](?=.)")
 
 

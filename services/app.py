@@ -14,6 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from npsloop.services.analytics import dashboard
 from npsloop.services.analytics.api import router as analytics_router
 from npsloop.services.analytics.gauges import refresh_gauges
+from npsloop.services.classifier.api import classifier_router
 from npsloop.services.classifier.api import router as classification_router
 from npsloop.services.customers.api import router as customers_router
 from npsloop.services.deliveries.api import router as deliveries_router
@@ -80,6 +81,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(responses_router)
     app.include_router(classification_router)
+    app.include_router(classifier_router)
     app.include_router(tasks_router)
     app.include_router(deliveries_router)
     app.include_router(loop_router)

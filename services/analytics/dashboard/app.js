@@ -11,7 +11,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const OUTCOMES = ["resolved", "contacted", "no_response", "churned"];
 // The server's clock decides what "now" and "the last 90 days" mean (it may differ from
 // this device's, and tests run it on a manual clock), so the page tracks the skew.
-const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [], customer: null };
+const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [], customer: null, themes: null, classifier: null, openSections: new Set(), drafts: {} };
 
 // ---------- small DOM helpers ----------
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -56,6 +56,8 @@ const fmt = {
   date: (iso) => new Date(iso).toLocaleDateString(undefined, { month: "short", day: "numeric" }),
   when: (iso) => new Date(iso).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }),
   label: (id) => (id === null || id === undefined ? "(none)" : String(id).replace(/_/g, " ")),
+  // A theme's name as the taxonomy gives it (the policy may rename themes), else its id made readable.
+  theme: (id) => (state.themes && state.themes[id]) || fmt.label(id),
 };
 
 function relative(iso) {
@@ -86,6 +88,15 @@ async function api(path, options = {}) {
 
 function serverNow() {
   return new Date(Date.now() + (state.skew || 0));
+}
+
+async function loadClassifier() {
+  try {
+    const info = await api("/v1/classifier");
+    state.classifier = info;
+    state.themes = Object.fromEntries(info.themes.map((t) => [t.id, t.label]));
+    $("#classifier-version").textContent = `classifier ${info.version}${info.kind === "trained" ? " (trained)" : ""}`;
+  } catch (err) { if (err.status !== 401) state.themes = {}; }
 }
 
 async function syncClock() {
@@ -177,6 +188,7 @@ async function refresh() {
   banner("");
   try {
     if (state.skew === null) await syncClock();
+    if (state.themes === null) await loadClassifier();
     const followup = await api("/v1/analytics/followup?" + periodQuery());
     state.now = followup.now;
     state.skew = new Date(followup.now).getTime() - Date.now();
@@ -449,18 +461,60 @@ function closeTask() {
 
 function taskDetail(task) {
   const c = task.customer || {};
-  const note = h("textarea", { rows: 3, placeholder: "What did you do or learn?", "data-testid": "task-note", maxlength: 10000 });
+  // What the lead types survives the pane being rebuilt by a refresh (drafts per task).
+  const draft = (state.drafts[task.id] ||= {});
+  const kept = (el, key) => { el.value = draft[key] || ""; el.addEventListener("input", () => { draft[key] = el.value; }); return el; };
+  const note = kept(h("textarea", { rows: 3, placeholder: "What did you do or learn?", "data-testid": "task-note", maxlength: 10000 }), "note");
   const outcome = h("select", { "data-testid": "task-outcome" }, OUTCOMES.map((o) => h("option", { value: o, text: fmt.label(o) })));
   const resolved = task.status === "resolved";
   const act = (path, body, done) => async () => {
     try {
       const payload = typeof body === "function" ? body() : body;
       await api(`/v1/tasks/${encodeURIComponent(task.id)}/${path}`, { method: "POST", body: payload });
+      if (path === "resolve") delete state.drafts[task.id];
+      else if (path === "notes" || path === "acknowledge") draft.note = "";
       banner(done);
       await refresh();
     } catch (err) { if (err.status !== 401) banner(err.message); }
   };
   const noteValue = () => note.value.trim() || undefined;
+  // The pane is rebuilt on every refresh: a section the lead opened stays open.
+  const section = (name, title, ...children) => {
+    const el = h("details", { class: "pane-section", "data-testid": name + "-section", open: state.openSections.has(name) },
+      h("summary", { text: title }), ...children);
+    el.addEventListener("toggle", () => state.openSections[el.open ? "add" : "delete"](name));
+    return el;
+  };
+  const assignee = h("input", { value: task.assignee || "", placeholder: "person", "data-testid": "task-assignee", maxlength: 200 });
+  const team = h("input", { value: task.team || "", placeholder: "team", "data-testid": "task-team", maxlength: 100 });
+  const reassignBody = () => {
+    const body = {};
+    if (assignee.value.trim() !== (task.assignee || "")) body.assignee = assignee.value.trim() || null;
+    if (team.value.trim() && team.value.trim() !== task.team) body.team = team.value.trim();
+    return body;
+  };
+  const current = new Set((task.themes || []).map((t) => t.id));
+  const themeBoxes = Object.entries(state.themes || {}).map(([id, label]) =>
+    h("label", { class: "check" }, h("input", { type: "checkbox", value: id, checked: current.has(id), "data-testid": "theme-" + id }), " " + label));
+  const sentiment = h("select", { "data-testid": "task-sentiment" },
+    h("option", { value: "", text: "sentiment: keep" }), ["positive", "neutral", "negative"].map((v) => h("option", { value: v, text: v })));
+  const correct = async () => {
+    const body = { themes: themeBoxes.map((l) => $("input", l)).filter((i) => i.checked).map((i) => i.value) };
+    if (sentiment.value) body.sentiment = sentiment.value;
+    try {
+      await api(`/v1/responses/${encodeURIComponent(task.response_id)}/classification`, { method: "PUT", body });
+      banner("Correction saved: it wins from now on and teaches the next trained classifier.");
+      await refresh();
+    } catch (err) { if (err.status !== 401) banner(err.message); }
+  };
+  const hasEmail = /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(c.email || "");
+  const subject = kept(h("input", { placeholder: "Subject", "data-testid": "message-subject", maxlength: 200 }), "subject");
+  const message = kept(h("textarea", { rows: 4, placeholder: `What changed, in your words to ${c.name || c.email || "the customer"}`, "data-testid": "message-body", maxlength: 10000 }), "message");
+  const resolveBody = () => {
+    const body = { outcome: outcome.value, note: noteValue() };
+    if (subject.value.trim() && message.value.trim()) body.customer_message = { subject: subject.value.trim(), body: message.value.trim() };
+    return body;
+  };
   return h("div", { "data-task-id": task.id },
     h("div", { class: "detail-head" },
       scoreBadge(task.score),
@@ -470,7 +524,7 @@ function taskDetail(task) {
     h("p", {}, h("a", { href: at("customers/" + encodeURIComponent(task.customer_id)).href, "data-testid": "task-customer-link",
       onclick: (e) => { e.preventDefault(); openCustomer(task.customer_id); } }, "The customer's story →")),
     h("blockquote", { text: task.comment || "(no comment)" }),
-    h("p", { class: "chips" }, (task.themes || []).map((t) => h("span", { class: "chip", text: fmt.label(t.id) }))),
+    h("p", { class: "chips" }, (task.themes || []).map((t) => h("span", { class: "chip", text: fmt.theme(t.id) }))),
     h("dl", { class: "facts" },
       h("dt", { text: "Status" }), h("dd", { "data-testid": "task-status", text: task.status + (task.outcome ? " — " + task.outcome : "") }),
       h("dt", { text: "Due" }), h("dd", { text: `${fmt.when(task.due_at)} (${relative(task.due_at)})${task.breached ? " · breached" : ""}` }),
@@ -480,9 +534,16 @@ function taskDetail(task) {
       h("div", { class: "actions" },
         task.status === "open" ? h("button", { "data-testid": "task-acknowledge", onclick: act("acknowledge", () => ({ note: noteValue() }), "Acknowledged.") }, "Acknowledge") : null,
         h("button", { "data-testid": "task-add-note", onclick: () => { if (noteValue()) act("notes", { note: noteValue() }, "Note added.")(); } }, "Add note")),
+      section("reassign", "Reassign",
+        h("div", { class: "actions" }, assignee, team,
+          h("button", { "data-testid": "task-reassign", onclick: () => { const b = reassignBody(); if (Object.keys(b).length) act("reassign", b, "Reassigned.")(); } }, "Reassign"))),
+      section("correct", "Correct themes and sentiment",
+        h("div", { class: "theme-picker" }, themeBoxes),
+        h("div", { class: "actions" }, sentiment, h("button", { "data-testid": "task-correct", onclick: correct }, "Save correction"))),
+      hasEmail ? section("message", `Tell ${c.email} what changed (sent when you resolve)`, subject, message) : null,
       h("div", { class: "actions resolve" },
         h("label", {}, "Outcome ", outcome),
-        h("button", { class: "primary", "data-testid": "task-resolve", onclick: () => act("resolve", { outcome: outcome.value, note: noteValue() }, "Resolved.")() }, "Resolve"))),
+        h("button", { class: "primary", "data-testid": "task-resolve", onclick: () => act("resolve", resolveBody, "Resolved.")() }, "Resolve"))),
     h("h3", { text: "Timeline" }),
     h("ol", { class: "timeline", "data-testid": "task-timeline" }, (task.events || []).map((e) =>
       h("li", {}, h("strong", { text: fmt.label(e.type) }), " ", h("span", { class: "muted", text: `${fmt.when(e.at)} · ${e.actor}` }),
@@ -527,7 +588,7 @@ async function renderCustomer(id) {
             scoreBadge(r.score), " ", h("strong", { text: fmt.label(r.category) }), " ",
             h("span", { class: "muted", text: [fmt.when(r.responded_at), r.touchpoint, r.sentiment].filter(Boolean).join(" · ") }),
             h("blockquote", { text: r.comment || "(no comment)" }),
-            h("p", { class: "chips" }, (r.themes || []).map((t) => h("span", { class: "chip", text: fmt.label(t.id) }))))))),
+            h("p", { class: "chips" }, (r.themes || []).map((t) => h("span", { class: "chip", text: fmt.theme(t.id) }))))))),
       h("article", { class: "card" }, h("h3", { text: `Follow-up tasks (${story.tasks.length})` }),
         h("ul", { class: "task-list compact", "data-testid": "customer-tasks" }, story.tasks.map((t) => taskItem(t, openTaskHere))),
         h("h3", { text: "Business outcomes" }),

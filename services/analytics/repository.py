@@ -119,6 +119,17 @@ async def business_outcomes_of(
     return list(found.values())
 
 
+async def property_names(session: AsyncSession, *, start: datetime, end: datetime, sample: int) -> dict[str, int]:
+    """How many of the period's newest ``sample`` responses carry each property name."""
+    query = _period(select(Response.properties), Response.responded_at, start, end)
+    query = query.order_by(Response.responded_at.desc()).limit(sample)
+    counts: dict[str, int] = {}
+    for (properties,) in (await session.execute(query)).all():
+        for name in properties or {}:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 async def business_outcomes_between(session: AsyncSession, *, start: date, end: date) -> list[BusinessOutcome]:
     """Outcomes that occurred on a day in [start, end]."""
     query = select(BusinessOutcome).where(BusinessOutcome.occurred_on >= start, BusinessOutcome.occurred_on <= end)

@@ -439,3 +439,9 @@ async def add_comment(session: AsyncSession, response_id: str, comment: str, *, 
     )
     await outbox.append(session, event, clock=clock)
     return response
+
+
+async def stored_external_ids(session: AsyncSession, source: str, external_ids: set[str]) -> set[str]:
+    """Which of ``external_ids`` are already stored for ``source`` (a dry run's duplicates)."""
+    found = await repository.find_by_external_ids(session, {(source, e) for e in external_ids})
+    return {external for _, external in found}

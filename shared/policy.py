@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from npsloop.shared.business_hours import BusinessHours
+from npsloop.shared.integration_policy import Integrations
 from npsloop.shared.settings import ConfigError
 from npsloop.shared.taxonomy import TaxonomyError, ThemeDefinition, validate_taxonomy
 
@@ -253,6 +254,7 @@ class Policy(BaseModel):
     review_requests: ReviewRequests = Field(default_factory=ReviewRequests)
     passives: Passives = Field(default_factory=Passives)
     digest: Digest = Field(default_factory=Digest)
+    integrations: Integrations = Field(default_factory=Integrations)
 
     @field_validator("sla")
     @classmethod

@@ -87,7 +87,10 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     preset = importing.preset_named(args.preset)
     mapping = importing.parse_map(args.column_map)
     constants = importing.parse_map(args.constants, constants=True)
-    source = importing.RecordSource(args.file, fmt=args.format, preset=preset)
+    try:
+        source = importing.RecordSource(args.file, fmt=args.format, preset=preset)
+    except OSError as exc:
+        raise importing.ImportSetupError(f"cannot read {args.file}: {exc.strerror}") from None
     db: Database | None = None
     client: httpx.AsyncClient | None = None
     rejects = None
@@ -115,9 +118,11 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
         else:
             assert db is not None
             store = import_run.LocalStore(db, SystemClock(settings.clock_offset_seconds), args.source)
-        rejects = import_run.RejectsFile(
-            args.rejects or args.file.with_name(args.file.name + ".rejected.jsonl"), source.headers
-        )
+        rejects_path = args.rejects or args.file.with_name(args.file.name + ".rejected.jsonl")
+        try:
+            rejects = import_run.RejectsFile(rejects_path, source.headers)
+        except OSError as exc:
+            raise importing.ImportSetupError(f"cannot write rejected rows to {rejects_path}: {exc.strerror}") from None
         progress = import_run.Progress(sys.stderr, source.total_bytes)
         started = asyncio.get_running_loop().time()
         try:

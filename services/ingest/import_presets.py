@@ -34,7 +34,8 @@ def follow_up_question_column(headers: Sequence[str]) -> list[int]:
 def _qualtrics_nps(headers: Sequence[str]) -> list[int]:
     # Qualtrics adds <question>_NPS_GROUP next to every NPS question it scores.
     names = [normalise(h) for h in headers]
-    return [names.index(n.removesuffix("_nps_group")) for n in names if n.endswith("_nps_group") and n[:-10] in names]
+    questions = [n.removesuffix("_nps_group") for n in names if n.endswith("_nps_group")]
+    return [names.index(q) for q in questions if q in names]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ zone the user names (UTC unless told), and a column the map names must exist.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import json
@@ -51,13 +50,6 @@ class Record:
     line: int
     values: list[str] | dict[str, Any]
     problem: str | None = None
-
-
-@dataclass
-class Rejected:
-    line: int
-    reason: str
-    record: Any
 
 
 def parse_map(text: str | None, *, constants: bool = False) -> dict[str, str]:
@@ -105,15 +97,14 @@ class RecordSource:
         self._file.close()
 
     def _text_lines(self) -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")()
+        # Split at b"\n", which never occurs inside a UTF-8 character: each line decodes alone.
         for raw in self._file:
             self.bytes_read += len(raw)
             self._line += 1
             try:
-                yield decoder.decode(raw)
+                yield raw.decode("utf-8")
             except UnicodeDecodeError:
-                decoder.reset()
-                self._bad_lines.add(self._line)
+                self._bad_lines.add(self._line)  # the record spanning this line is rejected
                 yield raw.decode("utf-8", errors="replace")
 
     def __iter__(self) -> Iterator[Record]:
@@ -149,14 +140,12 @@ class RecordSource:
                 continue
             try:
                 value = json.loads(raw)
-            except UnicodeDecodeError:
-                yield Record(self._line, {}, "not valid UTF-8")
-                continue
-            except ValueError as exc:
-                yield Record(self._line, {}, f"not valid JSON ({exc})")
+            except ValueError as exc:  # UnicodeDecodeError included
+                problem = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else f"not valid JSON ({exc})"
+                yield Record(self._line, {"text": raw.decode("utf-8", errors="replace").rstrip("\r\n")}, problem)
                 continue
             if not isinstance(value, dict):
-                yield Record(self._line, {}, "not a JSON object")
+                yield Record(self._line, {"text": raw.decode().rstrip("\r\n")}, "not a JSON object")
             else:
                 yield Record(self._line, value)
 

@@ -281,6 +281,7 @@ async def test_bad_json_lines_are_rejected_with_their_line(settings, capsys, tmp
     reasons = {r["line"]: r["reason"] for r in rejects_of(export)}
     assert set(reasons) == {2, 3, 5}
     assert "not valid JSON" in reasons[2] and reasons[3] == "not a JSON object" and "11" in reasons[5]
+    assert rejects_of(export)[0]["record"] == {"text": '{"s": 9, "c": '}  # the line as it was, to fix
     rows = await stored(settings)
     assert sorted((r.customer_id, r.properties) for r in rows) == [("ann", {}), ("cy", {"x": 1})]
 

@@ -71,6 +71,7 @@ def response_data(response: Response | dict[str, Any], *, received_at: str | Non
         "responded_at": received if row["responded_at"] is row["received_at"] else row["responded_at"].isoformat(),
         "received_at": received,
         "external_id": row["external_id"],
+        "history": row["history"],
     }
 
 
@@ -87,6 +88,7 @@ _COLUMNS = (
     "responded_at",
     "received_at",
     "external_id",
+    "history",
 )
 
 _STORED = (
@@ -108,6 +110,7 @@ _STORED = (
     "properties",
     "responded_at",
     "received_at",
+    "history",
 )
 _INSERT = BulkInsert(Response.__table__, _STORED)
 
@@ -137,6 +140,7 @@ def _new_row(submission: Submission, response_id: str, now: datetime) -> dict[st
         "properties": payload.properties,
         "responded_at": payload.responded_at or now,
         "received_at": now,
+        "history": payload.history,
     }
 
 
@@ -178,6 +182,7 @@ class Draft:
             json_text(r["properties"]),
             stored_now if r["responded_at"] is r["received_at"] else stored_datetime(r["responded_at"], dialect),
             stored_now,
+            r["history"],
         )
         self.entry = (
             self.event_id,
@@ -470,3 +475,9 @@ async def find_customers(
                 "last_responded_at": row.responded_at,
             }
     return list(found.values())
+
+
+async def stored_external_ids(session: AsyncSession, source: str, external_ids: set[str]) -> set[str]:
+    """Which of ``external_ids`` are already stored for ``source`` (a dry run's duplicates)."""
+    found = await repository.find_by_external_ids(session, {(source, e) for e in external_ids})
+    return {external for _, external in found}

@@ -35,9 +35,12 @@ class EmbeddingsUnavailable(RuntimeError):
 
 
 class Encoder(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """Stored with the heads that read its vectors: they need this encoder wherever applied."""
+        ...
 
-    def encode(self, texts: Sequence[str]) -> list[Sequence[float]]:
+    def encode(self, texts: Sequence[str]) -> Sequence[Sequence[float]]:
         """Unit-length vectors (lists or numpy arrays), one per text, all of the same dimension."""
         ...
 
@@ -80,7 +83,7 @@ class CachedEncoder:
         self.encoder = encoder
         self.name = encoder.name
         self._size = size
-        self._cache: dict[str, list[float]] = {}
+        self._cache: dict[str, Sequence[float]] = {}
 
     def clear(self) -> None:
         self._cache.clear()
@@ -93,7 +96,7 @@ class CachedEncoder:
             self._cache.clear()
         self._cache.update(zip(todo, self.encoder.encode(todo)))
 
-    def encode(self, texts: Sequence[str]) -> list[list[float]]:
+    def encode(self, texts: Sequence[str]) -> list[Sequence[float]]:
         self.prepare(texts)
         out = []
         for text in texts:

@@ -81,10 +81,14 @@ class Classification:
 
 @runtime_checkable
 class Classifier(Protocol):
-    version: str
-    # True where classifying a batch is worth doing ahead (``prepare``), off the event loop:
-    # a trained model that reads sentence embeddings. False for the rest, whose prepare does nothing.
-    prepares_batches: bool
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def prepares_batches(self) -> bool:
+        """True where classifying a batch is worth doing ahead (``prepare``), off the event loop:
+        a trained model that reads sentence embeddings. False for the rest, whose prepare does nothing."""
+        ...
 
     def prepare(self, comments: Sequence[str | None]) -> None: ...
 
@@ -101,7 +105,7 @@ class Analysis:
     theme_evidence: tuple[float, ...]
     positive: float
     negative: float
-    suggestions: int
+    suggestions: float
     no_opinion: bool = False  # an empty answer that declines to give a view ("not sure")
 
     @property

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 FOLDS = 5
 # Cross-validation repeated over differently shuffled folds, out-of-fold probabilities averaged.
@@ -132,7 +132,7 @@ def add_dense_block(
     return {"encoder": encoder, "dimension": len(dense[0]) if dense else 0, "scale": scale}
 
 
-def _tfidf_rows(rows: Sequence[dict[str, float]], idf: dict[str, float]) -> list[dict[str, float]]:
+def _tfidf_rows(rows: Sequence[Mapping[str, float]], idf: dict[str, float]) -> list[dict[str, float]]:
     """Binary word rows times idf, each to unit length."""
     out = []
     for row in rows:
@@ -249,7 +249,10 @@ def fit_stack(
     from sklearn.model_selection import KFold
 
     n = len(rows)
-    terms = {"word": [dict.fromkeys(word_terms(f), 1.0) for f in rows], "char": [char_terms(c) for c in comments]}
+    terms: dict[str, Sequence[Mapping[str, float]]] = {
+        "word": [dict.fromkeys(word_terms(f), 1.0) for f in rows],
+        "char": [char_terms(c) for c in comments],
+    }
     idfs: dict[str, dict[str, float]] = {}
     inputs: list[dict[str, float]] = [{} for _ in range(n)]
     for block in BLOCKS:

@@ -81,7 +81,7 @@ class StaticEncoder:
                     if row is not None:
                         break
                     end -= 1
-                if end == start:
+                if row is None:  # no piece of the rest is in the vocabulary
                     rows = []
                     break
                 rows.append(row)

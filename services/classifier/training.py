@@ -25,6 +25,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from npsloop.services.classifier import static_vectors
 from npsloop.services.classifier.calibration import calibrate_theme, trust_for
@@ -185,8 +187,7 @@ def train(
     ``encoder``: by default the static word vectors every install has (``static_vectors``);
     with the ml extra, MiniLM's sentence embedding. The model then needs that encoder wherever
     it is applied."""
-    if encoder is None:
-        encoder = static_vectors.load()
+    dense_encoder: Encoder = encoder if encoder is not None else static_vectors.load()
     theme_ids = tuple(t.id for t in themes) if themes is not None else base.theme_ids
     theme_data: list[tuple[dict[str, float], set[str]]] = []
     theme_evidence: list[tuple[float, ...]] = []
@@ -221,9 +222,7 @@ def train(
         if sum(label for _, label in labelled) < 2:
             continue  # nothing to learn from: keep the built-in zero-shot for this theme
         warm = {"": BIAS_WARM, "lex:" + theme_id: LEX_WARM}
-        keep, threshold = calibrate_theme(
-            labelled, theme_id, lambda rows, warm=warm: _fit_binary(rows, warm), trust_at=TRUST_AT
-        )
+        keep, threshold = calibrate_theme(labelled, theme_id, partial(_fit_binary, warm=warm), trust_at=TRUST_AT)
         if not keep:
             trained_on["kept_builtin"].append(theme_id)  # its labels did not beat the zero-shot reading
             continue
@@ -238,26 +237,28 @@ def train(
             [g for _, g in theme_data],
             theme_evidence,
             list(base.theme_ids),
-            dense=encoder.encode(theme_comments),
-            encoder=encoder.name,
-            dense_scale=getattr(encoder, "scale", DENSE_SCALE),
+            dense=dense_encoder.encode(theme_comments),
+            encoder=dense_encoder.name,
+            dense_scale=getattr(dense_encoder, "scale", DENSE_SCALE),
         )
         theme_stack["theme_ids"] = [t for t in base.theme_ids if t in theme_ids]
-        if encoder.name == static_vectors.NAME:
+        if dense_encoder.name == static_vectors.NAME:
             # With MiniLM (--embeddings) every sentence would cost another ~10 ms encoding, and
             # what reading sentences does to that model is not measured: it reads whole comments.
             theme_stack["sentences"] = {"threshold": SENTENCE_THRESHOLD}
         trained_on["stack_threshold"] = theme_stack["threshold"]
-        trained_on["embeddings"] = encoder.name
+        trained_on["embeddings"] = dense_encoder.name
     # Encoding is the costly part with MiniLM: only where a head will be fitted.
-    sentiment_dense = encoder.encode(sentiment_comments) if len(sentiment_gold) >= SENTIMENT_MIN_EXAMPLES else None
+    sentiment_dense = (
+        dense_encoder.encode(sentiment_comments) if len(sentiment_gold) >= SENTIMENT_MIN_EXAMPLES else None
+    )
     sentiment_stack = fit_sentiment(
         sentiment_feats,
         sentiment_comments,
         sentiment_builtin,
         sentiment_gold,
         dense=sentiment_dense,
-        encoder=encoder.name,
+        encoder=dense_encoder.name,
     )
     if sentiment_stack is not None:
         trained_on["sentiment_blend"] = sentiment_stack["blend"]
@@ -286,7 +287,7 @@ class TrainedClassifier:
         needed = model_encoder(model)
         if needed and encoder is None:
             encoder = load_encoder(needed)  # raises EmbeddingsUnavailable where it cannot be had
-        if needed and encoder.name != needed:
+        if needed and encoder is not None and encoder.name != needed:
             raise EmbeddingsUnavailable(
                 f"classifier version {model.version} reads {needed} sentence embeddings; got {encoder.name}"
             )
@@ -385,13 +386,15 @@ class TrainedClassifier:
             decisions[theme_id] = decision
         return decisions
 
-    def _read_sentences(self, comment: str, language: str, score: int | None, decisions: dict[str, float]) -> None:
+    def _read_sentences(
+        self, comment: str, language: str, score: int | None, decisions: dict[str, float], threshold: float
+    ) -> None:
         """Raise ``decisions`` to what each sentence of a longer comment says on its own.
 
         Over a whole comment a theme's words share the text's length with every other theme's
         ("Staff were lovely. The wait was far too long."); read alone, a sentence says plainly
         what it is about. A sentence counts where its own decision reaches the stricter
-        ``sentence_threshold`` (scaled to land on 0.5 like every other reading)."""
+        ``threshold`` (scaled to land on 0.5 like every other reading)."""
         for sentence in sentences(comment):
             analysis = self.base.analyse(sentence, language)
             if analysis.empty or not analysis.stems:
@@ -399,9 +402,9 @@ class TrainedClassifier:
             feats = features(analysis, score, self.base.theme_ids)
             own = self._theme_decisions(sentence, analysis, feats, self._vector(sentence))
             for theme_id, decision in own.items():
-                decisions[theme_id] = max(decisions[theme_id], decision * 0.5 / self.sentence_threshold)
+                decisions[theme_id] = max(decisions[theme_id], decision * 0.5 / threshold)
 
-    def _vector(self, comment: str | None):
+    def _vector(self, comment: str | None) -> Sequence[float] | None:
         """The comment's vector for the heads that read one; None where none does."""
         return self.encoder.encode([comment or ""])[0] if self.encoder is not None else None
 
@@ -412,7 +415,7 @@ class TrainedClassifier:
     def prepare(self, comments: Sequence[str | None]) -> None:
         """Encode a batch of comments ahead of classifying them one by one (embeddings only:
         batches cost about 60% as much per comment); a no-op otherwise."""
-        prepare = getattr(self.encoder, "prepare", None)  # a plain Encoder has no cache to fill
+        prepare: Any = getattr(self.encoder, "prepare", None)  # a plain Encoder has no cache to fill
         if prepare is not None:
             prepare([c for c in comments if c])
 
@@ -435,7 +438,7 @@ class TrainedClassifier:
         dense = self._vector(comment)
         decisions = self._theme_decisions(comment or "", analysis, feats, dense)
         if self.sentence_threshold is not None:
-            self._read_sentences(comment or "", analysis.language, score, decisions)
+            self._read_sentences(comment or "", analysis.language, score, decisions, self.sentence_threshold)
         themes = [ThemeScore(t, round(min(d, 1.0), 4)) for t, d in decisions.items() if d >= 0.5]
         themes.sort(key=lambda t: (-t.confidence, t.id))
         sentiment, value = builtin.sentiment, builtin.sentiment_score

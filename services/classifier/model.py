@@ -194,7 +194,7 @@ class BuiltinClassifier:
         )
 
     def prepare(self, comments: Sequence[str | None]) -> None:
-        """Nothing to do ahead: a comment costs tens of microseconds."""
+        """Nothing to do ahead: reading a comment needs no model to run."""
 
     def classify(self, comment: str | None, score: int | None) -> Classification:
         category = category_for_score(score)

@@ -1,40 +1,8 @@
-"""Stacked theme heads: L2 logistic regression on words, characters and the built-in readings.
-
-The warm-started heads of ``training`` move only where the labels disagree with the
-lexicon; these heads are fitted freely (scikit-learn, liblinear) on three blocks of
-features:
-
-- the comment's word stems and in-clause bigrams, TF-IDF weighted, unit length;
-- character 4-5-grams within words: they catch spelling variants, typos and compounds the
-  stemmer splits differently, which a few hundred labels rarely show twice in the same
-  form. Each word's n-gram counts times idf, summed over the comment and divided by the
-  root of the words' summed squares: unit length but for n-grams two words share. So a
-  word's part of every head's score is fixed and cached at inference (one lookup per
-  word instead of per n-gram), and it scored as well as exact unit length on both sets;
-- the built-in model's readings: every theme's confidence, positive/negative weight,
-  suggestions, score prior and NPS category;
-- a dense vector of the comment, times the encoder's scale: the static word vectors every
-  install has (``static_vectors``), or with ``classifier train --embeddings`` (the
-  ``npsloop[ml]`` extra) MiniLM's sentence embedding, unit length times ``DENSE_SCALE``
-  (``embeddings``).
-
-Per theme, the text features are scaled by how strongly each leans to the theme's positives
-or negatives (naive-Bayes log-count ratios, as in NBSVM; ``nb_ratios``) before the L2 fit: on
-a few hundred labels this raised theme micro-F1 on both development sets at k = 100, 300 and
-1000. The scale folds into the stored weights, so inference and the stored format are unchanged.
-
-Everything that matters is chosen by 5-fold cross-validation (repeated over three shuffles of
-the folds) on the organisation's own labels, never by hand:
-
-- per theme, the regularisation C and how far to blend the fitted probability with the
-  built-in confidence (both by out-of-fold log-loss: smooth, so stable on few labels);
-- one decision threshold for all themes: half the out-of-fold micro-F1, which is where a
-  calibrated probability maximises F1 (a threshold searched on a grid over a few hundred
-  labels jumps between splits; this one does not; per-theme thresholds were worse still).
-
-Vocabulary and inverse document frequencies come from the training comments only.
-Inference looks the comment's words and features up in the stored vocabulary and takes one
-small matrix product (numpy); scikit-learn is needed to train only.
+"""Stacked theme heads: L2 logistic regressions fitted freely on a comment's words, character
+n-grams, the built-in model's readings and the comment's vector (``static_vectors``, or MiniLM's
+with ``--embeddings``). They learn what the lexicon cannot know; the built-in confidence is
+blended in, and C, that blend and the threshold are chosen by cross-validation on the
+organisation's own labels, never by hand. scikit-learn to train; numpy alone to apply.
 """
 
 from __future__ import annotations
@@ -44,31 +12,23 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 FOLDS = 5
-# Cross-validation repeated over differently shuffled folds, out-of-fold probabilities averaged.
-# With one split, a single label more or less in 300 moved NHS theme micro-F1 by up to 0.011
-# (C, blend and threshold flipped with the folds); with three, by 0.002. Mean of 8 shuffles at
-# k = 300: NHS level (0.7219 -> 0.7211), URR 0.7811 -> 0.7827; five repeats scored the same.
+# Cross-validation repeated over differently shuffled folds, out-of-fold probabilities averaged:
+# with a single split, one label more or less flipped C, blend and threshold.
 CV_REPEATS = 3
-# A wider grid chose C = 3 or 10 almost always and costs a fit per value per fold.
-CS = (3.0, 10.0)
+CS = (3.0, 10.0)  # a wider grid chose these almost always, at a fit per value per fold
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)  # share of the fitted probability against the built-in confidence
 MIN_POSITIVES = 3  # fewer: no stacked head, the built-in reading stands
 BUILTIN_CLIP = 0.02  # the built-in confidence is 0 or near 1; clipped so log-loss stays finite
-CHAR_RANGE = (4, 5)  # 3-5 and 3-4 scored the same on both development sets, at more cost
-# A character n-gram seen in one training comment only is dropped: as good on both development
-# sets, and the model is half the size and quicker to fit and to apply.
+CHAR_RANGE = (4, 5)  # character n-grams within words: spelling variants, typos, compounds
+# A character n-gram seen in one training comment only is dropped: as good, and the model is
+# half the size and quicker to fit and to apply.
 MIN_DF = {"word": 1, "char": 2}
 STACK_FORMAT = 2  # 1 (no "format" key): word/meta weights per head, no TF-IDF blocks
 WEIGHT_DIGITS = 4
 BLOCKS = ("word", "char")
-# Added to each side's feature mass in ``nb_ratios``; 0.5 and 1 scored alike on both development
-# sets (2 drifts back towards no scaling), both better than plain TF-IDF on every shuffle.
-NB_SMOOTHING = 0.5
+NB_SMOOTHING = 0.5  # added to each side's feature mass in ``nb_ratios``
 CHAR_CACHE = 50_000  # words whose scores a loaded model remembers (then it starts afresh)
-# The embedding block's length against the unit-length word and character blocks. At k = 300,
-# mean of 8 (NHS) and 6 (URR) shuffles: 2 and 4 scored alike, 3 between them, 8 lost some of
-# the gain, 1 kept less than a third of it.
-DENSE_SCALE = 3.0
+DENSE_SCALE = 3.0  # the comment vector's length against the unit-length word and character blocks
 
 Features = dict[str, float]
 
@@ -192,12 +152,9 @@ def nb_ratios(X, y, text_columns, smoothing: float = NB_SMOOTHING):
 def positive_weight(y) -> dict[int, float]:
     """Class weights that give a theme's positives as much weight in all as its negatives.
 
-    A theme is in a tenth of comments or fewer, so an unweighted L2 fit buys its low loss by
-    leaning to "no" and the rare theme's words get little weight. Weighting the positives by
-    negatives / positives raised theme micro-F1 at k = 300 on both development sets (mean of
-    8 shuffles: NHS 0.717 -> 0.722, URR 0.772 -> 0.781) and at k = 1000; the blend with the
-    built-in confidence and the threshold are still chosen on the out-of-fold probabilities,
-    so the skew this puts in the fitted probability is corrected there."""
+    A theme is in a tenth of comments or fewer: unweighted, an L2 fit buys its low loss by
+    leaning to "no". The skew this puts in the probability is corrected where the blend and
+    the threshold are chosen on the out-of-fold probabilities."""
     positives = int(sum(y))
     return {0: 1.0, 1: (len(y) - positives) / max(positives, 1)}
 
@@ -239,7 +196,14 @@ def fit_stack(
     encoder: str | None = None,
     dense_scale: float = DENSE_SCALE,
 ) -> dict:
-    """Fit one stacked head per theme; returns the JSON-ready description of all heads.
+    """Fit one stacked head per theme; returns the JSON-ready heads.
+
+    Its features: words and bigrams, TF-IDF to unit length; character n-grams within words,
+    each word's counts times idf summed and divided by the root of the words' summed squares (so
+    a word's part of a score is fixed and cached at inference); the built-in readings
+    (``meta_features``); the comment's vector (``dense``).
+    Per theme the text features are scaled by ``nb_ratios`` before the fit, and the threshold
+    for all themes is half the out-of-fold micro-F1, where a calibrated probability maximises F1.
 
     ``dense``: one embedding per row, made by the encoder called ``encoder`` (stored, so that
     inference knows which encoder the heads need), times ``dense_scale``."""

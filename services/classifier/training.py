@@ -135,10 +135,7 @@ POS_CAP = 3.0
 SENTIMENT_MIN = 200  # legacy heads stored without the out-of-fold check needed this many labels
 TRUST_AT = 200  # positives of a theme at which its fitted head is trusted alone
 # A sentence of a longer comment names a theme on its own where its decision reaches this
-# (``TrainedClassifier._read_sentences``). At k = 300, mean of 16 seeded shuffles, theme micro-F1
-# NHS 0.7376 -> 0.7407 (better on 14), URR 0.7932 -> 0.7961 (better on 14). On the first 8:
-# 0.55-0.7 scored alike on NHS (0.7408-0.7411), URR preferred the lower end; 0.5 (any
-# sentence's own decision) gained less on NHS (0.7392) and more on URR (0.7990).
+# (``TrainedClassifier._read_sentences``); docs/decisions/classifier.md says how it was chosen.
 SENTENCE_THRESHOLD = 0.6
 
 
@@ -181,7 +178,7 @@ def train(
     base: BuiltinClassifier,
     encoder: Encoder | None = None,
 ) -> TrainedModel:
-    """Fit theme and sentiment heads on labelled examples (seconds for a few thousand).
+    """Fit theme and sentiment heads on labelled examples.
 
     The stacked theme heads and the sentiment head also read each comment's vector from
     ``encoder``: by default the static word vectors every install has (``static_vectors``);
@@ -243,8 +240,8 @@ def train(
         )
         theme_stack["theme_ids"] = [t for t in base.theme_ids if t in theme_ids]
         if dense_encoder.name == static_vectors.NAME:
-            # With MiniLM (--embeddings) every sentence would cost another ~10 ms encoding, and
-            # what reading sentences does to that model is not measured: it reads whole comments.
+            # MiniLM (--embeddings) would encode every sentence again, and what reading
+            # sentences does to that model is not measured: it reads whole comments.
             theme_stack["sentences"] = {"threshold": SENTENCE_THRESHOLD}
         trained_on["stack_threshold"] = theme_stack["threshold"]
         trained_on["embeddings"] = dense_encoder.name
@@ -314,7 +311,7 @@ class TrainedClassifier:
 
     def _index_warm_heads(self) -> None:
         """All warm-started heads as one matrix (feature x head): one product per comment
-        instead of a dictionary walk per head (about a tenth of a classification on long comments)."""
+        instead of a dictionary walk per head."""
         import numpy as np
 
         self._warm_themes = list(self.heads)
@@ -414,7 +411,7 @@ class TrainedClassifier:
 
     def prepare(self, comments: Sequence[str | None]) -> None:
         """Encode a batch of comments ahead of classifying them one by one (embeddings only:
-        batches cost about 60% as much per comment); a no-op otherwise."""
+        a batch costs less per comment); a no-op otherwise."""
         prepare: Any = getattr(self.encoder, "prepare", None)  # a plain Encoder has no cache to fill
         if prepare is not None:
             prepare([c for c in comments if c])

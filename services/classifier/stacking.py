@@ -322,7 +322,6 @@ class StackedHeads:
         self.threshold = stack.get("threshold", 0.5)
         self.heads = stack.get("heads", {})
         self.columns = list(stack.get("columns", ()))
-        self.legacy = stack.get("format", 1) < STACK_FORMAT
         self.encoder = needed_encoder(stack)
         self.dense_scale = float((stack.get("dense") or {}).get("scale", DENSE_SCALE))
         self.index: dict[str, dict[str, int]] = {}
@@ -413,14 +412,3 @@ class StackedHeads:
         if not w or theme_id not in fitted:
             return builtin
         return w * fitted[theme_id] + (1 - w) * builtin
-
-
-def legacy_confidence(head: dict, feats: Features, evidence: float) -> float:
-    """A head stored by the first stacking format (raw word/meta weights, no TF-IDF)."""
-    builtin = min(max(builtin_confidence(evidence), BUILTIN_CLIP), 1 - BUILTIN_CLIP)
-    w = head.get("blend", 0.0)
-    if not w:
-        return builtin
-    weights = head["weights"]
-    z = head.get("bias", 0.0) + sum(weights.get(f, 0.0) * v for f, v in feats.items())
-    return w * _sigmoid(z) + (1 - w) * builtin

@@ -39,17 +39,19 @@ from npsloop.services.classifier.model import (
     category_for_score,
 )
 from npsloop.services.classifier.sentiment import score_prior
+from npsloop.services.classifier.sentiment_head import FORMAT as SENTIMENT_STACK_FORMAT
 from npsloop.services.classifier.sentiment_head import MIN_EXAMPLES as SENTIMENT_MIN_EXAMPLES
-from npsloop.services.classifier.sentiment_head import SENTIMENTS, SentimentHead, fit_sentiment, softmax
+from npsloop.services.classifier.sentiment_head import SENTIMENTS, SentimentHead, fit_sentiment
 from npsloop.services.classifier.stacking import (
     DENSE_SCALE,
+    STACK_FORMAT,
     StackedHeads,
     builtin_confidence,
     fit_stack,
-    legacy_confidence,
     needed_encoder,
 )
 from npsloop.services.classifier.text import sentences
+from npsloop.shared.settings import ConfigError
 from npsloop.shared.taxonomy import ThemeDefinition
 
 log = logging.getLogger("npsloop.classifier")
@@ -68,18 +70,23 @@ class LabelledExample:
     sentiment: str | None = None  # None = not labelled for sentiment
 
 
+RETRAIN = "run `npsloop classifier train` again (the file can then be deleted)"
+
+
+class StoredModelError(ConfigError):
+    """A stored model this npsloop cannot read: start-up stops and says how to replace it."""
+
+
 @dataclass
 class TrainedModel:
     theme_ids: list[str]
     theme_heads: dict[str, dict[str, float]]  # theme -> {feature: weight}, "" = bias
-    # class -> {feature: weight}: the warm-started head of models stored before sentiment_stack
-    sentiment_head: dict[str, dict[str, float]] | None
     base_version: str
     trained_on: dict = field(default_factory=dict)
     version: str | None = None
-    # {"threshold": t, "heads": {theme: {...}}}; None for models stored before stacking
+    # {"threshold": t, "heads": {theme: {...}}}; None: no comment was labelled for themes
     theme_stack: dict | None = None
-    # ``sentiment_head.fit_sentiment``'s head; None: the built-in sentiment (or a legacy head)
+    # ``sentiment_head.fit_sentiment``'s head; None: the built-in sentiment stands
     sentiment_stack: dict | None = None
 
 
@@ -110,17 +117,6 @@ def comment_features(analysis: Analysis, score: int | None, theme_ids: tuple[str
     return features(analysis, score, theme_ids)
 
 
-SENT_WORD_SCALE = 1.0  # word features count this much in a legacy sentiment head (the lexicon carries the rest)
-
-
-def sentiment_features(feats: dict[str, float], base_label: str, base_value: float) -> dict[str, float]:
-    """A legacy (warm-started) sentiment head's inputs: the built-in reading first, the words second."""
-    out = {f: (v * SENT_WORD_SCALE if f[:2] in ("w:", "b:") else v) for f, v in feats.items()}
-    out["base:" + base_label] = 1.0
-    out["value"] = base_value
-    return out
-
-
 def _sigmoid(x: float) -> float:
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -132,7 +128,6 @@ EPOCHS = 15
 RATE = 0.05
 L2 = 0.1
 POS_CAP = 3.0
-SENTIMENT_MIN = 200  # legacy heads stored without the out-of-fold check needed this many labels
 TRUST_AT = 200  # positives of a theme at which its fitted head is trusted alone
 # A sentence of a longer comment names a theme on its own where its decision reaches this
 # (``TrainedClassifier._read_sentences``); docs/decisions/classifier.md says how it was chosen.
@@ -260,19 +255,13 @@ def train(
     if sentiment_stack is not None:
         trained_on["sentiment_blend"] = sentiment_stack["blend"]
     return TrainedModel(
-        list(theme_ids), heads, None, base.version, trained_on, theme_stack=theme_stack, sentiment_stack=sentiment_stack
+        list(theme_ids), heads, base.version, trained_on, theme_stack=theme_stack, sentiment_stack=sentiment_stack
     )
 
 
 def model_encoder(model: TrainedModel) -> str | None:
     """The encoder a stored model's heads read (theme and sentiment heads read the same one)."""
     return needed_encoder(model.theme_stack) or needed_encoder(model.sentiment_stack)
-
-
-def _best_class(head: list[dict[str, float]], feats: dict[str, float]) -> tuple[int, list[float]]:
-    items = (*feats.items(), ("", 1.0))
-    probs = softmax([sum(w.get(f, 0.0) * v for f, v in items) for w in head])
-    return max(range(len(probs)), key=lambda c: (probs[c], -c)), probs
 
 
 class TrainedClassifier:
@@ -299,14 +288,9 @@ class TrainedClassifier:
         self.stack_themes = frozenset(stack.get("theme_ids", ())) & frozenset(base.theme_ids)
         self.stack_threshold = stack.get("threshold", 0.5)
         self.stack = StackedHeads(stack) if self.stack_heads else None
-        # Models stored before sentences were read on their own keep reading whole comments only.
+        # None: whole comments only (how --embeddings models are stored)
         self.sentence_threshold = (stack.get("sentences") or {}).get("threshold")
         self._index_warm_heads()
-        # Older models were not checked against the built-in sentiment; they needed volume instead.
-        checked = model.trained_on.get("sentiment_checked", False)
-        self.use_sentiment_head = bool(model.sentiment_head) and (
-            checked or model.trained_on.get("sentiment_examples", 0) >= SENTIMENT_MIN
-        )
         self.sentiment = SentimentHead(model.sentiment_stack) if model.sentiment_stack else None
 
     def _index_warm_heads(self) -> None:
@@ -352,7 +336,7 @@ class TrainedClassifier:
     ) -> dict[str, float]:
         """Every theme's decision for one text: 0.5 or more means the theme is there."""
         fitted = {}
-        if self.stack is not None and not self.stack.legacy:
+        if self.stack is not None:
             fitted = self.stack.fitted_probabilities(
                 feats, comment, analysis.theme_evidence, self.base.theme_ids, dense
             )
@@ -371,11 +355,7 @@ class TrainedClassifier:
             stack_head = self.stack_heads.get(theme_id) if theme_id in self.stack_themes else None
             if stack_head:
                 assert self.stack is not None
-                stacked = (
-                    legacy_confidence(stack_head, feats, evidence)
-                    if self.stack.legacy
-                    else self.stack.confidence(theme_id, fitted, evidence)
-                )
+                stacked = self.stack.confidence(theme_id, fitted, evidence)
                 stacked *= 0.5 / self.stack_threshold
                 # The stacked head already weighs the built-in reading (its blend): averaging it
                 # with that reading again, where no warm-started head was kept, would count it twice.
@@ -443,10 +423,6 @@ class TrainedClassifier:
             sentiment, value = self.sentiment.read(
                 feats, comment or "", builtin.sentiment, builtin.sentiment_score, dense
             )
-        elif self.use_sentiment_head:
-            head = [self.model.sentiment_head[c] for c in SENTIMENTS]
-            best, probs = _best_class(head, sentiment_features(feats, builtin.sentiment, builtin.sentiment_score))
-            sentiment, value = SENTIMENTS[best], round(probs[0] - probs[2], 4)
         return Classification(category, tuple(themes), sentiment, value, builtin.language, self.version)
 
 
@@ -473,7 +449,6 @@ def save(model: TrainedModel, data_dir: pathlib.Path, *, now: datetime | None = 
         "theme_ids": model.theme_ids,
         "trained_on": model.trained_on,
         "theme_heads": model.theme_heads,
-        "sentiment_head": model.sentiment_head,
         "theme_stack": model.theme_stack,
         "sentiment_stack": model.sentiment_stack,
     }
@@ -484,13 +459,42 @@ def save(model: TrainedModel, data_dir: pathlib.Path, *, now: datetime | None = 
     return version
 
 
+def _refuse_other_formats(payload: Any, path: pathlib.Path) -> None:
+    """Raise ``StoredModelError`` naming the format found where ``payload`` is not this format."""
+
+    def refuse(found: str) -> StoredModelError:
+        return StoredModelError(f"stored classifier model {path} {found}: {RETRAIN}")
+
+    if not isinstance(payload, dict):
+        raise refuse("is not a stored model (not a JSON object)")
+    if payload.get("format") != FORMAT:
+        raise refuse(f"is in format {payload.get('format')}; this npsloop reads format {FORMAT}")
+    stack = payload.get("theme_stack")
+    if isinstance(stack, dict) and stack.get("format", 1) != STACK_FORMAT:
+        raise refuse(
+            f"has theme_stack format {stack.get('format', 1)}; this npsloop reads theme_stack format {STACK_FORMAT}"
+        )
+    if stack is None and payload.get("theme_heads"):
+        raise refuse("has theme heads but no theme_stack (stored before stacking); this npsloop needs theme_stack")
+    sentiment = payload.get("sentiment_stack")
+    if isinstance(sentiment, dict) and sentiment.get("format") != SENTIMENT_STACK_FORMAT:
+        raise refuse(
+            f"has sentiment_stack format {sentiment.get('format')}; this npsloop reads sentiment_stack "
+            f"format {SENTIMENT_STACK_FORMAT}"
+        )
+    if payload.get("sentiment_head") is not None:
+        raise refuse("has a warm-started sentiment_head (stored before sentiment_stack); this npsloop reads neither")
+
+
 def load_latest(
     data_dir: pathlib.Path, *, base: BuiltinClassifier, encoder_loader: Callable[[str], Encoder] = load_encoder
 ) -> TrainedClassifier | None:
     """The newest stored model that fits ``base``'s themes and can be applied here, or None.
 
     A model trained with sentence embeddings needs the ml extra: where it is missing, that
-    version is skipped with a warning for the newest one that does not need it."""
+    version is skipped with a warning for the newest one that does not need it. A model in
+    another stored format stops here with ``StoredModelError``: falling back to an older model
+    would hide that the newest one is not applied."""
     folder = pathlib.Path(data_dir) / "classifier"
     if not folder.is_dir():
         return None
@@ -500,17 +504,17 @@ def load_latest(
             payload = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if payload.get("format") != FORMAT or not str(payload.get("base_version", "")).startswith("builtin-1"):
+        _refuse_other_formats(payload, path)
+        if not str(payload.get("base_version", "")).startswith("builtin-1"):
             continue
         heads = {t: h for t, h in payload.get("theme_heads", {}).items() if t in base.theme_ids}
         stack = payload.get("theme_stack") or {}
         stack_heads = {t for t in stack.get("heads", {}) if t in base.theme_ids}
-        if not heads and not stack_heads and not payload.get("sentiment_head") and not payload.get("sentiment_stack"):
+        if not heads and not stack_heads and not payload.get("sentiment_stack"):
             continue
         model = TrainedModel(
             payload["theme_ids"],
             payload["theme_heads"],
-            payload.get("sentiment_head"),
             payload["base_version"],
             payload.get("trained_on", {}),
             payload["version"],

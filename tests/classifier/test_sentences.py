@@ -57,16 +57,17 @@ def test_a_theme_one_sentence_of_a_long_comment_names_is_found(model):
         assert THEME not in {t.id for t in by_sentence.classify(comment, 5).themes}
 
 
-def test_a_model_stored_before_sentences_were_read_reads_whole_comments_only(model, tmp_path):
+def test_a_stack_stored_without_a_sentence_reading_reads_whole_comments_only(model, tmp_path):
     base, trained = model
     save(trained, tmp_path)
     loaded = load_latest(tmp_path, base=base)
     assert loaded is not None and loaded.sentence_threshold == training.SENTENCE_THRESHOLD
-    older = copy.deepcopy(trained)  # as a model stored before sentences were read
-    del older.theme_stack["sentences"]
-    save(older, tmp_path)
+    whole = copy.deepcopy(trained)  # stored as --embeddings models are: no sentence reading
+    del whole.theme_stack["sentences"]
+    save(whole, tmp_path)
+    assert '"sentences"' not in (tmp_path / "classifier" / f"{whole.version}.json").read_text()
     loaded = load_latest(tmp_path, base=base)
-    assert loaded is not None and loaded.version == older.version and loaded.sentence_threshold is None
+    assert loaded is not None and loaded.version == whole.version and loaded.sentence_threshold is None
     rng = random.Random(8)
     comment = long_comment(rng, "dog", 6)
     assert THEME not in {t.id for t in loaded.classify(comment, 5).themes}

@@ -4,7 +4,7 @@
 head MiniLM's sentence embedding in place of the static word vectors: it carries what MiniLM
 learnt elsewhere ("the health visitor was lovely" sits near "the staff were kind"). Its
 weight and CPU cost are why it is an extra. A model trained with it records the encoder's
-name and cannot be applied without it (``training.load_latest`` then skips that version).
+name and cannot be applied without it (``active.load_latest`` then skips that version).
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from typing import Protocol
 
 from npsloop.services.classifier.model import BuiltinClassifier, Classification, Classifier
 from npsloop.services.classifier.sentiment_head import SENTIMENTS
-from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, train
+from npsloop.services.classifier.trained import TrainedClassifier
+from npsloop.services.classifier.training import LabelledExample, train
 
 MIN_FOLDS, MAX_FOLDS = 2, 20
 MIN_PER_FOLD = 5  # fewer labelled comments per fold than this and the figures are noise

@@ -1,7 +1,8 @@
 """The classifier contract and the built-in (zero-training) model.
 
-Pure functions, no database: ``load_classifier`` returns the newest trained model stored
-under ``data_dir/classifier/`` when it fits the current themes, else the built-in model.
+Pure functions, no database. The built-in model reads comments with the lexicons
+(``lexicon``, ``sentiment``, ``themes``); trained models (``trained``) start from its reading.
+Which one a process applies is ``active.load_classifier``'s choice.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import pathlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -224,15 +224,3 @@ class BuiltinClassifier:
             return sentiment_from(None, score)
         evidence = LexicalEvidence(analysis.positive, analysis.negative, analysis.suggestions, 0)
         return sentiment_from(evidence, score)
-
-
-def load_classifier(*, themes: list[ThemeDefinition] | None = None, data_dir: pathlib.Path | None = None) -> Classifier:
-    """The newest compatible trained model under ``data_dir/classifier/``, else the built-in one."""
-    base = BuiltinClassifier(themes)
-    if data_dir is not None:
-        from npsloop.services.classifier.training import load_latest
-
-        trained = load_latest(pathlib.Path(data_dir), base=base)
-        if trained is not None:
-            return trained
-    return base

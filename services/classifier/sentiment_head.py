@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Sequence
 
 from npsloop.services.classifier.stacking import CHAR_CACHE, add_dense_block, char_terms, word_grams, word_terms
+from npsloop.services.classifier.stored_model import SentimentStack
 
 SENTIMENTS = ("positive", "neutral", "negative")
-FORMAT = 1
 MIN_EXAMPLES = 200  # fewer sentiment labels: the built-in sentiment stands (the head lost at 100)
 MIN_PER_CLASS = 3  # each class needs a few examples for its weights to mean anything
 C = 1.0
@@ -33,7 +33,7 @@ Features = dict[str, float]
 
 
 def sentiment_meta(feats: Features, builtin_label: str, builtin_value: float) -> Features:
-    """The built-in model's sentiment readings of a comment (``training.features`` without its
+    """The built-in model's sentiment readings of a comment (``features.features`` without its
     words and theme evidence, plus the built-in label and value)."""
     meta = {f: v for f, v in feats.items() if not f.startswith(("w:", "b:", "lex:"))}
     meta["base:" + builtin_label] = 1.0
@@ -78,8 +78,8 @@ def fit_sentiment(
     *,
     dense: Sequence[Sequence[float]] | None = None,
     encoder: str | None = None,
-) -> dict | None:
-    """Fit the head on labelled comments; the JSON-ready head, or None when there are too few
+) -> SentimentStack | None:
+    """Fit the head on labelled comments; the stored head, or None when there are too few
     labels (``MIN_EXAMPLES`` in all, ``MIN_PER_CLASS`` of each sentiment). ``dense``: one
     vector per comment from the encoder called ``encoder`` (stored: reading needs it too)."""
     n = len(gold)
@@ -112,29 +112,26 @@ def fit_sentiment(
         block, term = str(name).split("|", 1)
         values = [round(float(w), WEIGHT_DIGITS) for w in row]
         vocab[block][term] = [round(idf[term], WEIGHT_DIGITS), *values] if block == "word" else values
-    stored = {
-        "format": FORMAT,
-        "blend": round(n / (n + BLEND_AT), 4),
-        "bias": [round(float(b), WEIGHT_DIGITS) for b in head.intercept_],
-        "builtin_table": builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
-        "vocab": vocab,
-        "examples": n,
-    }
-    if dense_block is not None:
-        stored["dense"] = dense_block
-    return stored
+    return SentimentStack(
+        blend=round(n / (n + BLEND_AT), 4),
+        bias=[round(float(b), WEIGHT_DIGITS) for b in head.intercept_],
+        builtin_table=builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
+        vocab=vocab,
+        examples=n,
+        dense=dense_block,
+    )
 
 
 class SentimentHead:
     """A stored head ready to read comments: one lookup per term (a word's character n-grams
     are looked up once and remembered), one small matrix product."""
 
-    def __init__(self, stored: dict) -> None:
+    def __init__(self, stored: SentimentStack) -> None:
         import numpy as np
 
-        self.blend = float(stored["blend"])
-        self.table = stored["builtin_table"]
-        words, meta = stored["vocab"].get("word", {}), stored["vocab"].get("meta", {})
+        self.blend = float(stored.blend)
+        self.table = stored.builtin_table
+        words, meta = stored.vocab.get("word", {}), stored.vocab.get("meta", {})
         # Text terms' rows first, then the meta features'. A text term's weights are stored
         # times its idf: its part of the score is then that row over the block's length.
         self.text_rows = len(words)
@@ -142,13 +139,14 @@ class SentimentHead:
         self.idf = np.array([entry[0] for entry in words.values()] + [0.0] * len(meta))
         weights = [[entry[0] * w for w in entry[1:]] for entry in words.values()] + list(meta.values())
         self.weights = np.array(weights, dtype=float).reshape(len(weights), 3)
-        self.bias = np.array(stored["bias"], dtype=float)
+        self.bias = np.array(stored.bias, dtype=float)
         # The dense block, one row per dimension in order, times the scale it was fitted with.
-        self.encoder = (stored.get("dense") or {}).get("encoder")
-        dense = stored["vocab"].get("dense", {})
+        self.encoder = stored.encoder
+        dense = stored.vocab.get("dense", {})
+        scale = stored.dense.scale if stored.dense is not None else DENSE_SCALE
         self.dense_weights = np.array([dense[str(i)] for i in range(len(dense))], dtype=float).reshape(
             len(dense), 3
-        ) * float((stored.get("dense") or {}).get("scale", DENSE_SCALE))
+        ) * float(scale)
         self._word_rows: dict[str, tuple[int, ...]] = {}
         self._np = np
 

@@ -11,6 +11,8 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from npsloop.services.classifier.stored_model import DenseBlock, StackedHead, ThemeStack
+
 FOLDS = 5
 # Cross-validation repeated over differently shuffled folds, out-of-fold probabilities averaged:
 # with a single split, one label more or less flipped C, blend and threshold.
@@ -23,7 +25,6 @@ CHAR_RANGE = (4, 5)  # character n-grams within words: spelling variants, typos,
 # A character n-gram seen in one training comment only is dropped: as good, and the model is
 # half the size and quicker to fit and to apply.
 MIN_DF = {"word": 1, "char": 2}
-STACK_FORMAT = 2  # 1 (no "format" key): word/meta weights per head, no TF-IDF blocks
 WEIGHT_DIGITS = 4
 BLOCKS = ("word", "char")
 NB_SMOOTHING = 0.5  # added to each side's feature mass in ``nb_ratios``
@@ -45,7 +46,7 @@ def _sigmoid(x: float) -> float:
 
 
 def word_terms(feats: Features) -> list[str]:
-    """The word block: stems and bigrams already read by ``training.features``."""
+    """The word block: stems and bigrams already read by ``features.features``."""
     return [f for f in feats if f[:2] in ("w:", "b:")]
 
 
@@ -74,22 +75,16 @@ def meta_features(feats: Features, evidence: Sequence[float], theme_ids: Sequenc
     return meta
 
 
-def needed_encoder(stack: dict | None) -> str | None:
-    """The sentence encoder a stored stack's heads read, if any (see ``embeddings``); the
-    sentiment head (``sentiment_head``) stores its encoder the same way."""
-    return ((stack or {}).get("dense") or {}).get("encoder")
-
-
 def add_dense_block(
     inputs: Sequence[dict[str, float]], dense: Sequence[Sequence[float]], encoder: str | None, scale: float
-) -> dict:
+) -> DenseBlock:
     """Each row's vector times ``scale`` as its ``dense|i`` features (the theme stack's and the
     sentiment head's inputs alike); returns the block's stored description."""
     if len(dense) != len(inputs) or not encoder:
         raise ValueError("a dense block needs one vector per row and the encoder's name")
     for merged, vector in zip(inputs, dense):
         merged.update({f"dense|{i}": scale * float(v) for i, v in enumerate(vector)})
-    return {"encoder": encoder, "dimension": len(dense[0]) if dense else 0, "scale": scale}
+    return DenseBlock(encoder=encoder, dimension=len(dense[0]) if dense else 0, scale=scale)
 
 
 def _tfidf_rows(rows: Sequence[Mapping[str, float]], idf: dict[str, float]) -> list[dict[str, float]]:
@@ -195,8 +190,8 @@ def fit_stack(
     dense: Sequence[Sequence[float]] | None = None,
     encoder: str | None = None,
     dense_scale: float = DENSE_SCALE,
-) -> dict:
-    """Fit one stacked head per theme; returns the JSON-ready heads.
+) -> ThemeStack:
+    """Fit one stacked head per theme; returns them as stored.
 
     Its features: words and bigrams, TF-IDF to unit length; character n-grams within words,
     each word's counts times idf summed and divided by the root of the words' summed squares (so
@@ -278,14 +273,14 @@ def fit_stack(
         scores, labels = out_of_fold[:, stacked], Y[:, stacked]
         for _ in range(3):  # a fixed point: threshold = F1 / 2 at that threshold
             threshold = max(0.05, _micro_f1(scores, labels, threshold) / 2)
-    heads: dict[str, dict] = {}
+    heads: dict[str, StackedHead] = {}
     columns: list[str] = []  # themes with fitted weights, in the order of each feature's weight list
     coefs = []
     for theme_id, (C, w) in plans.items():
-        head: dict = {"C": C, "blend": w}
+        head = StackedHead(C=C, blend=w)
         if w > 0:
             fitted = model(C).fit(X, Y[:, theme_ids.index(theme_id)].astype(int))
-            head["bias"] = round(float(fitted.intercept_[0]), 5)
+            head.bias = round(float(fitted.intercept_[0]), 5)
             columns.append(theme_id)
             coefs.append(fitted.coef_[0])
         heads[theme_id] = head
@@ -301,33 +296,24 @@ def fit_stack(
         # weight is stored; the list is [idf, weight per column]
         for term, value in idfs[block].items():
             vocab[block][term] = [round(value, WEIGHT_DIGITS)] + vocab[block].get(term, [0.0] * len(columns))
-    stack = {
-        "format": STACK_FORMAT,
-        "threshold": round(threshold, 4),
-        "heads": heads,
-        "columns": columns,
-        "vocab": vocab,
-    }
-    if dense_block is not None:
-        stack["dense"] = dense_block
-    return stack
+    return ThemeStack(threshold=round(threshold, 4), heads=heads, columns=columns, vocab=vocab, dense=dense_block)
 
 
 class StackedHeads:
     """A stored stack ready to score comments: one lookup per feature, one matrix product."""
 
-    def __init__(self, stack: dict) -> None:
+    def __init__(self, stack: ThemeStack) -> None:
         import numpy as np
 
-        self.threshold = stack.get("threshold", 0.5)
-        self.heads = stack.get("heads", {})
-        self.columns = list(stack.get("columns", ()))
-        self.encoder = needed_encoder(stack)
-        self.dense_scale = float((stack.get("dense") or {}).get("scale", DENSE_SCALE))
+        self.threshold = stack.threshold
+        self.heads = stack.heads
+        self.columns = list(stack.columns)
+        self.encoder = stack.encoder
+        self.dense_scale = stack.dense.scale if stack.dense is not None else DENSE_SCALE
         self.index: dict[str, dict[str, int]] = {}
         self.idf: list[float] = []  # per row; 1 for the meta block
         rows: list[list[float]] = []
-        for block, terms in stack.get("vocab", {}).items():
+        for block, terms in stack.vocab.items():
             index = self.index.setdefault(block, {})
             for term, values in terms.items():
                 index[term] = len(rows)
@@ -339,7 +325,8 @@ class StackedHeads:
         self._char_cache: dict[str, tuple[list[float] | None, float]] = {}
         char_rows = self.index.get("char", {}).values()
         self._char_weights = dict(zip(char_rows, self.weights[list(char_rows)].tolist()))
-        self.bias = np.array([self.heads[t].get("bias", 0.0) for t in self.columns])
+        biases = [self.heads[t].bias for t in self.columns]
+        self.bias = np.array([b if b is not None else 0.0 for b in biases])
         self._np = np
 
     def _char_word(self, word: str) -> tuple[list[float] | None, float]:
@@ -408,7 +395,7 @@ class StackedHeads:
     def confidence(self, theme_id: str, fitted: dict[str, float], evidence: float) -> float:
         """The stacked head's probability, blended with the built-in confidence as fitted."""
         builtin = min(max(builtin_confidence(evidence), BUILTIN_CLIP), 1 - BUILTIN_CLIP)
-        w = self.heads[theme_id].get("blend", 0.0)
+        w = self.heads[theme_id].blend
         if not w or theme_id not in fitted:
             return builtin
         return w * fitted[theme_id] + (1 - w) * builtin

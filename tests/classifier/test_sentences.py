@@ -8,9 +8,12 @@ from test_stacking import comments
 from test_static_vectors import THEME, animal_organisation
 
 from npsloop.services.classifier import training
+from npsloop.services.classifier.active import load_latest
 from npsloop.services.classifier.model import BuiltinClassifier
+from npsloop.services.classifier.stored_model import SentenceReading, save
 from npsloop.services.classifier.text import sentences
-from npsloop.services.classifier.training import TrainedClassifier, load_latest, save, train
+from npsloop.services.classifier.trained import TrainedClassifier
+from npsloop.services.classifier.training import train
 
 
 @pytest.mark.parametrize(
@@ -40,7 +43,7 @@ def long_comment(rng: random.Random, animal: str, filler_sentences: int) -> str:
 
 def test_a_theme_one_sentence_of_a_long_comment_names_is_found(model):
     base, trained = model
-    assert trained.theme_stack["sentences"] == {"threshold": training.SENTENCE_THRESHOLD}
+    assert trained.theme_stack.sentences == SentenceReading(threshold=training.SENTENCE_THRESHOLD)
     by_sentence = TrainedClassifier(trained, base)
     whole_only = TrainedClassifier(trained, base)
     whole_only.sentence_threshold = None
@@ -63,7 +66,7 @@ def test_a_stack_stored_without_a_sentence_reading_reads_whole_comments_only(mod
     loaded = load_latest(tmp_path, base=base)
     assert loaded is not None and loaded.sentence_threshold == training.SENTENCE_THRESHOLD
     whole = copy.deepcopy(trained)  # stored as --embeddings models are: no sentence reading
-    del whole.theme_stack["sentences"]
+    whole.theme_stack.sentences = None
     save(whole, tmp_path)
     assert '"sentences"' not in (tmp_path / "classifier" / f"{whole.version}.json").read_text()
     loaded = load_latest(tmp_path, base=base)

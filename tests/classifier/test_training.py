@@ -3,16 +3,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.calibration import theme_confidence
-from npsloop.services.classifier.model import BuiltinClassifier, load_classifier
-from npsloop.services.classifier.training import (
-    LabelledExample,
-    StoredModelError,
-    TrainedClassifier,
-    features,
-    save,
-    train,
-)
+from npsloop.services.classifier.features import features
+from npsloop.services.classifier.model import BuiltinClassifier
+from npsloop.services.classifier.stored_model import StoredModelError, save
+from npsloop.services.classifier.trained import TrainedClassifier
+from npsloop.services.classifier.training import LabelledExample, train
 from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
 
 # An invented organisation whose customers talk about "the kiosk" a lot.
@@ -73,6 +70,19 @@ def test_a_newest_model_in_another_format_is_refused_with_the_format_and_what_to
         load_classifier(themes=THEMES, data_dir=tmp_path)
 
 
+def test_a_model_whose_content_does_not_fit_its_format_is_refused_naming_the_field(tmp_path):
+    base = BuiltinClassifier(THEMES)
+    version = save(train(LABELS, themes=base.themes, base=base), tmp_path)
+    path = tmp_path / "classifier" / f"{version}.json"
+    payload = json.loads(path.read_text())
+    payload["trained_on"]["theme_examples"] = "many"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(
+        StoredModelError, match=r"does not fit format 1 \(trained_on\.theme_examples: .*npsloop classifier train"
+    ):
+        load_classifier(themes=THEMES, data_dir=tmp_path)
+
+
 def test_a_model_trained_on_an_earlier_builtin_1_x_still_loads(tmp_path):
     base = BuiltinClassifier(THEMES)
     version = save(train(LABELS, themes=base.themes, base=base), tmp_path)
@@ -125,7 +135,7 @@ def test_sentiment_learns_the_organisation_s_own_reading_of_words():
     base = BuiltinClassifier()
     assert base.classify("Fine parking", 10).sentiment == "positive"
     model = train(HOUSE_STYLE, themes=base.themes, base=base)
-    assert model.sentiment_stack is not None and 0.5 < model.trained_on["sentiment_blend"] < 1
+    assert model.sentiment_stack is not None and 0.5 < (model.trained_on.sentiment_blend or 0) < 1
     clf = TrainedClassifier(model, base)
     assert clf.classify("Fine parking", 10).sentiment == "neutral"  # a word it was taught, new company
     assert clf.classify("Lovely nurses, thank you", 10).sentiment == "positive"
@@ -144,7 +154,7 @@ def test_with_fewer_than_200_sentiment_labels_the_built_in_sentiment_stands():
     base = BuiltinClassifier()
     few = HOUSE_STYLE[:60] + HOUSE_STYLE[-130:]  # 190 labels
     model = train(few, themes=base.themes, base=base)
-    assert model.sentiment_stack is None and "sentiment_blend" not in model.trained_on
+    assert model.sentiment_stack is None and model.trained_on.sentiment_blend is None
     assert TrainedClassifier(model, base).classify("Fine parking", 10).sentiment == "positive"
 
 
@@ -177,9 +187,7 @@ def test_a_model_stored_with_a_null_sentiment_head_reads_as_before(tmp_path):
     path = tmp_path / "classifier" / f"{version}.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "sentiment_head": None}))  # as written until now
     loaded = load_classifier(data_dir=tmp_path)
-    assert isinstance(loaded, TrainedClassifier) and loaded.model.sentiment_stack == json.loads(
-        json.dumps(model.sentiment_stack)
-    )
+    assert isinstance(loaded, TrainedClassifier) and loaded.model == model
 
 
 def test_a_language_the_lexicon_cannot_read_gets_no_themes_from_a_trained_model_either():
@@ -196,7 +204,7 @@ def test_a_theme_whose_labels_do_not_beat_its_zero_shot_reading_keeps_the_built_
         LabelledExample(f"Nice cafe {n}", 9, [], "positive") for n in range(20)
     ]
     model = train(examples, themes=base.themes, base=base)
-    assert "pricing" in model.trained_on["kept_builtin"] and "pricing" not in model.theme_heads
+    assert "pricing" in model.trained_on.kept_builtin and "pricing" not in model.theme_heads
 
 
 def test_warm_heads_scored_together_match_each_head_scored_alone():

@@ -129,7 +129,7 @@ def _classify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _classifier_only(settings: Settings):
-    from npsloop.services.classifier.model import load_classifier
+    from npsloop.services.classifier.active import load_classifier
     from npsloop.shared.policy import load_policy
 
     return load_classifier(themes=load_policy(settings.policy_file).theme_definitions(), data_dir=settings.data_dir)

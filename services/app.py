@@ -54,8 +54,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if worker_roles:
-            await runtime.start(worker_roles)
+        await runtime.start(worker_roles)  # with no roles: only the classifier reload, for corrections
         try:
             yield
         finally:

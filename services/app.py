@@ -25,7 +25,7 @@ from npsloop.services.privacy.api import router as privacy_router
 from npsloop.services.runtime import WORKER_ROLES, Runtime
 from npsloop.shared.auth import KeyCache
 from npsloop.shared.observability import metrics
-from npsloop.shared.problems import document_problems, install_problem_handlers, problem_response
+from npsloop.shared.problems import TITLES, document_problems, install_problem_handlers, problem_response
 from npsloop.shared.storable_input import StorableInputMiddleware
 from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
 
@@ -93,7 +93,11 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={503: {"description": "The database or the event transport does not answer (see checks)"}},
+    )
     async def readyz() -> Any:
         """The database and the event transport answer."""
         checks: dict[str, str] = {}
@@ -105,7 +109,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
                 checks[name] = f"unavailable: {type(exc).__name__}"
         if all(v == "ok" for v in checks.values()):
             return {"status": "ok", "checks": checks}
-        return problem_response(503, "Service Unavailable", "a dependency is not reachable", checks=checks)
+        return problem_response(503, TITLES[503], "a dependency is not reachable", checks=checks)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def prometheus_metrics() -> PlainTextResponse:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from npsloop.services.classifier import service
 from npsloop.services.classifier.schemas import ClassificationOut, CorrectionIn
 from npsloop.shared.auth import Principal
+from npsloop.shared.problems import not_found
 from npsloop.shared.taxonomy import DEFAULT_THEMES
 from npsloop.shared.web import ClockDep, DbDep, require
 
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/responses", tags=["classification"])
 Corrector = Annotated[Principal, Depends(require("responses:write"))]
 
 
-@router.put("/{response_id}/classification", response_model=ClassificationOut)
+@router.put("/{response_id}/classification", response_model=ClassificationOut, responses=not_found("response"))
 async def correct_classification(
     response_id: str, body: CorrectionIn, principal: Corrector, db: DbDep, clock: ClockDep, request: Request
 ) -> ClassificationOut:

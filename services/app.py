@@ -23,6 +23,7 @@ from npsloop.services.ingest.fast_path import IngestFastPath
 from npsloop.services.ingest.writer import GroupCommitWriter
 from npsloop.services.privacy.api import router as privacy_router
 from npsloop.services.runtime import WORKER_ROLES, Runtime
+from npsloop.shared.api_docs import serve_api_docs
 from npsloop.shared.auth import KeyCache
 from npsloop.shared.observability import metrics
 from npsloop.shared.problems import TITLES, document_problems, install_problem_handlers, problem_response
@@ -64,6 +65,8 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
         version="0.1.0",
         lifespan=lifespan,
         description="Closes the Net Promoter Score loop: responses in, classified, followed up.",
+        docs_url=None,  # served by serve_api_docs from shipped assets instead of CDNs
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.db = runtime.db
@@ -86,6 +89,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.include_router(privacy_router)
     app.include_router(dashboard.router)
     app.mount("/dashboard", dashboard.assets(), name="dashboard")
+    serve_api_docs(app)
     _document_errors(app)
 
     @app.get("/healthz", tags=["ops"])

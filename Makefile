@@ -17,11 +17,11 @@ install-test: $(VENV)/bin/python node_modules/.package-lock.json
 	$(VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[test,dev]'
 	./scripts/setup-system-packages
 
-# The AsyncAPI CLI and the compose specification's schema, pinned by package-lock.json;
-# reinstalled only when the lock file changes. Without npm the tests using them say so.
+# The AsyncAPI CLI, pinned by package-lock.json; reinstalled only when the lock file
+# changes. Without npm the test using it says so.
 node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --ignore-scripts --loglevel=error; \
-	else echo "npm not found: the AsyncAPI and compose checks will report that they cannot run" >&2; fi
+	else echo "npm not found: the AsyncAPI check will report that it cannot run" >&2; fi
 
 up: install
 	$(VENV)/bin/npsloop up

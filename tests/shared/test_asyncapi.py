@@ -16,16 +16,10 @@ import yaml
 
 from npsloop.shared import asyncapi, event_data, events
 from tests.event_contract import DOCUMENT, documented_event_types, problems
+from tests.external_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI_CLI = ROOT / "node_modules" / ".bin" / "asyncapi"
-
-
-def require_tool(reason: str) -> None:
-    """Skip with ``reason``; CI sets NPSLOOP_REQUIRE_CONTRACT_TOOLS=1 so a missing tool fails there."""
-    if os.environ.get("NPSLOOP_REQUIRE_CONTRACT_TOOLS") == "1":
-        pytest.fail(reason + " (NPSLOOP_REQUIRE_CONTRACT_TOOLS=1)")
-    pytest.skip(reason)
 
 
 def valid_received_event() -> dict:

@@ -56,7 +56,7 @@ def problems(envelope: Any) -> list[str]:
     """Why ``envelope`` (parsed JSON) is not an event the document describes; empty if it is."""
     if not isinstance(envelope, dict):
         return ["the event is not a JSON object"]
-    validator = _validators().get(envelope.get("type"))  # type: ignore[arg-type]
+    validator = _validators().get(str(envelope.get("type")))
     if validator is None:
         return [f"type {envelope.get('type')!r} is not documented"]
     return [

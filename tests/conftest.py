@@ -28,6 +28,7 @@ from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
+from tests.event_contract import assert_logged_events_conform
 
 PG_ADMIN_DSN = os.environ.get("NPSLOOP_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgresql"]
@@ -40,6 +41,14 @@ def run_blocking(make_coro: Callable[[], Awaitable[object]]) -> object:
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(make_coro())).result()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "hand_made_events: the test writes events of its own making, so the event log is not "
+        "checked against asyncapi.yaml when it ends",
+    )
 
 
 def _require_postgres() -> bool:
@@ -142,10 +151,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def runtime(settings: Settings, clock: ManualClock) -> AsyncIterator[Runtime]:
+async def runtime(settings: Settings, clock: ManualClock, request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
+    """npsloop's runtime on the test's database; when the test ends, every event it made
+    npsloop write is checked against asyncapi.yaml (tests/event_contract.py)."""
     rt = Runtime.build(settings, clock=clock)
     yield rt
     await rt.close()
+    if request.node.get_closest_marker("hand_made_events") is None:
+        await assert_logged_events_conform(settings.database_url)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from npsloop.services.classifier import handlers as classifier_handlers
 from npsloop.services.classifier.model import Classifier, load_classifier
 from npsloop.services.deliveries import handlers as delivery_handlers
 from npsloop.services.deliveries.scheduled import DeliveryWorker
+from npsloop.services.deliveries.wakeup import delivery_signal
 from npsloop.services.followup import handlers as followup_handlers
 from npsloop.services.followup.digest import send_digests
 from npsloop.services.followup.scheduled import check_sla
@@ -184,7 +185,7 @@ class Runtime:
         """Finish the event in hand, then stop every worker."""
         self._stop.set()
         self.db.commit_signal.notify()  # idle workers wake now, not at their next poll
-        self.db.delivery_signal.notify()
+        delivery_signal(self.db).notify()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=10)
             for task in pending:

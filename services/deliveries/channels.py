@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from npsloop.services.deliveries import repository, signing
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
+from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
 from npsloop.shared import row_buffer
-from npsloop.shared.db import DELIVERIES_ENQUEUED
+from npsloop.shared.db import signal_on_commit
 from npsloop.shared.policy import EmailChannel, SlackChannel, WebhookChannel
 from npsloop.shared.settings import Settings
 
@@ -142,7 +143,7 @@ def enqueue(
         next_attempt_at=now,
     )
     repository.remember_delivery(session, event_id, f"channel:{name}")
-    session.info[DELIVERIES_ENQUEUED] = True
+    signal_on_commit(session, DELIVERIES_ENQUEUED)
     return delivery
 
 

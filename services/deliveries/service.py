@@ -12,9 +12,10 @@ from npsloop.services.deliveries import repository, signing
 from npsloop.services.deliveries.models import Delivery, WebhookSubscription
 from npsloop.services.deliveries.schemas import WebhookIn
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
+from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
 from npsloop.shared import row_buffer
 from npsloop.shared.clock import Clock
-from npsloop.shared.db import DELIVERIES_ENQUEUED
+from npsloop.shared.db import signal_on_commit
 from npsloop.shared.events import CloudEvent
 from npsloop.shared.problems import Conflict, NotFound, UnprocessableContent
 
@@ -73,7 +74,7 @@ async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> 
             next_attempt_at=now,
         )
         repository.remember_delivery(session, event.id, f"subscription:{subscription.id}")
-        session.info[DELIVERIES_ENQUEUED] = True
+        signal_on_commit(session, DELIVERIES_ENQUEUED)
         created += 1
     return created
 

@@ -21,12 +21,12 @@ from npsloop.shared.db.base import (
 )
 from npsloop.shared.db.bulk import BulkInsert
 from npsloop.shared.db.engine import CONNECT_TIMEOUT_SECONDS, Database, SessionFactory
-from npsloop.shared.db.signals import DELIVERIES_ENQUEUED, CommitSignal
+from npsloop.shared.db.signals import EVENTS_APPENDED, CommitSignal, signal_on_commit
 from npsloop.shared.db.write_slot import WriterQueue
 
 __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
-    "DELIVERIES_ENQUEUED",
+    "EVENTS_APPENDED",
     "NAMING_CONVENTION",
     "Base",
     "BigIntPK",
@@ -38,5 +38,6 @@ __all__ = [
     "UTCDateTime",
     "WriterQueue",
     "json_text",
+    "signal_on_commit",
     "stored_datetime",
 ]

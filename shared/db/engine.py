@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from npsloop.shared import sqlite_inline
-from npsloop.shared.db.signals import DELIVERIES_ENQUEUED, CommitSignal
+from npsloop.shared.db.signals import EVENTS_APPENDED, CommitSignal
 from npsloop.shared.db.write_slot import WriterQueue
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -79,20 +79,27 @@ class Database:
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, autoflush=False, sync_session_class=self._session_class
         )
-        self.commit_signal = CommitSignal()
-        # Wakes the delivery worker of this process when a transaction that queued
-        # deliveries commits, instead of it finding them at its next poll.
-        self.delivery_signal = CommitSignal()
+        self._signals: dict[str, CommitSignal] = {}
+        # Wakes this process's log consumers and relay when a transaction appended events.
+        self.commit_signal = self.signal(EVENTS_APPENDED)
         # SQLite has one writer at a time. Queueing this process's writers here, in
         # asyncio, is fair and fast; left to SQLite they would sleep-poll on busy_timeout.
         self._sqlite_write_lock = WriterQueue() if self.is_sqlite else None
         event.listen(self._session_class, "after_commit", self._after_commit)
 
+    def signal(self, flag: str) -> CommitSignal:
+        """The signal notified when a transaction that raised ``flag`` commits
+        (:func:`~npsloop.shared.db.signals.signal_on_commit`); one per flag and Database."""
+        found = self._signals.get(flag)
+        if found is None:
+            found = self._signals[flag] = CommitSignal()
+        return found
+
     def _after_commit(self, session: Session) -> None:
-        if session.info.pop("events_appended", False):
-            self.commit_signal.notify()
-        if session.info.pop(DELIVERIES_ENQUEUED, False):
-            self.delivery_signal.notify()
+        info = session.info
+        for flag, signal in self._signals.items():
+            if info.pop(flag, False):
+                signal.notify()
 
     @asynccontextmanager
     async def unit_of_work(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:

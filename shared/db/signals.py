@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 
-# session.info flag: this transaction queued outbound deliveries (see Database.delivery_signal).
-DELIVERIES_ENQUEUED = "deliveries_enqueued"
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# session.info flag: this transaction appended events to the log (set by shared.outbox).
+EVENTS_APPENDED = "events_appended"
 
 
 class CommitSignal:
-    """Wakes in-process waiters as soon as a transaction they wait for commits; a waiter that
-    times out just goes back to polling."""
+    """Wakes every current waiter at once; a waiter that times out just goes back to polling."""
 
     def __init__(self) -> None:
         self._waiters: set[asyncio.Event] = set()
@@ -31,3 +32,8 @@ class CommitSignal:
             pass
         finally:
             self._waiters.discard(waiter)
+
+
+def signal_on_commit(session: AsyncSession, flag: str) -> None:
+    """Wake the waiters of ``Database.signal(flag)`` when ``session``'s transaction commits."""
+    session.info[flag] = True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -434,3 +435,48 @@ async def add_comment(session: AsyncSession, response_id: str, comment: str, *, 
     )
     await outbox.append(session, event, clock=clock)
     return response
+
+
+# --- reads other services ask for (they reach ingest's table only through these) -------
+
+
+async def find_response(session: AsyncSession, response_id: str) -> dict[str, Any] | None:
+    """The response as events and the API show it (:func:`response_data`), or None."""
+    response = await repository.get(session, response_id)
+    return None if response is None else response_data(response)
+
+
+async def responses_by_id(session: AsyncSession, response_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Those of ``response_ids`` that exist, as :func:`response_data`, by id."""
+    return {r.id: response_data(r) for r in await repository.get_many(session, response_ids)}
+
+
+async def responses_page(
+    session: AsyncSession, *, since: datetime | None, after: dict[str, Any] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` responses (as :func:`response_data`) in the order they were received,
+    from ``since`` on (all when None), after ``after`` (the previous page's last response)."""
+    cursor = None if after is None else (datetime.fromisoformat(after["received_at"]), after["id"])
+    return [response_data(r) for r in await repository.page(session, since=since, after=cursor, limit=limit)]
+
+
+async def count_responses(session: AsyncSession, *, since: datetime | None) -> int:
+    """How many responses were received from ``since`` on (all when None)."""
+    return await repository.count(session, since=since)
+
+
+async def score_counts(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """(promoters, passives, detractors) among responses received in [start, end)."""
+    return await repository.score_counts(session, start, end)
+
+
+async def last_responded_at(
+    session: AsyncSession, *, customer_id: str | None = None, account_id: str | None = None
+) -> datetime | None:
+    """When the customer (or, without one, the account) last answered, if ever."""
+    return await repository.last_responded_at(session, customer_id=customer_id, account_id=account_id)
+
+
+async def last_account_id(session: AsyncSession, customer_id: str) -> str | None:
+    """The account the customer last answered under, if any response named one."""
+    return await repository.last_account_id(session, customer_id)

@@ -18,7 +18,6 @@ from npsloop.services.followup.models import (
     Task,
     TaskEvent,
 )
-from npsloop.services.ingest.models import Response
 from npsloop.shared import row_buffer
 from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
@@ -254,25 +253,6 @@ async def team_counts(session: AsyncSession, team: str, start: datetime, end: da
     }
 
 
-async def score_counts(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
-    """(promoters, passives, detractors) among responses received in [start, end); category follows the score."""
-    category = case((Response.score >= 9, "promoter"), (Response.score >= 7, "passive"), else_="detractor")
-    query = (
-        select(category, func.count())
-        .where(Response.received_at >= start, Response.received_at < end)
-        .group_by(category)
-    )
-    found = dict((await session.execute(query)).all())
-    return found.get("promoter", 0), found.get("passive", 0), found.get("detractor", 0)
-
-
-async def last_response_at(
-    session: AsyncSession, *, customer_id: str | None = None, account_id: str | None = None
-) -> datetime | None:
-    column = Response.customer_id if customer_id is not None else Response.account_id
-    return await session.scalar(select(func.max(Response.responded_at)).where(column == (customer_id or account_id)))
-
-
 async def last_sent_at(
     session: AsyncSession, *, customer_id: str | None = None, account_id: str | None = None
 ) -> datetime | None:
@@ -280,18 +260,14 @@ async def last_sent_at(
     return await session.scalar(select(func.max(SurveySend.sent_at)).where(column == (customer_id or account_id)))
 
 
-async def known_account_id(session: AsyncSession, customer_id: str) -> str | None:
-    """The account a customer last answered (or was last surveyed) under, if any was given."""
-    for model, when in ((Response, Response.responded_at), (SurveySend, SurveySend.sent_at)):
-        found = await session.scalar(
-            select(model.account_id)
-            .where(model.customer_id == customer_id, model.account_id.is_not(None))
-            .order_by(when.desc())
-            .limit(1)
-        )
-        if found is not None:
-            return found
-    return None
+async def last_sent_account_id(session: AsyncSession, customer_id: str) -> str | None:
+    """The account of the latest survey send reported for the customer that named one."""
+    return await session.scalar(
+        select(SurveySend.account_id)
+        .where(SurveySend.customer_id == customer_id, SurveySend.account_id.is_not(None))
+        .order_by(SurveySend.sent_at.desc())
+        .limit(1)
+    )
 
 
 async def business_outcomes(

@@ -61,7 +61,7 @@ async def score_counts(session: AsyncSession, start: datetime, end: datetime) ->
         .where(Response.received_at >= start, Response.received_at < end)
         .group_by(category)
     )
-    found: dict[str, int] = dict((await session.execute(query)).tuples())
+    found: dict[str, int] = dict((await session.execute(query)).all())
     return found.get("promoter", 0), found.get("passive", 0), found.get("detractor", 0)
 
 

@@ -1,4 +1,5 @@
-"""Webhook subscriptions, fan-out of events into deliveries, and the retry schedule."""
+"""Webhook subscriptions, fan-out of events into deliveries, alerts to policy channels, and
+the retry schedule. Other services reach deliveries through this module."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.deliveries import repository, signing
+from npsloop.services.deliveries import channels, repository, signing
 from npsloop.services.deliveries.models import Delivery, WebhookSubscription
-from npsloop.services.deliveries.schemas import WebhookIn
+from npsloop.services.deliveries.schemas import Alert, WebhookIn
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
 from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
 from npsloop.shared import row_buffer
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import signal_on_commit
 from npsloop.shared.events import CloudEvent
+from npsloop.shared.policy import EmailChannel, SlackChannel, WebhookChannel
 from npsloop.shared.problems import Conflict, NotFound, UnprocessableContent
 
 FIRST_RETRY_SECONDS = 5.0
@@ -98,6 +100,41 @@ async def _active_subscriptions(session: AsyncSession) -> list[WebhookSubscripti
 
 def _wants(subscription: WebhookSubscription, event_type: str) -> bool:
     return "*" in subscription.events or event_type in subscription.events
+
+
+def enqueue_alert(
+    session: AsyncSession,
+    *,
+    name: str,
+    channel: SlackChannel | EmailChannel | WebhookChannel,
+    event_id: str,
+    event_type: str,
+    alert: Alert,
+    envelope: str,
+    now: datetime,
+) -> Delivery:
+    """Store one pending delivery of ``alert`` to the policy channel ``name`` (webhook
+    channels get the CloudEvent ``envelope``); check :func:`alert_enqueued` first."""
+    return channels.enqueue(
+        session,
+        name=name,
+        channel=channel,
+        event_id=event_id,
+        event_type=event_type,
+        alert=alert,
+        envelope=envelope,
+        now=now,
+    )
+
+
+async def alert_enqueued(session: AsyncSession, *, name: str, event_id: str) -> bool:
+    """Whether event ``event_id`` already has a delivery to the policy channel ``name``."""
+    return await channels.already_enqueued(session, name=name, event_id=event_id)
+
+
+async def prefetch_alerts(session: AsyncSession, event_ids: list[str], *, channel_names: list[str]) -> None:
+    """What :func:`alert_enqueued` asks for a group of events and channels, in one query."""
+    await repository.prefetch_existing(session, event_ids, channels=channel_names)
 
 
 def next_attempt_at(attempts: int, now: datetime) -> datetime:

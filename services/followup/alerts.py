@@ -11,9 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.deliveries import channels
-from npsloop.services.deliveries import repository as deliveries_repository
-from npsloop.services.deliveries.channels import Alert
+from npsloop.services.deliveries import service as deliveries
+from npsloop.services.deliveries.schemas import Alert
 from npsloop.shared import events
 from npsloop.shared.bus.contract import Subscription
 from npsloop.shared.clock import Clock
@@ -127,9 +126,9 @@ async def alert(
     created = 0
     for name in targets(event):
         channel = policy.channels.get(name)
-        if channel is None or await channels.already_enqueued(session, name=name, event_id=event.id):
+        if channel is None or await deliveries.alert_enqueued(session, name=name, event_id=event.id):
             continue  # a channel removed from the policy since the event: nothing to send to
-        channels.enqueue(
+        deliveries.enqueue_alert(
             session,
             name=name,
             channel=channel,
@@ -145,10 +144,8 @@ async def alert(
 
 async def prefetch(session: AsyncSession, group: list[events.CloudEvent], *, policy: Policy) -> None:
     """Which of the group's events already have deliveries to the policy's channels (what
-    ``already_enqueued`` asks), in one query."""
-    await deliveries_repository.prefetch_existing(
-        session, [event.id for event in group], channels=list(policy.channels)
-    )
+    ``alert_enqueued`` asks), in one query."""
+    await deliveries.prefetch_alerts(session, [event.id for event in group], channel_names=list(policy.channels))
 
 
 ALERTED = frozenset(

@@ -10,7 +10,6 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.classifier.models import StoredClassification
-from npsloop.services.followup.models import BusinessOutcome, Task
 from npsloop.services.ingest.models import Response
 from npsloop.shared.models import ConsumerPosition, DeadLetter, EventLogEntry
 
@@ -88,47 +87,7 @@ async def responses_with_classification(
     return [(row[0], row[1]) for row in rows]
 
 
-async def tasks_page(
-    session: AsyncSession, *, start: datetime | None, end: datetime | None, after: tuple[datetime, str] | None
-) -> list[Task]:
-    """One keyset page of tasks whose response was received in [start, end)."""
-    query = _period(select(Task), Task.received_at, start, end)
-    if after is not None:
-        query = query.where((Task.received_at > after[0]) | and_(Task.received_at == after[0], Task.id > after[1]))
-    return list((await session.scalars(query.order_by(Task.received_at, Task.id).limit(PAGE))).all())
-
-
-async def tasks_received(session: AsyncSession, *, start: datetime, end: datetime) -> list[Task]:
-    query = _period(select(Task), Task.received_at, start, end)
-    return list((await session.scalars(query.order_by(Task.received_at, Task.id))).all())
-
-
-async def unresolved_tasks(session: AsyncSession) -> list[Task]:
-    return list((await session.scalars(select(Task).where(Task.status != "resolved"))).all())
-
-
-async def business_outcomes_of(
-    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str]
-) -> list[BusinessOutcome]:
-    """Outcomes recorded for any of these customers or accounts."""
-    found: dict[str, BusinessOutcome] = {}
-    for column, ids in ((BusinessOutcome.customer_id, customer_ids), (BusinessOutcome.account_id, account_ids)):
-        for chunk in _chunks(list(ids)):
-            for row in (await session.scalars(select(BusinessOutcome).where(column.in_(chunk)))).all():
-                found[row.id] = row
-    return list(found.values())
-
-
-def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 # --- ops gauges (read at scrape time so every process reports the same truth) ---------
-
-
-async def open_tasks_by_team(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(select(Task.team, func.count()).where(Task.status != "resolved").group_by(Task.team))
-    return {team or "unassigned": count for team, count in rows.all()}
 
 
 async def consumer_positions(session: AsyncSession) -> list[tuple[str, str, int]]:

@@ -21,7 +21,7 @@ from npsloop.services.analytics.nps import (
     next_bucket,
 )
 from npsloop.services.analytics.schemas import MAX_BUCKETS, Period
-from npsloop.services.classifier import repository as classifier_repository
+from npsloop.services.classifier import service as classifier
 from npsloop.shared.problems import UnprocessableContent
 
 CATEGORIES = ("promoter", "passive", "detractor")
@@ -43,7 +43,7 @@ async def _rows_with_themes(
 ) -> AsyncIterator[tuple[Any, list[str]]]:
     """Each response row with its theme ids; people's corrections win over the model."""
     async for page in repository.scored_responses(session, start=period.start, end=period.end, filters=filters):
-        corrections = await classifier_repository.effective_corrections(session, [row.id for row in page])
+        corrections = await classifier.effective_corrections(session, [row.id for row in page])
         for row in page:
             corrected = corrections.get(row.id)
             if corrected is not None and corrected.themes is not None:

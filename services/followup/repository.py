@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.followup.models import (
@@ -280,3 +281,59 @@ async def business_outcomes(
         query = query.where(BusinessOutcome.account_id == account_id)
     query = query.order_by(BusinessOutcome.occurred_on.desc(), BusinessOutcome.recorded_at.desc()).limit(limit)
     return list((await session.scalars(query)).all())
+
+
+# --- reads for analytics and /metrics ------------------------------------------------
+
+
+def _received_in(query: Select, start: datetime | None, end: datetime | None) -> Select:
+    if start is not None:
+        query = query.where(Task.received_at >= start)
+    if end is not None:
+        query = query.where(Task.received_at < end)
+    return query
+
+
+async def tasks_page(
+    session: AsyncSession,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Task]:
+    """One keyset page of tasks whose response was received in [start, end)."""
+    query = _received_in(select(Task), start, end)
+    if after is not None:
+        query = query.where((Task.received_at > after[0]) | and_(Task.received_at == after[0], Task.id > after[1]))
+    return list((await session.scalars(query.order_by(Task.received_at, Task.id).limit(limit))).all())
+
+
+async def tasks_received(session: AsyncSession, *, start: datetime, end: datetime) -> list[Task]:
+    query = _received_in(select(Task), start, end)
+    return list((await session.scalars(query.order_by(Task.received_at, Task.id))).all())
+
+
+async def unresolved_tasks(session: AsyncSession) -> list[Task]:
+    return list((await session.scalars(select(Task).where(Task.status != "resolved"))).all())
+
+
+async def business_outcomes_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str]
+) -> list[BusinessOutcome]:
+    """Outcomes recorded for any of these customers or accounts."""
+    found: dict[str, BusinessOutcome] = {}
+    for column, ids in ((BusinessOutcome.customer_id, customer_ids), (BusinessOutcome.account_id, account_ids)):
+        for chunk in _chunks(list(ids)):
+            for row in (await session.scalars(select(BusinessOutcome).where(column.in_(chunk)))).all():
+                found[row.id] = row
+    return list(found.values())
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def open_tasks_by_team(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Task.team, func.count()).where(Task.status != "resolved").group_by(Task.team))
+    return {team or "unassigned": count for team, count in rows.all()}

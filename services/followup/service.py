@@ -7,13 +7,14 @@ an outbox event in the same transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.followup import customers, repository, routing
-from npsloop.services.followup.models import ReferralRequest, Task, TaskEvent
+from npsloop.services.followup import customers, outcomes, repository, routing
+from npsloop.services.followup.models import BusinessOutcome, ReferralRequest, Task, TaskEvent
 from npsloop.shared import events, outbox, row_buffer
 from npsloop.shared.clock import Clock
 from npsloop.shared.observability import metrics
@@ -305,3 +306,51 @@ async def reassign(
     record_task_event(session, task, "reassigned", now, actor=actor, note=note, data={"from": before, "to": after})
     await emit_task_event(session, events.FOLLOWUP_REASSIGNED, task, now, clock)
     return task
+
+
+# --- reads for analytics and /metrics (other services reach follow-up's tables only here) ---
+
+
+async def recovery_rate(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None, team: str | None
+) -> outcomes.RecoveryRate:
+    """Resolved detractors whose next answer, received in [since, until), was passive or promoter."""
+    return await outcomes.recovery_rate(session, since=since, until=until, team=team)
+
+
+async def recovery_counts(session: AsyncSession, *, since: datetime) -> tuple[int, int]:
+    """(measured, recovered) over next answers received since ``since``, in one query."""
+    return await repository.recovery_counts(session, since=since)
+
+
+async def tasks_page(
+    session: AsyncSession,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Task]:
+    """Tasks whose response was received in [start, end), keyset-paged by (received_at, id)."""
+    return await repository.tasks_page(session, start=start, end=end, after=after, limit=limit)
+
+
+async def tasks_received(session: AsyncSession, *, start: datetime, end: datetime) -> list[Task]:
+    """Every task whose response was received in [start, end)."""
+    return await repository.tasks_received(session, start=start, end=end)
+
+
+async def unresolved_tasks(session: AsyncSession) -> list[Task]:
+    return await repository.unresolved_tasks(session)
+
+
+async def open_tasks_by_team(session: AsyncSession) -> dict[str, int]:
+    """Unresolved tasks per team ("unassigned" for none)."""
+    return await repository.open_tasks_by_team(session)
+
+
+async def business_outcomes_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str]
+) -> list[BusinessOutcome]:
+    """Outcomes recorded for any of these customers or accounts."""
+    return await repository.business_outcomes_of(session, customer_ids=customer_ids, account_ids=account_ids)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -144,8 +145,8 @@ class Runtime:
             extra={"roles": ",".join(r for r in roles if r != "api"), "transport": self.transport.name},
         )
 
-    def _retention_jobs(self) -> list:
-        jobs = [
+    def _retention_jobs(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        jobs: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             (
                 "event log",
                 lambda: prune_event_log(

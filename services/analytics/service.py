@@ -87,7 +87,8 @@ async def nps_report(
     about pricing and support counts in both, and responses without themes in none.
     """
     bucket_list = _check_buckets(period, interval)
-    overall, overall_by_bucket = Tally(), defaultdict(Tally)
+    overall = Tally()
+    overall_by_bucket: dict[date, Tally] = defaultdict(Tally)
     groups: dict[Any, Tally] = defaultdict(Tally)
     groups_by_bucket: dict[Any, dict[date, Tally]] = defaultdict(lambda: defaultdict(Tally))
     async for row, themes in _rows_with_themes(session, period, filters):

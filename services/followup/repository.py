@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -109,7 +110,7 @@ async def search(
     limit: int = 100,
     after_id: tuple[datetime, str] | None = None,
 ) -> list[Task]:
-    query: Select[tuple[Task]] = select(Task)
+    query: Select[Task] = select(Task)
     if status:
         query = query.where(Task.status == status)
     if assignee:
@@ -185,7 +186,12 @@ async def resolved_awaiting_answer(
     """Resolved tasks of the customer, resolved by ``answered_at``, whose next answer is not yet recorded."""
     found = lookup(session, RESOLVED_UNMEASURED, customer_id)
     if found is not NOT_PREFETCHED:
-        return [t for t in found if t.resolved_at <= answered_at and t.response_id != response_id]  # type: ignore[union-attr]
+        tasks = cast("list[Task]", found)  # prefetch_for_responses stores each customer's list
+        return [
+            t
+            for t in tasks
+            if t.resolved_at is not None and t.resolved_at <= answered_at and t.response_id != response_id
+        ]
     measured = select(Recovery.task_id)
     query = select(Task).where(
         Task.customer_id == customer_id,

@@ -105,9 +105,8 @@ async def consider_response(session: AsyncSession, classified: dict[str, Any], *
 async def prefetch(session: AsyncSession, classified: list[events.CloudEvent]) -> None:
     """What :func:`consider_response` reads, for a whole group of ``response.classified`` events."""
     responses = [event.data["response"] for event in classified]
-    await repository.prefetch_for_responses(
-        session, [r["id"] for r in responses], [(r.get("customer") or {}).get("id") for r in responses]
-    )
+    customer_ids = [c["id"] for r in responses if (c := r.get("customer")) and c.get("id") is not None]
+    await repository.prefetch_for_responses(session, [r["id"] for r in responses], customer_ids)
 
 
 async def open_task(

@@ -25,6 +25,7 @@ from npsloop.shared import events, outbox
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import BulkInsert, Database, json_text, stored_datetime
 from npsloop.shared.ids import uuid7s
+from npsloop.shared.outbox import Entry
 from npsloop.shared.problems import Conflict, NotFound, Problem, Unauthorized
 
 
@@ -156,11 +157,12 @@ class Draft:
     row: dict[str, Any]
     event_id: str
     values: tuple[Any, ...] | None = None
-    entry: tuple[str, str, str, str, str] | None = None
+    entry: Entry | None = None
 
-    def build(self, dialect: str, stored_now: Any, time_json: str, received_at: str) -> None:
+    def build(self, dialect: str, stored_now: Any, time_json: str, received_at: str) -> tuple[tuple[Any, ...], Entry]:
+        """The row's driver values and its event's log entry."""
         r = self.row
-        self.values = (
+        values = (
             r["id"],
             r["source"],
             r["external_id"],
@@ -180,7 +182,7 @@ class Draft:
             stored_now if r["responded_at"] is r["received_at"] else stored_datetime(r["responded_at"], dialect),
             stored_now,
         )
-        self.entry = (
+        entry = (
             self.event_id,
             _RECEIVED_TOPIC,
             events.RESPONSE_RECEIVED,
@@ -194,6 +196,7 @@ class Draft:
                 time_json=time_json,
             ),
         )
+        return values, entry
 
     def forget_built(self) -> None:
         self.values = self.entry = None
@@ -208,13 +211,18 @@ class Drafts:
     dialect: str
     items: list[Draft]
 
-    def build(self, drafts: list[Draft]) -> None:
-        """Values and event for each of ``drafts`` not built yet (the group's timestamps formatted once)."""
+    def build(self, drafts: list[Draft]) -> tuple[list[tuple[Any, ...]], list[Entry]]:
+        """Values and event of each of ``drafts``, building those not built yet (the group's
+        timestamps formatted once)."""
         stored_now = stored_datetime(self.now, self.dialect)
         time_json, received_at = events.envelope_time(self.now), self.now.isoformat()
+        values, entries = [], []
         for item in drafts:
-            if item.values is None:
-                item.build(self.dialect, stored_now, time_json, received_at)
+            if item.values is None or item.entry is None:
+                item.values, item.entry = item.build(self.dialect, stored_now, time_json, received_at)
+            values.append(item.values)
+            entries.append(item.entry)
+        return values, entries
 
 
 def _identity(submission: Submission) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
@@ -356,13 +364,8 @@ async def decide(session: AsyncSession, drafts: Drafts) -> Decision:
 async def write(session: AsyncSession, drafts: Drafts, decision: Decision, *, clock: Clock) -> None:
     """Store what :func:`decide` found new (rows and their events in one statement), then the late comments."""
     if decision.new:
-        drafts.build(decision.new)
-        await outbox.append_entries(
-            session,
-            [item.entry for item in decision.new],
-            clock=clock,
-            along=(_INSERT, [item.values for item in decision.new]),
-        )
+        values, entries = drafts.build(decision.new)
+        await outbox.append_entries(session, entries, clock=clock, along=(_INSERT, values))
     for response_id, comment in decision.late_comments:
         await add_comment(session, response_id, comment, clock=clock)
 

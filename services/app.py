@@ -15,7 +15,9 @@ from npsloop.services.analytics import dashboard
 from npsloop.services.analytics.api import router as analytics_router
 from npsloop.services.analytics.gauges import refresh_gauges
 from npsloop.services.classifier import service as classifier_service
+from npsloop.services.classifier.api import classifier_router
 from npsloop.services.classifier.api import router as classification_router
+from npsloop.services.customers.api import router as customers_router
 from npsloop.services.deliveries.api import router as deliveries_router
 from npsloop.services.followup.api import router as tasks_router
 from npsloop.services.followup.loop_api import router as loop_router
@@ -82,11 +84,13 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(responses_router)
     app.include_router(classification_router)
+    app.include_router(classifier_router)
     app.include_router(tasks_router)
     app.include_router(deliveries_router)
     app.include_router(loop_router)
     app.include_router(analytics_router)
     app.include_router(privacy_router)
+    app.include_router(customers_router)
     app.include_router(dashboard.router)
     app.mount("/dashboard", dashboard.assets(), name="dashboard")
     _document_errors(app)

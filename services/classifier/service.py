@@ -175,8 +175,20 @@ async def current_classification(session: AsyncSession, response_id: str) -> dic
     correction is applied again here so a correction made before the first
     classification still shows.
     """
-    row = await repository.get(session, response_id)
-    correction = await repository.effective_correction(session, response_id)
+    return _as_seen(
+        await repository.get(session, response_id), await repository.effective_correction(session, response_id)
+    )
+
+
+async def current_classifications(session: AsyncSession, response_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """:func:`current_classification` of many responses in two queries; unclassified ones are absent."""
+    rows = await repository.get_many(session, response_ids)
+    corrections = await repository.effective_corrections(session, response_ids)
+    seen = {rid: _as_seen(rows.get(rid), corrections.get(rid)) for rid in response_ids}
+    return {rid: fields for rid, fields in seen.items() if fields is not None}
+
+
+def _as_seen(row: StoredClassification | None, correction: EffectiveCorrection | None) -> dict[str, Any] | None:
     if row is None and correction is None:
         return None
     fields: dict[str, Any] = repository.as_fields(row) if row is not None else {}

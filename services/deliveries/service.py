@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.deliveries import channels, repository, signing
+from npsloop.services.deliveries import channels, customer_messages, repository, signing
 from npsloop.services.deliveries.models import Delivery, WebhookSubscription
 from npsloop.services.deliveries.schemas import Alert, WebhookIn
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
@@ -133,8 +133,23 @@ async def alert_enqueued(session: AsyncSession, *, name: str, event_id: str) -> 
 
 
 async def prefetch_alerts(session: AsyncSession, event_ids: list[str], *, channel_names: list[str]) -> None:
-    """What :func:`alert_enqueued` asks for a group of events and channels, in one query."""
-    await repository.prefetch_existing(session, event_ids, channels=channel_names)
+    """What :func:`alert_enqueued` (for these channels) and :func:`customer_message_enqueued`
+    ask about a group of events, in one query."""
+    await repository.prefetch_existing(session, event_ids, channels=[*channel_names, customer_messages.CHANNEL])
+
+
+def enqueue_customer_message(
+    session: AsyncSession, *, to: str, subject: str, body: str, event_id: str, event_type: str, now: datetime
+) -> Delivery:
+    """One pending email to the customer, sent as written; check :func:`customer_message_enqueued` first."""
+    return customer_messages.enqueue(
+        session, to=to, subject=subject, body=body, event_id=event_id, event_type=event_type, now=now
+    )
+
+
+async def customer_message_enqueued(session: AsyncSession, *, event_id: str) -> bool:
+    """Whether event ``event_id`` already has its email to the customer."""
+    return await customer_messages.already_enqueued(session, event_id=event_id)
 
 
 def next_attempt_at(attempts: int, now: datetime) -> datetime:

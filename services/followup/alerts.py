@@ -115,6 +115,8 @@ async def alert(
     session: AsyncSession, event: events.CloudEvent, *, policy: Policy, clock: Clock, public_url: str
 ) -> int:
     """Store one delivery per target channel; returns how many were new."""
+    if event.type == events.FOLLOWUP_CUSTOMER_MESSAGED:
+        return await _message_customer(session, event, policy=policy, clock=clock)
     if event.type == events.REFERRAL_REQUESTED:
         message = referral_alert(event)
     elif event.type == events.REVIEW_REQUESTED:
@@ -142,9 +144,28 @@ async def alert(
     return created
 
 
+async def _message_customer(session: AsyncSession, event: events.CloudEvent, *, policy: Policy, clock: Clock) -> int:
+    """The customer's email, once per event; with ``send_via: event`` a CRM sends it instead."""
+    if policy.customer_messages.send_via != "email" or await deliveries.customer_message_enqueued(
+        session, event_id=event.id
+    ):
+        return 0
+    data = event.data
+    deliveries.enqueue_customer_message(
+        session,
+        to=data["to"],
+        subject=data["subject"],
+        body=data["body"],
+        event_id=event.id,
+        event_type=event.type,
+        now=clock.now(),
+    )
+    return 1
+
+
 async def prefetch(session: AsyncSession, group: list[events.CloudEvent], *, policy: Policy) -> None:
-    """Which of the group's events already have deliveries to the policy's channels (what
-    ``alert_enqueued`` asks), in one query."""
+    """Which of the group's events already have deliveries to the policy's channels and the
+    customer (what ``alert_enqueued`` and ``customer_message_enqueued`` ask), in one query."""
     await deliveries.prefetch_alerts(session, [event.id for event in group], channel_names=list(policy.channels))
 
 
@@ -157,6 +178,7 @@ ALERTED = frozenset(
         events.REFERRAL_REQUESTED,
         events.REVIEW_REQUESTED,
         events.FOLLOWUP_DIGEST,
+        events.FOLLOWUP_CUSTOMER_MESSAGED,
     }
 )
 

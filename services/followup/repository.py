@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import cast
 
 from sqlalchemy import Select, and_, case, func, select
@@ -289,6 +289,16 @@ async def business_outcomes(
     return list((await session.scalars(query)).all())
 
 
+async def referral_requests_of(session: AsyncSession, customer_id: str, *, limit: int) -> list[ReferralRequest]:
+    query = (
+        select(ReferralRequest)
+        .where(ReferralRequest.customer_id == customer_id)
+        .order_by(ReferralRequest.requested_at.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
 # --- reads for analytics and /metrics ------------------------------------------------
 
 
@@ -334,6 +344,12 @@ async def business_outcomes_of(
             for row in (await session.scalars(select(BusinessOutcome).where(column.in_(chunk)))).all():
                 found[row.id] = row
     return list(found.values())
+
+
+async def business_outcomes_between(session: AsyncSession, *, start: date, end: date) -> list[BusinessOutcome]:
+    """Outcomes that occurred on a day in [start, end]."""
+    query = select(BusinessOutcome).where(BusinessOutcome.occurred_on >= start, BusinessOutcome.occurred_on <= end)
+    return list((await session.scalars(query)).all())
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:

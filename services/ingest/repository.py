@@ -11,7 +11,7 @@ from collections.abc import Sequence, Set
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, case, func, literal_column, null, select, union_all
+from sqlalchemy import Text, and_, bindparam, case, func, literal_column, null, select, type_coerce, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -190,3 +190,49 @@ async def _find_pairs(
     conn = await session.connection()
     result = await conn.execute(queries[conn.dialect.name], _pair_params(conn.dialect.name, wanted))
     return {(r["source"], r[name]): dict(r) for r in result.mappings()}
+
+
+async def of_customer(session: AsyncSession, customer_id: str, *, limit: int) -> list[Response]:
+    """The customer's responses, newest answer first."""
+    query = (
+        select(Response)
+        .where(Response.customer_id == customer_id)
+        .order_by(Response.responded_at.desc(), Response.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def with_customer_text(session: AsyncSession, fragment: str, *, limit: int) -> list[Response]:
+    """Responses whose stored customer JSON contains ``fragment`` (a compact ``"key":value`` pair,
+    compared case-insensitively), newest first.
+
+    A scan of the column: meant for a person searching, not for hot paths.
+    """
+    escaped = fragment.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(Response)
+        .where(func.lower(type_coerce(Response.customer, Text)).like(f"%{escaped}%", escape="\\"))
+        .order_by(Response.responded_at.desc(), Response.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def answers_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str], before: datetime
+) -> list[tuple[str, str | None, int, datetime]]:
+    """``(customer_id, account_id, score, responded_at)`` of these customers' or accounts' answers before ``before``."""
+    found: dict[tuple[str, datetime, int], tuple[str, str | None, int, datetime]] = {}
+    for column, ids in ((Response.customer_id, customer_ids), (Response.account_id, account_ids)):
+        for chunk in _chunks(list(ids)):
+            query = select(Response.customer_id, Response.account_id, Response.score, Response.responded_at).where(
+                column.in_(chunk), Response.responded_at < before
+            )
+            for customer_id, account_id, score, responded_at in (await session.execute(query)).all():
+                found[customer_id, responded_at, score] = (customer_id, account_id, score, responded_at)
+    return list(found.values())
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -25,6 +25,7 @@ from npsloop.shared import events, outbox
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import BulkInsert, Database, json_text, stored_datetime
 from npsloop.shared.ids import uuid7s
+from npsloop.shared.jsontext import compact_json
 from npsloop.shared.outbox import Entry
 from npsloop.shared.problems import Conflict, NotFound, Problem, Unauthorized
 
@@ -440,6 +441,42 @@ async def add_comment(session: AsyncSession, response_id: str, comment: str, *, 
     return response
 
 
+async def customer_responses(session: AsyncSession, customer_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    """The customer's responses as the API shows them (newest first), without classification."""
+    return [response_data(row) for row in await repository.of_customer(session, customer_id, limit=limit)]
+
+
+async def find_customers(
+    session: AsyncSession, *, email: str | None, customer_id: str | None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Customers by exact id or by email (case-insensitive), each with their newest identity."""
+    if customer_id:
+        rows = await repository.of_customer(session, customer_id, limit=1)
+    elif email:
+        # Emails are stored as sent; the text match narrows, the comparison below decides.
+        wanted = email.strip().lower()
+        fragment = compact_json({"email": email.strip()})[1:-1]  # '"email":"…"' as stored (json_text)
+        rows = [
+            row
+            for row in await repository.with_customer_text(session, fragment, limit=1000)
+            if str((row.customer or {}).get("email") or "").lower() == wanted
+        ]
+    else:
+        rows = []
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:  # newest first: the first row of a customer is their current identity
+        if row.customer_id not in found and len(found) < limit:
+            customer = row.customer or {}
+            found[row.customer_id] = {
+                "customer_id": row.customer_id,
+                "name": customer.get("name"),
+                "email": customer.get("email"),
+                "account_id": row.account_id,
+                "last_responded_at": row.responded_at,
+            }
+    return list(found.values())
+
+
 # --- reads other services ask for (they reach ingest's table only through these) -------
 
 
@@ -483,3 +520,11 @@ async def last_responded_at(
 async def last_account_id(session: AsyncSession, customer_id: str) -> str | None:
     """The account the customer last answered under, if any response named one."""
     return await repository.last_account_id(session, customer_id)
+
+
+async def answers_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str], before: datetime
+) -> list[tuple[str, str | None, int, datetime]]:
+    """``(customer_id, account_id, score, responded_at)`` of every answer before ``before`` by
+    these customers or by anyone on these accounts."""
+    return await repository.answers_of(session, customer_ids=customer_ids, account_ids=account_ids, before=before)

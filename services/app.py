@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -24,13 +24,14 @@ from npsloop.services.followup.loop_api import router as loop_router
 from npsloop.services.ingest.api import router as responses_router
 from npsloop.services.ingest.fast_path import IngestFastPath
 from npsloop.services.ingest.writer import GroupCommitWriter
+from npsloop.services.integrations.api import router as integrations_router
 from npsloop.services.privacy.api import router as privacy_router
 from npsloop.services.runtime import WORKER_ROLES, Runtime
-from npsloop.shared.auth import KeyCache
+from npsloop.shared.auth import SCOPES, KeyCache, Principal
 from npsloop.shared.observability import metrics
 from npsloop.shared.problems import document_problems, install_problem_handlers, problem_response
 from npsloop.shared.storable_input import StorableInputMiddleware
-from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
+from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware, require_any
 
 
 class NpsloopApp(FastAPI):
@@ -54,8 +55,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if worker_roles:
-            await runtime.start(worker_roles)
+        await runtime.start(worker_roles)  # with no roles: only the classifier reload, for corrections
         try:
             yield
         finally:
@@ -91,9 +91,15 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.include_router(analytics_router)
     app.include_router(privacy_router)
     app.include_router(customers_router)
+    app.include_router(integrations_router)
     app.include_router(dashboard.router)
     app.mount("/dashboard", dashboard.assets(), name="dashboard")
     _document_errors(app)
+
+    @app.get("/v1/me", tags=["auth"])
+    async def whoami(principal: Annotated[Principal, Depends(require_any(*SCOPES))]) -> dict[str, Any]:
+        """The API key's name and scopes: what a client (the dashboard) may show this key."""
+        return {"name": principal.name, "scopes": sorted(principal.scopes)}
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from npsloop.shared.business_hours import BusinessHours
+from npsloop.shared.integration_policy import Integrations
 from npsloop.shared.settings import ConfigError
 from npsloop.shared.taxonomy import TaxonomyError, ThemeDefinition, validate_taxonomy
 
@@ -271,6 +272,7 @@ class Policy(BaseModel):
     digest: Digest = Field(default_factory=Digest)
     benchmarks: list[Benchmark] = Field(default_factory=list, max_length=20)
     customer_messages: CustomerMessages = Field(default_factory=CustomerMessages)
+    integrations: Integrations = Field(default_factory=Integrations)
 
     @field_validator("sla")
     @classmethod

@@ -502,6 +502,8 @@ routing:
                         box.set_checked(box.get_attribute("value") == "pricing")
                     detail.get_by_test_id("task-sentiment").select_option("negative")
                     detail.get_by_test_id("task-correct").click()
+                    expect(page.locator("#banner")).to_contain_text("Correction saved")
+                    page.wait_for_load_state("networkidle")
                     response = api.get(f"/v1/responses/{task['response_id']}").json()
                     _until(
                         lambda: (
@@ -548,3 +550,57 @@ routing:
     finally:
         smtp.stop()
         slack.close()
+
+
+def test_the_inbox_pages_keeps_its_filters_in_the_address_and_a_task_key_sees_only_its_views(server: Server) -> None:
+    sync_playwright = _browser_or_skip()
+    from playwright.sync_api import expect
+
+    api = httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=10)
+    batch = [
+        {"score": 3, "comment": f"Problem number {i}", "customer": {"id": f"c-{i:03d}"}, "properties": {"plan": "pro"}}
+        for i in range(60)
+    ]
+    assert api.post("/v1/responses/batch", json={"responses": batch}).json()["accepted"] == 60
+    _until(lambda: len(api.get("/v1/tasks", params={"limit": 100}).json()["tasks"]) == 60, "sixty tasks")
+    tasks_key = asyncio.run(_make_key(server, ["tasks:read", "tasks:write"]))
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+            page.goto(f"{server.base}/?status=open&team=cs")
+            page.get_by_test_id("api-key").fill(tasks_key)
+            page.get_by_test_id("login-submit").click()
+            items = page.get_by_test_id("task-list").get_by_test_id("task-item")
+            expect(items).to_have_count(50)  # one page
+            assert page.get_by_test_id("filter-team").input_value() == "cs"
+            assert not page.get_by_test_id("tab-overview").is_visible()  # no analytics:read
+            assert page.get_by_test_id("tab-inbox").is_visible()
+            assert not page.get_by_test_id("tab-sla").is_visible()  # the board is an analytics report
+            assert not page.get_by_test_id("customer-search").is_visible()  # no responses:read
+            page.get_by_test_id("inbox-more").click()
+            expect(items).to_have_count(60)
+            expect(page.get_by_test_id("inbox-more")).to_be_hidden()
+            page.get_by_test_id("filter-status").select_option("resolved")
+            expect(page.get_by_test_id("task-list")).to_contain_text("Inbox zero")
+            assert "status=resolved" in page.url and "team=cs" in page.url
+            page.screenshot(path=str(ARTIFACTS / "dashboard-inbox-tasks-key.png"), full_page=True)
+
+            admin = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+            admin.goto(server.base + "/")
+            admin.get_by_test_id("api-key").fill(server.admin_key)
+            admin.get_by_test_id("login-submit").click()
+            expect(admin.locator("#group-by option[data-property=plan]")).to_have_count(1)
+        finally:
+            browser.close()
+
+
+async def _make_key(server: Server, scopes: list[str]) -> str:
+    db = Database(server.url_db)
+    try:
+        async with db.unit_of_work() as session:
+            _, clear = await auth.create_key(session, name="cs-agent", scopes=scopes, clock=server.clock)
+        return clear
+    finally:
+        await db.dispose()

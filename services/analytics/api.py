@@ -14,11 +14,13 @@ from npsloop.services.analytics.schemas import (
     FollowupReport,
     NpsReport,
     OutcomesReport,
+    PropertiesReport,
     ThemeReport,
     check_group_by,
     open_period,
     resolve_period,
 )
+from npsloop.services.ingest import service as ingest
 from npsloop.shared.auth import Principal
 from npsloop.shared.clock import Instant
 from npsloop.shared.web import ClockDep, DbDep, require
@@ -68,6 +70,17 @@ async def get_nps(
         )
     report["benchmarks"] = [b.model_dump() for b in request.app.state.runtime.policy.benchmarks]
     return report
+
+
+@router.get("/v1/analytics/properties", response_model=PropertiesReport, response_model_by_alias=True)
+async def get_properties(_: Analyst, db: DbDep, clock: ClockDep, period_from: From = None, to: To = None) -> dict:
+    """The ``properties`` names seen in the period's responses (the newest 10,000), most common
+    first: what ``group_by=properties.<name>`` can split NPS by."""
+    period = resolve_period(period_from, to, clock.now())
+    async with db.sessions() as session:
+        counts = await ingest.property_names(session, start=period.start, end=period.end, sample=10_000)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return {"from": period.start, "to": period.end, "properties": [{"name": n, "responses": c} for n, c in ranked]}
 
 
 @router.get("/v1/analytics/outcomes", response_model=OutcomesReport, response_model_by_alias=True)

@@ -74,6 +74,19 @@ class BenchmarkOut(BaseModel):
     nps: float
 
 
+class PropertySeen(BaseModel):
+    name: str
+    responses: int
+
+
+class PropertiesReport(BaseModel):
+    period_from: datetime = Field(alias="from")
+    period_to: datetime = Field(alias="to")
+    properties: list[PropertySeen]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
 OUTCOMES = ("churned", "renewed", "expanded", "contracted")
 
 

@@ -53,8 +53,9 @@ async def active_classifier(_: Reader, request: Request) -> ClassifierOut:
 
     Any key that reads responses, tasks or analytics may ask (the dashboard labels themes with it)."""
     runtime = request.app.state.runtime
-    classifier = runtime.classifier
-    trained = getattr(getattr(classifier, "model", None), "trained_on", None)
+    classifier = getattr(runtime.classifier, "current", runtime.classifier)
+    summary = getattr(getattr(classifier, "model", None), "trained_on", None)
+    trained = summary.model_dump(mode="json") if summary is not None else None
     themes = runtime.policy.theme_definitions() or DEFAULT_THEMES
     return ClassifierOut(
         version=classifier.version,

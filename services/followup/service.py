@@ -88,8 +88,11 @@ async def consider_response(session: AsyncSession, classified: dict[str, Any], *
 
     Safe to run again for the same response (re-classification, late comment): a
     detractor never gets a second task, a promoter never a second referral request.
+    History past its SLA is left alone (:func:`closed_before_arrival`).
     """
     response, classification = classified["response"], classified["classification"]
+    if closed_before_arrival(response, policy=policy):
+        return
     category = classification.get("category")
     if category in ("promoter", "passive", "detractor"):
         await customers.note_answer(session, response, category, policy=policy, clock=clock)
@@ -103,6 +106,17 @@ async def consider_response(session: AsyncSession, classified: dict[str, Any], *
             record_task_event(session, existing, "response_updated", clock.now(), data={"themes": existing.themes})
     elif category == "promoter":
         await request_referral(session, response, policy=policy, clock=clock)
+
+
+def closed_before_arrival(response: dict[str, Any], *, policy: Policy) -> bool:
+    """An answer imported as history whose SLA, counted from ``responded_at``, had run out
+    when it arrived: it stays in NPS and trends, but no one is asked to follow it up (no
+    task, referral or review request, segment event or recovery) and it does not replace
+    the customer's newer category."""
+    if not response.get("history"):
+        return False
+    responded_at = datetime.fromisoformat(response["responded_at"])
+    return responded_at + policy.sla_for(facts_of(response)) <= datetime.fromisoformat(response["received_at"])
 
 
 async def prefetch(session: AsyncSession, classified: list[events.CloudEvent]) -> None:

@@ -234,5 +234,20 @@ async def answers_of(
     return list(found.values())
 
 
+async def property_names(session: AsyncSession, *, start: datetime, end: datetime, sample: int) -> dict[str, int]:
+    """How many of the period's newest ``sample`` responses carry each property name."""
+    query = (
+        select(Response.properties)
+        .where(Response.responded_at >= start, Response.responded_at < end)
+        .order_by(Response.responded_at.desc())
+        .limit(sample)
+    )
+    counts: dict[str, int] = {}
+    for (properties,) in (await session.execute(query)).all():
+        for name in properties or {}:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

@@ -74,6 +74,7 @@ def response_data(response: Response | dict[str, Any], *, received_at: str | Non
         "responded_at": received if row["responded_at"] is row["received_at"] else row["responded_at"].isoformat(),
         "received_at": received,
         "external_id": row["external_id"],
+        "history": row["history"],
     }
 
 
@@ -90,6 +91,7 @@ _COLUMNS = (
     "responded_at",
     "received_at",
     "external_id",
+    "history",
 )
 
 _STORED = (
@@ -111,6 +113,7 @@ _STORED = (
     "properties",
     "responded_at",
     "received_at",
+    "history",
 )
 _INSERT = BulkInsert(Response.__table__, _STORED)
 
@@ -140,6 +143,7 @@ def _new_row(submission: Submission, response_id: str, now: datetime) -> dict[st
         "properties": payload.properties,
         "responded_at": payload.responded_at or now,
         "received_at": now,
+        "history": payload.history,
     }
 
 
@@ -182,6 +186,7 @@ class Draft:
             json_text(r["properties"]),
             stored_now if r["responded_at"] is r["received_at"] else stored_datetime(r["responded_at"], dialect),
             stored_now,
+            r["history"],
         )
         entry = (
             self.event_id,
@@ -455,7 +460,7 @@ async def find_customers(
     elif email:
         # Emails are stored as sent; the text match narrows, the comparison below decides.
         wanted = email.strip().lower()
-        fragment = compact_json({"email": email.strip()})[1:-1]  # '"email":"…"' as stored (json_text)
+        fragment = compact_json({"email": email.strip()})[1:-1]  # '"email":"…"' as stored
         rows = [
             row
             for row in await repository.with_customer_text(session, fragment, limit=1000)
@@ -475,6 +480,12 @@ async def find_customers(
                 "last_responded_at": row.responded_at,
             }
     return list(found.values())
+
+
+async def stored_external_ids(session: AsyncSession, source: str, external_ids: set[str]) -> set[str]:
+    """Which of ``external_ids`` are already stored for ``source`` (a dry run's duplicates)."""
+    found = await repository.find_by_external_ids(session, {(source, e) for e in external_ids})
+    return {external for _, external in found}
 
 
 # --- reads other services ask for (they reach ingest's table only through these) -------
@@ -528,3 +539,8 @@ async def answers_of(
     """``(customer_id, account_id, score, responded_at)`` of every answer before ``before`` by
     these customers or by anyone on these accounts."""
     return await repository.answers_of(session, customer_ids=customer_ids, account_ids=account_ids, before=before)
+
+
+async def property_names(session: AsyncSession, *, start: datetime, end: datetime, sample: int) -> dict[str, int]:
+    """How many of the newest ``sample`` responses answered in [start, end) carry each property name."""
+    return await repository.property_names(session, start=start, end=end, sample=sample)

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from npsloop.services.classifier.model import load_classifier
+from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.replay import reclassify
 from npsloop.services.followup.models import Task
 from npsloop.shared.models import EventLogEntry

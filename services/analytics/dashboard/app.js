@@ -11,7 +11,11 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const OUTCOMES = ["resolved", "contacted", "no_response", "churned"];
 // The server's clock decides what "now" and "the last 90 days" mean (it may differ from
 // this device's, and tests run it on a manual clock), so the page tracks the skew.
-const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [], customer: null, themes: null, classifier: null, openSections: new Set(), drafts: {} };
+const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [], customer: null, themes: null, classifier: null, openSections: new Set(), drafts: {}, scopes: null, nextCursor: null };
+const PAGE_SIZE = 50;
+// Which scope each view needs; a key sees only the views it may read.
+const VIEW_SCOPES = { overview: "analytics:read", inbox: "tasks:read", sla: "analytics:read" };
+const may = (scope) => !state.scopes || state.scopes.includes("admin") || state.scopes.includes(scope);
 
 // ---------- small DOM helpers ----------
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -100,6 +104,7 @@ async function loadClassifier() {
 }
 
 async function syncClock() {
+  if (!may("analytics:read")) { state.skew = 0; return; } // only the reports carry the server's now
   // A one-second period in the past: the cheapest report, and it carries the server's now.
   const probe = await api("/v1/analytics/followup?from=2000-01-01T00:00:00Z&to=2000-01-01T00:00:01Z");
   state.skew = new Date(probe.now).getTime() - Date.now();
@@ -160,8 +165,50 @@ function go(path, replace = false) {
   if (url !== location.href) history[replace ? "replaceState" : "pushState"](null, "", url);
 }
 
+async function loadScopes() {
+  try {
+    state.scopes = (await api("/v1/me")).scopes;
+  } catch (err) { if (err.status === 401) throw err; state.scopes = null; }
+  for (const tab of $$(".tabs [role=tab]")) tab.hidden = !may(VIEW_SCOPES[tab.dataset.view]);
+  $("#customer-search-form").hidden = !may("responses:read");
+  if (!may(VIEW_SCOPES[state.view])) state.view = Object.keys(VIEW_SCOPES).find((v) => may(VIEW_SCOPES[v])) || "inbox";
+}
+
+async function loadProperties() {
+  if (!may("analytics:read")) return;
+  try {
+    const { properties } = await api("/v1/analytics/properties?" + periodQuery());
+    const select = $("#group-by");
+    for (const old of $$("option[data-property]", select)) old.remove();
+    for (const p of properties.slice(0, 30)) select.append(h("option", { value: "properties." + p.name, "data-property": p.name, text: "property: " + p.name }));
+    if (state.groupBy) select.value = state.groupBy;
+  } catch (_) { /* the menu keeps its fixed choices */ }
+}
+
+// The inbox's filters live in the address (?status=&team=&assignee=&breached=), so a filtered
+// inbox can be bookmarked and shared.
+const FILTERS = ["status", "team", "assignee"];
+function filtersFromAddress(params) {
+  const form = $("#inbox-filters");
+  let any = false;
+  for (const name of FILTERS) if (params.has(name)) { form.elements[name].value = params.get(name); any = true; }
+  if (params.has("breached")) { form.elements.breached.checked = params.get("breached") === "true"; any = true; }
+  return any;
+}
+function filtersToAddress() {
+  const form = $("#inbox-filters");
+  const params = new URLSearchParams();
+  for (const name of FILTERS) if (form.elements[name].value.trim()) params.set(name, form.elements[name].value.trim());
+  if (form.elements.breached.checked) params.set("breached", "true");
+  const url = new URL(location.href);
+  url.search = params.toString();
+  history.replaceState(null, "", url);
+}
+
 async function route() {
+  if (state.scopes === null) await loadScopes();
   const { kind, id, team } = here();
+  if (!kind && filtersFromAddress(new URLSearchParams(location.search))) return show("inbox", { keepAddress: true });
   if (kind === "tasks" && id) {
     state.selected = id;
     $("#inbox-filters").elements.status.value = "";
@@ -188,11 +235,13 @@ async function refresh() {
   banner("");
   try {
     if (state.skew === null) await syncClock();
-    if (state.themes === null) await loadClassifier();
-    const followup = await api("/v1/analytics/followup?" + periodQuery());
-    state.now = followup.now;
-    state.skew = new Date(followup.now).getTime() - Date.now();
-    renderCounts(followup);
+    if (state.themes === null) { await loadClassifier(); loadProperties(); } // once the server's clock is known
+    const followup = may("analytics:read") ? await api("/v1/analytics/followup?" + periodQuery()) : null;
+    if (followup) {
+      state.now = followup.now;
+      state.skew = new Date(followup.now).getTime() - Date.now();
+      renderCounts(followup);
+    } else state.now = serverNow().toISOString();
     if (state.view === "overview") await renderOverview(followup);
     if (state.view === "inbox") await renderInbox();
     if (state.view === "sla") await renderSla(followup);
@@ -420,12 +469,17 @@ function taskItem(task, onOpen) {
         h("span", { class: "muted", text: task.team || "" }))));
 }
 
-async function renderInbox() {
+async function renderInbox({ more = false } = {}) {
   const form = $("#inbox-filters");
-  const params = new URLSearchParams({ limit: "200" });
-  for (const name of ["status", "team", "assignee"]) if (form.elements[name].value.trim()) params.set(name, form.elements[name].value.trim());
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  for (const name of FILTERS) if (form.elements[name].value.trim()) params.set(name, form.elements[name].value.trim());
   if (form.elements.breached.checked) params.set("breached", "true");
-  const { tasks } = await api("/v1/tasks?" + params);
+  if (more && state.nextCursor) params.set("cursor", state.nextCursor);
+  // A page at a time: a large inbox is not one endless page.
+  const page = await api("/v1/tasks?" + params);
+  state.nextCursor = page.next_cursor;
+  const tasks = more ? state.tasks.concat(page.tasks) : page.tasks;
+  $("#inbox-more").hidden = !page.next_cursor;
   // Most urgent first: the earliest due among unresolved, the latest among resolved.
   tasks.sort((a, b) => (a.status === "resolved" ? new Date(b.resolved_at) - new Date(a.resolved_at) : new Date(a.due_at) - new Date(b.due_at)));
   state.tasks = tasks;
@@ -463,7 +517,16 @@ function taskDetail(task) {
   const c = task.customer || {};
   // What the lead types survives the pane being rebuilt by a refresh (drafts per task).
   const draft = (state.drafts[task.id] ||= {});
-  const kept = (el, key) => { el.value = draft[key] || ""; el.addEventListener("input", () => { draft[key] = el.value; }); return el; };
+  const kept = (el, key, initial = "") => {
+    el.value = key in draft ? draft[key] : initial;
+    el.addEventListener("input", () => {
+      draft[key] = el.value;
+      // Typed into a pane a refresh has just replaced: the live pane shows it too.
+      const live = $(`#task-detail [data-testid="${el.dataset.testid}"]`);
+      if (live && live !== el) live.value = el.value;
+    });
+    return el;
+  };
   const note = kept(h("textarea", { rows: 3, placeholder: "What did you do or learn?", "data-testid": "task-note", maxlength: 10000 }), "note");
   const outcome = h("select", { "data-testid": "task-outcome" }, OUTCOMES.map((o) => h("option", { value: o, text: fmt.label(o) })));
   const resolved = task.status === "resolved";
@@ -472,9 +535,10 @@ function taskDetail(task) {
       const payload = typeof body === "function" ? body() : body;
       await api(`/v1/tasks/${encodeURIComponent(task.id)}/${path}`, { method: "POST", body: payload });
       if (path === "resolve") delete state.drafts[task.id];
+      else if (path === "reassign") { delete draft.assignee; delete draft.team; }
       else if (path === "notes" || path === "acknowledge") draft.note = "";
+      await refresh(); // it clears the banner, so the confirmation comes after
       banner(done);
-      await refresh();
     } catch (err) { if (err.status !== 401) banner(err.message); }
   };
   const noteValue = () => note.value.trim() || undefined;
@@ -485,8 +549,8 @@ function taskDetail(task) {
     el.addEventListener("toggle", () => state.openSections[el.open ? "add" : "delete"](name));
     return el;
   };
-  const assignee = h("input", { value: task.assignee || "", placeholder: "person", "data-testid": "task-assignee", maxlength: 200 });
-  const team = h("input", { value: task.team || "", placeholder: "team", "data-testid": "task-team", maxlength: 100 });
+  const assignee = kept(h("input", { placeholder: "person", "data-testid": "task-assignee", maxlength: 200 }), "assignee", task.assignee || "");
+  const team = kept(h("input", { placeholder: "team", "data-testid": "task-team", maxlength: 100 }), "team", task.team || "");
   const reassignBody = () => {
     const body = {};
     if (assignee.value.trim() !== (task.assignee || "")) body.assignee = assignee.value.trim() || null;
@@ -503,8 +567,8 @@ function taskDetail(task) {
     if (sentiment.value) body.sentiment = sentiment.value;
     try {
       await api(`/v1/responses/${encodeURIComponent(task.response_id)}/classification`, { method: "PUT", body });
-      banner("Correction saved: it wins from now on and teaches the next trained classifier.");
       await refresh();
+      banner("Correction saved: it wins from now on and teaches the next trained classifier.");
     } catch (err) { if (err.status !== 401) banner(err.message); }
   };
   const hasEmail = /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(c.email || "");
@@ -673,8 +737,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#group-by").addEventListener("change", (e) => { state.groupBy = e.target.value; refresh(); });
   for (const b of $$("[data-export]")) b.addEventListener("click", () => download(b.dataset.export));
   const filters = $("#inbox-filters");
-  filters.addEventListener("change", () => renderInbox().catch((err) => banner(err.message)));
-  filters.addEventListener("submit", (e) => { e.preventDefault(); renderInbox().catch((err) => banner(err.message)); });
+  filters.addEventListener("change", () => { filtersToAddress(); renderInbox().catch((err) => banner(err.message)); });
+  filters.addEventListener("submit", (e) => { e.preventDefault(); filtersToAddress(); renderInbox().catch((err) => banner(err.message)); });
+  $("#inbox-more").addEventListener("click", () => renderInbox({ more: true }).catch((err) => banner(err.message)));
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeTask(); });
   $("#customer-search-form").addEventListener("submit", searchCustomer);
   window.addEventListener("popstate", () => { if (sessionStorage.getItem(KEY_STORAGE)) route(); });

@@ -93,3 +93,20 @@ def test_a_benchmark_out_of_range_stops_start_up_naming_the_key(tmp_path):
     path.write_text("benchmarks:\n  - {name: Impossible, nps: 140}\n")
     with pytest.raises(ConfigError, match="benchmarks"):
         load_policy(path)
+
+
+async def test_properties_seen_in_the_period_most_common_first(client, make_key, seed):
+    await seed(
+        answer(9, "a", "2026-01-03T10:00:00Z", properties={"plan": "pro", "region": "eu"}),
+        answer(5, "b", "2026-01-04T10:00:00Z", properties={"plan": "free"}),
+        answer(5, "c", "2025-06-04T10:00:00Z", properties={"old_only": 1}),
+    )
+    reply = await client.get("/v1/analytics/properties", params=PERIOD, headers=await make_key("analytics:read"))
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["properties"] == [{"name": "plan", "responses": 2}, {"name": "region", "responses": 1}]
+
+
+async def test_me_names_the_key_and_its_scopes(client, make_key):
+    reply = await client.get("/v1/me", headers=await make_key("tasks:read", "tasks:write", name="agent"))
+    assert reply.json() == {"name": "agent", "scopes": ["tasks:read", "tasks:write"]}
+    assert (await client.get("/v1/me")).status_code == 401

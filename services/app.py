@@ -14,6 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from npsloop.services.analytics import dashboard
 from npsloop.services.analytics.api import router as analytics_router
 from npsloop.services.analytics.gauges import refresh_gauges
+from npsloop.services.classifier import service as classifier_service
 from npsloop.services.classifier.api import classifier_router
 from npsloop.services.classifier.api import router as classification_router
 from npsloop.services.customers.api import router as customers_router
@@ -75,6 +76,8 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.state.clock = runtime.clock
     app.state.settings = runtime.settings
     app.state.ingest_writer = GroupCommitWriter(runtime.db, runtime.clock)
+    # GET /v1/responses/{id} shows the classification; ingest may not import the classifier.
+    app.state.classification_reader = classifier_service.current_classification
     app.state.key_cache = KeyCache()
     app.fast_path = IngestFastPath(app, app.full_stack, max_bytes=runtime.settings.max_body_bytes)
     install_problem_handlers(app)

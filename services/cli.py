@@ -395,7 +395,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "reclassify":
         return _reclassify(settings, args)
     if args.command == "import":
-        return import_cli.run(settings, args)
+        from npsloop.services.migrate import upgrade
+
+        return import_cli.run(settings, args, migrate=upgrade)
     raise AssertionError(args.command)
 
 

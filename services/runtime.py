@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from npsloop.services.classifier import handlers as classifier_handlers
 from npsloop.services.classifier.active import ActiveClassifier
 from npsloop.services.deliveries import handlers as delivery_handlers
 from npsloop.services.deliveries.scheduled import DeliveryWorker
+from npsloop.services.deliveries.wakeup import delivery_signal
 from npsloop.services.followup import handlers as followup_handlers
 from npsloop.services.followup.digest import send_digests
 from npsloop.services.followup.scheduled import check_sla
@@ -144,8 +146,8 @@ class Runtime:
             extra={"roles": ",".join(r for r in roles if r != "api"), "transport": self.transport.name},
         )
 
-    def _retention_jobs(self) -> list:
-        jobs = [
+    def _retention_jobs(self) -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+        jobs: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             (
                 "event log",
                 lambda: prune_event_log(
@@ -198,7 +200,7 @@ class Runtime:
         """Finish the event in hand, then stop every worker."""
         self._stop.set()
         self.db.commit_signal.notify()  # idle workers wake now, not at their next poll
-        self.db.delivery_signal.notify()
+        delivery_signal(self.db).notify()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=10)
             for task in pending:

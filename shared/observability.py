@@ -45,7 +45,7 @@ class StderrHandler(logging.StreamHandler):
     every later log line of the run ("I/O operation on closed file")."""
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stderr
 
     @stream.setter

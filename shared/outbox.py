@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.shared import events
 from npsloop.shared.clock import Clock
-from npsloop.shared.db import BulkInsert, stored_datetime
+from npsloop.shared.db import EVENTS_APPENDED, BulkInsert, signal_on_commit, stored_datetime
 from npsloop.shared.events import CloudEvent
 from npsloop.shared.models import EventLogEntry
 
@@ -124,4 +124,4 @@ async def _write(
     # The rows of one append share their time: convert each distinct time once.
     stored = {time: stored_datetime(time, dialect_name) for time in {row[5] for row in rows}}
     await _INSERT.run(conn, [(*row[:5], stored[row[5]]) for row in rows], along=along)
-    session.info["events_appended"] = True
+    signal_on_commit(session, EVENTS_APPENDED)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, inspect, update
+from sqlalchemy import Table, bindparam, inspect, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +50,8 @@ class _Writer:
 
     def __init__(self, model: type[Base]) -> None:
         table = model.__table__
+        if not isinstance(table, Table):  # declarative typing says FromClause; every model here maps a Table
+            raise TypeError(f"{model.__name__} is not mapped to a table")
         attrs = [
             (prop.key, prop.columns[0])
             for prop in inspect(model).column_attrs

@@ -37,4 +37,5 @@ async def connect(path: str, *, timeout: float = 30.0) -> InlineConnection:
     connection = InlineConnection(
         lambda: sqlite3.connect(path, timeout=timeout, check_same_thread=False), iter_chunk_size=64
     )
-    return await connection
+    await connection  # starts aiosqlite's helper thread, which opens the database
+    return connection

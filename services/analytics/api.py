@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from npsloop.services.analytics import export, followup_metrics, repository, service
+from npsloop.services.analytics import export, followup_metrics, service
 from npsloop.services.analytics.nps import Interval
 from npsloop.services.analytics.schemas import (
     GROUP_BY_HELP,
@@ -20,6 +20,7 @@ from npsloop.services.analytics.schemas import (
     open_period,
     resolve_period,
 )
+from npsloop.services.ingest import service as ingest
 from npsloop.shared.auth import Principal
 from npsloop.shared.clock import Instant
 from npsloop.shared.web import ClockDep, DbDep, require
@@ -77,7 +78,7 @@ async def get_properties(_: Analyst, db: DbDep, clock: ClockDep, period_from: Fr
     first: what ``group_by=properties.<name>`` can split NPS by."""
     period = resolve_period(period_from, to, clock.now())
     async with db.sessions() as session:
-        counts = await repository.property_names(session, start=period.start, end=period.end, sample=10_000)
+        counts = await ingest.property_names(session, start=period.start, end=period.end, sample=10_000)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return {"from": period.start, "to": period.end, "properties": [{"name": n, "responses": c} for n, c in ranked]}
 

@@ -67,7 +67,7 @@ async def dashboard_customer(customer_id: str, request: Request) -> HTMLResponse
 class DashboardAssets(StaticFiles):
     """The dashboard's scripts and styles, with the same headers as the page."""
 
-    async def get_response(self, path, scope):  # type: ignore[override]
+    async def get_response(self, path, scope):
         response = await super().get_response(path, scope)
         response.headers.update(SECURITY_HEADERS)
         return response

@@ -15,7 +15,8 @@ from typing import Any
 
 from npsloop.services.analytics import repository
 from npsloop.services.analytics.nps import category_of
-from npsloop.services.classifier import repository as classifier_repository
+from npsloop.services.classifier import service as classifier
+from npsloop.services.followup import service as followup
 from npsloop.shared.db import Database
 
 RESPONSE_COLUMNS = (
@@ -94,7 +95,7 @@ async def response_rows(db: Database, *, start: datetime | None, end: datetime |
     while True:
         async with db.sessions() as session:
             page = await repository.responses_with_classification(session, start=start, end=end, after=after)
-            current = await classifier_repository.effective_corrections(session, [r.id for r, _ in page])
+            current = await classifier.effective_corrections(session, [r.id for r, _ in page])
         if not page:
             return
         for response, stored in page:
@@ -142,7 +143,7 @@ async def task_rows(db: Database, *, start: datetime | None, end: datetime | Non
     after: tuple[datetime, str] | None = None
     while True:
         async with db.sessions() as session:
-            page = await repository.tasks_page(session, start=start, end=end, after=after)
+            page = await followup.tasks_page(session, start=start, end=end, after=after, limit=repository.PAGE)
         if not page:
             return
         for task in page:

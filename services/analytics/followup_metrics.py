@@ -15,7 +15,7 @@ from npsloop.services.analytics import repository
 from npsloop.services.analytics.nps import Tally, category_of, percentile
 from npsloop.services.analytics.schemas import Period
 from npsloop.services.analytics.service import CATEGORIES, share
-from npsloop.services.followup.outcomes import recovery_rate
+from npsloop.services.followup import service as followup
 
 OUTCOME_KINDS = ("churned", "renewed", "expanded", "contracted")
 DUE_SOON = timedelta(hours=6)
@@ -33,8 +33,8 @@ async def followup_report(session: AsyncSession, *, period: Period, now: datetim
     Period metrics cover tasks whose response was received in the period; the open-task
     views (age, board) are the state right now.
     """
-    tasks = await repository.tasks_received(session, start=period.start, end=period.end)
-    unresolved = await repository.unresolved_tasks(session)
+    tasks = await followup.tasks_received(session, start=period.start, end=period.end)
+    unresolved = await followup.unresolved_tasks(session)
     return {
         "from": period.start,
         "to": period.end,
@@ -114,7 +114,7 @@ def _sla_board(unresolved: Sequence[Any], now: datetime) -> dict[str, Any]:
 async def _recovery(session: AsyncSession, period: Period) -> dict[str, Any]:
     """Detractors won back, as follow-up measures them when a customer answers again
     after a resolved task (next answers received in the period)."""
-    rate = await recovery_rate(session, since=period.start, until=period.end, team=None)
+    rate = await followup.recovery_rate(session, since=period.start, until=period.end, team=None)
     return {
         "rate": rate.recovery_rate,
         "recovered": rate.recovered,
@@ -144,7 +144,7 @@ async def _business_outcomes(session: AsyncSession, period: Period) -> dict[str,
     async for page in repository.scored_responses(session, start=period.start, end=period.end, filters={}):
         for row in page:  # pages are in answer order, so the last one seen is the latest
             latest[row.customer_id] = row
-    outcomes = await repository.business_outcomes_of(
+    outcomes = await followup.business_outcomes_of(
         session, customer_ids=list(latest), account_ids=sorted({r.account_id for r in latest.values() if r.account_id})
     )
     by_customer: dict[str, list[Any]] = defaultdict(list)

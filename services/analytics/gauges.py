@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.analytics import repository
-from npsloop.services.followup import repository as followup_repository
+from npsloop.services.followup import service as followup
 from npsloop.shared.observability import Metrics
 
 RECOVERY_WINDOW = timedelta(days=90)  # the default survey throttle: about one next answer per customer
@@ -27,7 +27,7 @@ async def refresh_gauges(
     otherwise the log is read in place and the backlog is what some consumer has not read.
     ``now``: the end of the recovery window.
     """
-    open_by_team = await repository.open_tasks_by_team(session)
+    open_by_team = await followup.open_tasks_by_team(session)
     metrics.tasks_open.clear()  # a team with no open tasks left must drop to nothing, not linger
     for team, count in open_by_team.items():
         metrics.tasks_open.labels(team=team).set(count)
@@ -49,7 +49,7 @@ async def refresh_gauges(
             backlog += await repository.events_after(session, topic, position)
         metrics.outbox_backlog.set(backlog)
     metrics.dead_letters.set(await repository.pending_dead_letters(session))
-    measured, recovered = await followup_repository.recovery_counts(session, since=now - RECOVERY_WINDOW)
+    measured, recovered = await followup.recovery_counts(session, since=now - RECOVERY_WINDOW)
     metrics.recovery_measured.set(measured)
     metrics.recovery_recovered.set(recovered)
     metrics.recovery_rate.set(recovered / measured if measured else math.nan)

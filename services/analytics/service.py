@@ -21,7 +21,9 @@ from npsloop.services.analytics.nps import (
     next_bucket,
 )
 from npsloop.services.analytics.schemas import MAX_BUCKETS, OUTCOMES, Period
-from npsloop.services.classifier import repository as classifier_repository
+from npsloop.services.classifier import service as classifier
+from npsloop.services.followup import service as followup
+from npsloop.services.ingest import service as ingest
 from npsloop.shared.problems import UnprocessableContent
 
 CATEGORIES = ("promoter", "passive", "detractor")
@@ -43,7 +45,7 @@ async def _rows_with_themes(
 ) -> AsyncIterator[tuple[Any, list[str]]]:
     """Each response row with its theme ids; people's corrections win over the model."""
     async for page in repository.scored_responses(session, start=period.start, end=period.end, filters=filters):
-        corrections = await classifier_repository.effective_corrections(session, [row.id for row in page])
+        corrections = await classifier.effective_corrections(session, [row.id for row in page])
         for row in page:
             corrected = corrections.get(row.id)
             if corrected is not None and corrected.themes is not None:
@@ -87,7 +89,8 @@ async def nps_report(
     about pricing and support counts in both, and responses without themes in none.
     """
     bucket_list = _check_buckets(period, interval)
-    overall, overall_by_bucket = Tally(), defaultdict(Tally)
+    overall = Tally()
+    overall_by_bucket: dict[date, Tally] = defaultdict(Tally)
     groups: dict[Any, Tally] = defaultdict(Tally)
     groups_by_bucket: dict[Any, dict[date, Tally]] = defaultdict(lambda: defaultdict(Tally))
     async for row, themes in _rows_with_themes(session, period, filters):
@@ -191,8 +194,8 @@ async def outcomes_report(session: AsyncSession, *, period: Period) -> dict[str,
     customer when the outcome names one, else by anyone on the account.
     """
     start_day, end_day = period.start.date(), (period.end - timedelta(microseconds=1)).date()
-    outcomes = await repository.business_outcomes_between(session, start=start_day, end=end_day)
-    answers = await repository.answers_of(
+    outcomes = await followup.business_outcomes_between(session, start=start_day, end=end_day)
+    answers = await ingest.answers_of(
         session,
         customer_ids=sorted({o.customer_id for o in outcomes if o.customer_id}),
         account_ids=sorted({o.account_id for o in outcomes if o.account_id and not o.customer_id}),

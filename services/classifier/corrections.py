@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.classifier import repository
 from npsloop.services.classifier.training import LabelledExample
+from npsloop.services.ingest import service as ingest
 
 
 async def load_corrections(session: AsyncSession) -> list[LabelledExample]:
@@ -15,10 +16,14 @@ async def load_corrections(session: AsyncSession) -> list[LabelledExample]:
     guess, so training never learns from its own mistakes. Responses without a comment
     teach nothing about themes or wording and are left out.
     """
+    corrections = await repository.all_effective_corrections(session)
+    responses = await ingest.responses_by_id(session, list(corrections))
     examples = []
-    for response, correction in await repository.corrected_responses(session):
-        comment = response.comment
-        if comment is None or not comment.strip():
+    for response_id, correction in corrections.items():
+        response = responses.get(response_id)
+        if response is None or not (response["comment"] or "").strip():
             continue
-        examples.append(LabelledExample(comment, response.score, correction.themes, correction.sentiment))
+        examples.append(
+            LabelledExample(response["comment"], response["score"], correction.themes, correction.sentiment)
+        )
     return examples

@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 import time
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
 
-from npsloop.services.classifier import repository, service
+from npsloop.services.classifier import service
 from npsloop.services.classifier.model import Classifier
+from npsloop.services.ingest import service as ingest
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
 
@@ -56,19 +57,19 @@ async def reclassify(
 ) -> int:
     """Re-classify every response received at or after ``since`` (all when None); return how many."""
     async with db.sessions() as session:
-        total = await repository.count_responses(session, since=since)
+        total = await ingest.count_responses(session, since=since)
     bar = ProgressLine(total, progress) if progress is not None else None
     done = 0
-    after: tuple[datetime, str] | None = None
+    after: dict[str, Any] | None = None  # the last response of the previous page
     if bar:
         bar.update(0)
     while True:
         async with db.unit_of_work() as session:
-            page = await repository.responses_page(session, since=since, after=after, limit=batch_size)
+            page = await ingest.responses_page(session, since=since, after=after, limit=batch_size)
             if not page:
                 break
             done += await service.reclassify_batch(session, page, classifier=classifier, clock=clock)
-            after = (page[-1].received_at, page[-1].id)
+            after = page[-1]
         if bar:
             bar.update(min(done, max(total, done)))
     if bar:

@@ -16,9 +16,7 @@ from npsloop.services.classifier import repository
 from npsloop.services.classifier.model import Classifier
 from npsloop.services.classifier.models import ClassificationCorrection, StoredClassification
 from npsloop.services.classifier.repository import NOMINAL_SENTIMENT_SCORE, EffectiveCorrection
-from npsloop.services.ingest import repository as response_repository
-from npsloop.services.ingest.models import Response
-from npsloop.services.ingest.service import response_data
+from npsloop.services.ingest import service as ingest
 from npsloop.shared import events, outbox, row_buffer
 from npsloop.shared.clock import Clock
 from npsloop.shared.observability import metrics
@@ -124,8 +122,8 @@ async def correct_classification(
                 errors=[{"field": "themes", "message": f"unknown theme id {t!r}"} for t in unknown],
             )
         themes = list(dict.fromkeys(themes))  # a repeated id is one tag
-    response = await response_repository.get(session, response_id)
-    if response is None:
+    data = await ingest.find_response(session, response_id)
+    if data is None:
         raise NotFound(f"response {response_id} does not exist")
     now = clock.now()
     repository.add_correction(
@@ -136,7 +134,6 @@ async def correct_classification(
     )
     await session.flush()
     correction = await repository.effective_correction(session, response_id)
-    data = response_data(response)
     row = await repository.get(session, response_id)
     if row is None:  # corrected before the classifier got to it: classify now so the event is whole
         result = classifier.classify(data.get("comment"), data.get("score")).as_dict()
@@ -150,26 +147,62 @@ async def correct_classification(
 
 
 async def reclassify_batch(
-    session: AsyncSession, responses: Sequence[Response], *, classifier: Classifier, clock: Clock
+    session: AsyncSession, responses: Sequence[dict[str, Any]], *, classifier: Classifier, clock: Clock
 ) -> int:
-    """Re-run ``classifier`` over ``responses`` in the caller's transaction, keeping corrections."""
-    ids = [r.id for r in responses]
+    """Re-run ``classifier`` over ``responses`` (as events show them) in the caller's
+    transaction, keeping corrections."""
+    ids = [r["id"] for r in responses]
     if classifier.prepares_batches:
-        classifier.prepare([r.comment for r in responses])
+        classifier.prepare([r["comment"] for r in responses])
     corrections = await repository.effective_corrections(session, ids)
     rows = await repository.get_many(session, ids)
     for response in responses:
         await classify_response(
             session,
-            response_data(response),
+            response,
             classifier=classifier,
             clock=clock,
-            row=rows.get(response.id),
-            correction=corrections.get(response.id),
+            row=rows.get(response["id"]),
+            correction=corrections.get(response["id"]),
         )
     return len(responses)
 
 
+async def current_classification(session: AsyncSession, response_id: str) -> dict[str, Any] | None:
+    """The classification as people should see it: the stored one with corrections applied.
+
+    Stored rows already carry corrected values (they are applied on every write); the
+    correction is applied again here so a correction made before the first
+    classification still shows.
+    """
+    return _as_seen(
+        await repository.get(session, response_id), await repository.effective_correction(session, response_id)
+    )
+
+
 async def current_classifications(session: AsyncSession, response_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """What people see for each response: the stored classification with corrections applied."""
-    return await repository.current_classifications(session, response_ids)
+    """:func:`current_classification` of many responses in two queries; unclassified ones are absent."""
+    rows = await repository.get_many(session, response_ids)
+    corrections = await repository.effective_corrections(session, response_ids)
+    seen = {rid: _as_seen(rows.get(rid), corrections.get(rid)) for rid in response_ids}
+    return {rid: fields for rid, fields in seen.items() if fields is not None}
+
+
+def _as_seen(row: StoredClassification | None, correction: EffectiveCorrection | None) -> dict[str, Any] | None:
+    if row is None and correction is None:
+        return None
+    fields: dict[str, Any] = repository.as_fields(row) if row is not None else {}
+    if correction is not None:
+        if correction.themes is not None:
+            fields["themes"] = [{"id": t, "confidence": 1.0} for t in correction.themes]
+        if correction.sentiment is not None and fields.get("sentiment") != correction.sentiment:
+            fields["sentiment"] = correction.sentiment
+            fields["sentiment_score"] = NOMINAL_SENTIMENT_SCORE[correction.sentiment]
+        fields["corrected_by"] = correction.corrected_by
+        fields["corrected_at"] = correction.corrected_at
+    return fields
+
+
+async def effective_corrections(session: AsyncSession, response_ids: Sequence[str]) -> dict[str, EffectiveCorrection]:
+    """People's corrections of these responses, folded newest-wins per field (analytics and exports)."""
+    return await repository.effective_corrections(session, response_ids)

@@ -1,12 +1,12 @@
-"""HTTP endpoints for webhook subscriptions and their delivery log."""
+"""HTTP endpoints for webhook subscriptions and the delivery logs (subscriptions' and policy channels')."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from npsloop.services.deliveries import repository, service
+from npsloop.services.deliveries import customer_messages, repository, service
 from npsloop.services.deliveries.schemas import (
     DeliveryAttemptOut,
     DeliveryList,
@@ -76,6 +76,37 @@ async def list_deliveries(webhook_id: str, _: Admin, db: DbDep) -> DeliveryList:
         deliveries=[
             DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])})
             for d in deliveries
+        ]
+    )
+
+
+@router.get(
+    "/v1/deliveries",
+    response_model=DeliveryList,
+    responses={404: {"description": "The channel is not in the policy file"}},
+)
+async def channel_deliveries(
+    request: Request,
+    _: Admin,
+    db: DbDep,
+    channel: str | None = None,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> DeliveryList:
+    """Alerts to policy channels (and messages to customers, channel ``customer-email``) with every
+    attempt; ``status=dead`` lists what needs ops' attention."""
+    known = [*request.app.state.runtime.policy.channels, customer_messages.CHANNEL]
+    if channel is not None and channel not in known:
+        raise NotFound(f"channel {channel} is not in the policy file (nor {customer_messages.CHANNEL})")
+    async with db.sessions() as session:
+        rows = await repository.channel_deliveries(session, channel=channel, status=status, limit=limit)
+        attempts = await repository.attempts_of(session, [d.id for d in rows])
+    by_delivery: dict[str, list[DeliveryAttemptOut]] = {}
+    for attempt in attempts:
+        by_delivery.setdefault(attempt.delivery_id, []).append(DeliveryAttemptOut.model_validate(attempt))
+    return DeliveryList(
+        deliveries=[
+            DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])}) for d in rows
         ]
     )
 

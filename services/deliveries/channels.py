@@ -13,7 +13,7 @@ import json
 import smtplib
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -23,25 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries import repository, signing
 from npsloop.services.deliveries.models import Delivery
+from npsloop.services.deliveries.schemas import Alert
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
+from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
 from npsloop.shared import row_buffer
-from npsloop.shared.db import DELIVERIES_ENQUEUED
+from npsloop.shared.db import signal_on_commit
 from npsloop.shared.policy import EmailChannel, SlackChannel, WebhookChannel
 from npsloop.shared.settings import Settings
 
 RESPONSE_BODY_LIMIT = 2000
-
-
-@dataclass(frozen=True)
-class Alert:
-    """What to tell people, independent of the channel that carries it."""
-
-    title: str
-    summary: str
-    fields: list[tuple[str, str]] = field(default_factory=list)
-    comment: str | None = None
-    link: str | None = None
-    link_label: str = "Open the task"
 
 
 @dataclass(frozen=True)
@@ -142,7 +132,7 @@ def enqueue(
         next_attempt_at=now,
     )
     repository.remember_delivery(session, event_id, f"channel:{name}")
-    session.info[DELIVERIES_ENQUEUED] = True
+    signal_on_commit(session, DELIVERIES_ENQUEUED)
     return delivery
 
 

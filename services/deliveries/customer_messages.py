@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries import repository
 from npsloop.services.deliveries.models import Delivery
+from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
 from npsloop.shared import row_buffer
-from npsloop.shared.db import DELIVERIES_ENQUEUED
+from npsloop.shared.db import signal_on_commit
 
 CHANNEL = "customer-email"
 
@@ -48,5 +49,5 @@ def enqueue(
         next_attempt_at=now,
     )
     repository.remember_delivery(session, event_id, f"channel:{CHANNEL}")
-    session.info[DELIVERIES_ENQUEUED] = True
+    signal_on_commit(session, DELIVERIES_ENQUEUED)
     return delivery

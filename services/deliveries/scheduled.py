@@ -21,6 +21,7 @@ from npsloop.services.deliveries.models import DeliveryAttempt
 from npsloop.services.deliveries.sender import SendError, WebhookSender
 from npsloop.services.deliveries.service import next_attempt_at
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url, guarded_client
+from npsloop.services.deliveries.wakeup import delivery_signal
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
 from npsloop.shared.observability import metrics
@@ -108,7 +109,7 @@ class DeliveryWorker:
             if not stop.is_set():
                 # Woken at once when this process queues a delivery; other processes' and
                 # retries' deliveries are found by polling.
-                await self.db.delivery_signal.wait(poll_interval)
+                await delivery_signal(self.db).wait(poll_interval)
 
     async def run_once(self) -> int:
         """Attempt every due delivery once (one round); returns how many were attempted."""

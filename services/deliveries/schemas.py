@@ -1,7 +1,8 @@
-"""Webhook subscription and delivery-log shapes."""
+"""Webhook subscription and delivery-log shapes, and the alert other services hand to channels."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -80,3 +81,15 @@ class DeliveryOut(BaseModel):
 
 class DeliveryList(BaseModel):
     deliveries: list[DeliveryOut]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What to tell people, independent of the channel that carries it."""
+
+    title: str
+    summary: str
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    comment: str | None = None
+    link: str | None = None
+    link_label: str = "Open the task"

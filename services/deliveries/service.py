@@ -1,4 +1,5 @@
-"""Webhook subscriptions, fan-out of events into deliveries, and the retry schedule."""
+"""Webhook subscriptions, fan-out of events into deliveries, alerts to policy channels, and
+the retry schedule. Other services reach deliveries through this module."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.deliveries import repository, signing
+from npsloop.services.deliveries import channels, customer_messages, repository, signing
 from npsloop.services.deliveries.models import Delivery, WebhookSubscription
-from npsloop.services.deliveries.schemas import WebhookIn
+from npsloop.services.deliveries.schemas import Alert, WebhookIn
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
+from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
 from npsloop.shared import row_buffer
 from npsloop.shared.clock import Clock
-from npsloop.shared.db import DELIVERIES_ENQUEUED
+from npsloop.shared.db import signal_on_commit
 from npsloop.shared.events import CloudEvent
+from npsloop.shared.policy import EmailChannel, SlackChannel, WebhookChannel
 from npsloop.shared.problems import Conflict, NotFound, UnprocessableContent
 
 FIRST_RETRY_SECONDS = 5.0
@@ -73,7 +76,7 @@ async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> 
             next_attempt_at=now,
         )
         repository.remember_delivery(session, event.id, f"subscription:{subscription.id}")
-        session.info[DELIVERIES_ENQUEUED] = True
+        signal_on_commit(session, DELIVERIES_ENQUEUED)
         created += 1
     return created
 
@@ -97,6 +100,56 @@ async def _active_subscriptions(session: AsyncSession) -> list[WebhookSubscripti
 
 def _wants(subscription: WebhookSubscription, event_type: str) -> bool:
     return "*" in subscription.events or event_type in subscription.events
+
+
+def enqueue_alert(
+    session: AsyncSession,
+    *,
+    name: str,
+    channel: SlackChannel | EmailChannel | WebhookChannel,
+    event_id: str,
+    event_type: str,
+    alert: Alert,
+    envelope: str,
+    now: datetime,
+) -> Delivery:
+    """Store one pending delivery of ``alert`` to the policy channel ``name`` (webhook
+    channels get the CloudEvent ``envelope``); check :func:`alert_enqueued` first."""
+    return channels.enqueue(
+        session,
+        name=name,
+        channel=channel,
+        event_id=event_id,
+        event_type=event_type,
+        alert=alert,
+        envelope=envelope,
+        now=now,
+    )
+
+
+async def alert_enqueued(session: AsyncSession, *, name: str, event_id: str) -> bool:
+    """Whether event ``event_id`` already has a delivery to the policy channel ``name``."""
+    return await channels.already_enqueued(session, name=name, event_id=event_id)
+
+
+async def prefetch_alerts(session: AsyncSession, event_ids: list[str], *, channel_names: list[str]) -> None:
+    """What :func:`alert_enqueued` (for these channels) and :func:`customer_message_enqueued`
+    ask about a group of events, in one query."""
+    await repository.prefetch_existing(session, event_ids, channels=[*channel_names, customer_messages.CHANNEL])
+
+
+def enqueue_customer_message(
+    session: AsyncSession, *, to: str, subject: str, body: str, event_id: str, event_type: str, now: datetime
+) -> Delivery:
+    """One pending email to the customer, sent as written; check :func:`customer_message_enqueued` first."""
+    return customer_messages.enqueue(
+        session, to=to, subject=subject, body=body, event_id=event_id, event_type=event_type, now=now
+    )
+
+
+async def customer_message_enqueued(session: AsyncSession, *, event_id: str) -> bool:
+    """Whether event ``event_id`` already has its email to the customer."""
+    return await customer_messages.already_enqueued(session, event_id=event_id)
 
 
 def next_attempt_at(attempts: int, now: datetime) -> datetime:

@@ -29,6 +29,13 @@ def _check_address(address: str) -> None:
         raise UnsafeUrl(f"resolves to {ip}, a loopback, private, link-local or reserved address")
 
 
+async def _resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to for a TCP connection."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    # Only IPv4 and IPv6 answer a TCP lookup; their socket address starts with the address text.
+    return [str(info[4][0]) for info in infos]
+
+
 async def check_url(url: str, *, allow_private: bool) -> None:
     """Raise UnsafeUrl unless ``url`` is http(s) and (unless allowed) every address it resolves to is public.
 
@@ -51,11 +58,11 @@ async def check_url(url: str, *, allow_private: bool) -> None:
         if isinstance(exc, UnsafeUrl):
             raise
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        addresses = await _resolve(parts.hostname, parts.port or 443)
     except socket.gaierror:
         raise UnsafeUrl(f"the host {parts.hostname!r} does not resolve") from None
-    for info in infos:
-        _check_address(info[4][0])
+    for address in addresses:
+        _check_address(address)
 
 
 async def resolve_checked(host: str, port: int) -> str:
@@ -68,12 +75,12 @@ async def resolve_checked(host: str, port: int) -> str:
     except ValueError:
         pass  # a name
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = await _resolve(host, port)
     except socket.gaierror:
         raise UnsafeUrl(f"the host {host!r} does not resolve") from None
-    for info in infos:
-        _check_address(info[4][0])
-    return infos[0][4][0]
+    for address in addresses:
+        _check_address(address)
+    return addresses[0]
 
 
 class _CheckedAddressBackend(httpcore.AsyncNetworkBackend):

@@ -11,9 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.deliveries import channels, customer_messages
-from npsloop.services.deliveries import repository as deliveries_repository
-from npsloop.services.deliveries.channels import Alert
+from npsloop.services.deliveries import service as deliveries
+from npsloop.services.deliveries.schemas import Alert
 from npsloop.shared import events
 from npsloop.shared.bus.contract import Subscription
 from npsloop.shared.clock import Clock
@@ -129,9 +128,9 @@ async def alert(
     created = 0
     for name in targets(event):
         channel = policy.channels.get(name)
-        if channel is None or await channels.already_enqueued(session, name=name, event_id=event.id):
+        if channel is None or await deliveries.alert_enqueued(session, name=name, event_id=event.id):
             continue  # a channel removed from the policy since the event: nothing to send to
-        channels.enqueue(
+        deliveries.enqueue_alert(
             session,
             name=name,
             channel=channel,
@@ -147,12 +146,12 @@ async def alert(
 
 async def _message_customer(session: AsyncSession, event: events.CloudEvent, *, policy: Policy, clock: Clock) -> int:
     """The customer's email, once per event; with ``send_via: event`` a CRM sends it instead."""
-    if policy.customer_messages.send_via != "email" or await customer_messages.already_enqueued(
+    if policy.customer_messages.send_via != "email" or await deliveries.customer_message_enqueued(
         session, event_id=event.id
     ):
         return 0
     data = event.data
-    customer_messages.enqueue(
+    deliveries.enqueue_customer_message(
         session,
         to=data["to"],
         subject=data["subject"],
@@ -165,11 +164,9 @@ async def _message_customer(session: AsyncSession, event: events.CloudEvent, *, 
 
 
 async def prefetch(session: AsyncSession, group: list[events.CloudEvent], *, policy: Policy) -> None:
-    """Which of the group's events already have deliveries to the policy's channels (what
-    ``already_enqueued`` asks), in one query."""
-    await deliveries_repository.prefetch_existing(
-        session, [event.id for event in group], channels=[*policy.channels, customer_messages.CHANNEL]
-    )
+    """Which of the group's events already have deliveries to the policy's channels and the
+    customer (what ``alert_enqueued`` and ``customer_message_enqueued`` ask), in one query."""
+    await deliveries.prefetch_alerts(session, [event.id for event in group], channel_names=list(policy.channels))
 
 
 ALERTED = frozenset(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.followup import repository
 from npsloop.services.followup.models import DigestSent
+from npsloop.services.ingest import service as ingest
 from npsloop.shared import events, outbox
 from npsloop.shared.clock import Clock
 from npsloop.shared.policy import Digest, Policy
@@ -47,7 +48,7 @@ async def send_digests(session: AsyncSession, *, policy: Policy, clock: Clock, p
     now = clock.now()
     end = latest_period_end(policy.digest, now)
     start = end - policy.digest.every
-    nps_counts = await repository.score_counts(session, start, end)
+    nps_counts = await ingest.score_counts(session, start, end)
     sent = 0
     for team, channel in sorted(policy.team_channels().items()):
         if await repository.digest_sent(session, team, end):

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.followup import repository
 from npsloop.services.followup.models import SurveySend
+from npsloop.services.ingest import service as ingest
 from npsloop.shared.clock import Clock
 from npsloop.shared.policy import Policy
 
@@ -36,11 +37,13 @@ async def eligibility(
     now = clock.now()
     if account_id is None and customer_id is not None:
         # "Per account too": a customer asked about alone still waits for a colleague's answer.
-        account_id = await repository.known_account_id(session, customer_id)
+        account_id = await ingest.last_account_id(session, customer_id)
+        if account_id is None:
+            account_id = await repository.last_sent_account_id(session, customer_id)
     responses, sends = [], []
     for key in ({"customer_id": customer_id}, {"account_id": account_id}):
         if next(iter(key.values())) is not None:
-            responses.append(await repository.last_response_at(session, **key))
+            responses.append(await ingest.last_responded_at(session, **key))
             sends.append(await repository.last_sent_at(session, **key))
     last_response = max((r for r in responses if r), default=None)
     last_sent = max((s for s in sends if s), default=None)

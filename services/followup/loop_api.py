@@ -1,5 +1,5 @@
-"""HTTP endpoints around the loop: survey eligibility and sends, business outcomes,
-the recovery rate, and the delivery log of policy channels."""
+"""HTTP endpoints around the loop: survey eligibility and sends, business outcomes and
+the recovery rate."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from npsloop.services.deliveries import customer_messages
-from npsloop.services.deliveries import repository as delivery_repository
-from npsloop.services.deliveries.schemas import DeliveryAttemptOut, DeliveryList, DeliveryOut
 from npsloop.services.followup import eligibility, outcomes, repository
 from npsloop.services.followup.schemas import (
     EligibilityOut,
@@ -22,7 +19,7 @@ from npsloop.services.followup.schemas import (
 )
 from npsloop.shared.auth import Principal
 from npsloop.shared.clock import Instant
-from npsloop.shared.problems import NotFound, UnprocessableContent
+from npsloop.shared.problems import UnprocessableContent
 from npsloop.shared.web import ClockDep, DbDep, require, require_any
 
 router = APIRouter()
@@ -31,7 +28,6 @@ router = APIRouter()
 SurveyAsker = Annotated[Principal, Depends(require_any("responses:write", "responses:read"))]
 Writer = Annotated[Principal, Depends(require("responses:write"))]
 Analyst = Annotated[Principal, Depends(require_any("analytics:read", "tasks:read"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 def _one_of(customer_id: str | None, account_id: str | None) -> None:
@@ -136,35 +132,3 @@ async def recovery(
     async with db.sessions() as session:
         rate = await outcomes.recovery_rate(session, since=since, until=until, team=team)
     return RecoveryOut(**rate.__dict__)
-
-
-@router.get(
-    "/v1/deliveries",
-    response_model=DeliveryList,
-    tags=["webhooks"],
-    responses={404: {"description": "The channel is not in the policy file"}},
-)
-async def channel_deliveries(
-    request: Request,
-    _: Admin,
-    db: DbDep,
-    channel: str | None = None,
-    status: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> DeliveryList:
-    """Alerts to policy channels (and messages to customers, channel ``customer-email``) with every
-    attempt; ``status=dead`` lists what needs ops' attention."""
-    known = [*request.app.state.runtime.policy.channels, customer_messages.CHANNEL]
-    if channel is not None and channel not in known:
-        raise NotFound(f"channel {channel} is not in the policy file (nor {customer_messages.CHANNEL})")
-    async with db.sessions() as session:
-        rows = await delivery_repository.channel_deliveries(session, channel=channel, status=status, limit=limit)
-        attempts = await delivery_repository.attempts_of(session, [d.id for d in rows])
-    by_delivery: dict[str, list[DeliveryAttemptOut]] = {}
-    for attempt in attempts:
-        by_delivery.setdefault(attempt.delivery_id, []).append(DeliveryAttemptOut.model_validate(attempt))
-    return DeliveryList(
-        deliveries=[
-            DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])}) for d in rows
-        ]
-    )

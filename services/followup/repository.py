@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.followup.models import (
@@ -18,7 +20,6 @@ from npsloop.services.followup.models import (
     Task,
     TaskEvent,
 )
-from npsloop.services.ingest.models import Response
 from npsloop.shared import row_buffer
 from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
@@ -109,7 +110,7 @@ async def search(
     limit: int = 100,
     after_id: tuple[datetime, str] | None = None,
 ) -> list[Task]:
-    query: Select[tuple[Task]] = select(Task)
+    query: Select[Task] = select(Task)
     if status:
         query = query.where(Task.status == status)
     if assignee:
@@ -185,7 +186,12 @@ async def resolved_awaiting_answer(
     """Resolved tasks of the customer, resolved by ``answered_at``, whose next answer is not yet recorded."""
     found = lookup(session, RESOLVED_UNMEASURED, customer_id)
     if found is not NOT_PREFETCHED:
-        return [t for t in found if t.resolved_at <= answered_at and t.response_id != response_id]  # type: ignore[union-attr]
+        tasks = cast("list[Task]", found)  # prefetch_for_responses stores each customer's list
+        return [
+            t
+            for t in tasks
+            if t.resolved_at is not None and t.resolved_at <= answered_at and t.response_id != response_id
+        ]
     measured = select(Recovery.task_id)
     query = select(Task).where(
         Task.customer_id == customer_id,
@@ -254,25 +260,6 @@ async def team_counts(session: AsyncSession, team: str, start: datetime, end: da
     }
 
 
-async def score_counts(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
-    """(promoters, passives, detractors) among responses received in [start, end); category follows the score."""
-    category = case((Response.score >= 9, "promoter"), (Response.score >= 7, "passive"), else_="detractor")
-    query = (
-        select(category, func.count())
-        .where(Response.received_at >= start, Response.received_at < end)
-        .group_by(category)
-    )
-    found = dict((await session.execute(query)).all())
-    return found.get("promoter", 0), found.get("passive", 0), found.get("detractor", 0)
-
-
-async def last_response_at(
-    session: AsyncSession, *, customer_id: str | None = None, account_id: str | None = None
-) -> datetime | None:
-    column = Response.customer_id if customer_id is not None else Response.account_id
-    return await session.scalar(select(func.max(Response.responded_at)).where(column == (customer_id or account_id)))
-
-
 async def last_sent_at(
     session: AsyncSession, *, customer_id: str | None = None, account_id: str | None = None
 ) -> datetime | None:
@@ -280,18 +267,14 @@ async def last_sent_at(
     return await session.scalar(select(func.max(SurveySend.sent_at)).where(column == (customer_id or account_id)))
 
 
-async def known_account_id(session: AsyncSession, customer_id: str) -> str | None:
-    """The account a customer last answered (or was last surveyed) under, if any was given."""
-    for model, when in ((Response, Response.responded_at), (SurveySend, SurveySend.sent_at)):
-        found = await session.scalar(
-            select(model.account_id)
-            .where(model.customer_id == customer_id, model.account_id.is_not(None))
-            .order_by(when.desc())
-            .limit(1)
-        )
-        if found is not None:
-            return found
-    return None
+async def last_sent_account_id(session: AsyncSession, customer_id: str) -> str | None:
+    """The account of the latest survey send reported for the customer that named one."""
+    return await session.scalar(
+        select(SurveySend.account_id)
+        .where(SurveySend.customer_id == customer_id, SurveySend.account_id.is_not(None))
+        .order_by(SurveySend.sent_at.desc())
+        .limit(1)
+    )
 
 
 async def business_outcomes(
@@ -314,3 +297,65 @@ async def referral_requests_of(session: AsyncSession, customer_id: str, *, limit
         .limit(limit)
     )
     return list((await session.scalars(query)).all())
+
+
+# --- reads for analytics and /metrics ------------------------------------------------
+
+
+def _received_in(query: Select, start: datetime | None, end: datetime | None) -> Select:
+    if start is not None:
+        query = query.where(Task.received_at >= start)
+    if end is not None:
+        query = query.where(Task.received_at < end)
+    return query
+
+
+async def tasks_page(
+    session: AsyncSession,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Task]:
+    """One keyset page of tasks whose response was received in [start, end)."""
+    query = _received_in(select(Task), start, end)
+    if after is not None:
+        query = query.where((Task.received_at > after[0]) | and_(Task.received_at == after[0], Task.id > after[1]))
+    return list((await session.scalars(query.order_by(Task.received_at, Task.id).limit(limit))).all())
+
+
+async def tasks_received(session: AsyncSession, *, start: datetime, end: datetime) -> list[Task]:
+    query = _received_in(select(Task), start, end)
+    return list((await session.scalars(query.order_by(Task.received_at, Task.id))).all())
+
+
+async def unresolved_tasks(session: AsyncSession) -> list[Task]:
+    return list((await session.scalars(select(Task).where(Task.status != "resolved"))).all())
+
+
+async def business_outcomes_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str]
+) -> list[BusinessOutcome]:
+    """Outcomes recorded for any of these customers or accounts."""
+    found: dict[str, BusinessOutcome] = {}
+    for column, ids in ((BusinessOutcome.customer_id, customer_ids), (BusinessOutcome.account_id, account_ids)):
+        for chunk in _chunks(list(ids)):
+            for row in (await session.scalars(select(BusinessOutcome).where(column.in_(chunk)))).all():
+                found[row.id] = row
+    return list(found.values())
+
+
+async def business_outcomes_between(session: AsyncSession, *, start: date, end: date) -> list[BusinessOutcome]:
+    """Outcomes that occurred on a day in [start, end]."""
+    query = select(BusinessOutcome).where(BusinessOutcome.occurred_on >= start, BusinessOutcome.occurred_on <= end)
+    return list((await session.scalars(query)).all())
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def open_tasks_by_team(session: AsyncSession) -> dict[str, int]:
+    rows = await session.execute(select(Task.team, func.count()).where(Task.status != "resolved").group_by(Task.team))
+    return {team or "unassigned": count for team, count in rows.all()}

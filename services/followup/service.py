@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.followup import customers, repository, routing
+from npsloop.services.followup import customers, outcomes, repository, routing
 from npsloop.services.followup.eligibility import Eligibility, eligibility
 from npsloop.services.followup.models import BusinessOutcome, ReferralRequest, Task, TaskEvent
 from npsloop.shared import events, outbox, row_buffer
@@ -121,9 +122,8 @@ def closed_before_arrival(response: dict[str, Any], *, policy: Policy) -> bool:
 async def prefetch(session: AsyncSession, classified: list[events.CloudEvent]) -> None:
     """What :func:`consider_response` reads, for a whole group of ``response.classified`` events."""
     responses = [event.data["response"] for event in classified]
-    await repository.prefetch_for_responses(
-        session, [r["id"] for r in responses], [(r.get("customer") or {}).get("id") for r in responses]
-    )
+    customer_ids = [c["id"] for r in responses if (c := r.get("customer")) and c.get("id") is not None]
+    await repository.prefetch_for_responses(session, [r["id"] for r in responses], customer_ids)
 
 
 async def open_task(
@@ -389,3 +389,56 @@ async def customer_followup(
         referral_requests=await repository.referral_requests_of(session, customer_id, limit=limit),
         eligibility=await eligibility(session, customer_id=customer_id, account_id=None, policy=policy, clock=clock),
     )
+
+
+# --- reads for analytics and /metrics (other services reach follow-up's tables only here) ---
+
+
+async def recovery_rate(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None, team: str | None
+) -> outcomes.RecoveryRate:
+    """Resolved detractors whose next answer, received in [since, until), was passive or promoter."""
+    return await outcomes.recovery_rate(session, since=since, until=until, team=team)
+
+
+async def recovery_counts(session: AsyncSession, *, since: datetime) -> tuple[int, int]:
+    """(measured, recovered) over next answers received since ``since``, in one query."""
+    return await repository.recovery_counts(session, since=since)
+
+
+async def tasks_page(
+    session: AsyncSession,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[Task]:
+    """Tasks whose response was received in [start, end), keyset-paged by (received_at, id)."""
+    return await repository.tasks_page(session, start=start, end=end, after=after, limit=limit)
+
+
+async def tasks_received(session: AsyncSession, *, start: datetime, end: datetime) -> list[Task]:
+    """Every task whose response was received in [start, end)."""
+    return await repository.tasks_received(session, start=start, end=end)
+
+
+async def unresolved_tasks(session: AsyncSession) -> list[Task]:
+    return await repository.unresolved_tasks(session)
+
+
+async def open_tasks_by_team(session: AsyncSession) -> dict[str, int]:
+    """Unresolved tasks per team ("unassigned" for none)."""
+    return await repository.open_tasks_by_team(session)
+
+
+async def business_outcomes_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str]
+) -> list[BusinessOutcome]:
+    """Outcomes recorded for any of these customers or accounts."""
+    return await repository.business_outcomes_of(session, customer_ids=customer_ids, account_ids=account_ids)
+
+
+async def business_outcomes_between(session: AsyncSession, *, start: date, end: date) -> list[BusinessOutcome]:
+    """Outcomes that occurred on a day in [start, end]."""
+    return await repository.business_outcomes_between(session, start=start, end=end)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.classifier import repository as classification_repository
 from npsloop.services.ingest import repository, service
 from npsloop.services.ingest.schemas import BatchIn, BatchResult, CommentIn, ResponseAccepted, ResponseIn, ResponseOut
 from npsloop.shared.auth import Principal
@@ -31,6 +32,18 @@ Writer = Annotated[Principal, Depends(require("responses:write"))]
 # The group-commit writer re-checks revocation in its transaction (services/ingest/writer.py).
 FastWriter = Annotated[Principal, Depends(require("responses:write", revocation_checked_by_caller=True))]
 Reader = Annotated[Principal, Depends(require("responses:read"))]
+
+# A response is shown with its classification, which the classifier keeps. The classifier
+# reads ingest's responses, so ingest does not import it back: the composition root
+# (services/app.py) puts the classifier's reader in app.state.
+ClassificationReader = Callable[[AsyncSession, str], Awaitable[dict[str, Any] | None]]
+
+
+def _classification_reader(request: Request) -> ClassificationReader:
+    return request.app.state.classification_reader
+
+
+ClassificationOf = Annotated[ClassificationReader, Depends(_classification_reader)]
 
 
 @router.post(
@@ -76,12 +89,12 @@ async def create_responses_batch(batch: BatchIn, principal: Writer, db: DbDep, c
 
 
 @router.get("/{response_id}", response_model=ResponseOut, responses=not_found("response"))
-async def get_response(response_id: str, _: Reader, db: DbDep) -> ResponseOut:
+async def get_response(response_id: str, _: Reader, db: DbDep, classification_of: ClassificationOf) -> ResponseOut:
     async with db.sessions() as session:
         response = await repository.get(session, response_id)
         if response is None:
             raise NotFound(f"response {response_id} does not exist")
-        classification = await classification_repository.current_classification(session, response_id)
+        classification = await classification_of(session, response_id)
     data = service.response_data(response)
     if classification is not None:
         data.update(classification)

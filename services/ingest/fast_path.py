@@ -112,7 +112,7 @@ class IngestFastPath:
         # The token is taken only now, so a request handed over above never pays twice.
         if rate_limiter(self.app.state).acquire(principal.key_id) > 0:
             return await self.fallback(scope, replay, send)
-        if batch:
+        if isinstance(payload, ValidBatchIn):  # the batch path's model
             return await self._store_batch(scope, replay, send, principal, payload, started)
 
         try:

@@ -8,8 +8,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from npsloop.shared.db import Database
 
 PRESET_NAMES = ("delighted", "surveymonkey", "typeform", "qualtrics", "formbricks")
 
@@ -46,33 +50,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", help="API key with responses:write, with --url")
 
 
-def run(settings: Any, args: argparse.Namespace) -> int:
+# Brings a local database to the newest schema (services.migrate.upgrade). The command line
+# hands it in: migrations cover every service, and ingest does not import the composition root.
+Migrate = Callable[["Database"], Awaitable[None]]
+
+
+def run(settings: Any, args: argparse.Namespace, *, migrate: Migrate) -> int:
     """The command; messages on stderr, dry-run output on stdout; the exit status."""
     if settings.gc_tuning:
         from npsloop.services.ingest import import_run  # noqa: F401 (start-up imports, before the heap is frozen)
         from npsloop.shared import gc_tuning
 
         gc_tuning.tune_for_service()  # a bulk import allocates like a busy service
-    return asyncio.run(run_async(settings, args))
+    return asyncio.run(run_async(settings, args, migrate=migrate))
 
 
-async def run_async(settings: Any, args: argparse.Namespace) -> int:
+async def run_async(settings: Any, args: argparse.Namespace, *, migrate: Migrate) -> int:
     from npsloop.services.ingest.importing import ImportSetupError
 
     try:
-        return await _run(settings, args)
+        return await _run(settings, args, migrate)
     except ImportSetupError as exc:
         print(f"npsloop import: {exc}", file=sys.stderr)
         return 2
 
 
-async def _run(settings: Any, args: argparse.Namespace) -> int:
+async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     import httpx
 
     from npsloop.services.ingest import import_run, importing
-    from npsloop.services.migrate import upgrade
     from npsloop.shared.clock import SystemClock
     from npsloop.shared.db import Database
 
@@ -106,7 +114,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
             if settings.is_sqlite:
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
             db = Database(settings.resolved_database_url)
-            await upgrade(db)
+            await migrate(db)
         store: import_run.Store
         if args.dry_run:
             store = import_run.DryRun(sys.stdout, db, args.source)

@@ -7,9 +7,11 @@ on the session's Core connection: no per-call statement construction, no ORM lay
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence, Set
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, func, literal_column, null, select, type_coerce, union_all
+from sqlalchemy import Text, and_, bindparam, case, func, literal_column, null, select, type_coerce, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +23,63 @@ _FIRST = (Response.id, Response.source, Response.request_hash, Response.comment)
 
 async def get(session: AsyncSession, response_id: str) -> Response | None:
     return await session.get(Response, response_id)
+
+
+async def get_many(session: AsyncSession, response_ids: Sequence[str]) -> list[Response]:
+    if not response_ids:
+        return []
+    return list((await session.scalars(select(Response).where(Response.id.in_(list(response_ids))))).all())
+
+
+async def page(
+    session: AsyncSession, *, since: datetime | None, after: tuple[datetime, str] | None, limit: int
+) -> list[Response]:
+    """Stored responses in (received_at, id) order, keyset-paged, optionally from ``since`` on."""
+    query = select(Response).order_by(Response.received_at, Response.id).limit(limit)
+    if since is not None:
+        query = query.where(Response.received_at >= since)
+    if after is not None:
+        received_at, response_id = after
+        query = query.where(
+            (Response.received_at > received_at) | ((Response.received_at == received_at) & (Response.id > response_id))
+        )
+    return list((await session.scalars(query)).all())
+
+
+async def count(session: AsyncSession, *, since: datetime | None) -> int:
+    query = select(func.count()).select_from(Response)
+    if since is not None:
+        query = query.where(Response.received_at >= since)
+    return int(await session.scalar(query) or 0)
+
+
+async def score_counts(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """(promoters, passives, detractors) among responses received in [start, end); category follows the score."""
+    category = case((Response.score >= 9, "promoter"), (Response.score >= 7, "passive"), else_="detractor")
+    query = (
+        select(category, func.count())
+        .where(Response.received_at >= start, Response.received_at < end)
+        .group_by(category)
+    )
+    found: dict[str, int] = dict((await session.execute(query)).all())
+    return found.get("promoter", 0), found.get("passive", 0), found.get("detractor", 0)
+
+
+async def last_responded_at(
+    session: AsyncSession, *, customer_id: str | None = None, account_id: str | None = None
+) -> datetime | None:
+    column = Response.customer_id if customer_id is not None else Response.account_id
+    return await session.scalar(select(func.max(Response.responded_at)).where(column == (customer_id or account_id)))
+
+
+async def last_account_id(session: AsyncSession, customer_id: str) -> str | None:
+    """The account of the customer's latest response that named one."""
+    return await session.scalar(
+        select(Response.account_id)
+        .where(Response.customer_id == customer_id, Response.account_id.is_not(None))
+        .order_by(Response.responded_at.desc())
+        .limit(1)
+    )
 
 
 def _pairs_lookup(column) -> dict[str, Any]:
@@ -85,7 +144,7 @@ _BY_KEY_AND_ACTIVE = _with_active_keys(_BY_KEY)
 
 
 async def find_by_idempotency_keys(
-    session: AsyncSession, wanted: set[tuple[str, str]], key_ids: set[str] = frozenset()
+    session: AsyncSession, wanted: set[tuple[str, str]], key_ids: Set[str] = frozenset()
 ) -> tuple[dict[tuple[str, str], dict[str, Any]], set[str]]:
     """Earlier responses for these (source, Idempotency-Key) pairs, and which of ``key_ids``
     (API keys) exist unrevoked — in one query."""
@@ -158,3 +217,37 @@ async def with_customer_text(session: AsyncSession, fragment: str, *, limit: int
         .limit(limit)
     )
     return list((await session.scalars(query)).all())
+
+
+async def answers_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str], before: datetime
+) -> list[tuple[str, str | None, int, datetime]]:
+    """``(customer_id, account_id, score, responded_at)`` of these customers' or accounts' answers before ``before``."""
+    found: dict[tuple[str, datetime, int], tuple[str, str | None, int, datetime]] = {}
+    for column, ids in ((Response.customer_id, customer_ids), (Response.account_id, account_ids)):
+        for chunk in _chunks(list(ids)):
+            query = select(Response.customer_id, Response.account_id, Response.score, Response.responded_at).where(
+                column.in_(chunk), Response.responded_at < before
+            )
+            for customer_id, account_id, score, responded_at in (await session.execute(query)).all():
+                found[customer_id, responded_at, score] = (customer_id, account_id, score, responded_at)
+    return list(found.values())
+
+
+async def property_names(session: AsyncSession, *, start: datetime, end: datetime, sample: int) -> dict[str, int]:
+    """How many of the period's newest ``sample`` responses carry each property name."""
+    query = (
+        select(Response.properties)
+        .where(Response.responded_at >= start, Response.responded_at < end)
+        .order_by(Response.responded_at.desc())
+        .limit(sample)
+    )
+    counts: dict[str, int] = {}
+    for (properties,) in (await session.execute(query)).all():
+        for name in properties or {}:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from npsloop.shared.clock import Clock
 from npsloop.shared.db import BulkInsert, Database, json_text, stored_datetime
 from npsloop.shared.ids import uuid7s
 from npsloop.shared.jsontext import compact_json
+from npsloop.shared.outbox import Entry
 from npsloop.shared.problems import Conflict, NotFound, Problem, Unauthorized
 
 
@@ -160,11 +162,12 @@ class Draft:
     row: dict[str, Any]
     event_id: str
     values: tuple[Any, ...] | None = None
-    entry: tuple[str, str, str, str, str] | None = None
+    entry: Entry | None = None
 
-    def build(self, dialect: str, stored_now: Any, time_json: str, received_at: str) -> None:
+    def build(self, dialect: str, stored_now: Any, time_json: str, received_at: str) -> tuple[tuple[Any, ...], Entry]:
+        """The row's driver values and its event's log entry."""
         r = self.row
-        self.values = (
+        values = (
             r["id"],
             r["source"],
             r["external_id"],
@@ -185,7 +188,7 @@ class Draft:
             stored_now,
             r["history"],
         )
-        self.entry = (
+        entry = (
             self.event_id,
             _RECEIVED_TOPIC,
             events.RESPONSE_RECEIVED,
@@ -199,6 +202,7 @@ class Draft:
                 time_json=time_json,
             ),
         )
+        return values, entry
 
     def forget_built(self) -> None:
         self.values = self.entry = None
@@ -213,13 +217,18 @@ class Drafts:
     dialect: str
     items: list[Draft]
 
-    def build(self, drafts: list[Draft]) -> None:
-        """Values and event for each of ``drafts`` not built yet (the group's timestamps formatted once)."""
+    def build(self, drafts: list[Draft]) -> tuple[list[tuple[Any, ...]], list[Entry]]:
+        """Values and event of each of ``drafts``, building those not built yet (the group's
+        timestamps formatted once)."""
         stored_now = stored_datetime(self.now, self.dialect)
         time_json, received_at = events.envelope_time(self.now), self.now.isoformat()
+        values, entries = [], []
         for item in drafts:
-            if item.values is None:
-                item.build(self.dialect, stored_now, time_json, received_at)
+            if item.values is None or item.entry is None:
+                item.values, item.entry = item.build(self.dialect, stored_now, time_json, received_at)
+            values.append(item.values)
+            entries.append(item.entry)
+        return values, entries
 
 
 def _identity(submission: Submission) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
@@ -361,13 +370,8 @@ async def decide(session: AsyncSession, drafts: Drafts) -> Decision:
 async def write(session: AsyncSession, drafts: Drafts, decision: Decision, *, clock: Clock) -> None:
     """Store what :func:`decide` found new (rows and their events in one statement), then the late comments."""
     if decision.new:
-        drafts.build(decision.new)
-        await outbox.append_entries(
-            session,
-            [item.entry for item in decision.new],
-            clock=clock,
-            along=(_INSERT, [item.values for item in decision.new]),
-        )
+        values, entries = drafts.build(decision.new)
+        await outbox.append_entries(session, entries, clock=clock, along=(_INSERT, values))
     for response_id, comment in decision.late_comments:
         await add_comment(session, response_id, comment, clock=clock)
 
@@ -482,3 +486,61 @@ async def stored_external_ids(session: AsyncSession, source: str, external_ids: 
     """Which of ``external_ids`` are already stored for ``source`` (a dry run's duplicates)."""
     found = await repository.find_by_external_ids(session, {(source, e) for e in external_ids})
     return {external for _, external in found}
+
+
+# --- reads other services ask for (they reach ingest's table only through these) -------
+
+
+async def find_response(session: AsyncSession, response_id: str) -> dict[str, Any] | None:
+    """The response as events and the API show it (:func:`response_data`), or None."""
+    response = await repository.get(session, response_id)
+    return None if response is None else response_data(response)
+
+
+async def responses_by_id(session: AsyncSession, response_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Those of ``response_ids`` that exist, as :func:`response_data`, by id."""
+    return {r.id: response_data(r) for r in await repository.get_many(session, response_ids)}
+
+
+async def responses_page(
+    session: AsyncSession, *, since: datetime | None, after: dict[str, Any] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` responses (as :func:`response_data`) in the order they were received,
+    from ``since`` on (all when None), after ``after`` (the previous page's last response)."""
+    cursor = None if after is None else (datetime.fromisoformat(after["received_at"]), after["id"])
+    return [response_data(r) for r in await repository.page(session, since=since, after=cursor, limit=limit)]
+
+
+async def count_responses(session: AsyncSession, *, since: datetime | None) -> int:
+    """How many responses were received from ``since`` on (all when None)."""
+    return await repository.count(session, since=since)
+
+
+async def score_counts(session: AsyncSession, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """(promoters, passives, detractors) among responses received in [start, end)."""
+    return await repository.score_counts(session, start, end)
+
+
+async def last_responded_at(
+    session: AsyncSession, *, customer_id: str | None = None, account_id: str | None = None
+) -> datetime | None:
+    """When the customer (or, without one, the account) last answered, if ever."""
+    return await repository.last_responded_at(session, customer_id=customer_id, account_id=account_id)
+
+
+async def last_account_id(session: AsyncSession, customer_id: str) -> str | None:
+    """The account the customer last answered under, if any response named one."""
+    return await repository.last_account_id(session, customer_id)
+
+
+async def answers_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str], before: datetime
+) -> list[tuple[str, str | None, int, datetime]]:
+    """``(customer_id, account_id, score, responded_at)`` of every answer before ``before`` by
+    these customers or by anyone on these accounts."""
+    return await repository.answers_of(session, customer_ids=customer_ids, account_ids=account_ids, before=before)
+
+
+async def property_names(session: AsyncSession, *, start: datetime, end: datetime, sample: int) -> dict[str, int]:
+    """How many of the newest ``sample`` responses answered in [start, end) carry each property name."""
+    return await repository.property_names(session, start=start, end=end, sample=sample)

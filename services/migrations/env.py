@@ -37,4 +37,7 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    asyncio.run(_run_with_own_engine(config.get_main_option("sqlalchemy.url")))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("set sqlalchemy.url for the alembic command line (or run `npsloop db upgrade`)")
+    asyncio.run(_run_with_own_engine(url))

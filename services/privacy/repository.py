@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries.models import Delivery, DeliveryAttempt
@@ -85,7 +86,7 @@ async def delete_customer_rows(session: AsyncSession, customer_id: str) -> dict[
         ("survey_sends", SurveySend),
     ):
         result = await session.execute(delete(model).where(model.customer_id == customer_id))
-        counts[name] = result.rowcount or 0
+        counts[name] = cast(CursorResult, result).rowcount or 0  # DML answers a CursorResult
     return counts
 
 
@@ -99,7 +100,10 @@ async def pseudonymise_customer_rows(session: AsyncSession, customer_id: str, ps
         .where(BusinessOutcome.customer_id == customer_id)
         .values(customer_id=pseudonym, note=None)
     )
-    return {"recoveries": recoveries.rowcount or 0, "business_outcomes": outcomes.rowcount or 0}
+    return {
+        "recoveries": cast(CursorResult, recoveries).rowcount or 0,  # DML answers a CursorResult
+        "business_outcomes": cast(CursorResult, outcomes).rowcount or 0,
+    }
 
 
 async def erasures_of(session: AsyncSession, customer_id_sha256: str) -> list[ErasureRecord]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.shared.bus.contract import Subscription
-from npsloop.shared.bus.processing import EventProcessor
+from npsloop.shared.bus.processing import EventProcessor, PositionWriter
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
 from npsloop.shared.events import CloudEvent
@@ -82,8 +83,8 @@ class DatabaseLogTransport:
                     done = await self.processor.handle_group(
                         subscription,
                         group,
-                        write_position=lambda i, c=chunk, t=topic: self._position_writer(
-                            subscription.consumer, t, c[i][0]
+                        write_position=self._group_position_writer(
+                            subscription.consumer, topic, [position for position, _ in chunk]
                         ),
                     )
                     if done is not None:
@@ -99,7 +100,13 @@ class DatabaseLogTransport:
                     )
         return worked
 
-    def _position_writer(self, consumer: str, topic: str, new_position: int):
+    def _group_position_writer(
+        self, consumer: str, topic: str, positions: list[int]
+    ) -> Callable[[int], PositionWriter]:
+        """A group's ``write_position``: done up to its i-th event stores that event's log position."""
+        return lambda i: self._position_writer(consumer, topic, positions[i])
+
+    def _position_writer(self, consumer: str, topic: str, new_position: int) -> PositionWriter:
         async def write(session: AsyncSession) -> None:
             row = await session.get(ConsumerPosition, (consumer, topic))
             assert row is not None, "position row is created before consuming"

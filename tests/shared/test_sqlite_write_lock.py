@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from npsloop.shared import db as db_module
 from npsloop.shared.db import Database
+from npsloop.shared.db import engine as db_engine
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ async def test_a_writer_waits_for_another_process_without_blocking_the_loop(two_
 
 async def test_a_writer_gives_up_when_the_lock_is_held_too_long(two_processes, monkeypatch):
     first, second = two_processes
-    monkeypatch.setattr(db_module, "SQLITE_LOCK_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(db_engine, "SQLITE_LOCK_WAIT_SECONDS", 0.2)
     held = asyncio.Event()
     holder = asyncio.create_task(_hold_write_lock(first, 1.0, held))
     await held.wait()

@@ -10,6 +10,7 @@ from standardwebhooks.webhooks import Webhook
 
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.scheduled import DeliveryWorker
+from npsloop.services.deliveries.wakeup import delivery_signal
 from tests.receivers import HttpReceiver
 
 
@@ -174,7 +175,7 @@ async def test_a_queued_delivery_wakes_the_worker_instead_of_waiting_for_its_pol
         waited = time.monotonic() - queued
     finally:
         stop.set()
-        runtime.db.delivery_signal.notify()
+        delivery_signal(runtime.db).notify()
         await asyncio.wait_for(running, 5)
         await worker.close()
     assert len(receiver.requests) == 1

@@ -20,6 +20,7 @@ from npsloop.services.followup.models import Task
 from npsloop.services.ingest import import_cli
 from npsloop.services.ingest.import_run import Progress
 from npsloop.services.ingest.models import Response
+from npsloop.services.migrate import upgrade
 from npsloop.shared.db import Database
 
 NPS_Q = "How likely is it that you would recommend Acme to a friend or colleague?"
@@ -27,7 +28,9 @@ REASON_Q = "What is the primary reason for your score?"
 
 
 async def run_import(settings, capsys, *args: str) -> tuple[int, str, str]:
-    status = await import_cli.run_async(settings, build_parser().parse_args(["import", *map(str, args)]))
+    status = await import_cli.run_async(
+        settings, build_parser().parse_args(["import", *map(str, args)]), migrate=upgrade
+    )
     out, err = capsys.readouterr()
     return status, out, err
 

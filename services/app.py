@@ -21,6 +21,7 @@ from npsloop.services.followup.loop_api import router as loop_router
 from npsloop.services.ingest.api import router as responses_router
 from npsloop.services.ingest.fast_path import IngestFastPath
 from npsloop.services.ingest.writer import GroupCommitWriter
+from npsloop.services.privacy.api import audit_router as privacy_audit_router
 from npsloop.services.privacy.api import router as privacy_router
 from npsloop.services.runtime import WORKER_ROLES, Runtime
 from npsloop.shared.auth import KeyCache
@@ -84,6 +85,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.include_router(loop_router)
     app.include_router(analytics_router)
     app.include_router(privacy_router)
+    app.include_router(privacy_audit_router)
     app.include_router(dashboard.router)
     app.mount("/dashboard", dashboard.assets(), name="dashboard")
     _document_errors(app)

@@ -18,6 +18,7 @@ from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.followup import handlers as followup_handlers
 from npsloop.services.followup.digest import send_digests
 from npsloop.services.followup.scheduled import check_sla
+from npsloop.services.privacy import service as privacy_service
 from npsloop.services.privacy.scheduled import purge_expired_comments, run_retention
 from npsloop.shared.bus.contract import Subscription, Transport
 from npsloop.shared.bus.dblog import DatabaseLogTransport
@@ -68,6 +69,7 @@ class Runtime:
             clock,
             max_attempts=settings.handler_max_attempts,
             retry_base_seconds=settings.handler_retry_base_seconds,
+            screen=privacy_service.screen_events,
         )
         transport: Transport
         relay = None

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from npsloop.services.classifier import handlers as classifier_handlers
 from npsloop.services.classifier.model import Classifier, load_classifier
+from npsloop.services.deliveries import channels
 from npsloop.services.deliveries import handlers as delivery_handlers
 from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.followup import handlers as followup_handlers
@@ -58,6 +59,7 @@ class Runtime:
         """Everything validated up front: a bad policy or taxonomy stops start-up here."""
         clock = clock or SystemClock(settings.clock_offset_seconds)
         policy = load_policy(settings.policy_file)
+        channels.check_targets(policy, allow_private=settings.allow_private_webhook_urls)
         classifier = load_classifier(themes=policy.theme_definitions(), data_dir=settings.data_dir)
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from npsloop.shared.auth import KeyCache
 from npsloop.shared.observability import metrics
 from npsloop.shared.problems import document_problems, install_problem_handlers, problem_response
 from npsloop.shared.storable_input import StorableInputMiddleware
-from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
+from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware, document_scopes
 
 
 class NpsloopApp(FastAPI):
@@ -132,7 +132,7 @@ def _document_errors(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(default())
+            app.openapi_schema = document_problems(document_scopes(default()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -56,7 +56,7 @@ def require_any(*scopes: str) -> Callable[..., Awaitable[auth.Principal]]:
 
 def _key_check(scopes: tuple[str, ...], revocation_checked_by_caller: bool) -> Callable[..., Awaitable[auth.Principal]]:
     # /openapi.json lists an operation's scope; OpenAPI reads a list as "all of", so an
-    # any-of check lists none (the endpoint's description names them).
+    # any-of check lists none here; its route names them with any_scope_openapi.
     documented = list(scopes) if len(scopes) == 1 else []
 
     async def dependency(
@@ -90,6 +90,26 @@ def _key_check(scopes: tuple[str, ...], revocation_checked_by_caller: bool) -> C
 
     dependency.__name__ = "require_" + "_or_".join(scope.replace(":", "_") for scope in scopes)
     return dependency
+
+
+ANY_SCOPE_KEY = "x-npsloop-any-scope"
+
+
+def any_scope_openapi(*scopes: str) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose key check is ``require_any(*scopes)``: /openapi.json
+    then gets one security requirement per scope (OpenAPI's "any of"); see document_scopes."""
+    return {ANY_SCOPE_KEY: list(scopes)}
+
+
+def document_scopes(schema: dict[str, Any]) -> dict[str, Any]:
+    """Turn each operation's :func:`any_scope_openapi` mark into its security requirements
+    (FastAPI merges the scopes of one scheme into a single "all of" requirement)."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            scopes = operation.pop(ANY_SCOPE_KEY, None) if isinstance(operation, dict) else None
+            if scopes:
+                operation["security"] = [{_BEARER.scheme_name: [scope]} for scope in scopes]
+    return schema
 
 
 def rate_limiter(state: Any) -> RateLimiter:

@@ -28,7 +28,7 @@ from npsloop.shared.auth import KeyCache
 from npsloop.shared.observability import metrics
 from npsloop.shared.problems import document_problems, install_problem_handlers, problem_response
 from npsloop.shared.storable_input import StorableInputMiddleware
-from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware, document_scopes
+from npsloop.shared.web import BodyLimitMiddleware, JsonBodyMiddleware, RequestMetricsMiddleware, document_scopes
 
 
 class NpsloopApp(FastAPI):
@@ -77,6 +77,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     # Innermost of the three: the body limit is enforced while it reads the body.
     app.add_middleware(StorableInputMiddleware, per_item_paths=frozenset({"/v1/responses/batch"}))
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(responses_router)
     app.include_router(classification_router)

@@ -232,6 +232,10 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
                 continue
             if "422" in responses:
                 responses["422"] = {"description": "Invalid input: which field, and why", "content": content}
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "415", {"description": "The body is not declared JSON (Content-Type)", "content": content}
+                )
             if operation.get("security"):
                 for status, description in _AUTH_PROBLEMS.items():
                     responses.setdefault(status, {"description": description, "content": content})

@@ -163,6 +163,45 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class JsonBodyMiddleware:
+    """415 for an API request whose body is not declared JSON (text/plain, a form, none).
+
+    Without it such a body reached the route's validation and came back as a 422 saying
+    the body "should be a valid dictionary", which sends a client hunting in its data
+    instead of its headers. Requests without a body pass (POST …/acknowledge takes none).
+    """
+
+    BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+    def __init__(self, app: ASGIApp, *, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in self.BODY_METHODS and scope["path"].startswith(self.prefix):
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length", b"").strip()
+            has_body = b"transfer-encoding" in headers or (length not in (b"", b"0"))
+            declared = headers.get(b"content-type")
+            if has_body and (declared is None or not is_json_media_type(declared)):
+                named = declared.decode("latin-1").split(";", 1)[0].strip() if declared else "none"
+                response = problem_response(
+                    415,
+                    "Unsupported Media Type",
+                    f"request bodies must be JSON: send 'Content-Type: application/json' (got {named!r})",
+                    errors=[{"field": "content-type", "message": "expected application/json"}],
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def is_json_media_type(value: bytes) -> bool:
+    """``application/json`` or a ``+json`` type, parameters (charset) allowed."""
+    main = value.split(b";", 1)[0].strip().lower()
+    return main == b"application/json" or (main.startswith(b"application/") and main.endswith(b"+json"))
+
+
 class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

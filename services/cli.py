@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from datetime import UTC
 
@@ -44,30 +45,42 @@ async def _migrate(settings: Settings) -> None:
         await db.dispose()
 
 
+class PortUnavailable(ConfigError):
+    """The HTTP port cannot be bound; raised before anything else starts."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before migrations or workers start: a port in use stops
+    start-up at once with one line, instead of a server running its workers without HTTP."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = "; stop what uses it or choose another with --port or NPSLOOP_PORT" if port else ""
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, ...]) -> None:
-    import uvicorn
-
-    from npsloop.services.app import create_app
-
+    if "api" in roles:
+        listener = _listen(host, port)
+        try:
+            await _serve_api(settings, listener, host=host, port=port, roles=roles)
+        finally:
+            listener.close()
+        return
     await _migrate(settings)
     runtime = _runtime(settings)
     worker_roles = tuple(r for r in roles if r != "api")
     await runtime.ensure_transport_reachable(worker_roles)
-    if "api" in roles:
-        app = create_app(runtime, worker_roles=worker_roles)
-        config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
-        )
-        server = uvicorn.Server(config)
-        if settings.gc_tuning:
-            gc_tuning.tune_for_service()
-        log.info(
-            "npsloop listening",
-            extra={"url": f"http://{host}:{port}", "database": settings.resolved_database_url.split("://")[0]},
-        )
-        await server.serve()
-        await runtime.db.dispose()
-        return
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -77,6 +90,30 @@ async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, 
         gc_tuning.tune_for_service()
     await stop.wait()
     await runtime.close()
+
+
+async def _serve_api(
+    settings: Settings, listener: socket.socket, *, host: str, port: int, roles: tuple[str, ...]
+) -> None:
+    import uvicorn
+
+    from npsloop.services.app import create_app
+
+    await _migrate(settings)
+    runtime = _runtime(settings)
+    worker_roles = tuple(r for r in roles if r != "api")
+    await runtime.ensure_transport_reachable(worker_roles)
+    app = create_app(runtime, worker_roles=worker_roles)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    if settings.gc_tuning:
+        gc_tuning.tune_for_service()
+    log.info(
+        "npsloop listening",
+        extra={"url": f"http://{host}:{port}", "database": settings.resolved_database_url.split("://")[0]},
+    )
+    await server.serve(sockets=[listener])
+    await runtime.db.dispose()
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:

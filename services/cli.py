@@ -32,17 +32,38 @@ def _runtime(settings: Settings):
     return Runtime.build(settings)
 
 
-async def _migrate(settings: Settings) -> None:
+async def _migrate(settings: Settings, *, server: bool = False) -> None:
+    """Bring the database to the newest schema and say which database that is (stderr, or
+    the log for a server), with a warning when there was none: a command run from another
+    directory silently made a new ``./.npsloop`` and its key then got 401 from the server."""
+    from sqlalchemy import make_url
+
     from npsloop.services.migrate import upgrade
     from npsloop.shared.db import Database
 
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    db = Database(url)
     try:
-        await upgrade(db)
+        created = await upgrade(db)
     finally:
         await db.dispose()
+    parsed = make_url(url)
+    shown = parsed.database if settings.is_sqlite else parsed.render_as_string(hide_password=True)
+    if created:
+        how = (
+            "set NPSLOOP_DATA_DIR or NPSLOOP_DATABASE_URL (or run from its directory)"
+            if not settings.database_url
+            else "check NPSLOOP_DATABASE_URL"
+        )
+        message = f"created a new, empty database at {shown}; if you meant an existing one, {how}"
+    else:
+        message = f"using the database at {shown}"
+    if server:
+        (log.warning if created else log.info)(message, extra={"database": shown})
+    else:
+        print(f"npsloop: {'warning: ' if created else ''}{message}", file=sys.stderr)
 
 
 class PortUnavailable(ConfigError):
@@ -77,7 +98,7 @@ async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, 
         finally:
             listener.close()
         return
-    await _migrate(settings)
+    await _migrate(settings, server=True)
     runtime = _runtime(settings)
     worker_roles = tuple(r for r in roles if r != "api")
     await runtime.ensure_transport_reachable(worker_roles)
@@ -99,7 +120,7 @@ async def _serve_api(
 
     from npsloop.services.app import create_app
 
-    await _migrate(settings)
+    await _migrate(settings, server=True)
     runtime = _runtime(settings)
     worker_roles = tuple(r for r in roles if r != "api")
     await runtime.ensure_transport_reachable(worker_roles)

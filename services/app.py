@@ -27,6 +27,7 @@ from npsloop.services.runtime import WORKER_ROLES, Runtime
 from npsloop.shared.auth import KeyCache
 from npsloop.shared.observability import metrics
 from npsloop.shared.problems import document_problems, install_problem_handlers, problem_response
+from npsloop.shared.slow_clients import BodyDeadline
 from npsloop.shared.storable_input import StorableInputMiddleware
 from npsloop.shared.web import BodyLimitMiddleware, JsonBodyMiddleware, RequestMetricsMiddleware, document_scopes
 
@@ -36,8 +37,15 @@ class NpsloopApp(FastAPI):
     (services/ingest/fast_path.py); every other request, and every error, goes through it."""
 
     fast_path: IngestFastPath | None = None
+    body_deadline: BodyDeadline | None = None
 
     async def __call__(self, scope, receive, send) -> None:
+        if self.body_deadline is not None and scope["type"] == "http":
+            await self.body_deadline(scope, receive, send)  # calls route() within a deadline
+            return
+        await self.route(scope, receive, send)
+
+    async def route(self, scope, receive, send) -> None:
         if self.fast_path is not None and IngestFastPath.matches(scope):
             await self.fast_path(scope, receive, send)
             return
@@ -73,6 +81,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.state.ingest_writer = GroupCommitWriter(runtime.db, runtime.clock)
     app.state.key_cache = KeyCache()
     app.fast_path = IngestFastPath(app, app.full_stack, max_bytes=runtime.settings.max_body_bytes)
+    app.body_deadline = BodyDeadline(app.route, seconds=runtime.settings.request_body_timeout_seconds)
     install_problem_handlers(app)
     # Innermost of the three: the body limit is enforced while it reads the body.
     app.add_middleware(StorableInputMiddleware, per_item_paths=frozenset({"/v1/responses/batch"}))

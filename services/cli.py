@@ -119,13 +119,22 @@ async def _serve_api(
     import uvicorn
 
     from npsloop.services.app import create_app
+    from npsloop.shared.slow_clients import bounded_http_protocol
 
     await _migrate(settings, server=True)
     runtime = _runtime(settings)
     worker_roles = tuple(r for r in roles if r != "api")
     await runtime.ensure_transport_reachable(worker_roles)
     app = create_app(runtime, worker_roles=worker_roles)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        http=bounded_http_protocol(settings.request_header_timeout_seconds),
+    )
     server = uvicorn.Server(config)
     if settings.gc_tuning:
         gc_tuning.tune_for_service()

@@ -25,14 +25,22 @@ from npsloop.services.ingest.api import router as responses_router
 from npsloop.services.ingest.fast_path import IngestFastPath
 from npsloop.services.ingest.writer import GroupCommitWriter
 from npsloop.services.integrations.api import router as integrations_router
+from npsloop.services.privacy.api import audit_router as privacy_audit_router
 from npsloop.services.privacy.api import router as privacy_router
 from npsloop.services.runtime import WORKER_ROLES, Runtime
 from npsloop.shared.api_docs import serve_api_docs
 from npsloop.shared.auth import SCOPES, KeyCache, Principal
 from npsloop.shared.observability import metrics
 from npsloop.shared.problems import TITLES, document_problems, install_problem_handlers, problem_response
+from npsloop.shared.slow_clients import BodyDeadline
 from npsloop.shared.storable_input import StorableInputMiddleware
-from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware, require_any
+from npsloop.shared.web import (
+    BodyLimitMiddleware,
+    JsonBodyMiddleware,
+    RequestMetricsMiddleware,
+    document_scopes,
+    require_any,
+)
 
 
 class NpsloopApp(FastAPI):
@@ -40,8 +48,15 @@ class NpsloopApp(FastAPI):
     (services/ingest/fast_path.py); every other request, and every error, goes through it."""
 
     fast_path: IngestFastPath | None = None
+    body_deadline: BodyDeadline | None = None
 
     async def __call__(self, scope, receive, send) -> None:
+        if self.body_deadline is not None and scope["type"] == "http":
+            await self.body_deadline(scope, receive, send)  # calls route() within a deadline
+            return
+        await self.route(scope, receive, send)
+
+    async def route(self, scope, receive, send) -> None:
         if self.fast_path is not None and IngestFastPath.matches(scope):
             await self.fast_path(scope, receive, send)
             return
@@ -80,10 +95,12 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.state.classification_reader = classifier_service.current_classification
     app.state.key_cache = KeyCache()
     app.fast_path = IngestFastPath(app, app.full_stack, max_bytes=runtime.settings.max_body_bytes)
+    app.body_deadline = BodyDeadline(app.route, seconds=runtime.settings.request_body_timeout_seconds)
     install_problem_handlers(app)
     # Innermost of the three: the body limit is enforced while it reads the body.
     app.add_middleware(StorableInputMiddleware, per_item_paths=frozenset({"/v1/responses/batch"}))
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(responses_router)
     app.include_router(classification_router)
@@ -95,6 +112,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.include_router(privacy_router)
     app.include_router(customers_router)
     app.include_router(integrations_router)
+    app.include_router(privacy_audit_router)
     app.include_router(dashboard.router)
     app.mount("/dashboard", dashboard.assets(), name="dashboard")
     serve_api_docs(app)
@@ -151,7 +169,30 @@ def _document_errors(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(default())
+            app.openapi_schema = _hoist_defs(document_problems(document_scopes(default())))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _hoist_defs(document: dict[str, Any]) -> dict[str, Any]:
+    """Move JSON Schema ``$defs`` that a route wrote inline (a body it reads itself, to verify a
+    signature) into ``components/schemas``: OpenAPI tools resolve references only there."""
+    components = document.setdefault("components", {}).setdefault("schemas", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            for name, schema in node.pop("$defs", {}).items():
+                components.setdefault(name, walk(schema))
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        return node
+
+    walk(document.get("paths", {}))
+    return document

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from datetime import UTC
 
@@ -32,43 +33,76 @@ def _runtime(settings: Settings):
     return Runtime.build(settings)
 
 
-async def _migrate(settings: Settings) -> None:
+async def _migrate(settings: Settings, *, server: bool = False) -> None:
+    """Bring the database to the newest schema and say which database that is (stderr, or
+    the log for a server), with a warning when there was none: a command run from another
+    directory silently made a new ``./.npsloop`` and its key then got 401 from the server."""
+    from sqlalchemy import make_url
+
     from npsloop.services.migrate import upgrade
     from npsloop.shared.db import Database
 
     if settings.is_sqlite:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
+    url = settings.resolved_database_url
+    db = Database(url)
     try:
-        await upgrade(db)
+        created = await upgrade(db)
     finally:
         await db.dispose()
+    parsed = make_url(url)
+    shown = parsed.database if settings.is_sqlite else parsed.render_as_string(hide_password=True)
+    if created:
+        how = (
+            "set NPSLOOP_DATA_DIR or NPSLOOP_DATABASE_URL (or run from its directory)"
+            if not settings.database_url
+            else "check NPSLOOP_DATABASE_URL"
+        )
+        message = f"created a new, empty database at {shown}; if you meant an existing one, {how}"
+    else:
+        message = f"using the database at {shown}"
+    if server:
+        (log.warning if created else log.info)(message, extra={"database": shown})
+    else:
+        print(f"npsloop: {'warning: ' if created else ''}{message}", file=sys.stderr)
+
+
+class PortUnavailable(ConfigError):
+    """The HTTP port cannot be bound; raised before anything else starts."""
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before migrations or workers start: a port in use stops
+    start-up at once with one line, instead of a server running its workers without HTTP."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = "; stop what uses it or choose another with --port or NPSLOOP_PORT" if port else ""
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, ...]) -> None:
-    import uvicorn
-
-    from npsloop.services.app import create_app
-
-    await _migrate(settings)
+    if "api" in roles:
+        listener = _listen(host, port)
+        try:
+            await _serve_api(settings, listener, host=host, port=port, roles=roles)
+        finally:
+            listener.close()
+        return
+    await _migrate(settings, server=True)
     runtime = _runtime(settings)
     worker_roles = tuple(r for r in roles if r != "api")
     await runtime.ensure_transport_reachable(worker_roles)
-    if "api" in roles:
-        app = create_app(runtime, worker_roles=worker_roles)
-        config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10
-        )
-        server = uvicorn.Server(config)
-        if settings.gc_tuning:
-            gc_tuning.tune_for_service()
-        log.info(
-            "npsloop listening",
-            extra={"url": f"http://{host}:{port}", "database": settings.resolved_database_url.split("://")[0]},
-        )
-        await server.serve()
-        await runtime.db.dispose()
-        return
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -78,6 +112,39 @@ async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, 
         gc_tuning.tune_for_service()
     await stop.wait()
     await runtime.close()
+
+
+async def _serve_api(
+    settings: Settings, listener: socket.socket, *, host: str, port: int, roles: tuple[str, ...]
+) -> None:
+    import uvicorn
+
+    from npsloop.services.app import create_app
+    from npsloop.shared.slow_clients import bounded_http_protocol
+
+    await _migrate(settings, server=True)
+    runtime = _runtime(settings)
+    worker_roles = tuple(r for r in roles if r != "api")
+    await runtime.ensure_transport_reachable(worker_roles)
+    app = create_app(runtime, worker_roles=worker_roles)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        http=bounded_http_protocol(settings.request_header_timeout_seconds),
+    )
+    server = uvicorn.Server(config)
+    if settings.gc_tuning:
+        gc_tuning.tune_for_service()
+    log.info(
+        "npsloop listening",
+        extra={"url": f"http://{host}:{port}", "database": settings.resolved_database_url.split("://")[0]},
+    )
+    await server.serve(sockets=[listener])
+    await runtime.db.dispose()
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,12 +14,14 @@ from datetime import timedelta
 
 from npsloop.services.classifier import handlers as classifier_handlers
 from npsloop.services.classifier.active import ActiveClassifier
+from npsloop.services.deliveries import channels
 from npsloop.services.deliveries import handlers as delivery_handlers
 from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.deliveries.wakeup import delivery_signal
 from npsloop.services.followup import handlers as followup_handlers
 from npsloop.services.followup.digest import send_digests
 from npsloop.services.followup.scheduled import check_sla
+from npsloop.services.privacy import service as privacy_service
 from npsloop.services.privacy.scheduled import purge_expired_comments, run_retention
 from npsloop.shared.bus.contract import Subscription, Transport
 from npsloop.shared.bus.dblog import DatabaseLogTransport
@@ -59,6 +61,7 @@ class Runtime:
         """Everything validated up front: a bad policy or taxonomy stops start-up here."""
         clock = clock or SystemClock(settings.clock_offset_seconds)
         policy = load_policy(settings.policy_file)
+        channels.check_targets(policy, allow_private=settings.allow_private_webhook_urls)
         classifier = ActiveClassifier(themes=policy.theme_definitions(), data_dir=settings.data_dir)
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -70,6 +73,7 @@ class Runtime:
             clock,
             max_attempts=settings.handler_max_attempts,
             retry_base_seconds=settings.handler_retry_base_seconds,
+            screen=privacy_service.screen_events,
         )
         transport: Transport
         relay = None

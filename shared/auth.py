@@ -13,7 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from npsloop.shared.clock import Clock
 from npsloop.shared.models import ApiKey
 
-SCOPES = ("responses:write", "responses:read", "tasks:read", "tasks:write", "analytics:read", "admin")
+SCOPES = (
+    "responses:write",
+    "responses:read",
+    "tasks:read",
+    "tasks:write",
+    "analytics:read",
+    "surveys:read",  # survey eligibility: when a customer last answered, nothing else
+    "admin",
+)
 KEY_PREFIX = "nps"
 
 

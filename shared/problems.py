@@ -246,6 +246,7 @@ _AUTH_PROBLEMS = {
 }
 _BODY_PROBLEMS = {
     "400": "The body is not valid JSON",
+    "415": "The body is not declared JSON (Content-Type: application/json)",
     "413": "The body is over the size limit (NPSLOOP_MAX_BODY_BYTES)",
 }
 _UNAVAILABLE = "The database is not reachable; retry after Retry-After"

@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Request bodies above this get 413.")
+    request_header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A request's headers must arrive within this; else 408 and the connection closes.",
+    )
+    request_body_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="A request's body must arrive within this after its headers; else 408."
+    )
     allow_private_webhook_urls: bool = Field(False, description="Allow webhook targets on loopback/private networks.")
     handler_max_attempts: int = Field(5, ge=1, le=100, description="Attempts before an event is dead-lettered.")
     handler_retry_base_seconds: float = Field(0.2, ge=0, le=60)

@@ -56,7 +56,7 @@ def require_any(*scopes: str) -> Callable[..., Awaitable[auth.Principal]]:
 
 def _key_check(scopes: tuple[str, ...], revocation_checked_by_caller: bool) -> Callable[..., Awaitable[auth.Principal]]:
     # /openapi.json lists an operation's scope; OpenAPI reads a list as "all of", so an
-    # any-of check lists none (the endpoint's description names them).
+    # any-of check lists none here; its route names them with any_scope_openapi.
     documented = list(scopes) if len(scopes) == 1 else []
 
     async def dependency(
@@ -90,6 +90,26 @@ def _key_check(scopes: tuple[str, ...], revocation_checked_by_caller: bool) -> C
 
     dependency.__name__ = "require_" + "_or_".join(scope.replace(":", "_") for scope in scopes)
     return dependency
+
+
+ANY_SCOPE_KEY = "x-npsloop-any-scope"
+
+
+def any_scope_openapi(*scopes: str) -> dict[str, Any]:
+    """``openapi_extra`` for a route whose key check is ``require_any(*scopes)``: /openapi.json
+    then gets one security requirement per scope (OpenAPI's "any of"); see document_scopes."""
+    return {ANY_SCOPE_KEY: list(scopes)}
+
+
+def document_scopes(schema: dict[str, Any]) -> dict[str, Any]:
+    """Turn each operation's :func:`any_scope_openapi` mark into its security requirements
+    (FastAPI merges the scopes of one scheme into a single "all of" requirement)."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            scopes = operation.pop(ANY_SCOPE_KEY, None) if isinstance(operation, dict) else None
+            if scopes:
+                operation["security"] = [{_BEARER.scheme_name: [scope]} for scope in scopes]
+    return schema
 
 
 def rate_limiter(state: Any) -> RateLimiter:
@@ -141,6 +161,45 @@ class BodyLimitMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class JsonBodyMiddleware:
+    """415 for an API request whose body is not declared JSON (text/plain, a form, none).
+
+    Without it such a body reached the route's validation and came back as a 422 saying
+    the body "should be a valid dictionary", which sends a client hunting in its data
+    instead of its headers. Requests without a body pass (POST …/acknowledge takes none).
+    """
+
+    BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+    def __init__(self, app: ASGIApp, *, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in self.BODY_METHODS and scope["path"].startswith(self.prefix):
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length", b"").strip()
+            has_body = b"transfer-encoding" in headers or (length not in (b"", b"0"))
+            declared = headers.get(b"content-type")
+            if has_body and (declared is None or not is_json_media_type(declared)):
+                named = declared.decode("latin-1").split(";", 1)[0].strip() if declared else "none"
+                response = problem_response(
+                    415,
+                    "Unsupported Media Type",
+                    f"request bodies must be JSON: send 'Content-Type: application/json' (got {named!r})",
+                    errors=[{"field": "content-type", "message": "expected application/json"}],
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def is_json_media_type(value: bytes) -> bool:
+    """``application/json`` or a ``+json`` type, parameters (charset) allowed."""
+    main = value.split(b";", 1)[0].strip().lower()
+    return main == b"application/json" or (main.startswith(b"application/") and main.endswith(b"+json"))
 
 
 class RequestMetricsMiddleware:

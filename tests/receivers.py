@@ -20,11 +20,18 @@ class Received:
 
 @dataclass
 class HttpReceiver:
-    """Records every POST; answers ``status`` (changeable while running)."""
+    """Records every POST; answers ``status`` (changeable while running).
+
+    ``echo``: the answer's body is the request's (receivers that echo what they were sent).
+    ``gate``: when given, each request is recorded at once but answered only once the gate
+    is set (a send in flight for as long as a test needs).
+    """
 
     status: int = 200
     requests: list[Received] = field(default_factory=list)
     incomplete: int = 0  # requests whose body stopped short of its content-length
+    echo: bool = False
+    gate: threading.Event | None = None
 
     def __post_init__(self) -> None:
         receiver = self
@@ -40,10 +47,14 @@ class HttpReceiver:
                     self.close_connection = True
                     return
                 receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                if receiver.gate is not None:
+                    receiver.gate.wait(30)
+                answer = body if receiver.echo else b"ok" if receiver.status < 300 else b"receiver is down"
                 self.send_response(receiver.status)
                 self.send_header("content-type", "text/plain")
+                self.send_header("content-length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok" if receiver.status < 300 else b"receiver is down")
+                self.wfile.write(answer)
 
             def log_message(self, *args) -> None:
                 pass

@@ -1,4 +1,5 @@
-"""Schemathesis against ``/openapi.json`` of a running ``npsloop up``, with an admin key.
+"""Schemathesis against ``/openapi.json`` of a running ``npsloop up``, with an admin key, on
+SQLite and on PostgreSQL (text one database takes and the other refuses is found on both).
 
 Checks: ``not_a_server_error`` (zero 5xx) and ``response_schema_conformance`` (every answer
 matches the documented schema). Bounded by ``--max-examples`` and ``--max-time``; the seed
@@ -9,29 +10,50 @@ without it the cassette goes to a temporary folder and is read only to check tha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import schemathesis  # noqa: F401  (in the [test] extra: a missing install must fail, not skip)
 
 from tests import processes
+from tests.conftest import scratch_postgres_database
 
 MAX_EXAMPLES = os.environ.get("NPSLOOP_FUZZ_MAX_EXAMPLES", "40")
 MAX_SECONDS = os.environ.get("NPSLOOP_FUZZ_MAX_SECONDS", "90")
 CASSETTE = os.environ.get("NPSLOOP_FUZZ_CASSETTE")
 
 
-def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsys):
+@contextlib.contextmanager
+def _database(backend: str) -> Iterator[dict[str, str]]:
+    """The environment that points npsloop at ``backend``: a fresh PostgreSQL database, or SQLite."""
+    if backend == "sqlite":
+        yield {}
+        return
+    with scratch_postgres_database("npsloop_fuzz") as plain_url:
+        yield {"NPSLOOP_DATABASE_URL": plain_url.replace("postgresql://", "postgresql+asyncpg://", 1)}
+
+
+def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsys, backend):
+    with _database(backend) as database:
+        _fuzz(tmp_path, capsys, database, backend)
+
+
+def _fuzz(tmp_path: Path, capsys, database: dict[str, str], backend: str) -> None:
     port = processes.free_port()
     # Private targets allowed: the fuzzer's webhook URLs ("http://a/") resolve nowhere, and with the
     # public-address check no subscription was ever created, so the operations taking a webhook or
     # delivery id saw invented ids only. The check itself is tested in tests/services/deliveries.
     env = processes.base_env(
-        NPSLOOP_DATA_DIR=str(tmp_path / "data"), NPSLOOP_LOG_LEVEL="WARNING", NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="true"
+        NPSLOOP_DATA_DIR=str(tmp_path / "data"),
+        NPSLOOP_LOG_LEVEL="WARNING",
+        NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="true",
+        **database,
     )
     created = processes.run_cli("keys", "create", "--name", "fuzzer", "--scopes", "admin", env=env, cwd=tmp_path)
     assert created.returncode == 0, created.stderr
@@ -82,7 +104,7 @@ def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsy
         processes.stop(server)
     summary = result.stdout[result.stdout.find("SUMMARY") :] if "SUMMARY" in result.stdout else result.stdout[-3000:]
     with capsys.disabled():
-        print(f"\nschemathesis (seed {seed}, max {MAX_EXAMPLES} examples per operation):\n{summary}")
+        print(f"\nschemathesis on {backend} (seed {seed}, max {MAX_EXAMPLES} examples per operation):\n{summary}")
     server_errors = [line for line in log.read_text().splitlines() if '"unhandled error"' in line]
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert not server_errors, server_errors[:3]

@@ -112,6 +112,43 @@ async def test_a_nul_in_the_path_is_refused(client, make_key, method, path):
     assert reply.json()["errors"][0]["field"] == "path"
 
 
+WRITES = [
+    ("PATCH", "/v1/responses/{response_id}", b'{"comment": "late\\u0000comment"}', "comment"),
+    ("PUT", "/v1/responses/{response_id}/classification", b'{"themes": ["pricing\\u0000"]}', "themes.0"),
+    ("POST", "/v1/tasks/{task_id}/notes", b'{"note": "called\\u0000back"}', "note"),
+    ("POST", "/v1/tasks/{task_id}/acknowledge", b'{"note": "x\\u0000"}', "note"),
+    ("POST", "/v1/tasks/{task_id}/resolve", b'{"outcome": "resolved", "note": "x\\u0000"}', "note"),
+    ("POST", "/v1/tasks/{task_id}/reassign", b'{"assignee": "kim\\u0000"}', "assignee"),
+    ("POST", "/v1/surveys/sent", b'{"customer_id": "c\\u0000", "channel": "email"}', "customer_id"),
+    ("POST", "/v1/outcomes", b'{"customer_id": "c-nul", "outcome": "renewed", "revenue": Infinity}', "revenue"),
+    ("POST", "/v1/outcomes", b'{"customer_id": "c-nul", "outcome": "renewed", "revenue": 1e400}', "revenue"),
+    (
+        "POST",
+        "/v1/webhooks",
+        b'{"url": "https://example.com/h", "events": ["*"], "description": "\\u0000"}',
+        "description",
+    ),
+]
+
+
+@pytest.mark.parametrize("method, path, raw, field", WRITES)
+async def test_every_write_path_refuses_a_nul_or_a_non_finite_number_naming_the_field(
+    client, make_key, pump, method, path, raw, field
+):
+    headers = {**await make_key("admin"), **JSON}
+    posted = await client.post("/v1/responses", content=_body(comment="slow"), headers=headers)
+    await pump()
+    (task,) = (await client.get("/v1/tasks", headers=headers)).json()["tasks"]
+    target = path.format(response_id=posted.json()["id"], task_id=task["id"])
+    before = (await client.get(f"/v1/tasks/{task['id']}", headers=headers)).json()
+
+    reply = await client.request(method, target, content=raw, headers=headers)
+    assert reply.status_code == 422, reply.text
+    assert [e["field"] for e in reply.json()["errors"]] == [field], reply.text
+    assert (await client.get(f"/v1/tasks/{task['id']}", headers=headers)).json() == before  # nothing written
+    assert (await client.get(f"/v1/responses/{posted.json()['id']}", headers=headers)).json()["comment"] == "slow"
+
+
 def test_the_body_check_finds_only_real_nuls_and_non_finite_numbers():
     assert problem_in_body(b'{"a": "\\u0000"}') == ("a", "must not contain the NUL character (\\u0000)")
     assert problem_in_body(b'{"a": "\\\\u0000"}') is None  # an escaped backslash, then text

@@ -24,12 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from npsloop.services.deliveries import repository, signing
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.schemas import Alert
-from npsloop.services.deliveries.urls import UnsafeUrl, check_url
+from npsloop.services.deliveries.urls import UnsafeUrl, check_url, check_url_at_startup
 from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
 from npsloop.shared import row_buffer
 from npsloop.shared.db import signal_on_commit
-from npsloop.shared.policy import EmailChannel, SlackChannel, WebhookChannel
-from npsloop.shared.settings import Settings
+from npsloop.shared.policy import EmailChannel, Policy, SlackChannel, WebhookChannel
+from npsloop.shared.settings import ConfigError, Settings
 
 RESPONSE_BODY_LIMIT = 2000
 
@@ -39,6 +39,22 @@ class SendResult:
     status_code: int | None
     body: str | None
     error: str | None
+
+
+def check_targets(policy: Policy, *, allow_private: bool) -> None:
+    """Stop start-up on a channel whose URL points at an internal address: every alert to it
+    would be refused and retried for a day, unnoticed."""
+    for name, channel in policy.channels.items():
+        url = getattr(channel, "url", None)
+        if url is None:
+            continue
+        try:
+            check_url_at_startup(str(url), allow_private=allow_private)
+        except UnsafeUrl as exc:
+            raise ConfigError(
+                f"policy file: channels.{name}.url {exc}; set NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS=true "
+                "to send alerts to internal addresses"
+            ) from None
 
 
 def slack_message(alert: Alert) -> dict:

@@ -85,11 +85,15 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[De
     return list((await session.scalars(query)).all())
 
 
-async def deliveries_by_id(session: AsyncSession, delivery_ids: list[str]) -> dict[str, Delivery]:
-    """The deliveries with these ids, in one query (a round of attempts records up to 50)."""
+async def deliveries_by_id(
+    session: AsyncSession, delivery_ids: list[str], *, lock: bool = False
+) -> dict[str, Delivery]:
+    """The deliveries with these ids, in one query (a round of attempts records up to 50);
+    ``lock``: FOR UPDATE, so what is read is what the transaction's writes build on."""
     if not delivery_ids:
         return {}
-    return {d.id: d for d in (await session.scalars(select(Delivery).where(Delivery.id.in_(delivery_ids)))).all()}
+    query = select(Delivery).where(Delivery.id.in_(delivery_ids))
+    return {d.id: d for d in (await session.scalars(query.with_for_update() if lock else query)).all()}
 
 
 async def deliveries_of(session: AsyncSession, subscription_id: str, limit: int = 100) -> list[Delivery]:

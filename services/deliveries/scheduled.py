@@ -165,7 +165,7 @@ class DeliveryWorker:
         with ``lease_next``, lease the next round in the same transaction and return it."""
         now = self.clock.now()
         async with self.db.unit_of_work() as session:
-            deliveries = await repository.deliveries_by_id(session, [job.delivery_id for job, _ in outcomes])
+            deliveries = await repository.deliveries_by_id(session, [job.delivery_id for job, _ in outcomes], lock=True)
             for job, result in outcomes:
                 delivery = deliveries.get(job.delivery_id)
                 if delivery is None:
@@ -177,7 +177,9 @@ class DeliveryWorker:
                         delivery_id=delivery.id,
                         attempted_at=now,
                         status_code=result.status_code,
-                        response_body=result.body,
+                        # Rewritten since it was leased (a customer erased meanwhile): the
+                        # receiver's answer may echo what was erased, so it is not kept.
+                        response_body=result.body if delivery.envelope.encode() == job.body else None,
                         error=result.error,
                         duration_ms=result.duration_ms,
                     )

@@ -23,10 +23,40 @@ class UnsafeUrl(ValueError):
     pass
 
 
+_UNSAFE = "a loopback, private, link-local or reserved address"
+# IPv6 forms that reach an IPv4 address: each is refused when the address inside is.
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # ::a.b.c.d, deprecated but still routed by some stacks
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052 well-known prefix
+# RFC 8215 local-use NAT64 prefix: the IPv4 address may sit at several offsets and the
+# translator is by definition on the local network, so the whole prefix is refused.
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped, IPv4-compatible, NAT64
+    (64:ff9b::/96), 6to4 (2002::/16) and Teredo (2001::/32, server and client)."""
+    found = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if (ip in _IPV4_COMPATIBLE and int(ip) > 1) or ip in _NAT64:  # :: and ::1 are not IPv4 forms
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
+
+
 def _check_address(address: str) -> None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if not ip.is_global or ip.is_multicast:
-        raise UnsafeUrl(f"resolves to {ip}, a loopback, private, link-local or reserved address")
+        raise UnsafeUrl(f"resolves to {ip}, {_UNSAFE}")
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64_LOCAL:
+            raise UnsafeUrl(f"resolves to {ip}, in the local-use NAT64 prefix {_NAT64_LOCAL}")
+        for inner in embedded_ipv4(ip):
+            if not inner.is_global or inner.is_multicast:
+                raise UnsafeUrl(f"resolves to {ip}, which leads to {inner}, {_UNSAFE}")
 
 
 async def _resolve(host: str, port: int) -> list[str]:
@@ -63,6 +93,27 @@ async def check_url(url: str, *, allow_private: bool) -> None:
         raise UnsafeUrl(f"the host {parts.hostname!r} does not resolve") from None
     for address in addresses:
         _check_address(address)
+
+
+def check_url_at_startup(url: str, *, allow_private: bool) -> None:
+    """:func:`check_url` for configuration read at start-up (blocking; a name that does not
+    resolve now passes: DNS may be down for a moment, and every send checks again)."""
+    parts = urlsplit(url)
+    if allow_private or not parts.hostname:
+        return
+    try:
+        _check_address(parts.hostname)
+        return
+    except UnsafeUrl:
+        raise
+    except ValueError:
+        pass  # a name
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return
+    for info in infos:
+        _check_address(str(info[4][0]))
 
 
 async def resolve_checked(host: str, port: int) -> str:

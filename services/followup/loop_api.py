@@ -20,14 +20,18 @@ from npsloop.services.followup.schemas import (
 from npsloop.shared.auth import Principal
 from npsloop.shared.clock import Instant
 from npsloop.shared.problems import UnprocessableContent
-from npsloop.shared.web import ClockDep, DbDep, require, require_any
+from npsloop.shared.web import ClockDep, DbDep, any_scope_openapi, require, require_any
 
 router = APIRouter()
 
 
-SurveyAsker = Annotated[Principal, Depends(require_any("responses:write", "responses:read"))]
+# When a customer last answered is a read: a key that may only write responses cannot ask.
+SURVEY_READERS = ("surveys:read", "responses:read")
+SurveyAsker = Annotated[Principal, Depends(require_any(*SURVEY_READERS))]
 Writer = Annotated[Principal, Depends(require("responses:write"))]
-Analyst = Annotated[Principal, Depends(require_any("analytics:read", "tasks:read"))]
+ANALYSTS = ("analytics:read", "tasks:read")
+Analyst = Annotated[Principal, Depends(require_any(*ANALYSTS))]
+Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 def _one_of(customer_id: str | None, account_id: str | None) -> None:
@@ -38,7 +42,12 @@ def _one_of(customer_id: str | None, account_id: str | None) -> None:
         )
 
 
-@router.get("/v1/surveys/eligibility", response_model=EligibilityOut, tags=["surveys"])
+@router.get(
+    "/v1/surveys/eligibility",
+    response_model=EligibilityOut,
+    tags=["surveys"],
+    openapi_extra=any_scope_openapi(*SURVEY_READERS),
+)
 async def survey_eligibility(
     request: Request,
     _: SurveyAsker,
@@ -49,7 +58,8 @@ async def survey_eligibility(
 ) -> EligibilityOut:
     """Whether the customer (and/or account) may be surveyed now, and from when (``throttle.survey_every``).
 
-    Needs a key with ``responses:write`` or ``responses:read``."""
+    Needs a key with ``surveys:read`` or ``responses:read`` (``admin`` implies both); a
+    key that may only write responses gets 403."""
     _one_of(customer_id, account_id)
     async with db.sessions() as session:
         found = await eligibility.eligibility(
@@ -108,7 +118,7 @@ async def record_outcome(body: OutcomeIn, principal: Writer, db: DbDep, clock: C
     return OutcomeOut.model_validate(row)
 
 
-@router.get("/v1/outcomes", response_model=OutcomeList, tags=["outcomes"])
+@router.get("/v1/outcomes", response_model=OutcomeList, tags=["outcomes"], openapi_extra=any_scope_openapi(*ANALYSTS))
 async def list_outcomes(
     _: Analyst,
     db: DbDep,
@@ -122,7 +132,9 @@ async def list_outcomes(
     return OutcomeList(outcomes=[OutcomeOut.model_validate(r) for r in rows])
 
 
-@router.get("/v1/followup/recovery", response_model=RecoveryOut, tags=["tasks"])
+@router.get(
+    "/v1/followup/recovery", response_model=RecoveryOut, tags=["tasks"], openapi_extra=any_scope_openapi(*ANALYSTS)
+)
 async def recovery(
     _: Analyst, db: DbDep, since: Instant | None = None, until: Instant | None = None, team: str | None = None
 ) -> RecoveryOut:

@@ -24,8 +24,10 @@ from npsloop.shared import row_buffer
 from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
 
-async def get(session: AsyncSession, task_id: str) -> Task | None:
-    return await session.get(Task, task_id)
+async def get(session: AsyncSession, task_id: str, *, lock: bool = False) -> Task | None:
+    """``lock``: FOR UPDATE, for a change built on what is read (it then waits for an erasure
+    of the customer in progress, and reads the erased row)."""
+    return await session.get(Task, task_id, with_for_update=lock)
 
 
 async def get_by_response(session: AsyncSession, response_id: str) -> Task | None:

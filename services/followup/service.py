@@ -245,7 +245,7 @@ async def breach_if_late(session: AsyncSession, task: Task, now: datetime, clock
 
 
 async def _task_or_404(session: AsyncSession, task_id: str) -> Task:
-    task = await repository.get(session, task_id)
+    task = await repository.get(session, task_id, lock=True)
     if task is None:
         raise NotFound(f"task {task_id} does not exist")
     return task

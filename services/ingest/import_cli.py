@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # Brings a local database to the newest schema (services.migrate.upgrade). The command line
 # hands it in: migrations cover every service, and ingest does not import the composition root.
-Migrate = Callable[["Database"], Awaitable[None]]
+Migrate = Callable[["Database"], Awaitable[object]]
 
 
 def run(settings: Any, args: argparse.Namespace, *, migrate: Migrate) -> int:

@@ -21,8 +21,9 @@ from npsloop.shared.models import ApiKey
 _FIRST = (Response.id, Response.source, Response.request_hash, Response.comment)
 
 
-async def get(session: AsyncSession, response_id: str) -> Response | None:
-    return await session.get(Response, response_id)
+async def get(session: AsyncSession, response_id: str, *, lock: bool = False) -> Response | None:
+    """``lock``: FOR UPDATE, for a change built on what is read."""
+    return await session.get(Response, response_id, with_for_update=lock)
 
 
 async def get_many(session: AsyncSession, response_ids: Sequence[str]) -> list[Response]:

@@ -431,7 +431,7 @@ def batch_result(
 
 async def add_comment(session: AsyncSession, response_id: str, comment: str, *, clock: Clock) -> Response:
     """Attach a late comment; the response is classified again and follow-up reconsidered."""
-    response = await repository.get(session, response_id)
+    response = await repository.get(session, response_id, lock=True)
     if response is None:
         raise NotFound(f"response {response_id} does not exist")
     if response.comment == comment:

@@ -15,7 +15,9 @@ class ErasureRecord(Base):
     """One erasure request and what it changed.
 
     The customer id is kept only as a SHA-256 so a repeated request can be matched to this
-    record; it is not linked to the anonymised rows (their pseudonym is not stored).
+    record. ``pseudonym`` is what the customer's rows were renamed to: a repeated request
+    finds by it the copies a first one could not reach, and consumers rename events still
+    in flight to it. It is never shown by the API.
     """
 
     __tablename__ = "privacy_erasures"
@@ -24,6 +26,7 @@ class ErasureRecord(Base):
     customer_id_sha256: Mapped[str] = mapped_column(String(64))
     requested_by: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    pseudonym: Mapped[str | None] = mapped_column(String(64), nullable=True)  # None: erased before 0005
     counts: Mapped[dict[str, Any]] = mapped_column(JSONText)
     erased_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

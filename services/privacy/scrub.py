@@ -81,7 +81,19 @@ class Scrubber:
         return json.dumps(self.value(parsed), separators=(",", ":"), ensure_ascii=False)
 
     def changes(self, raw: str) -> bool:
-        return self.document(raw) != raw
+        return self.rewrite(raw) is not None
+
+    def rewrite(self, raw: str) -> str | None:
+        """:meth:`document`, or None when it would change nothing but the JSON's spacing."""
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, (dict, list)):
+            text = self.text(raw)
+            return None if text == raw else text
+        scrubbed = self.value(parsed)
+        return None if scrubbed == parsed else json.dumps(scrubbed, separators=(",", ":"), ensure_ascii=False)
 
 
 def _looks_like_customer(obj: dict[str, Any]) -> bool:

@@ -40,6 +40,9 @@ def event_ids(event: CloudEvent) -> dict[str, str]:
 
 # Runs inside the handler's transaction (the database log moves its position there).
 PositionWriter = Callable[[AsyncSession], Awaitable[None]]
+# Runs inside the handlers' transaction, first: returns the events to hand them, same order
+# and length (the service that erases customers takes erased data out of events in flight).
+Screen = Callable[[AsyncSession, list[CloudEvent]], Awaitable[list[CloudEvent]]]
 
 
 def _start_batching(session: AsyncSession) -> None:
@@ -60,11 +63,20 @@ async def _write_batched(session: AsyncSession) -> None:
 
 
 class EventProcessor:
-    def __init__(self, db: Database, clock: Clock, *, max_attempts: int, retry_base_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        max_attempts: int,
+        retry_base_seconds: float,
+        screen: Screen | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
+        self.screen = screen
 
     async def handle(
         self, subscription: Subscription, event: CloudEvent, *, topic: str, write_position: PositionWriter | None = None
@@ -115,8 +127,9 @@ class EventProcessor:
         group would add that group's time to a request's latency; the rest of the group
         is simply handled in the next transaction.
 
-        The subscription's ``prefetch``, if any, runs first with the events the group will
-        handle, so the handlers find in ``session.info`` what they would otherwise query
+        The processor's ``screen``, if any, runs first with the events the group will
+        handle and may replace them. The subscription's ``prefetch``, if any, runs next
+        with them, so the handlers find in ``session.info`` what they would otherwise query
         one event at a time. The rows and events the handlers add are written when they
         are done, one statement per table (shared.row_buffer, shared.outbox), in the
         same transaction.
@@ -137,10 +150,13 @@ class EventProcessor:
                         )
                     ).all()
                 )
-                if subscription.prefetch is not None:
-                    todo = {e.id: e for e in group if e.id not in seen and subscription.wants(e.type)}
-                    if todo:
-                        await subscription.prefetch(session, list(todo.values()))
+                todo = {e.id: e for e in group if e.id not in seen and subscription.wants(e.type)}
+                if todo and self.screen is not None:
+                    screened = {e.id: e for e in await self.screen(session, list(todo.values()))}
+                    group = [screened.get(e.id, e) for e in group]
+                    todo = {event_id: screened[event_id] for event_id in todo}
+                if subscription.prefetch is not None and todo:
+                    await subscription.prefetch(session, list(todo.values()))
                 handled: list[CloudEvent] = []
                 done = 0
                 _start_batching(session)
@@ -184,6 +200,8 @@ class EventProcessor:
                 )
             )
             if seen is None and subscription.wants(event.type):
+                if self.screen is not None:
+                    (event,) = await self.screen(session, [event])
                 _start_batching(session)
                 await subscription.handler(session, event)
                 _record_processed(session, subscription, event, self.clock.now())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests import processes
+from tests.support import processes
 
 
 def test_classify_reads_json_lines_and_writes_one_classification_per_line(tmp_path):

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from npsloop.services.classifier.models import StoredClassification
 from npsloop.shared import events, outbox
 from npsloop.shared.models import DeadLetter, EventLogEntry
-from tests import processes
+from tests.support import processes
 
 
 def _cli_env(runtime, tmp_path) -> dict[str, str]:

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.shared.models import ApiKey
 from npsloop.shared.web import DbDep
-from tests.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver
 
 LEAKS = (
     "traceback",

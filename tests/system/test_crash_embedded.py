@@ -22,9 +22,9 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests import processes
 from tests.conftest import scratch_postgres_database
-from tests.receivers import HttpReceiver
+from tests.support import processes
+from tests.support.receivers import HttpReceiver
 
 RESPONSES = int(os.environ.get("NPSLOOP_CRASH_RESPONSES", "600"))
 CLIENTS = 4

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests import processes
-from tests.receivers import HttpReceiver
+from tests.support import processes
+from tests.support.receivers import HttpReceiver
 
 
 @pytest.fixture

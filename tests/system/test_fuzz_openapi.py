@@ -18,7 +18,7 @@ from pathlib import Path
 
 import schemathesis  # noqa: F401  (in the [test] extra: a missing install must fail, not skip)
 
-from tests import processes
+from tests.support import processes
 
 MAX_EXAMPLES = os.environ.get("NPSLOOP_FUZZ_MAX_EXAMPLES", "40")
 MAX_SECONDS = os.environ.get("NPSLOOP_FUZZ_MAX_SECONDS", "90")

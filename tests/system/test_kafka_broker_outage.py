@@ -24,9 +24,9 @@ from npsloop.services.classifier.models import StoredClassification
 from npsloop.services.followup.models import Task
 from npsloop.shared.db import Database
 from npsloop.shared.models import EventLogEntry
-from tests.kafka_mock import MockKafkaCluster, unique_topic_prefix
-from tests.role_processes import RoleProcess, free_port, role_environment
-from tests.test_kafka_end_to_end import api_key, read_with_kcat
+from tests.support.kafka_mock import MockKafkaCluster, unique_topic_prefix
+from tests.support.role_processes import RoleProcess, free_port, role_environment
+from tests.system.test_kafka_end_to_end import api_key, read_with_kcat
 
 BEFORE_OUTAGE = 20
 DURING_OUTAGE = 200

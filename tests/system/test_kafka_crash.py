@@ -21,9 +21,9 @@ from npsloop.services.classifier.models import StoredClassification
 from npsloop.services.followup.models import Task
 from npsloop.services.ingest.models import Response
 from npsloop.shared.db import Database
-from tests.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
-from tests.role_processes import RoleProcess, free_port, role_environment
-from tests.test_kafka_end_to_end import api_key
+from tests.support.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
+from tests.support.role_processes import RoleProcess, free_port, role_environment
+from tests.system.test_kafka_end_to_end import api_key
 
 RESPONSES = 2000
 POSTING_SECONDS = 25  # long enough for several kills to land while responses arrive

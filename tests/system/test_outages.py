@@ -21,7 +21,7 @@ from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.ingest.models import Response
 from npsloop.services.runtime import Runtime
 from npsloop.shared.settings import Settings
-from tests.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver
 
 
 class TcpProxy:

@@ -14,13 +14,13 @@ import zlib
 from datetime import UTC, datetime
 
 import pytest
-from test_stacking import comments
 
 from npsloop.services.classifier import embeddings, static_vectors
 from npsloop.services.classifier.commands import run_classify, run_train
 from npsloop.services.classifier.embeddings import CachedEncoder, EmbeddingsUnavailable
 from npsloop.services.classifier.model import BuiltinClassifier
 from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, load_latest, save, train
+from tests.services.classifier.test_stacking import comments
 
 SYNONYMS = ("tannoy", "megaphone", "loudspeaker")  # one concept, three words: only the encoder knows
 THEME = "onboarding_communication"

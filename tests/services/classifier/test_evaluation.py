@@ -11,7 +11,7 @@ import pytest
 from npsloop.services.classifier.evaluation import check_folds, cross_validate, score
 from npsloop.services.classifier.model import BuiltinClassifier, Classification, ThemeScore
 from npsloop.services.classifier.training import LabelledExample
-from tests import processes
+from tests.support import processes
 
 
 def tagged(themes: set[str], sentiment: str = "neutral") -> Classification:

@@ -13,7 +13,7 @@ from npsloop.services.classifier.model import load_classifier
 from npsloop.services.classifier.replay import reclassify
 from npsloop.services.followup.models import Task
 from npsloop.shared.models import EventLogEntry
-from tests.processes import run_cli
+from tests.support.processes import run_cli
 
 CLASSIFIED = "npsloop.response.classified.v1"
 

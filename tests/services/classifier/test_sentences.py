@@ -4,13 +4,13 @@ import copy
 import random
 
 import pytest
-from test_stacking import comments
-from test_static_vectors import THEME, animal_organisation
 
 from npsloop.services.classifier import training
 from npsloop.services.classifier.model import BuiltinClassifier
 from npsloop.services.classifier.text import sentences
 from npsloop.services.classifier.training import TrainedClassifier, load_latest, save, train
+from tests.services.classifier.test_stacking import comments
+from tests.services.classifier.test_static_vectors import THEME, animal_organisation
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,11 @@ import random
 
 import numpy as np
 import pytest
-from test_stacking import comments
 
 from npsloop.services.classifier import static_vectors
 from npsloop.services.classifier.model import BuiltinClassifier
 from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, features, load_latest, save, train
+from tests.services.classifier.test_stacking import comments
 
 THEME = "onboarding_communication"
 TRAINING_ANIMALS = ["dog", "cat", "horse", "cow", "sheep", "rabbit", "goat", "pig", "donkey", "chicken"]

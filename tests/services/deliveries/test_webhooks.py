@@ -10,7 +10,7 @@ from standardwebhooks.webhooks import Webhook
 
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.scheduled import DeliveryWorker
-from tests.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver
 
 
 @pytest.fixture

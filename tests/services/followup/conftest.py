@@ -23,7 +23,7 @@ from npsloop.services.runtime import Runtime
 from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.settings import Settings
-from tests.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver
 
 
 def block_kit_problems(payload: dict) -> list[str]:

@@ -14,7 +14,7 @@ from npsloop.services.privacy.scheduled import purge_expired_comments
 from npsloop.services.privacy.service import customer_hash
 from npsloop.services.schema import metadata
 from npsloop.shared.models import DeadLetter, EventLogEntry
-from tests.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver
 
 ERASED_ID = "cust-gdpr-4711"
 EMAIL = "dana.erasable@example.org"

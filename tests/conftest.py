@@ -29,6 +29,7 @@ from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
 
+SYSTEM_TESTS = Path(__file__).resolve().parent / "system"
 PG_ADMIN_DSN = os.environ.get("NPSLOOP_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -40,6 +41,17 @@ def run_blocking(make_coro: Callable[[], Awaitable[object]]) -> object:
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(make_coro())).result()
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects anything
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/system/ is a ``system`` test and every test that takes a Kafka
+    broker a ``kafka`` one, so the folder and the fixture decide, not a mark someone forgot."""
+    for item in items:
+        if item.path.is_relative_to(SYSTEM_TESTS):
+            item.add_marker(pytest.mark.system)
+        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)
 
 
 def _require_postgres() -> bool:

@@ -26,6 +26,8 @@ from tests.conftest import scratch_postgres_database
 from tests.support import processes
 from tests.support.receivers import HttpReceiver
 
+pytestmark = pytest.mark.crash
+
 RESPONSES = int(os.environ.get("NPSLOOP_CRASH_RESPONSES", "600"))
 CLIENTS = 4
 

@@ -34,6 +34,8 @@ from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = os.environ.get("NPSLOOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import schemathesis  # noqa: F401  (in the [test] extra: a missing install must fail, not skip)
 
 from tests.support import processes
@@ -25,6 +26,7 @@ MAX_SECONDS = os.environ.get("NPSLOOP_FUZZ_MAX_SECONDS", "90")
 CASSETTE = os.environ.get("NPSLOOP_FUZZ_CASSETTE")
 
 
+@pytest.mark.fuzz
 def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsys):
     port = processes.free_port()
     # Private targets allowed: the fuzzer's webhook URLs ("http://a/") resolve nowhere, and with the

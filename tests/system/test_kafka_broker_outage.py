@@ -28,6 +28,8 @@ from tests.support.kafka_mock import MockKafkaCluster, unique_topic_prefix
 from tests.support.role_processes import RoleProcess, free_port, role_environment
 from tests.system.test_kafka_end_to_end import api_key, read_with_kcat
 
+pytestmark = pytest.mark.kafka  # its own broker, frozen and thawed: no kafka_bootstrap
+
 BEFORE_OUTAGE = 20
 DURING_OUTAGE = 200
 REQUEST_TIMEOUT_MS = 2000  # the relay gives a batch up after this; the outage lasts several of them

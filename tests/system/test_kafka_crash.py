@@ -25,6 +25,8 @@ from tests.support.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noq
 from tests.support.role_processes import RoleProcess, free_port, role_environment
 from tests.system.test_kafka_end_to_end import api_key
 
+pytestmark = pytest.mark.crash
+
 RESPONSES = 2000
 POSTING_SECONDS = 25  # long enough for several kills to land while responses arrive
 CONCURRENCY = 8

@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from npsloop.services.app import create_app
@@ -28,6 +29,8 @@ from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
+from tests.support.processes import free_port
+from tests.support.receivers import HttpReceiver, SlackReceiver, SmtpInbox
 
 SYSTEM_TESTS = Path(__file__).resolve().parent / "system"
 PG_ADMIN_DSN = os.environ.get("NPSLOOP_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -199,3 +202,30 @@ def pump(runtime: Runtime) -> Callable[[], Awaitable[int]]:
             rounds += 1
 
     return drain
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackReceiver]:
+    """A local Slack incoming webhook that checks every message is valid Block Kit."""
+    receiver = SlackReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def hook() -> Iterator[HttpReceiver]:
+    """A local webhook receiver that records every POST."""
+    receiver = HttpReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[Controller]:
+    """A local aiosmtpd server; what it received is in ``smtp.inbox.messages``."""
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    controller.inbox = inbox
+    yield controller
+    controller.stop()

@@ -1,10 +1,13 @@
-"""Real HTTP receivers on 127.0.0.1 for delivery tests (threads; the app under test is async)."""
+"""Real receivers on 127.0.0.1 for delivery tests: HTTP (threads; the app under test is async), a
+Slack-like one that checks Block Kit, and an SMTP inbox for aiosmtpd."""
 
 from __future__ import annotations
 
+import email
 import json
 import threading
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -59,3 +62,70 @@ class HttpReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def block_kit_problems(payload: dict) -> list[str]:
+    """What Slack would refuse in an incoming-webhook message (the subset npsloop uses)."""
+    problems = []
+    if not isinstance(payload.get("text"), str) or not payload["text"]:
+        problems.append("text: a fallback text is required")
+    blocks = payload.get("blocks")
+    if not isinstance(blocks, list) or not 1 <= len(blocks) <= 50:
+        return problems + ["blocks: 1-50 blocks required"]
+    for i, block in enumerate(blocks):
+        kind = block.get("type")
+        if kind == "header":
+            if block["text"]["type"] != "plain_text" or len(block["text"]["text"]) > 150:
+                problems.append(f"blocks.{i}: header needs plain_text up to 150 chars")
+        elif kind == "section":
+            if "text" not in block and "fields" not in block:
+                problems.append(f"blocks.{i}: section needs text or fields")
+            for f in block.get("fields", []):
+                if f["type"] not in ("mrkdwn", "plain_text") or len(f["text"]) > 2000:
+                    problems.append(f"blocks.{i}: bad field")
+            if len(block.get("fields", [])) > 10:
+                problems.append(f"blocks.{i}: at most 10 fields")
+        elif kind == "actions":
+            for element in block["elements"]:
+                if element["type"] != "button" or not element["url"].startswith("http"):
+                    problems.append(f"blocks.{i}: button needs a url")
+        elif kind != "context":
+            problems.append(f"blocks.{i}: unexpected block type {kind!r}")
+    return problems
+
+
+class SlackReceiver(HttpReceiver):
+    """Answers like Slack: 200 "ok", or 400 "invalid_blocks" for a malformed message."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.problems: list[list[str]] = []
+
+    def messages(self) -> list[dict]:
+        found = []
+        for request in self.requests:
+            payload = request.json()
+            self.problems.append(block_kit_problems(payload))
+            found.append(payload)
+        assert not any(self.problems), self.problems
+        return found
+
+
+def field_values(message: dict) -> dict[str, str]:
+    values = {}
+    for block in message["blocks"]:
+        for f in block.get("fields", []):
+            label, _, value = f["text"].partition("\n")
+            values[label.strip("*")] = value
+    return values
+
+
+class SmtpInbox:
+    """What a local aiosmtpd server received, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"

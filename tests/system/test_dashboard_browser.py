@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -66,12 +66,6 @@ def _browser_or_skip() -> Any:
     return sync_playwright
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
     """npsloop with every background role, served by uvicorn on a loopback port in a thread."""
 
@@ -87,7 +81,7 @@ class Server:
             handler_retry_base_seconds=0.0,
         )
         self.admin_key = asyncio.run(self._prepare())
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         runtime = Runtime.build(self.settings, clock=self.clock)
         config = uvicorn.Config(

@@ -25,7 +25,8 @@ from npsloop.services.followup.models import Task
 from npsloop.shared.db import Database
 from npsloop.shared.models import EventLogEntry
 from tests.support.kafka_mock import MockKafkaCluster, unique_topic_prefix
-from tests.support.role_processes import RoleProcess, free_port, role_environment
+from tests.support.processes import free_port
+from tests.support.role_processes import RoleProcess, role_environment
 from tests.system.test_kafka_end_to_end import api_key, read_with_kcat
 
 pytestmark = pytest.mark.kafka  # its own broker, frozen and thawed: no kafka_bootstrap

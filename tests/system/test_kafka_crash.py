@@ -22,7 +22,8 @@ from npsloop.services.followup.models import Task
 from npsloop.services.ingest.models import Response
 from npsloop.shared.db import Database
 from tests.support.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
-from tests.support.role_processes import RoleProcess, free_port, role_environment
+from tests.support.processes import free_port
+from tests.support.role_processes import RoleProcess, role_environment
 from tests.system.test_kafka_end_to_end import api_key
 
 pytestmark = pytest.mark.crash

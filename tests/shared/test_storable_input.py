@@ -9,13 +9,9 @@ import json
 import pytest
 
 from npsloop.shared.storable_input import problem_in_body
+from tests.factories import response_body
 
 JSON = {"content-type": "application/json"}
-
-
-def _body(**fields) -> bytes:
-    document = {"score": 3, "customer": {"id": "c-nul"}, **fields}
-    return json.dumps(document).encode()
 
 
 @pytest.mark.parametrize(
@@ -32,7 +28,8 @@ def _body(**fields) -> bytes:
 async def test_a_nul_anywhere_in_a_response_is_refused_naming_the_field(client, make_key, fields, field):
     headers = {**await make_key("admin"), **JSON}
     for _ in range(2):  # the repeat (same external id) must not reach the unique index either
-        reply = await client.post("/v1/responses", content=_body(**fields), headers=headers)
+        document = response_body(3, "c-nul") | fields  # the field under test replaces the default
+        reply = await client.post("/v1/responses", content=json.dumps(document).encode(), headers=headers)
         assert reply.status_code == 422, reply.text
         assert reply.headers["content-type"].startswith("application/problem+json")
         assert [e["field"] for e in reply.json()["errors"]] == [field], reply.text

@@ -13,6 +13,7 @@ from npsloop.services.classifier.model import load_classifier
 from npsloop.services.classifier.replay import reclassify
 from npsloop.services.followup.models import Task
 from npsloop.shared.models import EventLogEntry
+from tests.factories import post_response
 from tests.support.processes import run_cli
 
 CLASSIFIED = "npsloop.response.classified.v1"
@@ -30,14 +31,6 @@ async def _cli(settings, tmp_path, *args: str):
     return await asyncio.to_thread(run_cli, *args, env=_env(settings), cwd=tmp_path)
 
 
-async def _post(client, headers, score, comment, customer="c-1") -> str:
-    reply = await client.post(
-        "/v1/responses", json={"score": score, "comment": comment, "customer": {"id": customer}}, headers=headers
-    )
-    assert reply.status_code == 202, reply.text
-    return reply.json()["id"]
-
-
 async def _count(runtime, model, *where) -> int:
     async with runtime.db.sessions() as session:
         return await session.scalar(select(func.count()).select_from(model).where(*where))
@@ -48,9 +41,9 @@ async def test_train_learns_from_stored_corrections_and_reclassify_stamps_the_ne
 ):
     headers = await make_key("admin")
     ids = [
-        await _post(client, headers, 2, "Waited forty minutes on hold", "a"),
-        await _post(client, headers, 10, "Everything just works", "b"),
-        await _post(client, headers, 4, "Invoice was wrong twice", "c"),
+        await post_response(client, headers, score=2, comment="Waited forty minutes on hold", customer="a"),
+        await post_response(client, headers, score=10, comment="Everything just works", customer="b"),
+        await post_response(client, headers, score=4, comment="Invoice was wrong twice", customer="c"),
     ]
     await pump()
     await client.put(
@@ -101,9 +94,9 @@ async def test_train_learns_from_stored_corrections_and_reclassify_stamps_the_ne
 
 async def test_reclassify_since_only_touches_responses_received_from_that_date(client, runtime, make_key, pump, clock):
     headers = await make_key("admin")
-    old = await _post(client, headers, 3, "Too expensive")
+    old = await post_response(client, headers, score=3, comment="Too expensive")
     clock.advance(days=3)
-    new = await _post(client, headers, 9, "Friendly staff")
+    new = await post_response(client, headers, score=9, comment="Friendly staff")
     await pump()
     since = clock.now() - timedelta(days=1)
     count = await reclassify(runtime.db, classifier=runtime.classifier, clock=clock, since=since, progress=None)
@@ -123,7 +116,7 @@ async def test_reclassify_works_in_batches_and_reports_progress(client, runtime,
 
     headers = await make_key("admin")
     for n in range(5):
-        await _post(client, headers, n, f"Comment number {n}", f"cust-{n}")
+        await post_response(client, headers, score=n, comment=f"Comment number {n}", customer=f"cust-{n}")
     await pump()
     progress = io.StringIO()
     assert (

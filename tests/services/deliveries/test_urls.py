@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import text
 
 from npsloop.services.deliveries.scheduled import DeliveryWorker
+from tests.factories import post_response, subscribe_webhook
 from tests.support.receivers import HttpReceiver
 
 
@@ -18,10 +19,8 @@ async def test_a_webhook_target_that_turns_private_is_refused_at_delivery_time(c
     receiver = HttpReceiver()
     try:
         headers = await make_key("admin")
-        assert (
-            await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=headers)
-        ).status_code == 201
-        await client.post("/v1/responses", json={"score": 2, "customer": {"id": "c-ssrf"}}, headers=headers)
+        await subscribe_webhook(client, headers, receiver.url)
+        await post_response(client, headers, score=2, customer="c-ssrf")
         await pump()
         worker = DeliveryWorker(runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=False)
         assert await worker.run_once() > 0

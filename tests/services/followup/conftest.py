@@ -19,6 +19,7 @@ from npsloop.services.runtime import Runtime
 from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.settings import Settings
+from tests.factories import DETRACTOR_COMMENT, post_response, response_body
 
 
 @dataclass
@@ -43,16 +44,17 @@ class Loop:
         self,
         score: int,
         who: str = "c1",
-        comment: str | None = "It keeps crashing",
+        comment: str | None = DETRACTOR_COMMENT,
         *,
         customer: dict | None = None,
         **extra,
     ) -> str:
-        body = {"score": score, "comment": comment, "customer": {"id": who, **(customer or {})}, **extra}
-        reply = await self.client.post("/v1/responses", json=body, headers=self.headers)
-        assert reply.status_code == 202, reply.text
+        """POST a response from ``who`` (``customer`` adds to its customer object), then drain."""
+        body = response_body(score, who, comment, **extra)
+        body["customer"].update(customer or {})
+        response_id = await post_response(self.client, self.headers, body)
         await self.pump()
-        return reply.json()["id"]
+        return response_id
 
     async def tick(self, **advance: float) -> None:
         """Move the clock, run the SLA monitor, drain the consumers."""

@@ -15,7 +15,7 @@ import resource
 import time
 from pathlib import Path
 
-from npsloop.services.classifier.model import load_classifier
+from npsloop.services.classifier.active import load_classifier
 
 WORDS = [
     "support",

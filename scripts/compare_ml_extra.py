@@ -24,7 +24,7 @@ out of the box (no labels):
   emb themes + builtin    embedding themes, built-in sentiment
   builtin | emb themes    union of both theme sets, built-in sentiment
 after training on the first k rows (tested on the rest):
-  builtin trained         services.classifier.training.train (what `npsloop classifier train` fits)
+  builtin trained         npsloop.services.classifier.training.train (what `npsloop classifier train` fits)
   builtin trained + MiniLM block  the same with `--embeddings`: the stacked theme heads also read
                           the MiniLM embedding (what the npsloop[ml] extra ships; judged paired
                           over the shuffles against `builtin trained`, see shipped_verdict)
@@ -60,18 +60,19 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import evaluate_classifier as ev  # noqa: E402  (label mapping, rows, scoring: reused, not copied)
 
+from npsloop.services.classifier.active import load_classifier  # noqa: E402
 from npsloop.services.classifier.embeddings import MINILM  # noqa: E402
+from npsloop.services.classifier.features import features as builtin_features  # noqa: E402
 from npsloop.services.classifier.model import (  # noqa: E402
     BuiltinClassifier,
     Classification,
     ThemeScore,
     category_for_score,
     is_empty_answer,
-    load_classifier,
 )
 from npsloop.services.classifier.sentiment import score_prior  # noqa: E402
-from npsloop.services.classifier.training import TrainedClassifier, train  # noqa: E402
-from npsloop.services.classifier.training import features as builtin_features  # noqa: E402
+from npsloop.services.classifier.trained import TrainedClassifier  # noqa: E402
+from npsloop.services.classifier.training import train  # noqa: E402
 from npsloop.shared.taxonomy import ThemeDefinition  # noqa: E402
 
 ML_PACKAGES = {  # import name -> what to install
@@ -483,7 +484,7 @@ mapping_path = next(ev.MAPPINGS.glob({dataset + ".*"!r}))
 mapping = ev.load_mapping(mapping_path)
 rows = ev.load_rows(mapping, pathlib.Path({str(data_dir)!r}) / mapping["file"])[:{n}]
 if {kind!r} == "builtin":
-    from npsloop.services.classifier.model import load_classifier
+    from npsloop.services.classifier.active import load_classifier
     c = load_classifier()
     for r in rows:
         c.classify(r.comment, r.score)

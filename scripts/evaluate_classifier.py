@@ -27,9 +27,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from npsloop.services.classifier import evaluation  # noqa: E402
+from npsloop.services.classifier.active import load_classifier  # noqa: E402
 from npsloop.services.classifier.embeddings import EmbeddingsUnavailable, load_encoder  # noqa: E402
-from npsloop.services.classifier.model import Classifier, load_classifier  # noqa: E402
-from npsloop.services.classifier.training import LabelledExample, save, train  # noqa: E402
+from npsloop.services.classifier.model import Classifier  # noqa: E402
+from npsloop.services.classifier.stored_model import save  # noqa: E402
+from npsloop.services.classifier.training import LabelledExample, train  # noqa: E402
 
 MAPPINGS = ROOT / "scripts" / "eval_mappings"
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "feedback"
@@ -212,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: int, encoder=None) -> None:
     import random
 
-    from npsloop.services.classifier.training import TrainedClassifier
+    from npsloop.services.classifier.trained import TrainedClassifier
 
     theme_f1, sentiment_f1, builtin_theme, builtin_sentiment = [], [], [], []
     for seed in range(1, shuffles + 1):

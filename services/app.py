@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -14,20 +14,23 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from npsloop.services.analytics import dashboard
 from npsloop.services.analytics.api import router as analytics_router
 from npsloop.services.analytics.gauges import refresh_gauges
+from npsloop.services.classifier.api import classifier_router
 from npsloop.services.classifier.api import router as classification_router
+from npsloop.services.customers.api import router as customers_router
 from npsloop.services.deliveries.api import router as deliveries_router
 from npsloop.services.followup.api import router as tasks_router
 from npsloop.services.followup.loop_api import router as loop_router
 from npsloop.services.ingest.api import router as responses_router
 from npsloop.services.ingest.fast_path import IngestFastPath
 from npsloop.services.ingest.writer import GroupCommitWriter
+from npsloop.services.integrations.api import router as integrations_router
 from npsloop.services.privacy.api import router as privacy_router
 from npsloop.services.runtime import WORKER_ROLES, Runtime
-from npsloop.shared.auth import KeyCache
+from npsloop.shared.auth import SCOPES, KeyCache, Principal
 from npsloop.shared.observability import metrics
 from npsloop.shared.problems import document_problems, install_problem_handlers, problem_response
 from npsloop.shared.storable_input import StorableInputMiddleware
-from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware
+from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware, require_any
 
 
 class NpsloopApp(FastAPI):
@@ -79,14 +82,22 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.add_middleware(RequestMetricsMiddleware)
     app.include_router(responses_router)
     app.include_router(classification_router)
+    app.include_router(classifier_router)
     app.include_router(tasks_router)
     app.include_router(deliveries_router)
     app.include_router(loop_router)
     app.include_router(analytics_router)
     app.include_router(privacy_router)
+    app.include_router(customers_router)
+    app.include_router(integrations_router)
     app.include_router(dashboard.router)
     app.mount("/dashboard", dashboard.assets(), name="dashboard")
     _document_errors(app)
+
+    @app.get("/v1/me", tags=["auth"])
+    async def whoami(principal: Annotated[Principal, Depends(require_any(*SCOPES))]) -> dict[str, Any]:
+        """The API key's name and scopes: what a client (the dashboard) may show this key."""
+        return {"name": principal.name, "scopes": sorted(principal.scopes)}
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -9,6 +9,7 @@ import signal
 import sys
 from datetime import UTC
 
+from npsloop.services.ingest import import_cli
 from npsloop.shared import gc_tuning
 from npsloop.shared.settings import ConfigError, Settings, load_settings
 
@@ -128,7 +129,7 @@ def _classify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _classifier_only(settings: Settings):
-    from npsloop.services.classifier.model import load_classifier
+    from npsloop.services.classifier.active import load_classifier
     from npsloop.shared.policy import load_policy
 
     return load_classifier(themes=load_policy(settings.policy_file).theme_definitions(), data_dir=settings.data_dir)
@@ -295,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="only responses received from this ISO date or date-time on (UTC unless a zone is given)",
     )
+    import_cli.add_arguments(sub.add_parser("import", help="bring history from CSV or JSON Lines exports"))
     dlq = sub.add_parser("dlq", help="dead-lettered events: list, show, redrive")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     dlq_list = dlq_sub.add_parser(
@@ -392,6 +394,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return _classifier_command(settings, args)
     if args.command == "reclassify":
         return _reclassify(settings, args)
+    if args.command == "import":
+        return import_cli.run(settings, args)
     raise AssertionError(args.command)
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from npsloop.services.classifier import handlers as classifier_handlers
-from npsloop.services.classifier.model import Classifier, load_classifier
+from npsloop.services.classifier.active import load_classifier
+from npsloop.services.classifier.model import Classifier
 from npsloop.services.deliveries import handlers as delivery_handlers
 from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.followup import handlers as followup_handlers

@@ -25,6 +25,7 @@ CUSTOMER_SEGMENT_CHANGED = "npsloop.customer.segment_changed.v1"
 FOLLOWUP_REASSIGNED = "npsloop.followup.reassigned.v1"
 REVIEW_REQUESTED = "npsloop.review.requested.v1"
 FOLLOWUP_DIGEST = "npsloop.followup.digest.v1"
+FOLLOWUP_CUSTOMER_MESSAGED = "npsloop.followup.customer_messaged.v1"  # closing the loop with the customer
 
 # Topic of each event type. Kafka topics carry these names (prefix configurable); the
 # database log stores the same name so both transports route identically.
@@ -46,6 +47,7 @@ EVENT_TOPICS: dict[str, str] = {
     FOLLOWUP_REASSIGNED: TOPIC_FOLLOWUPS,
     REVIEW_REQUESTED: TOPIC_FOLLOWUPS,
     FOLLOWUP_DIGEST: TOPIC_FOLLOWUPS,
+    FOLLOWUP_CUSTOMER_MESSAGED: TOPIC_FOLLOWUPS,
 }
 EVENT_TYPES = tuple(EVENT_TOPICS)
 

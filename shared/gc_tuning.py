@@ -1,17 +1,8 @@
 """Garbage-collector settings for a long-running npsloop process.
 
-CPython's cyclic collector runs a young collection every 700 net allocations of
-container objects and, every hundred of those, a full one that walks every live object
-— including the tens of thousands made at start-up (routes, models, the policy, the
-classifier's lexicons, the ORM registry) that live as long as the process. The hot
-paths allocate many short-lived dicts and tuples (a bulk import builds several per
-response), so the collector was most of the cost of building a row: 12 us per response
-row with the defaults, 3 us with collection off, in benchmarks' micro-measurements.
-
-Freezing the start-up heap removes it from every later collection, and a larger young
-generation makes collections rarer. Reference counting still frees almost everything at
-once; only reference cycles wait a little longer, which costs memory in the megabytes,
-not more (``npsloop up`` stays far under its 300 MB target, see the README).
+Full collections walked every object made at start-up and were most of the cost of building
+a row; freezing the start-up heap and making young collections rarer removes that (figures in
+docs/decisions/0001-ingest-and-pipeline-performance.md).
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ class Metrics:
             "npsloop_consumer_lag", "Events behind the head of the log.", ["consumer"], registry=r
         )
         self.dead_letters = Gauge("npsloop_dead_letters", "Dead letters not yet redriven.", registry=r)
-        # The recovery rate (DESIGN: a first-class metric) over detractors' next answers in the
+        # The recovery rate (a first-class metric, docs/api.md) over detractors' next answers in the
         # last RECOVERY_WINDOW; measured and recovered too, so PromQL can pool or compare them.
         self.recovery_measured = Gauge(
             "npsloop_recovery_measured",

@@ -1,7 +1,7 @@
 """The policy file (YAML at ``NPSLOOP_POLICY_FILE``): SLA rules, routing, channels, throttles, themes.
 
 Every key is validated at start-up; an error names the key path and the reason. Without
-a file the built-in default applies (DESIGN §4).
+a file the built-in default applies (docs/policy.md).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from npsloop.shared.business_hours import BusinessHours
+from npsloop.shared.integration_policy import Integrations
 from npsloop.shared.settings import ConfigError
 from npsloop.shared.taxonomy import TaxonomyError, ThemeDefinition, validate_taxonomy
 
@@ -226,6 +227,22 @@ class Digest(BaseModel):
         return BusinessHours(timezone=value).timezone
 
 
+class Benchmark(BaseModel):
+    """A reference NPS leadership compares against: an industry average, last year's figure, a target."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    nps: float = Field(ge=-100, le=100)
+
+
+class CustomerMessages(BaseModel):
+    """How a resolve's ``customer_message`` reaches the customer: npsloop emails it over SMTP,
+    or only the ``customer_messaged`` event goes out, for a CRM to send it."""
+
+    model_config = ConfigDict(extra="forbid")
+    send_via: Literal["email", "event"] = "email"
+
+
 class Routed(BaseModel):
     """What routing decided for one response."""
 
@@ -253,6 +270,9 @@ class Policy(BaseModel):
     review_requests: ReviewRequests = Field(default_factory=ReviewRequests)
     passives: Passives = Field(default_factory=Passives)
     digest: Digest = Field(default_factory=Digest)
+    benchmarks: list[Benchmark] = Field(default_factory=list, max_length=20)
+    customer_messages: CustomerMessages = Field(default_factory=CustomerMessages)
+    integrations: Integrations = Field(default_factory=Integrations)
 
     @field_validator("sla")
     @classmethod

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from npsloop.services.analytics import export, followup_metrics, service
+from npsloop.services.analytics import export, followup_metrics, repository, service
 from npsloop.services.analytics.nps import Interval
 from npsloop.services.analytics.schemas import (
     GROUP_BY_HELP,
     FollowupReport,
     NpsReport,
+    OutcomesReport,
+    PropertiesReport,
     ThemeReport,
     check_group_by,
     open_period,
@@ -34,6 +36,7 @@ ExportFrom = Annotated[Instant | None, Query(alias="from", description="Start (i
 
 @router.get("/v1/nps", response_model=NpsReport, response_model_by_alias=True, response_model_exclude_none=False)
 async def get_nps(
+    request: Request,
     _: Analyst,
     db: DbDep,
     clock: ClockDep,
@@ -61,9 +64,31 @@ async def get_nps(
         if v is not None
     }
     async with db.sessions() as session:
-        return await service.nps_report(
+        report = await service.nps_report(
             session, period=period, group_by=check_group_by(group_by), interval=interval, filters=filters
         )
+    report["benchmarks"] = [b.model_dump() for b in request.app.state.runtime.policy.benchmarks]
+    return report
+
+
+@router.get("/v1/analytics/properties", response_model=PropertiesReport, response_model_by_alias=True)
+async def get_properties(_: Analyst, db: DbDep, clock: ClockDep, period_from: From = None, to: To = None) -> dict:
+    """The ``properties`` names seen in the period's responses (the newest 10,000), most common
+    first: what ``group_by=properties.<name>`` can split NPS by."""
+    period = resolve_period(period_from, to, clock.now())
+    async with db.sessions() as session:
+        counts = await repository.property_names(session, start=period.start, end=period.end, sample=10_000)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return {"from": period.start, "to": period.end, "properties": [{"name": n, "responses": c} for n, c in ranked]}
+
+
+@router.get("/v1/analytics/outcomes", response_model=OutcomesReport, response_model_by_alias=True)
+async def get_outcomes(_: Analyst, db: DbDep, clock: ClockDep, period_from: From = None, to: To = None) -> dict:
+    """Customers and revenue by NPS category and business outcome (churned, renewed, expanded,
+    contracted) for outcomes that occurred in the period: "revenue from detractors who churned"."""
+    period = resolve_period(period_from, to, clock.now())
+    async with db.sessions() as session:
+        return await service.outcomes_report(session, period=period)
 
 
 @router.get("/v1/analytics/themes", response_model=ThemeReport, response_model_by_alias=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
@@ -18,7 +18,7 @@ DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -28,9 +28,40 @@ SECURITY_HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
+# The page's addresses: alerts and digests link to a task or a customer. Its assets and API
+# calls resolve against <base href>, relative to the page itself, so every address works
+# behind a reverse proxy that serves npsloop under a path of its own (NPSLOOP_PUBLIC_URL).
+PAGE = (DASHBOARD_DIR / "index.html").read_text(encoding="utf-8")
+BASE_TAG = '<base href="./">'
+if BASE_TAG not in PAGE:  # pragma: no cover - a packaging mistake, caught at import
+    raise RuntimeError("dashboard/index.html lost its <base> tag")
+
+
+def _page(base: str) -> HTMLResponse:
+    return HTMLResponse(PAGE.replace(BASE_TAG, f'<base href="{base}">', 1), headers=SECURITY_HEADERS)
+
+
 @router.get("/")
-async def dashboard() -> FileResponse:
-    return FileResponse(DASHBOARD_DIR / "index.html", media_type="text/html", headers=SECURITY_HEADERS)
+async def dashboard() -> HTMLResponse:
+    return _page("./")
+
+
+def _up_to_root(request: Request) -> str:
+    # One "../" per segment below the root, counted on the path as the browser sent it.
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    return "../" * max(1, raw.split(b"?", 1)[0].count(b"/") - 1)
+
+
+@router.get("/tasks/{task_id}")
+async def dashboard_task(task_id: str, request: Request) -> HTMLResponse:
+    """The dashboard opened on one task (after sign-in when the tab has no key yet)."""
+    return _page(_up_to_root(request))
+
+
+@router.get("/customers/{customer_id:path}")
+async def dashboard_customer(customer_id: str, request: Request) -> HTMLResponse:
+    """The dashboard opened on one customer's story (ids may hold any character, encoded)."""
+    return _page(_up_to_root(request))
 
 
 class DashboardAssets(StaticFiles):

@@ -15,7 +15,7 @@ Z_95 = 1.96
 
 
 def category_of(score: int) -> str:
-    """Category always follows the score (DESIGN §3): 9–10, 7–8, 0–6."""
+    """Category always follows the score (docs/classifier.md): 9–10, 7–8, 0–6."""
     return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
@@ -116,6 +116,38 @@ async def business_outcomes_of(
         for chunk in _chunks(list(ids)):
             for row in (await session.scalars(select(BusinessOutcome).where(column.in_(chunk)))).all():
                 found[row.id] = row
+    return list(found.values())
+
+
+async def property_names(session: AsyncSession, *, start: datetime, end: datetime, sample: int) -> dict[str, int]:
+    """How many of the period's newest ``sample`` responses carry each property name."""
+    query = _period(select(Response.properties), Response.responded_at, start, end)
+    query = query.order_by(Response.responded_at.desc()).limit(sample)
+    counts: dict[str, int] = {}
+    for (properties,) in (await session.execute(query)).all():
+        for name in properties or {}:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+async def business_outcomes_between(session: AsyncSession, *, start: date, end: date) -> list[BusinessOutcome]:
+    """Outcomes that occurred on a day in [start, end]."""
+    query = select(BusinessOutcome).where(BusinessOutcome.occurred_on >= start, BusinessOutcome.occurred_on <= end)
+    return list((await session.scalars(query)).all())
+
+
+async def answers_of(
+    session: AsyncSession, *, customer_ids: Sequence[str], account_ids: Sequence[str], before: datetime
+) -> list[tuple[str, str | None, int, datetime]]:
+    """``(customer_id, account_id, score, responded_at)`` of these customers' or accounts' answers before ``before``."""
+    found: dict[tuple[str, datetime, int], tuple[str, str | None, int, datetime]] = {}
+    for column, ids in ((Response.customer_id, customer_ids), (Response.account_id, account_ids)):
+        for chunk in _chunks(list(ids)):
+            query = select(Response.customer_id, Response.account_id, Response.score, Response.responded_at).where(
+                column.in_(chunk), Response.responded_at < before
+            )
+            for customer_id, account_id, score, responded_at in (await session.execute(query)).all():
+                found[customer_id, responded_at, score] = (customer_id, account_id, score, responded_at)
     return list(found.values())
 
 

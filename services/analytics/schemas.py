@@ -62,6 +62,53 @@ class NpsReport(BaseModel):
     interval: Interval | None
     overall: NpsGroup
     groups: list[NpsGroup]
+    benchmarks: list[BenchmarkOut] = Field(
+        default_factory=list, description="Reference NPS values from the policy file (``benchmarks``)."
+    )
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class BenchmarkOut(BaseModel):
+    name: str
+    nps: float
+
+
+class PropertySeen(BaseModel):
+    name: str
+    responses: int
+
+
+class PropertiesReport(BaseModel):
+    period_from: datetime = Field(alias="from")
+    period_to: datetime = Field(alias="to")
+    properties: list[PropertySeen]
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+OUTCOMES = ("churned", "renewed", "expanded", "contracted")
+
+
+class OutcomeCell(BaseModel):
+    customers: int = Field(description="Distinct customers (or accounts, for account-level outcomes)")
+    outcomes: int
+    revenue: float = Field(description="Sum of the outcomes' revenue; outcomes without revenue count as 0")
+    currencies: list[str] = Field(description="Currencies seen; sums across currencies are not converted")
+
+
+class OutcomeCategory(BaseModel):
+    category: Literal["promoter", "passive", "detractor", "unknown"]
+    outcomes: dict[str, OutcomeCell]
+
+
+class OutcomesReport(BaseModel):
+    period_from: datetime = Field(alias="from")
+    period_to: datetime = Field(alias="to")
+    categories: list[OutcomeCategory] = Field(
+        description="The NPS category of the customer's (or account's) latest answer on or before the outcome's"
+        " day; 'unknown' when they had not answered"
+    )
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -91,8 +138,8 @@ def open_period(start: datetime | None, end: datetime | None) -> tuple[datetime 
     return start, end
 
 
-# DESIGN.md says "grouped by ... property": a client may well write the singular, with a dot
-# or a colon ("property.plan", "property:plan"); it means the same as "properties.plan".
+# docs/api.md says NPS groups by "properties.<name>"; a client may well write the singular, with a
+# dot or a colon ("property.plan", "property:plan"); it means the same as "properties.plan".
 PROPERTY_ALIAS = re.compile(r"^property[.:](?=.)")
 
 

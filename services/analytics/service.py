@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +20,7 @@ from npsloop.services.analytics.nps import (
     count_buckets,
     next_bucket,
 )
-from npsloop.services.analytics.schemas import MAX_BUCKETS, Period
+from npsloop.services.analytics.schemas import MAX_BUCKETS, OUTCOMES, Period
 from npsloop.services.classifier import repository as classifier_repository
 from npsloop.shared.problems import UnprocessableContent
 
@@ -182,3 +182,56 @@ async def theme_report(session: AsyncSession, *, period: Period, interval: Inter
 
 def share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
+
+
+async def outcomes_report(session: AsyncSession, *, period: Period) -> dict[str, Any]:
+    """Customers and revenue by NPS category and business outcome, for outcomes in the period.
+
+    Each outcome takes the category of the latest answer on or before its day: by the
+    customer when the outcome names one, else by anyone on the account.
+    """
+    start_day, end_day = period.start.date(), (period.end - timedelta(microseconds=1)).date()
+    outcomes = await repository.business_outcomes_between(session, start=start_day, end=end_day)
+    answers = await repository.answers_of(
+        session,
+        customer_ids=sorted({o.customer_id for o in outcomes if o.customer_id}),
+        account_ids=sorted({o.account_id for o in outcomes if o.account_id and not o.customer_id}),
+        before=datetime.combine(end_day + timedelta(days=1), time(), tzinfo=UTC),
+    )
+    by_customer: dict[str, list[tuple[datetime, int]]] = {}
+    by_account: dict[str, list[tuple[datetime, int]]] = {}
+    for customer_id, account_id, score, responded_at in answers:
+        by_customer.setdefault(customer_id, []).append((responded_at, score))
+        if account_id:
+            by_account.setdefault(account_id, []).append((responded_at, score))
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for outcome in outcomes:
+        history = (
+            by_customer.get(outcome.customer_id or "", [])
+            if outcome.customer_id
+            else by_account.get(outcome.account_id or "", [])
+        )
+        day_end = datetime.combine(outcome.occurred_on + timedelta(days=1), time(), tzinfo=UTC)
+        earlier = [answer for answer in history if answer[0] < day_end]
+        category = category_of(max(earlier)[1]) if earlier else "unknown"
+        cell = cells.setdefault(
+            (category, outcome.outcome), {"who": set(), "outcomes": 0, "revenue": 0.0, "currencies": set()}
+        )
+        cell["who"].add(outcome.customer_id or f"account:{outcome.account_id}")
+        cell["outcomes"] += 1
+        cell["revenue"] += outcome.revenue or 0.0
+        if outcome.currency:
+            cell["currencies"].add(outcome.currency)
+    categories = []
+    for category in ("promoter", "passive", "detractor", "unknown"):
+        row = {}
+        for name in OUTCOMES:
+            cell = cells.get((category, name))
+            row[name] = {
+                "customers": len(cell["who"]) if cell else 0,
+                "outcomes": cell["outcomes"] if cell else 0,
+                "revenue": round(cell["revenue"], 2) if cell else 0.0,
+                "currencies": sorted(cell["currencies"]) if cell else [],
+            }
+        categories.append({"category": category, "outcomes": row})
+    return {"from": period.start, "to": period.end, "categories": categories}

@@ -7,16 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from npsloop.services.classifier import service
-from npsloop.services.classifier.schemas import ClassificationOut, CorrectionIn
+from npsloop.services.classifier.schemas import ClassificationOut, ClassifierOut, CorrectionIn, ThemeDefinitionOut
 from npsloop.shared.auth import Principal
 from npsloop.shared.taxonomy import DEFAULT_THEMES
-from npsloop.shared.web import ClockDep, DbDep, require
+from npsloop.shared.web import ClockDep, DbDep, require, require_any
 
 router = APIRouter(prefix="/v1/responses", tags=["classification"])
+classifier_router = APIRouter(prefix="/v1/classifier", tags=["classification"])
 
 # Correcting tags changes what a response says, so it takes the same scope as writing
 # responses (``responses:write``); ``admin`` allows everything.
 Corrector = Annotated[Principal, Depends(require("responses:write"))]
+Reader = Annotated[Principal, Depends(require_any("responses:read", "tasks:read", "analytics:read"))]
 
 
 @router.put("/{response_id}/classification", response_model=ClassificationOut)
@@ -43,3 +45,20 @@ async def correct_classification(
             clock=clock,
         )
     return ClassificationOut.model_validate({"response_id": response_id, **result})
+
+
+@classifier_router.get("", response_model=ClassifierOut)
+async def active_classifier(_: Reader, request: Request) -> ClassifierOut:
+    """The active classifier version, how it was trained, and the theme taxonomy with labels.
+
+    Any key that reads responses, tasks or analytics may ask (the dashboard labels themes with it)."""
+    runtime = request.app.state.runtime
+    classifier = runtime.classifier
+    trained = getattr(getattr(classifier, "model", None), "trained_on", None)
+    themes = runtime.policy.theme_definitions() or DEFAULT_THEMES
+    return ClassifierOut(
+        version=classifier.version,
+        kind="trained" if trained is not None else "built-in",
+        trained=trained,
+        themes=[ThemeDefinitionOut(id=t.id, label=t.display_label) for t in themes],
+    )

@@ -18,12 +18,13 @@ FOLDS = 3
 THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6)
 THRESHOLD_GAIN = 0.02  # leave 0.5 only for a clear out-of-fold gain
 MIN_POSITIVES_TO_TUNE = 6
+TRUST_AT = 200  # positives of a theme at which its fitted head is trusted alone
 
 Features = dict[str, float]
 BinaryFit = Callable[[list[tuple[Features, int]]], dict[str, float]]
 
 
-def _sigmoid(x: float) -> float:
+def sigmoid(x: float) -> float:
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
@@ -39,7 +40,7 @@ def theme_confidence(head: dict[str, float], feats: Features, evidence: float, t
     """The fitted head's probability blended with the built-in confidence by ``trust``."""
     z = head.get("", 0.0) + sum(head.get(f, 0.0) * v for f, v in feats.items())
     builtin = 1.0 - math.exp(-evidence) if evidence else 0.0
-    return trust * _sigmoid(z) + (1.0 - trust) * builtin
+    return trust * sigmoid(z) + (1.0 - trust) * builtin
 
 
 def _f1(predicted: Sequence[bool], gold: Sequence[int]) -> float:

@@ -14,7 +14,8 @@ from npsloop.services.classifier.evaluation import CrossValidation, check_folds,
 from npsloop.services.classifier.model import BuiltinClassifier, Classifier
 from npsloop.services.classifier.sentiment_head import MIN_EXAMPLES as SENTIMENT_MIN_EXAMPLES
 from npsloop.services.classifier.sentiment_head import MIN_PER_CLASS as SENTIMENT_MIN_PER_CLASS
-from npsloop.services.classifier.training import LabelledExample, save, train
+from npsloop.services.classifier.stored_model import save
+from npsloop.services.classifier.training import LabelledExample, train
 from npsloop.shared.taxonomy import ThemeDefinition
 
 
@@ -193,7 +194,7 @@ def run_train(
         # Say why, so a team that labelled sentiment knows how many more labels it takes.
         print(
             f"classifier train: sentiment stays the built-in model's: "
-            f"{model.trained_on.get('sentiment_examples', 0)} sentiment labels in a language it reads, a "
+            f"{model.trained_on.sentiment_examples} sentiment labels in a language it reads, a "
             f"trained sentiment needs {SENTIMENT_MIN_EXAMPLES} with {SENTIMENT_MIN_PER_CLASS} of each of "
             f"positive, neutral and negative",
             file=sys.stderr,

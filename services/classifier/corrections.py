@@ -17,7 +17,8 @@ async def load_corrections(session: AsyncSession) -> list[LabelledExample]:
     """
     examples = []
     for response, correction in await repository.corrected_responses(session):
-        if not (response.comment or "").strip():
+        comment = response.comment
+        if comment is None or not comment.strip():
             continue
-        examples.append(LabelledExample(response.comment, response.score, correction.themes, correction.sentiment))
+        examples.append(LabelledExample(comment, response.score, correction.themes, correction.sentiment))
     return examples

@@ -1,19 +1,10 @@
 """Sentence embeddings for trained models: the optional ``npsloop[ml]`` extra.
 
-``npsloop classifier train --embeddings`` gives the stacked theme heads (``stacking``, the
-``dense`` block) and the sentiment head (``sentiment_head``) a comment's MiniLM sentence
-embedding in place of the static word vectors. Words and character
-n-grams only know the phrasings a few hundred labels happened to show; the embedding
-carries what MiniLM learnt elsewhere ("the health visitor was lovely" sits near "the staff
-were kind"). Measured at k = 300 over seeded shuffles (builtin-1.3): theme micro-F1 +0.007
-on the NHS set and +0.014 on the URR set; sentiment scores as with the static vectors (see
-the README).
-
-The cost is why it is an extra: torch and the model weigh ~600 MB resident, and a comment
-takes ~10 ms of CPU to encode (about 100 comments/s per core in batches, against 2,000-3,300
-for a trained model without it). A model trained with embeddings records the encoder's name
-and cannot be applied without it: ``training.load_latest`` then skips that version, with a
-warning, for the newest one that does not need it.
+``npsloop classifier train --embeddings`` gives the stacked theme heads and the sentiment
+head MiniLM's sentence embedding in place of the static word vectors: it carries what MiniLM
+learnt elsewhere ("the health visitor was lovely" sits near "the staff were kind"). Its
+weight and CPU cost are why it is an extra. A model trained with it records the encoder's
+name and cannot be applied without it (``active.load_latest`` then skips that version).
 """
 
 from __future__ import annotations
@@ -35,9 +26,12 @@ class EmbeddingsUnavailable(RuntimeError):
 
 
 class Encoder(Protocol):
-    name: str
+    @property
+    def name(self) -> str:
+        """Stored with the heads that read its vectors: they need this encoder wherever applied."""
+        ...
 
-    def encode(self, texts: Sequence[str]) -> list[Sequence[float]]:
+    def encode(self, texts: Sequence[str]) -> Sequence[Sequence[float]]:
         """Unit-length vectors (lists or numpy arrays), one per text, all of the same dimension."""
         ...
 
@@ -74,13 +68,13 @@ class MiniLMEncoder:
 
 class CachedEncoder:
     """Remembers vectors by text, so a batch prepared ahead (``prepare``) costs nothing when each
-    comment is then classified on its own; encoding one comment at a time costs ~1.7x as much."""
+    comment is then classified on its own: encoding one comment at a time costs more."""
 
     def __init__(self, encoder: Encoder, size: int = CACHE_SIZE) -> None:
         self.encoder = encoder
         self.name = encoder.name
         self._size = size
-        self._cache: dict[str, list[float]] = {}
+        self._cache: dict[str, Sequence[float]] = {}
 
     def clear(self) -> None:
         self._cache.clear()
@@ -93,7 +87,7 @@ class CachedEncoder:
             self._cache.clear()
         self._cache.update(zip(todo, self.encoder.encode(todo)))
 
-    def encode(self, texts: Sequence[str]) -> list[list[float]]:
+    def encode(self, texts: Sequence[str]) -> list[Sequence[float]]:
         self.prepare(texts)
         out = []
         for text in texts:

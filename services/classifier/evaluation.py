@@ -20,7 +20,8 @@ from typing import Protocol
 
 from npsloop.services.classifier.model import BuiltinClassifier, Classification, Classifier
 from npsloop.services.classifier.sentiment_head import SENTIMENTS
-from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, train
+from npsloop.services.classifier.trained import TrainedClassifier
+from npsloop.services.classifier.training import LabelledExample, train
 
 MIN_FOLDS, MAX_FOLDS = 2, 20
 MIN_PER_FOLD = 5  # fewer labelled comments per fold than this and the figures are noise
@@ -29,10 +30,17 @@ MIN_PER_FOLD = 5  # fewer labelled comments per fold than this and the figures a
 class Labelled(Protocol):
     """A labelled comment: ``themes`` None (or ``sentiment`` None) = not labelled for it."""
 
-    comment: str
-    score: int | None
-    themes: Collection[str] | None
-    sentiment: str | None
+    @property
+    def comment(self) -> str: ...
+
+    @property
+    def score(self) -> int | None: ...
+
+    @property
+    def themes(self) -> Collection[str] | None: ...
+
+    @property
+    def sentiment(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,7 @@ class Scores:
     per_theme: dict[str, tuple[float, float, int]]  # theme -> (precision, recall, labelled positives)
     micro_f1: float | None  # None: no comment was labelled for themes
     sentiment_macro_f1: float | None  # None: no comment was labelled for sentiment
-    confusion: Counter  # (gold sentiment, predicted) -> count
+    confusion: Counter[tuple[str, str]]  # (gold sentiment, predicted) -> count
     n: int
     rate: float = 0.0  # comments classified per CPU second, where measured
 
@@ -61,8 +69,10 @@ def score(pairs: Sequence[tuple[Labelled, Classification]], themes: Sequence[str
     """Figures over ``themes`` (predicted themes outside them are ignored). A comment counts
     for themes only where it is labelled for themes, for sentiment only where it is labelled
     for sentiment."""
-    tp, fp, fn = Counter(), Counter(), Counter()
-    confusion: Counter = Counter()
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    confusion: Counter[tuple[str, str]] = Counter()
     scored = set(themes)
     theme_labelled = 0
     for example, result in pairs:
@@ -80,17 +90,21 @@ def score(pairs: Sequence[tuple[Labelled, Classification]], themes: Sequence[str
             confusion[(example.sentiment, result.sentiment)] += 1
     per_theme = {}
     for theme in themes:
-        predicted, gold = tp[theme] + fp[theme], tp[theme] + fn[theme]
-        per_theme[theme] = (tp[theme] / predicted if predicted else 0.0, tp[theme] / gold if gold else 0.0, gold)
+        predicted_count, gold_count = tp[theme] + fp[theme], tp[theme] + fn[theme]
+        per_theme[theme] = (
+            tp[theme] / predicted_count if predicted_count else 0.0,
+            tp[theme] / gold_count if gold_count else 0.0,
+            gold_count,
+        )
     micro = _f1(sum(tp.values()), sum(fp.values()), sum(fn.values())) if theme_labelled else None
     sentiment = None
     if confusion:
         per_class = []
         for label in SENTIMENTS:
             right = confusion[(label, label)]
-            predicted = sum(v for (_, p), v in confusion.items() if p == label)
-            gold = sum(v for (g, _), v in confusion.items() if g == label)
-            per_class.append(2 * right / (predicted + gold) if predicted + gold else 0.0)
+            predicted_count = sum(v for (_, p), v in confusion.items() if p == label)
+            gold_count = sum(v for (g, _), v in confusion.items() if g == label)
+            per_class.append(2 * right / (predicted_count + gold_count) if predicted_count + gold_count else 0.0)
         sentiment = sum(per_class) / len(per_class)
     return Scores(per_theme, micro, sentiment, confusion, len(pairs), rate)
 

@@ -1,7 +1,8 @@
 """The classifier contract and the built-in (zero-training) model.
 
-Pure functions, no database: ``load_classifier`` returns the newest trained model stored
-under ``data_dir/classifier/`` when it fits the current themes, else the built-in model.
+Pure functions, no database. The built-in model reads comments with the lexicons
+(``lexicon``, ``sentiment``, ``themes``); trained models (``trained``) start from its reading.
+Which one a process applies is ``active.load_classifier``'s choice.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import pathlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,10 +81,14 @@ class Classification:
 
 @runtime_checkable
 class Classifier(Protocol):
-    version: str
-    # True where classifying a batch is worth doing ahead (``prepare``), off the event loop:
-    # a trained model that reads sentence embeddings. False for the rest, whose prepare does nothing.
-    prepares_batches: bool
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def prepares_batches(self) -> bool:
+        """True where classifying a batch is worth doing ahead (``prepare``), off the event loop:
+        a trained model that reads sentence embeddings. False for the rest, whose prepare does nothing."""
+        ...
 
     def prepare(self, comments: Sequence[str | None]) -> None: ...
 
@@ -101,7 +105,7 @@ class Analysis:
     theme_evidence: tuple[float, ...]
     positive: float
     negative: float
-    suggestions: int
+    suggestions: float
     no_opinion: bool = False  # an empty answer that declines to give a view ("not sure")
 
     @property
@@ -190,7 +194,7 @@ class BuiltinClassifier:
         )
 
     def prepare(self, comments: Sequence[str | None]) -> None:
-        """Nothing to do ahead: a comment costs tens of microseconds."""
+        """Nothing to do ahead: reading a comment needs no model to run."""
 
     def classify(self, comment: str | None, score: int | None) -> Classification:
         category = category_for_score(score)
@@ -220,15 +224,3 @@ class BuiltinClassifier:
             return sentiment_from(None, score)
         evidence = LexicalEvidence(analysis.positive, analysis.negative, analysis.suggestions, 0)
         return sentiment_from(evidence, score)
-
-
-def load_classifier(*, themes: list[ThemeDefinition] | None = None, data_dir: pathlib.Path | None = None) -> Classifier:
-    """The newest compatible trained model under ``data_dir/classifier/``, else the built-in one."""
-    base = BuiltinClassifier(themes)
-    if data_dir is not None:
-        from npsloop.services.classifier.training import load_latest
-
-        trained = load_latest(pathlib.Path(data_dir), base=base)
-        if trained is not None:
-            return trained
-    return base

@@ -128,8 +128,18 @@ async def current_classification(session: AsyncSession, response_id: str) -> dic
     correction is applied again here so a correction made before the first
     classification still shows.
     """
-    row = await get(session, response_id)
-    correction = await effective_correction(session, response_id)
+    return _as_seen(await get(session, response_id), await effective_correction(session, response_id))
+
+
+async def current_classifications(session: AsyncSession, response_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``current_classification`` of many responses in two queries; unclassified ones are absent."""
+    rows = await get_many(session, response_ids)
+    corrections = await effective_corrections(session, response_ids)
+    seen = {rid: _as_seen(rows.get(rid), corrections.get(rid)) for rid in response_ids}
+    return {rid: fields for rid, fields in seen.items() if fields is not None}
+
+
+def _as_seen(row: StoredClassification | None, correction: EffectiveCorrection | None) -> dict[str, Any] | None:
     if row is None and correction is None:
         return None
     fields: dict[str, Any] = as_fields(row) if row is not None else {}

@@ -43,3 +43,17 @@ class ClassificationOut(BaseModel):
     classified_at: datetime
     corrected_by: str
     corrected_at: datetime
+
+
+class ThemeDefinitionOut(BaseModel):
+    id: str
+    label: str = Field(description="What people read; the policy file may rename a theme.")
+
+
+class ClassifierOut(BaseModel):
+    version: str = Field(description="The classifier version new classifications are stored with.")
+    kind: Literal["built-in", "trained"]
+    trained: dict | None = Field(
+        None, description="How a trained version was fitted (counts of labels, kept built-in themes, …)."
+    )
+    themes: list[ThemeDefinitionOut] = Field(description="The active taxonomy, for pickers and labels.")

@@ -122,7 +122,7 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
                     weights[j] = 0.75 if j < last_contrast else 1.25
             sent_start = i + 1
     pos = neg = 0.0
-    suggestions = 0
+    suggestions: float = 0
     words = 0
     i = 0
     absence_at = -1  # where a sentence opened by naming something missing began

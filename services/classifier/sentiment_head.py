@@ -1,30 +1,10 @@
 """The organisation's own sentiment: a multinomial logistic head blended with the built-in one.
 
-The head reads the built-in model's sentiment readings (its label and value, positive and
-negative weight, suggestions, score prior and NPS category) and the comment's text: word
-stems, in-clause bigrams and the character 4-5-grams inside words, one TF-IDF block of
-unit length (``stacking``'s terms). It is fitted with balanced class weights: the target is
-macro-F1, where the rare neutral class counts as much as the others, and an unweighted fit
-buys its low loss by hardly ever saying "neutral".
-
-Its probabilities are blended with the built-in label's reading of the same labels (how
-often each built-in label was each gold label, balanced the same way) by n / (n + 150)
-for n sentiment labels: a few hundred labels move the built-in reading, a thousand mostly
-replace it. Below 200 labels no head is fitted and the built-in sentiment stands.
-
-Measured on the NHS development set against the built-in sentiment on the same held-out
-rows (seeded shuffles of the evaluation script, trained on the first k, tested on the rest;
-the built-in scores ~0.682): k = 200 -0.002, k = 300 +0.003 (16 shuffles: 14 at or above
-the built-in, the worst -0.013), k = 500 +0.009, k = 1000 +0.024 (8 shuffles each). C 0.5
-and 1, and a blend at 150 or 250 labels, scored within 0.002 at k = 300; C 4 lost.
-The dense block (static word vectors) added to that, over the same held-out rows:
-k = 300 0.684 -> 0.689 (16 shuffles, better on 13), k = 1000 0.693 -> 0.707 (4 shuffles,
-better on each): the vectors know that "brilliant" and "fantastic" say the same where a
-few hundred labels showed only one of them.
-
-It replaces a head warm-started from the built-in labels and kept only when it beat them
-out of fold: at 300 labels that check (on two thirds of the labels, so biased against the
-head) refused it in 15 shuffles of 16, and the model was the built-in one there (0.679).
+The head reads the built-in model's sentiment readings, the comment's words and character
+n-grams (one TF-IDF block) and its vector. Balanced class weights, because the target is
+macro-F1 and the rare neutral class counts as much as the others. The blend with the built-in
+label's reading of the same labels grows with their number: a few hundred labels move the
+built-in reading, a thousand mostly replace it.
 """
 
 from __future__ import annotations
@@ -34,28 +14,26 @@ from collections import Counter
 from collections.abc import Sequence
 
 from npsloop.services.classifier.stacking import CHAR_CACHE, add_dense_block, char_terms, word_grams, word_terms
+from npsloop.services.classifier.stored_model import SentimentStack
 
 SENTIMENTS = ("positive", "neutral", "negative")
-FORMAT = 1
 MIN_EXAMPLES = 200  # fewer sentiment labels: the built-in sentiment stands (the head lost at 100)
 MIN_PER_CLASS = 3  # each class needs a few examples for its weights to mean anything
 C = 1.0
 BLEND_AT = 150  # labels at which the fitted head and the built-in reading weigh the same
 TABLE_SMOOTHING = 1.0  # added to every cell of the built-in label x gold label table
 # ... and this to its diagonal: the built-in label is trusted as if 20 labels per class had
-# agreed with it. A few hundred labels hold only ~25 neutral ones; without it one unlucky sample
-# taught the table that the built-in "neutral" mostly meant "negative" and lost 0.06 (NHS, k=300).
+# agreed with it. A few hundred labels hold few neutral ones, and one unlucky sample could
+# teach the table that the built-in "neutral" mostly meant "negative".
 BUILTIN_AGREEMENT = 20.0
 WEIGHT_DIGITS = 4
-# The dense block's length against the unit-length text block. At k = 300 (NHS, 8 shuffles)
-# 1 and 2 scored a little below 1.5, 0.5 and 3 kept less than half of its gain.
-DENSE_SCALE = 1.5
+DENSE_SCALE = 1.5  # the comment vector's length against the unit-length text block
 
 Features = dict[str, float]
 
 
 def sentiment_meta(feats: Features, builtin_label: str, builtin_value: float) -> Features:
-    """The built-in model's sentiment readings of a comment (``training.features`` without its
+    """The built-in model's sentiment readings of a comment (``features.features`` without its
     words and theme evidence, plus the built-in label and value)."""
     meta = {f: v for f, v in feats.items() if not f.startswith(("w:", "b:", "lex:"))}
     meta["base:" + builtin_label] = 1.0
@@ -100,8 +78,8 @@ def fit_sentiment(
     *,
     dense: Sequence[Sequence[float]] | None = None,
     encoder: str | None = None,
-) -> dict | None:
-    """Fit the head on labelled comments; the JSON-ready head, or None when there are too few
+) -> SentimentStack | None:
+    """Fit the head on labelled comments; the stored head, or None when there are too few
     labels (``MIN_EXAMPLES`` in all, ``MIN_PER_CLASS`` of each sentiment). ``dense``: one
     vector per comment from the encoder called ``encoder`` (stored: reading needs it too)."""
     n = len(gold)
@@ -134,29 +112,26 @@ def fit_sentiment(
         block, term = str(name).split("|", 1)
         values = [round(float(w), WEIGHT_DIGITS) for w in row]
         vocab[block][term] = [round(idf[term], WEIGHT_DIGITS), *values] if block == "word" else values
-    stored = {
-        "format": FORMAT,
-        "blend": round(n / (n + BLEND_AT), 4),
-        "bias": [round(float(b), WEIGHT_DIGITS) for b in head.intercept_],
-        "builtin_table": builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
-        "vocab": vocab,
-        "examples": n,
-    }
-    if dense_block is not None:
-        stored["dense"] = dense_block
-    return stored
+    return SentimentStack(
+        blend=round(n / (n + BLEND_AT), 4),
+        bias=[round(float(b), WEIGHT_DIGITS) for b in head.intercept_],
+        builtin_table=builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
+        vocab=vocab,
+        examples=n,
+        dense=dense_block,
+    )
 
 
 class SentimentHead:
     """A stored head ready to read comments: one lookup per term (a word's character n-grams
     are looked up once and remembered), one small matrix product."""
 
-    def __init__(self, stored: dict) -> None:
+    def __init__(self, stored: SentimentStack) -> None:
         import numpy as np
 
-        self.blend = float(stored["blend"])
-        self.table = stored["builtin_table"]
-        words, meta = stored["vocab"].get("word", {}), stored["vocab"].get("meta", {})
+        self.blend = float(stored.blend)
+        self.table = stored.builtin_table
+        words, meta = stored.vocab.get("word", {}), stored.vocab.get("meta", {})
         # Text terms' rows first, then the meta features'. A text term's weights are stored
         # times its idf: its part of the score is then that row over the block's length.
         self.text_rows = len(words)
@@ -164,13 +139,14 @@ class SentimentHead:
         self.idf = np.array([entry[0] for entry in words.values()] + [0.0] * len(meta))
         weights = [[entry[0] * w for w in entry[1:]] for entry in words.values()] + list(meta.values())
         self.weights = np.array(weights, dtype=float).reshape(len(weights), 3)
-        self.bias = np.array(stored["bias"], dtype=float)
+        self.bias = np.array(stored.bias, dtype=float)
         # The dense block, one row per dimension in order, times the scale it was fitted with.
-        self.encoder = (stored.get("dense") or {}).get("encoder")
-        dense = stored["vocab"].get("dense", {})
+        self.encoder = stored.encoder
+        dense = stored.vocab.get("dense", {})
+        scale = stored.dense.scale if stored.dense is not None else DENSE_SCALE
         self.dense_weights = np.array([dense[str(i)] for i in range(len(dense))], dtype=float).reshape(
             len(dense), 3
-        ) * float((stored.get("dense") or {}).get("scale", DENSE_SCALE))
+        ) * float(scale)
         self._word_rows: dict[str, tuple[int, ...]] = {}
         self._np = np
 

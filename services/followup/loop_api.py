@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from npsloop.services.deliveries import customer_messages
 from npsloop.services.deliveries import repository as delivery_repository
 from npsloop.services.deliveries.schemas import DeliveryAttemptOut, DeliveryList, DeliveryOut
 from npsloop.services.followup import eligibility, outcomes, repository
@@ -146,9 +147,11 @@ async def channel_deliveries(
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryList:
-    """Alerts to policy channels with every attempt; ``status=dead`` lists what needs ops' attention."""
-    if channel is not None and channel not in request.app.state.runtime.policy.channels:
-        raise NotFound(f"channel {channel} is not in the policy file")
+    """Alerts to policy channels (and messages to customers, channel ``customer-email``) with every
+    attempt; ``status=dead`` lists what needs ops' attention."""
+    known = [*request.app.state.runtime.policy.channels, customer_messages.CHANNEL]
+    if channel is not None and channel not in known:
+        raise NotFound(f"channel {channel} is not in the policy file (nor {customer_messages.CHANNEL})")
     async with db.sessions() as session:
         rows = await delivery_repository.channel_deliveries(session, channel=channel, status=status, limit=limit)
         attempts = await delivery_repository.attempts_of(session, [d.id for d in rows])

@@ -304,3 +304,13 @@ async def business_outcomes(
         query = query.where(BusinessOutcome.account_id == account_id)
     query = query.order_by(BusinessOutcome.occurred_on.desc(), BusinessOutcome.recorded_at.desc()).limit(limit)
     return list((await session.scalars(query)).all())
+
+
+async def referral_requests_of(session: AsyncSession, customer_id: str, *, limit: int) -> list[ReferralRequest]:
+    query = (
+        select(ReferralRequest)
+        .where(ReferralRequest.customer_id == customer_id)
+        .order_by(ReferralRequest.requested_at.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())

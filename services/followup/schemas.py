@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -53,6 +54,19 @@ class TaskOut(BaseModel):
     )
     events: list[TaskEventOut] | None = None
 
+    @classmethod
+    def of(cls, task: Any, task_events: Sequence[Any] | None = None) -> TaskOut:
+        """The API's view of a stored task: SLA state derived, the audit trail when given."""
+        out = cls.model_validate(task)
+        out.breached = task.breached_at is not None
+        first_contact = task.acknowledged_at or task.resolved_at
+        out.sla_met = False if out.breached else (first_contact <= task.due_at if first_contact else None)
+        if task_events is not None:
+            out.events = [
+                TaskEventOut(type=e.type, actor=e.actor, note=e.note, data=e.data, at=e.at) for e in task_events
+            ]
+        return out
+
 
 class TaskList(BaseModel):
     tasks: list[TaskOut]
@@ -69,10 +83,22 @@ class NoteIn(BaseModel):
     note: NoteText
 
 
+class CustomerMessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+
+
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: OutcomeName = Field(description="contacted, resolved, no_response, churned, or your own")
     note: NoteText | None = None
+    customer_message: CustomerMessageIn | None = Field(
+        None,
+        description="Tell the customer what changed: emailed to the customer's address as a stored, retried"
+        " delivery (or only emitted as npsloop.followup.customer_messaged.v1 when the policy's"
+        " customer_messages.send_via is 'event'). 422 when the customer has no email or was erased.",
+    )
 
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

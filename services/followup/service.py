@@ -6,19 +6,22 @@ an outbox event in the same transaction.
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.followup import customers, repository, routing
-from npsloop.services.followup.models import ReferralRequest, Task, TaskEvent
+from npsloop.services.followup.eligibility import Eligibility, eligibility
+from npsloop.services.followup.models import BusinessOutcome, ReferralRequest, Task, TaskEvent
 from npsloop.shared import events, outbox, row_buffer
 from npsloop.shared.clock import Clock
 from npsloop.shared.observability import metrics
 from npsloop.shared.policy import Policy
-from npsloop.shared.problems import Conflict, NotFound
+from npsloop.shared.problems import Conflict, NotFound, UnprocessableContent
 
 SYSTEM_ACTOR = "npsloop"
 
@@ -84,8 +87,11 @@ async def consider_response(session: AsyncSession, classified: dict[str, Any], *
 
     Safe to run again for the same response (re-classification, late comment): a
     detractor never gets a second task, a promoter never a second referral request.
+    History past its SLA is left alone (:func:`closed_before_arrival`).
     """
     response, classification = classified["response"], classified["classification"]
+    if closed_before_arrival(response, policy=policy):
+        return
     category = classification.get("category")
     if category in ("promoter", "passive", "detractor"):
         await customers.note_answer(session, response, category, policy=policy, clock=clock)
@@ -99,6 +105,17 @@ async def consider_response(session: AsyncSession, classified: dict[str, Any], *
             record_task_event(session, existing, "response_updated", clock.now(), data={"themes": existing.themes})
     elif category == "promoter":
         await request_referral(session, response, policy=policy, clock=clock)
+
+
+def closed_before_arrival(response: dict[str, Any], *, policy: Policy) -> bool:
+    """An answer imported as history whose SLA, counted from ``responded_at``, had run out
+    when it arrived: it stays in NPS and trends, but no one is asked to follow it up (no
+    task, referral or review request, segment event or recovery) and it does not replace
+    the customer's newer category."""
+    if not response.get("history"):
+        return False
+    responded_at = datetime.fromisoformat(response["responded_at"])
+    return responded_at + policy.sla_for(facts_of(response)) <= datetime.fromisoformat(response["received_at"])
 
 
 async def prefetch(session: AsyncSession, classified: list[events.CloudEvent]) -> None:
@@ -258,13 +275,26 @@ async def add_note(session: AsyncSession, task_id: str, *, actor: str, note: str
 
 
 async def resolve(
-    session: AsyncSession, task_id: str, *, actor: str, outcome: str, note: str | None, clock: Clock
+    session: AsyncSession,
+    task_id: str,
+    *,
+    actor: str,
+    outcome: str,
+    note: str | None,
+    clock: Clock,
+    customer_message: dict[str, str] | None = None,
 ) -> Task:
+    """Resolve with an outcome; a repeat with the same outcome changes nothing and sends nothing.
+
+    ``customer_message`` (``subject``, ``body``) is announced as ``customer_messaged`` in the
+    same transaction, so the customer hears once per resolve whatever is retried.
+    """
     task = await _task_or_404(session, task_id)
     if task.status == "resolved":
         if task.outcome == outcome:
             return task
         raise Conflict(f"the task is already resolved with outcome '{task.outcome}'")
+    email = _customer_email(task) if customer_message is not None else None
     now = clock.now()
     if task.acknowledged_at is None:
         await breach_if_late(session, task, now, clock)
@@ -272,7 +302,33 @@ async def resolve(
     task.status, task.resolved_at, task.outcome = "resolved", now, outcome
     record_task_event(session, task, "resolved", now, actor=actor, note=note, data={"outcome": outcome})
     await emit_task_event(session, events.FOLLOWUP_RESOLVED, task, now, clock)
+    if customer_message is not None and email is not None:
+        message = {"to": email, "subject": customer_message["subject"], "body": customer_message["body"]}
+        record_task_event(session, task, "customer_messaged", now, actor=actor, note=None, data=message)
+        await outbox.emit(
+            session,
+            events.FOLLOWUP_CUSTOMER_MESSAGED,
+            key=task.customer_id,
+            subject=task.id,
+            time=now,
+            clock=clock,
+            data={**task_data(task), **message, "sent_by": actor},
+        )
     return task
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _customer_email(task: Task) -> str:
+    """The address a customer message goes to, or a 422 saying why there is none."""
+    email = (task.customer or {}).get("email")
+    if not isinstance(email, str) or not _EMAIL.match(email):
+        reason = "the customer has no email address, or was erased"
+        raise UnprocessableContent(
+            f"customer_message: {reason}", errors=[{"field": "customer_message", "message": reason}]
+        )
+    return email
 
 
 KEEP = object()  # "leave the assignee as it is" (None means "unassign")
@@ -305,3 +361,31 @@ async def reassign(
     record_task_event(session, task, "reassigned", now, actor=actor, note=note, data={"from": before, "to": after})
     await emit_task_event(session, events.FOLLOWUP_REASSIGNED, task, now, clock)
     return task
+
+
+@dataclass(frozen=True)
+class CustomerFollowUp:
+    """What follow-up knows of one customer: their category now, tasks, outcomes, referrals."""
+
+    category: str | None
+    tasks: list[Task]
+    business_outcomes: list[BusinessOutcome]
+    referral_requests: list[ReferralRequest]
+    eligibility: Eligibility
+
+
+async def customer_followup(
+    session: AsyncSession, customer_id: str, *, policy: Policy, clock: Clock, limit: int = 500
+) -> CustomerFollowUp:
+    current = await repository.customer_category(session, customer_id)
+    tasks = await repository.search(session, customer_id=customer_id, limit=limit)
+    tasks.sort(key=lambda task: (task.opened_at, task.id), reverse=True)  # newest first, like responses
+    return CustomerFollowUp(
+        category=current.category if current is not None else None,
+        tasks=tasks,
+        business_outcomes=await repository.business_outcomes(
+            session, customer_id=customer_id, account_id=None, limit=limit
+        ),
+        referral_requests=await repository.referral_requests_of(session, customer_id, limit=limit),
+        eligibility=await eligibility(session, customer_id=customer_id, account_id=None, policy=policy, clock=clock),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from npsloop.shared.db import Base, JSONText, UTCDateTime
@@ -34,6 +34,8 @@ class Response(Base):
     responded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     comment_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Imported from an earlier tool: follow-up skips it when its SLA had run out on arrival.
+    history: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         UniqueConstraint("source", "external_id"),

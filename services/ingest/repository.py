@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, func, literal_column, null, select, union_all
+from sqlalchemy import Text, and_, bindparam, func, literal_column, null, select, type_coerce, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,3 +131,30 @@ async def _find_pairs(
     conn = await session.connection()
     result = await conn.execute(queries[conn.dialect.name], _pair_params(conn.dialect.name, wanted))
     return {(r["source"], r[name]): dict(r) for r in result.mappings()}
+
+
+async def of_customer(session: AsyncSession, customer_id: str, *, limit: int) -> list[Response]:
+    """The customer's responses, newest answer first."""
+    query = (
+        select(Response)
+        .where(Response.customer_id == customer_id)
+        .order_by(Response.responded_at.desc(), Response.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def with_customer_text(session: AsyncSession, fragment: str, *, limit: int) -> list[Response]:
+    """Responses whose stored customer JSON contains ``fragment`` (a compact ``"key":value`` pair,
+    compared case-insensitively), newest first.
+
+    A scan of the column: meant for a person searching, not for hot paths.
+    """
+    escaped = fragment.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (
+        select(Response)
+        .where(func.lower(type_coerce(Response.customer, Text)).like(f"%{escaped}%", escape="\\"))
+        .order_by(Response.responded_at.desc(), Response.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())

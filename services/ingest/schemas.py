@@ -69,6 +69,12 @@ class ResponseIn(BaseModel):
     )
     responded_at: datetime | None = None
     external_id: Text200 | None = None
+    history: bool = Field(
+        False,
+        description="True for an answer imported from an earlier tool: when its follow-up window, counted "
+        "from responded_at, had already closed on arrival, it is classified and counted but opens no task "
+        "and sends no referral or review request.",
+    )
 
     @field_validator("responded_at")
     @classmethod
@@ -138,6 +144,7 @@ class ResponseOut(BaseModel):
     responded_at: datetime
     received_at: datetime
     external_id: str | None
+    history: bool = False
     category: str | None = None
     themes: list[ThemeOut] | None = None
     sentiment: str | None = None

@@ -71,6 +71,7 @@ def response_data(response: Response | dict[str, Any], *, received_at: str | Non
         "responded_at": received if row["responded_at"] is row["received_at"] else row["responded_at"].isoformat(),
         "received_at": received,
         "external_id": row["external_id"],
+        "history": row["history"],
     }
 
 
@@ -87,6 +88,7 @@ _COLUMNS = (
     "responded_at",
     "received_at",
     "external_id",
+    "history",
 )
 
 _STORED = (
@@ -108,6 +110,7 @@ _STORED = (
     "properties",
     "responded_at",
     "received_at",
+    "history",
 )
 _INSERT = BulkInsert(Response.__table__, _STORED)
 
@@ -137,6 +140,7 @@ def _new_row(submission: Submission, response_id: str, now: datetime) -> dict[st
         "properties": payload.properties,
         "responded_at": payload.responded_at or now,
         "received_at": now,
+        "history": payload.history,
     }
 
 
@@ -178,6 +182,7 @@ class Draft:
             json_text(r["properties"]),
             stored_now if r["responded_at"] is r["received_at"] else stored_datetime(r["responded_at"], dialect),
             stored_now,
+            r["history"],
         )
         self.entry = (
             self.event_id,
@@ -434,3 +439,45 @@ async def add_comment(session: AsyncSession, response_id: str, comment: str, *, 
     )
     await outbox.append(session, event, clock=clock)
     return response
+
+
+async def customer_responses(session: AsyncSession, customer_id: str, *, limit: int = 500) -> list[dict[str, Any]]:
+    """The customer's responses as the API shows them (newest first), without classification."""
+    return [response_data(row) for row in await repository.of_customer(session, customer_id, limit=limit)]
+
+
+async def find_customers(
+    session: AsyncSession, *, email: str | None, customer_id: str | None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Customers by exact id or by email (case-insensitive), each with their newest identity."""
+    if customer_id:
+        rows = await repository.of_customer(session, customer_id, limit=1)
+    elif email:
+        # Emails are stored as sent; the text match narrows, the comparison below decides.
+        wanted = email.strip().lower()
+        fragment = json_text({"email": email.strip()})[1:-1]  # '"email":"…"' as stored
+        rows = [
+            row
+            for row in await repository.with_customer_text(session, fragment, limit=1000)
+            if str((row.customer or {}).get("email") or "").lower() == wanted
+        ]
+    else:
+        rows = []
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:  # newest first: the first row of a customer is their current identity
+        if row.customer_id not in found and len(found) < limit:
+            customer = row.customer or {}
+            found[row.customer_id] = {
+                "customer_id": row.customer_id,
+                "name": customer.get("name"),
+                "email": customer.get("email"),
+                "account_id": row.account_id,
+                "last_responded_at": row.responded_at,
+            }
+    return list(found.values())
+
+
+async def stored_external_ids(session: AsyncSession, source: str, external_ids: set[str]) -> set[str]:
+    """Which of ``external_ids`` are already stored for ``source`` (a dry run's duplicates)."""
+    found = await repository.find_by_external_ids(session, {(source, e) for e in external_ids})
+    return {external for _, external in found}

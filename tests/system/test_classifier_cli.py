@@ -11,7 +11,7 @@ import subprocess
 
 from sqlalchemy import func, select
 
-from npsloop.services.classifier.model import load_classifier
+from npsloop.services.classifier.active import load_classifier
 from npsloop.services.followup.models import Task
 from npsloop.shared.models import EventLogEntry
 from tests.factories import post_response
@@ -45,6 +45,25 @@ def test_classify_reads_json_lines_and_writes_one_classification_per_line(tmp_pa
     assert out[1]["category"] is None and out[1]["sentiment"] == "positive"
     assert out[2]["category"] == "promoter" and out[2]["themes"] == []
     assert all(o["classifier_version"] for o in out)
+
+
+def test_classify_refuses_a_stored_model_in_another_format_and_says_what_to_do(tmp_path):
+    folder = tmp_path / "classifier"
+    folder.mkdir()
+    (folder / "trained-20300101T000000Z.json").write_text(json.dumps({"format": 999}))
+    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path))
+    result = subprocess.run(
+        [*processes.npsloop_command(), "classify"],
+        input=json.dumps({"id": "a", "score": 2, "comment": "Too expensive"}),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert "format 999" in result.stderr and "npsloop classifier train" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_the_command_prints_both_models_figures_and_refuses_bad_folds(tmp_path):

@@ -3,11 +3,19 @@
 "use strict";
 
 const KEY_STORAGE = "npsloop.apiKey";
+// The application's root, frozen before any history change: the server writes <base href>
+// relative to the page's own address, so everything works under a reverse proxy's path too.
+const ROOT = new URL(document.baseURI);
+const at = (path) => new URL(path.replace(/^\//, ""), ROOT);
 const SVG_NS = "http://www.w3.org/2000/svg";
 const OUTCOMES = ["resolved", "contacted", "no_response", "churned"];
 // The server's clock decides what "now" and "the last 90 days" mean (it may differ from
 // this device's, and tests run it on a manual clock), so the page tracks the skew.
-const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [] };
+const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [], customer: null, themes: null, classifier: null, openSections: new Set(), drafts: {}, scopes: null, nextCursor: null };
+const PAGE_SIZE = 50;
+// Which scope each view needs; a key sees only the views it may read.
+const VIEW_SCOPES = { overview: "analytics:read", inbox: "tasks:read", sla: "analytics:read" };
+const may = (scope) => !state.scopes || state.scopes.includes("admin") || state.scopes.includes(scope);
 
 // ---------- small DOM helpers ----------
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -52,6 +60,8 @@ const fmt = {
   date: (iso) => new Date(iso).toLocaleDateString(undefined, { month: "short", day: "numeric" }),
   when: (iso) => new Date(iso).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }),
   label: (id) => (id === null || id === undefined ? "(none)" : String(id).replace(/_/g, " ")),
+  // A theme's name as the taxonomy gives it (the policy may rename themes), else its id made readable.
+  theme: (id) => (state.themes && state.themes[id]) || fmt.label(id),
 };
 
 function relative(iso) {
@@ -70,7 +80,7 @@ async function api(path, options = {}) {
   const key = sessionStorage.getItem(KEY_STORAGE);
   const headers = { Authorization: "Bearer " + key, Accept: "application/json", ...(options.headers || {}) };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  const reply = await fetch(path, { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+  const reply = await fetch(at(path), { ...options, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
   if (reply.status === 401) { signOut("Your API key was not accepted. Sign in again."); throw new ApiError(401, "unauthorized"); }
   if (!reply.ok) {
     let detail = reply.statusText;
@@ -84,7 +94,17 @@ function serverNow() {
   return new Date(Date.now() + (state.skew || 0));
 }
 
+async function loadClassifier() {
+  try {
+    const info = await api("/v1/classifier");
+    state.classifier = info;
+    state.themes = Object.fromEntries(info.themes.map((t) => [t.id, t.label]));
+    $("#classifier-version").textContent = `classifier ${info.version}${info.kind === "trained" ? " (trained)" : ""}`;
+  } catch (err) { if (err.status !== 401) state.themes = {}; }
+}
+
 async function syncClock() {
+  if (!may("analytics:read")) { state.skew = 0; return; } // only the reports carry the server's now
   // A one-second period in the past: the cheapest report, and it carries the server's now.
   const probe = await api("/v1/analytics/followup?from=2000-01-01T00:00:00Z&to=2000-01-01T00:00:01Z");
   state.skew = new Date(probe.now).getTime() - Date.now();
@@ -128,29 +148,107 @@ async function signIn(event) {
 async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
-  await refresh();
+  await route();
+}
+
+// ---------- addresses ----------
+// /tasks/<id> and /customers/<id> open the page on that task or customer (alerts and digests
+// link there); ?team=<team> opens the inbox on a team. Opening things updates the address.
+function here() {
+  const rest = location.pathname.slice(ROOT.pathname.length);
+  const [kind, ...id] = rest.split("/");
+  return { kind, id: id.length ? decodeURIComponent(id.join("/")) : null, team: new URLSearchParams(location.search).get("team") };
+}
+
+function go(path, replace = false) {
+  const url = at(path).href;
+  if (url !== location.href) history[replace ? "replaceState" : "pushState"](null, "", url);
+}
+
+async function loadScopes() {
+  try {
+    state.scopes = (await api("/v1/me")).scopes;
+  } catch (err) { if (err.status === 401) throw err; state.scopes = null; }
+  for (const tab of $$(".tabs [role=tab]")) tab.hidden = !may(VIEW_SCOPES[tab.dataset.view]);
+  $("#customer-search-form").hidden = !may("responses:read");
+  if (!may(VIEW_SCOPES[state.view])) state.view = Object.keys(VIEW_SCOPES).find((v) => may(VIEW_SCOPES[v])) || "inbox";
+}
+
+async function loadProperties() {
+  if (!may("analytics:read")) return;
+  try {
+    const { properties } = await api("/v1/analytics/properties?" + periodQuery());
+    const select = $("#group-by");
+    for (const old of $$("option[data-property]", select)) old.remove();
+    for (const p of properties.slice(0, 30)) select.append(h("option", { value: "properties." + p.name, "data-property": p.name, text: "property: " + p.name }));
+    if (state.groupBy) select.value = state.groupBy;
+  } catch (_) { /* the menu keeps its fixed choices */ }
+}
+
+// The inbox's filters live in the address (?status=&team=&assignee=&breached=), so a filtered
+// inbox can be bookmarked and shared.
+const FILTERS = ["status", "team", "assignee"];
+function filtersFromAddress(params) {
+  const form = $("#inbox-filters");
+  let any = false;
+  for (const name of FILTERS) if (params.has(name)) { form.elements[name].value = params.get(name); any = true; }
+  if (params.has("breached")) { form.elements.breached.checked = params.get("breached") === "true"; any = true; }
+  return any;
+}
+function filtersToAddress() {
+  const form = $("#inbox-filters");
+  const params = new URLSearchParams();
+  for (const name of FILTERS) if (form.elements[name].value.trim()) params.set(name, form.elements[name].value.trim());
+  if (form.elements.breached.checked) params.set("breached", "true");
+  const url = new URL(location.href);
+  url.search = params.toString();
+  history.replaceState(null, "", url);
+}
+
+async function route() {
+  if (state.scopes === null) await loadScopes();
+  const { kind, id, team } = here();
+  if (!kind && filtersFromAddress(new URLSearchParams(location.search))) return show("inbox", { keepAddress: true });
+  if (kind === "tasks" && id) {
+    state.selected = id;
+    $("#inbox-filters").elements.status.value = "";
+    return show("inbox", { keepAddress: true });
+  }
+  if (kind === "customers" && id) return openCustomer(id, { keepAddress: true });
+  if (team) {
+    $("#inbox-filters").elements.team.value = team;
+    return show("inbox", { keepAddress: true });
+  }
+  return show(state.view, { keepAddress: true });
 }
 
 // ---------- views ----------
-function show(view) {
+function show(view, { keepAddress = false } = {}) {
   state.view = view;
   for (const tab of $$(".tabs [role=tab]")) tab.setAttribute("aria-selected", String(tab.dataset.view === view));
   for (const section of $$(".view")) section.hidden = section.id !== "view-" + view;
-  refresh();
+  if (!keepAddress) go(view === "inbox" && state.selected ? "tasks/" + encodeURIComponent(state.selected) : "");
+  return refresh();
 }
 
 async function refresh() {
   banner("");
   try {
     if (state.skew === null) await syncClock();
-    const followup = await api("/v1/analytics/followup?" + periodQuery());
-    state.now = followup.now;
-    state.skew = new Date(followup.now).getTime() - Date.now();
-    renderCounts(followup);
+    if (state.themes === null) { await loadClassifier(); loadProperties(); } // once the server's clock is known
+    const followup = may("analytics:read") ? await api("/v1/analytics/followup?" + periodQuery()) : null;
+    if (followup) {
+      state.now = followup.now;
+      state.skew = new Date(followup.now).getTime() - Date.now();
+      renderCounts(followup);
+    } else state.now = serverNow().toISOString();
     if (state.view === "overview") await renderOverview(followup);
     if (state.view === "inbox") await renderInbox();
     if (state.view === "sla") await renderSla(followup);
+    if (state.view === "customer" && state.customer) await renderCustomer(state.customer);
   } catch (err) {
+    // A key for tasks only cannot read the overview: take it to its inbox instead.
+    if (err.status === 403 && state.view === "overview") return show("inbox");
     if (err.status !== 401) banner(err.status === 403 ? "This API key lacks a scope this page needs: " + err.message : "Could not load: " + err.message);
   }
 }
@@ -164,10 +262,11 @@ function renderCounts(followup) {
 // ---------- overview ----------
 async function renderOverview(followup) {
   const q = periodQuery();
-  const [trend, groups, themes] = await Promise.all([
+  const [trend, groups, themes, outcomes] = await Promise.all([
     api("/v1/nps?" + q + "&interval=" + state.interval),
     api("/v1/nps?" + q + "&group_by=" + encodeURIComponent(state.groupBy)),
     api("/v1/analytics/themes?" + q),
+    api("/v1/analytics/outcomes?" + q),
   ]);
   const o = trend.overall;
   $("[data-testid=kpi-nps]").textContent = fmt.nps(o.nps);
@@ -185,10 +284,26 @@ async function renderOverview(followup) {
   $("[data-testid=kpi-recovery-detail]").textContent =
     `${rec.recovered} of ${rec.answered_again} who answered again won back · ${rec.resolved_tasks} tasks resolved`;
   donut($("#recovery-donut"), rec.rate);
-  trendChart($("#trend-chart"), o.intervals || []);
+  trendChart($("#trend-chart"), o.intervals || [], trend.benchmarks || []);
+  outcomesTable($("#outcomes-table"), outcomes);
   groupChart($("#group-chart"), groups.groups, state.groupBy);
   themeChart($("#theme-chart"), themes.themes);
   ageChart($("#age-chart"), followup.open_tasks_by_age.buckets);
+}
+
+// Revenue and customers by NPS category and business outcome ("revenue from detractors who churned").
+function outcomesTable(container, report) {
+  const names = ["churned", "renewed", "expanded", "contracted"];
+  const rows = report.categories.filter((c) => names.some((n) => c.outcomes[n].outcomes > 0));
+  if (!rows.length) return empty(container, "No business outcomes recorded in this period.");
+  const money = (cell) => (cell.outcomes ? `${cell.revenue.toLocaleString()}${cell.currencies.length === 1 ? " " + cell.currencies[0] : ""}` : "–");
+  container.replaceChildren(h("table", { class: "outcomes" },
+    h("thead", {}, h("tr", {}, h("th", { text: "" }), names.map((n) => h("th", { text: fmt.label(n) })))),
+    h("tbody", {}, rows.map((c) => h("tr", { "data-testid": "outcome-row", "data-category": c.category },
+      h("th", { text: fmt.label(c.category) }),
+      names.map((n) => h("td", { "data-outcome": n, "data-revenue": c.outcomes[n].revenue,
+        title: `${c.outcomes[n].customers} customers, ${c.outcomes[n].outcomes} outcomes` },
+        h("strong", { text: money(c.outcomes[n]) }), h("br"), h("small", { class: "muted", text: `${c.outcomes[n].customers} customers` }))))))));
 }
 
 function donut(svg, rate) {
@@ -204,10 +319,10 @@ function empty(container, text) {
   container.replaceChildren(h("p", { class: "empty", text }));
 }
 
-function trendChart(container, points) {
+function trendChart(container, points, benchmarks = []) {
   if (!points.some((p) => p.total > 0)) return empty(container, "No responses in this period yet.");
   const W = 720, H = 260, L = 44, R = 12, T = 12, B = 30;
-  const values = points.filter((p) => p.total > 0).flatMap((p) => [p.ci_low, p.ci_high, p.nps]);
+  const values = points.filter((p) => p.total > 0).flatMap((p) => [p.ci_low, p.ci_high, p.nps]).concat(benchmarks.map((b) => b.nps));
   let lo = Math.max(-100, Math.floor((Math.min(...values, 0) - 5) / 20) * 20);
   let hi = Math.min(100, Math.ceil((Math.max(...values, 0) + 5) / 20) * 20);
   if (hi - lo < 40) { hi = Math.min(100, hi + 20); lo = Math.max(-100, lo - 20); }
@@ -233,6 +348,13 @@ function trendChart(container, points) {
     const lower = seg.slice().reverse().map(([p, i]) => `${x(i)},${y(p.ci_low)}`);
     svg.append(s("polygon", { points: upper.concat(lower).join(" "), class: "band" }));
     svg.append(s("polyline", { points: seg.map(([p, i]) => `${x(i)},${y(p.nps)}`).join(" "), class: "line" }));
+  }
+  // The policy's references (an industry average, a target) as dashed lines with their names.
+  for (const b of benchmarks) {
+    const g = s("g", { "data-testid": "benchmark-line", "data-name": b.name, "data-nps": b.nps });
+    g.append(s("line", { x1: L, x2: W - R, y1: y(b.nps), y2: y(b.nps), class: "benchmark" }));
+    g.append(s("text", { x: W - R - 4, y: y(b.nps) - 4, class: "tick benchmark-label", "text-anchor": "end" }, `${b.name} ${fmt.nps(b.nps)}`));
+    svg.append(g);
   }
   const every = Math.ceil(points.length / 8);
   points.forEach((p, i) => {
@@ -347,12 +469,17 @@ function taskItem(task, onOpen) {
         h("span", { class: "muted", text: task.team || "" }))));
 }
 
-async function renderInbox() {
+async function renderInbox({ more = false } = {}) {
   const form = $("#inbox-filters");
-  const params = new URLSearchParams({ limit: "200" });
-  for (const name of ["status", "team", "assignee"]) if (form.elements[name].value.trim()) params.set(name, form.elements[name].value.trim());
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  for (const name of FILTERS) if (form.elements[name].value.trim()) params.set(name, form.elements[name].value.trim());
   if (form.elements.breached.checked) params.set("breached", "true");
-  const { tasks } = await api("/v1/tasks?" + params);
+  if (more && state.nextCursor) params.set("cursor", state.nextCursor);
+  // A page at a time: a large inbox is not one endless page.
+  const page = await api("/v1/tasks?" + params);
+  state.nextCursor = page.next_cursor;
+  const tasks = more ? state.tasks.concat(page.tasks) : page.tasks;
+  $("#inbox-more").hidden = !page.next_cursor;
   // Most urgent first: the earliest due among unresolved, the latest among resolved.
   tasks.sort((a, b) => (a.status === "resolved" ? new Date(b.resolved_at) - new Date(a.resolved_at) : new Date(a.due_at) - new Date(b.due_at)));
   state.tasks = tasks;
@@ -367,7 +494,11 @@ async function openTask(id, scroll = true) {
   for (const b of $$("#task-list .task")) b.classList.toggle("selected", b.dataset.taskId === id);
   const panel = $("#task-detail");
   let task;
-  try { task = await api("/v1/tasks/" + encodeURIComponent(id)); } catch (err) { banner(err.message); return; }
+  try { task = await api("/v1/tasks/" + encodeURIComponent(id)); } catch (err) {
+    banner(err.status === 404 ? `Task ${id} does not exist (or was erased).` : err.message);
+    return;
+  }
+  if (state.view === "inbox") go("tasks/" + encodeURIComponent(id));
   panel.replaceChildren(taskDetail(task));
   panel.hidden = false;
   document.body.classList.add("detail-open");
@@ -375,6 +506,7 @@ async function openTask(id, scroll = true) {
 }
 
 function closeTask() {
+  if (state.selected && state.view === "inbox") go("");
   state.selected = null;
   $("#task-detail").hidden = true;
   document.body.classList.remove("detail-open");
@@ -383,26 +515,80 @@ function closeTask() {
 
 function taskDetail(task) {
   const c = task.customer || {};
-  const note = h("textarea", { rows: 3, placeholder: "What did you do or learn?", "data-testid": "task-note", maxlength: 10000 });
+  // What the lead types survives the pane being rebuilt by a refresh (drafts per task).
+  const draft = (state.drafts[task.id] ||= {});
+  const kept = (el, key, initial = "") => {
+    el.value = key in draft ? draft[key] : initial;
+    el.addEventListener("input", () => {
+      draft[key] = el.value;
+      // Typed into a pane a refresh has just replaced: the live pane shows it too.
+      const live = $(`#task-detail [data-testid="${el.dataset.testid}"]`);
+      if (live && live !== el) live.value = el.value;
+    });
+    return el;
+  };
+  const note = kept(h("textarea", { rows: 3, placeholder: "What did you do or learn?", "data-testid": "task-note", maxlength: 10000 }), "note");
   const outcome = h("select", { "data-testid": "task-outcome" }, OUTCOMES.map((o) => h("option", { value: o, text: fmt.label(o) })));
   const resolved = task.status === "resolved";
   const act = (path, body, done) => async () => {
     try {
       const payload = typeof body === "function" ? body() : body;
       await api(`/v1/tasks/${encodeURIComponent(task.id)}/${path}`, { method: "POST", body: payload });
+      if (path === "resolve") delete state.drafts[task.id];
+      else if (path === "reassign") { delete draft.assignee; delete draft.team; }
+      else if (path === "notes" || path === "acknowledge") draft.note = "";
+      await refresh(); // it clears the banner, so the confirmation comes after
       banner(done);
-      await refresh();
     } catch (err) { if (err.status !== 401) banner(err.message); }
   };
   const noteValue = () => note.value.trim() || undefined;
+  // The pane is rebuilt on every refresh: a section the lead opened stays open.
+  const section = (name, title, ...children) => {
+    const el = h("details", { class: "pane-section", "data-testid": name + "-section", open: state.openSections.has(name) },
+      h("summary", { text: title }), ...children);
+    el.addEventListener("toggle", () => state.openSections[el.open ? "add" : "delete"](name));
+    return el;
+  };
+  const assignee = kept(h("input", { placeholder: "person", "data-testid": "task-assignee", maxlength: 200 }), "assignee", task.assignee || "");
+  const team = kept(h("input", { placeholder: "team", "data-testid": "task-team", maxlength: 100 }), "team", task.team || "");
+  const reassignBody = () => {
+    const body = {};
+    if (assignee.value.trim() !== (task.assignee || "")) body.assignee = assignee.value.trim() || null;
+    if (team.value.trim() && team.value.trim() !== task.team) body.team = team.value.trim();
+    return body;
+  };
+  const current = new Set((task.themes || []).map((t) => t.id));
+  const themeBoxes = Object.entries(state.themes || {}).map(([id, label]) =>
+    h("label", { class: "check" }, h("input", { type: "checkbox", value: id, checked: current.has(id), "data-testid": "theme-" + id }), " " + label));
+  const sentiment = h("select", { "data-testid": "task-sentiment" },
+    h("option", { value: "", text: "sentiment: keep" }), ["positive", "neutral", "negative"].map((v) => h("option", { value: v, text: v })));
+  const correct = async () => {
+    const body = { themes: themeBoxes.map((l) => $("input", l)).filter((i) => i.checked).map((i) => i.value) };
+    if (sentiment.value) body.sentiment = sentiment.value;
+    try {
+      await api(`/v1/responses/${encodeURIComponent(task.response_id)}/classification`, { method: "PUT", body });
+      await refresh();
+      banner("Correction saved: it wins from now on and teaches the next trained classifier.");
+    } catch (err) { if (err.status !== 401) banner(err.message); }
+  };
+  const hasEmail = /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(c.email || "");
+  const subject = kept(h("input", { placeholder: "Subject", "data-testid": "message-subject", maxlength: 200 }), "subject");
+  const message = kept(h("textarea", { rows: 4, placeholder: `What changed, in your words to ${c.name || c.email || "the customer"}`, "data-testid": "message-body", maxlength: 10000 }), "message");
+  const resolveBody = () => {
+    const body = { outcome: outcome.value, note: noteValue() };
+    if (subject.value.trim() && message.value.trim()) body.customer_message = { subject: subject.value.trim(), body: message.value.trim() };
+    return body;
+  };
   return h("div", { "data-task-id": task.id },
     h("div", { class: "detail-head" },
       scoreBadge(task.score),
       h("div", {}, h("h2", { text: c.name || c.email || task.customer_id }),
         h("p", { class: "muted", text: [c.email, task.account_id, task.segment].filter(Boolean).join(" · ") })),
       h("button", { class: "close", "aria-label": "Close", "data-testid": "task-close", onclick: closeTask, text: "×" })),
+    h("p", {}, h("a", { href: at("customers/" + encodeURIComponent(task.customer_id)).href, "data-testid": "task-customer-link",
+      onclick: (e) => { e.preventDefault(); openCustomer(task.customer_id); } }, "The customer's story →")),
     h("blockquote", { text: task.comment || "(no comment)" }),
-    h("p", { class: "chips" }, (task.themes || []).map((t) => h("span", { class: "chip", text: fmt.label(t.id) }))),
+    h("p", { class: "chips" }, (task.themes || []).map((t) => h("span", { class: "chip", text: fmt.theme(t.id) }))),
     h("dl", { class: "facts" },
       h("dt", { text: "Status" }), h("dd", { "data-testid": "task-status", text: task.status + (task.outcome ? " — " + task.outcome : "") }),
       h("dt", { text: "Due" }), h("dd", { text: `${fmt.when(task.due_at)} (${relative(task.due_at)})${task.breached ? " · breached" : ""}` }),
@@ -412,13 +598,83 @@ function taskDetail(task) {
       h("div", { class: "actions" },
         task.status === "open" ? h("button", { "data-testid": "task-acknowledge", onclick: act("acknowledge", () => ({ note: noteValue() }), "Acknowledged.") }, "Acknowledge") : null,
         h("button", { "data-testid": "task-add-note", onclick: () => { if (noteValue()) act("notes", { note: noteValue() }, "Note added.")(); } }, "Add note")),
+      section("reassign", "Reassign",
+        h("div", { class: "actions" }, assignee, team,
+          h("button", { "data-testid": "task-reassign", onclick: () => { const b = reassignBody(); if (Object.keys(b).length) act("reassign", b, "Reassigned.")(); } }, "Reassign"))),
+      section("correct", "Correct themes and sentiment",
+        h("div", { class: "theme-picker" }, themeBoxes),
+        h("div", { class: "actions" }, sentiment, h("button", { "data-testid": "task-correct", onclick: correct }, "Save correction"))),
+      hasEmail ? section("message", `Tell ${c.email} what changed (sent when you resolve)`, subject, message) : null,
       h("div", { class: "actions resolve" },
         h("label", {}, "Outcome ", outcome),
-        h("button", { class: "primary", "data-testid": "task-resolve", onclick: () => act("resolve", { outcome: outcome.value, note: noteValue() }, "Resolved.")() }, "Resolve"))),
+        h("button", { class: "primary", "data-testid": "task-resolve", onclick: () => act("resolve", resolveBody, "Resolved.")() }, "Resolve"))),
     h("h3", { text: "Timeline" }),
     h("ol", { class: "timeline", "data-testid": "task-timeline" }, (task.events || []).map((e) =>
       h("li", {}, h("strong", { text: fmt.label(e.type) }), " ", h("span", { class: "muted", text: `${fmt.when(e.at)} · ${e.actor}` }),
         e.note ? h("p", { text: e.note }) : null))));
+}
+
+// ---------- customer ----------
+async function openCustomer(id, { keepAddress = false } = {}) {
+  state.customer = id;
+  state.view = "customer";
+  for (const tab of $$(".tabs [role=tab]")) tab.setAttribute("aria-selected", "false");
+  for (const section of $$(".view")) section.hidden = section.id !== "view-customer";
+  if (!keepAddress) go("customers/" + encodeURIComponent(id));
+  return refresh();
+}
+
+async function renderCustomer(id) {
+  const view = $("#customer-story");
+  let story;
+  try { story = await api("/v1/customers/" + encodeURIComponent(id)); } catch (err) {
+    if (err.status === 401) return;
+    view.replaceChildren(h("p", { class: "empty", "data-testid": "customer-missing",
+      text: err.status === 404 ? `No customer "${id}": never answered, or erased.` : "Could not load: " + err.message }));
+    return;
+  }
+  const c = story.customer || {};
+  const e = story.eligibility;
+  const openTaskHere = (taskId) => { state.selected = taskId; show("inbox"); };
+  view.replaceChildren(
+    h("header", { class: "detail-head" },
+      story.responses.length ? scoreBadge(story.responses[0].score) : null,
+      h("div", {},
+        h("h2", { "data-testid": "customer-name", text: c.name || c.email || story.customer_id }),
+        h("p", { class: "muted", text: [c.email, story.account_id, story.segment, story.customer_id].filter(Boolean).join(" · ") }),
+        h("p", {}, h("span", { class: "chip", "data-testid": "customer-category", text: fmt.label(story.category) }), " ",
+          h("span", { class: "muted", "data-testid": "customer-eligibility",
+            text: e.eligible ? "may be surveyed now" : `next survey from ${fmt.when(e.next_eligible_at)}` })))),
+    h("div", { class: "grid2" },
+      h("article", { class: "card" }, h("h3", { text: `Answers (${story.responses.length})` }),
+        h("ol", { class: "timeline", "data-testid": "customer-responses" }, story.responses.map((r) =>
+          h("li", { "data-response-id": r.id },
+            scoreBadge(r.score), " ", h("strong", { text: fmt.label(r.category) }), " ",
+            h("span", { class: "muted", text: [fmt.when(r.responded_at), r.touchpoint, r.sentiment].filter(Boolean).join(" · ") }),
+            h("blockquote", { text: r.comment || "(no comment)" }),
+            h("p", { class: "chips" }, (r.themes || []).map((t) => h("span", { class: "chip", text: fmt.theme(t.id) }))))))),
+      h("article", { class: "card" }, h("h3", { text: `Follow-up tasks (${story.tasks.length})` }),
+        h("ul", { class: "task-list compact", "data-testid": "customer-tasks" }, story.tasks.map((t) => taskItem(t, openTaskHere))),
+        h("h3", { text: "Business outcomes" }),
+        h("ul", { class: "plain", "data-testid": "customer-outcomes" }, story.business_outcomes.length
+          ? story.business_outcomes.map((o) => h("li", { text: [fmt.label(o.outcome), o.revenue !== null ? `${o.revenue} ${o.currency || ""}`.trim() : null, o.occurred_on].filter(Boolean).join(" · ") }))
+          : h("li", { class: "muted", text: "None recorded." })),
+        h("h3", { text: "Referral requests" }),
+        h("ul", { class: "plain" }, story.referral_requests.length
+          ? story.referral_requests.map((r) => h("li", { text: fmt.when(r.requested_at) }))
+          : h("li", { class: "muted", text: "None sent." })))));
+}
+
+async function searchCustomer(event) {
+  event.preventDefault();
+  const text = $("#customer-search").value.trim();
+  if (!text) return;
+  if (!text.includes("@")) return openCustomer(text);
+  try {
+    const { customers } = await api("/v1/customers?" + new URLSearchParams({ email: text }));
+    if (customers.length === 1) return openCustomer(customers[0].customer_id);
+    banner(customers.length ? `${customers.length} customers use ${text}: ${customers.map((c) => c.customer_id).join(", ")}` : `No customer with the email ${text}.`);
+  } catch (err) { if (err.status !== 401) banner(err.message); }
 }
 
 // ---------- SLA board ----------
@@ -481,8 +737,11 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#group-by").addEventListener("change", (e) => { state.groupBy = e.target.value; refresh(); });
   for (const b of $$("[data-export]")) b.addEventListener("click", () => download(b.dataset.export));
   const filters = $("#inbox-filters");
-  filters.addEventListener("change", () => renderInbox().catch((err) => banner(err.message)));
-  filters.addEventListener("submit", (e) => { e.preventDefault(); renderInbox().catch((err) => banner(err.message)); });
+  filters.addEventListener("change", () => { filtersToAddress(); renderInbox().catch((err) => banner(err.message)); });
+  filters.addEventListener("submit", (e) => { e.preventDefault(); filtersToAddress(); renderInbox().catch((err) => banner(err.message)); });
+  $("#inbox-more").addEventListener("click", () => renderInbox({ more: true }).catch((err) => banner(err.message)));
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeTask(); });
+  $("#customer-search-form").addEventListener("submit", searchCustomer);
+  window.addEventListener("popstate", () => { if (sessionStorage.getItem(KEY_STORAGE)) route(); });
   if (sessionStorage.getItem(KEY_STORAGE)) start(); else signOut("");
 });

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
+from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.commands import run_classify, run_train
-from npsloop.services.classifier.model import load_classifier
 from npsloop.services.classifier.training import LabelledExample
 
 

@@ -16,10 +16,13 @@ from datetime import UTC, datetime
 import pytest
 
 from npsloop.services.classifier import embeddings, static_vectors
+from npsloop.services.classifier.active import load_latest
 from npsloop.services.classifier.commands import run_classify, run_train
 from npsloop.services.classifier.embeddings import CachedEncoder, EmbeddingsUnavailable
 from npsloop.services.classifier.model import BuiltinClassifier
-from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, load_latest, save, train
+from npsloop.services.classifier.stored_model import DenseBlock, save
+from npsloop.services.classifier.trained import TrainedClassifier
+from npsloop.services.classifier.training import LabelledExample, train
 from tests.services.classifier.test_stacking import comments
 
 SYNONYMS = ("tannoy", "megaphone", "loudspeaker")  # one concept, three words: only the encoder knows
@@ -72,12 +75,13 @@ def test_embeddings_carry_a_theme_to_a_word_no_label_showed():
     without = TrainedClassifier(train(organisation(), themes=base.themes, base=base), base)
     model = train(organisation(), themes=base.themes, base=base, encoder=encoder)
     with_embeddings = TrainedClassifier(model, base, encoder)
-    assert model.theme_stack["dense"] == {"encoder": encoder.name, "dimension": 8, "scale": 3.0}
-    assert model.trained_on["embeddings"] == encoder.name
+    stack = model.theme_stack
+    assert stack is not None and stack.dense == DenseBlock(encoder=encoder.name, dimension=8, scale=3.0)
+    assert model.trained_on.embeddings == encoder.name
     # sentences are read on their own with the static vectors only (measured there)
-    assert "sentences" not in model.theme_stack and with_embeddings.sentence_threshold is None
-    column = model.theme_stack["columns"].index(THEME)
-    assert model.theme_stack["vocab"]["dense"]["0"][column] > 0  # the concept pulls towards the theme
+    assert stack.sentences is None and with_embeddings.sentence_threshold is None
+    column = stack.columns.index(THEME)
+    assert stack.vocab["dense"]["0"][column] > 0  # the concept pulls towards the theme
     assert tagged(without, unseen) == 0  # words and n-grams cannot know "loudspeaker"
     assert tagged(with_embeddings, unseen) == 20
     assert tagged(with_embeddings, plain) == 0
@@ -189,7 +193,8 @@ def test_a_model_trained_with_minilm_is_stored_reloaded_and_applied(tmp_path):
     base = BuiltinClassifier()
     encoder = embeddings.load_encoder()
     model = train(organisation(), themes=base.themes, base=base, encoder=encoder)
-    assert model.theme_stack["dense"] == {"encoder": encoder.name, "dimension": 384, "scale": 3.0}
+    assert model.theme_stack is not None
+    assert model.theme_stack.dense == DenseBlock(encoder=encoder.name, dimension=384, scale=3.0)
     version = save(model, tmp_path)
     loaded = load_latest(tmp_path, base=base)  # loads the encoder the stored heads name
     assert loaded is not None and loaded.version == version and loaded.encoder.name == encoder.name

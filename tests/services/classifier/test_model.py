@@ -1,12 +1,12 @@
 import pytest
 
+from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.model import (
     BuiltinClassifier,
     Classification,
     Classifier,
     ThemeScore,
     category_for_score,
-    load_classifier,
 )
 from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
 

@@ -6,9 +6,12 @@ import random
 import pytest
 
 from npsloop.services.classifier import training
+from npsloop.services.classifier.active import load_latest
 from npsloop.services.classifier.model import BuiltinClassifier
+from npsloop.services.classifier.stored_model import SentenceReading, save
 from npsloop.services.classifier.text import sentences
-from npsloop.services.classifier.training import TrainedClassifier, load_latest, save, train
+from npsloop.services.classifier.trained import TrainedClassifier
+from npsloop.services.classifier.training import train
 from tests.services.classifier.test_stacking import comments
 from tests.services.classifier.test_static_vectors import THEME, animal_organisation
 
@@ -40,7 +43,7 @@ def long_comment(rng: random.Random, animal: str, filler_sentences: int) -> str:
 
 def test_a_theme_one_sentence_of_a_long_comment_names_is_found(model):
     base, trained = model
-    assert trained.theme_stack["sentences"] == {"threshold": training.SENTENCE_THRESHOLD}
+    assert trained.theme_stack.sentences == SentenceReading(threshold=training.SENTENCE_THRESHOLD)
     by_sentence = TrainedClassifier(trained, base)
     whole_only = TrainedClassifier(trained, base)
     whole_only.sentence_threshold = None
@@ -57,16 +60,17 @@ def test_a_theme_one_sentence_of_a_long_comment_names_is_found(model):
         assert THEME not in {t.id for t in by_sentence.classify(comment, 5).themes}
 
 
-def test_a_model_stored_before_sentences_were_read_reads_whole_comments_only(model, tmp_path):
+def test_a_stack_stored_without_a_sentence_reading_reads_whole_comments_only(model, tmp_path):
     base, trained = model
     save(trained, tmp_path)
     loaded = load_latest(tmp_path, base=base)
     assert loaded is not None and loaded.sentence_threshold == training.SENTENCE_THRESHOLD
-    older = copy.deepcopy(trained)  # as a model stored before sentences were read
-    del older.theme_stack["sentences"]
-    save(older, tmp_path)
+    whole = copy.deepcopy(trained)  # stored as --embeddings models are: no sentence reading
+    whole.theme_stack.sentences = None
+    save(whole, tmp_path)
+    assert '"sentences"' not in (tmp_path / "classifier" / f"{whole.version}.json").read_text()
     loaded = load_latest(tmp_path, base=base)
-    assert loaded is not None and loaded.version == older.version and loaded.sentence_threshold is None
+    assert loaded is not None and loaded.version == whole.version and loaded.sentence_threshold is None
     rng = random.Random(8)
     comment = long_comment(rng, "dog", 6)
     assert THEME not in {t.id for t in loaded.classify(comment, 5).themes}

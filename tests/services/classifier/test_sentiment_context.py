@@ -4,7 +4,7 @@ Every comment here is written for the test; none is a row of the development dat
 
 import pytest
 
-from npsloop.services.classifier.model import load_classifier
+from npsloop.services.classifier.active import load_classifier
 
 CLASSIFIER = load_classifier()
 

@@ -4,9 +4,15 @@ import json
 import math
 import random
 
-from npsloop.services.classifier.model import BuiltinClassifier, load_classifier
+import pytest
+
+from npsloop.services.classifier.active import load_classifier
+from npsloop.services.classifier.features import features
+from npsloop.services.classifier.model import BuiltinClassifier
 from npsloop.services.classifier.stacking import StackedHeads, _char_row, char_terms, fit_stack
-from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
+from npsloop.services.classifier.stored_model import StoredModelError, ThemeStack, save
+from npsloop.services.classifier.trained import TrainedClassifier
+from npsloop.services.classifier.training import LabelledExample, train
 
 # words no built-in theme reads
 FILLER = [
@@ -64,10 +70,11 @@ def test_a_cue_the_lexicon_does_not_know_is_learnt_from_labels():
     )  # the built-in model cannot see it
     model = train(examples, themes=base.themes, base=base)
     stack = model.theme_stack
-    head = stack["heads"]["onboarding_communication"]
-    column = 1 + stack["columns"].index("onboarding_communication")  # after the idf
-    assert head["blend"] > 0 and stack["vocab"]["word"]["w:tannoy"][column] > 0
-    assert stack["vocab"]["char"]["tann"][column] > 0  # 4-grams
+    assert stack is not None
+    head = stack.heads["onboarding_communication"]
+    column = 1 + stack.columns.index("onboarding_communication")  # after the idf
+    assert head.blend > 0 and stack.vocab["word"]["w:tannoy"][column] > 0
+    assert stack.vocab["char"]["tann"][column] > 0  # 4-grams
     clf = TrainedClassifier(model, base)
     rng = random.Random(99)  # fresh comments, not the training ones
     assert all(
@@ -89,37 +96,37 @@ def test_threshold_is_half_the_out_of_fold_f1_and_themes_without_labels_get_no_h
         [a.theme_evidence for a in analyses],
         list(base.theme_ids),
     )
-    assert set(stack["heads"]) == {"onboarding_communication"}  # no other theme has a positive label
-    assert 0.05 <= stack["threshold"] <= 0.5  # F1 <= 1, so F1 / 2 <= 0.5
+    assert set(stack.heads) == {"onboarding_communication"}  # no other theme has a positive label
+    assert 0.05 <= stack.threshold <= 0.5  # F1 <= 1, so F1 / 2 <= 0.5
 
 
-def test_stored_stack_round_trips_and_a_model_stored_without_one_still_loads(tmp_path):
+def test_stored_stack_round_trips(tmp_path):
     base = BuiltinClassifier()
     model = train(organisation(), themes=base.themes, base=base)
     version = save(model, tmp_path)
     clf = load_classifier(data_dir=tmp_path)
-    assert clf.version == version and clf.model.theme_stack == json.loads(json.dumps(model.theme_stack))
+    assert isinstance(clf, TrainedClassifier)
+    assert clf.version == version and clf.model.theme_stack == model.theme_stack
     assert "onboarding_communication" in {t.id for t in clf.classify("The tannoy desk chair.", 5).themes}
-    # a model stored before stacking existed: same format, warm-started heads, no "theme_stack" key
+
+
+def test_a_model_stored_before_stacking_is_refused(tmp_path):
+    base = BuiltinClassifier()
+    version = save(train(organisation(), themes=base.themes, base=base), tmp_path)
     path = tmp_path / "classifier" / f"{version}.json"
     payload = json.loads(path.read_text())
-    del payload["theme_stack"]
-    payload["theme_heads"] = {
-        "onboarding_communication": {"": -1.04, "lex:onboarding_communication": 1.5, "w:tannoy": 3.0}
-    }
-    payload["trained_on"]["theme_positives"] = {"onboarding_communication": 200}  # trusted alone
+    del payload["theme_stack"]  # warm-started heads only, as stored before stacking existed
+    payload["theme_heads"] = {"onboarding_communication": {"": -1.04, "lex:onboarding_communication": 1.5}}
     path.write_text(json.dumps(payload))
-    older = load_classifier(data_dir=tmp_path)
-    assert older.version == version and older.stack_heads == {}
-    assert "onboarding_communication" in {t.id for t in older.classify("The tannoy desk chair.", 5).themes}
-    assert not older.classify("The desk chair.", 5).themes
+    with pytest.raises(StoredModelError, match=r"no theme_stack .*npsloop classifier train"):
+        load_classifier(data_dir=tmp_path)
 
 
 def test_training_with_stacking_is_deterministic():
     base = BuiltinClassifier()
     a = train(organisation(), themes=base.themes, base=base)
     b = train(organisation(), themes=base.themes, base=base)
-    assert a.theme_stack == b.theme_stack
+    assert a.theme_stack is not None and a.theme_stack == b.theme_stack
 
 
 def test_character_ngrams_carry_a_cue_to_a_word_never_seen_in_training():
@@ -145,7 +152,7 @@ def test_inference_weighs_words_and_ngrams_as_described():
             "meta": {"lex:pricing": [2.0], "prior": [0.5]},
         },
     }
-    heads = StackedHeads(stack)
+    heads = StackedHeads(ThemeStack.model_validate(stack))
     feats = {"w:cost": 1.0, "w:unknown": 1.0, "prior": -0.6}
     assert char_terms("cost ost")["ost "] == 2 and char_terms("cost ost")["cost"] == 1
     theme_ids = BuiltinClassifier().theme_ids
@@ -160,18 +167,20 @@ def test_inference_weighs_words_and_ngrams_as_described():
     assert math.isclose(row["ost "] * 0.8 - row["cost"] * 0.4, (2 * 1.2 * 0.8 - 0.4) / math.sqrt(energy))
 
 
-def test_a_stack_stored_in_the_first_format_still_classifies():
+def test_a_stack_stored_in_the_first_format_is_refused_naming_it(tmp_path):
     base = BuiltinClassifier()
-    legacy = {
+    version = save(train(organisation(), themes=base.themes, base=base), tmp_path)
+    path = tmp_path / "classifier" / f"{version}.json"
+    payload = json.loads(path.read_text())
+    # the first format had no "format" key: raw word/meta weights per head, no TF-IDF blocks
+    payload["theme_stack"] = {
         "threshold": 0.4,
         "theme_ids": list(base.theme_ids),
         "heads": {"onboarding_communication": {"C": 1.0, "blend": 1.0, "bias": -3.0, "weights": {"w:tannoy": 6.0}}},
     }
-    model = train(organisation(), themes=base.themes, base=base)
-    model.theme_stack, model.theme_heads = legacy, {}
-    clf = TrainedClassifier(model, base)
-    assert "onboarding_communication" in {t.id for t in clf.classify("The tannoy desk chair.", 5).themes}
-    assert not clf.classify("The desk chair.", 5).themes
+    path.write_text(json.dumps(payload))
+    with pytest.raises(StoredModelError, match=r"theme_stack format 1; .*reads theme_stack format 2: run `npsloop"):
+        load_classifier(data_dir=tmp_path)
 
 
 def test_naive_bayes_scaling_favours_words_that_separate_the_theme_and_folds_into_the_weights():

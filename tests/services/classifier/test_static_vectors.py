@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from npsloop.services.classifier import static_vectors
+from npsloop.services.classifier.active import load_latest
+from npsloop.services.classifier.features import features
 from npsloop.services.classifier.model import BuiltinClassifier
-from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, features, load_latest, save, train
+from npsloop.services.classifier.stored_model import DenseBlock, save
+from npsloop.services.classifier.trained import TrainedClassifier
+from npsloop.services.classifier.training import LabelledExample, train
 from tests.services.classifier.test_stacking import comments
 
 THEME = "onboarding_communication"
@@ -73,8 +77,8 @@ def animal_organisation() -> list[LabelledExample]:
 def test_a_trained_model_reads_the_static_vectors_and_generalises_to_words_its_labels_never_showed():
     base = BuiltinClassifier()
     model = train(animal_organisation(), themes=base.themes, base=base)
-    assert model.theme_stack["dense"]["encoder"] == static_vectors.NAME
-    assert model.trained_on["embeddings"] == static_vectors.NAME
+    assert model.theme_stack is not None and model.theme_stack.encoder == static_vectors.NAME
+    assert model.trained_on.embeddings == static_vectors.NAME
     classifier = TrainedClassifier(model, base)  # loads the vectors itself: every install has them
 
     def fitted(comment: str) -> float:
@@ -124,7 +128,8 @@ def animal_moods() -> list[LabelledExample]:
 def test_the_sentiment_head_reads_the_static_vectors_and_generalises_to_words_its_labels_never_showed():
     base = BuiltinClassifier()
     model = train(animal_moods(), themes=base.themes, base=base)
-    assert model.sentiment_stack["dense"] == {"encoder": static_vectors.NAME, "dimension": 384, "scale": 1.5}
+    assert model.sentiment_stack is not None
+    assert model.sentiment_stack.dense == DenseBlock(encoder=static_vectors.NAME, dimension=384, scale=1.5)
     classifier = TrainedClassifier(model, base)  # no theme labels: the sentiment head alone needs the vectors
     assert classifier.encoder is static_vectors.load()
 

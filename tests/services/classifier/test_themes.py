@@ -2,7 +2,7 @@
 
 import pytest
 
-from npsloop.services.classifier.model import load_classifier
+from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.text import raw_tokens
 from npsloop.services.classifier.themes import ThemeMatcher, _parse_terms, comment_stems
 from npsloop.shared.taxonomy import ThemeDefinition

@@ -1,9 +1,15 @@
 import json
 from datetime import UTC, datetime
 
+import pytest
+
+from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.calibration import theme_confidence
-from npsloop.services.classifier.model import BuiltinClassifier, load_classifier
-from npsloop.services.classifier.training import LabelledExample, TrainedClassifier, features, save, train
+from npsloop.services.classifier.features import features
+from npsloop.services.classifier.model import BuiltinClassifier
+from npsloop.services.classifier.stored_model import StoredModelError, save
+from npsloop.services.classifier.trained import TrainedClassifier
+from npsloop.services.classifier.training import LabelledExample, train
 from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
 
 # An invented organisation whose customers talk about "the kiosk" a lot.
@@ -45,12 +51,36 @@ def test_load_picks_the_newest_version(tmp_path):
     assert load_classifier(themes=THEMES, data_dir=tmp_path).version == third
 
 
-def test_no_stored_model_or_incompatible_model_falls_back_to_builtin(tmp_path):
+def test_no_stored_model_falls_back_to_builtin(tmp_path):
     assert load_classifier(data_dir=tmp_path).version == "builtin-1.5"
-    folder = tmp_path / "classifier"
-    folder.mkdir()
-    (folder / "trained-20300101T000000Z.json").write_text(json.dumps({"format": 999}))
+    (tmp_path / "classifier").mkdir()
     assert load_classifier(data_dir=tmp_path).version == "builtin-1.5"
+
+
+def test_a_newest_model_in_another_format_is_refused_with_the_format_and_what_to_do(tmp_path):
+    base = BuiltinClassifier(THEMES)
+    save(train(LABELS, themes=base.themes, base=base), tmp_path, now=datetime(2026, 1, 1, tzinfo=UTC))
+    (tmp_path / "classifier" / "trained-20300101T000000Z.json").write_text(json.dumps({"format": 999}))
+    # not silently the older model or the built-in one: the operator would think it applied
+    with pytest.raises(
+        StoredModelError,
+        match=r"trained-20300101T000000Z\.json is in format 999; .*reads format 1: "
+        r"run `npsloop classifier train` again",
+    ):
+        load_classifier(themes=THEMES, data_dir=tmp_path)
+
+
+def test_a_model_whose_content_does_not_fit_its_format_is_refused_naming_the_field(tmp_path):
+    base = BuiltinClassifier(THEMES)
+    version = save(train(LABELS, themes=base.themes, base=base), tmp_path)
+    path = tmp_path / "classifier" / f"{version}.json"
+    payload = json.loads(path.read_text())
+    payload["trained_on"]["theme_examples"] = "many"
+    path.write_text(json.dumps(payload))
+    with pytest.raises(
+        StoredModelError, match=r"does not fit format 1 \(trained_on\.theme_examples: .*npsloop classifier train"
+    ):
+        load_classifier(themes=THEMES, data_dir=tmp_path)
 
 
 def test_a_model_trained_on_an_earlier_builtin_1_x_still_loads(tmp_path):
@@ -105,7 +135,7 @@ def test_sentiment_learns_the_organisation_s_own_reading_of_words():
     base = BuiltinClassifier()
     assert base.classify("Fine parking", 10).sentiment == "positive"
     model = train(HOUSE_STYLE, themes=base.themes, base=base)
-    assert model.sentiment_stack is not None and 0.5 < model.trained_on["sentiment_blend"] < 1
+    assert model.sentiment_stack is not None and 0.5 < (model.trained_on.sentiment_blend or 0) < 1
     clf = TrainedClassifier(model, base)
     assert clf.classify("Fine parking", 10).sentiment == "neutral"  # a word it was taught, new company
     assert clf.classify("Lovely nurses, thank you", 10).sentiment == "positive"
@@ -124,7 +154,7 @@ def test_with_fewer_than_200_sentiment_labels_the_built_in_sentiment_stands():
     base = BuiltinClassifier()
     few = HOUSE_STYLE[:60] + HOUSE_STYLE[-130:]  # 190 labels
     model = train(few, themes=base.themes, base=base)
-    assert model.sentiment_stack is None and "sentiment_blend" not in model.trained_on
+    assert model.sentiment_stack is None and model.trained_on.sentiment_blend is None
     assert TrainedClassifier(model, base).classify("Fine parking", 10).sentiment == "positive"
 
 
@@ -138,24 +168,26 @@ def test_a_stored_sentiment_head_reads_as_the_fitted_one(tmp_path):
         assert stored.classify(comment, score).sentiment_score == fresh.classify(comment, score).sentiment_score
 
 
-def test_a_model_stored_with_the_earlier_warm_started_sentiment_head_still_applies_it(tmp_path):
+def test_a_model_with_the_earlier_warm_started_sentiment_head_is_refused(tmp_path):
     base = BuiltinClassifier()
     version = save(train(HOUSE_STYLE, themes=base.themes, base=base), tmp_path)
     path = tmp_path / "classifier" / f"{version}.json"
     payload = json.loads(path.read_text())
-    # the earlier format: a softmax head per class, checked out of fold; this one says neutral
+    # the earlier format: a softmax head per class in place of sentiment_stack
     legacy = {"positive": {"": -5.0}, "neutral": {"": 5.0}, "negative": {"": -5.0}}
-    path.write_text(
-        json.dumps(
-            {
-                **payload,
-                "sentiment_stack": None,
-                "sentiment_head": legacy,
-                "trained_on": {**payload["trained_on"], "sentiment_checked": True},
-            }
-        )
-    )
-    assert load_classifier(data_dir=tmp_path).classify("Lovely food, thank you", 10).sentiment == "neutral"
+    path.write_text(json.dumps({**payload, "sentiment_stack": None, "sentiment_head": legacy}))
+    with pytest.raises(StoredModelError, match=r"warm-started sentiment_head .*npsloop classifier train"):
+        load_classifier(data_dir=tmp_path)
+
+
+def test_a_model_stored_with_a_null_sentiment_head_reads_as_before(tmp_path):
+    base = BuiltinClassifier()
+    model = train(HOUSE_STYLE, themes=base.themes, base=base)
+    version = save(model, tmp_path)
+    path = tmp_path / "classifier" / f"{version}.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "sentiment_head": None}))  # as written until now
+    loaded = load_classifier(data_dir=tmp_path)
+    assert isinstance(loaded, TrainedClassifier) and loaded.model == model
 
 
 def test_a_language_the_lexicon_cannot_read_gets_no_themes_from_a_trained_model_either():
@@ -172,7 +204,7 @@ def test_a_theme_whose_labels_do_not_beat_its_zero_shot_reading_keeps_the_built_
         LabelledExample(f"Nice cafe {n}", 9, [], "positive") for n in range(20)
     ]
     model = train(examples, themes=base.themes, base=base)
-    assert "pricing" in model.trained_on["kept_builtin"] and "pricing" not in model.theme_heads
+    assert "pricing" in model.trained_on.kept_builtin and "pricing" not in model.theme_heads
 
 
 def test_warm_heads_scored_together_match_each_head_scored_alone():

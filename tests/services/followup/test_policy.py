@@ -122,9 +122,9 @@ def test_the_digest_period_ends_at_the_configured_local_time():
     assert latest_period_end(hourly, datetime(2026, 1, 6, 9, 30, tzinfo=UTC)) == datetime(2026, 1, 6, 9, 0, tzinfo=UTC)
 
 
-def test_the_readme_policy_example_is_a_valid_policy(tmp_path):
-    readme = (Path(__file__).parents[3] / "README.md").read_text()
-    section = readme.split("## Policy file", 1)[1]
+def test_the_documented_policy_example_is_a_valid_policy(tmp_path):
+    page = (Path(__file__).parents[3] / "docs" / "policy.md").read_text()
+    section = page.split("## A complete example", 1)[1]
     example = section.split("```yaml", 1)[1].split("```", 1)[0]
     policy = load(tmp_path, example)
     assert policy.route({"segment": "enterprise", "score": 3}).escalate_to == "cs-mail"

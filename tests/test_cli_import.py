@@ -1,0 +1,54 @@
+"""`npsloop import` as users run it: into the embedded database, and into a running server
+with ``--url`` and a key (a real `npsloop serve api` process on a loopback port)."""
+
+from __future__ import annotations
+
+from tests.support import processes
+
+EXPORT = (
+    "Response ID,Score,Comment,Email,Response timestamp\n"
+    "1,10,Lovely,ann@example.com,2024-01-02T03:04:05Z\n"
+    "2,1,Terrible,bo@example.com,2024-01-02T03:04:05Z\n"
+    "3,12,Off the scale,cy@example.com,2024-01-02T03:04:05Z\n"
+)
+
+
+def test_a_local_import_reports_progress_and_a_summary_and_exits_1_for_rejected_rows(tmp_path):
+    (tmp_path / "export.csv").write_text(EXPORT)
+    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "data"))
+    result = processes.run_cli("import", "export.csv", "--preset", "delighted", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "2 stored, 0 already stored, 1 rejected (line and reason in export.csv.rejected.jsonl)" in result.stderr
+    # Not a terminal: plain progress lines, no carriage returns.
+    assert "rows/s" in result.stderr and "ETA" in result.stderr and "\r" not in result.stderr
+    assert '"line": 4' in (tmp_path / "export.csv.rejected.jsonl").read_text()
+    again = processes.run_cli("import", "export.csv", "--preset", "delighted", env=env, cwd=tmp_path)
+    assert "0 stored, 2 already stored, 1 rejected" in again.stderr
+
+
+def test_an_import_with_url_goes_through_a_running_servers_batch_endpoint(tmp_path):
+    (tmp_path / "export.csv").write_text(EXPORT)
+    server_env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "server"))
+    created = processes.run_cli(
+        "keys", "create", "--name", "crm-history", "--scopes", "responses:write", env=server_env, cwd=tmp_path
+    )
+    key = created.stdout.strip().splitlines()[-1]
+    port = processes.free_port()
+    server = processes.start(
+        "serve", "api", "--port", str(port), env=server_env, cwd=tmp_path, log=tmp_path / "server.log"
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        processes.wait_ready(url, server, tmp_path / "server.log")
+        client_env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "client"))
+        args = ("import", "export.csv", "--preset", "delighted", "--url", url)
+        refused = processes.run_cli(*args, "--key", "nps_wrong", env=client_env, cwd=tmp_path)
+        assert refused.returncode == 2 and "refused the key (401)" in refused.stderr
+        result = processes.run_cli(*args, "--key", key, env=client_env, cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert "2 stored, 0 already stored, 1 rejected" in result.stderr
+        again = processes.run_cli(*args, "--key", key, env=client_env, cwd=tmp_path)
+        assert "0 stored, 2 already stored, 1 rejected" in again.stderr
+    finally:
+        processes.stop(server)
+    assert not (tmp_path / "client").exists()  # nothing was stored locally

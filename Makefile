@@ -8,14 +8,20 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 
-.PHONY: install install-test up test test-fast test-system lint fmt typecheck check constraints test-ml
+.PHONY: install install-test up test test-fast test-system lint fmt typecheck check constraints test-ml asyncapi
 
 install: $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e .
 
-install-test: $(VENV)/bin/python
+install-test: $(VENV)/bin/python node_modules/.package-lock.json
 	$(VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[test,dev]'
 	./scripts/setup-system-packages
+
+# The AsyncAPI CLI, pinned by package-lock.json; reinstalled only when the lock file
+# changes. Without npm the test using it says so.
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --ignore-scripts --loglevel=error; \
+	else echo "npm not found: the AsyncAPI check will report that it cannot run" >&2; fi
 
 up: install
 	$(VENV)/bin/npsloop up
@@ -47,6 +53,10 @@ typecheck: install-test
 
 # What CI runs before the tests.
 check: lint typecheck
+
+# asyncapi.yaml from the event models (shared/event_data.py); tests/shared/test_asyncapi.py fails when it is stale.
+asyncapi: install
+	$(VENV)/bin/python -m npsloop.shared.asyncapi asyncapi.yaml
 
 constraints: $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet -e '.[test,dev]'

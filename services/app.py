@@ -26,9 +26,10 @@ from npsloop.services.ingest.writer import GroupCommitWriter
 from npsloop.services.integrations.api import router as integrations_router
 from npsloop.services.privacy.api import router as privacy_router
 from npsloop.services.runtime import WORKER_ROLES, Runtime
+from npsloop.shared.api_docs import serve_api_docs
 from npsloop.shared.auth import SCOPES, KeyCache, Principal
 from npsloop.shared.observability import metrics
-from npsloop.shared.problems import document_problems, install_problem_handlers, problem_response
+from npsloop.shared.problems import TITLES, document_problems, install_problem_handlers, problem_response
 from npsloop.shared.storable_input import StorableInputMiddleware
 from npsloop.shared.web import BodyLimitMiddleware, RequestMetricsMiddleware, require_any
 
@@ -54,8 +55,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if worker_roles:
-            await runtime.start(worker_roles)
+        await runtime.start(worker_roles)  # with no roles: only the classifier reload, for corrections
         try:
             yield
         finally:
@@ -67,6 +67,8 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
         version="0.1.0",
         lifespan=lifespan,
         description="Closes the Net Promoter Score loop: responses in, classified, followed up.",
+        docs_url=None,  # served by serve_api_docs from shipped assets instead of CDNs
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.db = runtime.db
@@ -92,6 +94,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
     app.include_router(integrations_router)
     app.include_router(dashboard.router)
     app.mount("/dashboard", dashboard.assets(), name="dashboard")
+    serve_api_docs(app)
     _document_errors(app)
 
     @app.get("/v1/me", tags=["auth"])
@@ -104,7 +107,11 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={503: {"description": "The database or the event transport does not answer (see checks)"}},
+    )
     async def readyz() -> Any:
         """The database and the event transport answer."""
         checks: dict[str, str] = {}
@@ -116,7 +123,7 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
                 checks[name] = f"unavailable: {type(exc).__name__}"
         if all(v == "ok" for v in checks.values()):
             return {"status": "ok", "checks": checks}
-        return problem_response(503, "Service Unavailable", "a dependency is not reachable", checks=checks)
+        return problem_response(503, TITLES[503], "a dependency is not reachable", checks=checks)
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def prometheus_metrics() -> PlainTextResponse:

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from npsloop.services.classifier import handlers as classifier_handlers
-from npsloop.services.classifier.active import load_classifier
-from npsloop.services.classifier.model import Classifier
+from npsloop.services.classifier.active import ActiveClassifier
 from npsloop.services.deliveries import handlers as delivery_handlers
 from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.followup import handlers as followup_handlers
@@ -45,7 +44,7 @@ class Runtime:
     clock: Clock
     db: Database
     policy: Policy
-    classifier: Classifier
+    classifier: ActiveClassifier
     processor: EventProcessor
     transport: Transport
     _tasks: list[asyncio.Task] = field(default_factory=list)
@@ -58,7 +57,7 @@ class Runtime:
         """Everything validated up front: a bad policy or taxonomy stops start-up here."""
         clock = clock or SystemClock(settings.clock_offset_seconds)
         policy = load_policy(settings.policy_file)
-        classifier = load_classifier(themes=policy.theme_definitions(), data_dir=settings.data_dir)
+        classifier = ActiveClassifier(themes=policy.theme_definitions(), data_dir=settings.data_dir)
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(
@@ -115,6 +114,7 @@ class Runtime:
     async def start(self, roles: tuple[str, ...] = WORKER_ROLES) -> None:
         """Start the background work of ``roles`` as tasks of the running loop."""
         self._stop.clear()
+        self._spawn(self._classifier_reload_loop(), "classifier-reload")
         for subscription in self.subscriptions(roles):
             self._spawn(self.transport.run(subscription, self._stop), f"consumer:{subscription.consumer}")
         if "deliveries" in roles:
@@ -164,6 +164,19 @@ class Runtime:
 
     def _spawn(self, coro, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def _classifier_reload_loop(self) -> None:
+        """Every role that classifies (the classifier, the API's corrections) picks up a newly
+        trained version within ``classifier_reload_seconds``."""
+        while not self._stop.is_set():
+            try:
+                await asyncio.to_thread(self.classifier.refresh)
+            except Exception:
+                log.exception("classifier reload failed; keeping the current version")
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.settings.classifier_reload_seconds)
+            except TimeoutError:
+                pass
 
     async def _sla_loop(self) -> None:
         while not self._stop.is_set():

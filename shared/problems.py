@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,10 +21,37 @@ log = logging.getLogger("npsloop.api")
 
 PROBLEM_JSON = "application/problem+json"
 
+# Reason phrases as RFC 9110 names them (Python's http.HTTPStatus still has RFC 7231's
+# "Request Entity Too Large" and WebDAV's "Unprocessable Entity" on 3.11).
+TITLES: dict[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def title_for(status: int) -> str:
+    """The problem ``title`` for ``status``: RFC 9110's reason phrase."""
+    if status in TITLES:
+        return TITLES[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
 
 class Problem(Exception):
     status = 500
-    title = "Internal Server Error"
+    title = TITLES[500]
 
     def __init__(
         self,
@@ -41,39 +69,39 @@ class Problem(Exception):
 
 
 class BadRequest(Problem):
-    status, title = 400, "Bad Request"
+    status, title = 400, TITLES[400]
 
 
 class Unauthorized(Problem):
-    status, title = 401, "Unauthorized"
+    status, title = 401, TITLES[401]
 
 
 class Forbidden(Problem):
-    status, title = 403, "Forbidden"
+    status, title = 403, TITLES[403]
 
 
 class NotFound(Problem):
-    status, title = 404, "Not Found"
+    status, title = 404, TITLES[404]
 
 
 class Conflict(Problem):
-    status, title = 409, "Conflict"
+    status, title = 409, TITLES[409]
 
 
-class PayloadTooLarge(Problem):
-    status, title = 413, "Payload Too Large"
+class ContentTooLarge(Problem):
+    status, title = 413, TITLES[413]
 
 
 class UnprocessableContent(Problem):
-    status, title = 422, "Unprocessable Content"
+    status, title = 422, TITLES[422]
 
 
 class TooManyRequests(Problem):
-    status, title = 429, "Too Many Requests"
+    status, title = 429, TITLES[429]
 
 
 class ServiceUnavailable(Problem):
-    status, title = 503, "Service Unavailable"
+    status, title = 503, TITLES[503]
 
 
 def problem_response(
@@ -148,13 +176,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _field_errors(exc)
         if any(e["type"] == "json_invalid" for e in errors):
-            return problem_response(400, "Bad Request", "the request body is not valid JSON", instance=request.url.path)
+            return problem_response(400, TITLES[400], "the request body is not valid JSON", instance=request.url.path)
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return problem_response(422, "Unprocessable Content", summary, errors=errors, instance=request.url.path)
+        return problem_response(422, TITLES[422], summary, errors=errors, instance=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, "Error")
+        title = title_for(exc.status_code)
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(
             exc.status_code, title, detail, headers=getattr(exc, "headers", None), instance=request.url.path
@@ -167,7 +195,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
         return problem_response(
             503,
-            "Service Unavailable",
+            TITLES[503],
             "the database is not reachable; retry shortly",
             headers={"Retry-After": "2"},
             instance=request.url.path,
@@ -182,7 +210,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return problem_response(
-            500, "Internal Server Error", "an unexpected error occurred; it has been logged", instance=request.url.path
+            500, TITLES[500], "an unexpected error occurred; it has been logged", instance=request.url.path
         )
 
 
@@ -216,25 +244,49 @@ _AUTH_PROBLEMS = {
     "403": "The API key lacks the scope this operation needs",
     "429": "The API key is over its request rate (see Retry-After)",
 }
+_BODY_PROBLEMS = {
+    "400": "The body is not valid JSON",
+    "413": "The body is over the size limit (NPSLOOP_MAX_BODY_BYTES)",
+}
+_UNAVAILABLE = "The database is not reachable; retry after Retry-After"
+
+
+def not_found(what: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route that answers 404 when no ``what`` has the id in its path."""
+    return {404: {"description": f"No {what} with this id"}}
 
 
 def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
-    """Make /openapi.json say what errors really look like: every 422 (and, on operations that
-    need a key, 401/403/429) is ``application/problem+json`` with the ``Problem`` schema, not
-    FastAPI's default ``HTTPValidationError`` in ``application/json``."""
+    """Make /openapi.json list every error an operation answers, each as
+    ``application/problem+json`` with the ``Problem`` schema.
+
+    Added where the app answers them for every such operation: 400 (malformed JSON) and 413
+    with a body, 401/403/429 with a key, 503 when the database is down. Answers particular
+    to an operation (404 for an unknown id, 409, a 400 for a bad cursor) are declared on its
+    route with ``responses=`` (see :func:`not_found`); here they get the Problem schema too.
+    """
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = PROBLEM_SCHEMA
     content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
             responses = operation.get("responses") if isinstance(operation, dict) else None
             if responses is None:
                 continue
             if "422" in responses:
-                responses["422"] = {"description": "Invalid input: which field, and why", "content": content}
+                responses["422"] = {"description": "Invalid input: which field, and why"}
+            if "requestBody" in operation:
+                for status, description in _BODY_PROBLEMS.items():
+                    responses.setdefault(status, {"description": description})
             if operation.get("security"):
                 for status, description in _AUTH_PROBLEMS.items():
-                    responses.setdefault(status, {"description": description, "content": content})
+                    responses.setdefault(status, {"description": description})
+            if path.startswith("/v1/"):
+                responses.setdefault("503", {"description": _UNAVAILABLE})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = content
+            operation["responses"] = dict(sorted(responses.items()))
     # FastAPI's validation schemas, unless something other than themselves still points at them
     defaults = ("HTTPValidationError", "ValidationError")
     elsewhere = json.dumps([schema.get("paths"), {k: v for k, v in components.items() if k not in defaults}])

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
         26.0, gt=0, description="Deliveries are retried this long, then dead-lettered."
     )
     sla_check_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    classifier_reload_seconds: float = Field(
+        5.0, gt=0, le=3600, description="How often each role looks for a newly trained classifier version."
+    )
     smtp_host: str | None = Field(
         None, description="SMTP server for email channels; email alerts fail visibly without it."
     )

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from npsloop.shared.problems import problem_response
+from npsloop.shared.problems import TITLES, problem_response
 
 NUL = "\x00"
 ESCAPED_NUL = b"\\u0000"
@@ -118,7 +118,7 @@ def problem_in_target(scope: Scope) -> tuple[str, str] | None:
 def _unprocessable(field: str, message: str, path: str) -> Any:
     return problem_response(
         422,
-        "Unprocessable Content",
+        TITLES[422],
         f"{field}: {message}",
         errors=[{"field": field, "message": message, "type": "not_storable"}],
         instance=path,

@@ -14,7 +14,7 @@ from npsloop.shared import auth
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
 from npsloop.shared.observability import metrics
-from npsloop.shared.problems import Forbidden, TooManyRequests, Unauthorized, problem_response
+from npsloop.shared.problems import TITLES, Forbidden, TooManyRequests, Unauthorized, problem_response
 from npsloop.shared.rate_limit import RateLimiter, retry_after_header
 
 
@@ -135,7 +135,7 @@ class BodyLimitMiddleware:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(413, "Payload Too Large", f"request bodies are limited to {self.max_bytes} bytes")
+        response = problem_response(413, TITLES[413], f"request bodies are limited to {self.max_bytes} bytes")
         await response(scope, receive, send)
 
 

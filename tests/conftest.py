@@ -29,6 +29,7 @@ from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
+from tests.event_contract import assert_logged_events_conform
 from tests.support.processes import free_port
 from tests.support.receivers import HttpReceiver, SlackReceiver, SmtpInbox
 
@@ -55,6 +56,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.system)
         if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.kafka)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "hand_made_events: the test writes events of its own making, so the event log is not "
+        "checked against asyncapi.yaml when it ends",
+    )
 
 
 def _require_postgres() -> bool:
@@ -157,10 +166,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def runtime(settings: Settings, clock: ManualClock) -> AsyncIterator[Runtime]:
+async def runtime(settings: Settings, clock: ManualClock, request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
+    """npsloop's runtime on the test's database; when the test ends, every event it made
+    npsloop write is checked against asyncapi.yaml (tests/event_contract.py)."""
     rt = Runtime.build(settings, clock=clock)
     yield rt
     await rt.close()
+    if request.node.get_closest_marker("hand_made_events") is None:
+        await assert_logged_events_conform(settings.database_url)
 
 
 @pytest.fixture

@@ -226,12 +226,12 @@ async def outcomes_report(session: AsyncSession, *, period: Period) -> dict[str,
     for category in ("promoter", "passive", "detractor", "unknown"):
         row = {}
         for name in OUTCOMES:
-            cell = cells.get((category, name))
+            found = cells.get((category, name))
             row[name] = {
-                "customers": len(cell["who"]) if cell else 0,
-                "outcomes": cell["outcomes"] if cell else 0,
-                "revenue": round(cell["revenue"], 2) if cell else 0.0,
-                "currencies": sorted(cell["currencies"]) if cell else [],
+                "customers": len(found["who"]) if found else 0,
+                "outcomes": found["outcomes"] if found else 0,
+                "revenue": round(found["revenue"], 2) if found else 0.0,
+                "currencies": sorted(found["currencies"]) if found else [],
             }
         categories.append({"category": category, "outcomes": row})
     return {"from": period.start, "to": period.end, "categories": categories}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from npsloop.services.classifier.embeddings import EmbeddingsUnavailable, Encoder, load_encoder
-from npsloop.services.classifier.model import BuiltinClassifier, Classifier
-from npsloop.services.classifier.stored_model import read, stored_versions
+from npsloop.services.classifier.model import BuiltinClassifier, Classification, Classifier
+from npsloop.services.classifier.stored_model import StoredModelError, read, stored_versions
 from npsloop.services.classifier.trained import TrainedClassifier
 from npsloop.shared.taxonomy import ThemeDefinition
 
@@ -57,3 +57,62 @@ def load_classifier(*, themes: list[ThemeDefinition] | None = None, data_dir: pa
         if trained is not None:
             return trained
     return base
+
+
+class ActiveClassifier:
+    """The classifier a running process applies. ``refresh`` swaps in a version trained since,
+    so every role picks up ``npsloop classifier train`` within seconds, without a restart.
+
+    Handlers hold this object, not the model: a swap takes effect at the next comment.
+    """
+
+    def __init__(self, *, themes: list[ThemeDefinition] | None, data_dir: pathlib.Path | None) -> None:
+        self._themes, self._data_dir = themes, data_dir
+        self._seen = _newest_file(data_dir)
+        self.current: Classifier = load_classifier(themes=themes, data_dir=data_dir)
+
+    @property
+    def version(self) -> str:
+        return self.current.version
+
+    @property
+    def prepares_batches(self) -> bool:
+        return self.current.prepares_batches
+
+    def prepare(self, comments: Sequence[str | None]) -> None:
+        self.current.prepare(comments)
+
+    def classify(self, comment: str | None, score: int | None) -> Classification:
+        return self.current.classify(comment, score)
+
+    def refresh(self) -> bool:
+        """Load the newest stored version if one appeared since; True when the classifier changed.
+
+        A newest model that cannot be applied here is logged and the current one kept: a
+        running role never stops classifying because of a file written beside it.
+        """
+        newest = _newest_file(self._data_dir)
+        if newest == self._seen:
+            return False
+        self._seen = newest
+        try:
+            loaded = load_classifier(themes=self._themes, data_dir=self._data_dir)
+        except StoredModelError as exc:
+            log.error("classifier version not applied, keeping %s: %s", self.current.version, exc)
+            return False
+        if loaded.version == self.current.version:
+            return False
+        previous, self.current = self.current.version, loaded
+        log.info(
+            "classifier %s active (was %s); `npsloop reclassify` applies it to stored responses",
+            loaded.version,
+            previous,
+        )
+        return True
+
+
+def _newest_file(data_dir: pathlib.Path | None) -> str | None:
+    if data_dir is None:
+        return None
+    found = stored_versions(pathlib.Path(data_dir))
+    return found[0].name if found else None

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from npsloop.services.classifier import service
 from npsloop.services.classifier.schemas import ClassificationOut, ClassifierOut, CorrectionIn, ThemeDefinitionOut
 from npsloop.shared.auth import Principal
+from npsloop.shared.problems import not_found
 from npsloop.shared.taxonomy import DEFAULT_THEMES
 from npsloop.shared.web import ClockDep, DbDep, require, require_any
 
@@ -21,7 +22,7 @@ Corrector = Annotated[Principal, Depends(require("responses:write"))]
 Reader = Annotated[Principal, Depends(require_any("responses:read", "tasks:read", "analytics:read"))]
 
 
-@router.put("/{response_id}/classification", response_model=ClassificationOut)
+@router.put("/{response_id}/classification", response_model=ClassificationOut, responses=not_found("response"))
 async def correct_classification(
     response_id: str, body: CorrectionIn, principal: Corrector, db: DbDep, clock: ClockDep, request: Request
 ) -> ClassificationOut:
@@ -53,8 +54,9 @@ async def active_classifier(_: Reader, request: Request) -> ClassifierOut:
 
     Any key that reads responses, tasks or analytics may ask (the dashboard labels themes with it)."""
     runtime = request.app.state.runtime
-    classifier = runtime.classifier
-    trained = getattr(getattr(classifier, "model", None), "trained_on", None)
+    classifier = getattr(runtime.classifier, "current", runtime.classifier)
+    summary = getattr(getattr(classifier, "model", None), "trained_on", None)
+    trained = summary.model_dump(mode="json") if summary is not None else None
     themes = runtime.policy.theme_definitions() or DEFAULT_THEMES
     return ClassifierOut(
         version=classifier.version,

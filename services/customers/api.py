@@ -10,7 +10,7 @@ from pydantic import StringConstraints
 from npsloop.services.customers import service
 from npsloop.services.customers.schemas import CustomerMatches, CustomerOut
 from npsloop.shared.auth import Principal
-from npsloop.shared.problems import UnprocessableContent
+from npsloop.shared.problems import UnprocessableContent, not_found
 from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
@@ -35,7 +35,7 @@ async def find_customers(
         return CustomerMatches(customers=await service.find(session, email=email, customer_id=customer_id))
 
 
-@router.get("/{customer_id}", response_model=CustomerOut)
+@router.get("/{customer_id}", response_model=CustomerOut, responses=not_found("customer (never answered, or erased)"))
 async def get_customer(customer_id: str, request: Request, _: Reader, db: DbDep, clock: ClockDep) -> CustomerOut:
     """The customer's latest identity and account, current category, every response with its
     classification, tasks with status, SLA and outcome, business outcomes, referral requests and

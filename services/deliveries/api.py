@@ -17,7 +17,7 @@ from npsloop.services.deliveries.schemas import (
     WebhookOut,
 )
 from npsloop.shared.auth import Principal
-from npsloop.shared.problems import NotFound
+from npsloop.shared.problems import NotFound, not_found
 from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(tags=["webhooks"])
@@ -46,7 +46,7 @@ async def list_webhooks(_: Admin, db: DbDep) -> WebhookList:
     return WebhookList(webhooks=[WebhookOut.model_validate(r) for r in rows])
 
 
-@router.get("/v1/webhooks/{webhook_id}", response_model=WebhookOut)
+@router.get("/v1/webhooks/{webhook_id}", response_model=WebhookOut, responses=not_found("webhook"))
 async def get_webhook(webhook_id: str, _: Admin, db: DbDep) -> WebhookOut:
     async with db.sessions() as session:
         row = await repository.get_subscription(session, webhook_id)
@@ -55,14 +55,14 @@ async def get_webhook(webhook_id: str, _: Admin, db: DbDep) -> WebhookOut:
     return WebhookOut.model_validate(row)
 
 
-@router.delete("/v1/webhooks/{webhook_id}", status_code=204)
+@router.delete("/v1/webhooks/{webhook_id}", status_code=204, responses=not_found("webhook"))
 async def delete_webhook(webhook_id: str, _: Admin, db: DbDep, clock: ClockDep) -> Response:
     async with db.unit_of_work() as session:
         await service.delete_subscription(session, webhook_id, clock=clock)
     return Response(status_code=204)
 
 
-@router.get("/v1/webhooks/{webhook_id}/deliveries", response_model=DeliveryList)
+@router.get("/v1/webhooks/{webhook_id}/deliveries", response_model=DeliveryList, responses=not_found("webhook"))
 async def list_deliveries(webhook_id: str, _: Admin, db: DbDep) -> DeliveryList:
     async with db.sessions() as session:
         if await repository.get_subscription(session, webhook_id) is None:
@@ -80,7 +80,15 @@ async def list_deliveries(webhook_id: str, _: Admin, db: DbDep) -> DeliveryList:
     )
 
 
-@router.post("/v1/deliveries/{delivery_id}/redeliver", status_code=202, response_model=DeliveryOut)
+@router.post(
+    "/v1/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=DeliveryOut,
+    responses={
+        **not_found("delivery"),
+        409: {"description": "The delivery is still pending; it will be attempted at next_attempt_at"},
+    },
+)
 async def redeliver(delivery_id: str, _: Admin, db: DbDep, clock: ClockDep) -> DeliveryOut:
     async with db.unit_of_work() as session:
         delivery = await service.redeliver(session, delivery_id, clock=clock)

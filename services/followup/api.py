@@ -21,10 +21,11 @@ from npsloop.services.followup.schemas import (
 )
 from npsloop.shared.auth import Principal
 from npsloop.shared.clock import Instant
-from npsloop.shared.problems import BadRequest, NotFound, UnprocessableContent
+from npsloop.shared.problems import BadRequest, NotFound, UnprocessableContent, not_found
 from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+_RESOLVED = "The task is already resolved"
 
 TaskReader = Annotated[Principal, Depends(require("tasks:read"))]
 TaskWriter = Annotated[Principal, Depends(require("tasks:write"))]
@@ -48,7 +49,7 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
-@router.get("", response_model=TaskList)
+@router.get("", response_model=TaskList, responses={400: {"description": "The cursor is not one this API returned"}})
 async def list_tasks(
     _: TaskReader,
     db: DbDep,
@@ -80,7 +81,7 @@ async def list_tasks(
     return TaskList(tasks=[_out(t) for t in tasks], next_cursor=next_cursor)
 
 
-@router.get("/{task_id}", response_model=TaskOut)
+@router.get("/{task_id}", response_model=TaskOut, responses=not_found("task"))
 async def get_task(task_id: str, _: TaskReader, db: DbDep) -> TaskOut:
     async with db.sessions() as session:
         task = await repository.get(session, task_id)
@@ -89,7 +90,9 @@ async def get_task(task_id: str, _: TaskReader, db: DbDep) -> TaskOut:
         return _out(task, await repository.events_of(session, task_id))
 
 
-@router.post("/{task_id}/acknowledge", response_model=TaskOut)
+@router.post(
+    "/{task_id}/acknowledge", response_model=TaskOut, responses={**not_found("task"), 409: {"description": _RESOLVED}}
+)
 async def acknowledge_task(
     task_id: str, principal: TaskWriter, db: DbDep, clock: ClockDep, body: AcknowledgeIn | None = None
 ) -> TaskOut:
@@ -100,14 +103,16 @@ async def acknowledge_task(
         return _out(task)
 
 
-@router.post("/{task_id}/notes", response_model=TaskOut, status_code=201)
+@router.post("/{task_id}/notes", response_model=TaskOut, status_code=201, responses=not_found("task"))
 async def add_task_note(task_id: str, body: NoteIn, principal: TaskWriter, db: DbDep, clock: ClockDep) -> TaskOut:
     async with db.unit_of_work() as session:
         task = await service.add_note(session, task_id, actor=principal.name, note=body.note, clock=clock)
         return _out(task)
 
 
-@router.post("/{task_id}/resolve", response_model=TaskOut)
+@router.post(
+    "/{task_id}/resolve", response_model=TaskOut, responses={**not_found("task"), 409: {"description": _RESOLVED}}
+)
 async def resolve_task(task_id: str, body: ResolveIn, principal: TaskWriter, db: DbDep, clock: ClockDep) -> TaskOut:
     async with db.unit_of_work() as session:
         task = await service.resolve(
@@ -122,7 +127,9 @@ async def resolve_task(task_id: str, body: ResolveIn, principal: TaskWriter, db:
         return _out(task)
 
 
-@router.post("/{task_id}/reassign", response_model=TaskOut)
+@router.post(
+    "/{task_id}/reassign", response_model=TaskOut, responses={**not_found("task"), 409: {"description": _RESOLVED}}
+)
 async def reassign_task(
     task_id: str, body: ReassignIn, request: Request, principal: TaskWriter, db: DbDep, clock: ClockDep
 ) -> TaskOut:

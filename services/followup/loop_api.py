@@ -138,7 +138,12 @@ async def recovery(
     return RecoveryOut(**rate.__dict__)
 
 
-@router.get("/v1/deliveries", response_model=DeliveryList, tags=["webhooks"])
+@router.get(
+    "/v1/deliveries",
+    response_model=DeliveryList,
+    tags=["webhooks"],
+    responses={404: {"description": "The channel is not in the policy file"}},
+)
 async def channel_deliveries(
     request: Request,
     _: Admin,

@@ -13,7 +13,7 @@ from npsloop.services.ingest import repository, service
 from npsloop.services.ingest.schemas import BatchIn, BatchResult, CommentIn, ResponseAccepted, ResponseIn, ResponseOut
 from npsloop.shared.auth import Principal
 from npsloop.shared.observability import metrics
-from npsloop.shared.problems import NotFound
+from npsloop.shared.problems import NotFound, not_found
 from npsloop.shared.web import ClockDep, DbDep, require
 
 router = APIRouter(prefix="/v1/responses", tags=["responses"])
@@ -33,7 +33,12 @@ FastWriter = Annotated[Principal, Depends(require("responses:write", revocation_
 Reader = Annotated[Principal, Depends(require("responses:read"))]
 
 
-@router.post("", status_code=202, response_model=ResponseAccepted)
+@router.post(
+    "",
+    status_code=202,
+    response_model=ResponseAccepted,
+    responses={409: {"description": "This Idempotency-Key was already used with a different body"}},
+)
 async def create_response(
     payload: ResponseIn, principal: FastWriter, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
@@ -70,7 +75,7 @@ async def create_responses_batch(batch: BatchIn, principal: Writer, db: DbDep, c
     return JSONResponse(result, status_code=202)
 
 
-@router.get("/{response_id}", response_model=ResponseOut)
+@router.get("/{response_id}", response_model=ResponseOut, responses=not_found("response"))
 async def get_response(response_id: str, _: Reader, db: DbDep) -> ResponseOut:
     async with db.sessions() as session:
         response = await repository.get(session, response_id)
@@ -83,7 +88,7 @@ async def get_response(response_id: str, _: Reader, db: DbDep) -> ResponseOut:
     return ResponseOut.model_validate(data)
 
 
-@router.patch("/{response_id}", status_code=202, response_model=ResponseAccepted)
+@router.patch("/{response_id}", status_code=202, response_model=ResponseAccepted, responses=not_found("response"))
 async def add_comment(response_id: str, body: CommentIn, _: Writer, db: DbDep, clock: ClockDep) -> ResponseAccepted:
     """Attach a comment that arrived after the score; it is classified again."""
     async with db.unit_of_work() as session:

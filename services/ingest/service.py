@@ -24,6 +24,7 @@ from npsloop.shared import events, outbox
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import BulkInsert, Database, json_text, stored_datetime
 from npsloop.shared.ids import uuid7s
+from npsloop.shared.jsontext import compact_json
 from npsloop.shared.problems import Conflict, NotFound, Problem, Unauthorized
 
 
@@ -455,7 +456,7 @@ async def find_customers(
     elif email:
         # Emails are stored as sent; the text match narrows, the comparison below decides.
         wanted = email.strip().lower()
-        fragment = json_text({"email": email.strip()})[1:-1]  # '"email":"…"' as stored
+        fragment = compact_json({"email": email.strip()})[1:-1]  # '"email":"…"' as stored
         rows = [
             row
             for row in await repository.with_customer_text(session, fragment, limit=1000)

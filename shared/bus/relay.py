@@ -11,6 +11,13 @@ advisory lock lets exactly one of them publish at a time (the others retry every
 interval and take over within one when it dies). Publishing in parallel from several
 relays would let a later batch of one key overtake an earlier one, which the lock rules
 out. On SQLite there is one process (``npsloop up``), so no lock is needed.
+
+Wire format: the CloudEvents Kafka protocol binding's structured content mode. The value is
+the stored envelope as it is (the same bytes the database log and webhooks carry), the
+``content-type`` header is ``application/cloudevents+json; charset=UTF-8``, the key is the
+customer id. No ``ce_`` header is added: the binding reads any ``ce_`` header as binary mode,
+and the official SDKs then reject every record. Binary mode would make the relay parse each
+envelope into headers and lose the self-contained value a dead-letter copy keeps.
 """
 
 from __future__ import annotations
@@ -125,12 +132,8 @@ class OutboxRelay:
         """
         producer = await self._started_producer()
         pending = []
+        headers = [("content-type", CLOUDEVENTS_CONTENT_TYPE)]
         for row in rows:
-            headers = [
-                ("content-type", CLOUDEVENTS_CONTENT_TYPE),
-                ("ce_id", row.event_id.encode()),
-                ("ce_type", row.type.encode()),
-            ]
             pending.append(
                 await producer.send(
                     self.topics.kafka_name(row.topic),

@@ -38,6 +38,7 @@ def test_envelope_json_is_byte_for_byte_what_the_model_writes():
     assert events.CloudEvent.from_json(fast) == model
 
 
+@pytest.mark.hand_made_events  # stand-in envelopes: the test is about rows, not events
 async def test_bulk_insert_writes_what_the_orm_reads_back_in_the_order_given(runtime):
     now = datetime(2026, 5, 1, 12, 0, 0, 500, tzinfo=UTC)
     insert = BulkInsert(
@@ -104,6 +105,7 @@ def test_bulk_insert_refuses_unknown_columns():
         BulkInsert(Response.__table__, ("id", "scroe"))
 
 
+@pytest.mark.hand_made_events
 async def test_log_appends_on_postgresql_commit_in_position_order(runtime, backend):
     """A consumer reads ``position > n``: a later position must never commit before an earlier
     one. The append statement itself takes the log's lock, so a second appender waits."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from npsloop.services.classifier.models import StoredClassification
@@ -19,6 +20,7 @@ def _cli_env(runtime, tmp_path) -> dict[str, str]:
     )
 
 
+@pytest.mark.hand_made_events  # the poison event is malformed on purpose
 async def test_a_poison_event_is_dead_lettered_after_its_attempts_and_later_events_keep_flowing(
     client, runtime, make_key, pump, tmp_path
 ):

@@ -19,6 +19,7 @@ from npsloop.services.runtime import Runtime
 from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.settings import Settings
+from tests.event_contract import assert_logged_events_conform
 from tests.factories import DETRACTOR_COMMENT, post_response, response_body
 
 
@@ -83,7 +84,9 @@ class Loop:
 
 
 @pytest.fixture
-async def make_loop(database_url: str, tmp_path: Path, clock: ManualClock) -> AsyncIterator:
+async def make_loop(
+    database_url: str, tmp_path: Path, clock: ManualClock, request: pytest.FixtureRequest
+) -> AsyncIterator:
     made: list[Runtime] = []
     clients: list[httpx.AsyncClient] = []
 
@@ -116,3 +119,5 @@ async def make_loop(database_url: str, tmp_path: Path, clock: ManualClock) -> As
         await client.aclose()
     for runtime in made:
         await runtime.close()
+    if made and request.node.get_closest_marker("hand_made_events") is None:
+        await assert_logged_events_conform(database_url)

@@ -29,7 +29,7 @@ from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
-from tests.event_contract import assert_logged_events_conform
+from tests.support.event_contract import assert_logged_events_conform
 from tests.support.processes import free_port
 from tests.support.receivers import HttpReceiver, SlackReceiver, SmtpInbox
 
@@ -168,7 +168,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def runtime(settings: Settings, clock: ManualClock, request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
     """npsloop's runtime on the test's database; when the test ends, every event it made
-    npsloop write is checked against asyncapi.yaml (tests/event_contract.py)."""
+    npsloop write is checked against asyncapi.yaml (tests/support/event_contract.py)."""
     rt = Runtime.build(settings, clock=clock)
     yield rt
     await rt.close()

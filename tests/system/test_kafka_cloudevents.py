@@ -19,8 +19,8 @@ from sqlalchemy import select
 from npsloop.shared import events
 from npsloop.shared.bus.relay import OutboxRelay
 from npsloop.shared.models import EventLogEntry
-from tests.event_contract import assert_conforms
 from tests.shared.bus.kafka_harness import private_topics, read_records
+from tests.support.event_contract import assert_conforms
 from tests.support.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
 
 

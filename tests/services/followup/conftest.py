@@ -19,8 +19,8 @@ from npsloop.services.runtime import Runtime
 from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.settings import Settings
-from tests.event_contract import assert_logged_events_conform
 from tests.factories import DETRACTOR_COMMENT, post_response, response_body
+from tests.support.event_contract import assert_logged_events_conform
 
 
 @dataclass

@@ -58,14 +58,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.kafka)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "hand_made_events: the test writes events of its own making, so the event log is not "
-        "checked against asyncapi.yaml when it ends",
-    )
-
-
 def _require_postgres() -> bool:
     return os.environ.get("NPSLOOP_REQUIRE_POSTGRES") == "1"
 

@@ -30,10 +30,12 @@ up: install
 test: install-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# A minute or two: no crash, outage, browser, fuzz or Kafka system tests.
+# A minute or two: everything but tests/system and the Kafka transport tests, which wait on a
+# broker's group joins and timeouts (`pytest -m kafka` runs those; `make test` runs everything).
 test-fast: install-test
-	$(VENV)/bin/pytest -m "not system" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not system and not kafka" $(PYTEST_ARGS)
 
+# tests/system: npsloop run as processes, crash, outage, Kafka end-to-end, browser and fuzz tests.
 test-system: install-test
 	$(VENV)/bin/pytest -m system $(PYTEST_ARGS)
 
@@ -69,4 +71,4 @@ test-ml:
 	test -x $(ML_VENV)/bin/python || $(PYTHON) -m venv $(ML_VENV)
 	$(ML_VENV)/bin/pip install --quiet torch==2.13.0
 	$(ML_VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[ml]' pytest pytest-asyncio pytest-timeout
-	NPSLOOP_REQUIRE_ML=1 $(ML_VENV)/bin/pytest tests/classifier/test_embeddings.py
+	NPSLOOP_REQUIRE_ML=1 $(ML_VENV)/bin/pytest tests/services/classifier/test_embeddings.py

@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 
 from npsloop.services.app import create_app
@@ -28,8 +29,11 @@ from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
-from tests.event_contract import assert_logged_events_conform
+from tests.support.event_contract import assert_logged_events_conform
+from tests.support.processes import free_port
+from tests.support.receivers import HttpReceiver, SlackReceiver, SmtpInbox
 
+SYSTEM_TESTS = Path(__file__).resolve().parent / "system"
 PG_ADMIN_DSN = os.environ.get("NPSLOOP_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -43,12 +47,15 @@ def run_blocking(make_coro: Callable[[], Awaitable[object]]) -> object:
         return pool.submit(lambda: asyncio.run(make_coro())).result()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "hand_made_events: the test writes events of its own making, so the event log is not "
-        "checked against asyncapi.yaml when it ends",
-    )
+@pytest.hookimpl(tryfirst=True)  # before -m deselects anything
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/system/ is a ``system`` test and every test that takes a Kafka
+    broker a ``kafka`` one, so the folder and the fixture decide, not a mark someone forgot."""
+    for item in items:
+        if item.path.is_relative_to(SYSTEM_TESTS):
+            item.add_marker(pytest.mark.system)
+        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)
 
 
 def _require_postgres() -> bool:
@@ -153,7 +160,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def runtime(settings: Settings, clock: ManualClock, request: pytest.FixtureRequest) -> AsyncIterator[Runtime]:
     """npsloop's runtime on the test's database; when the test ends, every event it made
-    npsloop write is checked against asyncapi.yaml (tests/event_contract.py)."""
+    npsloop write is checked against asyncapi.yaml (tests/support/event_contract.py)."""
     rt = Runtime.build(settings, clock=clock)
     yield rt
     await rt.close()
@@ -200,3 +207,30 @@ def pump(runtime: Runtime) -> Callable[[], Awaitable[int]]:
             rounds += 1
 
     return drain
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackReceiver]:
+    """A local Slack incoming webhook that checks every message is valid Block Kit."""
+    receiver = SlackReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def hook() -> Iterator[HttpReceiver]:
+    """A local webhook receiver that records every POST."""
+    receiver = HttpReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[Controller]:
+    """A local aiosmtpd server; what it received is in ``smtp.inbox.messages``."""
+    inbox = SmtpInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    controller.inbox = inbox
+    yield controller
+    controller.stop()

@@ -15,7 +15,7 @@ import yaml
 
 from npsloop.services.cli import build_parser
 from npsloop.shared.settings import ENV_PREFIX, Settings
-from tests.external_tools import require_tool
+from tests.support.external_tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.processes import free_port
+from tests.support.processes import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "webhook_receiver.py"
 SECRET = "whsec_" + base64.b64encode(b"a test secret of 32 bytes length").decode()

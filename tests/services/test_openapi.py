@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 
 from npsloop.shared import problems
 from npsloop.shared.problems import PROBLEM_JSON, PROBLEM_SCHEMA, TITLES
-from tests.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver
 
 UNKNOWN = "no-such-id"
 # A valid body for each operation that takes one, so an unknown id is what fails.

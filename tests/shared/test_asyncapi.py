@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from npsloop.shared import asyncapi, event_data, events
-from tests.event_contract import DOCUMENT, documented_event_types, problems
-from tests.external_tools import require_tool
+from tests.support.event_contract import DOCUMENT, documented_event_types, problems
+from tests.support.external_tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 ASYNCAPI_CLI = ROOT / "node_modules" / ".bin" / "asyncapi"

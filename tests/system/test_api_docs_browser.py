@@ -29,6 +29,8 @@ from npsloop.services.runtime import Runtime
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = os.environ.get("NPSLOOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from npsloop.services.schema import metadata
 from npsloop.shared.db import Database
 from tests.conftest import run_blocking, scratch_postgres_database
-from tests.processes import base_env, free_port, run_cli, start, stop, wait_ready
-from tests.receivers import HttpReceiver
+from tests.support.processes import base_env, free_port, run_cli, start, stop, wait_ready
+from tests.support.receivers import HttpReceiver
 
 DELAYS = (0.0, 0.0, 0.01, 0.025, 0.05, 0.05, 0.1, 0.1)
 

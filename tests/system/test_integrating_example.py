@@ -1,7 +1,7 @@
 """The Python consumer in docs/integrating.md works against npsloop's real records and webhooks.
 
 The code block is taken from the page as it is and executed; it then reads records the outbox
-relay put on a Kafka cluster (librdkafka's mock in a child process, see tests/kafka_mock.py,
+relay put on a Kafka cluster (librdkafka's mock in a child process, see tests/support/kafka_mock.py,
 or NPSLOOP_TEST_KAFKA_BOOTSTRAP) and receives signed webhooks from the delivery worker.
 """
 
@@ -23,8 +23,8 @@ from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.shared import events
 from npsloop.shared.bus.relay import OutboxRelay
 from npsloop.shared.models import EventLogEntry
-from tests.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
 from tests.shared.bus.kafka_harness import private_topics
+from tests.support.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "integrating.md"
 

@@ -2,7 +2,7 @@
 
 Real events (a detractor's response through the API, classified, a task opened) leave
 through the outbox relay for a Kafka cluster: librdkafka's mock in a child process (no
-broker can be installed here; see tests/kafka_mock.py), or a real one named by
+broker can be installed here; see tests/support/kafka_mock.py), or a real one named by
 NPSLOOP_TEST_KAFKA_BOOTSTRAP. The ``cloudevents`` SDK, which npsloop did not write, must
 get every attribute back, with the record key as the partitionkey.
 """
@@ -19,9 +19,9 @@ from sqlalchemy import select
 from npsloop.shared import events
 from npsloop.shared.bus.relay import OutboxRelay
 from npsloop.shared.models import EventLogEntry
-from tests.event_contract import assert_conforms
-from tests.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
 from tests.shared.bus.kafka_harness import private_topics, read_records
+from tests.support.event_contract import assert_conforms
+from tests.support.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
 
 
 async def test_relayed_records_read_back_with_the_cloudevents_kafka_binding_attribute_for_attribute(

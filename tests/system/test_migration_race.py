@@ -11,7 +11,8 @@ import httpx
 
 from npsloop.services.migrate import alembic_config
 from tests.conftest import run_blocking, scratch_postgres_database
-from tests.role_processes import RoleProcess, free_port, role_environment
+from tests.support.processes import free_port
+from tests.support.role_processes import RoleProcess, role_environment
 
 ROLES = ("api", "classifier", "followup", "deliveries", "sla")
 
@@ -74,7 +75,7 @@ def test_every_role_started_at_once_on_an_empty_postgres_database_comes_up(tmp_p
 
 
 def _admin_key(env: dict[str, str], cwd: Path) -> str:
-    from tests.processes import run_cli
+    from tests.support.processes import run_cli
 
     created = run_cli("keys", "create", "--name", "race", "--scopes", "admin", env=env, cwd=cwd)
     assert created.returncode == 0, created.stderr

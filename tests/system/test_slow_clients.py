@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.processes import base_env, free_port, run_cli, start, stop, wait_ready
+from tests.support.processes import base_env, free_port, run_cli, start, stop, wait_ready
 
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.5

@@ -7,7 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.processes import base_env, npsloop_command, run_cli
+from tests.support.processes import base_env, npsloop_command, run_cli
 
 
 def test_a_policy_channel_with_an_internal_target_stops_start_up_with_one_line_naming_it(tmp_path: Path):

@@ -8,34 +8,17 @@ from typing import Any
 import pytest
 
 from npsloop.services.classifier.models import StoredClassification
+from tests.factories import post_responses
 
 Seed = Callable[..., Awaitable[list[str]]]
-
-
-def answer(score: int, customer: str, at: str, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"score": score, "customer": {"id": customer}, "responded_at": at}
-    segment = extra.pop("segment", None)
-    if segment:
-        body["customer"]["segment"] = segment
-    body.update(extra)
-    return body
 
 
 @pytest.fixture
 def seed(client, make_key, pump) -> Seed:
     """POST responses in batches, then drain every consumer; returns ids in order."""
 
-    async def post(*answers: dict[str, Any]) -> list[str]:
-        headers = await make_key("responses:write", name="seeder")
-        ids: list[str] = []
-        for start in range(0, len(answers), 1000):
-            reply = await client.post(
-                "/v1/responses/batch", json={"responses": list(answers[start : start + 1000])}, headers=headers
-            )
-            assert reply.status_code == 202, reply.text
-            results = reply.json()["results"]
-            assert all(r["status"] == "accepted" for r in results), results
-            ids += [r["id"] for r in results]
+    async def post(*bodies: dict[str, Any]) -> list[str]:
+        ids = await post_responses(client, await make_key("responses:write", name="seeder"), bodies)
         await pump()
         return ids
 

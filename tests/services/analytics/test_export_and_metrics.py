@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 
 from npsloop.services.followup.scheduled import check_sla
 from npsloop.shared.models import DeadLetter
-from tests.services.analytics.conftest import answer
+from tests.factories import response_body
 
 
 async def test_responses_csv_streams_the_period_with_classification_and_defused_formulas(client, make_key, seed):
     ids = await seed(
-        answer(3, "a", "2026-01-05T10:00:00Z", comment='=HYPERLINK("http://evil")', segment="smb"),
-        answer(10, "b", "2026-01-06T10:00:00Z", comment="Great"),
-        answer(7, "c", "2026-02-06T10:00:00Z"),
+        response_body(3, "a", comment='=HYPERLINK("http://evil")', segment="smb", responded_at="2026-01-05T10:00:00Z"),
+        response_body(10, "b", comment="Great", responded_at="2026-01-06T10:00:00Z"),
+        response_body(7, "c", responded_at="2026-02-06T10:00:00Z"),
     )
     headers = await make_key("analytics:read")
     reply = await client.get(
@@ -38,7 +38,10 @@ async def test_responses_csv_streams_the_period_with_classification_and_defused_
 
 
 async def test_tasks_csv_lists_tasks_with_their_sla_facts(client, make_key, seed):
-    await seed(answer(1, "a", "2026-01-05T09:00:00Z", comment="bad"), answer(9, "b", "2026-01-05T09:00:00Z"))
+    await seed(
+        response_body(1, "a", comment="bad", responded_at="2026-01-05T09:00:00Z"),
+        response_body(9, "b", responded_at="2026-01-05T09:00:00Z"),
+    )
     headers = await make_key("admin")
     (task,) = (await client.get("/v1/tasks", headers=headers)).json()["tasks"]
     await client.post(f"/v1/tasks/{task['id']}/acknowledge", json={}, headers=headers)
@@ -89,7 +92,9 @@ async def test_metrics_appear_and_move_with_the_pipeline(client, runtime, clock,
 
     headers = await make_key("responses:write")
     reply = await client.post(
-        "/v1/responses", json=answer(1, "a", clock.now().isoformat(), comment="awful"), headers=headers
+        "/v1/responses",
+        json=response_body(1, "a", comment="awful", responded_at=clock.now().isoformat()),
+        headers=headers,
     )
     assert reply.status_code == 202
     waiting = await scrape()
@@ -133,7 +138,7 @@ async def test_metrics_appear_and_move_with_the_pipeline(client, runtime, clock,
     assert math.isnan(_sample(resolved, "npsloop_recovery_rate"))  # nothing measured is not 0%
 
     # The recovery rate: the detractor whose task was resolved answers again, as a promoter.
-    again = answer(9, "a", clock.now().isoformat(), comment="sorted, thanks")
+    again = response_body(9, "a", comment="sorted, thanks", responded_at=clock.now().isoformat())
     assert (await client.post("/v1/responses", json=again, headers=headers)).status_code == 202
     await pump()
     won_back = await scrape()

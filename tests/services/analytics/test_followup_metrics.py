@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from npsloop.services.followup.scheduled import check_sla
-from tests.services.analytics.conftest import answer
+from tests.factories import response_body
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # the ManualClock's start
 PERIOD = {"from": "2026-01-04T00:00:00Z", "to": "2026-01-09T00:00:00Z"}
@@ -18,10 +18,10 @@ async def test_followup_metrics_follow_the_sla_clock_first_touch_recovery_and_ou
     headers = await make_key("admin", name="dana")
     at = T0.isoformat()
     await seed(
-        answer(2, "a", at, comment="Broken again"),
-        answer(3, "b", at, comment="Slow support"),
-        answer(6, "c", at, comment="Meh"),
-        answer(10, "d", at, comment="Love it"),
+        response_body(2, "a", comment="Broken again", responded_at=at),
+        response_body(3, "b", comment="Slow support", responded_at=at),
+        response_body(6, "c", comment="Meh", responded_at=at),
+        response_body(10, "d", comment="Love it", responded_at=at),
     )
     tasks = {t["customer_id"]: t for t in (await client.get("/v1/tasks", headers=headers)).json()["tasks"]}
     assert sorted(tasks) == ["a", "b", "c"]  # due: a and b at T0+24h (0–4), c at T0+48h (5–6)
@@ -36,7 +36,7 @@ async def test_followup_metrics_follow_the_sla_clock_first_touch_recovery_and_ou
     resolved = await client.post(f"/v1/tasks/{tasks['a']['id']}/resolve", json={"outcome": "resolved"}, headers=headers)
     assert resolved.status_code == 200, resolved.text
     clock.advance(hours=13)  # T0 + 44 h: c is due in 4 h
-    await seed(answer(9, "a", clock.now().isoformat(), comment="Thanks for fixing it"))
+    await seed(response_body(9, "a", comment="Thanks for fixing it", responded_at=clock.now().isoformat()))
     for body in ({"customer_id": "d", "outcome": "renewed"}, {"customer_id": "b", "outcome": "churned"}):
         assert (await client.post("/v1/outcomes", json=body, headers=headers)).status_code == 201
 
@@ -85,12 +85,12 @@ async def test_followup_metrics_follow_the_sla_clock_first_touch_recovery_and_ou
 
 async def test_themes_compare_what_detractors_and_promoters_talk_about(client, make_key, seed, set_themes):
     ids = await seed(
-        answer(1, "a", "2026-01-05T10:00:00Z", comment="x"),
-        answer(2, "b", "2026-01-05T10:00:00Z", comment="x"),
-        answer(10, "c", "2026-01-05T10:00:00Z", comment="x"),
-        answer(9, "d", "2026-01-12T10:00:00Z", comment="x"),
-        answer(8, "e", "2026-01-12T10:00:00Z", comment="x"),
-        answer(10, "f", "2026-01-12T10:00:00Z"),
+        response_body(1, "a", comment="x", responded_at="2026-01-05T10:00:00Z"),
+        response_body(2, "b", comment="x", responded_at="2026-01-05T10:00:00Z"),
+        response_body(10, "c", comment="x", responded_at="2026-01-05T10:00:00Z"),
+        response_body(9, "d", comment="x", responded_at="2026-01-12T10:00:00Z"),
+        response_body(8, "e", comment="x", responded_at="2026-01-12T10:00:00Z"),
+        response_body(10, "f", responded_at="2026-01-12T10:00:00Z"),
     )
     await set_themes(
         {

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.services.analytics.conftest import answer
+from tests.factories import response_body
 
 PERIOD = {"from": "2026-01-05T00:00:00Z", "to": "2026-02-02T00:00:00Z"}
 
@@ -28,8 +28,11 @@ async def test_nps_by_segment_matches_a_hand_computation_with_its_margin_of_erro
     smb = [10, 10, 9, 9, 9, 8, 7, 6, 3, 0]
     enterprise = [10, 9, 7, 2]
     await seed(
-        *[answer(s, f"s{i}", "2026-01-06T10:00:00Z", segment="smb") for i, s in enumerate(smb)],
-        *[answer(s, f"e{i}", "2026-01-13T10:00:00Z", segment="enterprise") for i, s in enumerate(enterprise)],
+        *[response_body(s, f"s{i}", segment="smb", responded_at="2026-01-06T10:00:00Z") for i, s in enumerate(smb)],
+        *[
+            response_body(s, f"e{i}", segment="enterprise", responded_at="2026-01-13T10:00:00Z")
+            for i, s in enumerate(enterprise)
+        ],
     )
     reply = await client.get(
         "/v1/nps", params={**PERIOD, "group_by": "segment"}, headers=await make_key("analytics:read")
@@ -58,8 +61,8 @@ async def test_consecutive_weeks_say_whether_the_change_is_significant(client, m
     weeks = {"2026-01-05": (10, 10), "2026-01-12": (18, 2), "2026-01-19": (17, 3)}
     answers = []
     for day, (promoters, detractors) in weeks.items():
-        answers += [answer(10, f"{day}-p{i}", f"{day}T12:00:00Z") for i in range(promoters)]
-        answers += [answer(0, f"{day}-d{i}", f"{day}T12:00:00Z") for i in range(detractors)]
+        answers += [response_body(10, f"{day}-p{i}", responded_at=f"{day}T12:00:00Z") for i in range(promoters)]
+        answers += [response_body(0, f"{day}-d{i}", responded_at=f"{day}T12:00:00Z") for i in range(detractors)]
     await seed(*answers)
     body = (
         await client.get("/v1/nps", params={**PERIOD, "interval": "week"}, headers=await make_key("analytics:read"))
@@ -80,7 +83,10 @@ async def test_consecutive_weeks_say_whether_the_change_is_significant(client, m
 
 
 async def test_months_and_days_bucket_in_utc(client, make_key, seed):
-    await seed(answer(10, "a", "2026-01-31T23:30:00Z"), answer(0, "b", "2026-02-01T00:30:00Z"))
+    await seed(
+        response_body(10, "a", responded_at="2026-01-31T23:30:00Z"),
+        response_body(0, "b", responded_at="2026-02-01T00:30:00Z"),
+    )
     headers = await make_key("analytics:read")
     params = {"from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z", "interval": "month"}
     months = (await client.get("/v1/nps", params=params, headers=headers)).json()["overall"]["intervals"]
@@ -94,25 +100,25 @@ async def test_groups_by_property_lifecycle_survey_kind_and_theme_with_correctio
     client, make_key, seed, set_themes
 ):
     ids = await seed(
-        answer(
+        response_body(
             10,
             "a",
-            "2026-01-06T10:00:00Z",
             properties={"plan": "pro"},
             lifecycle_stage="renewal",
             survey={"kind": "relationship", "touchpoint": "renewal"},
             comment="Great support",
+            responded_at="2026-01-06T10:00:00Z",
         ),
-        answer(
+        response_body(
             2,
             "b",
-            "2026-01-06T11:00:00Z",
             properties={"plan": "pro"},
             survey={"kind": "transactional"},
             comment="Too expensive and support was slow",
+            responded_at="2026-01-06T11:00:00Z",
         ),
-        answer(8, "c", "2026-01-07T11:00:00Z", properties={"plan": "free"}, comment="Fine"),
-        answer(5, "d", "2026-01-07T12:00:00Z"),
+        response_body(8, "c", properties={"plan": "free"}, comment="Fine", responded_at="2026-01-07T11:00:00Z"),
+        response_body(5, "d", responded_at="2026-01-07T12:00:00Z"),
     )
     await set_themes({ids[0]: ["support_experience"], ids[1]: ["pricing", "support_experience"], ids[2]: []})
     headers = await make_key("analytics:read", "responses:write")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from npsloop.shared.settings import Settings
-from tests.services.analytics.conftest import answer
+from tests.factories import response_body
 
 PERIOD = {"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"}
 POLICY = """
@@ -44,11 +44,14 @@ async def test_nps_returns_the_policys_benchmarks(client, make_key):
 async def test_outcomes_sum_customers_and_revenue_by_category_at_the_time(client, make_key, seed):
     admin = await make_key("admin")
     await seed(
-        answer(2, "det-1", "2026-01-03T10:00:00Z"),
-        {**answer(3, "det-2", "2026-01-03T10:00:00Z"), "customer": {"id": "det-2", "account_id": "acct-d"}},
-        answer(10, "pro-1", "2026-01-04T10:00:00Z"),
-        answer(9, "turned", "2026-01-02T10:00:00Z"),
-        answer(1, "turned", "2026-01-20T10:00:00Z"),  # a detractor only after the renewal below
+        response_body(2, "det-1", responded_at="2026-01-03T10:00:00Z"),
+        {
+            **response_body(3, "det-2", responded_at="2026-01-03T10:00:00Z"),
+            "customer": {"id": "det-2", "account_id": "acct-d"},
+        },
+        response_body(10, "pro-1", responded_at="2026-01-04T10:00:00Z"),
+        response_body(9, "turned", responded_at="2026-01-02T10:00:00Z"),
+        response_body(1, "turned", responded_at="2026-01-20T10:00:00Z"),  # a detractor only after the renewal below
     )
     for body in (
         {"customer_id": "det-1", "outcome": "churned", "revenue": 1200, "currency": "EUR", "occurred_on": "2026-01-10"},
@@ -97,9 +100,9 @@ def test_a_benchmark_out_of_range_stops_start_up_naming_the_key(tmp_path):
 
 async def test_properties_seen_in_the_period_most_common_first(client, make_key, seed):
     await seed(
-        answer(9, "a", "2026-01-03T10:00:00Z", properties={"plan": "pro", "region": "eu"}),
-        answer(5, "b", "2026-01-04T10:00:00Z", properties={"plan": "free"}),
-        answer(5, "c", "2025-06-04T10:00:00Z", properties={"old_only": 1}),
+        response_body(9, "a", properties={"plan": "pro", "region": "eu"}, responded_at="2026-01-03T10:00:00Z"),
+        response_body(5, "b", properties={"plan": "free"}, responded_at="2026-01-04T10:00:00Z"),
+        response_body(5, "c", properties={"old_only": 1}, responded_at="2025-06-04T10:00:00Z"),
     )
     reply = await client.get("/v1/analytics/properties", params=PERIOD, headers=await make_key("analytics:read"))
     assert reply.status_code == 200, reply.text

@@ -10,8 +10,7 @@ from standardwebhooks.webhooks import Webhook
 from npsloop.services.deliveries import channels
 from npsloop.services.deliveries.channels import Alert
 from npsloop.shared.settings import Settings
-from tests.receivers import HttpReceiver
-from tests.services.followup.conftest import block_kit_problems, smtp  # noqa: F401 - the aiosmtpd fixture
+from tests.support.receivers import HttpReceiver, block_kit_problems
 
 ALERT = Alert(
     title="New detractor",

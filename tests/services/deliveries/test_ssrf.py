@@ -11,7 +11,7 @@ from sqlalchemy import text
 from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.runtime import Runtime
 from npsloop.shared.settings import ConfigError, Settings
-from tests.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver
 
 # Each leads to an internal IPv4 address (named after it).
 INTERNAL_IPV6 = [

@@ -11,7 +11,8 @@ from standardwebhooks.webhooks import Webhook
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.deliveries.wakeup import delivery_signal
-from tests.receivers import HttpReceiver
+from tests.factories import post_response, post_responses, response_body, subscribe_webhook
+from tests.support.receivers import HttpReceiver
 
 
 @pytest.fixture
@@ -25,18 +26,12 @@ def worker(runtime) -> DeliveryWorker:
     return DeliveryWorker(runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=True)
 
 
-async def _subscribe(client, headers, url: str, events: list[str]) -> dict:
-    reply = await client.post("/v1/webhooks", json={"url": url, "events": events}, headers=headers)
-    assert reply.status_code == 201, reply.text
-    return reply.json()
-
-
 async def test_subscribers_get_signed_envelopes_of_the_events_they_chose(client, runtime, make_key, pump, receiver):
     headers = await make_key("admin")
-    hook = await _subscribe(client, headers, receiver.url, ["npsloop.followup.opened.v1"])
+    hook = await subscribe_webhook(client, headers, receiver.url, ["npsloop.followup.opened.v1"])
     assert hook["secret"].startswith("whsec_")
-    await client.post("/v1/responses", json={"score": 1, "customer": {"id": "c1"}, "comment": "Bad"}, headers=headers)
-    await client.post("/v1/responses", json={"score": 10, "customer": {"id": "c2"}}, headers=headers)
+    await post_response(client, headers, score=1, customer="c1", comment="Bad")
+    await post_response(client, headers, score=10, customer="c2")
     await pump()
     w = worker(runtime)
     assert await w.run_once() == 1
@@ -54,8 +49,8 @@ async def test_a_failing_receiver_is_retried_with_backoff_and_the_same_webhook_i
     client, runtime, clock, make_key, pump, receiver
 ):
     headers = await make_key("admin")
-    hook = await _subscribe(client, headers, receiver.url, ["*"])
-    await client.post("/v1/responses", json={"score": 9, "customer": {"id": "c"}}, headers=headers)
+    hook = await subscribe_webhook(client, headers, receiver.url, ["*"])
+    await post_response(client, headers, score=9, customer="c")
     await pump()
     receiver.status = 503
     w = worker(runtime)
@@ -79,8 +74,8 @@ async def test_a_delivery_failing_past_its_retry_window_is_dead_and_can_be_redel
     client, runtime, clock, make_key, pump, receiver
 ):
     headers = await make_key("admin")
-    hook = await _subscribe(client, headers, receiver.url, ["npsloop.response.received.v1"])
-    await client.post("/v1/responses", json={"score": 8, "customer": {"id": "c"}}, headers=headers)
+    hook = await subscribe_webhook(client, headers, receiver.url, ["npsloop.response.received.v1"])
+    await post_response(client, headers, score=8, customer="c")
     await pump()
     receiver.status = 500
     w = worker(runtime)
@@ -99,9 +94,9 @@ async def test_a_delivery_failing_past_its_retry_window_is_dead_and_can_be_redel
 
 async def test_deleted_subscriptions_get_nothing_more(client, runtime, make_key, pump, receiver):
     headers = await make_key("admin")
-    hook = await _subscribe(client, headers, receiver.url, ["*"])
+    hook = await subscribe_webhook(client, headers, receiver.url, ["*"])
     assert (await client.delete(f"/v1/webhooks/{hook['id']}", headers=headers)).status_code == 204
-    await client.post("/v1/responses", json={"score": 2, "customer": {"id": "c"}}, headers=headers)
+    await post_response(client, headers, score=2, customer="c")
     await pump()
     w = worker(runtime)
     assert await w.run_once() == 0
@@ -161,13 +156,13 @@ async def test_a_queued_delivery_wakes_the_worker_instead_of_waiting_for_its_pol
     import time
 
     headers = await make_key("admin")
-    await _subscribe(client, headers, receiver.url, ["npsloop.followup.opened.v1"])
+    await subscribe_webhook(client, headers, receiver.url, ["npsloop.followup.opened.v1"])
     worker = DeliveryWorker(runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=True)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop, poll_interval=30))
     try:
         await asyncio.sleep(0.2)  # the worker found nothing and is waiting
-        await client.post("/v1/responses", json={"score": 1, "customer": {"id": "c-wake"}}, headers=headers)
+        await post_response(client, headers, score=1, customer="c-wake")
         await pump()  # the follow-up consumer opens the task and queues the webhook delivery
         queued = time.monotonic()
         while not receiver.requests and time.monotonic() - queued < 5:
@@ -193,9 +188,8 @@ async def test_a_backlog_goes_out_in_rounds_each_recorded_with_the_next_lease(
     from npsloop.services.deliveries import scheduled
 
     headers = await make_key("admin")
-    await _subscribe(client, headers, receiver.url, ["npsloop.response.received.v1"])
-    items = [{"score": 8, "customer": {"id": f"c{i}"}} for i in range(120)]
-    assert (await client.post("/v1/responses/batch", json={"responses": items}, headers=headers)).status_code == 202
+    await subscribe_webhook(client, headers, receiver.url, ["npsloop.response.received.v1"])
+    await post_responses(client, headers, [response_body(8, f"c{i}") for i in range(120)])
     await pump()
     monkeypatch.setattr(scheduled, "BATCH", 50)
     w = worker(runtime)

@@ -1,20 +1,16 @@
-"""A running npsloop with a given policy file, and the local receivers its channels talk to:
-a Slack-like receiver that checks Block Kit, an HTTP webhook receiver, an aiosmtpd server."""
+"""A running npsloop with a given policy file, driven by hand; the local receivers its channels
+talk to (Slack, webhook, SMTP) are the ``slack``, ``hook`` and ``smtp`` fixtures of tests/conftest.py."""
 
 from __future__ import annotations
 
-import email
-import socket
 import textwrap
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from email.message import Message
 from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from npsloop.services.app import create_app
 from npsloop.services.deliveries.scheduled import DeliveryWorker
@@ -23,103 +19,8 @@ from npsloop.services.runtime import Runtime
 from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.settings import Settings
-from tests.event_contract import assert_logged_events_conform
-from tests.receivers import HttpReceiver
-
-
-def block_kit_problems(payload: dict) -> list[str]:
-    """What Slack would refuse in an incoming-webhook message (the subset npsloop uses)."""
-    problems = []
-    if not isinstance(payload.get("text"), str) or not payload["text"]:
-        problems.append("text: a fallback text is required")
-    blocks = payload.get("blocks")
-    if not isinstance(blocks, list) or not 1 <= len(blocks) <= 50:
-        return problems + ["blocks: 1-50 blocks required"]
-    for i, block in enumerate(blocks):
-        kind = block.get("type")
-        if kind == "header":
-            if block["text"]["type"] != "plain_text" or len(block["text"]["text"]) > 150:
-                problems.append(f"blocks.{i}: header needs plain_text up to 150 chars")
-        elif kind == "section":
-            if "text" not in block and "fields" not in block:
-                problems.append(f"blocks.{i}: section needs text or fields")
-            for f in block.get("fields", []):
-                if f["type"] not in ("mrkdwn", "plain_text") or len(f["text"]) > 2000:
-                    problems.append(f"blocks.{i}: bad field")
-            if len(block.get("fields", [])) > 10:
-                problems.append(f"blocks.{i}: at most 10 fields")
-        elif kind == "actions":
-            for element in block["elements"]:
-                if element["type"] != "button" or not element["url"].startswith("http"):
-                    problems.append(f"blocks.{i}: button needs a url")
-        elif kind != "context":
-            problems.append(f"blocks.{i}: unexpected block type {kind!r}")
-    return problems
-
-
-class SlackReceiver(HttpReceiver):
-    """Answers like Slack: 200 "ok", or 400 "invalid_blocks" for a malformed message."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.problems: list[list[str]] = []
-
-    def messages(self) -> list[dict]:
-        found = []
-        for request in self.requests:
-            payload = request.json()
-            self.problems.append(block_kit_problems(payload))
-            found.append(payload)
-        assert not any(self.problems), self.problems
-        return found
-
-
-def field_values(message: dict) -> dict[str, str]:
-    values = {}
-    for block in message["blocks"]:
-        for f in block.get("fields", []):
-            label, _, value = f["text"].partition("\n")
-            values[label.strip("*")] = value
-    return values
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def slack():
-    r = SlackReceiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def hook():
-    r = HttpReceiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def smtp():
-    inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    controller.inbox = inbox
-    yield controller
-    controller.stop()
+from tests.factories import DETRACTOR_COMMENT, post_response, response_body
+from tests.support.event_contract import assert_logged_events_conform
 
 
 @dataclass
@@ -144,16 +45,17 @@ class Loop:
         self,
         score: int,
         who: str = "c1",
-        comment: str | None = "It keeps crashing",
+        comment: str | None = DETRACTOR_COMMENT,
         *,
         customer: dict | None = None,
         **extra,
     ) -> str:
-        body = {"score": score, "comment": comment, "customer": {"id": who, **(customer or {})}, **extra}
-        reply = await self.client.post("/v1/responses", json=body, headers=self.headers)
-        assert reply.status_code == 202, reply.text
+        """POST a response from ``who`` (``customer`` adds to its customer object), then drain."""
+        body = response_body(score, who, comment, **extra)
+        body["customer"].update(customer or {})
+        response_id = await post_response(self.client, self.headers, body)
         await self.pump()
-        return reply.json()["id"]
+        return response_id
 
     async def tick(self, **advance: float) -> None:
         """Move the clock, run the SLA monitor, drain the consumers."""

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from standardwebhooks.webhooks import Webhook
 
-from tests.services.followup.conftest import field_values
+from tests.support.receivers import field_values
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

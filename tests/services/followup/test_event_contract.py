@@ -1,6 +1,6 @@
 """The whole loop emits every event type, and each event is what asyncapi.yaml documents.
 
-Checked with ``jsonschema`` against the published document (tests/event_contract.py), in
+Checked with ``jsonschema`` against the published document (tests/support/event_contract.py), in
 the event log and as webhook bodies (verified with the ``standardwebhooks`` library and
 read with the official ``cloudevents`` SDK's JSON format).
 """
@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from npsloop.services.followup.digest import send_digests
 from npsloop.shared import events
 from npsloop.shared.models import EventLogEntry
-from tests.event_contract import assert_conforms
+from tests.support.event_contract import assert_conforms
 
 
 def policy(slack, hook) -> str:

@@ -9,16 +9,7 @@ from sqlalchemy import func, select, update
 from npsloop.services.followup.models import ReferralRequest, Task
 from npsloop.services.followup.scheduled import check_sla
 from npsloop.shared.models import ConsumerPosition, EventLogEntry
-
-
-def response(score: int, customer: str = "cust-1", comment: str | None = "It keeps crashing", **extra) -> dict:
-    return {"score": score, "comment": comment, "customer": {"id": customer}, **extra}
-
-
-async def _post(client, headers, body) -> str:
-    reply = await client.post("/v1/responses", json=body, headers=headers)
-    assert reply.status_code == 202, reply.text
-    return reply.json()["id"]
+from tests.factories import DETRACTOR_COMMENT, detractor_body, detractor_task, post_response, response_body
 
 
 async def _events(runtime, event_type: str) -> list[EventLogEntry]:
@@ -34,9 +25,9 @@ async def _events(runtime, event_type: str) -> list[EventLogEntry]:
 
 async def test_each_detractor_gets_one_task_due_24h_for_0_to_4_and_48h_for_5_to_6(client, runtime, make_key, pump):
     headers = await make_key("admin")
-    low = await _post(client, headers, response(2, "a"))
-    mid = await _post(client, headers, response(6, "b"))
-    await _post(client, headers, response(7, "c"))
+    low = await post_response(client, headers, detractor_body(2, "a"))
+    mid = await post_response(client, headers, detractor_body(6, "b"))
+    await post_response(client, headers, response_body(7, "c", DETRACTOR_COMMENT))
     await pump()
     tasks = {t["response_id"]: t for t in (await client.get("/v1/tasks", headers=headers)).json()["tasks"]}
     assert set(tasks) == {low, mid}
@@ -52,7 +43,7 @@ async def test_each_detractor_gets_one_task_due_24h_for_0_to_4_and_48h_for_5_to_
 
 async def test_redelivering_every_event_never_opens_a_second_task(client, runtime, make_key, pump):
     headers = await make_key("admin")
-    await _post(client, headers, response(1))
+    await post_response(client, headers, detractor_body(1))
     await pump()
     async with runtime.db.unit_of_work() as session:  # replay the whole log to every consumer
         await session.execute(update(ConsumerPosition).values(position=0))
@@ -64,7 +55,7 @@ async def test_redelivering_every_event_never_opens_a_second_task(client, runtim
 
 async def test_a_late_comment_updates_the_open_task_without_a_second_one(client, runtime, make_key, pump):
     headers = await make_key("admin")
-    rid = await _post(client, headers, response(3, comment=None))
+    rid = await post_response(client, headers, detractor_body(3, comment=None))
     await pump()
     await client.patch(f"/v1/responses/{rid}", json={"comment": "Billing charged me twice"}, headers=headers)
     await pump()
@@ -76,9 +67,7 @@ async def test_a_late_comment_updates_the_open_task_without_a_second_one(client,
 
 async def test_acknowledge_note_and_resolve_are_kept_as_an_audit_trail(client, runtime, make_key, pump):
     headers = await make_key("tasks:read", "tasks:write", "responses:write", name="dana")
-    await _post(client, headers, response(0))
-    await pump()
-    (task,) = (await client.get("/v1/tasks", params={"customer_id": "cust-1"}, headers=headers)).json()["tasks"]
+    task = await detractor_task(client, headers, pump, score=0)
     base = f"/v1/tasks/{task['id']}"
     ack = await client.post(f"{base}/acknowledge", json={"note": "Called, left voicemail"}, headers=headers)
     assert ack.json()["status"] == "acknowledged" and ack.json()["acknowledged_at"]
@@ -104,8 +93,8 @@ async def test_acknowledge_note_and_resolve_are_kept_as_an_audit_trail(client, r
 
 async def test_the_sla_warns_at_75_percent_and_breaches_at_due_exactly_once(client, runtime, clock, make_key, pump):
     headers = await make_key("admin")
-    await _post(client, headers, response(2, "late"))
-    await _post(client, headers, response(2, "handled"))
+    await post_response(client, headers, detractor_body(2, "late"))
+    await post_response(client, headers, detractor_body(2, "handled"))
     await pump()
     tasks = {t["customer_id"]: t for t in (await client.get("/v1/tasks", headers=headers)).json()["tasks"]}
     await client.post(f"/v1/tasks/{tasks['handled']['id']}/acknowledge", headers=headers)
@@ -136,14 +125,14 @@ async def test_the_sla_warns_at_75_percent_and_breaches_at_due_exactly_once(clie
 
 async def test_a_promoter_gets_one_referral_request_per_throttle_window(client, runtime, clock, make_key, pump):
     headers = await make_key("admin")
-    await _post(client, headers, response(10, "fan", "Love it"))
+    await post_response(client, headers, response_body(10, "fan", "Love it"))
     await pump()
     clock.advance(days=3)
-    await _post(client, headers, response(9, "fan", "Still great"))
+    await post_response(client, headers, response_body(9, "fan", "Still great"))
     await pump()
     assert len(await _events(runtime, "npsloop.referral.requested.v1")) == 1
     clock.advance(days=31)
-    await _post(client, headers, response(10, "fan", "Great"))
+    await post_response(client, headers, response_body(10, "fan", "Great"))
     await pump()
     assert len(await _events(runtime, "npsloop.referral.requested.v1")) == 2
     async with runtime.db.sessions() as session:

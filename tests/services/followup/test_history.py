@@ -9,23 +9,14 @@ from sqlalchemy import func, select
 
 from npsloop.services.followup.models import ReferralRequest, Task
 from npsloop.shared.models import EventLogEntry
-
-
-async def _post(client, headers, body) -> str:
-    reply = await client.post("/v1/responses", json=body, headers=headers)
-    assert reply.status_code == 202, reply.text
-    return reply.json()["id"]
+from tests.factories import post_response, response_body
 
 
 def _answer(score: int, customer: str, *, days_ago: float, history: bool, clock) -> dict:
     responded = clock.now() - timedelta(days=days_ago)
-    return {
-        "score": score,
-        "comment": "It crashed during checkout",
-        "customer": {"id": customer},
-        "responded_at": responded.isoformat(),
-        "history": history,
-    }
+    return response_body(
+        score, customer, "It crashed during checkout", responded_at=responded.isoformat(), history=history
+    )
 
 
 async def _tasks_by_response(runtime) -> set[str]:
@@ -37,7 +28,7 @@ async def test_a_detractor_imported_long_after_its_sla_opens_no_task_but_is_clas
     client, runtime, clock, make_key, pump
 ):
     headers = await make_key("admin")
-    old = await _post(client, headers, _answer(2, "old", days_ago=30, history=True, clock=clock))
+    old = await post_response(client, headers, _answer(2, "old", days_ago=30, history=True, clock=clock))
     await pump()
     assert await _tasks_by_response(runtime) == set()
     stored = (await client.get(f"/v1/responses/{old}", headers=headers)).json()
@@ -54,24 +45,24 @@ async def test_history_still_inside_its_sla_and_late_live_answers_are_followed_u
 ):
     headers = await make_key("admin")
     # Scores 0-4 have 24 hours by default: 2 hours old is still inside it.
-    recent = await _post(client, headers, _answer(3, "recent", days_ago=2 / 24, history=True, clock=clock))
+    recent = await post_response(client, headers, _answer(3, "recent", days_ago=2 / 24, history=True, clock=clock))
     # Not history: an app that sends an old answer late gets the follow-up it always got.
-    live = await _post(client, headers, _answer(3, "live", days_ago=30, history=False, clock=clock))
+    live = await post_response(client, headers, _answer(3, "live", days_ago=30, history=False, clock=clock))
     await pump()
     assert await _tasks_by_response(runtime) == {recent, live}
 
 
 async def test_the_sla_of_the_answer_decides_a_5_has_48_hours(client, runtime, clock, make_key, pump):
     headers = await make_key("admin")
-    inside = await _post(client, headers, _answer(5, "inside", days_ago=1.5, history=True, clock=clock))
-    await _post(client, headers, _answer(2, "outside", days_ago=1.5, history=True, clock=clock))
+    inside = await post_response(client, headers, _answer(5, "inside", days_ago=1.5, history=True, clock=clock))
+    await post_response(client, headers, _answer(2, "outside", days_ago=1.5, history=True, clock=clock))
     await pump()
     assert await _tasks_by_response(runtime) == {inside}
 
 
 async def test_an_old_promoter_from_history_gets_no_referral_request(client, runtime, clock, make_key, pump):
     headers = await make_key("admin")
-    await _post(client, headers, _answer(10, "fan", days_ago=90, history=True, clock=clock))
+    await post_response(client, headers, _answer(10, "fan", days_ago=90, history=True, clock=clock))
     await pump()
     async with runtime.db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(ReferralRequest)) == 0
@@ -80,8 +71,8 @@ async def test_an_old_promoter_from_history_gets_no_referral_request(client, run
 async def test_a_late_comment_on_old_history_still_opens_no_task(client, runtime, clock, make_key, pump):
     headers = await make_key("admin")
     body = _answer(1, "later", days_ago=10, history=True, clock=clock) | {"comment": None, "external_id": "h-1"}
-    await _post(client, headers, body)
+    await post_response(client, headers, body)
     await pump()
-    await _post(client, headers, body | {"comment": "Billing was wrong three times"})
+    await post_response(client, headers, body | {"comment": "Billing was wrong three times"})
     await pump()
     assert await _tasks_by_response(runtime) == set()

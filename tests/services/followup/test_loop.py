@@ -10,7 +10,7 @@ from sqlalchemy import select
 from npsloop.services.followup.digest import send_digests
 from npsloop.services.followup.models import Recovery
 from npsloop.shared.models import EventLogEntry
-from tests.services.followup.conftest import field_values
+from tests.support.receivers import field_values
 
 
 def policy(slack, hook, extra: str = "") -> str:

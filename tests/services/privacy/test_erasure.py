@@ -14,7 +14,8 @@ from npsloop.services.privacy.scheduled import purge_expired_comments
 from npsloop.services.privacy.service import customer_hash
 from npsloop.services.schema import metadata
 from npsloop.shared.models import DeadLetter, EventLogEntry
-from tests.receivers import HttpReceiver
+from tests.factories import detractor_body, post_response, response_body, subscribe_webhook
+from tests.support.receivers import HttpReceiver
 
 ERASED_ID = "cust-gdpr-4711"
 EMAIL = "dana.erasable@example.org"
@@ -42,29 +43,16 @@ async def _everything_stored(runtime) -> str:
 
 
 async def _customer_with_history(client, runtime, make_key, pump, receiver, headers) -> dict:
-    hook = await client.post("/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, headers=headers)
-    assert hook.status_code == 201
+    await subscribe_webhook(client, headers, receiver.url)
     customer = {"id": ERASED_ID, "email": EMAIL, "name": NAME, "segment": "smb", "account_id": "acct-9"}
-    detractor = await client.post(
-        "/v1/responses",
-        headers={**headers, "Idempotency-Key": "gdpr-1"},
-        json={
-            "score": 2,
-            "comment": COMMENT,
-            "customer": customer,
-            "external_id": "order-gdpr-1",
-            "properties": {"contact": EMAIL, "plan": "pro"},
-        },
+    detractor_id = await post_response(
+        client,
+        {**headers, "Idempotency-Key": "gdpr-1"},
+        detractor_body(2, customer, COMMENT, external_id="order-gdpr-1", properties={"contact": EMAIL, "plan": "pro"}),
     )
-    assert detractor.status_code == 202
-    await client.post(
-        "/v1/responses", json={"score": 10, "customer": customer, "comment": "Great team"}, headers=headers
-    )
-    await client.post(
-        "/v1/responses",
-        json={"score": 9, "comment": KEPT_COMMENT, "customer": {"id": "cust-stays", "email": "stays@example.org"}},
-        headers=headers,
-    )
+    await post_response(client, headers, response_body(10, customer, "Great team"))
+    stays = {"id": "cust-stays", "email": "stays@example.org"}
+    await post_response(client, headers, response_body(9, stays, KEPT_COMMENT))
     await pump()
     (task,) = (await client.get("/v1/tasks", params={"customer_id": ERASED_ID}, headers=headers)).json()["tasks"]
     assert (await client.post(f"/v1/tasks/{task['id']}/notes", json={"note": NOTE}, headers=headers)).status_code == 201
@@ -88,7 +76,7 @@ async def _customer_with_history(client, runtime, make_key, pump, receiver, head
                 created_at=runtime.clock.now(),
             )
         )
-    return {"detractor_id": detractor.json()["id"], "task_id": task["id"]}
+    return {"detractor_id": detractor_id, "task_id": task["id"]}
 
 
 async def test_erasing_a_customer_leaves_no_trace_of_them_in_any_table_or_payload(

@@ -28,7 +28,7 @@ from npsloop.shared.bus.processing import EventProcessor
 from npsloop.shared.events import CloudEvent
 from npsloop.shared.models import EventLogEntry, ProcessedEvent
 from npsloop.shared.settings import Settings
-from tests.receivers import HttpReceiver
+from tests.support.receivers import HttpReceiver
 
 CUSTOMER = "cust-race-4711"
 EMAIL = "robin.racer@example.org"

@@ -14,7 +14,7 @@ from npsloop.shared.bus.processing import EventProcessor
 from npsloop.shared.bus.relay import OutboxRelay
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
-from tests.kafka_mock import TEST_SESSION_TIMEOUT_MS, kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
+from tests.support.kafka_mock import TEST_SESSION_TIMEOUT_MS, kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
 
 
 def private_topics(prefix: str) -> KafkaTopics:

@@ -19,8 +19,8 @@ from npsloop.shared.bus.relay import OutboxRelay
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.models import EventLogEntry
-from tests.kafka_mock import unique_topic_prefix
 from tests.shared.bus.kafka_harness import kafka_bootstrap, private_topics, read_records  # noqa: F401 (fixture)
+from tests.support.kafka_mock import unique_topic_prefix
 
 
 def response_event(key: str, seq: int) -> events.CloudEvent:

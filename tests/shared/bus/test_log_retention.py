@@ -8,6 +8,7 @@ from npsloop.services.classifier.models import StoredClassification
 from npsloop.shared.bus.contract import Subscription
 from npsloop.shared.bus.log_retention import prune_event_log
 from npsloop.shared.models import EventLogEntry, ProcessedEvent
+from tests.factories import post_response
 
 RETENTION_DAYS = 7
 
@@ -24,13 +25,9 @@ async def processed_count(runtime) -> int:
 
 
 async def post(client, headers, n: int, tag: str) -> None:
+    """``n`` responses, each its own POST and its own customer, every score in turn."""
     for i in range(n):
-        reply = await client.post(
-            "/v1/responses",
-            json={"score": i % 11, "comment": "slow app", "customer": {"id": f"{tag}-{i}"}},
-            headers=headers,
-        )
-        assert reply.status_code == 202, reply.text
+        await post_response(client, headers, score=i % 11, customer=f"{tag}-{i}", comment="slow app")
 
 
 async def test_embedded_log_keeps_recent_and_unread_rows_and_prunes_the_rest(client, runtime, make_key, pump, clock):

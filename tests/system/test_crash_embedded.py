@@ -22,9 +22,12 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests import processes
 from tests.conftest import scratch_postgres_database
-from tests.receivers import HttpReceiver
+from tests.factories import response_body
+from tests.support import processes
+from tests.support.receivers import HttpReceiver
+
+pytestmark = pytest.mark.crash
 
 RESPONSES = int(os.environ.get("NPSLOOP_CRASH_RESPONSES", "600"))
 CLIENTS = 4
@@ -80,22 +83,18 @@ def crash_env(request, tmp_path):
         yield request.param, env
 
 
-def _body(i: int, score: int) -> dict:
-    return {
-        "score": score,
-        "comment": f"crash test answer {i}",
-        "customer": {"id": f"crash-cust-{i}", "email": f"c{i}@example.com"},
-        "survey": {"touchpoint": "support", "kind": "transactional", "channel": "email"},
-    }
+SURVEY = {"touchpoint": "support", "kind": "transactional", "channel": "email"}
 
 
 def _send_until_acknowledged(server: Server, key: str, stream: Stream, i: int, score: int, deadline: float) -> None:
     """A careful client: the same Idempotency-Key until a 202, whatever happens in between."""
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": f"crash-{i}"}
+    customer = {"id": f"crash-cust-{i}", "email": f"c{i}@example.com"}
+    body = response_body(score, customer, f"crash test answer {i}", survey=SURVEY)
     first = True
     while time.monotonic() < deadline:
         try:
-            reply = httpx.post(f"{server.url}/v1/responses", json=_body(i, score), headers=headers, timeout=10)
+            reply = httpx.post(f"{server.url}/v1/responses", json=body, headers=headers, timeout=10)
         except httpx.HTTPError:
             reply = None
         if reply is not None and reply.status_code == 202:

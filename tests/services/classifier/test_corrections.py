@@ -7,18 +7,12 @@ from sqlalchemy import func, select
 from npsloop.services.classifier.models import ClassificationCorrection
 from npsloop.services.followup.models import Task
 from npsloop.shared.models import EventLogEntry
+from tests.factories import post_response
 
 CLASSIFIED = "npsloop.response.classified.v1"
 
 
-def body(score: int, comment: str | None = "The app crashes whenever I open the reports", customer: str = "c-1"):
-    return {"score": score, "comment": comment, "customer": {"id": customer}}
-
-
-async def _post(client, headers, payload) -> str:
-    reply = await client.post("/v1/responses", json=payload, headers=headers)
-    assert reply.status_code == 202, reply.text
-    return reply.json()["id"]
+REPORTS_CRASH = "The app crashes whenever I open the reports"
 
 
 async def _classified_events(runtime, response_id: str) -> list[dict]:
@@ -43,7 +37,7 @@ async def test_corrected_themes_and_sentiment_win_on_get_and_are_kept_with_who_a
     client, runtime, make_key, pump, clock
 ):
     headers = await make_key("responses:write", "responses:read", name="dana-cs")
-    rid = await _post(client, headers, body(6))
+    rid = await post_response(client, headers, score=6, comment=REPORTS_CRASH)
     await pump()
     reply = await client.put(
         f"/v1/responses/{rid}/classification",
@@ -66,7 +60,7 @@ async def test_corrected_themes_and_sentiment_win_on_get_and_are_kept_with_who_a
 
 async def test_a_later_correction_of_one_field_keeps_the_earlier_correction_of_the_other(client, make_key, pump):
     headers = await make_key("admin")
-    rid = await _post(client, headers, body(9, "Lovely people, quick answers"))
+    rid = await post_response(client, headers, score=9, comment="Lovely people, quick answers")
     await pump()
     await client.put(f"/v1/responses/{rid}/classification", headers=headers, json={"themes": ["ease_of_use"]})
     await client.put(f"/v1/responses/{rid}/classification", headers=headers, json={"sentiment": "negative"})
@@ -78,7 +72,7 @@ async def test_a_later_correction_of_one_field_keeps_the_earlier_correction_of_t
 
 async def test_unknown_theme_id_is_422_naming_the_field_and_writes_nothing(client, runtime, make_key, pump):
     headers = await make_key("admin")
-    rid = await _post(client, headers, body(3))
+    rid = await post_response(client, headers, score=3, comment=REPORTS_CRASH)
     await pump()
     before = len(await _classified_events(runtime, rid))
     reply = await client.put(
@@ -95,7 +89,7 @@ async def test_unknown_theme_id_is_422_naming_the_field_and_writes_nothing(clien
 
 async def test_bad_bodies_are_422_naming_the_field(client, make_key, pump):
     headers = await make_key("admin")
-    rid = await _post(client, headers, body(3))
+    rid = await post_response(client, headers, score=3, comment=REPORTS_CRASH)
     bad_sentiment = await client.put(
         f"/v1/responses/{rid}/classification", headers=headers, json={"sentiment": "furious"}
     )
@@ -109,7 +103,7 @@ async def test_bad_bodies_are_422_naming_the_field(client, make_key, pump):
 async def test_correcting_needs_responses_write_and_an_existing_response(client, make_key):
     reader = await make_key("responses:read")
     writer = await make_key("responses:write")
-    rid = await _post(client, writer, body(8))
+    rid = await post_response(client, writer, score=8, comment=REPORTS_CRASH)
     denied = await client.put(f"/v1/responses/{rid}/classification", headers=reader, json={"sentiment": "neutral"})
     assert denied.status_code == 403 and "responses:write" in denied.json()["detail"]
     assert (await client.put(f"/v1/responses/{rid}/classification", json={"sentiment": "neutral"})).status_code == 401
@@ -121,7 +115,7 @@ async def test_a_correction_re_emits_classified_and_follow_up_keeps_one_task_wit
     client, runtime, make_key, pump
 ):
     headers = await make_key("admin")
-    rid = await _post(client, headers, body(2))
+    rid = await post_response(client, headers, score=2, comment=REPORTS_CRASH)
     await pump()
     await client.put(
         f"/v1/responses/{rid}/classification",
@@ -140,7 +134,7 @@ async def test_a_correction_re_emits_classified_and_follow_up_keeps_one_task_wit
 
 async def test_a_late_comment_re_classifies_but_keeps_the_corrected_values(client, make_key, pump):
     headers = await make_key("admin")
-    rid = await _post(client, headers, body(5, comment=None))
+    rid = await post_response(client, headers, score=5)
     await pump()
     await client.put(
         f"/v1/responses/{rid}/classification",
@@ -156,7 +150,7 @@ async def test_a_late_comment_re_classifies_but_keeps_the_corrected_values(clien
 
 async def test_a_correction_before_the_classifier_ran_is_kept_when_it_runs(client, runtime, make_key, pump):
     headers = await make_key("admin")
-    rid = await _post(client, headers, body(10, "Great value for money"))
+    rid = await post_response(client, headers, score=10, comment="Great value for money")
     reply = await client.put(f"/v1/responses/{rid}/classification", headers=headers, json={"themes": ["pricing"]})
     assert reply.status_code == 200 and reply.json()["category"] == "promoter"
     await pump()

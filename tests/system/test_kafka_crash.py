@@ -21,9 +21,13 @@ from npsloop.services.classifier.models import StoredClassification
 from npsloop.services.followup.models import Task
 from npsloop.services.ingest.models import Response
 from npsloop.shared.db import Database
-from tests.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
-from tests.role_processes import RoleProcess, free_port, role_environment
-from tests.test_kafka_end_to_end import api_key
+from tests.factories import response_body
+from tests.support.kafka_mock import kafka_bootstrap, unique_topic_prefix  # noqa: F401 (fixture)
+from tests.support.processes import free_port
+from tests.support.role_processes import RoleProcess, role_environment
+from tests.system.test_kafka_end_to_end import api_key
+
+pytestmark = pytest.mark.crash
 
 RESPONSES = 2000
 POSTING_SECONDS = 25  # long enough for several kills to land while responses arrive
@@ -50,14 +54,8 @@ async def post_responses(base_url: str, headers: dict[str, str], rng: random.Ran
                 i = queue.get_nowait()
                 score = rng.randint(0, 10)
                 started = time.monotonic()
-                response = await client.post(
-                    "/v1/responses",
-                    json={
-                        "score": score,
-                        "comment": "slow and buggy" if score < 7 else None,
-                        "customer": {"id": f"crash-{i % 300}"},
-                    },
-                )
+                body = response_body(score, f"crash-{i % 300}", "slow and buggy" if score < 7 else None)
+                response = await client.post("/v1/responses", json=body)
                 if response.status_code == 202:
                     acknowledged[response.json()["id"]] = score
                 await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))

@@ -12,7 +12,7 @@ import pytest
 
 from npsloop.services.classifier.model import Classification, Classifier, ThemeScore, category_for_score
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3] / "scripts"))
 import evaluate_classifier as ev
 
 

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.services.followup.conftest import SlackReceiver, field_values, free_port
+from tests.support.processes import free_port
+from tests.support.receivers import field_values
 
 NPSLOOP = str(Path(sys.executable).with_name("npsloop"))
 
@@ -27,13 +27,6 @@ def _wait(predicate, timeout: float, what: str):
             return found
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def slack():
-    r = SlackReceiver()
-    yield r
-    r.close()
 
 
 def test_npsloop_up_warns_and_breaches_an_untouched_task_alerts_slack_and_throttles(tmp_path, slack):

@@ -19,10 +19,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import schemathesis  # noqa: F401  (in the [test] extra: a missing install must fail, not skip)
 
-from tests import processes
 from tests.conftest import scratch_postgres_database
+from tests.support import processes
 
 MAX_EXAMPLES = os.environ.get("NPSLOOP_FUZZ_MAX_EXAMPLES", "40")
 MAX_SECONDS = os.environ.get("NPSLOOP_FUZZ_MAX_SECONDS", "90")
@@ -39,6 +40,7 @@ def _database(backend: str) -> Iterator[dict[str, str]]:
         yield {"NPSLOOP_DATABASE_URL": plain_url.replace("postgresql://", "postgresql+asyncpg://", 1)}
 
 
+@pytest.mark.fuzz
 def test_the_api_never_answers_5xx_and_always_matches_its_schema(tmp_path, capsys, backend):
     with _database(backend) as database:
         _fuzz(tmp_path, capsys, database, backend)

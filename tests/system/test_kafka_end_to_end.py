@@ -22,8 +22,9 @@ import pytest
 from npsloop.shared import auth
 from npsloop.shared.clock import SystemClock
 from npsloop.shared.db import Database
-from tests.kafka_mock import kafka_bootstrap  # noqa: F401 (fixture)
-from tests.role_processes import RoleProcess, free_port, role_environment
+from tests.support.kafka_mock import kafka_bootstrap  # noqa: F401 (fixture)
+from tests.support.processes import free_port
+from tests.support.role_processes import RoleProcess, role_environment
 
 CLOUDEVENTS_REQUIRED = ("specversion", "id", "source", "type")
 LATENCY_SAMPLES = 20

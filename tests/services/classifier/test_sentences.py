@@ -4,8 +4,6 @@ import copy
 import random
 
 import pytest
-from test_stacking import comments
-from test_static_vectors import THEME, animal_organisation
 
 from npsloop.services.classifier import training
 from npsloop.services.classifier.active import load_latest
@@ -14,6 +12,8 @@ from npsloop.services.classifier.stored_model import SentenceReading, save
 from npsloop.services.classifier.text import sentences
 from npsloop.services.classifier.trained import TrainedClassifier
 from npsloop.services.classifier.training import train
+from tests.services.classifier.test_stacking import comments
+from tests.services.classifier.test_static_vectors import THEME, animal_organisation
 
 
 @pytest.mark.parametrize(

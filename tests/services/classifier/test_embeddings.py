@@ -14,7 +14,6 @@ import zlib
 from datetime import UTC, datetime
 
 import pytest
-from test_stacking import comments
 
 from npsloop.services.classifier import embeddings, static_vectors
 from npsloop.services.classifier.active import load_latest
@@ -24,6 +23,7 @@ from npsloop.services.classifier.model import BuiltinClassifier
 from npsloop.services.classifier.stored_model import DenseBlock, save
 from npsloop.services.classifier.trained import TrainedClassifier
 from npsloop.services.classifier.training import LabelledExample, train
+from tests.services.classifier.test_stacking import comments
 
 SYNONYMS = ("tannoy", "megaphone", "loudspeaker")  # one concept, three words: only the encoder knows
 THEME = "onboarding_communication"

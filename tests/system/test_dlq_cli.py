@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from npsloop.services.classifier.models import StoredClassification
 from npsloop.shared import events, outbox
 from npsloop.shared.models import DeadLetter, EventLogEntry
-from tests import processes
+from tests.factories import post_response
+from tests.support import processes
 
 
 def _cli_env(runtime, tmp_path) -> dict[str, str]:
@@ -33,12 +34,12 @@ async def test_a_poison_event_is_dead_lettered_after_its_attempts_and_later_even
     )  # no score, no customer
     async with runtime.db.unit_of_work() as session:
         await outbox.append(session, poison, clock=runtime.clock)
-    healthy = await client.post("/v1/responses", json={"score": 4, "customer": {"id": "cust-after"}}, headers=headers)
+    healthy_id = await post_response(client, headers, score=4, customer="cust-after")
     await pump()
 
     async with runtime.db.sessions() as session:
         (letter,) = (await session.scalars(select(DeadLetter))).all()
-        assert await session.get(StoredClassification, healthy.json()["id"]) is not None  # not blocked behind it
+        assert await session.get(StoredClassification, healthy_id) is not None  # not blocked behind it
     assert letter.consumer == "classifier" and letter.event_id == poison.id
     assert letter.attempts == runtime.settings.handler_max_attempts and "KeyError" in letter.error
 
@@ -66,9 +67,7 @@ async def test_redrive_runs_the_dead_letters_own_consumer_once(client, runtime, 
     """The dead letter is written by the test, as a classifier that was broken when the
     event arrived (a bug fixed since) would have left it; the redrive uses today's handler."""
     headers = await make_key("admin")
-    posted = await client.post(
-        "/v1/responses", json={"score": 9, "comment": "Lovely", "customer": {"id": "c-r"}}, headers=headers
-    )
+    posted_id = await post_response(client, headers, score=9, customer="c-r", comment="Lovely")
     async with runtime.db.unit_of_work() as session:
         entry = await session.scalar(select(EventLogEntry).where(EventLogEntry.type == events.RESPONSE_RECEIVED))
         letter = DeadLetter(
@@ -87,7 +86,7 @@ async def test_redrive_runs_the_dead_letters_own_consumer_once(client, runtime, 
     assert redriven.returncode == 0, redriven.stdout + redriven.stderr
     assert redriven.stdout.strip() == f"{letter.id}\thandled"
     async with runtime.db.sessions() as session:
-        assert await session.get(StoredClassification, posted.json()["id"]) is not None
+        assert await session.get(StoredClassification, posted_id) is not None
         assert (await session.get(DeadLetter, letter.id)).redriven_at is not None
     assert processes.run_cli("dlq", "list", env=env, cwd=tmp_path).stdout.strip() == ""
     assert str(letter.id) in processes.run_cli("dlq", "list", "--all", env=env, cwd=tmp_path).stdout

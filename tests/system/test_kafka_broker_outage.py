@@ -24,9 +24,13 @@ from npsloop.services.classifier.models import StoredClassification
 from npsloop.services.followup.models import Task
 from npsloop.shared.db import Database
 from npsloop.shared.models import EventLogEntry
-from tests.kafka_mock import MockKafkaCluster, unique_topic_prefix
-from tests.role_processes import RoleProcess, free_port, role_environment
-from tests.test_kafka_end_to_end import api_key, read_with_kcat
+from tests.factories import response_body
+from tests.support.kafka_mock import MockKafkaCluster, unique_topic_prefix
+from tests.support.processes import free_port
+from tests.support.role_processes import RoleProcess, role_environment
+from tests.system.test_kafka_end_to_end import api_key, read_with_kcat
+
+pytestmark = pytest.mark.kafka  # its own broker, frozen and thawed: no kafka_bootstrap
 
 BEFORE_OUTAGE = 20
 DURING_OUTAGE = 200
@@ -57,15 +61,8 @@ async def post(client: httpx.AsyncClient, n: int, tag: str) -> tuple[dict[str, i
     for i in range(n):
         score = i % 11
         started = time.monotonic()
-        answer = await client.post(
-            "/v1/responses",
-            json={
-                "score": score,
-                "comment": "the app keeps crashing" if score < 7 else "great",
-                "customer": {"id": f"{tag}-{i % 40}"},
-            },
-            headers={"Idempotency-Key": f"{tag}-{i}"},
-        )
+        body = response_body(score, f"{tag}-{i % 40}", "the app keeps crashing" if score < 7 else "great")
+        answer = await client.post("/v1/responses", json=body, headers={"Idempotency-Key": f"{tag}-{i}"})
         slowest = max(slowest, time.monotonic() - started)
         assert answer.status_code == 202, answer.text
         acknowledged[answer.json()["id"]] = score

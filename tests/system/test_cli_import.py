@@ -3,7 +3,7 @@ with ``--url`` and a key (a real `npsloop serve api` process on a loopback port)
 
 from __future__ import annotations
 
-from tests import processes
+from tests.support import processes
 
 EXPORT = (
     "Response ID,Score,Comment,Email,Response timestamp\n"

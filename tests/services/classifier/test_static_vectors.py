@@ -4,7 +4,6 @@ import random
 
 import numpy as np
 import pytest
-from test_stacking import comments
 
 from npsloop.services.classifier import static_vectors
 from npsloop.services.classifier.active import load_latest
@@ -13,6 +12,7 @@ from npsloop.services.classifier.model import BuiltinClassifier
 from npsloop.services.classifier.stored_model import DenseBlock, save
 from npsloop.services.classifier.trained import TrainedClassifier
 from npsloop.services.classifier.training import LabelledExample, train
+from tests.services.classifier.test_stacking import comments
 
 THEME = "onboarding_communication"
 TRAINING_ANIMALS = ["dog", "cat", "horse", "cow", "sheep", "rabbit", "goat", "pig", "donkey", "chicken"]

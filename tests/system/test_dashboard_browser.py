@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +32,9 @@ from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
+from tests.support.processes import free_port
+
+pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("NPSLOOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -45,7 +47,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DEFAULT_POLICY = 'benchmarks:\n  - {name: "Industry average", nps: 32}\n'
 
@@ -65,12 +67,6 @@ def _browser_or_skip() -> Any:
     return sync_playwright
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
     """npsloop with every background role, served by uvicorn on a loopback port in a thread."""
 
@@ -79,7 +75,7 @@ class Server:
         self.clock = ManualClock(T0)
         policy = tmp_path / "policy.yaml"
         policy.write_text(policy_text)
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.settings = Settings(
             policy_file=policy,
@@ -380,7 +376,7 @@ class _PathPrefixProxy:
 
     def __init__(self, upstream: str, prefix: str) -> None:
         self.upstream, self.prefix = upstream, prefix
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
 
         async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -435,15 +431,14 @@ def test_a_customer_success_day_from_the_slack_alert_to_the_customers_inbox(tmp_
 
     from aiosmtpd.controller import Controller
 
-    from tests.receivers import HttpReceiver
-    from tests.services.followup.conftest import _Inbox
+    from tests.support.receivers import HttpReceiver, SmtpInbox
 
     sync_playwright = _browser_or_skip()
     from playwright.sync_api import expect
 
     slack = HttpReceiver()
-    inbox = _Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    inbox = SmtpInbox()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     policy = f"""
 channels:

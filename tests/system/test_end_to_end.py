@@ -9,8 +9,8 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests import processes
-from tests.receivers import HttpReceiver
+from tests.support import processes
+from tests.support.receivers import HttpReceiver
 
 
 @pytest.fixture
@@ -129,28 +129,3 @@ def test_a_new_user_sees_a_detractor_become_a_task_and_signed_alerts(npsloop_up,
             print(f"\nend-to-end: POST to task stored {post_to_task * 1000:.0f} ms")
     finally:
         receiver.close()
-
-
-def test_a_wrong_setting_stops_start_up_naming_the_variable(tmp_path):
-    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path), NPSLOOP_PORT="not-a-port")
-    result = processes.run_cli("up", env=env, cwd=tmp_path)
-    assert result.returncode == 2
-    assert "NPSLOOP_PORT" in result.stderr and "Traceback" not in result.stderr
-    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path), NPSLOOP_DATABASE_URL="mysql://x")
-    result = processes.run_cli("db", "upgrade", env=env, cwd=tmp_path)
-    assert result.returncode == 2 and "NPSLOOP_DATABASE_URL" in result.stderr
-
-
-def test_keys_are_listed_without_secrets_and_revoked(tmp_path):
-    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "d"))
-    created = processes.run_cli(
-        "keys", "create", "--name", "ops", "--scopes", "tasks:read,analytics:read", env=env, cwd=tmp_path
-    )
-    clear = created.stdout.strip().splitlines()[-1]
-    key_id = clear.split("_")[1]
-    listing = processes.run_cli("keys", "list", env=env, cwd=tmp_path).stdout
-    assert key_id in listing and "analytics:read,tasks:read" in listing and clear not in listing
-    assert processes.run_cli("keys", "revoke", key_id, env=env, cwd=tmp_path).returncode == 0
-    assert "revoked" in processes.run_cli("keys", "list", env=env, cwd=tmp_path).stdout
-    bad = processes.run_cli("keys", "create", "--name", "x", "--scopes", "everything", env=env, cwd=tmp_path)
-    assert bad.returncode == 2 and "unknown scope" in bad.stderr

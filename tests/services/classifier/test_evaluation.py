@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
 
 import pytest
 
 from npsloop.services.classifier.evaluation import check_folds, cross_validate, score
 from npsloop.services.classifier.model import BuiltinClassifier, Classification, ThemeScore
 from npsloop.services.classifier.training import LabelledExample
-from tests import processes
 
 
 def tagged(themes: set[str], sentiment: str = "neutral") -> Classification:
@@ -77,42 +74,3 @@ def test_cross_validation_scores_every_label_once_out_of_fold():
 def test_folds_that_cannot_be_made_are_refused(n, folds, message):
     with pytest.raises(ValueError, match=message):
         check_folds(n, folds)
-
-
-def test_the_command_prints_both_models_figures_and_refuses_bad_folds(tmp_path):
-    labels = tmp_path / "labels.jsonl"
-    labels.write_text(
-        "\n".join(
-            json.dumps({"comment": e.comment, "score": e.score, "themes": e.themes, "sentiment": e.sentiment})
-            for e in invented_labels(30)
-        )
-    )
-    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "data"))
-    command = [*processes.npsloop_command(), "classifier", "evaluate", "--labels", str(labels)]
-    result = subprocess.run(
-        [*command, "--folds", "3", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["folds"] == 3 and report["examples"] == 30
-    assert report["trained"]["theme_micro_f1"] > report["builtin"]["theme_micro_f1"]
-    assert report["trained"]["themes"]["performance_reliability"]["support"] == 15
-    assert "fold 3/3: trained on 20" in result.stderr
-    assert not (tmp_path / "data" / "classifier").exists()  # evaluating stores no model
-
-    table = subprocess.run(
-        command + ["--folds", "2"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
-    assert table.returncode == 0, table.stderr
-    assert "2-fold cross-validation on 30 labelled comments" in table.stdout
-    assert any(
-        line.split()[:1] == ["performance_reliability"] and line.split()[-1] == "15"
-        for line in table.stdout.splitlines()
-    )
-    assert "theme micro-F1" in table.stdout and "sentiment macro-F1" in table.stdout
-
-    refused = subprocess.run(
-        command + ["--folds", "7"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
-    )
-    assert refused.returncode == 2
-    assert "npsloop classifier evaluate: 30 labelled comments are too few" in refused.stderr

@@ -21,7 +21,8 @@ from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.ingest.models import Response
 from npsloop.services.runtime import Runtime
 from npsloop.shared.settings import Settings
-from tests.receivers import HttpReceiver
+from tests.factories import post_response, subscribe_webhook
+from tests.support.receivers import HttpReceiver
 
 
 class TcpProxy:
@@ -157,12 +158,8 @@ async def test_a_webhook_receiver_down_for_hours_gets_the_alert_once_it_is_back(
     worker = DeliveryWorker(runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=True)
     try:
         headers = await make_key("admin")
-        hook = (
-            await client.post(
-                "/v1/webhooks", json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]}, headers=headers
-            )
-        ).json()
-        await client.post("/v1/responses", json={"score": 1, "customer": {"id": "c-hours"}}, headers=headers)
+        hook = await subscribe_webhook(client, headers, receiver.url, ["npsloop.followup.opened.v1"])
+        await post_response(client, headers, score=1, customer="c-hours")
         await pump()
         # Eight hours of a dead receiver, the worker waking every 10 minutes of moved time.
         for _ in range(48):

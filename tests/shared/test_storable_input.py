@@ -9,13 +9,9 @@ import json
 import pytest
 
 from npsloop.shared.storable_input import problem_in_body
+from tests.factories import response_body
 
 JSON = {"content-type": "application/json"}
-
-
-def _body(**fields) -> bytes:
-    document = {"score": 3, "customer": {"id": "c-nul"}, **fields}
-    return json.dumps(document).encode()
 
 
 @pytest.mark.parametrize(
@@ -32,7 +28,8 @@ def _body(**fields) -> bytes:
 async def test_a_nul_anywhere_in_a_response_is_refused_naming_the_field(client, make_key, fields, field):
     headers = {**await make_key("admin"), **JSON}
     for _ in range(2):  # the repeat (same external id) must not reach the unique index either
-        reply = await client.post("/v1/responses", content=_body(**fields), headers=headers)
+        document = response_body(3, "c-nul") | fields  # the field under test replaces the default
+        reply = await client.post("/v1/responses", content=json.dumps(document).encode(), headers=headers)
         assert reply.status_code == 422, reply.text
         assert reply.headers["content-type"].startswith("application/problem+json")
         assert [e["field"] for e in reply.json()["errors"]] == [field], reply.text
@@ -136,7 +133,9 @@ async def test_every_write_path_refuses_a_nul_or_a_non_finite_number_naming_the_
     client, make_key, pump, method, path, raw, field
 ):
     headers = {**await make_key("admin"), **JSON}
-    posted = await client.post("/v1/responses", content=_body(comment="slow"), headers=headers)
+    posted = await client.post(
+        "/v1/responses", content=json.dumps(response_body(3, "c-nul", "slow")).encode(), headers=headers
+    )
     await pump()
     (task,) = (await client.get("/v1/tasks", headers=headers)).json()["tasks"]
     target = path.format(response_id=posted.json()["id"], task_id=task["id"])

@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from npsloop.shared.db import Database
 from npsloop.shared.models import EventLogEntry
 
-DOCUMENT = Path(__file__).resolve().parent.parent / "asyncapi.yaml"
+DOCUMENT = Path(__file__).resolve().parents[2] / "asyncapi.yaml"
 _URI = "urn:npsloop:asyncapi"
 
 

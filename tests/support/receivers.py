@@ -1,0 +1,142 @@
+"""Real receivers on 127.0.0.1 for delivery tests: HTTP (threads; the app under test is async), a
+Slack-like one that checks Block Kit, and an SMTP inbox for aiosmtpd."""
+
+from __future__ import annotations
+
+import email
+import json
+import threading
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class HttpReceiver:
+    """Records every POST; answers ``status`` (changeable while running).
+
+    ``echo``: the answer's body is the request's (receivers that echo what they were sent).
+    ``gate``: when given, each request is recorded at once but answered only once the gate
+    is set (a send in flight for as long as a test needs).
+    """
+
+    status: int = 200
+    requests: list[Received] = field(default_factory=list)
+    incomplete: int = 0  # requests whose body stopped short of its content-length
+    echo: bool = False
+    gate: threading.Event | None = None
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                expected = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(expected)
+                if len(body) < expected:
+                    # The sender died mid-request (the crash tests SIGKILL it): nothing was
+                    # delivered and nobody is waiting for an answer; the sender retries.
+                    receiver.incomplete += 1
+                    self.close_connection = True
+                    return
+                receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                if receiver.gate is not None:
+                    receiver.gate.wait(30)
+                answer = body if receiver.echo else b"ok" if receiver.status < 300 else b"receiver is down"
+                self.send_response(receiver.status)
+                self.send_header("content-type", "text/plain")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def block_kit_problems(payload: dict) -> list[str]:
+    """What Slack would refuse in an incoming-webhook message (the subset npsloop uses)."""
+    problems = []
+    if not isinstance(payload.get("text"), str) or not payload["text"]:
+        problems.append("text: a fallback text is required")
+    blocks = payload.get("blocks")
+    if not isinstance(blocks, list) or not 1 <= len(blocks) <= 50:
+        return problems + ["blocks: 1-50 blocks required"]
+    for i, block in enumerate(blocks):
+        kind = block.get("type")
+        if kind == "header":
+            if block["text"]["type"] != "plain_text" or len(block["text"]["text"]) > 150:
+                problems.append(f"blocks.{i}: header needs plain_text up to 150 chars")
+        elif kind == "section":
+            if "text" not in block and "fields" not in block:
+                problems.append(f"blocks.{i}: section needs text or fields")
+            for f in block.get("fields", []):
+                if f["type"] not in ("mrkdwn", "plain_text") or len(f["text"]) > 2000:
+                    problems.append(f"blocks.{i}: bad field")
+            if len(block.get("fields", [])) > 10:
+                problems.append(f"blocks.{i}: at most 10 fields")
+        elif kind == "actions":
+            for element in block["elements"]:
+                if element["type"] != "button" or not element["url"].startswith("http"):
+                    problems.append(f"blocks.{i}: button needs a url")
+        elif kind != "context":
+            problems.append(f"blocks.{i}: unexpected block type {kind!r}")
+    return problems
+
+
+class SlackReceiver(HttpReceiver):
+    """Answers like Slack: 200 "ok", or 400 "invalid_blocks" for a malformed message."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.problems: list[list[str]] = []
+
+    def messages(self) -> list[dict]:
+        found = []
+        for request in self.requests:
+            payload = request.json()
+            self.problems.append(block_kit_problems(payload))
+            found.append(payload)
+        assert not any(self.problems), self.problems
+        return found
+
+
+def field_values(message: dict) -> dict[str, str]:
+    values = {}
+    for block in message["blocks"]:
+        for f in block.get("fields", []):
+            label, _, value = f["text"].partition("\n")
+            values[label.strip("*")] = value
+    return values
+
+
+class SmtpInbox:
+    """What a local aiosmtpd server received, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"

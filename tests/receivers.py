@@ -59,3 +59,46 @@ class HttpReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class HangingReceiver:
+    """Accepts connections and reads each request, then never answers (until closed).
+
+    ``open_requests`` counts the requests it holds right now, ``requests`` all it ever read.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.open_requests = 0
+        self.most_open = 0
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with receiver._lock:
+                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.open_requests += 1
+                    receiver.most_open = max(receiver.most_open, receiver.open_requests)
+                receiver._release.wait()  # never answers; the sender times out or gives up
+                with receiver._lock:
+                    receiver.open_requests -= 1
+                self.close_connection = True
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/hang") -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self._release.set()
+        self.server.shutdown()
+        self.server.server_close()

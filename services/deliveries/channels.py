@@ -13,6 +13,7 @@ import json
 import smtplib
 import time
 import uuid
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -160,10 +161,16 @@ async def send(
     secret: str | None,
     settings: Settings,
     allow_private: bool,
+    executor: Executor | None = None,
 ) -> SendResult:
-    """One attempt; never raises for a receiver's failure (the result records it)."""
+    """One attempt; never raises for a receiver's failure (the result records it).
+
+    Email goes out on ``executor``'s threads (SMTP is blocking), the loop's default executor without one.
+    """
     if channel_type == "email":
-        return await asyncio.to_thread(_send_email, settings, json.loads(target), json.loads(body), msg_id)
+        return await asyncio.get_running_loop().run_in_executor(
+            executor, _send_email, settings, json.loads(target), json.loads(body), msg_id
+        )
     try:
         await check_url(target, allow_private=allow_private)
     except UnsafeUrl as exc:

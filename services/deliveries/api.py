@@ -11,6 +11,7 @@ from npsloop.services.deliveries.schemas import (
     DeliveryAttemptOut,
     DeliveryList,
     DeliveryOut,
+    DestinationOut,
     WebhookCreated,
     WebhookIn,
     WebhookList,
@@ -63,12 +64,14 @@ async def delete_webhook(webhook_id: str, _: Admin, db: DbDep, clock: ClockDep) 
 
 
 @router.get("/v1/webhooks/{webhook_id}/deliveries", response_model=DeliveryList)
-async def list_deliveries(webhook_id: str, _: Admin, db: DbDep) -> DeliveryList:
+async def list_deliveries(webhook_id: str, _: Admin, db: DbDep, clock: ClockDep) -> DeliveryList:
+    """The subscription's latest deliveries with every attempt, and its backlog and circuit breaker."""
     async with db.sessions() as session:
         if await repository.get_subscription(session, webhook_id) is None:
             raise NotFound(f"webhook {webhook_id} does not exist")
         deliveries = await repository.deliveries_of(session, webhook_id)
         attempts = await repository.attempts_of(session, [d.id for d in deliveries])
+        backlog = await service.destination_backlog(session, now=clock.now())
     by_delivery: dict[str, list[DeliveryAttemptOut]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(DeliveryAttemptOut.model_validate(attempt))
@@ -76,7 +79,10 @@ async def list_deliveries(webhook_id: str, _: Admin, db: DbDep) -> DeliveryList:
         deliveries=[
             DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])})
             for d in deliveries
-        ]
+        ],
+        destinations=[
+            DestinationOut.model_validate(d) for d in backlog if d.kind == "subscription" and d.id == webhook_id
+        ],
     )
 
 

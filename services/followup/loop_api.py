@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 
 from npsloop.services.deliveries import repository as delivery_repository
-from npsloop.services.deliveries.schemas import DeliveryAttemptOut, DeliveryList, DeliveryOut
+from npsloop.services.deliveries import service as delivery_service
+from npsloop.services.deliveries.schemas import DeliveryAttemptOut, DeliveryList, DeliveryOut, DestinationOut
 from npsloop.services.followup import eligibility, outcomes, repository
 from npsloop.services.followup.schemas import (
     EligibilityOut,
@@ -142,21 +143,29 @@ async def channel_deliveries(
     request: Request,
     _: Admin,
     db: DbDep,
+    clock: ClockDep,
     channel: str | None = None,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryList:
-    """Alerts to policy channels with every attempt; ``status=dead`` lists what needs ops' attention."""
+    """Alerts to policy channels with every attempt; ``status=dead`` lists what needs ops' attention.
+
+    ``destinations``: the backlog and circuit breaker of every destination with deliveries
+    pending (subscriptions too), or of ``channel`` alone."""
     if channel is not None and channel not in request.app.state.runtime.policy.channels:
         raise NotFound(f"channel {channel} is not in the policy file")
     async with db.sessions() as session:
         rows = await delivery_repository.channel_deliveries(session, channel=channel, status=status, limit=limit)
         attempts = await delivery_repository.attempts_of(session, [d.id for d in rows])
+        destinations = await delivery_service.destination_backlog(session, now=clock.now())
+    if channel is not None:
+        destinations = [d for d in destinations if d.kind == "channel" and d.id == channel]
     by_delivery: dict[str, list[DeliveryAttemptOut]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(DeliveryAttemptOut.model_validate(attempt))
     return DeliveryList(
         deliveries=[
             DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])}) for d in rows
-        ]
+        ],
+        destinations=[DestinationOut.model_validate(d) for d in destinations],
     )

@@ -1,20 +1,20 @@
 """Policy channels — Slack incoming webhooks, email over SMTP, signed webhooks.
 
 An alert becomes one stored ``deliveries`` row per channel, rendered when it is created
-(``envelope``) and sent by the same DeliveryWorker as webhook subscriptions: every attempt
-stored, backoff with jitter, dead after ``delivery_max_age_hours``.
+(``envelope``, by services.deliveries.messages) and sent by the same DeliveryWorker as
+webhook subscriptions: every attempt stored, backoff with jitter, dead after
+``delivery_max_age_hours``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import smtplib
 import time
 import uuid
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries import repository, signing
+from npsloop.services.deliveries.messages import Alert, email_message, slack_message
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
 from npsloop.shared import row_buffer
@@ -34,74 +35,10 @@ RESPONSE_BODY_LIMIT = 2000
 
 
 @dataclass(frozen=True)
-class Alert:
-    """What to tell people, independent of the channel that carries it."""
-
-    title: str
-    summary: str
-    fields: list[tuple[str, str]] = field(default_factory=list)
-    comment: str | None = None
-    link: str | None = None
-    link_label: str = "Open the task"
-
-
-@dataclass(frozen=True)
 class SendResult:
     status_code: int | None
     body: str | None
     error: str | None
-
-
-def slack_message(alert: Alert) -> dict:
-    """A Block Kit message: header, summary, the comment quoted, facts as fields, a link button."""
-    blocks: list[dict] = [
-        {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150], "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": alert.summary[:3000]}},
-    ]
-    if alert.comment:
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": "> " + alert.comment[:2900].replace("\n", "\n> ")}}
-        )
-    if alert.fields:
-        blocks.append(
-            {
-                "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": f"*{label}*\n{value}"[:2000]} for label, value in alert.fields[:10]
-                ],
-            }
-        )
-    if alert.link:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {"type": "button", "text": {"type": "plain_text", "text": alert.link_label}, "url": alert.link}
-                ],
-            }
-        )
-    return {"text": f"{alert.title}: {alert.summary}"[:3000], "blocks": blocks}
-
-
-def email_message(alert: Alert, *, subject_prefix: str) -> dict:
-    """Subject, plain text and HTML bodies of an alert email."""
-    lines = [alert.summary, ""]
-    if alert.comment:
-        lines += [f'"{alert.comment}"', ""]
-    lines += [f"{label}: {value}" for label, value in alert.fields]
-    if alert.link:
-        lines += ["", f"{alert.link_label}: {alert.link}"]
-    rows = "".join(
-        f"<tr><th align='left'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
-        for label, value in alert.fields
-    )
-    quote = f"<blockquote>{html.escape(alert.comment)}</blockquote>" if alert.comment else ""
-    link = f"<p><a href='{html.escape(alert.link)}'>{html.escape(alert.link_label)}</a></p>" if alert.link else ""
-    body_html = (
-        f"<html><body><h2>{html.escape(alert.title)}</h2><p>{html.escape(alert.summary)}</p>{quote}"
-        f"<table>{rows}</table>{link}</body></html>"
-    )
-    return {"subject": f"{subject_prefix} {alert.title}".strip(), "text": "\n".join(lines), "html": body_html}
 
 
 def enqueue(

@@ -20,7 +20,7 @@ from npsloop.services.deliveries import channels, repository, signing
 from npsloop.services.deliveries.models import DeliveryAttempt
 from npsloop.services.deliveries.sender import SendError, WebhookSender
 from npsloop.services.deliveries.service import next_attempt_at
-from npsloop.services.deliveries.urls import UnsafeUrl, check_url, guarded_client
+from npsloop.services.deliveries.urls import UnsafeUrl, check_url
 from npsloop.shared.observability import metrics
 from npsloop.shared.settings import Settings
 
@@ -54,22 +54,21 @@ class Result:
 
 
 class AttemptSender:
-    """Sends attempts: subscriptions' webhooks through the lean sender, channels through httpx or SMTP."""
+    """Sends attempts: every HTTP POST (subscriptions, Slack and webhook channels) through the lean
+    sender, emails over SMTP."""
 
     def __init__(self, *, timeout: float, allow_private: bool, settings: Settings, smtp_threads: int) -> None:
         self.timeout = timeout
         self.allow_private = allow_private
         self.settings = settings
-        # Channels (Slack, Teams, email relays) keep httpx; subscriptions' webhooks, the bulk
-        # of the traffic, go through the lean sender (see services.deliveries.sender).
-        self.client = guarded_client(timeout=timeout, allow_private=allow_private)
+        # httpx's pool walk cost a millisecond of CPU per POST at the worker's concurrency (see
+        # services.deliveries.sender): Slack alerts took as much CPU as everything else they needed.
         self.sender = WebhookSender(timeout=timeout, allow_private=allow_private)
         # SMTP is blocking: its own threads, so a hanging mail server never takes the default
         # executor's few threads, which name resolution for every other destination needs.
         self._smtp_threads = ThreadPoolExecutor(max_workers=smtp_threads, thread_name_prefix="npsloop-smtp")
 
     async def aclose(self) -> None:
-        await self.client.aclose()
         await self.sender.aclose()
         self._smtp_threads.shutdown(wait=False, cancel_futures=True)
 
@@ -94,17 +93,9 @@ class AttemptSender:
         def elapsed() -> int:
             return int((time.perf_counter() - started) * 1000)
 
-        if job.channel_type is not None:
-            sent = await channels.send(
-                self.client,
-                channel_type=job.channel_type,
-                target=job.url,
-                body=job.body,
-                msg_id=job.event_id,
-                secret=job.secret,
-                settings=self.settings,
-                allow_private=self.allow_private,
-                executor=self._smtp_threads,
+        if job.channel_type == "email":
+            sent = await channels.send_email(
+                target=job.url, body=job.body, msg_id=job.event_id, settings=self.settings, executor=self._smtp_threads
             )
             return Result(sent.status_code, sent.body, sent.error, elapsed())
 
@@ -112,11 +103,14 @@ class AttemptSender:
             await check_url(job.url, allow_private=self.allow_private)
         except UnsafeUrl as exc:
             return Result(None, None, f"refused: {exc}", elapsed())
-        # Standard Webhooks: the message id is the event id, identical on every retry,
-        # so receivers can de-duplicate.
-        # The timestamp is the real send time, not the injectable clock: receivers check
-        # it against their own clock to refuse replays.
-        headers = signing.headers(job.secret or "", msg_id=job.event_id, timestamp=int(time.time()), body=job.body)
+        if job.channel_type is not None:
+            headers = channels.request_headers(job.channel_type, msg_id=job.event_id, secret=job.secret, body=job.body)
+        else:
+            # Standard Webhooks: the message id is the event id, identical on every retry,
+            # so receivers can de-duplicate.
+            # The timestamp is the real send time, not the injectable clock: receivers check
+            # it against their own clock to refuse replays.
+            headers = signing.headers(job.secret or "", msg_id=job.event_id, timestamp=int(time.time()), body=job.body)
         try:
             reply = await self.sender.post(job.url, job.body, headers)
             return Result(reply.status_code, reply.text[:RESPONSE_BODY_LIMIT], None, elapsed())

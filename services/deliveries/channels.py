@@ -88,6 +88,26 @@ async def already_enqueued(session: AsyncSession, *, name: str, event_id: str) -
     return await repository.channel_delivery_exists(session, name, event_id)
 
 
+def request_headers(channel_type: str, *, msg_id: str, secret: str | None, body: bytes) -> dict[str, str]:
+    """Headers of a POST to a Slack or webhook channel: webhooks get Standard Webhooks' id and
+    timestamp (and signature, with a secret), the same id on every attempt."""
+    if channel_type != "webhook":
+        return {"content-type": "application/json"}
+    stamp = int(time.time())
+    if secret:
+        return signing.headers(secret, msg_id=msg_id, timestamp=stamp, body=body)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "content-type": "application/json"}
+
+
+async def send_email(
+    *, target: str, body: bytes, msg_id: str, settings: Settings, executor: Executor | None = None
+) -> SendResult:
+    """One email attempt on ``executor``'s threads (SMTP is blocking; the loop's default executor without one)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        executor, _send_email, settings, json.loads(target), json.loads(body), msg_id
+    )
+
+
 async def send(
     client: httpx.AsyncClient,
     *,
@@ -98,29 +118,18 @@ async def send(
     secret: str | None,
     settings: Settings,
     allow_private: bool,
-    executor: Executor | None = None,
 ) -> SendResult:
-    """One attempt; never raises for a receiver's failure (the result records it).
+    """One attempt through ``client``; never raises for a receiver's failure (the result records it).
 
-    Email goes out on ``executor``'s threads (SMTP is blocking), the loop's default executor without one.
-    """
+    The delivery worker sends Slack and webhook channels through its lean sender instead
+    (services.deliveries.attempts), with the same headers."""
     if channel_type == "email":
-        return await asyncio.get_running_loop().run_in_executor(
-            executor, _send_email, settings, json.loads(target), json.loads(body), msg_id
-        )
+        return await send_email(target=target, body=body, msg_id=msg_id, settings=settings)
     try:
         await check_url(target, allow_private=allow_private)
     except UnsafeUrl as exc:
         return SendResult(None, None, f"refused: {exc}")
-    if channel_type == "webhook":
-        stamp = int(time.time())
-        headers = (
-            signing.headers(secret, msg_id=msg_id, timestamp=stamp, body=body)
-            if secret
-            else {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "content-type": "application/json"}
-        )
-    else:
-        headers = {"content-type": "application/json"}
+    headers = request_headers(channel_type, msg_id=msg_id, secret=secret, body=body)
     try:
         reply = await client.post(target, content=body, headers=headers)
         return SendResult(reply.status_code, reply.text[:RESPONSE_BODY_LIMIT], None)

@@ -44,7 +44,9 @@ from npsloop.shared.settings import Settings
 log = logging.getLogger("npsloop.deliveries")
 
 LEASE_MARGIN_SECONDS = 30.0  # a lease outlives the send timeout by this, for the recording to commit
-GROUP_SECONDS = 0.005  # after a send finishes, wait this long for others to record them in one commit
+# After a send finishes, wait up to this long for the others in flight, to record them in one
+# commit: each transaction costs milliseconds of CPU and, on SQLite, a turn of the one write slot.
+GROUP_SECONDS = 0.02
 SUBSCRIPTIONS_TTL_SECONDS = 1.0  # a subscription created in another process is served within this
 DISCOVERY_SECONDS = 5.0  # how often to look for destinations beyond the known ones
 STOP_GRACE_SECONDS = 5.0
@@ -176,17 +178,20 @@ class DeliveryWorker:
                 log.exception("recording the last attempts failed; they are sent again when their lease expires")
 
     async def _cycle(self, *, look_everywhere: bool, due_by: datetime | None = None, lease: bool = True) -> int:
-        """Record what finished, then lease for the free slots, in one transaction; start the sends."""
-        finished, self._finished = self._finished, []
-        now = self.clock.now()
-        for job, result in finished:  # first, so a probe's answer opens its destination's whole share now
-            self._take_outcome(job, result, now)
-        if not lease and not finished:
+        """Record what finished, then lease for the free slots, in one transaction; start the sends.
+
+        What finished is taken once the transaction has begun, so attempts that end while it
+        waits for the database (SQLite's single write slot under load) go in the same commit."""
+        if not lease and not self._finished:
             return 0
-        if not finished and not look_everywhere and not any(d.backlogged for d in self._destinations.values()):
+        if not (self._finished or look_everywhere or any(d.backlogged for d in self._destinations.values())):
             return 0
         jobs: list[Job] = []
         async with self.db.unit_of_work() as session:
+            # Should this transaction fail, these attempts are not recorded; their deliveries are
+            # sent again when their leases expire.
+            finished, self._finished = self._finished, []
+            now = self.clock.now()
             if not self._loaded:
                 await self._load(session)
             if finished:
@@ -318,12 +323,13 @@ class DeliveryWorker:
 
     async def _send_and_report(self, job: Job) -> None:
         result = await self.attempts.attempt(job)
+        self._take_outcome(job, result, self.clock.now())
         self._finished.append((job, result))
         self._wake.set()
 
     def _take_outcome(self, job: Job, result: Result, now: datetime) -> None:
-        """Free the send's slot and tell the breaker — together, so no lease decision ever sees a
-        slot freed by a failure the breaker has not counted yet."""
+        """Free the send's slot and tell the breaker in one step, as the send ends: no lease
+        decision ever sees a slot freed by a failure the breaker has not counted."""
         destination = self._destination(job.key)
         pool = self._pools[destination.kind]
         destination.in_flight -= 1

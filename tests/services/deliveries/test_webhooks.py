@@ -221,3 +221,44 @@ async def test_a_backlog_flows_each_delivery_sent_once_and_attempts_recorded_in_
     assert len(ids) == 120 and len(set(ids)) == 120
     assert transactions <= 120 // 4
     assert sorted(set(await stored())) == [("delivered", 1)]
+
+
+async def test_a_customer_email_is_sent_at_once_not_at_the_next_discovery_scan(runtime, smtp):
+    """``customer-email`` is not in the policy file, yet the worker knows it from the start:
+    an email queued after the worker's first look goes out when the commit wakes it, not
+    when the occasional scan for unknown destinations (every 5 s) comes round."""
+    import asyncio
+    import time
+
+    from npsloop.services.deliveries import service
+    from npsloop.shared.settings import Settings
+
+    settings = Settings(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="team@npsloop.test")
+    w = DeliveryWorker(
+        runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=True, settings=settings
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(w.run(stop, poll_interval=30))
+    try:
+        await asyncio.sleep(0.2)  # the worker made its first look (and scan) and is waiting
+        async with runtime.db.unit_of_work() as session:
+            service.enqueue_customer_message(
+                session,
+                to="customer@example.test",
+                subject="About your feedback",
+                body="Thank you.",
+                event_id="evt-customer-email",
+                event_type="npsloop.followup.customer_messaged.v1",
+                now=runtime.clock.now(),
+            )
+        queued = time.monotonic()
+        while not smtp.inbox.messages and time.monotonic() - queued < 5:
+            await asyncio.sleep(0.02)
+        waited = time.monotonic() - queued
+    finally:
+        stop.set()
+        delivery_signal(runtime.db).notify()
+        await asyncio.wait_for(running, 10)
+        await w.close()
+    assert [m["Subject"] for m in smtp.inbox.messages] == ["About your feedback"]
+    assert waited < 2.0

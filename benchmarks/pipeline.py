@@ -1,12 +1,18 @@
-"""End-to-end latency: POST a detractor → task stored → signed alert delivered to a webhook.
+"""End-to-end latency: POST a detractor → task stored → alert delivered (signed webhook and Slack).
 
     .venv/bin/python -m benchmarks.pipeline [--rate 500] [--seconds 10] [--detractors 0.3]
+        [--hanging-subscriptions 3]
 
 Runs `npsloop up` (embedded default), subscribes a local receiver to
-npsloop.followup.opened.v1, sends responses at a fixed rate from a lean open-loop
-generator (benchmarks/loadgen.py; bounded, 127.0.0.1 only) and prints, per detractor,
-the time from the start of its POST to the arrival of its alert: p50, p99, max, and how
-many arrived. Also prints POST latency.
+npsloop.followup.opened.v1 and points the policy's Slack channel (the team's, so every
+detractor's alert goes there) at it too, sends responses at a fixed rate from a lean
+open-loop generator (benchmarks/loadgen.py; bounded, 127.0.0.1 only) and prints, per
+detractor, the time from the start of its POST to the arrival of its alerts: p50, p99,
+max, and how many arrived. Also prints POST latency.
+
+``--hanging-subscriptions N`` runs the load twice in the same run: first as above, then
+again after subscribing N more webhooks to a local receiver that accepts each request
+and never answers — the alerts' latency without and with them, side by side.
 
 ``--detractors`` is the share of responses that are detractors (default 1: every
 response opens a task and an alert, the worst case). The others alternate between
@@ -20,6 +26,7 @@ import asyncio
 import json
 import statistics
 import time
+from dataclasses import dataclass
 
 import httpx
 
@@ -30,14 +37,16 @@ from benchmarks.common import NPSLOOP, ROOT, Server, create_key, free_port, npsl
 class AlertReceiver:
     """The receiver runs as its own process (benchmarks/alert_receiver.py)."""
 
-    def __init__(self, work) -> None:
+    def __init__(self, work, *, hang: bool = False) -> None:
         import subprocess
         import sys
 
         self.port = free_port()
-        self.path = work / "alerts.log"
+        self.path = work / ("hanging.log" if hang else "alerts.log")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.alert_receiver", str(self.port), str(self.path)], cwd=ROOT
+            [sys.executable, "-m", "benchmarks.alert_receiver", str(self.port), str(self.path)]
+            + (["--hang"] if hang else []),
+            cwd=ROOT,
         )
         self.url = f"http://127.0.0.1:{self.port}/alerts"
         deadline = time.time() + 10
@@ -50,13 +59,14 @@ class AlertReceiver:
             except OSError:
                 time.sleep(0.05)
 
-    @property
-    def arrivals(self) -> dict[str, float]:
+    def arrivals(self, kind: str) -> dict[str, float]:
+        """First arrival per alert of ``kind``: webhook (by response id) or slack (by customer id)."""
         found: dict[str, float] = {}
         if self.path.exists():
             for line in self.path.read_text().splitlines():
-                moment, response_id = line.split()
-                found.setdefault(response_id, float(moment))
+                moment, got, name = line.split(maxsplit=2)
+                if got == kind:
+                    found.setdefault(name, float(moment))
         return found
 
     def stop(self) -> None:
@@ -75,23 +85,67 @@ def is_detractor(i: int, share: float) -> bool:
     return int((i + 1) * share) > int(i * share)
 
 
-def load(port: int, key: str, rate: int, seconds: int, detractors: float) -> tuple[dict[str, float], list[float], int]:
-    """Responses at ``rate`` per second: (detractor's response id -> time its POST was due,
-    POST latencies, how many responses were accepted)."""
+@dataclass
+class Phase:
+    """One load run: when each detractor's POST was due, by response id and by customer id."""
+
+    by_response: dict[str, float]
+    by_customer: dict[str, float]
+    post_latency: list[float]
+    accepted: int
+
+
+def load(port: int, key: str, rate: int, seconds: int, detractors: float, prefix: str) -> Phase:
+    """Responses at ``rate`` per second (customers ``{prefix}-cust-{i}``)."""
     headers = {"Authorization": f"Bearer {key}"}
 
     def request(i: int) -> bytes:
+        customer = {"id": f"{prefix}-cust-{i}"}
         if is_detractor(i, detractors):
-            body = {"score": i % 7, "comment": "Support was slow to answer", "customer": {"id": f"cust-{i}"}}
+            body = {"score": i % 7, "comment": "Support was slow to answer", "customer": customer}
         else:
-            body = {"score": 7 + i % 4, "comment": "Easy to use, does what we need", "customer": {"id": f"cust-{i}"}}
+            body = {"score": 7 + i % 4, "comment": "Easy to use, does what we need", "customer": customer}
         return loadgen.post_request("127.0.0.1", port, "/v1/responses", body, headers)
 
     answers = asyncio.run(loadgen.open_loop("127.0.0.1", port, rate=rate, seconds=seconds, request=request))
-    sent = {
-        json.loads(a.body)["id"]: a.started for a in answers if a.status == 202 and is_detractor(a.index, detractors)
-    }
-    return sent, [a.seconds for a in answers], sum(a.status == 202 for a in answers)
+    good = [a for a in answers if a.status == 202 and is_detractor(a.index, detractors)]
+    return Phase(
+        by_response={json.loads(a.body)["id"]: a.started for a in good},
+        by_customer={f"{prefix}-cust-{a.index}": a.started for a in good},
+        post_latency=[a.seconds for a in answers],
+        accepted=sum(a.status == 202 for a in answers),
+    )
+
+
+def wait_for_alerts(receiver: AlertReceiver, phase: Phase, seconds: float = 60) -> None:
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        webhooks, slack = receiver.arrivals("webhook"), receiver.arrivals("slack")
+        if phase.by_response.keys() <= webhooks.keys() and phase.by_customer.keys() <= slack.keys():
+            return
+        time.sleep(0.2)
+
+
+def report(title: str, phase: Phase, receiver: AlertReceiver, rate: int, seconds: int) -> None:
+    print(f"  {title}")
+    post = phase.post_latency
+    print(
+        f"    POST         p50 {statistics.median(post) * 1000:7.1f} ms  p99 {percentile(post, 0.99) * 1000:7.1f} ms"
+        f"  ({phase.accepted} accepted of {rate * seconds}, {len(phase.by_response)} detractors)"
+    )
+    for name, sent, arrived in (
+        ("webhook", phase.by_response, receiver.arrivals("webhook")),
+        ("Slack", phase.by_customer, receiver.arrivals("slack")),
+    ):
+        latencies = [arrived[k] - t for k, t in sent.items() if k in arrived]
+        if latencies:
+            print(
+                f"    POST→{name + ' alert':<13} p50 {statistics.median(latencies) * 1000:7.1f} ms"
+                f"  p99 {percentile(latencies, 0.99) * 1000:7.1f} ms  max {max(latencies) * 1000:7.1f} ms"
+                f"  ({len(latencies)} alerts of {len(sent)})"
+            )
+        else:
+            print(f"    POST→{name} alert: none of {len(sent)} arrived")
 
 
 _STAGES_SQL = (
@@ -167,64 +221,92 @@ def main() -> None:
         help="run on this PostgreSQL database (postgresql://…; it must exist and should be empty) "
         "instead of the embedded SQLite file",
     )
+    parser.add_argument(
+        "--hanging-subscriptions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="after a first run, subscribe N webhooks to a local receiver that accepts and never "
+        "answers, and run the load again: latency without and with them in the same run",
+    )
     args = parser.parse_args()
     if not 0 < args.detractors <= 1:
         parser.error("--detractors must be a share above 0 and at most 1")
+    if not 0 <= args.hanging_subscriptions <= 100:
+        parser.error("--hanging-subscriptions must be from 0 to 100")
 
     work = scratch_dir("bench-pipeline-")
+    receiver = AlertReceiver(work)
+    policy = work / "policy.yaml"
+    policy.write_text(
+        f'channels:\n  bench-slack: {{type: slack, url: "{receiver.url.replace("/alerts", "/slack")}"}}\n'
+        "teams:\n  cs: {channel: bench-slack}\n"
+    )
     env = npsloop_env(
         work / "data",
         NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1",
         NPSLOOP_POLL_INTERVAL_SECONDS="0.05",
+        NPSLOOP_POLICY_FILE=str(policy),
         **({"NPSLOOP_DATABASE_URL": args.postgres} if args.postgres else {}),
     )
     key = create_key(env, work)
+    auth = {"Authorization": f"Bearer {key}"}
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    if args.deployment == "up":
-        servers = [Server([*NPSLOOP, "up", "--port", str(port)], env=env, cwd=work, ready_url=f"{base_url}/readyz")]
-    else:
-        servers = [
-            Server([*NPSLOOP, "serve", "api", "--port", str(port)], env=env, cwd=work, ready_url=f"{base_url}/readyz")
-        ]
-        servers += [
-            Server([*NPSLOOP, "serve", role], env=env, cwd=work, ready_url=None)
-            for role in ("classifier", "followup", "deliveries", "sla")
-        ]
-    receiver = AlertReceiver(work)
+    servers: list[Server] = []
+    hanging = None
+    phases: list[tuple[str, Phase]] = []
     try:
+        if args.deployment == "up":
+            servers.append(
+                Server([*NPSLOOP, "up", "--port", str(port)], env=env, cwd=work, ready_url=f"{base_url}/readyz")
+            )
+        else:
+            servers.append(
+                Server(
+                    [*NPSLOOP, "serve", "api", "--port", str(port)], env=env, cwd=work, ready_url=f"{base_url}/readyz"
+                )
+            )
+            servers += [
+                Server([*NPSLOOP, "serve", role], env=env, cwd=work, ready_url=None)
+                for role in ("classifier", "followup", "deliveries", "sla")
+            ]
         httpx.post(
             f"{base_url}/v1/webhooks",
-            headers={"Authorization": f"Bearer {key}"},
+            headers=auth,
             json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]},
         ).raise_for_status()
-        sent, post_latency, accepted = load(port, key, args.rate, args.seconds, args.detractors)
-        deadline = time.perf_counter() + 60
-        while len(receiver.arrivals) < len(sent) and time.perf_counter() < deadline:
-            time.sleep(0.2)
+        phase = load(port, key, args.rate, args.seconds, args.detractors, "a")
+        wait_for_alerts(receiver, phase)
+        phases.append(("without hanging subscriptions" if args.hanging_subscriptions else "", phase))
+        if args.hanging_subscriptions:
+            hanging = AlertReceiver(work, hang=True)
+            for i in range(args.hanging_subscriptions):
+                httpx.post(
+                    f"{base_url}/v1/webhooks",
+                    headers=auth,
+                    json={"url": f"{hanging.url}/{i}", "events": ["npsloop.followup.opened.v1"]},
+                ).raise_for_status()
+            time.sleep(2)  # the delivery worker learns new subscriptions within a second
+            phase = load(port, key, args.rate, args.seconds, args.detractors, "b")
+            wait_for_alerts(receiver, phase)
+            phases.append((f"with {args.hanging_subscriptions} subscriptions that never answer", phase))
         loaded = sum(rss_mb(server.process.pid) for server in servers)
-        arrivals = receiver.arrivals
     finally:
         for server in servers:
             server.stop()
         receiver.stop()
+        if hanging is not None:
+            hanging.stop()
     _stage_report(work / "data" / "npsloop.db", args.postgres)
-    latencies = [arrivals[r] - t for r, t in sent.items() if r in arrivals]
     deployment = "npsloop up" if args.deployment == "up" else "one process per role"
     database = "PostgreSQL" if args.postgres else "SQLite"
     print(
         f"end-to-end benchmark: {args.rate} req/s for {args.seconds} s against {deployment} ({database}), "
         f"{args.detractors:.0%} detractors"
     )
-    print(
-        f"  POST      p50 {statistics.median(post_latency) * 1000:7.1f} ms  p99 {percentile(post_latency, 0.99) * 1000:7.1f} ms"
-        f"  ({accepted} accepted of {args.rate * args.seconds}, {len(sent)} detractors)"
-    )
-    if latencies:
-        print(
-            f"  POST→alert p50 {statistics.median(latencies) * 1000:7.1f} ms  p99 {percentile(latencies, 0.99) * 1000:7.1f} ms"
-            f"  max {max(latencies) * 1000:7.1f} ms  ({len(latencies)} alerts of {len(sent)})"
-        )
+    for title, phase in phases:
+        report(title or "alerts", phase, receiver, args.rate, args.seconds)
     print(f"  RSS after the run {loaded:.0f} MB" + (f" ({len(servers)} processes)" if len(servers) > 1 else ""))
 
 

@@ -130,6 +130,9 @@ class Runtime:
                 timeout=self.settings.delivery_timeout_seconds,
                 max_age=timedelta(hours=self.settings.delivery_max_age_hours),
                 allow_private=self.settings.allow_private_webhook_urls,
+                concurrency=self.settings.delivery_concurrency,
+                channel_concurrency=self.settings.delivery_channel_concurrency,
+                per_destination=self.settings.delivery_concurrency_per_destination,
                 settings=self.settings,
                 policy=self.policy,
             )

@@ -64,6 +64,9 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     logging.getLogger("alembic").setLevel("WARNING")
 
 
+MAX_DESTINATION_LABELS = 50  # per-destination series beyond these are summed as destination="other"
+
+
 class Metrics:
     """Every metric npsloop exposes, on its own registry (no import-time global state in tests)."""
 
@@ -83,6 +86,32 @@ class Metrics:
         self.sla_breaches = Counter("npsloop_sla_breaches", "SLA breaches recorded.", registry=r)
         self.deliveries_sent = Counter("npsloop_deliveries_sent", "Deliveries that succeeded.", registry=r)
         self.deliveries_failed = Counter("npsloop_deliveries_failed", "Delivery attempts that failed.", registry=r)
+        # Per destination: ``kind`` subscription | channel, ``destination`` the policy channel's name or
+        # the subscription id's first 8 characters (never a URL); past MAX_DESTINATION_LABELS, "other".
+        self.delivery_destination_pending = Gauge(
+            "npsloop_delivery_destination_pending",
+            "Deliveries pending per destination.",
+            ["kind", "destination"],
+            registry=r,
+        )
+        self.delivery_destination_oldest_pending_seconds = Gauge(
+            "npsloop_delivery_destination_oldest_pending_seconds",
+            "Age of the oldest pending delivery per destination.",
+            ["kind", "destination"],
+            registry=r,
+        )
+        self.delivery_destination_open = Gauge(
+            "npsloop_delivery_destination_open",
+            "1 while a destination's circuit breaker holds its deliveries back (open or probing).",
+            ["kind", "destination"],
+            registry=r,
+        )
+        self.delivery_breaker_openings = Counter(
+            "npsloop_delivery_breaker_openings",
+            "Times a destination was backed off by this process's delivery worker.",
+            ["kind"],
+            registry=r,
+        )
         self.request_latency = Histogram(
             "npsloop_http_request_duration_seconds",
             "HTTP request latency.",

@@ -11,6 +11,7 @@ from npsloop.services.deliveries.schemas import (
     DeliveryAttemptOut,
     DeliveryList,
     DeliveryOut,
+    DestinationOut,
     WebhookCreated,
     WebhookIn,
     WebhookList,
@@ -63,12 +64,14 @@ async def delete_webhook(webhook_id: str, _: Admin, db: DbDep, clock: ClockDep) 
 
 
 @router.get("/v1/webhooks/{webhook_id}/deliveries", response_model=DeliveryList, responses=not_found("webhook"))
-async def list_deliveries(webhook_id: str, _: Admin, db: DbDep) -> DeliveryList:
+async def list_deliveries(webhook_id: str, _: Admin, db: DbDep, clock: ClockDep) -> DeliveryList:
+    """The subscription's latest deliveries with every attempt, and its backlog and circuit breaker."""
     async with db.sessions() as session:
         if await repository.get_subscription(session, webhook_id) is None:
             raise NotFound(f"webhook {webhook_id} does not exist")
         deliveries = await repository.deliveries_of(session, webhook_id)
         attempts = await repository.attempts_of(session, [d.id for d in deliveries])
+        backlog = await service.destination_backlog(session, now=clock.now())
     by_delivery: dict[str, list[DeliveryAttemptOut]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(DeliveryAttemptOut.model_validate(attempt))
@@ -76,7 +79,10 @@ async def list_deliveries(webhook_id: str, _: Admin, db: DbDep) -> DeliveryList:
         deliveries=[
             DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])})
             for d in deliveries
-        ]
+        ],
+        destinations=[
+            DestinationOut.model_validate(d) for d in backlog if d.kind == "subscription" and d.id == webhook_id
+        ],
     )
 
 
@@ -89,25 +95,33 @@ async def channel_deliveries(
     request: Request,
     _: Admin,
     db: DbDep,
+    clock: ClockDep,
     channel: str | None = None,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DeliveryList:
     """Alerts to policy channels (and messages to customers, channel ``customer-email``) with every
-    attempt; ``status=dead`` lists what needs ops' attention."""
+    attempt; ``status=dead`` lists what needs ops' attention.
+
+    ``destinations``: the backlog and circuit breaker of every destination with deliveries
+    pending (subscriptions too), or of ``channel`` alone."""
     known = [*request.app.state.runtime.policy.channels, customer_messages.CHANNEL]
     if channel is not None and channel not in known:
         raise NotFound(f"channel {channel} is not in the policy file (nor {customer_messages.CHANNEL})")
     async with db.sessions() as session:
         rows = await repository.channel_deliveries(session, channel=channel, status=status, limit=limit)
         attempts = await repository.attempts_of(session, [d.id for d in rows])
+        destinations = await service.destination_backlog(session, now=clock.now())
+    if channel is not None:
+        destinations = [d for d in destinations if d.kind == "channel" and d.id == channel]
     by_delivery: dict[str, list[DeliveryAttemptOut]] = {}
     for attempt in attempts:
         by_delivery.setdefault(attempt.delivery_id, []).append(DeliveryAttemptOut.model_validate(attempt))
     return DeliveryList(
         deliveries=[
             DeliveryOut.model_validate(d).model_copy(update={"attempt_log": by_delivery.get(d.id, [])}) for d in rows
-        ]
+        ],
+        destinations=[DestinationOut.model_validate(d) for d in destinations],
     )
 
 

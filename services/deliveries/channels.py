@@ -1,18 +1,19 @@
 """Policy channels — Slack incoming webhooks, email over SMTP, signed webhooks.
 
 An alert becomes one stored ``deliveries`` row per channel, rendered when it is created
-(``envelope``) and sent by the same DeliveryWorker as webhook subscriptions: every attempt
-stored, backoff with jitter, dead after ``delivery_max_age_hours``.
+(``envelope``, by services.deliveries.messages) and sent by the same DeliveryWorker as
+webhook subscriptions: every attempt stored, backoff with jitter, dead after
+``delivery_max_age_hours``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import smtplib
 import time
 import uuid
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -22,6 +23,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries import repository, signing
+from npsloop.services.deliveries.messages import email_message, slack_message
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.schemas import Alert
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url, check_url_at_startup
@@ -55,58 +57,6 @@ def check_targets(policy: Policy, *, allow_private: bool) -> None:
                 f"policy file: channels.{name}.url {exc}; set NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS=true "
                 "to send alerts to internal addresses"
             ) from None
-
-
-def slack_message(alert: Alert) -> dict:
-    """A Block Kit message: header, summary, the comment quoted, facts as fields, a link button."""
-    blocks: list[dict] = [
-        {"type": "header", "text": {"type": "plain_text", "text": alert.title[:150], "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": alert.summary[:3000]}},
-    ]
-    if alert.comment:
-        blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": "> " + alert.comment[:2900].replace("\n", "\n> ")}}
-        )
-    if alert.fields:
-        blocks.append(
-            {
-                "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": f"*{label}*\n{value}"[:2000]} for label, value in alert.fields[:10]
-                ],
-            }
-        )
-    if alert.link:
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {"type": "button", "text": {"type": "plain_text", "text": alert.link_label}, "url": alert.link}
-                ],
-            }
-        )
-    return {"text": f"{alert.title}: {alert.summary}"[:3000], "blocks": blocks}
-
-
-def email_message(alert: Alert, *, subject_prefix: str) -> dict:
-    """Subject, plain text and HTML bodies of an alert email."""
-    lines = [alert.summary, ""]
-    if alert.comment:
-        lines += [f'"{alert.comment}"', ""]
-    lines += [f"{label}: {value}" for label, value in alert.fields]
-    if alert.link:
-        lines += ["", f"{alert.link_label}: {alert.link}"]
-    rows = "".join(
-        f"<tr><th align='left'>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>"
-        for label, value in alert.fields
-    )
-    quote = f"<blockquote>{html.escape(alert.comment)}</blockquote>" if alert.comment else ""
-    link = f"<p><a href='{html.escape(alert.link)}'>{html.escape(alert.link_label)}</a></p>" if alert.link else ""
-    body_html = (
-        f"<html><body><h2>{html.escape(alert.title)}</h2><p>{html.escape(alert.summary)}</p>{quote}"
-        f"<table>{rows}</table>{link}</body></html>"
-    )
-    return {"subject": f"{subject_prefix} {alert.title}".strip(), "text": "\n".join(lines), "html": body_html}
 
 
 def enqueue(
@@ -156,6 +106,26 @@ async def already_enqueued(session: AsyncSession, *, name: str, event_id: str) -
     return await repository.channel_delivery_exists(session, name, event_id)
 
 
+def request_headers(channel_type: str, *, msg_id: str, secret: str | None, body: bytes) -> dict[str, str]:
+    """Headers of a POST to a Slack or webhook channel: webhooks get Standard Webhooks' id and
+    timestamp (and signature, with a secret), the same id on every attempt."""
+    if channel_type != "webhook":
+        return {"content-type": "application/json"}
+    stamp = int(time.time())
+    if secret:
+        return signing.headers(secret, msg_id=msg_id, timestamp=stamp, body=body)
+    return {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "content-type": "application/json"}
+
+
+async def send_email(
+    *, target: str, body: bytes, msg_id: str, settings: Settings, executor: Executor | None = None
+) -> SendResult:
+    """One email attempt on ``executor``'s threads (SMTP is blocking; the loop's default executor without one)."""
+    return await asyncio.get_running_loop().run_in_executor(
+        executor, _send_email, settings, json.loads(target), json.loads(body), msg_id
+    )
+
+
 async def send(
     client: httpx.AsyncClient,
     *,
@@ -167,22 +137,17 @@ async def send(
     settings: Settings,
     allow_private: bool,
 ) -> SendResult:
-    """One attempt; never raises for a receiver's failure (the result records it)."""
+    """One attempt through ``client``; never raises for a receiver's failure (the result records it).
+
+    The delivery worker sends Slack and webhook channels through its lean sender instead
+    (services.deliveries.attempts), with the same headers."""
     if channel_type == "email":
-        return await asyncio.to_thread(_send_email, settings, json.loads(target), json.loads(body), msg_id)
+        return await send_email(target=target, body=body, msg_id=msg_id, settings=settings)
     try:
         await check_url(target, allow_private=allow_private)
     except UnsafeUrl as exc:
         return SendResult(None, None, f"refused: {exc}")
-    if channel_type == "webhook":
-        stamp = int(time.time())
-        headers = (
-            signing.headers(secret, msg_id=msg_id, timestamp=stamp, body=body)
-            if secret
-            else {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "content-type": "application/json"}
-        )
-    else:
-        headers = {"content-type": "application/json"}
+    headers = request_headers(channel_type, msg_id=msg_id, secret=secret, body=body)
     try:
         reply = await client.post(target, content=body, headers=headers)
         return SendResult(reply.status_code, reply.text[:RESPONSE_BODY_LIMIT], None)

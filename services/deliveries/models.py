@@ -50,6 +50,10 @@ class Delivery(Base):
         UniqueConstraint("subscription_id", "event_id"),
         UniqueConstraint("channel", "event_id"),
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        # The worker leases each destination's due deliveries on their own (its share of the
+        # sender), so a dead destination's backlog is never scanned to find anyone else's.
+        Index("ix_deliveries_subscription_due", "subscription_id", "status", "next_attempt_at"),
+        Index("ix_deliveries_channel_due", "channel", "status", "next_attempt_at"),
     )
 
 
@@ -63,3 +67,21 @@ class DeliveryAttempt(Base):
     response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class DeliveryDestination(Base):
+    """A destination's circuit breaker, as its delivery worker last saw it.
+
+    Kept in the database so a restarted worker does not hammer a destination it had backed
+    off, and so the API and /metrics of any process can show the state.
+    """
+
+    __tablename__ = "delivery_destinations"
+
+    key: Mapped[str] = mapped_column(String(150), primary_key=True)  # subscription:<id> | channel:<name>
+    state: Mapped[str] = mapped_column(String(20))  # closed | open | half_open
+    failures: Mapped[int] = mapped_column(Integer)  # destination-level failures in a row
+    openings: Mapped[int] = mapped_column(Integer)  # times opened since the last success (sets the cooldown)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # next probe while open
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

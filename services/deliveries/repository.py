@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, true
+from sqlalchemy import case, func, or_, select, true, union_all
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.deliveries.models import Delivery, DeliveryAttempt, WebhookSubscription
+from npsloop.services.deliveries.models import Delivery, DeliveryAttempt, DeliveryDestination, WebhookSubscription
 from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
 
 # event id -> the (subscription id or channel name) it already has a delivery to, for a
@@ -74,15 +75,79 @@ async def delivery_exists(session: AsyncSession, subscription_id: str, event_id:
     return await session.scalar(query) is not None
 
 
-async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[Delivery]:
+def _to(subscription_id: str | None, channel: str | None):
+    if subscription_id is not None:
+        return Delivery.subscription_id == subscription_id
+    return (Delivery.subscription_id.is_(None)) & (Delivery.channel == channel)
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, wanted: list[tuple[str | None, str | None, int]]
+) -> list[Delivery]:
+    """Lock due pending deliveries: for each (subscription id, channel, n), that destination's n
+    oldest, each found through its own index range (one statement for all).
+
+    Rows another worker has locked are skipped (PostgreSQL), and the outer query checks the
+    rows again, so one leased and committed meanwhile is not taken twice.
+    """
+    if not wanted:
+        return []
+    parts = [
+        select(Delivery.id)
+        .where(_to(subscription_id, channel), Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at)
+        .limit(n)
+        .subquery()
+        for subscription_id, channel, n in wanted
+    ]
+    ids = union_all(*(select(part.c.id) for part in parts)) if len(parts) > 1 else select(parts[0].c.id)
     query = (
         select(Delivery)
-        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .where(Delivery.id.in_(ids.scalar_subquery()), Delivery.status == "pending", Delivery.next_attempt_at <= now)
         .order_by(Delivery.next_attempt_at)
-        .limit(limit)
         .with_for_update(skip_locked=True)
     )
     return list((await session.scalars(query)).all())
+
+
+async def due_destinations(session: AsyncSession, now: datetime) -> list[tuple[str | None, str | None]]:
+    """Every (subscription id, channel) with a due pending delivery — the worker's occasional
+    look beyond the subscriptions and channels it knows (deleted ones, channels since removed)."""
+    query = (
+        select(Delivery.subscription_id, Delivery.channel)
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .group_by(Delivery.subscription_id, Delivery.channel)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
+async def active_subscription_ids(session: AsyncSession) -> list[str]:
+    query = select(WebhookSubscription.id).where(WebhookSubscription.deleted_at.is_(None))
+    return list((await session.scalars(query)).all())
+
+
+async def pending_by_destination(
+    session: AsyncSession, now: datetime
+) -> list[tuple[str | None, str | None, int, int, datetime]]:
+    """(subscription id, channel, pending, due now, oldest pending created_at) per destination with a backlog."""
+    due = func.sum(case((Delivery.next_attempt_at <= now, 1), else_=0))
+    query = (
+        select(Delivery.subscription_id, Delivery.channel, func.count(), due, func.min(Delivery.created_at))
+        .where(Delivery.status == "pending")
+        .group_by(Delivery.subscription_id, Delivery.channel)
+    )
+    return [(r[0], r[1], int(r[2]), int(r[3] or 0), r[4]) for r in (await session.execute(query)).all()]
+
+
+async def destination_states(session: AsyncSession) -> list[DeliveryDestination]:
+    return list((await session.scalars(select(DeliveryDestination))).all())
+
+
+async def save_destination_state(session: AsyncSession, key: str, **state: object) -> None:
+    """Insert or overwrite a destination's breaker state (two workers may save one at once)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(DeliveryDestination).values(key=key, **state)
+    await session.execute(statement.on_conflict_do_update(index_elements=["key"], set_=state))
 
 
 async def deliveries_by_id(

@@ -1,26 +1,40 @@
-"""The delivery worker: sends due deliveries, records every attempt, retries, dead-letters.
+"""The delivery worker: sends due deliveries as they come, records every attempt, retries, dead-letters.
 
-It runs apart from the consumers, so a slow or dead receiver only delays its own
-deliveries. A delivery is leased (``next_attempt_at`` pushed past the timeout) before it
-is sent, so two workers never send the same attempt; a worker killed mid-send leaves the
-lease to expire and the delivery is sent again — at least once, same ``webhook-id``.
+Deliveries flow, they do not go in rounds. Each destination (a webhook subscription, a
+policy channel) has a bounded share of the worker's sends; a finished send's slot is
+reused at once, and its attempt is recorded with whatever else finished meanwhile, in the
+transaction that leases the next deliveries. A receiver that never answers therefore holds
+only its own share, for one timeout, and then its circuit breaker opens
+(services.deliveries.destinations). Policy channels draw on a pool of their own, so
+subscription traffic never starves an alert.
+
+A delivery is leased (``next_attempt_at`` pushed past the timeout) before it is sent, so
+two workers never send the same attempt; a worker killed mid-send leaves the lease to
+expire and the delivery is sent again — at least once, same ``webhook-id``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.deliveries import channels, repository, signing
-from npsloop.services.deliveries.models import DeliveryAttempt
-from npsloop.services.deliveries.sender import SendError, WebhookSender
-from npsloop.services.deliveries.service import next_attempt_at
-from npsloop.services.deliveries.urls import UnsafeUrl, check_url, guarded_client
+from npsloop.services.deliveries import attempts, customer_messages, repository
+from npsloop.services.deliveries.attempts import AttemptSender, Job, Result
+from npsloop.services.deliveries.destinations import (
+    CHANNEL,
+    SUBSCRIPTION,
+    Breaker,
+    Destination,
+    is_destination_failure,
+    key_of,
+    short_label,
+)
 from npsloop.services.deliveries.wakeup import delivery_signal
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
@@ -30,30 +44,20 @@ from npsloop.shared.settings import Settings
 
 log = logging.getLogger("npsloop.deliveries")
 
-RESPONSE_BODY_LIMIT = 2000
-BATCH = 50
+LEASE_MARGIN_SECONDS = 30.0  # a lease outlives the send timeout by this, for the recording to commit
+# After a send finishes, wait up to this long for the others in flight, to record them in one
+# commit: each transaction costs milliseconds of CPU and, on SQLite, a turn of the one write slot.
+GROUP_SECONDS = 0.02
+SUBSCRIPTIONS_TTL_SECONDS = 1.0  # a subscription created in another process is served within this
+DISCOVERY_SECONDS = 5.0  # how often to look for destinations beyond the known ones
+STOP_GRACE_SECONDS = 5.0
 
 
-@dataclass(frozen=True)
-class _Job:
-    delivery_id: str
-    event_id: str
-    url: str
-    secret: str | None
-    body: bytes
-    channel_type: str | None = None  # set for policy channels (slack | email | webhook)
-
-
-@dataclass(frozen=True)
-class _Result:
-    status_code: int | None
-    body: str | None
-    error: str | None
-    duration_ms: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+@dataclass
+class _Pool:
+    size: int
+    in_flight: int = 0
+    probes: int = 0
 
 
 class DeliveryWorker:
@@ -65,7 +69,9 @@ class DeliveryWorker:
         timeout: float,
         max_age: timedelta,
         allow_private: bool,
-        concurrency: int = 20,
+        concurrency: int = 128,
+        channel_concurrency: int = 32,
+        per_destination: int = 16,
         settings: Settings | None = None,
         policy: Policy | None = None,
     ) -> None:
@@ -74,162 +80,300 @@ class DeliveryWorker:
         self.timeout = timeout
         self.max_age = max_age
         self.allow_private = allow_private
-        self.limit = asyncio.Semaphore(concurrency)
-        # Channels (Slack, Teams, email relays) keep httpx; subscriptions' webhooks, the bulk
-        # of the traffic, go through the lean sender (see services.deliveries.sender).
-        self.client = guarded_client(timeout=timeout, allow_private=allow_private)
-        self.sender = WebhookSender(timeout=timeout, allow_private=allow_private)
+        self.per_destination = per_destination
         self.settings = settings or Settings(delivery_timeout_seconds=timeout)
         self.policy = policy
+        self.attempts = AttemptSender(
+            timeout=timeout, allow_private=allow_private, settings=self.settings, smtp_threads=channel_concurrency
+        )
+        self._pools = {SUBSCRIPTION: _Pool(concurrency), CHANNEL: _Pool(channel_concurrency)}
+        self._destinations: dict[str, Destination] = {}
+        self._rotation = itertools.count()
+        self._finished: list[tuple[Job, Result]] = []
+        self._wake = asyncio.Event()
+        self._signalled = True
+        self._sends: set[asyncio.Task] = set()
+        self._loaded = False
+        self._subscriptions_read = float("-inf")
+        self._discovered = float("-inf")
+        # The known channel destinations: the policy's, and the customer emails (not in the
+        # policy file), so their deliveries go at once rather than at the next discovery scan.
+        for name in [*(policy.channels if policy else ()), customer_messages.CHANNEL]:
+            self._destination(f"{CHANNEL}:{name}")
 
     async def close(self) -> None:
-        await self.client.aclose()
-        await self.sender.aclose()
+        for task in list(self._sends):
+            task.cancel()  # not recorded: sent again when its lease expires
+        await asyncio.gather(*self._sends, return_exceptions=True)
+        await self.attempts.aclose()
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
-        jobs: list[_Job] = []
-        while not stop.is_set():
-            try:
-                if not jobs:
-                    jobs = await self._lease()
-                if jobs:
-                    # While deliveries keep coming, a round's attempts are recorded and the next
-                    # round leased in one transaction: on SQLite's single write slot every
-                    # transaction waits its turn behind ingest, and two per round halved the
-                    # worker's pace under a burst of detractors.
-                    jobs = await self._record(await self._send_all(jobs), lease_next=not stop.is_set())
-                    if jobs:
-                        continue
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Deliveries leased and not recorded are sent again when their lease expires.
-                log.exception("delivery loop error; retrying")
-                jobs = []
-            if not stop.is_set():
-                # Woken at once when this process queues a delivery; other processes' and
-                # retries' deliveries are found by polling.
-                await delivery_signal(self.db).wait(poll_interval)
+        listener = asyncio.create_task(self._listen(), name="deliveries:signal")
+        last_look = float("-inf")
+        try:
+            while not stop.is_set():
+                look = self._signalled or time.monotonic() - last_look >= poll_interval
+                if look:
+                    self._signalled, last_look = False, time.monotonic()
+                try:
+                    await self._cycle(look_everywhere=look)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Deliveries leased and not recorded are sent again when their lease expires.
+                    log.exception("delivery loop error; retrying")
+                if stop.is_set():
+                    break
+                await self._wait(max(0.0, last_look + poll_interval - time.monotonic()))
+            await self._finish_in_flight()
+        finally:
+            listener.cancel()
 
     async def run_once(self) -> int:
-        """Attempt every due delivery once (one round); returns how many were attempted."""
-        jobs = await self._lease()
-        if jobs:
-            await self._record(await self._send_all(jobs))
+        """Attempt every delivery due now once; returns how many attempts were made.
+
+        Sends and leases go on until nothing due now is left (a backed-off destination's
+        probe that succeeds lets the rest of its deliveries go in the same call)."""
+        due_by = self.clock.now()
+        self._subscriptions_read = self._discovered = float("-inf")
+        attempted = 0
+        while True:
+            started = await self._cycle(look_everywhere=True, due_by=due_by)
+            attempted += started
+            if not started and not self._sends and not self._finished:
+                return attempted
+            if self._sends:
+                await asyncio.wait(set(self._sends))
+
+    async def _listen(self) -> None:
+        """Catches every delivery signal, also those that fire while a cycle runs."""
+        while True:
+            await delivery_signal(self.db).wait(3600)
+            self._signalled = True
+            self._wake.set()
+
+    async def _wait(self, timeout: float) -> None:
+        if not self._finished and not self._signalled:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                return
+        if self._signalled:
+            return
+        # A send finished: give the others of its group a moment to finish too, and record them together.
+        deadline = time.monotonic() + GROUP_SECONDS
+        while self._sends and time.monotonic() < deadline:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+
+    async def _finish_in_flight(self) -> None:
+        """On stop: let the sends in flight end (briefly) and record them."""
+        if self._sends:
+            await asyncio.wait(set(self._sends), timeout=min(self.timeout, STOP_GRACE_SECONDS))
+        if self._finished:
+            try:
+                await self._cycle(look_everywhere=False, lease=False)
+            except Exception:
+                log.exception("recording the last attempts failed; they are sent again when their lease expires")
+
+    async def _cycle(self, *, look_everywhere: bool, due_by: datetime | None = None, lease: bool = True) -> int:
+        """Record what finished, then lease for the free slots, in one transaction; start the sends.
+
+        What finished is taken once the transaction has begun, so attempts that end while it
+        waits for the database (SQLite's single write slot under load) go in the same commit."""
+        if not lease and not self._finished:
+            return 0
+        if not (self._finished or look_everywhere or any(d.backlogged for d in self._destinations.values())):
+            return 0
+        jobs: list[Job] = []
+        async with self.db.unit_of_work() as session:
+            # Should this transaction fail, these attempts are not recorded; their deliveries are
+            # sent again when their leases expire.
+            finished, self._finished = self._finished, []
+            now = self.clock.now()
+            if not self._loaded:
+                await self._load(session)
+            if finished:
+                await attempts.record(session, finished, now=now, max_age=self.max_age)
+            if lease:
+                await self._learn_destinations(session, now, look_everywhere)
+                wanted = self._wanted(now, look_everywhere)
+                if wanted:
+                    jobs = await self._lease_in(session, wanted, due_by or now, now)
+            await self._save_states(session, now)
+        for job in jobs:
+            self._start(job)
         return len(jobs)
 
-    async def _send_all(self, jobs: list[_Job]) -> list[tuple[_Job, _Result]]:
-        results = await asyncio.gather(*(self._send_limited(job) for job in jobs))
-        return list(zip(jobs, results))
+    async def _load(self, session: AsyncSession) -> None:
+        """Breakers a previous run left open stay open: a restart does not hammer a dead receiver."""
+        for row in await repository.destination_states(session):
+            self._destination(row.key).breaker = Breaker.from_row(row)
+        self._loaded = True
 
-    async def _lease(self) -> list[_Job]:
-        async with self.db.unit_of_work() as session:
-            return await self._lease_in(session)
+    def _destination(self, key: str) -> Destination:
+        destination = self._destinations.get(key)
+        if destination is None:
+            destination = self._destinations[key] = Destination(key)
+        return destination
 
-    async def _lease_in(self, session: AsyncSession) -> list[_Job]:
-        """Claim up to BATCH due deliveries in ``session``: their next attempt moves past the
-        send timeout, so no other worker sends them meanwhile."""
-        now = self.clock.now()
-        leased_until = now + timedelta(seconds=self.timeout + 30)
+    async def _learn_destinations(self, session: AsyncSession, now: datetime, look_everywhere: bool) -> None:
+        if not look_everywhere:
+            return
+        moment = time.monotonic()
+        if moment - self._subscriptions_read >= SUBSCRIPTIONS_TTL_SECONDS:
+            self._subscriptions_read = moment
+            active = {f"{SUBSCRIPTION}:{i}" for i in await repository.active_subscription_ids(session)}
+            for key in active:
+                self._destination(key)
+            for key, destination in list(self._destinations.items()):
+                if destination.kind == SUBSCRIPTION and key not in active and not destination.in_flight:
+                    del self._destinations[key]  # deleted; discovery brings it back while it has due deliveries
+        if moment - self._discovered >= DISCOVERY_SECONDS:
+            self._discovered = moment
+            for subscription_id, channel in await repository.due_destinations(session, now):
+                self._destination(f"{SUBSCRIPTION}:{subscription_id}" if subscription_id else f"{CHANNEL}:{channel}")
+
+    def _wanted(self, now: datetime, look_everywhere: bool) -> list[tuple[Destination, int]]:
+        """How many due deliveries to ask for, per destination: its share (bounded by the breaker)
+        less what it has in flight. The pools' limits are applied to what the lease finds."""
+        busy = {SUBSCRIPTION: 0, CHANNEL: 0}
+        for destination in self._destinations.values():
+            if destination.in_flight or destination.backlogged:
+                busy[destination.kind] += 1
+        ordered = list(self._destinations.values())
+        if ordered:  # a different destination first each time, so none is always served last
+            start = next(self._rotation) % len(ordered)
+            ordered = ordered[start:] + ordered[:start]
+        wanted = []
+        for destination in ordered:
+            if not (look_everywhere or destination.backlogged):
+                continue
+            pool = self._pools[destination.kind]
+            share = min(self.per_destination, max(1, pool.size // max(1, busy[destination.kind])))
+            free = min(destination.breaker.capacity(now, share) - destination.in_flight, pool.size - pool.in_flight)
+            if free <= 0:
+                continue
+            if destination.breaker.probing(now) and pool.probes >= max(1, pool.size // 4):
+                continue  # many destinations down at once: their probes may not fill the pool
+            wanted.append((destination, free))
+        return wanted
+
+    async def _lease_in(
+        self, session: AsyncSession, wanted: list[tuple[Destination, int]], due_by: datetime, now: datetime
+    ) -> list[Job]:
+        """Lease due deliveries for ``wanted``: their next attempt moves past the send timeout,
+        so no other worker sends them meanwhile."""
+        asked = {destination.key: n for destination, n in wanted}
+        targets = []
+        for destination, n in wanted:
+            destination.backlogged = False
+            subscription_id = destination.ref if destination.kind == SUBSCRIPTION else None
+            targets.append((subscription_id, destination.ref if subscription_id is None else None, n))
+        room = {kind: pool.size - pool.in_flight for kind, pool in self._pools.items()}
+        taken: dict[str, int] = {}
+        leased_until = now + timedelta(seconds=self.timeout + LEASE_MARGIN_SECONDS)
         jobs = []
-        for delivery in await repository.claim_due(session, now, BATCH):
+        for delivery in await repository.claim_due(session, due_by, targets):
+            destination = self._destination(key_of(delivery))
+            count = taken.get(destination.key, 0)
+            if count >= asked.get(destination.key, 0) or room[destination.kind] <= 0:
+                destination.backlogged = True
+                continue  # locked until commit, left as it was
+            if count + 1 == asked[destination.key]:
+                destination.backlogged = True  # found all it asked for: more may be due
             if delivery.channel is not None:
-                delivery.next_attempt_at = leased_until
-                jobs.append(
-                    _Job(
-                        delivery.id,
-                        delivery.event_id,
-                        delivery.target or "",
-                        self._channel_secret(delivery.channel),
-                        delivery.envelope.encode(),
-                        delivery.channel_type,
-                    )
-                )
-                continue
-            subscription = await repository.get_subscription(session, delivery.subscription_id)
-            if subscription is None:  # deleted since: nothing to send
-                delivery.status, delivery.next_attempt_at = "cancelled", None
-                continue
+                url, secret = delivery.target or "", self._channel_secret(delivery.channel)
+            else:
+                subscription = await repository.get_subscription(session, delivery.subscription_id or "")
+                if subscription is None:  # deleted since: nothing to send
+                    delivery.status, delivery.next_attempt_at = "cancelled", None
+                    continue
+                url, secret = subscription.url, subscription.secret
+            probe = destination.breaker.probing(now)
+            if probe and destination.breaker.start_probe():
+                destination.dirty = True
+            taken[destination.key] = count + 1
+            room[destination.kind] -= 1
             delivery.next_attempt_at = leased_until
             jobs.append(
-                _Job(delivery.id, delivery.event_id, subscription.url, subscription.secret, delivery.envelope.encode())
+                Job(
+                    delivery.id,
+                    delivery.event_id,
+                    destination.key,
+                    url,
+                    secret,
+                    delivery.envelope.encode(),
+                    delivery.channel_type if delivery.channel is not None else None,
+                    probe,
+                )
             )
         return jobs
 
-    async def _send_limited(self, job: _Job) -> _Result:
-        async with self.limit:
-            return await self._send(job)
+    def _start(self, job: Job) -> None:
+        destination = self._destination(job.key)
+        pool = self._pools[destination.kind]
+        destination.in_flight += 1
+        pool.in_flight += 1
+        pool.probes += job.probe
+        task = asyncio.create_task(self._send_and_report(job))
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
 
-    async def _record(self, outcomes: list[tuple[_Job, _Result]], *, lease_next: bool = False) -> list[_Job]:
-        """Store the attempts of one round in one transaction (one commit, not one per send);
-        with ``lease_next``, lease the next round in the same transaction and return it."""
-        now = self.clock.now()
-        async with self.db.unit_of_work() as session:
-            deliveries = await repository.deliveries_by_id(session, [job.delivery_id for job, _ in outcomes], lock=True)
-            for job, result in outcomes:
-                delivery = deliveries.get(job.delivery_id)
-                if delivery is None:
-                    continue
-                delivery.attempts += 1
-                delivery.last_attempt_at = now
-                session.add(
-                    DeliveryAttempt(
-                        delivery_id=delivery.id,
-                        attempted_at=now,
-                        status_code=result.status_code,
-                        # Rewritten since it was leased (a customer erased meanwhile): the
-                        # receiver's answer may echo what was erased, so it is not kept.
-                        response_body=result.body if delivery.envelope.encode() == job.body else None,
-                        error=result.error,
-                        duration_ms=result.duration_ms,
-                    )
+    async def _send_and_report(self, job: Job) -> None:
+        result = await self.attempts.attempt(job)
+        self._take_outcome(job, result, self.clock.now())
+        self._finished.append((job, result))
+        self._wake.set()
+
+    def _take_outcome(self, job: Job, result: Result, now: datetime) -> None:
+        """Free the send's slot and tell the breaker in one step, as the send ends: no lease
+        decision ever sees a slot freed by a failure the breaker has not counted."""
+        destination = self._destination(job.key)
+        pool = self._pools[destination.kind]
+        destination.in_flight -= 1
+        pool.in_flight -= 1
+        pool.probes -= job.probe
+        answered = result.ok or not is_destination_failure(
+            channel_type=job.channel_type, status_code=result.status_code
+        )
+        error = result.error or (None if result.ok else f"HTTP {result.status_code}")
+        was_closed = destination.breaker.state == "closed"
+        if destination.breaker.record(ok=answered, error=error, now=now):
+            destination.dirty = True
+            if destination.breaker.state == "open":
+                metrics.delivery_breaker_openings.labels(kind=destination.kind).inc()
+                log.warning(
+                    "destination backed off" if was_closed else "destination still failing",
+                    extra={
+                        "destination": f"{destination.kind}:{short_label(destination.key)}",
+                        "retry_at": destination.breaker.retry_at,
+                        "error": error,
+                    },
                 )
-                if result.ok:
-                    delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
-                    metrics.deliveries_sent.inc()
-                elif now - delivery.created_at >= self.max_age:
-                    delivery.status, delivery.next_attempt_at = "dead", None
-                    metrics.deliveries_failed.inc()
-                    log.error("delivery dead-lettered", extra={"delivery_id": delivery.id, "event_id": job.event_id})
-                else:
-                    delivery.next_attempt_at = next_attempt_at(delivery.attempts, now)
-                    metrics.deliveries_failed.inc()
-            return await self._lease_in(session) if lease_next else []
+            elif not was_closed:
+                log.info("destination answers again", extra={"destination": short_label(destination.key)})
+
+    async def _save_states(self, session: AsyncSession, now: datetime) -> None:
+        for destination in self._destinations.values():
+            if destination.dirty:
+                breaker = destination.breaker
+                await repository.save_destination_state(
+                    session,
+                    destination.key,
+                    state=breaker.state,
+                    failures=breaker.failures,
+                    openings=breaker.openings,
+                    retry_at=breaker.retry_at,
+                    last_error=breaker.last_error,
+                    updated_at=now,
+                )
+                destination.dirty = False
 
     def _channel_secret(self, name: str) -> str | None:
         channel = self.policy.channels.get(name) if self.policy else None
         return getattr(channel, "secret", None)
-
-    async def _send(self, job: _Job) -> _Result:
-        started = time.perf_counter()
-
-        def elapsed() -> int:
-            return int((time.perf_counter() - started) * 1000)
-
-        if job.channel_type is not None:
-            sent = await channels.send(
-                self.client,
-                channel_type=job.channel_type,
-                target=job.url,
-                body=job.body,
-                msg_id=job.event_id,
-                secret=job.secret,
-                settings=self.settings,
-                allow_private=self.allow_private,
-            )
-            return _Result(sent.status_code, sent.body, sent.error, elapsed())
-
-        try:
-            await check_url(job.url, allow_private=self.allow_private)
-        except UnsafeUrl as exc:
-            return _Result(None, None, f"refused: {exc}", elapsed())
-        # Standard Webhooks: the message id is the event id, identical on every retry,
-        # so receivers can de-duplicate.
-        # The timestamp is the real send time, not the injectable clock: receivers check
-        # it against their own clock to refuse replays.
-        headers = signing.headers(job.secret, msg_id=job.event_id, timestamp=int(time.time()), body=job.body)
-        try:
-            reply = await self.sender.post(job.url, job.body, headers)
-            return _Result(reply.status_code, reply.text[:RESPONSE_BODY_LIMIT], None, elapsed())
-        except SendError as exc:
-            return _Result(None, None, str(exc)[:RESPONSE_BODY_LIMIT], elapsed())

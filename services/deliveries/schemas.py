@@ -79,8 +79,28 @@ class DeliveryOut(BaseModel):
     attempt_log: list[DeliveryAttemptOut] = []
 
 
+class DestinationOut(BaseModel):
+    """A destination's backlog and circuit breaker: ``open`` holds its deliveries back until
+    ``retry_at``, when one probe is sent (``half_open``); an answer closes it again."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str = Field(description="subscription | channel")
+    id: str = Field(description="The subscription id or the policy channel name.")
+    pending: int
+    due: int = Field(description="Pending deliveries due now (held back while the breaker is open).")
+    oldest_pending_at: datetime | None
+    state: str = Field(description="closed | open | half_open")
+    consecutive_failures: int
+    retry_at: datetime | None
+    last_error: str | None
+
+
 class DeliveryList(BaseModel):
     deliveries: list[DeliveryOut]
+    destinations: list[DestinationOut] = Field(
+        default_factory=list, description="Backlog and breaker state of the destinations listed."
+    )
 
 
 @dataclass(frozen=True)

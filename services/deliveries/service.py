@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries import channels, customer_messages, repository, signing
+from npsloop.services.deliveries.destinations import CHANNEL, CLOSED, SUBSCRIPTION, split_key
 from npsloop.services.deliveries.models import Delivery, WebhookSubscription
 from npsloop.services.deliveries.schemas import Alert, WebhookIn
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
@@ -167,3 +169,46 @@ async def redeliver(session: AsyncSession, delivery_id: str, *, clock: Clock) ->
     delivery.status = "pending"
     delivery.next_attempt_at = clock.now()
     return delivery
+
+
+@dataclass(frozen=True)
+class DestinationBacklog:
+    """What waits for one destination, and whether its circuit breaker holds it back."""
+
+    kind: str  # subscription | channel
+    id: str  # the subscription id or the channel name
+    pending: int
+    due: int  # pending and due now (for an open breaker: held back)
+    oldest_pending_at: datetime | None
+    state: str  # closed | open | half_open
+    consecutive_failures: int
+    retry_at: datetime | None
+    last_error: str | None
+
+
+async def destination_backlog(session: AsyncSession, *, now: datetime) -> list[DestinationBacklog]:
+    """Every destination with pending deliveries or a breaker that is not closed, biggest backlog first."""
+    found: dict[str, dict] = {}
+    for subscription_id, channel, pending, due, oldest in await repository.pending_by_destination(session, now):
+        key = f"{SUBSCRIPTION}:{subscription_id}" if subscription_id else f"{CHANNEL}:{channel}"
+        found[key] = {"pending": pending, "due": due, "oldest_pending_at": oldest}
+    states = {row.key: row for row in await repository.destination_states(session)}
+    for key, state in states.items():
+        if state.state != CLOSED:
+            found.setdefault(key, {"pending": 0, "due": 0, "oldest_pending_at": None})
+    backlog = []
+    for key, counts in found.items():
+        row = states.get(key)
+        kind, ref = split_key(key)
+        backlog.append(
+            DestinationBacklog(
+                kind=kind,
+                id=ref,
+                **counts,
+                state=row.state if row else CLOSED,
+                consecutive_failures=row.failures if row else 0,
+                retry_at=row.retry_at if row and row.state != CLOSED else None,
+                last_error=row.last_error if row and row.state != CLOSED else None,
+            )
+        )
+    return sorted(backlog, key=lambda b: (-b.pending, b.kind, b.id))

@@ -6,6 +6,7 @@ breached a task, and an event redelivered after a crash alerts each channel only
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from npsloop.shared import events
 from npsloop.shared.bus.contract import Subscription
 from npsloop.shared.clock import Clock
 from npsloop.shared.policy import Policy
+from npsloop.shared.taxonomy import DEFAULT_THEMES
 
 CONSUMER = "alerts"
 
@@ -32,11 +34,18 @@ def _customer(data: dict[str, Any]) -> str:
     return f"{label} ({', '.join(extra)})" if extra else str(label)
 
 
-def _themes(data: dict[str, Any]) -> str:
-    return ", ".join(t["id"] for t in data.get("themes") or []) or "—"
+def theme_labels(policy: Policy) -> dict[str, str]:
+    """Theme id -> the label people know it by (the policy's taxonomy, else the built-in one)."""
+    return {theme.id: theme.display_label for theme in policy.theme_definitions() or DEFAULT_THEMES}
 
 
-def task_alert(event: events.CloudEvent, public_url: str) -> Alert:
+def _themes(data: dict[str, Any], labels: Mapping[str, str]) -> str:
+    # A theme since removed from the taxonomy still reads as words, not as a slug.
+    names = [labels.get(t["id"]) or t["id"].replace("_", " ").capitalize() for t in data.get("themes") or []]
+    return ", ".join(names) or "—"
+
+
+def task_alert(event: events.CloudEvent, public_url: str, labels: Mapping[str, str] | None = None) -> Alert:
     data = event.data
     heading = {
         events.FOLLOWUP_OPENED: (
@@ -55,7 +64,7 @@ def task_alert(event: events.CloudEvent, public_url: str) -> Alert:
         fields=[
             ("Score", str(data["score"])),
             ("Customer", _customer(data)),
-            ("Themes", _themes(data)),
+            ("Themes", _themes(data, labels or {})),
             ("Due", _when(data.get("due_at"))),
             ("Assignee", data.get("assignee") or "unassigned"),
             ("Team", data.get("team") or "—"),
@@ -112,9 +121,17 @@ def targets(event: events.CloudEvent) -> list[str]:
 
 
 async def alert(
-    session: AsyncSession, event: events.CloudEvent, *, policy: Policy, clock: Clock, public_url: str
+    session: AsyncSession,
+    event: events.CloudEvent,
+    *,
+    policy: Policy,
+    clock: Clock,
+    public_url: str,
+    labels: Mapping[str, str] | None = None,
 ) -> int:
-    """Store one delivery per target channel; returns how many were new."""
+    """Store one delivery per target channel; returns how many were new.
+
+    ``labels``: theme labels by id (``theme_labels(policy)`` when not given)."""
     if event.type == events.FOLLOWUP_CUSTOMER_MESSAGED:
         return await _message_customer(session, event, policy=policy, clock=clock)
     if event.type == events.REFERRAL_REQUESTED:
@@ -124,7 +141,7 @@ async def alert(
     elif event.type == events.FOLLOWUP_DIGEST:
         message = digest_alert(event)
     else:
-        message = task_alert(event, public_url)
+        message = task_alert(event, public_url, theme_labels(policy) if labels is None else labels)
     created = 0
     for name in targets(event):
         channel = policy.channels.get(name)
@@ -184,8 +201,10 @@ ALERTED = frozenset(
 
 
 def subscriptions(*, policy: Policy, clock: Clock, public_url: str) -> list[Subscription]:
+    labels = theme_labels(policy)
+
     async def on_followup(session: AsyncSession, event: events.CloudEvent) -> None:
-        await alert(session, event, policy=policy, clock=clock, public_url=public_url)
+        await alert(session, event, policy=policy, clock=clock, public_url=public_url, labels=labels)
 
     async def prefetch_group(session: AsyncSession, group: list[events.CloudEvent]) -> None:
         await prefetch(session, group, policy=policy)

@@ -75,9 +75,64 @@ class HttpReceiver:
         self.server.server_close()
 
 
+class HangingReceiver:
+    """Accepts connections and reads each request, then never answers (until closed).
+
+    ``open_requests`` counts the requests it holds right now, ``requests`` all it ever read.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.open_requests = 0
+        self.most_open = 0
+        self._release = threading.Event()
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                with receiver._lock:
+                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.open_requests += 1
+                    receiver.most_open = max(receiver.most_open, receiver.open_requests)
+                receiver._release.wait()  # never answers; the sender times out or gives up
+                with receiver._lock:
+                    receiver.open_requests -= 1
+                self.close_connection = True
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/hang") -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self._release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def block_kit_problems(payload: dict) -> list[str]:
-    """What Slack would refuse in an incoming-webhook message (the subset npsloop uses)."""
+    """What Slack would refuse in an incoming-webhook message (the subset npsloop uses), with
+    Block Kit's documented limits: text objects 1-3000 characters, headers 150, fields 2000
+    and at most 10, button text 75 and url 3000, at most 50 blocks."""
     problems = []
+
+    def text_object(where: str, obj: dict, limit: int, kinds=("mrkdwn", "plain_text")) -> None:
+        if obj.get("type") not in kinds:
+            problems.append(f"{where}: text type must be one of {kinds}")
+        text = obj.get("text")
+        if not isinstance(text, str) or not 1 <= len(text) <= limit:
+            problems.append(f"{where}: text needs 1-{limit} characters, has {len(text or '')}")
+        if "verbatim" in obj and obj["type"] != "mrkdwn":
+            problems.append(f"{where}: verbatim is for mrkdwn only")
+
     if not isinstance(payload.get("text"), str) or not payload["text"]:
         problems.append("text: a fallback text is required")
     blocks = payload.get("blocks")
@@ -86,22 +141,51 @@ def block_kit_problems(payload: dict) -> list[str]:
     for i, block in enumerate(blocks):
         kind = block.get("type")
         if kind == "header":
-            if block["text"]["type"] != "plain_text" or len(block["text"]["text"]) > 150:
-                problems.append(f"blocks.{i}: header needs plain_text up to 150 chars")
+            text_object(f"blocks.{i}.text", block["text"], 150, ("plain_text",))
         elif kind == "section":
             if "text" not in block and "fields" not in block:
                 problems.append(f"blocks.{i}: section needs text or fields")
-            for f in block.get("fields", []):
-                if f["type"] not in ("mrkdwn", "plain_text") or len(f["text"]) > 2000:
-                    problems.append(f"blocks.{i}: bad field")
+            if "text" in block:
+                text_object(f"blocks.{i}.text", block["text"], 3000)
+            for j, f in enumerate(block.get("fields", [])):
+                text_object(f"blocks.{i}.fields.{j}", f, 2000)
             if len(block.get("fields", [])) > 10:
                 problems.append(f"blocks.{i}: at most 10 fields")
         elif kind == "actions":
             for element in block["elements"]:
-                if element["type"] != "button" or not element["url"].startswith("http"):
-                    problems.append(f"blocks.{i}: button needs a url")
-        elif kind != "context":
+                if element["type"] != "button" or not element["url"].startswith("http") or len(element["url"]) > 3000:
+                    problems.append(f"blocks.{i}: button needs a url of up to 3000 characters")
+                text_object(f"blocks.{i}.button", element["text"], 75, ("plain_text",))
+        elif kind == "context":
+            if not 1 <= len(block["elements"]) <= 10:
+                problems.append(f"blocks.{i}: context needs 1-10 elements")
+            for j, element in enumerate(block["elements"]):
+                text_object(f"blocks.{i}.elements.{j}", element, 3000)
+        else:
             problems.append(f"blocks.{i}: unexpected block type {kind!r}")
+    return problems
+
+
+def mrkdwn_texts(payload: dict) -> list[dict]:
+    """Every mrkdwn text object of a message (section texts, fields, context elements)."""
+    found = []
+    for block in payload["blocks"]:
+        for obj in [block.get("text"), *block.get("fields", []), *block.get("elements", [])]:
+            if isinstance(obj, dict) and obj.get("type") == "mrkdwn":
+                found.append(obj)
+    return found
+
+
+def inert_problems(payload: dict) -> list[str]:
+    """Respondent text that Slack would turn into a mention, a link or a channel name: any
+    ``<`` in mrkdwn (``<!channel>``, ``<url|text>``, ``<@U…>``), or a mrkdwn text without
+    ``verbatim`` (automatic parsing of bare URLs, @mentions and #channels)."""
+    problems = [f"fallback text has '<': {payload['text'][:80]!r}"] if "<" in payload["text"] else []
+    for obj in mrkdwn_texts(payload):
+        if "<" in obj["text"]:
+            problems.append(f"mrkdwn has '<': {obj['text'][:80]!r}")
+        if obj.get("verbatim") is not True:
+            problems.append(f"mrkdwn not verbatim: {obj['text'][:80]!r}")
     return problems
 
 

@@ -4,7 +4,9 @@ A careful client streams responses (a unique Idempotency-Key each, retried with 
 key until it gets a 202). The server is killed with SIGKILL at a random moment and
 restarted. Afterwards: every acknowledged response exists and is classified, every
 detractor has exactly one task, and every task's alert reached a local webhook receiver
-at least once, always under the same ``webhook-id``. Runs on the embedded default
+at least once, always under the same ``webhook-id``. A second subscription points at a
+receiver that accepts and never answers, so sends are in flight whenever the kill lands;
+whatever it received carries the same ids, and it never held the healthy receiver's alerts. Runs on the embedded default
 (SQLite) and on PostgreSQL (a database created and dropped by the test).
 """
 
@@ -25,7 +27,7 @@ from standardwebhooks.webhooks import Webhook
 from tests.conftest import scratch_postgres_database
 from tests.factories import response_body
 from tests.support import processes
-from tests.support.receivers import HttpReceiver
+from tests.support.receivers import HangingReceiver, HttpReceiver
 
 pytestmark = pytest.mark.crash
 
@@ -74,6 +76,7 @@ def crash_env(request, tmp_path):
         NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1",
         NPSLOOP_POLL_INTERVAL_SECONDS="0.1",
         NPSLOOP_LOG_LEVEL="WARNING",
+        NPSLOOP_DELIVERY_TIMEOUT_SECONDS="3",
     )
     if request.param == "sqlite":
         yield request.param, env
@@ -125,6 +128,7 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
     backend, env = crash_env
     rng = random.Random(os.environ.get("NPSLOOP_CRASH_SEED") or None)
     receiver = HttpReceiver()
+    hanging = HangingReceiver()
     server = Server(env=env, cwd=tmp_path, port=processes.free_port(), log=tmp_path / "npsloop.log")
     created = processes.run_cli("keys", "create", "--name", "crash-client", "--scopes", "admin", env=env, cwd=tmp_path)
     assert created.returncode == 0, created.stderr
@@ -142,6 +146,12 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
             timeout=10,
             json={"url": receiver.url, "events": ["npsloop.followup.opened.v1"]},
         ).json()
+        stuck = httpx.post(
+            f"{server.url}/v1/webhooks",
+            headers=auth,
+            timeout=10,
+            json={"url": hanging.url(), "events": ["npsloop.followup.opened.v1"]},
+        ).json()
 
         def killer() -> None:
             _wait_for(lambda: len(stream.acknowledged) >= kill_after, 300, "kill point")
@@ -149,6 +159,7 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
             with stream.lock:
                 kill_report["acknowledged"] = len(stream.acknowledged)
             kill_report["tasks_alerted"] = len(receiver.requests)
+            kill_report["hanging_open"] = hanging.open_requests
             server.kill()
             kill_report["at"] = time.monotonic()
             server.start()
@@ -222,10 +233,17 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
         unstable = {t: ids for t, ids in by_task.items() if len(ids) != 1}
         assert not unstable, f"alerts with more than one webhook-id: {unstable}"
         redelivered = len(receiver.requests) - len(by_task)
+        # What the receiver that never answers got: signed, and one id per event however often it was tried.
+        stuck_ids: dict[str, set[str]] = defaultdict(set)
+        for request in list(hanging.requests):
+            payload = Webhook(stuck["secret"]).verify(request.body, request.headers)
+            stuck_ids[payload["id"]].add(request.headers["webhook-id"])
+        assert stuck_ids and all(ids == {event_id} for event_id, ids in stuck_ids.items())
     finally:
         if server.process is not None:
             processes.stop(server.process)
         receiver.close()
+        hanging.close()
 
     with capsys.disabled():
         print(
@@ -235,5 +253,7 @@ def test_a_sigkill_at_a_random_moment_loses_nothing_and_duplicates_nothing(crash
             f"restarted in {kill_report['down_seconds']:.1f} s; client retries {stream.retries}, "
             f"retries answered as duplicates {stream.duplicates}; checked {len(stream.acknowledged)} responses "
             f"classified, {len(detractors)} detractors with exactly one task, {len(by_task)} alerts delivered "
-            f"with one stable webhook-id each ({redelivered} redeliveries, {receiver.incomplete} cut off by the kill)"
+            f"with one stable webhook-id each ({redelivered} redeliveries, {receiver.incomplete} cut off by the kill); "
+            f"the receiver that never answers held {kill_report['hanging_open']} requests at the kill and got "
+            f"{len(hanging.requests)} over the run (its breaker backed it off), one id per event"
         )

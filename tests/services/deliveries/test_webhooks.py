@@ -177,21 +177,19 @@ async def test_a_queued_delivery_wakes_the_worker_instead_of_waiting_for_its_pol
     assert waited < 1.0
 
 
-async def test_a_backlog_goes_out_in_rounds_each_recorded_with_the_next_lease(
+async def test_a_backlog_flows_each_delivery_sent_once_and_attempts_recorded_in_grouped_commits(
     client, runtime, make_key, pump, receiver, monkeypatch
 ):
-    """Every delivery of a backlog is sent once, and a round's attempts and the next round's
-    lease share a transaction: on SQLite's single write slot each transaction waits its turn."""
+    """Every delivery of a backlog is sent once; attempts that finish together are recorded
+    together, in the transaction that leases the next ones (on SQLite's single write slot
+    each transaction waits its turn), so there are far fewer transactions than deliveries."""
     import asyncio
     from contextlib import asynccontextmanager
-
-    from npsloop.services.deliveries import scheduled
 
     headers = await make_key("admin")
     await subscribe_webhook(client, headers, receiver.url, ["npsloop.response.received.v1"])
     await post_responses(client, headers, [response_body(8, f"c{i}") for i in range(120)])
     await pump()
-    monkeypatch.setattr(scheduled, "BATCH", 50)
     w = worker(runtime)
     transactions = 0
     opened = w.db.unit_of_work
@@ -209,7 +207,7 @@ async def test_a_backlog_goes_out_in_rounds_each_recorded_with_the_next_lease(
         async with runtime.db.sessions() as session:
             return (await session.execute(select(Delivery.status, Delivery.attempts))).all()
 
-    # A long poll: once the backlog is out the worker waits, so no idle lease is counted.
+    # A long poll: once the backlog is out the worker waits, so idle look-ups are not counted.
     running = asyncio.create_task(w.run(asyncio.Event(), poll_interval=60))
     for _ in range(200):
         if sum(row.status == "delivered" for row in await stored()) >= 120:
@@ -221,5 +219,46 @@ async def test_a_backlog_goes_out_in_rounds_each_recorded_with_the_next_lease(
     await w.close()
     ids = [r.headers["webhook-id"] for r in receiver.requests]
     assert len(ids) == 120 and len(set(ids)) == 120
-    assert transactions == 4  # a lease, then three rounds (50, 50, 20) each recorded with the next lease
+    assert transactions <= 120 // 4
     assert sorted(set(await stored())) == [("delivered", 1)]
+
+
+async def test_a_customer_email_is_sent_at_once_not_at_the_next_discovery_scan(runtime, smtp):
+    """``customer-email`` is not in the policy file, yet the worker knows it from the start:
+    an email queued after the worker's first look goes out when the commit wakes it, not
+    when the occasional scan for unknown destinations (every 5 s) comes round."""
+    import asyncio
+    import time
+
+    from npsloop.services.deliveries import service
+    from npsloop.shared.settings import Settings
+
+    settings = Settings(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="team@npsloop.test")
+    w = DeliveryWorker(
+        runtime.db, runtime.clock, timeout=5, max_age=timedelta(hours=26), allow_private=True, settings=settings
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(w.run(stop, poll_interval=30))
+    try:
+        await asyncio.sleep(0.2)  # the worker made its first look (and scan) and is waiting
+        async with runtime.db.unit_of_work() as session:
+            service.enqueue_customer_message(
+                session,
+                to="customer@example.test",
+                subject="About your feedback",
+                body="Thank you.",
+                event_id="evt-customer-email",
+                event_type="npsloop.followup.customer_messaged.v1",
+                now=runtime.clock.now(),
+            )
+        queued = time.monotonic()
+        while not smtp.inbox.messages and time.monotonic() - queued < 5:
+            await asyncio.sleep(0.02)
+        waited = time.monotonic() - queued
+    finally:
+        stop.set()
+        delivery_signal(runtime.db).notify()
+        await asyncio.wait_for(running, 10)
+        await w.close()
+    assert [m["Subject"] for m in smtp.inbox.messages] == ["About your feedback"]
+    assert waited < 2.0

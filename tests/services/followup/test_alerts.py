@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from standardwebhooks.webhooks import Webhook
 
-from tests.support.receivers import field_values
+from tests.support.receivers import field_values, inert_problems
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -214,3 +214,40 @@ async def test_first_contact_after_due_at_counts_as_a_breach_even_if_the_monitor
     await loop.tick(minutes=1)
     detail = (await loop.client.get(f"/v1/tasks/{late['id']}", headers=loop.headers)).json()
     assert [e["type"] for e in detail["events"]] == ["opened", "sla_breached", "acknowledged"]
+
+
+async def test_a_long_hostile_comment_reaches_slack_and_email_within_limits_inert_and_with_theme_labels(
+    make_loop, slack, hook, smtp
+):
+    """Through the whole pipeline: a 10,000-character comment of many lines, with mentions and a
+    disguised link in it, gives Slack a message it accepts and that pings nobody, and an email
+    whose HTML shows the text rather than running it; themes read as their labels."""
+    loop = await make_loop(
+        f"""
+        channels:
+          cs-slack: {{type: slack, url: "{slack.url}"}}
+          cs-mail: {{type: email, to: ["cs@example.com"]}}
+        teams:
+          cs: {{members: [ann], channel: cs-slack}}
+        routing:
+          - match: {{touchpoint: support}}
+            team: cs
+            channel: cs-mail
+        """,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+    )
+    hostile = "<!channel> support never answered <https://evil.example|open your invoice> <b>&</b>"
+    comment = (hostile + "\n" + "The support agent was rude and slow.\n" * 300)[:10_000]
+    await loop.respond(1, "acme", comment, customer={"name": "<!here> Acme"})
+    await loop.respond(1, "bolt", hostile, survey={"touchpoint": "support"})
+    assert await loop.deliver() == 2
+    (message,) = slack.messages()  # Block Kit's limits, checked by the receiver
+    assert inert_problems(message) == []
+    assert field_values(message)["Customer"] == "&lt;!here&gt; Acme"
+    themes = field_values(message)["Themes"]
+    assert "Support and staff" in themes and "support_experience" not in themes
+    (mail,) = smtp.inbox.messages
+    html_part = next(p for p in mail.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    assert "<b>&</b>" not in html_part and "&lt;b&gt;&amp;&lt;/b&gt;" in html_part
+    assert "Support and staff" in html_part

@@ -70,5 +70,5 @@ ML_VENV := .venv-ml
 test-ml:
 	test -x $(ML_VENV)/bin/python || $(PYTHON) -m venv $(ML_VENV)
 	$(ML_VENV)/bin/pip install --quiet torch==2.13.0
-	$(ML_VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[ml]' pytest pytest-asyncio pytest-timeout
+	$(ML_VENV)/bin/pip install --quiet -c $(CONSTRAINTS) -e '.[ml]' pytest pytest-asyncio pytest-timeout aiosmtpd jsonschema  # what tests/conftest.py imports
 	NPSLOOP_REQUIRE_ML=1 $(ML_VENV)/bin/pytest tests/services/classifier/test_embeddings.py

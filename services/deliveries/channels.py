@@ -81,13 +81,37 @@ def enqueue(
         body, target = json.dumps(email_message(alert, subject_prefix=channel.subject_prefix)), json.dumps(channel.to)
     else:
         body, target = envelope, str(channel.url)
+    return add_pending(
+        session,
+        name=name,
+        channel_type=channel.type,
+        target=target,
+        body=body,
+        event_id=event_id,
+        event_type=event_type,
+        now=now,
+    )
+
+
+def add_pending(
+    session: AsyncSession,
+    *,
+    name: str,
+    channel_type: str,
+    target: str,
+    body: str,
+    event_id: str,
+    event_type: str,
+    now: datetime,
+) -> Delivery:
+    """Store one pending delivery to a named channel, due now, and wake the worker on commit."""
     delivery = row_buffer.add(
         session,
         Delivery,
         id=str(uuid.uuid4()),
         subscription_id=None,
         channel=name,
-        channel_type=channel.type,
+        channel_type=channel_type,
         target=target,
         event_id=event_id,
         event_type=event_type,

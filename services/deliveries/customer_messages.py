@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import html
 import json
-import uuid
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from npsloop.services.deliveries import repository
+from npsloop.services.deliveries import channels, repository
 from npsloop.services.deliveries.models import Delivery
-from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
-from npsloop.shared import row_buffer
-from npsloop.shared.db import signal_on_commit
 
 CHANNEL = "customer-email"
 
@@ -32,22 +28,13 @@ def enqueue(
     """One pending email to ``to``; the unique (channel, event_id) key keeps it to one per event."""
     paragraphs = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in body.split("\n\n"))
     content = {"subject": subject, "text": body, "html": f"<html><body>{paragraphs}</body></html>"}
-    delivery = row_buffer.add(
+    return channels.add_pending(
         session,
-        Delivery,
-        id=str(uuid.uuid4()),
-        subscription_id=None,
-        channel=CHANNEL,
+        name=CHANNEL,
         channel_type="email",
         target=json.dumps([to]),
+        body=json.dumps(content),
         event_id=event_id,
         event_type=event_type,
-        envelope=json.dumps(content),
-        status="pending",
-        attempts=0,
-        created_at=now,
-        next_attempt_at=now,
+        now=now,
     )
-    repository.remember_delivery(session, event_id, f"channel:{CHANNEL}")
-    signal_on_commit(session, DELIVERIES_ENQUEUED)
-    return delivery

@@ -9,8 +9,6 @@ missing, unless NPSLOOP_REQUIRE_BROWSER=1 (CI) makes that a failure.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
 import threading
 import time
@@ -28,36 +26,9 @@ from npsloop.services.migrate import upgrade
 from npsloop.services.runtime import Runtime
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, playwright_or_skip
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("NPSLOOP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def _playwright_or_skip() -> Any:
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason, sync_playwright = "Playwright for Python is not installed (pip install playwright)", None
-    if reason is None and not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        reason = f"no Chromium at {CHROMIUM}: run scripts/setup-system-packages"
-    if reason:
-        if os.environ.get("NPSLOOP_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " (NPSLOOP_REQUIRE_BROWSER=1)")
-        pytest.skip(reason)
-    return sync_playwright
 
 
 @pytest.fixture
@@ -96,7 +67,7 @@ def base_url(tmp_path: Path) -> Iterator[str]:
 
 
 def test_docs_and_redoc_show_every_operation_without_leaving_the_machine(base_url: str) -> None:
-    sync_playwright = _playwright_or_skip()
+    sync_playwright = playwright_or_skip()
     from playwright.sync_api import expect
 
     document = httpx.get(base_url + "/openapi.json", timeout=10).json()

@@ -12,8 +12,6 @@ unless NPSLOOP_REQUIRE_BROWSER=1 makes that a failure.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,39 +30,13 @@ from npsloop.shared import auth
 from npsloop.shared.clock import ManualClock
 from npsloop.shared.db import Database
 from npsloop.shared.settings import Settings
+from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, playwright_or_skip
 from tests.support.processes import free_port
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("NPSLOOP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DEFAULT_POLICY = 'benchmarks:\n  - {name: "Industry average", nps: 32}\n'
-
-
-def _browser_or_skip() -> Any:
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason, sync_playwright = "Playwright for Python is not installed (pip install playwright)", None
-    if reason is None and not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        reason = f"no Chromium at {CHROMIUM}: run scripts/setup-system-packages"
-    if reason:
-        if os.environ.get("NPSLOOP_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " (NPSLOOP_REQUIRE_BROWSER=1)")
-        pytest.skip(reason)
-    return sync_playwright
 
 
 class Server:
@@ -213,7 +185,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 def test_dashboard_shows_the_api_numbers_and_resolves_a_task_in_chromium(server: Server) -> None:
-    sync_playwright = _browser_or_skip()
+    sync_playwright = playwright_or_skip()
     from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -319,7 +291,7 @@ def test_dashboard_shows_the_api_numbers_and_resolves_a_task_in_chromium(server:
 def test_alert_links_open_the_task_and_the_customer_after_sign_in_also_behind_a_proxy_path(server: Server) -> None:
     """The link an alert carries (<public url>/tasks/<id>) opens that task, after sign-in when the
     tab has no key; the task pane leads to the customer's story, which a search also finds."""
-    sync_playwright = _browser_or_skip()
+    sync_playwright = playwright_or_skip()
     from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -433,7 +405,7 @@ def test_a_customer_success_day_from_the_slack_alert_to_the_customers_inbox(tmp_
 
     from tests.support.receivers import HttpReceiver, SmtpInbox
 
-    sync_playwright = _browser_or_skip()
+    sync_playwright = playwright_or_skip()
     from playwright.sync_api import expect
 
     slack = HttpReceiver()
@@ -548,7 +520,7 @@ routing:
 
 
 def test_the_inbox_pages_keeps_its_filters_in_the_address_and_a_task_key_sees_only_its_views(server: Server) -> None:
-    sync_playwright = _browser_or_skip()
+    sync_playwright = playwright_or_skip()
     from playwright.sync_api import expect
 
     api = httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {server.admin_key}"}, timeout=10)

@@ -142,7 +142,13 @@ def create_app(runtime: Runtime, *, worker_roles: tuple[str, ...] = WORKER_ROLES
                 checks[name] = "ok"
             except Exception as exc:
                 checks[name] = f"unavailable: {type(exc).__name__}"
-        if all(v == "ok" for v in checks.values()):
+        ready = all(v == "ok" for v in checks.values())
+        # npsloop up's second process (services/delivery_process.py) is shown, but the API
+        # takes responses without it: they wait safely until it is back.
+        delivery_process = getattr(app.state, "delivery_process", None)
+        if delivery_process is not None:
+            checks["delivery_process"] = "ok" if delivery_process.running else "unavailable: restarting"
+        if ready:
             return {"status": "ok", "checks": checks}
         return problem_response(503, TITLES[503], "a dependency is not reachable", checks=checks)
 

@@ -67,6 +67,11 @@ async def _migrate(settings: Settings, *, server: bool = False) -> None:
         print(f"npsloop: {'warning: ' if created else ''}{message}", file=sys.stderr)
 
 
+# What ``up`` runs in its own process; the deliveries role runs in a second one unless
+# NPSLOOP_DELIVERY_PROCESS says otherwise (services/delivery_process.py).
+UP_ROLES = ("api", "classifier", "followup", "sla", "relay", "retention")
+
+
 class PortUnavailable(ConfigError):
     """The HTTP port cannot be bound; raised before anything else starts."""
 
@@ -91,11 +96,13 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, ...]) -> None:
+async def _serve(
+    settings: Settings, *, host: str, port: int, roles: tuple[str, ...], delivery_child: bool = False
+) -> None:
     if "api" in roles:
         listener = _listen(host, port)
         try:
-            await _serve_api(settings, listener, host=host, port=port, roles=roles)
+            await _serve_api(settings, listener, host=host, port=port, roles=roles, delivery_child=delivery_child)
         finally:
             listener.close()
         return
@@ -115,7 +122,13 @@ async def _serve(settings: Settings, *, host: str, port: int, roles: tuple[str, 
 
 
 async def _serve_api(
-    settings: Settings, listener: socket.socket, *, host: str, port: int, roles: tuple[str, ...]
+    settings: Settings,
+    listener: socket.socket,
+    *,
+    host: str,
+    port: int,
+    roles: tuple[str, ...],
+    delivery_child: bool = False,
 ) -> None:
     import uvicorn
 
@@ -127,6 +140,8 @@ async def _serve_api(
     worker_roles = tuple(r for r in roles if r != "api")
     await runtime.ensure_transport_reachable(worker_roles)
     app = create_app(runtime, worker_roles=worker_roles)
+    delivery_process = _delivery_process(runtime, delivery_child)
+    app.state.delivery_process = delivery_process
     config = uvicorn.Config(
         app,
         host=host,
@@ -143,8 +158,24 @@ async def _serve_api(
         "npsloop listening",
         extra={"url": f"http://{host}:{port}", "database": settings.resolved_database_url.split("://")[0]},
     )
-    await server.serve(sockets=[listener])
+    if delivery_process is not None:
+        delivery_process.start()
+    try:
+        await server.serve(sockets=[listener])
+    finally:
+        if delivery_process is not None:
+            await delivery_process.stop()
     await runtime.db.dispose()
+
+
+def _delivery_process(runtime, delivery_child: bool):
+    """For ``up`` with deliveries in a second process: the parent's side of it, or None."""
+    if not delivery_child:
+        return None
+    from npsloop.services.deliveries.wakeup import delivery_signal
+    from npsloop.services.delivery_process import DeliveryProcess
+
+    return DeliveryProcess(wake_on=[runtime.db.commit_signal, delivery_signal(runtime.db)])
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:
@@ -418,32 +449,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run_server(coro) -> None:
-    """Run a long-lived server coroutine on uvloop when it is installed (it is a
-    dependency): its faster wake-ups matter because every database call is a hand-off
-    from a driver thread back to the loop."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coro)
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(coro)
-
-
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command in ("up", "serve"):
+        from npsloop.services.runtime import run_server
     if args.command == "up":
-        _run_server(
+        separate = settings.sends_deliveries_from_second_process
+        run_server(
             _serve(
                 settings,
                 host=args.host or settings.host,
                 port=args.port or settings.port,
-                roles=("api", "classifier", "followup", "deliveries", "sla", "relay", "retention"),
+                roles=UP_ROLES if separate else (*UP_ROLES, "deliveries"),
+                delivery_child=separate,
             )
         )
         return 0
     if args.command == "serve":
-        _run_server(
+        run_server(
             _serve(settings, host=args.host or settings.host, port=args.port or settings.port, roles=(args.role,))
         )
         return 0

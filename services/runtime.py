@@ -220,3 +220,16 @@ class Runtime:
     async def close(self) -> None:
         await self.stop()
         await self.db.dispose()
+
+
+def run_server(coro) -> None:
+    """Run a long-lived server coroutine on uvloop when it is installed (it is a
+    dependency): its faster wake-ups matter because every database call is a hand-off
+    from a driver thread back to the loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coro)

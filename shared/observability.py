@@ -141,5 +141,32 @@ class Metrics:
             "npsloop_recovery_rate", "recovered / measured; NaN while none is measured.", registry=r
         )
 
+    def _counters(self) -> dict[str, Counter]:
+        return {name: value for name, value in vars(self).items() if isinstance(value, Counter)}
+
+    def counter_totals(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """Every counter series' value, keyed by (attribute, labels): what a second process
+        of the same server reports to the one that serves /metrics."""
+        totals: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for name, counter in self._counters().items():
+            for family in counter.collect():
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        totals[(name, tuple(sorted(sample.labels.items())))] = sample.value
+        return totals
+
+    def add_counts(self, counts: list[tuple[str, dict[str, str], float]]) -> None:
+        """Add another process's counter increments (attribute, labels, amount) to this one's;
+        unknown names and non-positive amounts are ignored, so counters only go up."""
+        counters = self._counters()
+        for name, labels, amount in counts:
+            counter = counters.get(name)
+            if counter is None or not amount > 0:
+                continue
+            try:
+                (counter.labels(**labels) if labels else counter).inc(amount)
+            except ValueError:  # labels that do not fit this counter: a version mismatch
+                continue
+
 
 metrics = Metrics()

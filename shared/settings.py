@@ -7,6 +7,7 @@ half-working process.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
         0.2, gt=0, le=60, description="How often consumers and monitors look for work."
     )
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    delivery_process: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="`npsloop up` sends deliveries from a second process (auto: when the machine has two cores or more).",
+    )
     delivery_concurrency: int = Field(
         128, ge=1, le=4096, description="Webhook subscription sends in flight at once, per delivery worker."
     )
@@ -170,6 +175,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def sends_deliveries_from_second_process(self) -> bool:
+        """``npsloop up`` runs the deliveries role in a process of its own (services/delivery_process.py)."""
+        if self.delivery_process != "auto":
+            return self.delivery_process == "on"
+        return len(os.sched_getaffinity(0)) >= 2 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) >= 2
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +30,24 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 def start(*args: str, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
     handle = open(log, "ab")
-    return subprocess.Popen([*npsloop_command(), *args], env=env, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT)
+    # A session of its own, so kill_all reaches every process it starts (up's delivery process).
+    return subprocess.Popen(
+        [*npsloop_command(), *args],
+        env=env,
+        cwd=cwd,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def kill_all(process: subprocess.Popen) -> None:
+    """SIGKILL the process and every process it started: a crash of the whole server."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def wait_ready(base_url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:

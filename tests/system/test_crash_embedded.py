@@ -56,8 +56,8 @@ class Server:
         processes.wait_ready(self.url, self.process, self.log, timeout=90)
 
     def kill(self) -> None:
-        self.process.kill()  # SIGKILL: no shutdown hooks, no flush, no goodbye
-        self.process.wait()
+        # SIGKILL to up and its delivery process at once: no shutdown hooks, no flush, no goodbye.
+        processes.kill_all(self.process)
 
 
 @dataclass

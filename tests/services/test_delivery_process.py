@@ -1,0 +1,88 @@
+"""The parent/child plumbing of ``npsloop up``'s delivery process, without processes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from npsloop.services import delivery_process
+from npsloop.shared.db.signals import CommitSignal
+from npsloop.shared.observability import Metrics
+from npsloop.shared.settings import Settings
+
+
+def test_counter_increments_added_in_another_process_add_up():
+    child, parent = Metrics(), Metrics()
+    child.deliveries_sent.inc(3)
+    child.events_handled.labels(consumer="webhooks", type="npsloop.followup.opened.v1").inc(2)
+    parent.deliveries_sent.inc(1)
+    parent.add_counts([(name, dict(labels), value) for (name, labels), value in child.counter_totals().items()])
+    totals = parent.counter_totals()
+    assert totals[("deliveries_sent", ())] == 4
+    assert totals[("events_handled", (("consumer", "webhooks"), ("type", "npsloop.followup.opened.v1")))] == 2
+
+
+def test_foreign_or_negative_counts_are_ignored():
+    metrics = Metrics()
+    metrics.add_counts(
+        [
+            ("no_such_counter", {}, 1.0),
+            ("deliveries_sent", {}, -5.0),
+            ("deliveries_sent", {}, float("nan")),
+            ("events_handled", {"unexpected": "label"}, 1.0),
+            ("deliveries_failed", {}, 2.0),
+        ]
+    )
+    totals = metrics.counter_totals()
+    assert totals[("deliveries_sent", ())] == 0
+    assert totals[("deliveries_failed", ())] == 2
+
+
+def test_the_child_reports_only_what_changed_since_its_last_report(monkeypatch):
+    metrics = Metrics()
+    monkeypatch.setattr(delivery_process, "metrics", metrics)
+    reporter = delivery_process._CountReporter()
+    metrics.deliveries_sent.inc(2)
+    assert reporter.increments() == [("deliveries_sent", {}, 2.0)]
+    assert reporter.increments() == []
+    metrics.deliveries_sent.inc()
+    metrics.deliveries_failed.inc()
+    assert sorted(reporter.increments()) == [("deliveries_failed", {}, 1.0), ("deliveries_sent", {}, 1.0)]
+
+
+async def test_a_commit_signal_calls_its_listeners_with_its_waiters():
+    signal, calls = CommitSignal(), []
+    signal.add_listener(lambda: calls.append("child"))
+    waiter = asyncio.create_task(signal.wait(5))
+    await asyncio.sleep(0)
+    signal.notify()
+    await asyncio.wait_for(waiter, 1)
+    assert calls == ["child"]
+
+
+async def test_waking_a_child_that_reads_nothing_buffers_at_most_one_byte():
+    signals = [CommitSignal(), CommitSignal()]
+    parent = delivery_process.DeliveryProcess(wake_on=signals)
+    ours, theirs = socket.socketpair()  # theirs is never read: a stuck child
+    try:
+        _reader, parent._writer = await asyncio.open_unix_connection(sock=ours)
+        for _ in range(200_000):  # far more than the kernel's socket buffer holds
+            signals[0].notify()
+            signals[1].notify()
+        assert parent._writer.transport.get_write_buffer_size() <= 1
+        theirs.setblocking(False)
+        assert theirs.recv(1 << 20)  # the wake-ups that fit did arrive
+    finally:
+        parent._writer.close()
+        theirs.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "cores", "expected"),
+    [("on", 1, True), ("off", 8, False), ("auto", 1, False), ("auto", 2, True)],
+)
+def test_up_uses_a_second_process_when_asked_or_when_there_is_a_second_core(monkeypatch, setting, cores, expected):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(cores)))
+    assert Settings(delivery_process=setting).sends_deliveries_from_second_process is expected

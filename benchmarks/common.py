@@ -39,6 +39,22 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer in {timeout}s")
 
 
+def cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU time (user + system) of a process and of each of its children, by pid."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = [pid] + [
+        int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    ]
+    found = {}
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        found[p] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB."""
     total = 0

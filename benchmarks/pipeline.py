@@ -31,7 +31,17 @@ from dataclasses import dataclass
 import httpx
 
 from benchmarks import loadgen
-from benchmarks.common import NPSLOOP, ROOT, Server, create_key, free_port, npsloop_env, rss_mb, scratch_dir
+from benchmarks.common import (
+    NPSLOOP,
+    ROOT,
+    Server,
+    cpu_seconds,
+    create_key,
+    free_port,
+    npsloop_env,
+    rss_mb,
+    scratch_dir,
+)
 
 
 class AlertReceiver:
@@ -229,6 +239,12 @@ def main() -> None:
         help="after a first run, subscribe N webhooks to a local receiver that accepts and never "
         "answers, and run the load again: latency without and with them in the same run",
     )
+    parser.add_argument(
+        "--delivery-process",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="for --deployment up: NPSLOOP_DELIVERY_PROCESS (deliveries in a second process or not)",
+    )
     args = parser.parse_args()
     if not 0 < args.detractors <= 1:
         parser.error("--detractors must be a share above 0 and at most 1")
@@ -247,6 +263,7 @@ def main() -> None:
         NPSLOOP_ALLOW_PRIVATE_WEBHOOK_URLS="1",
         NPSLOOP_POLL_INTERVAL_SECONDS="0.05",
         NPSLOOP_POLICY_FILE=str(policy),
+        NPSLOOP_DELIVERY_PROCESS=args.delivery_process,
         **({"NPSLOOP_DATABASE_URL": args.postgres} if args.postgres else {}),
     )
     key = create_key(env, work)
@@ -292,6 +309,7 @@ def main() -> None:
             wait_for_alerts(receiver, phase)
             phases.append((f"with {args.hanging_subscriptions} subscriptions that never answer", phase))
         loaded = sum(rss_mb(server.process.pid) for server in servers)
+        cpu = {pid: seconds for server in servers for pid, seconds in cpu_seconds(server.process.pid).items()}
     finally:
         for server in servers:
             server.stop()
@@ -307,7 +325,8 @@ def main() -> None:
     )
     for title, phase in phases:
         report(title or "alerts", phase, receiver, args.rate, args.seconds)
-    print(f"  RSS after the run {loaded:.0f} MB" + (f" ({len(servers)} processes)" if len(servers) > 1 else ""))
+    print(f"  RSS after the run {loaded:.0f} MB" + (f" ({len(cpu)} processes)" if len(cpu) > 1 else ""))
+    print("  CPU seconds per process: " + ", ".join(f"{seconds:.1f}" for seconds in cpu.values()))
 
 
 if __name__ == "__main__":

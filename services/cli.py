@@ -172,10 +172,9 @@ def _delivery_process(runtime, delivery_child: bool):
     """For ``up`` with deliveries in a second process: the parent's side of it, or None."""
     if not delivery_child:
         return None
-    from npsloop.services.deliveries.wakeup import delivery_signal
     from npsloop.services.delivery_process import DeliveryProcess
 
-    return DeliveryProcess(wake_on=[runtime.db.commit_signal, delivery_signal(runtime.db)])
+    return DeliveryProcess(runtime.db)
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ import socket
 import sys
 import time
 
+from npsloop.shared.db import Database
 from npsloop.shared.observability import metrics
 from npsloop.shared.settings import Settings
 
@@ -46,16 +47,15 @@ WAKE = b"w"
 class DeliveryProcess:
     """The parent's side: starts, wakes, supervises and stops the child."""
 
-    def __init__(self, *, wake_on: list, command: list[str] | None = None) -> None:
-        """``wake_on``: the parent's commit signals whose notifications should reach the child."""
+    def __init__(self, db: Database, *, command: list[str] | None = None) -> None:
+        """The child is woken by every commit of ``db`` (the parent's) that raised a signal flag."""
         self._command = command or [sys.executable, "-m", "npsloop.services.delivery_process"]
         self._writer: asyncio.StreamWriter | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task | None = None
         self._stopping = False
         self.restarts = 0
-        for commit_signal in wake_on:
-            commit_signal.add_listener(self.wake)
+        db.add_commit_hook(lambda _flag: self.wake())
 
     @property
     def running(self) -> bool:

@@ -148,6 +148,7 @@ class Runtime:
                 ),
                 "retention",
             )
+        await self.db.start_cross_process_signals()  # after the workers made their signals
         log.info(
             "workers started",
             extra={"roles": ",".join(r for r in roles if r != "api"), "transport": self.transport.name},

@@ -91,6 +91,7 @@ class DeliveryWorker:
         self._rotation = itertools.count()
         self._finished: list[tuple[Job, Result]] = []
         self._wake = asyncio.Event()
+        self._signal = delivery_signal(db)  # made now: cross-process listeners start with what exists
         self._signalled = True
         self._sends: set[asyncio.Task] = set()
         self._loaded = False
@@ -148,7 +149,7 @@ class DeliveryWorker:
     async def _listen(self) -> None:
         """Catches every delivery signal, also those that fire while a cycle runs."""
         while True:
-            await delivery_signal(self.db).wait(3600)
+            await self._signal.wait(3600)
             self._signalled = True
             self._wake.set()
 

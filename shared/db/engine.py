@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from npsloop.shared import sqlite_inline
+from npsloop.shared.db.notify import CrossProcessSignals
 from npsloop.shared.db.signals import EVENTS_APPENDED, CommitSignal
 from npsloop.shared.db.write_slot import WriterQueue
 
@@ -80,8 +81,16 @@ class Database:
             self.engine, expire_on_commit=False, autoflush=False, sync_session_class=self._session_class
         )
         self._signals: dict[str, CommitSignal] = {}
+        # Called with each flag a committed transaction of this process raised: how other
+        # processes hear of it (below; services/delivery_process.py).
+        self._commit_hooks: list[Callable[[str], None]] = []
         # Wakes this process's log consumers and relay when a transaction appended events.
         self.commit_signal = self.signal(EVENTS_APPENDED)
+        # On PostgreSQL, the same signals reach waiters in other processes (LISTEN/NOTIFY).
+        self.cross_process: CrossProcessSignals | None = None
+        if not self.is_sqlite:
+            self.cross_process = CrossProcessSignals(url, self._signals)
+            self.add_commit_hook(self.cross_process.announce)
         # SQLite has one writer at a time. Queueing this process's writers here, in
         # asyncio, is fair and fast; left to SQLite they would sleep-poll on busy_timeout.
         self._sqlite_write_lock = WriterQueue() if self.is_sqlite else None
@@ -95,11 +104,24 @@ class Database:
             found = self._signals[flag] = CommitSignal()
         return found
 
+    def add_commit_hook(self, hook: Callable[[str], None]) -> None:
+        """Also call ``hook(flag)`` for every flag a transaction of this process raised, after it committed."""
+        self._commit_hooks.append(hook)
+
+    async def start_cross_process_signals(self, wait: float = 5.0) -> None:
+        """Start hearing (and telling) other processes' commits, waiting up to ``wait`` seconds
+        for the connection (without it, waiters poll); a no-op on SQLite."""
+        if self.cross_process is not None:
+            await self.cross_process.start()
+            await self.cross_process.wait_connected(wait)
+
     def _after_commit(self, session: Session) -> None:
         info = session.info
         for flag, signal in self._signals.items():
             if info.pop(flag, False):
                 signal.notify()
+                for hook in self._commit_hooks:
+                    hook(flag)
 
     @asynccontextmanager
     async def unit_of_work(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
@@ -167,6 +189,8 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self.cross_process is not None:
+            await self.cross_process.close()
         await self.engine.dispose()
 
 

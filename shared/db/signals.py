@@ -6,7 +6,6 @@ Other processes still find the new rows by polling; a signal only shortens the e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,27 +18,22 @@ class CommitSignal:
 
     def __init__(self) -> None:
         self._waiters: set[asyncio.Event] = set()
-        self._listeners: list[Callable[[], None]] = []
 
     def notify(self) -> None:
         for waiter in list(self._waiters):
             waiter.set()
-        for listener in self._listeners:
-            listener()
 
-    def add_listener(self, listener: Callable[[], None]) -> None:
-        """Also call ``listener`` on every notify: how a waiter in another process is woken."""
-        self._listeners.append(listener)
-
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, timeout: float) -> bool:
+        """True when notified, False when ``timeout`` passed first."""
         waiter = asyncio.Event()
         self._waiters.add(waiter)
         try:
             await asyncio.wait_for(waiter.wait(), timeout)
         except TimeoutError:
-            pass
+            return False
         finally:
             self._waiters.discard(waiter)
+        return True
 
 
 def signal_on_commit(session: AsyncSession, flag: str) -> None:

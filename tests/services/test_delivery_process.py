@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from types import SimpleNamespace
 
 import pytest
 
 from npsloop.services import delivery_process
-from npsloop.shared.db.signals import CommitSignal
 from npsloop.shared.observability import Metrics
 from npsloop.shared.settings import Settings
 
@@ -52,25 +52,14 @@ def test_the_child_reports_only_what_changed_since_its_last_report(monkeypatch):
     assert sorted(reporter.increments()) == [("deliveries_failed", {}, 1.0), ("deliveries_sent", {}, 1.0)]
 
 
-async def test_a_commit_signal_calls_its_listeners_with_its_waiters():
-    signal, calls = CommitSignal(), []
-    signal.add_listener(lambda: calls.append("child"))
-    waiter = asyncio.create_task(signal.wait(5))
-    await asyncio.sleep(0)
-    signal.notify()
-    await asyncio.wait_for(waiter, 1)
-    assert calls == ["child"]
-
-
 async def test_waking_a_child_that_reads_nothing_buffers_at_most_one_byte():
-    signals = [CommitSignal(), CommitSignal()]
-    parent = delivery_process.DeliveryProcess(wake_on=signals)
+    hooks = []
+    parent = delivery_process.DeliveryProcess(SimpleNamespace(add_commit_hook=hooks.append))
     ours, theirs = socket.socketpair()  # theirs is never read: a stuck child
     try:
         _reader, parent._writer = await asyncio.open_unix_connection(sock=ours)
         for _ in range(200_000):  # far more than the kernel's socket buffer holds
-            signals[0].notify()
-            signals[1].notify()
+            hooks[0]("events_appended")
         assert parent._writer.transport.get_write_buffer_size() <= 1
         theirs.setblocking(False)
         assert theirs.recv(1 << 20)  # the wake-ups that fit did arrive

@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="migrate, then run API, dashboard and every worker in one process")
+    up = sub.add_parser("up", help="migrate, then run API, dashboard and every worker (deliveries in a second process)")
     up.add_argument("--host", default=None)
     up.add_argument("--port", type=int, default=None)
 

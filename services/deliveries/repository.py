@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select, true, union_all
+from sqlalchemy import case, func, or_, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,6 +108,17 @@ async def claim_due(
         .with_for_update(skip_locked=True)
     )
     return list((await session.scalars(query)).all())
+
+
+async def lease(session: AsyncSession, delivery_ids: list[str], *, until: datetime) -> None:
+    """Push these (claimed, locked) deliveries' next attempt to ``until``: sent by whoever leased them."""
+    if delivery_ids:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids))
+            .values(next_attempt_at=until)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def due_destinations(session: AsyncSession, now: datetime) -> list[tuple[str | None, str | None]]:

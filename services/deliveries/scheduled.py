@@ -300,7 +300,6 @@ class DeliveryWorker:
                 destination.dirty = True
             taken[destination.key] = count + 1
             room[destination.kind] -= 1
-            delivery.next_attempt_at = leased_until
             jobs.append(
                 Job(
                     delivery.id,
@@ -313,6 +312,8 @@ class DeliveryWorker:
                     probe,
                 )
             )
+        # One statement for the whole lease, not an ORM update per row (these rows are locked).
+        await repository.lease(session, [job.delivery_id for job in jobs], until=leased_until)
         return jobs
 
     def _start(self, job: Job) -> None:

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries import channels, repository, signing
-from npsloop.services.deliveries.models import DeliveryAttempt
 from npsloop.services.deliveries.sender import SendError, WebhookSender
 from npsloop.services.deliveries.service import next_attempt_at
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
@@ -124,32 +123,37 @@ async def record(
     """Store attempts (one commit for all that finished since the last one): delivered, retried
     with backoff, or dead once the delivery is older than ``max_age``."""
     # FOR UPDATE: an erasure rewriting these deliveries waits, or is seen (see below).
-    deliveries = await repository.deliveries_by_id(session, [job.delivery_id for job, _ in outcomes], lock=True)
+    # Plain rows and one statement per kind of outcome: an ORM object and an UPDATE per
+    # delivery cost more CPU than sending it.
+    targets = await repository.attempt_targets(session, [job.delivery_id for job, _ in outcomes])
+    stored: list[dict] = []
+    delivered: list[str] = []
+    dead: list[str] = []
+    retries: list[tuple[str, datetime]] = []
     for job, result in outcomes:
-        delivery = deliveries.get(job.delivery_id)
-        if delivery is None:
+        target = targets.get(job.delivery_id)
+        if target is None:
             continue
-        delivery.attempts += 1
-        delivery.last_attempt_at = now
-        session.add(
-            DeliveryAttempt(
-                delivery_id=delivery.id,
-                attempted_at=now,
-                status_code=result.status_code,
+        stored.append(
+            {
+                "delivery_id": job.delivery_id,
+                "attempted_at": now,
+                "status_code": result.status_code,
                 # Rewritten since it was leased (a customer erased meanwhile): the
                 # receiver's answer may echo what was erased, so it is not kept.
-                response_body=result.body if delivery.envelope.encode() == job.body else None,
-                error=result.error,
-                duration_ms=result.duration_ms,
-            )
+                "response_body": result.body if target.envelope.encode() == job.body else None,
+                "error": result.error,
+                "duration_ms": result.duration_ms,
+            }
         )
         if result.ok:
-            delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", now, None
+            delivered.append(job.delivery_id)
             metrics.deliveries_sent.inc()
-        elif now - delivery.created_at >= max_age:
-            delivery.status, delivery.next_attempt_at = "dead", None
+        elif now - target.created_at >= max_age:
+            dead.append(job.delivery_id)
             metrics.deliveries_failed.inc()
-            log.error("delivery dead-lettered", extra={"delivery_id": delivery.id, "event_id": job.event_id})
+            log.error("delivery dead-lettered", extra={"delivery_id": job.delivery_id, "event_id": job.event_id})
         else:
-            delivery.next_attempt_at = next_attempt_at(delivery.attempts, now)
+            retries.append((job.delivery_id, next_attempt_at(target.attempts + 1, now)))
             metrics.deliveries_failed.inc()
+    await repository.store_attempts(session, stored, delivered=delivered, dead=dead, retries=retries, now=now)

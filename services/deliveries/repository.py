@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import case, func, or_, select, true, union_all, update
+from sqlalchemy import Row, Table, bindparam, case, func, insert, or_, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,6 +109,52 @@ async def claim_due(
         .with_for_update(skip_locked=True)
     )
     return list((await session.scalars(query)).all())
+
+
+async def attempt_targets(session: AsyncSession, delivery_ids: list[str]) -> dict[str, Row]:
+    """What recording an attempt needs of each delivery (envelope, created_at, attempts), locked
+    (FOR UPDATE on PostgreSQL), so what is read is what the transaction's writes build on."""
+    if not delivery_ids:
+        return {}
+    query = (
+        select(Delivery.id, Delivery.envelope, Delivery.created_at, Delivery.attempts)
+        .where(Delivery.id.in_(delivery_ids))
+        .with_for_update()
+    )
+    return {row.id: row for row in (await session.execute(query)).all()}
+
+
+async def store_attempts(
+    session: AsyncSession,
+    attempts: list[dict],
+    *,
+    delivered: list[str],
+    dead: list[str],
+    retries: list[tuple[str, datetime]],
+    now: datetime,
+) -> None:
+    """The attempts' rows, and each delivery's new state: a few statements for any number."""
+    table = cast(Table, Delivery.__table__)
+    if attempts:
+        await session.execute(insert(cast(Table, DeliveryAttempt.__table__)), attempts)
+    tried = {"attempts": table.c.attempts + 1, "last_attempt_at": now}
+    if delivered:
+        await session.execute(
+            table.update()
+            .where(table.c.id.in_(delivered))
+            .values(status="delivered", delivered_at=now, next_attempt_at=None, **tried)
+        )
+    if dead:
+        await session.execute(
+            table.update().where(table.c.id.in_(dead)).values(status="dead", next_attempt_at=None, **tried)
+        )
+    if retries:
+        await session.execute(
+            table.update()
+            .where(table.c.id == bindparam("delivery_id"))
+            .values(next_attempt_at=bindparam("retry_at"), **tried),
+            [{"delivery_id": delivery_id, "retry_at": retry_at} for delivery_id, retry_at in retries],
+        )
 
 
 async def lease(session: AsyncSession, delivery_ids: list[str], *, until: datetime) -> None:

@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy import Row
+
 from npsloop.services.deliveries.models import Delivery, DeliveryDestination
 
 SUBSCRIPTION = "subscription"
@@ -26,7 +28,7 @@ MAX_COOLDOWN_SECONDS = 600.0  # under the retry backoff's one-hour cap: a recove
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
 
-def key_of(delivery: Delivery) -> str:
+def key_of(delivery: Delivery | Row) -> str:
     """``subscription:<id>`` or ``channel:<name>``: the destination a delivery goes to."""
     if delivery.subscription_id is not None:
         return f"{SUBSCRIPTION}:{delivery.subscription_id}"

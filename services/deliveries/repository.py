@@ -84,7 +84,7 @@ def _to(subscription_id: str | None, channel: str | None):
 
 async def claim_due(
     session: AsyncSession, now: datetime, wanted: list[tuple[str | None, str | None, int]]
-) -> list[Delivery]:
+) -> list[Row]:
     """Lock due pending deliveries: for each (subscription id, channel, n), that destination's n
     oldest, each found through its own index range (one statement for all).
 
@@ -102,13 +102,22 @@ async def claim_due(
         for subscription_id, channel, n in wanted
     ]
     ids = union_all(*(select(part.c.id) for part in parts)) if len(parts) > 1 else select(parts[0].c.id)
+    # Plain rows, not ORM objects: the worker only reads them, and leases them in one statement.
     query = (
-        select(Delivery)
+        select(
+            Delivery.id,
+            Delivery.subscription_id,
+            Delivery.channel,
+            Delivery.channel_type,
+            Delivery.target,
+            Delivery.event_id,
+            Delivery.envelope,
+        )
         .where(Delivery.id.in_(ids.scalar_subquery()), Delivery.status == "pending", Delivery.next_attempt_at <= now)
         .order_by(Delivery.next_attempt_at)
         .with_for_update(skip_locked=True)
     )
-    return list((await session.scalars(query)).all())
+    return list((await session.execute(query)).all())
 
 
 async def attempt_targets(session: AsyncSession, delivery_ids: list[str]) -> dict[str, Row]:
@@ -154,6 +163,27 @@ async def store_attempts(
             .where(table.c.id == bindparam("delivery_id"))
             .values(next_attempt_at=bindparam("retry_at"), **tried),
             [{"delivery_id": delivery_id, "retry_at": retry_at} for delivery_id, retry_at in retries],
+        )
+
+
+async def subscriptions_by_id(session: AsyncSession, subscription_ids: set[str]) -> dict[str, WebhookSubscription]:
+    """The active (not deleted) subscriptions among these ids, in one query."""
+    if not subscription_ids:
+        return {}
+    query = select(WebhookSubscription).where(
+        WebhookSubscription.id.in_(subscription_ids), WebhookSubscription.deleted_at.is_(None)
+    )
+    return {row.id: row for row in (await session.scalars(query)).all()}
+
+
+async def cancel(session: AsyncSession, delivery_ids: list[str]) -> None:
+    """Deliveries with nothing left to send to (their subscription was deleted)."""
+    if delivery_ids:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids))
+            .values(status="cancelled", next_attempt_at=None)
+            .execution_options(synchronize_session=False)
         )
 
 

@@ -279,7 +279,12 @@ class DeliveryWorker:
         taken: dict[str, int] = {}
         leased_until = now + timedelta(seconds=self.timeout + LEASE_MARGIN_SECONDS)
         jobs = []
-        for delivery in await repository.claim_due(session, due_by, targets):
+        claimed = await repository.claim_due(session, due_by, targets)
+        subscriptions = await repository.subscriptions_by_id(
+            session, {d.subscription_id for d in claimed if d.subscription_id is not None}
+        )
+        cancelled = []
+        for delivery in claimed:
             destination = self._destination(key_of(delivery))
             count = taken.get(destination.key, 0)
             if count >= asked.get(destination.key, 0) or room[destination.kind] <= 0:
@@ -290,9 +295,9 @@ class DeliveryWorker:
             if delivery.channel is not None:
                 url, secret = delivery.target or "", self._channel_secret(delivery.channel)
             else:
-                subscription = await repository.get_subscription(session, delivery.subscription_id or "")
+                subscription = subscriptions.get(delivery.subscription_id or "")
                 if subscription is None:  # deleted since: nothing to send
-                    delivery.status, delivery.next_attempt_at = "cancelled", None
+                    cancelled.append(delivery.id)
                     continue
                 url, secret = subscription.url, subscription.secret
             probe = destination.breaker.probing(now)
@@ -314,6 +319,7 @@ class DeliveryWorker:
             )
         # One statement for the whole lease, not an ORM update per row (these rows are locked).
         await repository.lease(session, [job.delivery_id for job in jobs], until=leased_until)
+        await repository.cancel(session, cancelled)
         return jobs
 
     def _start(self, job: Job) -> None:

@@ -35,8 +35,11 @@ from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_ta
 # negated polar phrases, "Nothing was good"; 1.3: forms of a word weighed apart, idioms
 # weighted 0, outcome phrases; 1.4: missing_features needs a request, not a feature word
 # alone: "exporting is easy", "couldn't wish for better", "I missed my appointment" are not;
-# 1.5: how people say they were treated, "went above and beyond", "felt like a number", is support).
-BUILTIN_VERSION = "builtin-1.5"
+# 1.5: how people say they were treated, "went above and beyond", "felt like a number", is support;
+# 1.6: words that name a service or say someone helped ("treatment", "helped me", "access") need
+# company before they are a theme, "in charge" / "easy to talk to" are idioms; a plea for help,
+# being on hold or hung up on is negative, a "thanks" next to a complaint counts less).
+BUILTIN_VERSION = "builtin-1.6"
 CATEGORIES = ("promoter", "passive", "detractor")
 
 

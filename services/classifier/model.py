@@ -7,11 +7,12 @@ Which one a process applies is ``active.load_classifier``'s choice.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -25,7 +26,7 @@ from npsloop.services.classifier.sentiment import (
     lexical_evidence,
     sentiment_from,
 )
-from npsloop.services.classifier.text import is_punct, raw_tokens
+from npsloop.services.classifier.text import Key, is_punct, raw_tokens
 from npsloop.services.classifier.themes import ThemeMatcher, comment_stems
 from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_taxonomy
 
@@ -195,6 +196,22 @@ class BuiltinClassifier:
         return Analysis(
             False, language, tuple(stems), tuple(themes), evidence.positive, evidence.negative, evidence.suggestions
         )
+
+    def theme_terms(self, comment: str | None, analysis: Analysis) -> dict[tuple[int, Key], float]:
+        """(theme index, term) -> weight of the lexicon terms that count in an analysed comment."""
+        if analysis.unread or not analysis.stems or not comment:
+            return {}
+        tokens = raw_tokens(comment)
+        return self.matcher.matched_terms(list(analysis.stems), denied_requests(tokens), SUGGESTIONS, tokens)
+
+    def with_term_factors(self, factors: Mapping[str, Mapping[Key, float]]) -> BuiltinClassifier:
+        """This model with its theme terms re-weighted (``ThemeMatcher.with_factors``): how a
+        trained model reads the built-in vocabulary its organisation's labels disagree with."""
+        if not factors:
+            return self
+        clone = copy.copy(self)
+        clone.matcher = self.matcher.with_factors(factors)
+        return clone
 
     def prepare(self, comments: Sequence[str | None]) -> None:
         """Nothing to do ahead: reading a comment needs no model to run."""

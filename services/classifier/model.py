@@ -37,9 +37,10 @@ from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_ta
 # weighted 0, outcome phrases; 1.4: missing_features needs a request, not a feature word
 # alone: "exporting is easy", "couldn't wish for better", "I missed my appointment" are not;
 # 1.5: how people say they were treated, "went above and beyond", "felt like a number", is support;
-# 1.6: words that name a service or say someone helped ("treatment", "helped me", "access") need
-# company before they are a theme, "in charge" / "easy to talk to" are idioms; a plea for help,
-# being on hold or hung up on is negative, a "thanks" next to a complaint counts less).
+# 1.6: words that name a service, the product or a package, or say someone helped ("treatment",
+# "product", "helped me", "access") need company before they are a theme, "in charge" / "easy
+# to talk to" are idioms; a plea for help, being on hold or hung up on is negative, a "thanks"
+# next to a complaint counts less).
 BUILTIN_VERSION = "builtin-1.6"
 CATEGORIES = ("promoter", "passive", "detractor")
 

@@ -161,3 +161,19 @@ def test_thanks_alone_is_still_praise():
 )
 def test_idioms_and_words_that_only_name_a_service_are_not_a_theme_alone(comment, theme):
     assert theme not in {t.id for t in BuiltinClassifier().classify(comment, 9).themes}
+
+
+@pytest.mark.parametrize(
+    ("comment", "theme"),
+    [
+        ("Love the product, would recommend it", "product_quality"),
+        ("The premium package suits our team", "delivery_logistics"),
+        ("A nice collection of templates", "delivery_logistics"),
+    ],
+)
+def test_naming_the_product_or_a_package_is_not_a_judgement_of_it(comment, theme):
+    assert theme not in {t.id for t in BuiltinClassifier().classify(comment, 9).themes}
+
+
+def test_a_faulty_product_is_still_product_quality():
+    assert "product_quality" in {t.id for t in BuiltinClassifier().classify("The product is faulty", 2).themes}

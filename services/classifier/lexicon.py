@@ -216,6 +216,7 @@ NEGATIVE = """
     short staff:1.2 low staff:1.0 low staffing:1.0 still not:1.0 still no:1.0 still waiting:1.2
     still have not:1.0 still has not:1.0 no one:0.8 no response:1.2 no reply:1.2 no answer:1.0 no help:1.4 no support:1.4
     please help:1.2 can you help:0.8 can someone help:1.0 can anyone help:1.0 on hold:0.9 hung up:1.3 hang up:1.0
+    for hours:1.0 hours late:1.2 been waiting:1.0 keep getting:0.8 cannot get:0.8 can not get:0.8
     """
 
 # Phrases that ask for change: suggestions read as (mildly) negative feedback.

@@ -234,7 +234,11 @@ def score_prior(score: int | None) -> float:
 
 @dataclass(frozen=True)
 class SentimentParams:
-    # Calibrated on one development set with two-fold checks (both halves agreed within 0.01).
+    # Calibrated on the NHS development set with two-fold checks (both halves agreed within 0.01),
+    # then re-checked on a second (airline tweets, no score): a grid over lex_scale, neutral_band,
+    # mixed_ratio, mixed_pull and suggestion_weight fitted there lands within 0.006 macro-F1 of these
+    # values on both sets, so they stand. The score weights (prior_weight, bare_prior,
+    # critical_prior) rest on NHS alone: no other set has both a score and a sentiment label.
     lex_scale: float = 0.8
     suggestion_weight: float = 2.6
     prior_weight: float = 1.2

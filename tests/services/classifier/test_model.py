@@ -140,6 +140,7 @@ def test_theme_scores_are_sorted_by_confidence(clf):
         "Thanks, but I have been on hold for an hour",
         "Please help, nobody has answered my emails",
         "They hung up on me twice",
+        "Sat at the gate for hours",
     ],
 )
 def test_pleas_for_help_and_courtesy_next_to_a_complaint_read_negative(comment):

@@ -3,13 +3,20 @@
     .venv/bin/python scripts/evaluate_classifier.py --dataset nhs
     .venv/bin/python scripts/evaluate_classifier.py --dataset urr --k 100,300
     .venv/bin/python scripts/evaluate_classifier.py --mapping my_map.json --csv my.csv
+    .venv/bin/python scripts/evaluate_classifier.py --cross-set --tuned-on nhs --save new.json
+    .venv/bin/python scripts/evaluate_classifier.py --cross-set --baseline-ref main --tuned-on nhs
 
 A mapping file (JSON or YAML, see scripts/eval_mappings/) names the comment, score and
 sentiment columns with their value maps, row filters, and how label columns map to theme
 ids ("onehot": one 0/1 column per label; "values": columns holding label names). Rows
 whose labels map to nothing are negatives for every mapped theme. The score is given to
 the classifier as it would be in production; training uses the first k rows, testing
-the rest.
+the rest. A mapping with "recall_only": true (airline) labels a theme only where a row
+carries a mapped label; its other rows are not labelled for themes, and only recall counts.
+
+--cross-set measures every mapping whose file is present (nhs, urr, airline), out of the box
+and after training on k rows (mean of seeded shuffles, or the first k), and can save the
+figures, compare them with a saved run or with the model at another git commit.
 """
 
 from __future__ import annotations
@@ -17,14 +24,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# --baseline-ref runs this script again against another commit's code, extracted elsewhere.
+CODE_ROOT = pathlib.Path(os.environ.get("NPSLOOP_EVAL_CODE_ROOT") or ROOT)
+sys.path.insert(0, str(CODE_ROOT))
 
 from npsloop.services.classifier import evaluation  # noqa: E402
 from npsloop.services.classifier.active import load_classifier  # noqa: E402
@@ -43,7 +54,7 @@ class Row:
     id: str
     comment: str
     score: int | None
-    themes: set[str]
+    themes: set[str] | None  # None: not labelled for themes (recall-only mappings)
     sentiment: str | None
 
 
@@ -91,8 +102,9 @@ def load_rows(mapping: dict, csv_path: pathlib.Path) -> list[Row]:
                     theme = labels["map"].get((record.get(column) or "").strip())
                     if theme:
                         themes.add(theme)
+            labelled = themes if themes or not mapping.get("recall_only") else None
             rows.append(
-                Row(record.get(mapping.get("id_column", ""), str(len(rows))), comment, score, themes, sentiment)
+                Row(record.get(mapping.get("id_column", ""), str(len(rows))), comment, score, labelled, sentiment)
             )
     return rows
 
@@ -135,7 +147,10 @@ def report(title: str, metrics: dict, detail: bool = True) -> None:
 
 
 def to_examples(rows: list[Row]) -> list[LabelledExample]:
-    return [LabelledExample(row.comment, row.score, sorted(row.themes), row.sentiment) for row in rows]
+    return [
+        LabelledExample(row.comment, row.score, None if row.themes is None else sorted(row.themes), row.sentiment)
+        for row in rows
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train with sentence embeddings (classifier train --embeddings; needs npsloop[ml])",
     )
+    add_cross_set_arguments(parser)
     args = parser.parse_args(argv)
+    if args.cross_set or args.compare:
+        return cross_set_main(args)
     encoder = None
     if args.embeddings:
         try:
@@ -183,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             result = base.classify(row.comment, row.score)
             predicted = {t.id for t in result.themes} & set(themes)
-            if predicted != row.themes or (row.sentiment and row.sentiment != result.sentiment):
+            if (row.themes is not None and predicted != row.themes) or (
+                row.sentiment and row.sentiment != result.sentiment
+            ):
                 print(
                     f"  [{row.score}] {row.comment[:160]!r}\n      gold {sorted(row.themes)} {row.sentiment}"
                     f" | got {sorted(predicted)} {result.sentiment} {result.sentiment_score}"
@@ -246,6 +266,217 @@ def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: i
             f"per shuffle: {', '.join(f'{t - b:+.3f}' for t, b in zip(sentiment_f1, builtin_sentiment))})"
         )
     print(line)
+
+
+# --- cross-set mode: every development set, before/after, so tuning on one cannot fool us ---
+
+CROSS_SETS = ("nhs", "urr", "airline")
+LOSS_TOLERANCE = 0.005  # a drop smaller than this is noise between runs, not a loss
+
+
+def add_cross_set_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cross-set mode")
+    group.add_argument("--cross-set", action="store_true", help="measure on every set: " + ", ".join(CROSS_SETS))
+    group.add_argument("--sets", default=",".join(CROSS_SETS), help="which mappings --cross-set measures")
+    group.add_argument("--mappings-dir", type=pathlib.Path, default=MAPPINGS, help="where --sets' mappings are")
+    group.add_argument("--cross-k", type=int, default=300, help="labels to train on in --cross-set (default 300)")
+    group.add_argument(
+        "--cross-order",
+        choices=("shuffle", "first"),
+        default="shuffle",
+        help="train on k rows of seeded shuffles (mean over --cross-seeds; default) or on the first k rows",
+    )
+    group.add_argument("--cross-seeds", type=int, default=3, help="shuffles (seeds 1..N) for --cross-order shuffle")
+    group.add_argument(
+        "--tuned-on", default="", help="sets a change was tuned on: losses elsewhere are flagged (e.g. nhs)"
+    )
+    group.add_argument("--save", type=pathlib.Path, help="write the --cross-set figures as JSON")
+    group.add_argument("--compare", type=pathlib.Path, help="a saved JSON run to compare with (before -> after)")
+    group.add_argument(
+        "--baseline-ref", help="also measure the model at this git ref (extracted to a temporary directory)"
+    )
+
+
+def theme_figure(metrics: dict, recall_only: bool) -> float | None:
+    """Micro-F1, or micro-recall where only recall is known (labels on some rows only)."""
+    if not recall_only:
+        return metrics["micro_f1"]
+    support = sum(s for _, _, s in metrics["per_theme"].values())
+    return sum(r * s for _, r, s in metrics["per_theme"].values()) / support if support else None
+
+
+def _summary(metrics: dict, recall_only: bool) -> dict:
+    return {
+        "theme": theme_figure(metrics, recall_only),
+        "sentiment": metrics["sentiment_macro_f1"],
+        "rate": round(metrics["rate"]),
+        "per_theme": {t: {"precision": p, "recall": r, "support": n} for t, (p, r, n) in metrics["per_theme"].items()},
+        "n": metrics["n"],
+    }
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def cross_set_run(args: argparse.Namespace) -> dict:
+    """Out of the box on all rows, and trained on k rows then tested on the rest, for every set."""
+    import random
+
+    from npsloop.services.classifier.trained import TrainedClassifier
+
+    base = load_classifier()
+    out: dict = {
+        "builtin_version": base.version,
+        "k": args.cross_k,
+        "order": args.cross_order,
+        "seeds": args.cross_seeds if args.cross_order == "shuffle" else 0,
+        "sets": {},
+    }
+    for name in [x.strip() for x in args.sets.split(",") if x.strip()]:
+        mapping = load_mapping(next(args.mappings_dir.glob(f"{name}.*")))
+        csv_path = args.data_dir / mapping["file"]
+        if not csv_path.exists():
+            print(f"  {name}: {csv_path} not found, skipped", file=sys.stderr)
+            continue
+        rows = load_rows(mapping, csv_path)
+        themes = mapped_themes(mapping)
+        recall_only = bool(mapping.get("recall_only"))
+        entry: dict = {"rows": len(rows), "recall_only": recall_only}
+        entry["out_of_box"] = _summary(evaluate(base, rows, themes), recall_only)
+        orders = (
+            [rows]
+            if args.cross_order == "first"
+            else [random.Random(seed).sample(rows, len(rows)) for seed in range(1, args.cross_seeds + 1)]
+        )
+        trained_runs, builtin_runs, fit_seconds = [], [], []
+        for order in orders:
+            start = time.process_time()
+            model = train(to_examples(order[: args.cross_k]), themes=base.themes, base=base)
+            fit_seconds.append(time.process_time() - start)
+            test = order[args.cross_k :]
+            trained_runs.append(_summary(evaluate(TrainedClassifier(model, base), test, themes), recall_only))
+            builtin_runs.append(_summary(evaluate(base, test, themes), recall_only))
+        entry["trained"] = {
+            "theme": _mean([r["theme"] for r in trained_runs]),
+            "sentiment": _mean([r["sentiment"] for r in trained_runs]),
+            "rate": round(_mean([r["rate"] for r in trained_runs]) or 0),
+            "fit_seconds": round(_mean(fit_seconds) or 0.0, 1),
+            "per_run": [{"theme": r["theme"], "sentiment": r["sentiment"]} for r in trained_runs],
+            "per_theme": {
+                t: {
+                    "precision": _mean([r["per_theme"][t]["precision"] for r in trained_runs]),
+                    "recall": _mean([r["per_theme"][t]["recall"] for r in trained_runs]),
+                    "support": trained_runs[0]["per_theme"][t]["support"],
+                }
+                for t in themes
+            },
+        }
+        entry["out_of_box_same_rows"] = {
+            "theme": _mean([r["theme"] for r in builtin_runs]),
+            "sentiment": _mean([r["sentiment"] for r in builtin_runs]),
+        }
+        out["sets"][name] = entry
+    return out
+
+
+def _fmt(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:6.3f}"
+
+
+def print_cross_set(result: dict, title: str) -> None:
+    order = (
+        f"mean of {result['seeds']} seeded shuffles (seeds 1..{result['seeds']})"
+        if result["order"] == "shuffle"
+        else "the first k rows"
+    )
+    print(f"\n== {title}: {result['builtin_version']}; trained on k={result['k']} labels, {order}")
+    for name, entry in result["sets"].items():
+        box, trained = entry["out_of_box"], entry["trained"]
+        metric = "micro-recall (recall-only set)" if entry["recall_only"] else "micro-F1"
+        print(f"\n  {name} ({entry['rows']} rows) - themes {metric}")
+        print(f"    {'theme':<26} {'prec':>6} {'recall':>6} {'support':>8}   trained: {'prec':>6} {'recall':>6}")
+        for theme, pr in box["per_theme"].items():
+            tpr = trained["per_theme"][theme]
+            precision = "   -  " if entry["recall_only"] else _fmt(pr["precision"])
+            trained_precision = "   -  " if entry["recall_only"] else _fmt(tpr["precision"])
+            print(
+                f"    {theme:<26} {precision} {_fmt(pr['recall'])} {pr['support']:8d}   "
+                f"         {trained_precision} {_fmt(tpr['recall'])}"
+            )
+        print(
+            f"    out of the box: themes {_fmt(box['theme'])} | sentiment {_fmt(box['sentiment'])} | "
+            f"{box['rate']:,} comments/s per core"
+        )
+        same = entry["out_of_box_same_rows"]
+        print(
+            f"    trained k={result['k']}: themes {_fmt(trained['theme'])} | sentiment {_fmt(trained['sentiment'])} | "
+            f"{trained['rate']:,} comments/s per core | {trained['fit_seconds']}s to fit "
+            f"(out of the box on the same test rows: themes {_fmt(same['theme'])}, sentiment {_fmt(same['sentiment'])})"
+        )
+
+
+def compare_cross_set(old: dict, new: dict, tuned_on: set[str], old_name: str = "before") -> bool:
+    """Print before -> after per set and figure; True where nothing lost on a set not tuned on."""
+    print(f"\n== {old_name} -> after ({old.get('builtin_version')} -> {new.get('builtin_version')})")
+    print(f"  {'set':<9} {'figure':<26} {'before':>7} {'after':>7} {'change':>7}")
+    ok = True
+    for name, entry in new["sets"].items():
+        before = old.get("sets", {}).get(name)
+        if before is None:
+            continue
+        rows = [
+            ("themes out of the box", before["out_of_box"]["theme"], entry["out_of_box"]["theme"]),
+            ("sentiment out of the box", before["out_of_box"]["sentiment"], entry["out_of_box"]["sentiment"]),
+            (f"themes k={new['k']}", before["trained"]["theme"], entry["trained"]["theme"]),
+            (f"sentiment k={new['k']}", before["trained"]["sentiment"], entry["trained"]["sentiment"]),
+        ]
+        for label, b, a in rows:
+            if b is None or a is None:
+                continue
+            flag = ""
+            if a < b - LOSS_TOLERANCE:
+                flag = "  (tuned on this set)" if name in tuned_on else "  LOSS on a set not tuned on"
+                ok = ok and name in tuned_on
+            print(f"  {name:<9} {label:<26} {b:7.3f} {a:7.3f} {a - b:+7.3f}{flag}")
+    print("  verdict:", "no loss on the sets not tuned on" if ok else "LOSES on a set it was not tuned on")
+    return ok
+
+
+def baseline_at(ref: str, args: argparse.Namespace) -> dict:
+    """The --cross-set figures of the code at git ``ref``, measured by this script."""
+    with tempfile.TemporaryDirectory(prefix="npsloop-baseline-") as tmp:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        saved = pathlib.Path(tmp) / "baseline.json"
+        command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--cross-set", "--save", str(saved)]
+        command += ["--sets", args.sets, "--cross-k", str(args.cross_k), "--cross-order", args.cross_order]
+        command += ["--cross-seeds", str(args.cross_seeds), "--data-dir", str(args.data_dir)]
+        command += ["--mappings-dir", str(args.mappings_dir)]
+        subprocess.run(command, check=True, env={**os.environ, "NPSLOOP_EVAL_CODE_ROOT": tmp})
+        return json.loads(saved.read_text())
+
+
+def cross_set_main(args: argparse.Namespace) -> int:
+    tuned_on = {x.strip() for x in args.tuned_on.split(",") if x.strip()}
+    if not args.cross_set:  # --compare alone: compare the saved run with a fresh one
+        args.cross_set = True
+    result = cross_set_run(args)
+    result["code"] = str(CODE_ROOT)
+    print_cross_set(result, "after" if (args.compare or args.baseline_ref) else "cross-set")
+    if args.save:
+        args.save.write_text(json.dumps(result, indent=1))
+    ok = True
+    if args.baseline_ref:
+        old = baseline_at(args.baseline_ref, args)
+        print_cross_set(old, f"before ({args.baseline_ref})")
+        ok = compare_cross_set(old, result, tuned_on, f"before ({args.baseline_ref})") and ok
+    if args.compare:
+        ok = compare_cross_set(json.loads(args.compare.read_text()), result, tuned_on, str(args.compare)) and ok
+    if tuned_on:
+        print(f"  tuned on: {', '.join(sorted(tuned_on))}; figures on the other sets are the ones to quote")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -14,17 +14,17 @@ from __future__ import annotations
 THEME_TERMS: dict[str, str] = {
     "product_quality": """
         quality:0.8, poor quality, high quality, bug, bugs, buggy, glitch, glitches, glitchy, error, errors, broken,
-        defect, defective, faulty, fault:0.5, does not work, did not work, not work, stopped working, stop working,
+        defect, defective, faulty, fault:0.3, does not work, did not work, not work, stopped working, stop working,
         not working, fix:0.6, fixed:0.5, force close, force closes, useless:0.6, works great, works well,
         works perfectly, work perfectly, works fine, worked:0.5, works:0.5, effective, ineffective, result:0.5,
-        results:0.6, outcome, outcomes, =treatment:0.6, =treatments:0.6, therapy:0.6, made a difference, difference:0.6,
-        helped me, helped:0.4, improved:0.5, improvement in, recovery, progress:0.5, benefit, benefited,
-        beneficial, life changing, android, ios, device, devices, phone:0.3, tablet, samsung, galaxy, nexus,
+        results:0.6, outcome, outcomes, =treatment:0.4, =treatments:0.4, therapy:0.4, made a difference, difference:0.6,
+        helped me:0.4, helped:0.3, improved:0.3, improvement in, recovery, progress:0.5, benefit, benefited,
+        beneficial, life changing, android, ios, device, devices, phone:0.2, tablet, samsung, galaxy, nexus,
         pixel, htc, motorola, huawei, xiaomi, sony, iphone, ipad, version:0.5, update:0.4, updated:0.4,
         upgrade:0.4, compatible, compatibility, incompatible, hardware, camera:0.6, gps, bluetooth, sensor,
-        wifi:0.5, sd card, issue:0.4, issues:0.4, problem:0.3, problems:0.3, product, products:0.6, materials,
+        wifi:0.5, sd card, issue:0.2, issues:0.2, problem:0.2, problems:0.2, product:0.4, products:0.3, materials:0.4,
         durable, flimsy, reliable product, standard of care, care received:0.6, care i received, care provided,
-        excellent care:0.7, good care:0.7, great care:0.7, the care:0.5, crash:0.5, crashes:0.5, crashing:0.5,
+        excellent care:0.7, good care:0.7, great care:0.7, the care:0.3, crash:0.5, crashes:0.5, crashing:0.5,
         feel better, feeling better, felt better, getting better:0.8, get better:0.6, cope:0.7, coping:0.7,
         coping strategies, well being:0.8, wellbeing:0.8, saved my life, side effects, side effect, symptoms:0.7,
         my condition:0.7, made things worse, made it worse, changed my life, turned my life around, back on track:0.8,
@@ -32,7 +32,7 @@ THEME_TERMS: dict[str, str] = {
         fresh start, right track, on track:0.6, saved me, kept me out of hospital, out of hospital:0.6,
         prevented:0.6, went well:0.5, surgery:0.6, operation:0.6, rehabilitation, rehab, healing, healed,
         recovered, recovering, worse than before, left me worse, made me worse, healthy:0.6, independence,
-        independent:0.6, confidence:0.6, more confident, mental health:0.4, mood:0.6, life skills, coping skills,
+        independent:0.6, confidence:0.6, more confident, mental health:0, mood:0.6, life skills, coping skills,
         strategies:0.6, techniques:0.6, tools:0.4,
         """,
     "support_experience": """
@@ -78,7 +78,7 @@ THEME_TERMS: dict[str, str] = {
         licenses, premium, pro version, paid version, full version, free version, free:0.5, purchase,
         purchased, purchases, bought, buy, buying, in app purchase, in app purchases, trial, discount,
         discounts, rip off, ripoff, funding, funded, budget, budgets, dollars, pounds, euros, worth the money,
-        worth it:0.4, ads:0.5, adverts:0.5, advertisement:0.5, advertisements:0.5, ad free, remove ads,
+        worth it:0.4, in charge:0, ads:0.5, adverts:0.5, advertisement:0.5, advertisements:0.5, ad free, remove ads,
         """,
     "missing_features": """
         feature request, missing feature, new feature, more features, add a, add an, add the, add more,
@@ -101,7 +101,8 @@ THEME_TERMS: dict[str, str] = {
         """,
     "ease_of_use": """
         easy, easier, easiest, easy to use, simple:0.7, simpler, straightforward, convenient, convenience,
-        inconvenient, hassle, hassle free, accessible, accessibility, access:0.7, book, booking, booked,
+        inconvenient, hassle, hassle free, easy to talk to:0, easy going:0, find fault:0,
+        accessible, accessibility, access:0.4, book, booking, booked,
         appointment, appointments, schedule:0.6, scheduling, reschedule, rescheduled, slot, slots,
         contact, contacting, contacted, get through, got through, get hold, phone:0.4, phoned, phone call,
         calls:0.4, call back:0.6, answer the phone, online:0.5, website, web site, portal, interface, ui,
@@ -111,8 +112,8 @@ THEME_TERMS: dict[str, str] = {
         swipe, settings, colour, color, colors, colours, =theme:0.5, =themes:0.5, dark mode:0.5, icon, icons, display:0.5,
         notification:0.5, notifications:0.5, keyboard, scroll, scrolling, look:0.4, looks:0.4, clean:0.3,
         cluttered, clunky, find:0.3, hard to find, cannot find, login, log in, sign in, password:0.5,
-        account:0.3, form:0.5, forms:0.6, video call, telephone, zoom:0.5, face to face, home visit, visit:0.4,
-        visits:0.4, referral:0.5, self refer, choice of, flexible, flexibility, fit in, around my,
+        account:0.3, form:0.3, forms:0.6, video call, telephone, zoom:0.5, face to face, home visit, visit:0.4,
+        visits:0.4, referral:0.5, self refer, choice of:0.5, flexible, flexibility, fit in, around my,
         """,
     "performance_reliability": """
         slow, slower, slowly, slowness, fast, faster, quick, quicker, quickly, speed, speedy, speedily,
@@ -120,15 +121,15 @@ THEME_TERMS: dict[str, str] = {
         delayed, late, lateness, prompt, promptly, =timely, time scale, time scales, timescale, timescales,
         time frame, timeframe, turnaround, response time, response times, took a while, takes a while, on time,
         in time, punctual, took ages, ages:0.6,
-        long time, too long, hours:0.6, hour:0.5, weeks:0.6, months:0.6, days:0.4, minutes:0.6, queue,
+        long time, too long, hours:0.6, hour:0.5, weeks:0.6, months:0.6, days:0.25, minutes:0.6, queue,
         queues, crash, crashes, crashing, crashed, freeze, freezes, freezing, frozen, hang, hangs, lag, laggy,
         lags, loading, load:0.5, loads:0.5, battery, batteries, drain, drains, draining, memory, ram,
         storage, space:0.5, mb, gb, cpu, resources, heavy:0.5, lightweight, efficient, efficiency,
         inefficient, organised, organized, disorganised, disorganized, organisation, organization,
         well run, chaotic, chaos, smooth, smoothly, reliable, reliability, unreliable, outage, outages,
         downtime, down:0.3, stable, unstable, stability, stuck, timeout, responsive:0.4, lagging, performance,
-        perform, cancelled, canceled, cancellation, cancellations, rushed, seen quickly, straight away,
-        immediately:0.7, waste of time, overheat, overheats, overheating, hot:0.4, data usage, background,
+        perform, cancelled, canceled, cancellation, cancellations, rushed:0.4, seen quickly, straight away,
+        immediately:0.7, waste of time, overheat, overheats, overheating, hot:0.4, data usage, background:0.5,
         sooner:0.7, more often:0.7, often enough:0.7, took a long, taking a long, takes a long,
         still haven't:0.5, still have not:0.5, well organised, badly organised, poorly organised,
         """,
@@ -149,16 +150,16 @@ THEME_TERMS: dict[str, str] = {
     "delivery_logistics": """
         delivery, deliveries, =deliver:0.6, =delivered:0.6, =delivers:0.6, delivered on time, delivered late,
         delivered quickly, not delivered, never delivered, got delivered,
-        shipping, shipped, ship, dispatch, dispatched, parcel,
-        parcels, package:0.6, packaging, courier, couriers, arrived:0.6, arrival, =tracking, =tracked,
+        shipping, shipped, ship:0.5, dispatch, dispatched, parcel,
+        parcels, package:0.4, packaging, courier, couriers, arrived:0.6, arrival, =tracking, =tracked,
         tracking number, track my order, track the order, track my parcel,
         transport, transportation, bus, buses, taxi, =train:0.6, =trains:0.6, by train, train station,
         travel, travelling, traveling, drive:0.5, driving, journey:0.6, journey time, long journey, journey to,
         distance, far:0.6, location, located, parking, park:0.6, car park, parked,
         =address:0.6, delivery address, wrong address, my address, home address, the address, postcode,
-        nearby, near:0.5, close to home, local:0.5, directions, sign posted, signposted,
-        signage, find the building, warehouse, stock, out of stock, in stock, collection, collect, pick up,
-        pickup, returns, return:0.5, lost in the post, post:0.4, mail:0.4, venue, =building:0.5, site:0.4,
+        nearby, near:0.5, close to home, local:0.3, directions, sign posted, signposted,
+        signage, find the building, warehouse, stock, out of stock, in stock, collection:0.5, collect, pick up,
+        pickup, returns, return:0.3, lost in the post, post:0.4, mail:0.4, venue, =building:0.5, site:0.4,
         """,
 }
 
@@ -175,13 +176,13 @@ POSITIVE = """
     comfortable:1.0 clean:0.6 fine:0.5 ok:0.3 okay:0.3 decent:0.6 solid:0.7 beautiful:1.4 cool:0.9 fun:1.2
     addictive:0.8 intuitive:1.2 convenient:1.1 affordable:0.9 valuable:1.1 worth:0.7 exceeded:1.3 top:0.8
     star:0.8 stars:0.5 genius:1.4 incredible:1.8 marvellous:1.8 marvelous:1.8 terrific:1.8 splendid:1.8
-    first class:1.8 spot on:1.6 gem:1.4 kudos:1.5 bravo:1.5 pleasure:1.4 delighted:1.8 delightful:1.7 calm:0.6
+    first class:1.0 spot on:1.6 gem:1.4 kudos:1.5 bravo:1.5 pleasure:1.4 delighted:1.8 delightful:1.7 calm:0.6
     safe:0.8 patient:0.5 gentle:1.0 thorough:1.0 knowledgeable:1.1 competent:1.0 dedicated:1.0 positive:1.0
     lifesaver:1.7 life saver:1.7 works:0.5 worked:0.5 improved:0.8 helped:1.0 help:0.4 fab:1.6 fabulous:1.8
     good job:1.5 well done:1.6 no problems:1.2 no issues:1.2 no complaints:1.3 cant fault:1.8 couldnt fault:1.8
     exemplary:1.8 faultless:1.8 flawless:1.6 smoothly:1.0 efficiently:1.0 professionally:1.1 kindness:1.4
     listened:0.8 valued:1.0 informed:0.4 listen:0.3 stress free:1.3 hassle free:1.3 easy to use:1.4
-    can not fault:1.8 could not fault:1.8 keep doing:1.2 keep it up:1.4 keep up the good work:1.6 carry on:0.8
+    can not fault:1.8 could not fault:1.8 keep doing:1.2 keep it up:1.4 keep up the good work:1.6 carry on:0.4
     cheerful:1.3 cheery:1.2 upbeat:1.1 praise:1.0 praised:1.0 confident:0.8 relaxed:0.9 smile:0.8 smiling:1.0
     made a difference:1.3 above and beyond:1.8 extra mile:1.6 looked after:1.2 look after:0.6 care about:1.0
     cares about:1.2 cared for:1.0 just what i needed:1.6 exactly what i needed:1.6 what i needed:1.0
@@ -214,6 +215,8 @@ NEGATIVE = """
     overworked:0.8 rushed:1.0 inadequate:1.4 insufficient:1.2 unavailable:0.8 unanswered:1.2 overcrowded:1.0
     short staff:1.2 low staff:1.0 low staffing:1.0 still not:1.0 still no:1.0 still waiting:1.2
     still have not:1.0 still has not:1.0 no one:0.8 no response:1.2 no reply:1.2 no answer:1.0 no help:1.4 no support:1.4
+    please help:1.2 can you help:0.8 can someone help:1.0 can anyone help:1.0 on hold:0.9 hung up:1.3 hang up:1.0
+    for hours:1.0 hours late:1.2 been waiting:1.0 keep getting:0.8 cannot get:0.8 can not get:0.8
     """
 
 # Phrases that ask for change: suggestions read as (mildly) negative feedback.

@@ -7,11 +7,12 @@ Which one a process applies is ``active.load_classifier``'s choice.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -25,7 +26,7 @@ from npsloop.services.classifier.sentiment import (
     lexical_evidence,
     sentiment_from,
 )
-from npsloop.services.classifier.text import is_punct, raw_tokens
+from npsloop.services.classifier.text import Key, is_punct, raw_tokens
 from npsloop.services.classifier.themes import ThemeMatcher, comment_stems
 from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_taxonomy
 
@@ -35,8 +36,12 @@ from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_ta
 # negated polar phrases, "Nothing was good"; 1.3: forms of a word weighed apart, idioms
 # weighted 0, outcome phrases; 1.4: missing_features needs a request, not a feature word
 # alone: "exporting is easy", "couldn't wish for better", "I missed my appointment" are not;
-# 1.5: how people say they were treated, "went above and beyond", "felt like a number", is support).
-BUILTIN_VERSION = "builtin-1.5"
+# 1.5: how people say they were treated, "went above and beyond", "felt like a number", is support;
+# 1.6: words that name a service, the product or a package, or say someone helped ("treatment",
+# "product", "helped me", "access") need company before they are a theme, "in charge" / "easy
+# to talk to" are idioms; a plea for help, being on hold or hung up on is negative, a "thanks"
+# next to a complaint counts less).
+BUILTIN_VERSION = "builtin-1.6"
 CATEGORIES = ("promoter", "passive", "detractor")
 
 
@@ -192,6 +197,22 @@ class BuiltinClassifier:
         return Analysis(
             False, language, tuple(stems), tuple(themes), evidence.positive, evidence.negative, evidence.suggestions
         )
+
+    def theme_terms(self, comment: str | None, analysis: Analysis) -> dict[tuple[int, Key], float]:
+        """(theme index, term) -> weight of the lexicon terms that count in an analysed comment."""
+        if analysis.unread or not analysis.stems or not comment:
+            return {}
+        tokens = raw_tokens(comment)
+        return self.matcher.matched_terms(list(analysis.stems), denied_requests(tokens), SUGGESTIONS, tokens)
+
+    def with_term_factors(self, factors: Mapping[str, Mapping[Key, float]]) -> BuiltinClassifier:
+        """This model with its theme terms re-weighted (``ThemeMatcher.with_factors``): how a
+        trained model reads the built-in vocabulary its organisation's labels disagree with."""
+        if not factors:
+            return self
+        clone = copy.copy(self)
+        clone.matcher = self.matcher.with_factors(factors)
+        return clone
 
     def prepare(self, comments: Sequence[str | None]) -> None:
         """Nothing to do ahead: reading a comment needs no model to run."""

@@ -54,6 +54,10 @@ DENIED_REQUEST_PRAISE = 1.0
 # Comparatives that, denied, praise: "could not have been better", "nothing to improve".
 _COMPARATIVES = frozenset(stem(w) for w in ["better", "improve", "improved", "improvement", "improvements"])
 _LEADING_EMPTY = frozenset(("nothing", "none"))
+# Courtesy: "thanks", "thank you", "I appreciate it" close a complaint as often as they praise
+# ("Thanks, but I have been on hold for an hour"). Next to a complaint they count this much.
+_COURTESY = frozenset(stem(w) for w in ("thank", "thanks", "appreciate", "appreciated"))
+COURTESY_WITH_COMPLAINT = 0.3
 _LINKING_VERBS = frozenset(["is", "was", "were", "are", "went", "seemed", "felt", "has", "had", "have", "got"])
 # Polar phrases that hold their own negation ("not enough", "could not fault"): a negator
 # before them does not flip them again. Stems, as the phrases are stored.
@@ -121,7 +125,7 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
                 for j in range(sent_start, i):
                     weights[j] = 0.75 if j < last_contrast else 1.25
             sent_start = i + 1
-    pos = neg = 0.0
+    pos = neg = courtesy = 0.0
     suggestions: float = 0
     words = 0
     i = 0
@@ -196,6 +200,8 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
                 value *= weights[i]
                 if value > 0:
                     pos += value
+                    if size == 1 and s in _COURTESY:
+                        courtesy += value
                 else:
                     neg -= value
                 matched = size
@@ -203,6 +209,8 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
                 break
         i += max(matched, 1)
     neg += _absence(absence_at, polar_in_sentence, n, weights)
+    if courtesy and (neg or suggestions):
+        pos -= courtesy * (1.0 - COURTESY_WITH_COMPLAINT)
     return LexicalEvidence(pos, neg, suggestions, words)
 
 
@@ -226,7 +234,11 @@ def score_prior(score: int | None) -> float:
 
 @dataclass(frozen=True)
 class SentimentParams:
-    # Calibrated on one development set with two-fold checks (both halves agreed within 0.01).
+    # Calibrated on the NHS development set with two-fold checks (both halves agreed within 0.01),
+    # then re-checked on a second (airline tweets, no score): a grid over lex_scale, neutral_band,
+    # mixed_ratio, mixed_pull and suggestion_weight fitted there lands within 0.006 macro-F1 of these
+    # values on both sets, so they stand. The score weights (prior_weight, bare_prior,
+    # critical_prior) rest on NHS alone: no other set has both a score and a sentiment label.
     lex_scale: float = 0.8
     suggestion_weight: float = 2.6
     prior_weight: float = 1.2

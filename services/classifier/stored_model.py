@@ -115,6 +115,10 @@ class TrainedModel(_Part):
     theme_heads: dict[str, dict[str, float]]  # warm-started: theme -> {feature: weight}, "" = bias
     theme_stack: ThemeStack | None = None  # None: no comment was labelled for themes
     sentiment_stack: SentimentStack | None = None  # None: the built-in sentiment stands
+    # theme -> built-in term (stems joined by a space) -> factor on its weight, 0 = dropped:
+    # where the organisation's labels override the built-in vocabulary (training.fit_term_factors).
+    # Absent from models stored before it: they read the vocabulary unchanged.
+    term_factors: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     @property
     def encoder(self) -> str | None:

@@ -12,6 +12,7 @@ Where the lexicon lists forms of a term apart, each keeps its own weight (``text
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
@@ -307,23 +308,32 @@ class ThemeMatcher:
             entries.sort(key=lambda e: -len(e[0]))
         return cls(tuple(t.id for t in themes), dict(index))
 
-    def evidence(
+    def with_factors(self, factors: Mapping[str, Mapping[Key, float]]) -> ThemeMatcher:
+        """A copy in which a theme's listed terms weigh ``factor`` times as much (every form of
+        them); a factor of 0 drops the term. What an organisation's own labels say of the
+        built-in vocabulary (``training.fit_term_factors``)."""
+        index: dict[str, list[Entry]] = {}
+        for first, entries in self.index.items():
+            kept: list[Entry] = []
+            for key, t_idx, weight, forms in entries:
+                factor = factors.get(self.theme_ids[t_idx], {}).get(key)
+                if factor is None or (not weight and forms is None):  # unchanged, or an idiom
+                    kept.append((key, t_idx, weight, forms))
+                elif factor > 0:
+                    scaled = {form: w * factor for form, w in forms.items()} if forms is not None else None
+                    kept.append((key, t_idx, weight * factor, scaled))
+            if kept:
+                index[first] = kept
+        return ThemeMatcher(self.theme_ids, index)
+
+    def matched_terms(
         self,
         stems: list[str],
         denied: list[bool] | None = None,
         requests: AbstractSet[tuple[str, ...]] = frozenset(),
         tokens: list[str] | None = None,
-    ) -> list[float]:
-        """Summed weight per theme (each distinct term counted once, at its strongest form).
-
-        ``tokens`` are the words the stems came from, one for one: where the lexicon weighs a
-        word's forms apart, they say which form was written (without them, every form counts
-        as one not listed). A term that is a request phrase ("could have", "would be nice")
-        does not count where the request is denied ("nothing could have been better"): that
-        is praise, not a feature request. A term weighted 0 is an idiom whose words do not
-        count for the theme ("pay attention" is not pricing). Other terms count even when
-        negated: "not slow at all" still talks about performance.
-        """
+    ) -> dict[tuple[int, Key], float]:
+        """(theme index, term) -> weight of every term that counts in ``stems`` (see ``evidence``)."""
         found: dict[tuple[int, Key], float] = {}
         guarded: dict[int, int] = {}  # theme index -> position up to which an idiom covers the words
         index = self.index
@@ -346,8 +356,27 @@ class ThemeMatcher:
                     weight = forms.get(written_form(tokens, i, size), weight)
                 if weight > found.get((t_idx, key), 0.0):
                     found[(t_idx, key)] = weight
+        return found
+
+    def evidence(
+        self,
+        stems: list[str],
+        denied: list[bool] | None = None,
+        requests: AbstractSet[tuple[str, ...]] = frozenset(),
+        tokens: list[str] | None = None,
+    ) -> list[float]:
+        """Summed weight per theme (each distinct term counted once, at its strongest form).
+
+        ``tokens`` are the words the stems came from, one for one: where the lexicon weighs a
+        word's forms apart, they say which form was written (without them, every form counts
+        as one not listed). A term that is a request phrase ("could have", "would be nice")
+        does not count where the request is denied ("nothing could have been better"): that
+        is praise, not a feature request. A term weighted 0 is an idiom whose words do not
+        count for the theme ("pay attention" is not pricing). Other terms count even when
+        negated: "not slow at all" still talks about performance.
+        """
         totals = [0.0] * len(self.theme_ids)
-        for (t_idx, _), weight in found.items():
+        for (t_idx, _), weight in self.matched_terms(stems, denied, requests, tokens).items():
             totals[t_idx] += weight
         return totals
 

@@ -31,6 +31,10 @@ class TrainedClassifier:
         """``encoder``: the one the model was trained with; loaded here when not given (the ml
         extra's MiniLM only where it is installed)."""
         self.model = model
+        # The built-in vocabulary as the organisation's labels re-weighted it (none: unchanged).
+        base = base.with_term_factors(
+            {t: {tuple(term.split()): f for term, f in terms.items()} for t, terms in model.term_factors.items()}
+        )
         self.base = base
         needed = model.encoder
         if needed and encoder is None:

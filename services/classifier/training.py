@@ -8,7 +8,8 @@ heads beside them and ``sentiment_head`` the sentiment. Deterministic.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -21,6 +22,7 @@ from npsloop.services.classifier.sentiment_head import MIN_EXAMPLES as SENTIMENT
 from npsloop.services.classifier.sentiment_head import SENTIMENTS, fit_sentiment
 from npsloop.services.classifier.stacking import DENSE_SCALE, fit_stack
 from npsloop.services.classifier.stored_model import SentenceReading, TrainedModel, TrainingSummary
+from npsloop.services.classifier.text import Key
 from npsloop.shared.taxonomy import ThemeDefinition
 
 LEX_WARM = 1.5  # sigmoid(1.5 * evidence - 1.04) = 0.5 at evidence 0.69, the built-in threshold
@@ -32,6 +34,18 @@ POS_CAP = 3.0
 # A sentence of a longer comment names a theme on its own where its decision reaches this
 # (``trained.TrainedClassifier``); docs/decisions/classifier.md says how it was chosen.
 SENTENCE_THRESHOLD = 0.6
+# The organisation's labels judge the built-in vocabulary (``fit_term_factors``): a theme term
+# found in at least TERM_MIN_HITS labelled comments whose smoothed precision (TERM_PRIOR
+# pseudo-counts each side) falls below a cut is dropped from that theme's reading. Which cut,
+# if any, is chosen by cross-validation on the labels (TERM_FOLDS folds).
+TERM_MIN_HITS = 3
+TERM_PRIOR = 1.0
+TERM_CUTS = (0.15, 0.25, 0.35)
+TERM_FOLDS = 3
+TERM_MIN_POSITIVES = 3  # a theme with fewer labelled positives keeps its vocabulary as it is
+
+TermHits = Mapping[tuple[int, Key], float]  # (theme index, term) -> weight, as ThemeMatcher finds them
+TermFactors = dict[str, dict[Key, float]]
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,80 @@ def _fit_binary(
     return {f: round(w, 5) for f, w in weights.items() if abs(w - warm.get(f, 0.0)) > 1e-4 or f in warm}
 
 
+def _term_factors(
+    hits: Sequence[TermHits], golds: Sequence[set[str]], theme_ids: Sequence[str], judged: set[str], cut: float
+) -> TermFactors:
+    """Factor 0 for each term of a judged theme whose labelled comments mostly lack the theme."""
+    counts: dict[tuple[int, Key], list[int]] = defaultdict(lambda: [0, 0])
+    for terms, gold in zip(hits, golds):
+        for t_idx, key in terms:
+            if theme_ids[t_idx] in judged:
+                count = counts[(t_idx, key)]
+                count[0] += 1
+                count[1] += theme_ids[t_idx] in gold
+    factors: TermFactors = {}
+    for (t_idx, key), (n, positives) in counts.items():
+        if n >= TERM_MIN_HITS and (positives + TERM_PRIOR) / (n + 2 * TERM_PRIOR) < cut:
+            factors.setdefault(theme_ids[t_idx], {})[key] = 0.0
+    return factors
+
+
+def _builtin_counts(
+    hits: Sequence[TermHits],
+    golds: Sequence[set[str]],
+    theme_ids: Sequence[str],
+    judged: set[str],
+    factors: TermFactors,
+) -> tuple[int, int, int]:
+    """(tp, fp, fn) over the judged themes of the built-in reading with ``factors`` applied."""
+    tp = fp = fn = 0
+    for terms, gold in zip(hits, golds):
+        totals: dict[int, float] = defaultdict(float)
+        for (t_idx, key), weight in terms.items():
+            totals[t_idx] += weight * factors.get(theme_ids[t_idx], {}).get(key, 1.0)
+        predicted = {theme_ids[t] for t, v in totals.items() if 1.0 - math.exp(-v) >= 0.5} & judged
+        tp += len(predicted & gold)
+        fp += len(predicted - gold)
+        fn += len((gold & judged) - predicted)
+    return tp, fp, fn
+
+
+def fit_term_factors(hits: Sequence[TermHits], golds: Sequence[set[str]], theme_ids: Sequence[str]) -> TermFactors:
+    """Where the organisation's labels override the built-in vocabulary.
+
+    ``hits``: per labelled comment, the theme terms the built-in model found in it; ``golds``:
+    its labelled themes. A term whose comments mostly lack its theme ("stock" where stock is
+    what the organisation sells, not delivery) stops counting for that theme. Whether to drop
+    any, and at which precision, is decided by cross-validation: factors fitted on all folds
+    but one must beat the untouched vocabulary on the one left out (micro-F1, pooled)."""
+    positives: dict[str, int] = defaultdict(int)
+    for gold in golds:
+        for theme_id in gold:
+            positives[theme_id] += 1
+    judged = {t for t in theme_ids if positives[t] >= TERM_MIN_POSITIVES}
+    if not judged or len(hits) < TERM_FOLDS * TERM_MIN_HITS:
+        return {}
+
+    def f1(counts: tuple[int, int, int]) -> float:
+        tp, fp, fn = counts
+        return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+    untouched = f1(_builtin_counts(hits, golds, theme_ids, judged, {}))
+    best_f1, best_cut = untouched, None
+    for cut in TERM_CUTS:
+        total = [0, 0, 0]
+        for fold in range(TERM_FOLDS):
+            fit = [i for i in range(len(hits)) if i % TERM_FOLDS != fold]
+            held = [i for i in range(len(hits)) if i % TERM_FOLDS == fold]
+            factors = _term_factors([hits[i] for i in fit], [golds[i] for i in fit], theme_ids, judged, cut)
+            counts = _builtin_counts([hits[i] for i in held], [golds[i] for i in held], theme_ids, judged, factors)
+            total = [a + b for a, b in zip(total, counts)]
+        score = f1((total[0], total[1], total[2]))
+        if score > best_f1 + 1e-9:
+            best_f1, best_cut = score, cut
+    return {} if best_cut is None else _term_factors(hits, golds, theme_ids, judged, best_cut)
+
+
 def train(
     examples: Iterable[LabelledExample],
     *,
@@ -89,6 +177,17 @@ def train(
     it is applied."""
     dense_encoder: Encoder = encoder if encoder is not None else static_vectors.load()
     theme_ids = tuple(t.id for t in themes) if themes is not None else base.theme_ids
+    examples = list(examples)
+    # First the labels judge the built-in vocabulary; every head below reads the result.
+    hits, golds = [], []
+    for example in examples:
+        if example.themes is not None:
+            analysis = base.analyse(example.comment)
+            if not analysis.empty:
+                hits.append(base.theme_terms(example.comment, analysis))
+                golds.append(set(example.themes) & set(theme_ids))
+    term_factors = fit_term_factors(hits, golds, base.theme_ids)
+    base = base.with_term_factors(term_factors)
     theme_data: list[tuple[Features, set[str]]] = []
     theme_evidence: list[tuple[float, ...]] = []
     theme_comments: list[str] = []
@@ -164,4 +263,5 @@ def train(
         theme_heads=heads,
         theme_stack=theme_stack,
         sentiment_stack=sentiment_stack,
+        term_factors={t: {" ".join(key): f for key, f in terms.items()} for t, terms in term_factors.items()},
     )

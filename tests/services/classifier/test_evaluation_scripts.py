@@ -117,3 +117,58 @@ def test_the_ml_comparison_scores_its_variants_as_classifiers():
     assert isinstance(predicted, Classifier)
     metrics = ev.evaluate(predicted, rows, ["pricing"])
     assert metrics["micro_f1"] == 1.0 and metrics["sentiment_macro_f1"] == pytest.approx(1 / 3)
+
+
+def _cross_set_mappings(tmp_path) -> None:
+    """Two invented surveys: one labelled for every theme, one recall-only (labels on some rows)."""
+    invented_survey(tmp_path / "survey.csv")
+    invented_survey(tmp_path / "other.csv", n=80)
+    labels = {
+        "kind": "values",
+        "columns": ["label_a", "label_b"],
+        "map": {"PRICE": "pricing", "SPEED": "performance_reliability"},
+    }
+    sentiment = {"column": "mood", "map": {"pos": "positive", "neg": "negative"}}
+    full = {"file": "survey.csv", "comment_column": "text", "sentiment": sentiment, "labels": labels}
+    # Only PRICE is mapped here: a row naming SPEED and nothing else carries no mapped label.
+    partial_labels = {**labels, "map": {"PRICE": "pricing"}}
+    partial = {**full, "file": "other.csv", "score": None, "recall_only": True, "labels": partial_labels}
+    full["score"] = {"column": "stars", "map": {"5": 10, "4": 8, "3": 6, "2": 3, "1": 0}}
+    (tmp_path / "full.json").write_text(json.dumps(full))
+    (tmp_path / "partial.json").write_text(json.dumps(partial))
+
+
+def test_recall_only_mapping_leaves_rows_without_a_mapped_label_unlabelled(tmp_path):
+    _cross_set_mappings(tmp_path)
+    mapping = ev.load_mapping(tmp_path / "partial.json")
+    rows = ev.load_rows(mapping, tmp_path / "other.csv")
+    assert any(row.themes is None for row in rows) and all(row.themes is None or row.themes for row in rows)
+    assert all(row.score is None for row in rows)
+    metrics = {"per_theme": {"pricing": (0.2, 0.5, 10), "ease_of_use": (0.9, 1.0, 30)}, "micro_f1": 0.4}
+    assert ev.theme_figure(metrics, recall_only=True) == pytest.approx((0.5 * 10 + 1.0 * 30) / 40)
+    assert ev.theme_figure(metrics, recall_only=False) == 0.4
+
+
+def test_cross_set_measures_every_set_saves_and_compares(tmp_path, capsys):
+    _cross_set_mappings(tmp_path)
+    common = ["--sets", "full,partial", "--mappings-dir", str(tmp_path), "--data-dir", str(tmp_path)]
+    common += ["--cross-k", "40", "--cross-seeds", "2"]
+    saved = tmp_path / "run.json"
+    assert ev.main(["--cross-set", *common, "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "mean of 2 seeded shuffles" in out
+    assert "full (90 rows) - themes micro-F1" in out and "partial (80 rows) - themes micro-recall" in out
+    assert "trained k=40" in out
+    run = json.loads(saved.read_text())
+    assert set(run["sets"]) == {"full", "partial"} and run["sets"]["partial"]["recall_only"]
+    assert len(run["sets"]["full"]["trained"]["per_run"]) == 2
+    # The same code against its own saved figures: nothing lost.
+    assert ev.main([*common, "--compare", str(saved), "--tuned-on", "full"]) == 0
+    assert "no loss on the sets not tuned on" in capsys.readouterr().out
+    # A saved run that was better on a set not tuned on: the comparison says so and fails.
+    better = json.loads(saved.read_text())
+    better["sets"]["partial"]["out_of_box"]["sentiment"] = 1.0
+    better["sets"]["full"]["out_of_box"]["sentiment"] = 1.0
+    assert not ev.compare_cross_set(better, run, {"full"})
+    out = capsys.readouterr().out
+    assert "LOSS on a set not tuned on" in out and "(tuned on this set)" in out

@@ -50,7 +50,7 @@ def test_contract_and_as_dict(clf):
     assert data["category"] == "detractor" and data["sentiment"] == "negative"
     assert {"support_experience", "pricing"} <= {t["id"] for t in data["themes"]}
     assert all(0 < t["confidence"] <= 1 for t in data["themes"])
-    assert data["classifier_version"] == clf.version == "builtin-1.5"
+    assert data["classifier_version"] == clf.version == "builtin-1.6"
     assert -1 <= data["sentiment_score"] <= 1 and data["language"] == "en"
 
 
@@ -105,7 +105,7 @@ def test_zero_shot_custom_theme_from_keywords_description_or_examples():
     assert "loyalty_scheme" in ids(clf.classify("I never got my reward points this month", 4))
     assert "mobile_app" in ids(clf.classify("The smartphone application keeps logging me out", 5))
     assert "cafe" in ids(clf.classify("Lovely cafeteria, the sandwiches were fresh", 9))
-    assert clf.version.startswith("builtin-1.5+themes.")
+    assert clf.version.startswith("builtin-1.6+themes.")
 
 
 def test_removed_theme_is_never_returned():
@@ -132,3 +132,49 @@ def test_theme_scores_are_sorted_by_confidence(clf):
     confidences = [t.confidence for t in result.themes]
     assert confidences == sorted(confidences, reverse=True)
     assert all(isinstance(t, ThemeScore) for t in result.themes)
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "Thanks, but I have been on hold for an hour",
+        "Please help, nobody has answered my emails",
+        "They hung up on me twice",
+        "Sat at the gate for hours",
+    ],
+)
+def test_pleas_for_help_and_courtesy_next_to_a_complaint_read_negative(comment):
+    assert BuiltinClassifier().classify(comment, None).sentiment == "negative"
+
+
+def test_thanks_alone_is_still_praise():
+    assert BuiltinClassifier().classify("Thank you so much, all sorted", None).sentiment == "positive"
+
+
+@pytest.mark.parametrize(
+    ("comment", "theme"),
+    [
+        ("The nurse in charge was lovely", "pricing"),
+        ("She was easy to talk to", "ease_of_use"),
+        ("I could not find fault with anything", "ease_of_use"),
+        ("Good access to mental health treatment", "product_quality"),
+    ],
+)
+def test_idioms_and_words_that_only_name_a_service_are_not_a_theme_alone(comment, theme):
+    assert theme not in {t.id for t in BuiltinClassifier().classify(comment, 9).themes}
+
+
+@pytest.mark.parametrize(
+    ("comment", "theme"),
+    [
+        ("Love the product, would recommend it", "product_quality"),
+        ("The premium package suits our team", "delivery_logistics"),
+        ("A nice collection of templates", "delivery_logistics"),
+    ],
+)
+def test_naming_the_product_or_a_package_is_not_a_judgement_of_it(comment, theme):
+    assert theme not in {t.id for t in BuiltinClassifier().classify(comment, 9).themes}
+
+
+def test_a_faulty_product_is_still_product_quality():
+    assert "product_quality" in {t.id for t in BuiltinClassifier().classify("The product is faulty", 2).themes}

@@ -160,7 +160,7 @@ def test_a_request_with_a_feature_word_is_a_feature_request(clf, comment):
     assert "missing_features" in ids(clf.classify(comment, 6))
 
 
-# How people describe being treated, without naming staff or a role (builtin-1.5): these
+# How people describe being treated, without naming staff or a role (builtin-1.6): these
 # idioms are about the people serving them, in a shop, a clinic or a help desk alike.
 @pytest.mark.parametrize(
     "comment,score",

@@ -157,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train with sentence embeddings (classifier train --embeddings; needs npsloop[ml])",
     )
+    parser.add_argument(
+        "--select",
+        default="",
+        help="compare ways of choosing which comments people label: 'queue,random' trains on --budget "
+        "rows of a --pool picked by the review queue's ordering and at random (--shuffles seeds)",
+    )
+    parser.add_argument("--budget", type=int, default=300, help="labels chosen from the pool (--select)")
+    parser.add_argument("--pool", type=int, default=1000, help="rows the labels are chosen from (--select)")
     args = parser.parse_args(argv)
     encoder = None
     if args.embeddings:
@@ -177,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{', '.join(themes)}"
     )
     base = load_classifier()
+    if args.select:
+        methods = [m.strip() for m in args.select.split(",") if m.strip()]
+        if unknown := [m for m in methods if m not in SELECTIONS]:
+            parser.error(f"--select: unknown {', '.join(unknown)}; choose from {', '.join(SELECTIONS)}")
+        compare_selections(rows, themes, base, methods, pool=args.pool, budget=args.budget, seeds=args.shuffles or 4)
+        return 0
     report(f"out of the box ({base.version}), all rows", evaluate(base, rows, themes))
     if args.errors:
         shown = 0
@@ -246,6 +260,78 @@ def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: i
             f"per shuffle: {', '.join(f'{t - b:+.3f}' for t, b in zip(sentiment_f1, builtin_sentiment))})"
         )
     print(line)
+
+
+SELECTIONS = ("queue", "random")
+
+
+def select_rows(method: str, pool: list[Row], budget: int, classifier, seed: int) -> list[Row]:
+    """``budget`` rows of ``pool`` to label: the review queue's first (``services.classifier.review``,
+    read by ``classifier`` as the endpoint would), or a seeded random sample."""
+    import random
+
+    if method == "random":
+        return random.Random(seed).sample(pool, min(budget, len(pool)))
+    from npsloop.services.classifier import review
+
+    by_id = {row.id: row for row in pool}
+    ranked = review.rank(classifier, [review.Candidate(row.id, row.comment, row.score) for row in pool])
+    chosen = [by_id[candidate.id] for candidate, _ in ranked[:budget]]
+    if len(chosen) < budget:  # the queue ran dry (everything sure of itself): the rest at random
+        taken = {row.id for row in chosen}
+        rest = [row for row in pool if row.id not in taken]
+        chosen += random.Random(seed).sample(rest, min(budget - len(chosen), len(rest)))
+    return chosen
+
+
+def compare_selections(
+    rows: list[Row], themes: list[str], base, methods: list[str], *, pool: int, budget: int, seeds: int
+) -> None:
+    """Per seed: shuffle, take a pool of ``pool`` rows, choose ``budget`` of them by each method,
+    train on those, test every method on the same rows outside the pool; print per-seed figures
+    and the means (paired: the same test rows for every method)."""
+    import random
+
+    from npsloop.services.classifier.trained import TrainedClassifier
+
+    figures: dict[str, list[tuple[float, float | None, dict]]] = {m: [] for m in methods}
+    builtin: list[tuple[float, float | None]] = []
+    print(f"\n== {budget} labels chosen from a pool of {pool}, tested on the other {len(rows) - pool}, {seeds} seeds")
+    for seed in range(1, seeds + 1):
+        order = list(rows)
+        random.Random(seed).shuffle(order)
+        pool_rows, test_rows = order[:pool], order[pool:]
+        out = evaluate(base, test_rows, themes)
+        builtin.append((out["micro_f1"], out["sentiment_macro_f1"]))
+        for method in methods:
+            chosen = select_rows(method, pool_rows, budget, base, seed)
+            model = train(to_examples(chosen), themes=base.themes, base=base)
+            result = evaluate(TrainedClassifier(model, base), test_rows, themes)
+            positives = {t: sum(1 for row in chosen if t in row.themes) for t in themes}
+            figures[method].append((result["micro_f1"], result["sentiment_macro_f1"], positives))
+            sentiment = result["sentiment_macro_f1"]
+            print(
+                f"  seed {seed} {method:<7} theme micro-F1 {result['micro_f1']:.3f}"
+                + (f" | sentiment macro-F1 {sentiment:.3f}" if sentiment is not None else "")
+                + f" | labelled positives {sum(positives.values())}"
+            )
+
+    def mean(values: list) -> str:
+        known = [v for v in values if v is not None]
+        return f"{sum(known) / len(known):.3f}" if known and len(known) == len(values) else "n/a"
+
+    print(
+        f"  out of the box       theme micro-F1 {mean([b[0] for b in builtin])}"
+        f" | sentiment macro-F1 {mean([b[1] for b in builtin])}"
+    )
+    for method in methods:
+        runs = figures[method]
+        per_theme = {t: sum(r[2][t] for r in runs) / len(runs) for t in themes}
+        print(
+            f"  mean {method:<15} theme micro-F1 {mean([r[0] for r in runs])}"
+            f" | sentiment macro-F1 {mean([r[1] for r in runs])}"
+            f" | positives per theme in the labels: " + ", ".join(f"{t} {n:.0f}" for t, n in per_theme.items())
+        )
 
 
 if __name__ == "__main__":

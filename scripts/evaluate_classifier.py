@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         "--select",
         default="",
         help="compare ways of choosing which comments people label: 'queue,random' trains on --budget "
-        "rows of a --pool picked by the review queue's ordering and at random (--shuffles seeds)",
+        "rows of a --pool picked by the review queue's ordering and at random (--shuffles seeds); "
+        "'mixed' takes half of each, 'rounds' retrains after each third and re-ranks with that model",
     )
     parser.add_argument("--budget", type=int, default=300, help="labels chosen from the pool (--select)")
     parser.add_argument("--pool", type=int, default=1000, help="rows the labels are chosen from (--select)")
@@ -262,16 +263,43 @@ def shuffled_curve(rows: list[Row], themes: list[str], base, k: int, shuffles: i
     print(line)
 
 
-SELECTIONS = ("queue", "random")
+SELECTIONS = ("queue", "random", "mixed", "rounds")
+ROUNDS = 3
 
 
 def select_rows(method: str, pool: list[Row], budget: int, classifier, seed: int) -> list[Row]:
-    """``budget`` rows of ``pool`` to label: the review queue's first (``services.classifier.review``,
-    read by ``classifier`` as the endpoint would), or a seeded random sample."""
+    """``budget`` rows of ``pool`` to label.
+
+    ``queue``: the review queue's first (``services.classifier.review``, read by ``classifier``
+    as the endpoint would); ``random``: a seeded sample; ``mixed``: half of each; ``rounds``:
+    the queue in ``ROUNDS`` batches, retraining after each and ranking the rest with the new
+    model (the loop ``NPSLOOP_CLASSIFIER_RETRAIN_AFTER_CORRECTIONS`` runs)."""
     import random
 
+    rng = random.Random(seed)
     if method == "random":
-        return random.Random(seed).sample(pool, min(budget, len(pool)))
+        return rng.sample(pool, min(budget, len(pool)))
+    if method == "mixed":
+        chosen = _queue_first(pool, budget // 2, classifier, rng)
+        taken = {row.id for row in chosen}
+        rest = [row for row in pool if row.id not in taken]
+        return chosen + rng.sample(rest, min(budget - len(chosen), len(rest)))
+    if method == "rounds":
+        from npsloop.services.classifier.trained import TrainedClassifier
+
+        base = getattr(classifier, "base", classifier)
+        chosen, reader = [], classifier
+        for step in range(ROUNDS):
+            size = budget * (step + 1) // ROUNDS - len(chosen)
+            taken = {row.id for row in chosen}
+            chosen += _queue_first([row for row in pool if row.id not in taken], size, reader, rng)
+            if step < ROUNDS - 1:
+                reader = TrainedClassifier(train(to_examples(chosen), themes=base.themes, base=base), base)
+        return chosen
+    return _queue_first(pool, budget, classifier, rng)
+
+
+def _queue_first(pool: list[Row], budget: int, classifier, rng) -> list[Row]:
     from npsloop.services.classifier import review
 
     by_id = {row.id: row for row in pool}
@@ -280,7 +308,7 @@ def select_rows(method: str, pool: list[Row], budget: int, classifier, seed: int
     if len(chosen) < budget:  # the queue ran dry (everything sure of itself): the rest at random
         taken = {row.id for row in chosen}
         rest = [row for row in pool if row.id not in taken]
-        chosen += random.Random(seed).sample(rest, min(budget - len(chosen), len(rest)))
+        chosen += rng.sample(rest, min(budget - len(chosen), len(rest)))
     return chosen
 
 

@@ -89,7 +89,8 @@ async def classifier_review_queue(
 
     Read from the newest commented responses with the active classifier: themes whose decision
     is near its threshold, a sentiment near its boundary or against the score (a detractor's
-    comment read as positive), a detractor's comment with no theme. Responses already corrected,
+    comment read as positive), a detractor's comment with no theme; every other item comes from a
+    fixed random sample, so the labels people give are not all borderline. Responses already corrected,
     not yet classified or erased are left out; correct one with
     ``PUT /v1/responses/{id}/classification`` and it leaves the queue. Requires ``responses:read``;
     an invalid ``cursor`` or ``limit`` is 422 naming the field."""

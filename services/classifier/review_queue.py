@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
+import json
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -76,22 +79,54 @@ class QueuePage:
     window: int  # how many recent commented responses were read
 
 
+SAMPLE_REASON = "random sample: keeps what is learnt unbiased"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the previous page stopped in each of the two lists the queue interleaves."""
+
+    ranked: tuple[float, str] | None  # (priority, response id) of the last item taken by rank
+    sampled: tuple[str, str] | None  # (sample key, response id) of the last item taken from the sample
+    next_from: str  # "ranked" or "sampled"
+
+    def encode(self) -> str:
+        payload = json.dumps(
+            [list(self.ranked) if self.ranked else None, list(self.sampled) if self.sampled else None, self.next_from]
+        )
+        return base64.urlsafe_b64encode(payload.encode()).decode()
+
+
 def encode_cursor(priority: float, response_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{priority!r}|{response_id}".encode()).decode()
+    """A cursor after the ranked item (``priority``, ``response_id``), the sample not started."""
+    return Cursor((priority, response_id), None, "sampled").encode()
 
 
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    """(priority, response id) of the previous page's last item; 422 naming ``cursor`` otherwise."""
+def decode_cursor(cursor: str) -> Cursor:
+    """The previous page's ``next_cursor``; 422 naming ``cursor`` for anything else."""
     try:
-        priority, response_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        value = float(priority)
-        if value != value or not response_id:  # NaN, or no id
-            raise ValueError(cursor)
-        return value, response_id
-    except (ValueError, UnicodeError, binascii.Error):
+        ranked, sampled, next_from = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
+        if next_from not in ("ranked", "sampled"):
+            raise ValueError(next_from)
+        if ranked is not None:
+            priority, rid = float(ranked[0]), ranked[1]
+            if not math.isfinite(priority) or not isinstance(rid, str) or not rid:
+                raise ValueError(ranked)
+            ranked = (priority, rid)
+        if sampled is not None:
+            if not all(isinstance(x, str) and x for x in sampled) or len(sampled) != 2:
+                raise ValueError(sampled)
+            sampled = (sampled[0], sampled[1])
+        return Cursor(ranked, sampled, next_from)
+    except (ValueError, TypeError, IndexError, KeyError, UnicodeError, binascii.Error):
         raise UnprocessableContent(
             "cursor: not one this API returned", errors=[{"field": "cursor", "message": "not one this API returned"}]
         ) from None
+
+
+def sample_key(response_id: str) -> str:
+    """A comment's place in the random sample: fixed per response, unrelated to its content."""
+    return hashlib.sha256(response_id.encode()).hexdigest()[:16]
 
 
 async def review_queue(
@@ -99,13 +134,18 @@ async def review_queue(
     *,
     classifier: Classifier,
     limit: int,
-    after: tuple[float, str] | None = None,
+    after: Cursor | None = None,
     window: int = REVIEW_WINDOW,
     cache: ReadingCache = readings,
 ) -> QueuePage:
-    """One page of the queue: classified, uncorrected commented responses among the newest
-    ``window``, most to teach first (ties by response id), after ``after`` (the previous page's
-    last item). Erased responses hold no comment and never appear."""
+    """One page of the queue among the newest ``window`` classified, uncorrected commented
+    responses (erased ones hold no comment and never appear), after ``after``.
+
+    Two lists take turns: the comments ranked by how much a correction teaches (ties by
+    response id), and a fixed pseudo-random sample of all of them. Labels chosen by uncertainty
+    alone are a biased sample: a sentiment trained on mostly borderline comments and detractors'
+    praise reads the ordinary comment worse (measured: ``docs/classifier.md``), so every other
+    item is an ordinary comment. Each comment appears once."""
     responses = await ingest.newest_commented_responses(session, limit=window)
     ids = [r["id"] for r in responses]
     corrected = await repository.effective_corrections(session, ids)
@@ -116,27 +156,54 @@ async def review_queue(
         if r["id"] in rows and r["id"] not in corrected and (r["comment"] or "").strip()
     ]
     priorities = await asyncio.to_thread(cache.priorities, classifier, candidates)
-    ranked = sorted(
-        ((c, p) for c in candidates if (p := priorities[c.id]) is not None and p.priority > 0),
-        key=lambda item: (-item[1].priority, item[0].id),
-    )
-    if after is not None:
-        last_priority, last_id = after
-        ranked = [(c, p) for c, p in ranked if (-p.priority, c.id) > (-last_priority, last_id)]
-    page = ranked[:limit]
+    readable = [(c, p) for c in candidates if (p := priorities[c.id]) is not None]
+
+    def rank_key(item: tuple[review.Candidate, review.ReviewPriority]) -> tuple[float, str]:
+        return (-item[1].priority, item[0].id)
+
+    def sample_order(item: tuple[review.Candidate, review.ReviewPriority]) -> tuple[str, str]:
+        return (sample_key(item[0].id), item[0].id)
+
+    cursor = after or Cursor(None, None, "ranked")
+    last_ranked = (-cursor.ranked[0], cursor.ranked[1]) if cursor.ranked else None
+    last_sampled = cursor.sampled
+
+    def shown(item: tuple[review.Candidate, review.ReviewPriority]) -> bool:
+        by_rank = last_ranked is not None and item[1].priority > 0 and rank_key(item) <= last_ranked
+        return by_rank or (last_sampled is not None and sample_order(item) <= last_sampled)
+
+    ranked = sorted((i for i in readable if i[1].priority > 0 and not shown(i)), key=rank_key)
+    sampled = sorted((i for i in readable if not shown(i)), key=sample_order)
+    lists = {"ranked": ranked, "sampled": sampled}
+    taken: dict[str, str] = {}  # response id -> the list it was taken from, in page order
+    turn = cursor.next_from
+    new_ranked, new_sampled = cursor.ranked, cursor.sampled
+    while len(taken) < limit and (ranked or sampled):
+        source = turn if lists[turn] else ("sampled" if turn == "ranked" else "ranked")
+        candidate, priority = lists[source].pop(0)
+        if candidate.id in taken:  # taken from the other list on this page: this list's turn still
+            continue
+        turn = "sampled" if source == "ranked" else "ranked"
+        taken[candidate.id] = source
+        if source == "ranked":
+            new_ranked = (priority.priority, candidate.id)
+        else:
+            new_sampled = sample_order((candidate, priority))
+    remaining = {c.id for c, _ in ranked + sampled} - set(taken)
     by_id = {r["id"]: r for r in responses}
-    items = [_item(by_id[c.id], rows[c.id], p) for c, p in page]
-    next_cursor = encode_cursor(page[-1][1].priority, page[-1][0].id) if len(ranked) > limit else None
+    found = {c.id: p for c, p in readable}
+    items = [_item(by_id[rid], rows[rid], found[rid], sampled=source == "sampled") for rid, source in taken.items()]
+    next_cursor = Cursor(new_ranked, new_sampled, turn).encode() if remaining else None
     return QueuePage(items, next_cursor, len(responses))
 
 
-def _item(response: dict[str, Any], row, priority: review.ReviewPriority) -> dict[str, Any]:
+def _item(response: dict[str, Any], row, priority: review.ReviewPriority, *, sampled: bool) -> dict[str, Any]:
     return {
         "response_id": response["id"],
         "comment": response["comment"],
         "score": response["score"],
         **repository.as_fields(row),
         "priority": priority.priority,
-        "reasons": list(priority.reasons),
+        "reasons": list(priority.reasons) + ([SAMPLE_REASON] if sampled else []),
         "uncertain_themes": [{"id": t, "confidence": d} for t, d in priority.uncertain_themes],
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from npsloop.services.classifier import review
-from npsloop.services.classifier.review_queue import ReadingCache, encode_cursor
+from npsloop.services.classifier.review_queue import SAMPLE_REASON, ReadingCache, encode_cursor
 from tests.factories import post_response
 
 QUEUE = "/v1/classifier/review-queue"
@@ -78,9 +78,7 @@ async def _seed(client, headers, pump) -> dict[str, str]:
     return ids
 
 
-async def test_the_queue_is_ordered_by_what_a_correction_teaches_and_leaves_out_what_teaches_nothing(
-    client, make_key, pump
-):
+async def test_the_queue_takes_turns_between_what_teaches_most_and_a_fixed_random_sample(client, make_key, pump):
     headers = await make_key("admin")
     ids = await _seed(client, headers, pump)
     reply = await client.get(QUEUE, headers=headers)
@@ -88,11 +86,17 @@ async def test_the_queue_is_ordered_by_what_a_correction_teaches_and_leaves_out_
     body = reply.json()
     items = body["items"]
     shown = [i["response_id"] for i in items]
-    priorities = [i["priority"] for i in items]
-    assert priorities == sorted(priorities, reverse=True) and all(p > 0 for p in priorities)
     assert body["next_cursor"] is None and body["window"] == 6  # the six with a comment
-    # A sure reading, an empty answer and a response without a comment teach nothing.
-    assert not {ids["sure"], ids["empty"], ids["no_comment"]} & set(shown)
+    assert len(shown) == len(set(shown)) == 5  # once each; "n/a" has nothing to read
+    assert not {ids["empty"], ids["no_comment"]} & set(shown)
+    # Ranked and sampled items alternate while both lists last; the ranked ones, most first.
+    sampled = [SAMPLE_REASON in i["reasons"] for i in items]
+    assert sampled[:4] == [False, True, False, True]
+    ranked = [i["priority"] for i in items if SAMPLE_REASON not in i["reasons"]]
+    assert ranked == sorted(ranked, reverse=True) and all(p > 0 for p in ranked)
+    # A sure reading teaches nothing by rank; it is there only as part of the sample.
+    sure = next(i for i in items if i["response_id"] == ids["sure"])
+    assert sure["priority"] == 0 and sure["reasons"] == [SAMPLE_REASON]
     praise = next(i for i in items if i["response_id"] == ids["praise_from_detractor"])
     assert praise["reasons"][0] == "sentiment disagrees with score"
     assert praise["comment"] == PRAISE_FROM_A_DETRACTOR and praise["score"] == 2
@@ -114,12 +118,12 @@ async def test_a_corrected_response_leaves_the_queue_and_an_erased_one_never_sho
     )
     assert reply.status_code == 200, reply.text
     after = [i["response_id"] for i in (await client.get(QUEUE, headers=headers)).json()["items"]]
-    assert after == [rid for rid in before if rid != first]
+    assert sorted(after) == sorted(set(before) - {first})
     assert ids["invoice"] in after
     assert (await client.delete("/v1/customers/c-invoice", headers=headers)).status_code == 200
     await pump()
     erased = [i["response_id"] for i in (await client.get(QUEUE, headers=headers)).json()["items"]]
-    assert ids["invoice"] not in erased and erased == [rid for rid in after if rid != ids["invoice"]]
+    assert sorted(erased) == sorted(set(after) - {ids["invoice"]})
 
 
 async def test_pages_follow_the_cursor_without_gaps_or_repeats(client, make_key, pump):
@@ -127,18 +131,19 @@ async def test_pages_follow_the_cursor_without_gaps_or_repeats(client, make_key,
     await _seed(client, await make_key("admin"), pump)
     whole = [i["response_id"] for i in (await client.get(QUEUE, headers=headers)).json()["items"]]
     assert len(whole) >= 3
-    paged, cursor = [], None
-    while True:
-        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        reply = await client.get(QUEUE, headers=headers, params=params)
-        assert reply.status_code == 200, reply.text
-        page = reply.json()
-        assert len(page["items"]) <= 2
-        paged += [i["response_id"] for i in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert paged == whole
+    for limit in (1, 2, 3):
+        paged, cursor = [], None
+        while True:
+            params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+            reply = await client.get(QUEUE, headers=headers, params=params)
+            assert reply.status_code == 200, reply.text
+            page = reply.json()
+            assert len(page["items"]) <= limit
+            paged += [i["response_id"] for i in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert paged == whole, limit
 
 
 async def test_it_needs_a_key_that_reads_responses(client, make_key):

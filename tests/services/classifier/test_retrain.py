@@ -63,3 +63,21 @@ def test_it_is_off_by_default_and_refuses_a_negative_count():
     assert Settings().classifier_retrain_after_corrections == 0
     with pytest.raises(pydantic.ValidationError, match="classifier_retrain_after_corrections"):
         Settings(classifier_retrain_after_corrections=-1)
+
+
+async def test_the_classifier_role_retrains_by_itself_and_every_role_switches_without_a_restart(
+    client, runtime, make_key, pump
+):
+    import asyncio
+
+    runtime.settings = runtime.settings.model_copy(
+        update={"classifier_retrain_after_corrections": 2, "classifier_reload_seconds": 0.1}
+    )
+    assert runtime.classifier.version.startswith("builtin-")
+    await runtime.start(roles=("classifier",))
+    await _correct(client, await make_key("admin"), pump, COMMENTS[:2])
+    for _ in range(300):
+        if runtime.classifier.version.startswith("trained-"):
+            break
+        await asyncio.sleep(0.1)
+    assert runtime.classifier.version.startswith("trained-")

@@ -173,3 +173,26 @@ async def test_the_queue_is_in_the_openapi_document_with_its_answers(client):
     operation = (await client.get("/openapi.json")).json()["paths"][QUEUE]["get"]
     assert {"200", "401", "403", "422"} <= set(operation["responses"])
     assert {p["name"] for p in operation["parameters"]} == {"limit", "cursor"}
+
+
+def test_a_trained_model_is_read_with_every_theme_decision_and_its_sentiment_head():
+    from npsloop.services.classifier.model import BuiltinClassifier
+    from npsloop.services.classifier.trained import TrainedClassifier
+    from npsloop.services.classifier.training import LabelledExample, train
+
+    base = BuiltinClassifier()
+    sentiments = ("positive", "neutral", "negative")
+    examples = [
+        LabelledExample(f"The price is too high, plan {i}", 3, ["pricing"], sentiments[i % 3]) for i in range(120)
+    ] + [
+        LabelledExample(f"Support answered fast, ticket {i}", 9, ["support_experience"], sentiments[(i + 1) % 3])
+        for i in range(120)
+    ]
+    model = TrainedClassifier(train(examples, base=base), base)
+    reading = review.read(model, "The price of the plan is high", 4)
+    assert reading is not None and set(reading.decisions) == set(base.theme_ids)
+    tagged = {t.id for t in model.classify("The price of the plan is high", 4).themes}
+    assert {t for t, d in reading.decisions.items() if d >= 0.5} == tagged
+    assert reading.sentiment == model.classify("The price of the plan is high", 4).sentiment
+    assert 0 <= reading.sentiment_margin <= 1
+    assert review.read(model, "n/a", 4) is None

@@ -173,6 +173,15 @@ def main(argv: list[str] | None = None) -> int:
         help="train with sentence embeddings (classifier train --embeddings; needs npsloop[ml])",
     )
     add_cross_set_arguments(parser)
+    parser.add_argument(
+        "--select",
+        default="",
+        help="compare ways of choosing which comments people label: 'queue,random' trains on --budget "
+        "rows of a --pool picked by the review queue's ordering and at random (--shuffles seeds); "
+        "'mixed' takes half of each, 'rounds' retrains after each third and re-ranks with that model",
+    )
+    parser.add_argument("--budget", type=int, default=300, help="labels chosen from the pool (--select)")
+    parser.add_argument("--pool", type=int, default=1000, help="rows the labels are chosen from (--select)")
     args = parser.parse_args(argv)
     if args.cross_set or args.compare:
         return cross_set_main(args)
@@ -195,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{', '.join(themes)}"
     )
     base = load_classifier()
+    if args.select:
+        methods = [m.strip() for m in args.select.split(",") if m.strip()]
+        if unknown := [m for m in methods if m not in SELECTIONS]:
+            parser.error(f"--select: unknown {', '.join(unknown)}; choose from {', '.join(SELECTIONS)}")
+        compare_selections(rows, themes, base, methods, pool=args.pool, budget=args.budget, seeds=args.shuffles or 4)
+        return 0
     report(f"out of the box ({base.version}), all rows", evaluate(base, rows, themes))
     if args.errors:
         shown = 0
@@ -477,6 +492,105 @@ def cross_set_main(args: argparse.Namespace) -> int:
     if tuned_on:
         print(f"  tuned on: {', '.join(sorted(tuned_on))}; figures on the other sets are the ones to quote")
     return 0 if ok else 1
+
+
+SELECTIONS = ("queue", "random", "mixed", "rounds")
+ROUNDS = 3
+
+
+def select_rows(method: str, pool: list[Row], budget: int, classifier, seed: int) -> list[Row]:
+    """``budget`` rows of ``pool`` to label.
+
+    ``queue``: the review queue's first (``services.classifier.review``, read by ``classifier``
+    as the endpoint would); ``random``: a seeded sample; ``mixed``: half of each; ``rounds``:
+    the queue in ``ROUNDS`` batches, retraining after each and ranking the rest with the new
+    model (the loop ``NPSLOOP_CLASSIFIER_RETRAIN_AFTER_CORRECTIONS`` runs)."""
+    import random
+
+    rng = random.Random(seed)
+    if method == "random":
+        return rng.sample(pool, min(budget, len(pool)))
+    if method == "mixed":
+        chosen = _queue_first(pool, budget // 2, classifier, rng)
+        taken = {row.id for row in chosen}
+        rest = [row for row in pool if row.id not in taken]
+        return chosen + rng.sample(rest, min(budget - len(chosen), len(rest)))
+    if method == "rounds":
+        from npsloop.services.classifier.trained import TrainedClassifier
+
+        base = getattr(classifier, "base", classifier)
+        chosen, reader = [], classifier
+        for step in range(ROUNDS):
+            size = budget * (step + 1) // ROUNDS - len(chosen)
+            taken = {row.id for row in chosen}
+            chosen += _queue_first([row for row in pool if row.id not in taken], size, reader, rng)
+            if step < ROUNDS - 1:
+                reader = TrainedClassifier(train(to_examples(chosen), themes=base.themes, base=base), base)
+        return chosen
+    return _queue_first(pool, budget, classifier, rng)
+
+
+def _queue_first(pool: list[Row], budget: int, classifier, rng) -> list[Row]:
+    from npsloop.services.classifier import review
+
+    by_id = {row.id: row for row in pool}
+    ranked = review.rank(classifier, [review.Candidate(row.id, row.comment, row.score) for row in pool])
+    chosen = [by_id[candidate.id] for candidate, _ in ranked[:budget]]
+    if len(chosen) < budget:  # the queue ran dry (everything sure of itself): the rest at random
+        taken = {row.id for row in chosen}
+        rest = [row for row in pool if row.id not in taken]
+        chosen += rng.sample(rest, min(budget - len(chosen), len(rest)))
+    return chosen
+
+
+def compare_selections(
+    rows: list[Row], themes: list[str], base, methods: list[str], *, pool: int, budget: int, seeds: int
+) -> None:
+    """Per seed: shuffle, take a pool of ``pool`` rows, choose ``budget`` of them by each method,
+    train on those, test every method on the same rows outside the pool; print per-seed figures
+    and the means (paired: the same test rows for every method)."""
+    import random
+
+    from npsloop.services.classifier.trained import TrainedClassifier
+
+    figures: dict[str, list[tuple[float, float | None, dict]]] = {m: [] for m in methods}
+    builtin: list[tuple[float, float | None]] = []
+    print(f"\n== {budget} labels chosen from a pool of {pool}, tested on the other {len(rows) - pool}, {seeds} seeds")
+    for seed in range(1, seeds + 1):
+        order = list(rows)
+        random.Random(seed).shuffle(order)
+        pool_rows, test_rows = order[:pool], order[pool:]
+        out = evaluate(base, test_rows, themes)
+        builtin.append((out["micro_f1"], out["sentiment_macro_f1"]))
+        for method in methods:
+            chosen = select_rows(method, pool_rows, budget, base, seed)
+            model = train(to_examples(chosen), themes=base.themes, base=base)
+            result = evaluate(TrainedClassifier(model, base), test_rows, themes)
+            positives = {t: sum(1 for row in chosen if t in (row.themes or ())) for t in themes}
+            figures[method].append((result["micro_f1"], result["sentiment_macro_f1"], positives))
+            sentiment = result["sentiment_macro_f1"]
+            print(
+                f"  seed {seed} {method:<7} theme micro-F1 {result['micro_f1']:.3f}"
+                + (f" | sentiment macro-F1 {sentiment:.3f}" if sentiment is not None else "")
+                + f" | labelled positives {sum(positives.values())}"
+            )
+
+    def mean(values: list) -> str:
+        known = [v for v in values if v is not None]
+        return f"{sum(known) / len(known):.3f}" if known and len(known) == len(values) else "n/a"
+
+    print(
+        f"  out of the box       theme micro-F1 {mean([b[0] for b in builtin])}"
+        f" | sentiment macro-F1 {mean([b[1] for b in builtin])}"
+    )
+    for method in methods:
+        runs = figures[method]
+        per_theme = {t: sum(r[2][t] for r in runs) / len(runs) for t in themes}
+        print(
+            f"  mean {method:<15} theme micro-F1 {mean([r[0] for r in runs])}"
+            f" | sentiment macro-F1 {mean([r[1] for r in runs])}"
+            f" | positives per theme in the labels: " + ", ".join(f"{t} {n:.0f}" for t, n in per_theme.items())
+        )
 
 
 if __name__ == "__main__":

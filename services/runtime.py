@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from npsloop.services.classifier import handlers as classifier_handlers
 from npsloop.services.classifier.active import ActiveClassifier
+from npsloop.services.classifier.retrain import retrain_if_due
 from npsloop.services.deliveries import channels
 from npsloop.services.deliveries import handlers as delivery_handlers
 from npsloop.services.deliveries.scheduled import DeliveryWorker
@@ -121,6 +122,8 @@ class Runtime:
         """Start the background work of ``roles`` as tasks of the running loop."""
         self._stop.clear()
         self._spawn(self._classifier_reload_loop(), "classifier-reload")
+        if "classifier" in roles and self.settings.classifier_retrain_after_corrections:
+            self._spawn(self._classifier_retrain_loop(), "classifier-retrain")
         for subscription in self.subscriptions(roles):
             self._spawn(self.transport.run(subscription, self._stop), f"consumer:{subscription.consumer}")
         if "deliveries" in roles:
@@ -183,6 +186,25 @@ class Runtime:
                 await asyncio.to_thread(self.classifier.refresh)
             except Exception:
                 log.exception("classifier reload failed; keeping the current version")
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.settings.classifier_reload_seconds)
+            except TimeoutError:
+                pass
+
+    async def _classifier_retrain_loop(self) -> None:
+        """Train a new version after ``classifier_retrain_after_corrections`` new corrections;
+        the reload loop then switches every role to it."""
+        while not self._stop.is_set():
+            try:
+                await retrain_if_due(
+                    self.db,
+                    after_corrections=self.settings.classifier_retrain_after_corrections,
+                    themes=self.policy.theme_definitions(),
+                    data_dir=self.settings.data_dir,
+                    clock=self.clock,
+                )
+            except Exception:
+                log.exception("classifier retraining failed; retrying at the next check")
             try:
                 await asyncio.wait_for(self._stop.wait(), self.settings.classifier_reload_seconds)
             except TimeoutError:

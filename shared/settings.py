@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     classifier_reload_seconds: float = Field(
         5.0, gt=0, le=3600, description="How often each role looks for a newly trained classifier version."
     )
+    classifier_retrain_after_corrections: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="The classifier role trains a new version from the stored corrections once this many "
+        "were made since the newest version; 0 = off (train with `npsloop classifier train`).",
+    )
     smtp_host: str | None = Field(
         None, description="SMTP server for email channels; email alerts fail visibly without it."
     )

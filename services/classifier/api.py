@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from npsloop.services.classifier import service
-from npsloop.services.classifier.schemas import ClassificationOut, ClassifierOut, CorrectionIn, ThemeDefinitionOut
+from npsloop.services.classifier import review_queue, service
+from npsloop.services.classifier.schemas import (
+    ClassificationOut,
+    ClassifierOut,
+    CorrectionIn,
+    ReviewItemOut,
+    ReviewQueueOut,
+    ThemeDefinitionOut,
+)
 from npsloop.shared.auth import Principal
 from npsloop.shared.problems import not_found
 from npsloop.shared.taxonomy import DEFAULT_THEMES
@@ -63,4 +70,36 @@ async def active_classifier(_: Reader, request: Request) -> ClassifierOut:
         kind="trained" if trained is not None else "built-in",
         trained=trained,
         themes=[ThemeDefinitionOut(id=t.id, label=t.display_label) for t in themes],
+    )
+
+
+# The queue shows comments, so it takes the scope that reads responses.
+ResponseReader = Annotated[Principal, Depends(require("responses:read"))]
+
+
+@classifier_router.get("/review-queue", response_model=ReviewQueueOut)
+async def classifier_review_queue(
+    _: ResponseReader,
+    db: DbDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> ReviewQueueOut:
+    """Comments whose correction teaches the classifier most, least certain first.
+
+    Read from the newest commented responses with the active classifier: themes whose decision
+    is near its threshold, a sentiment near its boundary or against the score (a detractor's
+    comment read as positive), a detractor's comment with no theme; every other item comes from a
+    fixed random sample, so the labels people give are not all borderline. Responses already corrected,
+    not yet classified or erased are left out; correct one with
+    ``PUT /v1/responses/{id}/classification`` and it leaves the queue. Requires ``responses:read``;
+    an invalid ``cursor`` or ``limit`` is 422 naming the field."""
+    after = review_queue.decode_cursor(cursor) if cursor else None
+    runtime = request.app.state.runtime
+    async with db.sessions() as session:
+        page = await review_queue.review_queue(session, classifier=runtime.classifier, limit=limit, after=after)
+    return ReviewQueueOut(
+        items=[ReviewItemOut.model_validate(item) for item in page.items],
+        next_cursor=page.next_cursor,
+        window=page.window,
     )

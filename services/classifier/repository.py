@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.classifier.models import ClassificationCorrection, StoredClassification
@@ -131,3 +131,13 @@ async def all_effective_corrections(session: AsyncSession) -> dict[str, Effectiv
     for row in rows:
         grouped.setdefault(row.response_id, []).append(row)
     return {rid: merged for rid, group in grouped.items() if (merged := _merge(group)) is not None}
+
+
+async def count_corrections_since(session: AsyncSession, since: datetime | None) -> int:
+    """How many corrections were made after the second ``since`` names (all when None): the
+    retrain trigger's count. A version's name keeps whole seconds, so a correction within the
+    second it was read in counts as learnt."""
+    query = select(func.count()).select_from(ClassificationCorrection)
+    if since is not None:
+        query = query.where(ClassificationCorrection.corrected_at >= since + timedelta(seconds=1))
+    return int(await session.scalar(query) or 0)

@@ -57,3 +57,30 @@ class ClassifierOut(BaseModel):
         None, description="How a trained version was fitted (counts of labels, kept built-in themes, …)."
     )
     themes: list[ThemeDefinitionOut] = Field(description="The active taxonomy, for pickers and labels.")
+
+
+class ReviewItemOut(BaseModel):
+    response_id: str
+    comment: str
+    score: int | None
+    category: str | None
+    themes: list[ThemeOut] = Field(description="The stored themes, as people see them now.")
+    sentiment: Sentiment
+    sentiment_score: float
+    language: str
+    classifier_version: str
+    classified_at: datetime
+    priority: float = Field(description="How much a correction would teach; the queue is sorted by it, largest first.")
+    reasons: list[str] = Field(
+        description='Why it is here, e.g. "sentiment disagrees with score", "uncertain theme pricing".'
+    )
+    uncertain_themes: list[ThemeOut] = Field(
+        description="Themes whose decision came near their threshold (0.5), tagged or not, closest first: "
+        "the ones to confirm or add."
+    )
+
+
+class ReviewQueueOut(BaseModel):
+    items: list[ReviewItemOut]
+    next_cursor: str | None = Field(description="Pass as ``cursor`` for the next page; null on the last page.")
+    window: int = Field(description="How many of the newest commented responses were read for this queue.")

@@ -47,6 +47,18 @@ async def page(
     return list((await session.scalars(query)).all())
 
 
+async def newest_with_comment(session: AsyncSession, *, limit: int) -> list[Response]:
+    """The ``limit`` most recently received responses that still hold a comment (an erased or
+    purged comment is gone), newest first."""
+    query = (
+        select(Response)
+        .where(Response.comment.is_not(None), Response.comment != "")
+        .order_by(Response.received_at.desc(), Response.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
 async def count(session: AsyncSession, *, since: datetime | None) -> int:
     query = select(func.count()).select_from(Response)
     if since is not None:

@@ -511,6 +511,12 @@ async def responses_page(
     return [response_data(r) for r in await repository.page(session, since=since, after=cursor, limit=limit)]
 
 
+async def newest_commented_responses(session: AsyncSession, *, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` of the newest responses that hold a comment (erased ones do not), as
+    :func:`response_data`, newest first (the classifier's review queue reads these)."""
+    return [response_data(r) for r in await repository.newest_with_comment(session, limit=limit)]
+
+
 async def count_responses(session: AsyncSession, *, since: datetime | None) -> int:
     """How many responses were received from ``since`` on (all when None)."""
     return await repository.count(session, since=since)

@@ -11,10 +11,10 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const OUTCOMES = ["resolved", "contacted", "no_response", "churned"];
 // The server's clock decides what "now" and "the last 90 days" mean (it may differ from
 // this device's, and tests run it on a manual clock), so the page tracks the skew.
-const state = { view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [], customer: null, themes: null, classifier: null, openSections: new Set(), drafts: {}, scopes: null, nextCursor: null };
+const state = { reviewItems: [], reviewCursor: null, view: "overview", interval: "week", groupBy: "segment", now: null, skew: null, selected: null, tasks: [], customer: null, themes: null, classifier: null, openSections: new Set(), drafts: {}, scopes: null, nextCursor: null };
 const PAGE_SIZE = 50;
 // Which scope each view needs; a key sees only the views it may read.
-const VIEW_SCOPES = { overview: "analytics:read", inbox: "tasks:read", sla: "analytics:read" };
+const VIEW_SCOPES = { overview: "analytics:read", inbox: "tasks:read", sla: "analytics:read", review: "responses:read" };
 const may = (scope) => !state.scopes || state.scopes.includes("admin") || state.scopes.includes(scope);
 
 // ---------- small DOM helpers ----------
@@ -245,6 +245,7 @@ async function refresh() {
     if (state.view === "overview") await renderOverview(followup);
     if (state.view === "inbox") await renderInbox();
     if (state.view === "sla") await renderSla(followup);
+    if (state.view === "review") await renderReview();
     if (state.view === "customer" && state.customer) await renderCustomer(state.customer);
   } catch (err) {
     // A key for tasks only cannot read the overview: take it to its inbox instead.
@@ -677,6 +678,56 @@ async function searchCustomer(event) {
   } catch (err) { if (err.status !== 401) banner(err.message); }
 }
 
+// ---------- review queue ----------
+// The comments whose correction teaches the classifier most (GET /v1/classifier/review-queue).
+// One click stores the ticked themes and the chosen sentiment as a correction (the same
+// PUT the task pane uses) and the comment leaves the list.
+async function renderReview({ more = false } = {}) {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (more && state.reviewCursor) params.set("cursor", state.reviewCursor);
+  const page = await api("/v1/classifier/review-queue?" + params);
+  state.reviewCursor = page.next_cursor;
+  state.reviewItems = more ? state.reviewItems.concat(page.items) : page.items;
+  $("#review-more").hidden = !page.next_cursor;
+  const list = $("#review-list");
+  list.replaceChildren(...state.reviewItems.map(reviewItem));
+  if (!state.reviewItems.length) list.append(h("li", { class: "empty", "data-testid": "review-empty", text: "Nothing to review: the classifier is sure of every recent comment." }));
+}
+
+function reviewItem(item) {
+  const tagged = new Set(item.themes.map((t) => t.id));
+  const unsure = new Map(item.uncertain_themes.map((t) => [t.id, t.confidence]));
+  const ids = Object.keys(state.themes || {});
+  for (const id of [...tagged, ...unsure.keys()]) if (!ids.includes(id)) ids.push(id);
+  // The uncertain themes first: they are what the question is about.
+  ids.sort((a, b) => (unsure.has(b) - unsure.has(a)));
+  const boxes = ids.map((id) => h("label", { class: "check" + (unsure.has(id) ? " unsure" : ""), title: unsure.has(id) ? `the classifier is unsure (${unsure.get(id).toFixed(2)})` : null },
+    h("input", { type: "checkbox", value: id, checked: tagged.has(id), "data-testid": "review-theme-" + id, onchange: () => relabel() }), " " + fmt.theme(id) + (unsure.has(id) ? " ?" : "")));
+  const sentiment = h("select", { "data-testid": "review-sentiment", onchange: () => relabel() },
+    ["positive", "neutral", "negative"].map((v) => h("option", { value: v, text: v, selected: v === item.sentiment })));
+  const chosen = () => boxes.map((l) => $("input", l)).filter((i) => i.checked).map((i) => i.value);
+  const changed = () => sentiment.value !== item.sentiment || chosen().sort().join() !== [...tagged].sort().join();
+  const save = h("button", { class: "primary", "data-testid": "review-save", hidden: !may("responses:write") }, "Confirm");
+  const relabel = () => { save.textContent = changed() ? "Save correction" : "Confirm"; };
+  const li = h("li", { class: "card review-item", "data-testid": "review-item", "data-response-id": item.response_id },
+    h("div", { class: "detail-head" }, scoreBadge(item.score),
+      h("p", { class: "chips" }, item.reasons.map((r) => h("span", { class: "chip reason", "data-testid": "review-reason", text: r })))),
+    h("blockquote", { "data-testid": "review-comment", text: item.comment }),
+    h("div", { class: "theme-picker" }, boxes),
+    h("div", { class: "actions" }, sentiment, save));
+  save.addEventListener("click", async () => {
+    save.disabled = true;
+    try {
+      await api(`/v1/responses/${encodeURIComponent(item.response_id)}/classification`, { method: "PUT", body: { themes: chosen(), sentiment: sentiment.value } });
+      state.reviewItems = state.reviewItems.filter((i) => i.response_id !== item.response_id);
+      li.remove();
+      if (!state.reviewItems.length) await renderReview();
+      banner("Thank you: the correction wins from now on and teaches the next trained classifier.");
+    } catch (err) { save.disabled = false; if (err.status !== 401) banner(err.message); }
+  });
+  return li;
+}
+
 // ---------- SLA board ----------
 async function renderSla(followup) {
   const board = followup.sla_board;
@@ -740,6 +791,7 @@ document.addEventListener("DOMContentLoaded", () => {
   filters.addEventListener("change", () => { filtersToAddress(); renderInbox().catch((err) => banner(err.message)); });
   filters.addEventListener("submit", (e) => { e.preventDefault(); filtersToAddress(); renderInbox().catch((err) => banner(err.message)); });
   $("#inbox-more").addEventListener("click", () => renderInbox({ more: true }).catch((err) => banner(err.message)));
+  $("#review-more").addEventListener("click", () => renderReview({ more: true }).catch((err) => banner(err.message)));
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeTask(); });
   $("#customer-search-form").addEventListener("submit", searchCustomer);
   window.addEventListener("popstate", () => { if (sessionStorage.getItem(KEY_STORAGE)) route(); });

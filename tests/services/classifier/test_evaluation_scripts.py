@@ -172,3 +172,26 @@ def test_cross_set_measures_every_set_saves_and_compares(tmp_path, capsys):
     assert not ev.compare_cross_set(better, run, {"full"})
     out = capsys.readouterr().out
     assert "LOSS on a set not tuned on" in out and "(tuned on this set)" in out
+
+
+def test_select_queue_takes_the_rows_the_review_queue_ranks_first_and_random_is_seeded():
+    from npsloop.services.classifier import review
+    from npsloop.services.classifier.model import BuiltinClassifier
+
+    base = BuiltinClassifier()
+    # Invented comments: praise from a detractor leads the queue, a plain thank-you is not in it.
+    pool = [
+        ev.Row("sure", "Excellent, really happy", 10, set(), "positive"),
+        ev.Row("against", "Wonderful people, brilliant and lovely, thank you so much", 2, set(), "positive"),
+        ev.Row("unsure", "Reports could load faster", 8, {"performance_reliability"}, "neutral"),
+        ev.Row("empty", "n/a", 5, set(), "neutral"),
+    ]
+    chosen = ev.select_rows("queue", pool, 2, base, seed=1)
+    ranked = review.rank(base, [review.Candidate(r.id, r.comment, r.score) for r in pool])
+    assert [r.id for r in chosen] == [c.id for c, _ in ranked[:2]] and chosen[0].id == "against"
+    # More labels than the queue holds: the rest come at random, none twice.
+    everything = ev.select_rows("queue", pool, 4, base, seed=1)
+    assert sorted(r.id for r in everything) == sorted(r.id for r in pool)
+    assert [r.id for r in ev.select_rows("random", pool, 2, base, seed=3)] == [
+        r.id for r in ev.select_rows("random", pool, 2, base, seed=3)
+    ]

@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.ingest [--seconds 10] [--connections 32] [--rounds 3] [--postgres URL]
 
 Starts the bare endpoint (validation only), `npsloop up` on the embedded default (every
-202 durably committed), `npsloop serve api` on SQLite and, with --postgres, the `api`
+202 durably committed), with its delivery process and without it (one process),
+`npsloop serve api` on SQLite and, with --postgres, the `api`
 role on PostgreSQL. Then measures them in turn, ``--rounds`` times: each round measures
 every server once, back to back, so a ratio compares figures taken seconds apart — on a
 shared machine, load from elsewhere moves all of them together. A server not being
@@ -15,9 +16,11 @@ measured, as they would in production. Only ever targets 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,11 +53,19 @@ class Target:
     rss_loaded: float = 0.0
     acknowledged: int = 0  # 2xx answers, warm-ups included
 
+    def _processes(self) -> list[int]:
+        """The server and the processes it started (up's delivery process)."""
+        pid = self.server.process.pid
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        return [pid, *(int(child) for child in children)]
+
     def pause(self) -> None:
-        self.server.process.send_signal(signal.SIGSTOP)
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
 
     def resume(self) -> None:
-        self.server.process.send_signal(signal.SIGCONT)
+        for pid in reversed(self._processes()):
+            os.kill(pid, signal.SIGCONT)
 
     def measure(self, seconds: int, connections: int, warm_up: bool) -> WrkResult:
         env = {"NPSLOOP_BENCH_KEY": self.key}
@@ -94,10 +105,11 @@ def start_bare() -> Target:
     return Target("bare FastAPI (validation only)", server, f"http://127.0.0.1:{port}")
 
 
-def start_npsloop(label: str, *, role: str, database_url: str | None) -> Target:
+def start_npsloop(label: str, *, role: str, database_url: str | None, **env_extra: str) -> Target:
     port = free_port()
     work = scratch_dir("bench-npsloop-")
     extra = {"NPSLOOP_DATABASE_URL": database_url} if database_url else {}
+    extra.update(env_extra)
     env = npsloop_env(work / "data", **extra)
     key = create_key(env, work)
     command = [*NPSLOOP, "up", "--port", str(port)] if role == "up" else [*NPSLOOP, "serve", "api", "--port", str(port)]
@@ -131,6 +143,9 @@ def main() -> None:
         for start in (
             start_bare,
             lambda: start_npsloop("npsloop up (SQLite, durable)", role="up", database_url=None),
+            lambda: start_npsloop(
+                "npsloop up, one process", role="up", database_url=None, NPSLOOP_DELIVERY_PROCESS="off"
+            ),
             lambda: start_npsloop("npsloop serve api (SQLite)", role="api", database_url=None),
             *(
                 [lambda: start_npsloop("npsloop serve api (PostgreSQL)", role="api", database_url=args.postgres)]

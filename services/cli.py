@@ -169,7 +169,7 @@ async def _serve_api(
 
 
 def _delivery_process(runtime, delivery_child: bool):
-    """For ``up`` with deliveries in a second process: the parent's side of it, or None."""
+    """For ``up`` with its delivery worker in a second process: the parent's side of it, or None."""
     if not delivery_child:
         return None
     from npsloop.services.delivery_process import DeliveryProcess
@@ -337,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser("up", help="migrate, then run API, dashboard and every worker (deliveries in a second process)")
+    up = sub.add_parser(
+        "up", help="migrate, then run API, dashboard and every worker (delivery worker in a second process)"
+    )
     up.add_argument("--host", default=None)
     up.add_argument("--port", type=int, default=None)
 
@@ -450,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
     if args.command in ("up", "serve"):
-        from npsloop.services.runtime import run_server
+        from npsloop.services.runtime import WEBHOOK_FAN_OUT, run_server
     if args.command == "up":
         separate = settings.sends_deliveries_from_second_process
         run_server(
@@ -458,7 +460,7 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
                 settings,
                 host=args.host or settings.host,
                 port=args.port or settings.port,
-                roles=UP_ROLES if separate else (*UP_ROLES, "deliveries"),
+                roles=(*UP_ROLES, WEBHOOK_FAN_OUT) if separate else (*UP_ROLES, "deliveries"),
                 delivery_child=separate,
             )
         )

@@ -1,11 +1,14 @@
-"""``npsloop up``'s second process: webhook fan-out and the delivery worker, on the other core.
+"""``npsloop up``'s second process: the delivery worker, on the other core.
 
 One process ran the API, every consumer and the delivery worker on one event loop, so
 one core did all of it and sending alerts competed with classifying the next responses
-(docs/decisions/0001-ingest-and-pipeline-performance.md). The deliveries role is the
-part that talks to other people's servers and needs the database least, so ``up`` runs
-it as a child process: the same role ``npsloop serve deliveries`` runs, on the same
-database, with the same guarantees (leases, at least once, the same ``webhook-id``).
+(docs/decisions/0001-ingest-and-pipeline-performance.md). The delivery worker is the
+part that talks to other people's servers and writes least, so ``up`` runs it as a child
+process, on the same database, with the same guarantees (leases, at least once, the same
+``webhook-id``). The webhook fan-out consumer stays with the other consumers in ``up``
+itself: in its own process its writes contended with ingest for SQLite's one write lock,
+which ingest's priority over background writers cannot arbitrate across processes, and
+under a saturating load ingest halved.
 
 Parent and child share one socket pair:
 
@@ -30,13 +33,15 @@ import socket
 import sys
 import time
 
+from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
+from npsloop.services.runtime import DELIVERY_WORKER
 from npsloop.shared.db import Database
 from npsloop.shared.observability import metrics
 from npsloop.shared.settings import Settings
 
 log = logging.getLogger("npsloop.delivery_process")
 
-ROLES = ("deliveries",)
+ROLES = (DELIVERY_WORKER,)
 METRICS_INTERVAL_SECONDS = 1.0
 MAX_RESTART_DELAY = 30.0
 STABLE_SECONDS = 60.0  # a child that ran this long restarts at once if it dies again
@@ -48,14 +53,15 @@ class DeliveryProcess:
     """The parent's side: starts, wakes, supervises and stops the child."""
 
     def __init__(self, db: Database, *, command: list[str] | None = None) -> None:
-        """The child is woken by every commit of ``db`` (the parent's) that raised a signal flag."""
+        """The child is woken by every commit of ``db`` (the parent's) that queued deliveries."""
         self._command = command or [sys.executable, "-m", "npsloop.services.delivery_process"]
         self._writer: asyncio.StreamWriter | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task | None = None
         self._stopping = False
         self.restarts = 0
-        db.add_commit_hook(lambda _flag: self.wake())
+        # Only deliveries wake it: it runs no consumer, so new events are nothing to it.
+        db.add_commit_hook(lambda flag: self.wake() if flag == DELIVERIES_ENQUEUED else None)
 
     @property
     def running(self) -> bool:

@@ -40,6 +40,9 @@ log = logging.getLogger("npsloop.runtime")
 # Roles that run in the background (the "api" role is the HTTP server itself). "relay"
 # forwards the outbox to Kafka; on the database log it has nothing to do.
 WORKER_ROLES = ("classifier", "followup", "deliveries", "sla", "relay", "retention")
+# The two halves of "deliveries", for npsloop up, which runs the worker in a process of its
+# own (services/delivery_process.py) and the fan-out consumer with the other consumers.
+WEBHOOK_FAN_OUT, DELIVERY_WORKER = "deliveries:fan-out", "deliveries:worker"
 ROLES = ("api", *WORKER_ROLES)
 
 
@@ -114,7 +117,7 @@ class Runtime:
             subs += followup_handlers.subscriptions(
                 policy=self.policy, clock=self.clock, public_url=self.settings.public_url
             )
-        if "deliveries" in roles:
+        if "deliveries" in roles or WEBHOOK_FAN_OUT in roles:
             subs += delivery_handlers.subscriptions(clock=self.clock)
         return subs
 
@@ -126,7 +129,7 @@ class Runtime:
             self._spawn(self._classifier_retrain_loop(), "classifier-retrain")
         for subscription in self.subscriptions(roles):
             self._spawn(self.transport.run(subscription, self._stop), f"consumer:{subscription.consumer}")
-        if "deliveries" in roles:
+        if "deliveries" in roles or DELIVERY_WORKER in roles:
             self._delivery_worker = DeliveryWorker(
                 self.db,
                 self.clock,

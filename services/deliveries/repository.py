@@ -198,6 +198,12 @@ async def lease(session: AsyncSession, delivery_ids: list[str], *, until: dateti
         )
 
 
+async def any_due(session: AsyncSession, now: datetime) -> bool:
+    """Is any pending delivery due (an index probe)? An idle worker asks before taking a write lock."""
+    query = select(Delivery.id).where(Delivery.status == "pending", Delivery.next_attempt_at <= now).limit(1)
+    return (await session.scalar(query)) is not None
+
+
 async def due_destinations(session: AsyncSession, now: datetime) -> list[tuple[str | None, str | None]]:
     """Every (subscription id, channel) with a due pending delivery — the worker's occasional
     look beyond the subscriptions and channels it knows (deleted ones, channels since removed)."""

@@ -190,6 +190,8 @@ class DeliveryWorker:
             return 0
         if not (self._finished or look_everywhere or any(d.backlogged for d in self._destinations.values())):
             return 0
+        if not self._finished and self._loaded and not await self._anything_due(due_by):
+            return 0  # idle: a read, not a turn of SQLite's one write lock every poll
         jobs: list[Job] = []
         async with self.db.unit_of_work() as session:
             # Should this transaction fail, these attempts are not recorded; their deliveries are
@@ -209,6 +211,10 @@ class DeliveryWorker:
         for job in jobs:
             self._start(job)
         return len(jobs)
+
+    async def _anything_due(self, due_by: datetime | None) -> bool:
+        async with self.db.sessions() as session:
+            return await repository.any_due(session, due_by or self.clock.now())
 
     async def _load(self, session: AsyncSession) -> None:
         """Breakers a previous run left open stay open: a restart does not hammer a dead receiver."""

@@ -59,7 +59,7 @@ async def test_waking_a_child_that_reads_nothing_buffers_at_most_one_byte():
     try:
         _reader, parent._writer = await asyncio.open_unix_connection(sock=ours)
         for _ in range(200_000):  # far more than the kernel's socket buffer holds
-            hooks[0]("events_appended")
+            hooks[0]("deliveries_enqueued")
         assert parent._writer.transport.get_write_buffer_size() <= 1
         theirs.setblocking(False)
         assert theirs.recv(1 << 20)  # the wake-ups that fit did arrive

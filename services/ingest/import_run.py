@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -53,7 +54,14 @@ class Store(Protocol):
 
 
 class LocalStore:
-    """Stores into this installation's database, as the batch endpoint does."""
+    """Stores into this installation's database, as the batch endpoint does.
+
+    Two batches overlap: the next one is drafted (rows and events built, no database
+    needed) while the last one's commit waits for the disk; the write slot still lets
+    one transaction write at a time, in the order the batches came.
+    """
+
+    overlaps = True
 
     def __init__(self, db: Database, clock: Clock, source: str) -> None:
         self.db, self.clock, self.source = db, clock, source
@@ -231,26 +239,31 @@ async def run_import(
     :class:`ProcessReader` reads in a second process; it is closed here), else in a
     worker thread. Each batch is one call of ``store`` — locally one transaction:
     an import that stops part-way leaves whole batches, and running it again skips them.
+    A store that ``overlaps`` gets the next batch while it commits the last one.
     """
     counts = ImportCounts()
     reader = reader or ThreadReader(source, mapper, batch_size)
+    depth = 2 if getattr(store, "overlaps", False) else 1
+    in_flight: deque[tuple[Batch, asyncio.Future[list[Outcome]]]] = deque()
+    reading: asyncio.Future[Batch | None] | None = asyncio.ensure_future(_next(reader))
     bytes_read = 0
     try:
-        batch = await _next(reader)
-        while batch is not None:
-            following = asyncio.ensure_future(_next(reader))
-            counts.read += batch.read
-            bytes_read = batch.bytes_read
-            for line, problem, values in batch.rejected:
-                rejects.add(line, problem, values)
-            try:
-                outcomes = await store.store(batch.payloads, batch.lines) if batch.payloads else []
-            except BaseException:
-                await asyncio.wait([following])
-                if not following.cancelled():
-                    following.exception()  # retrieved: the store's error is the one to report
-                raise
-            for line, values, (status, reason) in zip(batch.lines, batch.values, outcomes):
+        while True:
+            if reading is not None and len(in_flight) < depth:
+                batch = await reading
+                reading = None
+                if batch is not None:
+                    counts.read += batch.read
+                    bytes_read = batch.bytes_read
+                    for line, problem, values in batch.rejected:
+                        rejects.add(line, problem, values)
+                    in_flight.append((batch, asyncio.ensure_future(_store(store, batch))))
+                    reading = asyncio.ensure_future(_next(reader))
+                    continue
+            if not in_flight:
+                break
+            batch, storing = in_flight.popleft()
+            for line, values, (status, reason) in zip(batch.lines, batch.values, await storing):
                 if status == "stored":
                     counts.stored += 1
                 elif status == "duplicate":
@@ -259,13 +272,28 @@ async def run_import(
                     rejects.add(line, reason or "rejected", values)
             if progress:
                 progress.update(counts.read, bytes_read)
-            batch = await following
+    except BaseException:
+        # The batches after the one that failed are not stored (a batch still commits or
+        # rolls back whole, so a re-run finds whole batches either way).
+        for _, storing in in_flight:
+            storing.cancel()
+        raise
     finally:
+        unfinished = [f for _, f in in_flight] + ([reading] if reading is not None else [])
+        if unfinished:
+            await asyncio.wait(unfinished)
+            for future in unfinished:
+                if not future.cancelled():
+                    future.exception()
         reader.close()
     counts.rejected = rejects.count
     if progress:
         progress.update(counts.read, max(bytes_read, source.bytes_read), final=True)
     return counts
+
+
+async def _store(store: Store, batch: Batch) -> list[Outcome]:
+    return await store.store(batch.payloads, batch.lines) if batch.payloads else []
 
 
 async def _next(reader: ThreadReader | ProcessReader) -> Batch | None:

@@ -120,7 +120,16 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
         if source.total_bytes >= PROCESS_READER_MIN_BYTES:
             # Started now, so that its start-up overlaps the migrations below.
             plan = import_reader.ReadPlan(
-                args.file, args.format, args.preset, mapping, constants, args.timezone, history
+                args.file,
+                args.format,
+                args.preset,
+                mapping,
+                constants,
+                args.timezone,
+                history,
+                source=None if args.url or args.dry_run else args.source,
+                dialect="sqlite" if settings.is_sqlite else "postgresql",
+                clock_offset_seconds=settings.clock_offset_seconds,
             )
             reader = import_reader.ProcessReader(plan, batch_size)
         if not args.url:

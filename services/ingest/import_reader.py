@@ -6,7 +6,10 @@ both added together. :class:`ProcessReader` does the reading in a second process
 so it shares no locks or connections with this one) and sends each batch over a pipe:
 the valid rows as one JSON array of ``ResponseIn`` bodies, which this process parses
 back with the same model in one call (the batch endpoint's fast path does the same), and
-the rejected ones with their line and reason. Two cores, each doing half of the work.
+the rejected ones with their line and reason. For a local import it also builds the
+rows and events to insert (``service.prebuild``, what the batch path builds before it
+takes the write slot), so this process is left with the de-duplication lookup, the
+inserts and the commit. Two cores, each doing about half of the work.
 
 At most a few batches are in flight (the child waits on the pipe), so memory stays flat.
 """
@@ -31,6 +34,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from npsloop.services.ingest.importing import ImportSetupError, RecordMapper, RecordSource
 from npsloop.services.ingest.schemas import ResponseIn
+from npsloop.services.ingest.service import Prebuilt, Submission, prebuild
+from npsloop.shared.clock import SystemClock
 
 _RESPONSES = TypeAdapter(list[ResponseIn])
 Values = list[str] | dict[str, Any]
@@ -46,6 +51,7 @@ class Batch:
     values: list[Values] = field(default_factory=list)
     payloads: list[ResponseIn] = field(default_factory=list)
     rejected: list[tuple[int, str, Values]] = field(default_factory=list)
+    prebuilt: Prebuilt | None = None  # the payloads' rows and events, when built by the reading process
 
 
 def read_batches(source: RecordSource, mapper: RecordMapper, batch_size: int) -> Iterator[Batch]:
@@ -103,6 +109,11 @@ class ReadPlan:
     constants: dict[str, str]
     zone: str
     history: bool
+    # For a local import: also build each batch's rows and events (service.prebuild) for
+    # this de-duplication source and database dialect, with this clock offset.
+    source: str | None = None
+    dialect: str = "sqlite"
+    clock_offset_seconds: float = 0.0
 
 
 class ReadFailed(RuntimeError):
@@ -148,12 +159,13 @@ class ProcessReader:
         if kind == "error":
             self._done = True
             raise ReadFailed(message)
-        read, bytes_read, lines, values, rejected, payloads_json = message
+        read, bytes_read, lines, values, rejected, payloads_json, built = message
         try:
             payloads = _RESPONSES.validate_json(payloads_json)
         except ValidationError as exc:  # pragma: no cover - the child validated each with the same model
             raise ReadFailed(f"a batch from the reading process did not validate: {exc}") from None
-        return Batch(read, bytes_read, lines, values, payloads, rejected)
+        prebuilt = None if built is None else Prebuilt(*built)
+        return Batch(read, bytes_read, lines, values, payloads, rejected, prebuilt)
 
     def close(self) -> None:
         if self._conn.closed:
@@ -183,9 +195,15 @@ def _read_in_child(plan: ReadPlan, batch_size: int, conn: Connection) -> None:
             zone=ZoneInfo(plan.zone),
             history=plan.history,
         )
+        clock = SystemClock(plan.clock_offset_seconds)
         for batch in read_batches(source, mapper, batch_size):
             payloads_json = _RESPONSES.dump_json(batch.payloads)
-            message = (batch.read, batch.bytes_read, batch.lines, batch.values, batch.rejected, payloads_json)
+            built = None
+            if plan.source is not None and batch.payloads:
+                submissions = [Submission(p, source=plan.source) for p in batch.payloads]
+                prebuilt = prebuild(submissions, now=clock.now(), dialect=plan.dialect)
+                built = (prebuilt.now, prebuilt.dialect, prebuilt.items)
+            message = (batch.read, batch.bytes_read, batch.lines, batch.values, batch.rejected, payloads_json, built)
             conn.send_bytes(pickle.dumps(("batch", message), protocol=pickle.HIGHEST_PROTOCOL))
         conn.send_bytes(pickle.dumps(("end", None)))
     except (BrokenPipeError, ConnectionResetError):

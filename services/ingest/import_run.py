@@ -50,7 +50,9 @@ class ImportCounts:
 
 
 class Store(Protocol):
-    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]: ...
+    async def store(
+        self, payloads: list[ResponseIn], lines: list[int], prebuilt: service.Prebuilt | None = None
+    ) -> list[Outcome]: ...
 
 
 class LocalStore:
@@ -58,7 +60,8 @@ class LocalStore:
 
     Two batches overlap: the next one is drafted (rows and events built, no database
     needed) while the last one's commit waits for the disk; the write slot still lets
-    one transaction write at a time, in the order the batches came.
+    one transaction write at a time, in the order the batches came. Batches from a
+    :class:`ProcessReader` come with their rows and events already built there.
     """
 
     overlaps = True
@@ -66,13 +69,19 @@ class LocalStore:
     def __init__(self, db: Database, clock: Clock, source: str) -> None:
         self.db, self.clock, self.source = db, clock, source
 
-    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]:
+    async def store(
+        self, payloads: list[ResponseIn], lines: list[int], prebuilt: service.Prebuilt | None = None
+    ) -> list[Outcome]:
         try:
-            results = await service.store_batch(self.db, self.source, None, payloads, clock=self.clock)
+            results = await service.store_batch(
+                self.db, self.source, None, payloads, clock=self.clock, prebuilt=prebuilt
+            )
         except IntegrityError:
             # Another writer stored one of these ids between our lookup and insert: nothing of
             # ours was written, and a second pass finds that row.
-            results = await service.store_batch(self.db, self.source, None, payloads, clock=self.clock)
+            results = await service.store_batch(
+                self.db, self.source, None, payloads, clock=self.clock, prebuilt=prebuilt
+            )
         return [
             (("duplicate" if r.duplicate else "stored"), None)
             if isinstance(r, service.Accepted)
@@ -87,7 +96,9 @@ class RemoteStore:
     def __init__(self, client: httpx.AsyncClient, *, retries: int = 5) -> None:
         self.client, self.retries = client, retries
 
-    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]:
+    async def store(
+        self, payloads: list[ResponseIn], lines: list[int], prebuilt: service.Prebuilt | None = None
+    ) -> list[Outcome]:
         bodies = [compact_json(p.model_dump(mode="json", exclude_none=True)) for p in payloads]
         outcomes: list[Outcome] = []
         start = size = 0
@@ -152,7 +163,9 @@ class DryRun:
     def __init__(self, out: IO[str], db: Database | None = None, source: str = "") -> None:
         self.out, self.db, self.source = out, db, source
 
-    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]:
+    async def store(
+        self, payloads: list[ResponseIn], lines: list[int], prebuilt: service.Prebuilt | None = None
+    ) -> list[Outcome]:
         stored: set[str] = set()
         if self.db is not None:
             async with self.db.sessions() as session:
@@ -293,7 +306,7 @@ async def run_import(
 
 
 async def _store(store: Store, batch: Batch) -> list[Outcome]:
-    return await store.store(batch.payloads, batch.lines) if batch.payloads else []
+    return await store.store(batch.payloads, batch.lines, batch.prebuilt) if batch.payloads else []
 
 
 async def _next(reader: ThreadReader | ProcessReader) -> Batch | None:

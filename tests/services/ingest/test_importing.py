@@ -373,17 +373,30 @@ async def test_a_file_read_in_a_second_process_is_stored_and_rejected_as_in_one(
     settings, capsys, tmp_path, monkeypatch
 ):
     export = big_export(tmp_path / "big.csv", 12_000, bad_every=1000)
+    with export.open("a") as f:  # the score first, the comment in a later row of the same batch
+        f.write("12001,3,,late@example.com,2023-02-02T10:00:00Z\n12001,3,Came later,late@example.com,\n")
     monkeypatch.setattr(import_cli, "PROCESS_READER_MIN_BYTES", 0)
     status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
     assert status == 1, err
-    assert "12,000 rows" in err and "11,988 stored, 0 already stored, 12 rejected" in err
+    assert "12,002 rows" in err and "11,989 stored, 1 already stored, 12 rejected" in err
     assert [r["line"] for r in rejects_of(export)] == [n + 1 for n in range(1000, 12_001, 1000)]
     assert rejects_of(export)[0]["record"]["Score"] == "85"
-    assert await counted(settings) == (11_988, 11_988)
-    first = (await stored(settings))[0]
-    assert (first.external_id, first.comment, first.history) == ("delighted:1", "Comment 1", True)
+    assert await counted(settings) == (11_989, 11_989)
+    rows = {r.external_id: r for r in await stored(settings)}
+    first, late = rows["delighted:1"], rows["delighted:12001"]
+    assert (first.comment, first.history, first.responded_at.month) == ("Comment 1", True, 2)
+    assert late.comment == "Came later"
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.sessions() as session:
+            envelopes = (await session.scalars(select(EventLogEntry.envelope))).all()
+    finally:
+        await db.dispose()
+    data = {e["data"]["external_id"]: e["data"] for e in map(json.loads, envelopes)}
+    assert data["delighted:1"]["id"] == first.id and data["delighted:1"]["history"] is True
+    assert data["delighted:12001"]["comment"] == "Came later"
     status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
-    assert "0 stored, 11,988 already stored, 12 rejected" in err
+    assert "0 stored, 11,990 already stored, 12 rejected" in err
 
 
 async def test_a_reading_process_that_fails_stops_the_import_with_its_reason(settings, tmp_path):

@@ -215,7 +215,13 @@ def _read_in_child(plan: ReadPlan, batch_size: int, conn: Connection) -> None:
 
 
 def _main() -> None:
+    import signal
+
     from npsloop.shared import gc_tuning
+
+    # Ctrl-C reaches the whole process group: the importing process stops, closes the
+    # pipe, and this one stops at its next send, without a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     given = json.loads(sys.argv[1])
     batch_size = given.pop("batch_size")

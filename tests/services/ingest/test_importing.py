@@ -375,7 +375,7 @@ async def test_a_file_read_in_a_second_process_is_stored_and_rejected_as_in_one(
     export = big_export(tmp_path / "big.csv", 12_000, bad_every=1000)
     with export.open("a") as f:  # the score first, the comment in a later row of the same batch
         f.write("12001,3,,late@example.com,2023-02-02T10:00:00Z\n12001,3,Came later,late@example.com,\n")
-    monkeypatch.setattr(import_cli, "PROCESS_READER_MIN_BYTES", 0)
+    monkeypatch.setattr(import_cli, "reading_process_pays", lambda size: True)
     status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
     assert status == 1, err
     assert "12,002 rows" in err and "11,989 stored, 1 already stored, 12 rejected" in err
@@ -397,6 +397,18 @@ async def test_a_file_read_in_a_second_process_is_stored_and_rejected_as_in_one(
     assert data["delighted:12001"]["comment"] == "Came later"
     status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
     assert "0 stored, 11,990 already stored, 12 rejected" in err
+
+
+def test_a_second_process_reads_big_files_only_while_a_core_is_idle(monkeypatch):
+    monkeypatch.setattr(import_cli.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(import_cli.os, "getloadavg", lambda: (0.4, 0.5, 0.5))
+    assert import_cli.reading_process_pays(5_000_000)
+    assert not import_cli.reading_process_pays(500_000)  # its start-up would cost more than it saves
+    monkeypatch.setattr(import_cli.os, "getloadavg", lambda: (1.2, 0.5, 0.5))
+    assert not import_cli.reading_process_pays(5_000_000)  # both cores busy: one process does more
+    monkeypatch.setattr(import_cli.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(import_cli.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not import_cli.reading_process_pays(5_000_000)
 
 
 async def test_a_reading_process_that_fails_stops_the_import_with_its_reason(settings, tmp_path):

@@ -150,6 +150,7 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
                 clock_offset_seconds=settings.clock_offset_seconds,
             )
             reader = import_reader.ProcessReader(plan, batch_size)
+            print("npsloop import: reading in a second process (a core is idle)", file=sys.stderr)
         if not args.url:
             if settings.is_sqlite:
                 settings.data_dir.mkdir(parents=True, exist_ok=True)

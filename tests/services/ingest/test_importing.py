@@ -378,6 +378,7 @@ async def test_a_file_read_in_a_second_process_is_stored_and_rejected_as_in_one(
     monkeypatch.setattr(import_cli, "reading_process_pays", lambda size: True)
     status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
     assert status == 1, err
+    assert "reading in a second process" in err
     assert "12,002 rows" in err and "11,989 stored, 1 already stored, 12 rejected" in err
     assert [r["line"] for r in rejects_of(export)] == [n + 1 for n in range(1000, 12_001, 1000)]
     assert rejects_of(export)[0]["record"]["Score"] == "85"

@@ -6,7 +6,7 @@ Writes a Delighted-layout CSV of answers from 2023 (so, with the default --follo
 recent, old history that opens no follow-up) and imports it with the `npsloop` command into
 a scratch data directory, as a user would. Prints the command's rows/s, its CPU per row
 (its reading process's included), peak resident memory, whether it read in a second
-process (it does only while a core is idle, so on a busy machine it reads in one), and a baseline measured in the same run: this process reading
+process (it does only on an idle machine, so on a busy one it reads in one), and a baseline measured in the same run: this process reading
 the same file with the csv module and validating each row as ResponseIn — the part of the
 work no import can skip — so figures from a busy machine can be compared.
 With --memory-rows, a second, larger file is imported too: peak memory should not grow
@@ -95,7 +95,7 @@ def run_import(path: Path, env: dict[str, str], cwd: Path) -> tuple[float, float
     if process.returncode != 0:
         raise SystemExit(f"npsloop import exited with {process.returncode}:\n{stderr[-2000:]}")
     rate = float(re.search(r"\(([\d,]+) rows/s\)", summary).group(1).replace(",", ""))
-    # The command reads in a second process only while a core is idle (it says so).
+    # The command reads in a second process only on an idle machine (it says so).
     mode = "second process" if "reading in a second process" in stderr else "one process"
     return rate, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, summary, mode
 

@@ -60,7 +60,7 @@ def test_an_import_killed_midway_leaves_whole_batches_and_a_re_run_stores_the_re
     import sqlite3
     import time
 
-    # Many batches of 2,000; over 1 MB, so read in the command's second process if a core is idle.
+    # Many batches of 2,000; over 1 MB, so read in the command's second process on an idle machine.
     rows = 60_000
     with (tmp_path / "big.csv").open("w") as f:
         f.write("Response ID,Score,Comment,Email,Response timestamp\n")

@@ -52,3 +52,62 @@ def test_an_import_with_url_goes_through_a_running_servers_batch_endpoint(tmp_pa
     finally:
         processes.stop(server)
     assert not (tmp_path / "client").exists()  # nothing was stored locally
+
+
+def test_an_import_killed_midway_leaves_whole_batches_and_a_re_run_stores_the_rest_once(tmp_path):
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    # Many batches of 2,000; over 1 MB, so read in the command's second process on an idle machine.
+    rows = 60_000
+    with (tmp_path / "big.csv").open("w") as f:
+        f.write("Response ID,Score,Comment,Email,Response timestamp\n")
+        for n in range(1, rows + 1):
+            f.write(f"{n},{n % 11},Comment number {n},person{n}@example.com,2023-05-0{1 + n % 9}T10:00:00Z\n")
+    env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "data"))
+    database = tmp_path / "data" / "npsloop.db"
+
+    def counts() -> tuple[int, int]:
+        with sqlite3.connect(database) as db:
+            return (
+                db.execute("SELECT count(*) FROM responses").fetchone()[0],
+                db.execute("SELECT count(*) FROM event_log").fetchone()[0],
+            )
+
+    importing = processes.start(
+        "import", "big.csv", "--preset", "delighted", env=env, cwd=tmp_path, log=tmp_path / "log"
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and importing.poll() is None:
+        try:
+            if database.exists() and counts()[0] > 0:
+                break
+        except sqlite3.OperationalError:  # not migrated yet, or locked a moment
+            pass
+        time.sleep(0.01)
+    os.kill(importing.pid, signal.SIGKILL)
+    importing.wait()
+
+    def readers_left() -> list[str]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                command = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if "import_reader" in command and str(tmp_path) in command:
+                found.append(pid)
+        return found
+
+    # Its reading process finds the pipe broken at its next batch and stops too.
+    while readers_left() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert readers_left() == []
+    stored, logged = counts()
+    assert 0 < stored < rows and stored % 2000 == 0 and logged == stored
+    again = processes.run_cli("import", "big.csv", "--preset", "delighted", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"{rows - stored:,} stored, {stored:,} already stored, 0 rejected" in again.stderr
+    assert counts() == (rows, rows)

@@ -22,6 +22,7 @@ from npsloop.services.ingest.import_run import Progress
 from npsloop.services.ingest.models import Response
 from npsloop.services.migrate import upgrade
 from npsloop.shared.db import Database
+from npsloop.shared.models import EventLogEntry
 
 NPS_Q = "How likely is it that you would recommend Acme to a friend or colleague?"
 REASON_Q = "What is the primary reason for your score?"
@@ -343,6 +344,123 @@ async def test_old_history_opens_no_task_unless_follow_up_all_is_asked(settings,
     await pump()
     async with runtime.db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Task)) == 1
+
+
+# --- big files: read in a second process, stored in whole batches --------------------------
+
+
+async def counted(settings) -> tuple[int, int]:
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.sessions() as session:
+            return (
+                await session.scalar(select(func.count()).select_from(Response)),
+                await session.scalar(select(func.count()).select_from(EventLogEntry)),
+            )
+    finally:
+        await db.dispose()
+
+
+def big_export(path: Path, rows: int, *, bad_every: int = 0) -> Path:
+    lines = ["Response ID,Score,Comment,Email,Created at"]
+    for n in range(1, rows + 1):
+        score = "85" if bad_every and n % bad_every == 0 else str(n % 11)
+        lines.append(f"{n},{score},Comment {n},p{n}@example.com,2023-0{1 + n % 9}-0{1 + n % 9}T10:00:00Z")
+    return write(path, "\n".join(lines) + "\n")
+
+
+async def test_a_file_read_in_a_second_process_is_stored_and_rejected_as_in_one(
+    settings, capsys, tmp_path, monkeypatch
+):
+    export = big_export(tmp_path / "big.csv", 12_000, bad_every=1000)
+    with export.open("a") as f:  # the score first, the comment in a later row of the same batch
+        f.write("12001,3,,late@example.com,2023-02-02T10:00:00Z\n12001,3,Came later,late@example.com,\n")
+    monkeypatch.setattr(import_cli, "reading_process_pays", lambda size: True)
+    status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
+    assert status == 1, err
+    assert "reading in a second process" in err
+    assert "12,002 rows" in err and "11,989 stored, 1 already stored, 12 rejected" in err
+    assert [r["line"] for r in rejects_of(export)] == [n + 1 for n in range(1000, 12_001, 1000)]
+    assert rejects_of(export)[0]["record"]["Score"] == "85"
+    assert await counted(settings) == (11_989, 11_989)
+    rows = {r.external_id: r for r in await stored(settings)}
+    first, late = rows["delighted:1"], rows["delighted:12001"]
+    assert (first.comment, first.history, first.responded_at.month) == ("Comment 1", True, 2)
+    assert late.comment == "Came later"
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.sessions() as session:
+            envelopes = (await session.scalars(select(EventLogEntry.envelope))).all()
+    finally:
+        await db.dispose()
+    data = {e["data"]["external_id"]: e["data"] for e in map(json.loads, envelopes)}
+    assert data["delighted:1"]["id"] == first.id and data["delighted:1"]["history"] is True
+    assert data["delighted:12001"]["comment"] == "Came later"
+    status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
+    assert "0 stored, 11,990 already stored, 12 rejected" in err
+
+
+def test_a_second_process_reads_big_files_only_on_an_idle_machine(monkeypatch):
+    monkeypatch.setattr(import_cli.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(import_cli.os, "getloadavg", lambda: (0.3, 0.5, 0.5))
+    assert import_cli.reading_process_pays(5_000_000)
+    assert not import_cli.reading_process_pays(500_000)  # its start-up would cost more than it saves
+    monkeypatch.setattr(import_cli.os, "getloadavg", lambda: (0.8, 0.5, 0.5))
+    assert not import_cli.reading_process_pays(5_000_000)  # a core in use: one process does more
+    monkeypatch.setattr(import_cli.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(import_cli.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not import_cli.reading_process_pays(5_000_000)
+
+
+async def test_a_reading_process_that_fails_stops_the_import_with_its_reason(settings, tmp_path):
+    from npsloop.services.ingest.import_reader import ProcessReader, ReadPlan
+    from npsloop.services.ingest.import_run import DryRun, ImportAborted, RejectsFile
+    from npsloop.services.ingest.import_run import run_import as run
+    from npsloop.services.ingest.importing import RecordSource, build_mapper, preset_named
+
+    export = big_export(tmp_path / "gone.csv", 10)
+    source = RecordSource(export, preset=preset_named("delighted"))
+    mapper = build_mapper(source, preset=preset_named("delighted"), mapping={}, constants={}, zone=UTC, history=True)
+    plan = ReadPlan(tmp_path / "missing.csv", None, "delighted", {}, {}, "UTC", True)
+    rejects = RejectsFile(tmp_path / "r.jsonl", source.headers)
+    with pytest.raises(ImportAborted, match="missing.csv"):
+        await run(source, mapper, DryRun(io.StringIO()), rejects=rejects, reader=ProcessReader(plan, 100))
+    rejects.close()
+    source.close()
+
+
+async def test_a_crash_mid_import_leaves_whole_batches_and_a_re_run_stores_the_rest_once(
+    settings, capsys, tmp_path, monkeypatch
+):
+    from npsloop.services.ingest import import_run, service
+
+    export = big_export(tmp_path / "crash.csv", 5000)
+    monkeypatch.setattr(import_run, "BATCH_SIZE", 1000)
+    written = 0
+    real_write = service.write
+
+    async def write_then_crash(*args, **kwargs):
+        nonlocal written
+        await real_write(*args, **kwargs)
+        written += 1
+        if written == 3:
+            # On SQLite the third batch's rows and events are in its open transaction and go
+            # with it; on PostgreSQL they were one statement, committed on its own.
+            raise RuntimeError("power cut")
+
+    monkeypatch.setattr(service, "write", write_then_crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        await run_import(settings, capsys, export, "--preset", "delighted")
+    rows, events = await counted(settings)
+    # Batches 1 and 2, and on PostgreSQL 3; the next one may have been under way already.
+    assert rows == events and rows % 1000 == 0 and 2000 <= rows <= 4000
+    if settings.is_sqlite:
+        assert "delighted:2001" not in {r.external_id for r in await stored(settings)}
+    monkeypatch.setattr(service, "write", real_write)
+    status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
+    assert status == 0 and f"{5000 - rows:,} stored, {rows:,} already stored" in err
+    assert await counted(settings) == (5000, 5000)
+    assert len({r.external_id for r in await stored(settings)}) == 5000
 
 
 # --- through a running server's batch endpoint ------------------------------------------------

@@ -4,9 +4,8 @@
 
 Writes a Delighted-layout CSV of answers from 2023 (so, with the default --follow-up
 recent, old history that opens no follow-up) and imports it with the `npsloop` command into
-a scratch data directory, as a user would. Prints the command's rows/s, its CPU per row
-(its reading process's included), peak resident memory, whether it read in a second
-process (it does only on an idle machine, so on a busy one it reads in one), and a baseline measured in the same run: this process reading
+a scratch data directory, as a user would. Prints the command's rows/s, its CPU per row,
+peak resident memory, and a baseline measured in the same run: this process reading
 the same file with the csv module and validating each row as ResponseIn — the part of the
 work no import can skip — so figures from a busy machine can be compared.
 With --memory-rows, a second, larger file is imported too: peak memory should not grow
@@ -76,9 +75,8 @@ def baseline(path: Path) -> float:
     return count / (time.perf_counter() - started)
 
 
-def run_import(path: Path, env: dict[str, str], cwd: Path) -> tuple[float, float, float, str, str]:
-    """(rows/s the command reported, CPU seconds of the command and its reading process,
-    peak RSS MB of the larger of the two, its summary line, how it read the file)."""
+def run_import(path: Path, env: dict[str, str], cwd: Path) -> tuple[float, float, float, str]:
+    """(rows/s the command reported, CPU seconds of the command, its peak RSS MB, its summary line)."""
     process = subprocess.Popen(
         [*NPSLOOP, "import", str(path), "--preset", "delighted"],
         env=env,
@@ -95,9 +93,7 @@ def run_import(path: Path, env: dict[str, str], cwd: Path) -> tuple[float, float
     if process.returncode != 0:
         raise SystemExit(f"npsloop import exited with {process.returncode}:\n{stderr[-2000:]}")
     rate = float(re.search(r"\(([\d,]+) rows/s\)", summary).group(1).replace(",", ""))
-    # The command reads in a second process only on an idle machine (it says so).
-    mode = "second process" if "reading in a second process" in stderr else "one process"
-    return rate, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, summary, mode
+    return rate, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, summary
 
 
 async def stored(data_dir: Path) -> tuple[int, int]:
@@ -126,8 +122,8 @@ def measure(rows: int, work: Path, label: str) -> float:
     env = npsloop_env(data)
     reference = baseline(export)
     load = os.getloadavg()[0]
-    rate, cpu, peak, summary, mode = run_import(export, env, work)
-    print(f"{label}: {rows:,} rows, {export.stat().st_size / 1e6:.0f} MB file, read in {mode} (load {load:.1f})")
+    rate, cpu, peak, summary = run_import(export, env, work)
+    print(f"{label}: {rows:,} rows, {export.stat().st_size / 1e6:.0f} MB file (load {load:.1f})")
     print(f"  {summary.removeprefix('npsloop import: ')}")
     print(f"  npsloop import: {rate:,.0f} rows/s, {cpu / rows * 1e6:.0f} us CPU per row, peak RSS {peak:.0f} MB")
     print(f"  baseline (csv + ResponseIn validation only, this process): {reference:,.0f} rows/s")

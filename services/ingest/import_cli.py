@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,29 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from npsloop.shared.db import Database
-
-# From this size on the file is read in a second process (services/ingest/import_reader.py)
-# on an idle machine: its start-up, a few tenths of a second, costs less than reading
-# beside the writes saves.
-PROCESS_READER_MIN_BYTES = 1_000_000
-
-
-def reading_process_pays(total_bytes: int) -> bool:
-    """Whether to read in a second process: for a big file, on an otherwise idle machine.
-
-    The split costs CPU (the second interpreter, and each batch crosses a pipe and is
-    parsed again: about half as much CPU again in all, measured) and can pay only in time
-    on a core that would otherwise idle. Measured on 2 cores with the same 50,000-row file,
-    one process against two: 16,500 against 11,200-12,200 rows/s at load 1.5, 7,200-8,000
-    against 4,700-5,500 at load 7. From the two processes' CPU per row, two idle cores
-    would take it to about 24,000 rows/s against about 18,000 in one process — an estimate,
-    not measured (the machine never was idle). Hence only under load 0.5 on 2 cores.
-    """
-    if total_bytes < PROCESS_READER_MIN_BYTES:
-        return False
-    cores = os.cpu_count() or 1
-    return cores >= 2 and os.getloadavg()[0] < cores - 1.5
-
 
 PRESET_NAMES = ("delighted", "surveymonkey", "typeform", "qualtrics", "formbricks")
 
@@ -104,7 +80,7 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
 
     import httpx
 
-    from npsloop.services.ingest import import_reader, import_run, importing
+    from npsloop.services.ingest import import_run, importing
     from npsloop.shared.clock import SystemClock
     from npsloop.shared.db import Database
 
@@ -126,7 +102,6 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
     db: Database | None = None
     client: httpx.AsyncClient | None = None
     rejects = None
-    reader: import_reader.ProcessReader | None = None
     batch_size = import_run.BATCH_SIZE
     try:
         history = args.follow_up == "recent"
@@ -137,22 +112,6 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
             "npsloop import: " + ", ".join(f"{t} <- {c!r}" for t, c in mapper.described.items()),
             file=sys.stderr,
         )
-        if reading_process_pays(source.total_bytes):
-            # Started now, so that its start-up overlaps the migrations below.
-            plan = import_reader.ReadPlan(
-                args.file,
-                args.format,
-                args.preset,
-                mapping,
-                constants,
-                args.timezone,
-                history,
-                source=None if args.url or args.dry_run else args.source,
-                dialect="sqlite" if settings.is_sqlite else "postgresql",
-                clock_offset_seconds=settings.clock_offset_seconds,
-            )
-            reader = import_reader.ProcessReader(plan, batch_size)
-            print("npsloop import: reading in a second process (the machine is idle)", file=sys.stderr)
         if not args.url:
             if settings.is_sqlite:
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -178,7 +137,7 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
         started = asyncio.get_running_loop().time()
         try:
             counts = await import_run.run_import(
-                source, mapper, store, rejects=rejects, progress=progress, batch_size=batch_size, reader=reader
+                source, mapper, store, rejects=rejects, progress=progress, batch_size=batch_size
             )
         except import_run.ImportAborted as exc:
             print(
@@ -189,8 +148,6 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
             return 2
         seconds = max(asyncio.get_running_loop().time() - started, 1e-9)
     finally:
-        if reader is not None:
-            reader.close()
         source.close()
         if rejects is not None:
             rejects.close()

@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy.exc import IntegrityError
 
 from npsloop.services.ingest import service
-from npsloop.services.ingest.import_reader import Batch, ProcessReader, ReadFailed, ThreadReader
+from npsloop.services.ingest.import_reader import Batch, ReadFailed, ThreadReader
 from npsloop.services.ingest.importing import RecordMapper, RecordSource
 from npsloop.services.ingest.schemas import ResponseIn
 from npsloop.shared.clock import Clock
@@ -52,9 +52,7 @@ class ImportCounts:
 
 
 class Store(Protocol):
-    async def store(
-        self, payloads: list[ResponseIn], lines: list[int], prebuilt: service.Prebuilt | None = None
-    ) -> list[Outcome]: ...
+    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]: ...
 
 
 class LocalStore:
@@ -62,8 +60,7 @@ class LocalStore:
 
     Two batches overlap: the next one is drafted (rows and events built, no database
     needed) while the last one's commit waits for the disk; the write slot still lets
-    one transaction write at a time, in the order the batches came. Batches from a
-    :class:`ProcessReader` come with their rows and events already built there.
+    one transaction write at a time, in the order the batches came.
     """
 
     overlaps = True
@@ -71,19 +68,13 @@ class LocalStore:
     def __init__(self, db: Database, clock: Clock, source: str) -> None:
         self.db, self.clock, self.source = db, clock, source
 
-    async def store(
-        self, payloads: list[ResponseIn], lines: list[int], prebuilt: service.Prebuilt | None = None
-    ) -> list[Outcome]:
+    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]:
         try:
-            results = await service.store_batch(
-                self.db, self.source, None, payloads, clock=self.clock, prebuilt=prebuilt
-            )
+            results = await service.store_batch(self.db, self.source, None, payloads, clock=self.clock)
         except IntegrityError:
             # Another writer stored one of these ids between our lookup and insert: nothing of
             # ours was written, and a second pass finds that row.
-            results = await service.store_batch(
-                self.db, self.source, None, payloads, clock=self.clock, prebuilt=prebuilt
-            )
+            results = await service.store_batch(self.db, self.source, None, payloads, clock=self.clock)
         return [
             (("duplicate" if r.duplicate else "stored"), None)
             if isinstance(r, service.Accepted)
@@ -98,9 +89,7 @@ class RemoteStore:
     def __init__(self, client: httpx.AsyncClient, *, retries: int = 5) -> None:
         self.client, self.retries = client, retries
 
-    async def store(
-        self, payloads: list[ResponseIn], lines: list[int], prebuilt: service.Prebuilt | None = None
-    ) -> list[Outcome]:
+    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]:
         bodies = [compact_json(p.model_dump(mode="json", exclude_none=True)) for p in payloads]
         outcomes: list[Outcome] = []
         start = size = 0
@@ -165,9 +154,7 @@ class DryRun:
     def __init__(self, out: IO[str], db: Database | None = None, source: str = "") -> None:
         self.out, self.db, self.source = out, db, source
 
-    async def store(
-        self, payloads: list[ResponseIn], lines: list[int], prebuilt: service.Prebuilt | None = None
-    ) -> list[Outcome]:
+    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]:
         stored: set[str] = set()
         if self.db is not None:
             async with self.db.sessions() as session:
@@ -246,13 +233,12 @@ async def run_import(
     rejects: RejectsFile,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
-    reader: ThreadReader | ProcessReader | None = None,
+    reader: ThreadReader | None = None,
 ) -> ImportCounts:
     """Read, map, validate and store every record of ``source``; counts of each outcome.
 
-    The next batch is read and validated while this one is stored: by ``reader`` (a
-    :class:`ProcessReader` reads in a second process; it is closed here), else in a
-    worker thread. Each batch is one call of ``store`` — locally one transaction:
+    The next batch is read and validated in a worker thread (``reader``, closed here)
+    while this one is stored. Each batch is one call of ``store`` — locally one transaction:
     an import that stops part-way leaves whole batches, and running it again skips them.
     A store that ``overlaps`` gets the next batch while it commits the last one.
     """
@@ -308,10 +294,10 @@ async def run_import(
 
 
 async def _store(store: Store, batch: Batch) -> list[Outcome]:
-    return await store.store(batch.payloads, batch.lines, batch.prebuilt) if batch.payloads else []
+    return await store.store(batch.payloads, batch.lines) if batch.payloads else []
 
 
-async def _next(reader: ThreadReader | ProcessReader) -> Batch | None:
+async def _next(reader: ThreadReader) -> Batch | None:
     try:
         return await reader.next()
     except ReadFailed as exc:

@@ -262,36 +262,6 @@ def draft(submissions: list[Submission], *, now: datetime, dialect: str) -> Draf
     return drafts
 
 
-@dataclass(frozen=True)
-class Prebuilt:
-    """A group's drafts as built in another process (``npsloop import``'s reading process):
-    the time they were built at, the dialect they were built for, and per submission
-    ``(response id, event id, driver values, event entry)`` — values and entry None for a
-    repeat within the group, built only if needed, as :func:`draft` leaves them."""
-
-    now: datetime
-    dialect: str
-    items: list[tuple[str, str, tuple[Any, ...] | None, Entry | None]]
-
-
-def prebuild(submissions: list[Submission], *, now: datetime, dialect: str) -> Prebuilt:
-    """:func:`draft`'s work for ``submissions`` in a form that crosses processes (plain tuples)."""
-    drafts = draft(submissions, now=now, dialect=dialect)
-    return Prebuilt(now, dialect, [(d.row["id"], d.event_id, d.values, d.entry) for d in drafts.items])
-
-
-def draft_prebuilt(submissions: list[Submission], prebuilt: Prebuilt) -> Drafts:
-    """The :class:`Drafts` that :func:`prebuild` made elsewhere for these same submissions."""
-    if len(prebuilt.items) != len(submissions):
-        raise ValueError(f"{len(prebuilt.items)} prebuilt drafts for {len(submissions)} submissions")
-    now = prebuilt.now
-    items = [
-        Draft(s, _new_row(s, response_id, now), event_id, values, entry)
-        for s, (response_id, event_id, values, entry) in zip(submissions, prebuilt.items)
-    ]
-    return Drafts(now, prebuilt.dialect, items)
-
-
 async def accept_many(
     session: AsyncSession, submissions: list[Submission], *, clock: Clock
 ) -> list[Accepted | Problem]:
@@ -407,28 +377,20 @@ async def write(session: AsyncSession, drafts: Drafts, decision: Decision, *, cl
 
 
 async def store_batch(
-    db: Database,
-    source: str,
-    key_id: str | None,
-    payloads: list[ResponseIn],
-    *,
-    clock: Clock,
-    prebuilt: Prebuilt | None = None,
+    db: Database, source: str, key_id: str | None, payloads: list[ResponseIn], *, clock: Clock
 ) -> list[Accepted | Problem]:
     """One ``/v1/responses/batch`` request's valid items, stored atomically (:func:`accept`).
 
     Urgent on SQLite's write slot (the client is waiting, like a single POST's). With
     ``key_id`` the key's revocation is checked right before the write, for callers that
-    authenticated it from the in-process cache. ``prebuilt``: these payloads' drafts,
-    built by :func:`prebuild` elsewhere (used when built for this database's dialect).
+    authenticated it from the in-process cache.
     """
-    dialect = db.engine.dialect.name
     with db.urgent_writer():
-        submissions = [Submission(payload, source=source, key_id=key_id) for payload in payloads]
-        if prebuilt is not None and prebuilt.dialect == dialect:
-            drafts = draft_prebuilt(submissions, prebuilt)
-        else:
-            drafts = draft(submissions, now=clock.now(), dialect=dialect)
+        drafts = draft(
+            [Submission(payload, source=source, key_id=key_id) for payload in payloads],
+            now=clock.now(),
+            dialect=db.engine.dialect.name,
+        )
         results = await accept(db, drafts, clock=clock)
     if results and isinstance(results[0], Unauthorized):  # one key for the whole batch: nothing was written
         raise results[0]

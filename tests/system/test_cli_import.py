@@ -90,21 +90,6 @@ def test_an_import_killed_midway_leaves_whole_batches_and_a_re_run_stores_the_re
     os.kill(importing.pid, signal.SIGKILL)
     importing.wait()
 
-    def readers_left() -> list[str]:
-        found = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                command = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
-            except OSError:
-                continue
-            if "import_reader" in command and str(tmp_path) in command:
-                found.append(pid)
-        return found
-
-    # Its reading process finds the pipe broken at its next batch and stops too.
-    while readers_left() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert readers_left() == []
     stored, logged = counts()
     assert 0 < stored < rows and stored % 2000 == 0 and logged == stored
     again = processes.run_cli("import", "big.csv", "--preset", "delighted", env=env, cwd=tmp_path)

@@ -369,16 +369,12 @@ def big_export(path: Path, rows: int, *, bad_every: int = 0) -> Path:
     return write(path, "\n".join(lines) + "\n")
 
 
-async def test_a_file_read_in_a_second_process_is_stored_and_rejected_as_in_one(
-    settings, capsys, tmp_path, monkeypatch
-):
+async def test_a_file_of_many_batches_is_stored_rejected_and_merged_like_a_small_one(settings, capsys, tmp_path):
     export = big_export(tmp_path / "big.csv", 12_000, bad_every=1000)
     with export.open("a") as f:  # the score first, the comment in a later row of the same batch
         f.write("12001,3,,late@example.com,2023-02-02T10:00:00Z\n12001,3,Came later,late@example.com,\n")
-    monkeypatch.setattr(import_cli, "reading_process_pays", lambda size: True)
     status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
     assert status == 1, err
-    assert "reading in a second process" in err
     assert "12,002 rows" in err and "11,989 stored, 1 already stored, 12 rejected" in err
     assert [r["line"] for r in rejects_of(export)] == [n + 1 for n in range(1000, 12_001, 1000)]
     assert rejects_of(export)[0]["record"]["Score"] == "85"
@@ -398,35 +394,6 @@ async def test_a_file_read_in_a_second_process_is_stored_and_rejected_as_in_one(
     assert data["delighted:12001"]["comment"] == "Came later"
     status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
     assert "0 stored, 11,990 already stored, 12 rejected" in err
-
-
-def test_a_second_process_reads_big_files_only_on_an_idle_machine(monkeypatch):
-    monkeypatch.setattr(import_cli.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(import_cli.os, "getloadavg", lambda: (0.3, 0.5, 0.5))
-    assert import_cli.reading_process_pays(5_000_000)
-    assert not import_cli.reading_process_pays(500_000)  # its start-up would cost more than it saves
-    monkeypatch.setattr(import_cli.os, "getloadavg", lambda: (0.8, 0.5, 0.5))
-    assert not import_cli.reading_process_pays(5_000_000)  # a core in use: one process does more
-    monkeypatch.setattr(import_cli.os, "cpu_count", lambda: 1)
-    monkeypatch.setattr(import_cli.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert not import_cli.reading_process_pays(5_000_000)
-
-
-async def test_a_reading_process_that_fails_stops_the_import_with_its_reason(settings, tmp_path):
-    from npsloop.services.ingest.import_reader import ProcessReader, ReadPlan
-    from npsloop.services.ingest.import_run import DryRun, ImportAborted, RejectsFile
-    from npsloop.services.ingest.import_run import run_import as run
-    from npsloop.services.ingest.importing import RecordSource, build_mapper, preset_named
-
-    export = big_export(tmp_path / "gone.csv", 10)
-    source = RecordSource(export, preset=preset_named("delighted"))
-    mapper = build_mapper(source, preset=preset_named("delighted"), mapping={}, constants={}, zone=UTC, history=True)
-    plan = ReadPlan(tmp_path / "missing.csv", None, "delighted", {}, {}, "UTC", True)
-    rejects = RejectsFile(tmp_path / "r.jsonl", source.headers)
-    with pytest.raises(ImportAborted, match="missing.csv"):
-        await run(source, mapper, DryRun(io.StringIO()), rejects=rejects, reader=ProcessReader(plan, 100))
-    rejects.close()
-    source.close()
 
 
 async def test_a_crash_mid_import_leaves_whole_batches_and_a_re_run_stores_the_rest_once(

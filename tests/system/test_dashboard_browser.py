@@ -168,9 +168,13 @@ def _seed(api: httpx.Client, clock: ManualClock) -> None:
 
 
 def _open(section: Any) -> None:
-    """Open a <details> section of the task pane unless it is open already."""
+    """Open a <details> section of the task pane unless it is open already; it stays open
+    through the pane's refreshes (the page remembers it at the click)."""
+    from playwright.sync_api import expect
+
     if section.get_attribute("open") is None:
         section.locator("summary").click()
+    expect(section).to_have_attribute("open", "")
 
 
 def _nps_text(value: float) -> str:

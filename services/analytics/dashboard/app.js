@@ -545,8 +545,12 @@ function taskDetail(task) {
   const noteValue = () => note.value.trim() || undefined;
   // The pane is rebuilt on every refresh: a section the lead opened stays open.
   const section = (name, title, ...children) => {
+    const summary = h("summary", { text: title });
     const el = h("details", { class: "pane-section", "data-testid": name + "-section", open: state.openSections.has(name) },
-      h("summary", { text: title }), ...children);
+      summary, ...children);
+    // Remembered at the click, not at the "toggle" event, which comes a task later: a
+    // refresh in between rebuilt the pane with the section closed again under the lead's click.
+    summary.addEventListener("click", () => state.openSections[el.open ? "delete" : "add"](name));
     el.addEventListener("toggle", () => state.openSections[el.open ? "add" : "delete"](name));
     return el;
   };

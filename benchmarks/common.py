@@ -39,14 +39,17 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer in {timeout}s")
 
 
+def with_children(pid: int) -> list[int]:
+    """A process and the processes it started (``npsloop up``'s delivery process)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid, *(int(child) for child in children)]
+
+
 def cpu_seconds(pid: int) -> dict[int, float]:
     """CPU time (user + system) of a process and of each of its children, by pid."""
     ticks = os.sysconf("SC_CLK_TCK")
-    pids = [pid] + [
-        int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    ]
     found = {}
-    for p in pids:
+    for p in with_children(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
@@ -58,10 +61,7 @@ def cpu_seconds(pid: int) -> dict[int, float]:
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB."""
     total = 0
-    pids = [pid] + [
-        int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    ]
-    for p in pids:
+    for p in with_children(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):

@@ -20,7 +20,6 @@ import os
 import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from benchmarks.common import (
     rss_mb,
     run_wrk,
     scratch_dir,
+    with_children,
 )
 
 SCRIPT = ROOT / "benchmarks" / "post_response.lua"
@@ -53,18 +53,12 @@ class Target:
     rss_loaded: float = 0.0
     acknowledged: int = 0  # 2xx answers, warm-ups included
 
-    def _processes(self) -> list[int]:
-        """The server and the processes it started (up's delivery process)."""
-        pid = self.server.process.pid
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        return [pid, *(int(child) for child in children)]
-
     def pause(self) -> None:
-        for pid in self._processes():
+        for pid in with_children(self.server.process.pid):
             os.kill(pid, signal.SIGSTOP)
 
     def resume(self) -> None:
-        for pid in reversed(self._processes()):
+        for pid in reversed(with_children(self.server.process.pid)):
             os.kill(pid, signal.SIGCONT)
 
     def measure(self, seconds: int, connections: int, warm_up: bool) -> WrkResult:

@@ -181,53 +181,51 @@ class Runtime:
     def _spawn(self, coro, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
-    async def _classifier_reload_loop(self) -> None:
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]], failed: str) -> None:
+        """Run ``job`` now and then every ``seconds`` until stopped; a failure is logged and
+        the job runs again at its next turn."""
+        while not self._stop.is_set():
+            try:
+                await job()
+            except Exception:
+                log.exception(failed)
+            try:
+                await asyncio.wait_for(self._stop.wait(), seconds)
+            except TimeoutError:
+                pass
+
+    def _classifier_reload_loop(self) -> Awaitable[None]:
         """Every role that classifies (the classifier, the API's corrections) picks up a newly
         trained version within ``classifier_reload_seconds``."""
-        while not self._stop.is_set():
-            try:
-                await asyncio.to_thread(self.classifier.refresh)
-            except Exception:
-                log.exception("classifier reload failed; keeping the current version")
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.settings.classifier_reload_seconds)
-            except TimeoutError:
-                pass
+        return self._every(
+            self.settings.classifier_reload_seconds,
+            lambda: asyncio.to_thread(self.classifier.refresh),
+            "classifier reload failed; keeping the current version",
+        )
 
-    async def _classifier_retrain_loop(self) -> None:
+    def _classifier_retrain_loop(self) -> Awaitable[None]:
         """Train a new version after ``classifier_retrain_after_corrections`` new corrections;
         the reload loop then switches every role to it."""
-        while not self._stop.is_set():
-            try:
-                await retrain_if_due(
-                    self.db,
-                    after_corrections=self.settings.classifier_retrain_after_corrections,
-                    themes=self.policy.theme_definitions(),
-                    data_dir=self.settings.data_dir,
-                    clock=self.clock,
-                )
-            except Exception:
-                log.exception("classifier retraining failed; retrying at the next check")
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.settings.classifier_reload_seconds)
-            except TimeoutError:
-                pass
+        return self._every(
+            self.settings.classifier_reload_seconds,
+            lambda: retrain_if_due(
+                self.db,
+                after_corrections=self.settings.classifier_retrain_after_corrections,
+                themes=self.policy.theme_definitions(),
+                data_dir=self.settings.data_dir,
+                clock=self.clock,
+            ),
+            "classifier retraining failed; retrying at the next check",
+        )
 
-    async def _sla_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                async with self.db.unit_of_work() as session:
-                    await check_sla(session, clock=self.clock)
-                async with self.db.unit_of_work() as session:
-                    await send_digests(
-                        session, policy=self.policy, clock=self.clock, public_url=self.settings.public_url
-                    )
-            except Exception:
-                log.exception("sla check failed; retrying")
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.settings.sla_check_interval_seconds)
-            except TimeoutError:
-                pass
+    def _sla_loop(self) -> Awaitable[None]:
+        return self._every(self.settings.sla_check_interval_seconds, self._check_sla, "sla check failed; retrying")
+
+    async def _check_sla(self) -> None:
+        async with self.db.unit_of_work() as session:
+            await check_sla(session, clock=self.clock)
+        async with self.db.unit_of_work() as session:
+            await send_digests(session, policy=self.policy, clock=self.clock, public_url=self.settings.public_url)
 
     async def stop(self) -> None:
         """Finish the event in hand, then stop every worker."""

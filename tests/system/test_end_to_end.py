@@ -11,6 +11,7 @@ from standardwebhooks.webhooks import Webhook
 
 from tests.support import processes
 from tests.support.receivers import HttpReceiver
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -32,16 +33,6 @@ def npsloop_up(tmp_path):
         yield base_url, key, tmp_path / "data" / "npsloop.db"
     finally:
         processes.stop(process)
-
-
-def wait_for(condition, timeout: float = 20.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_new_user_sees_a_detractor_become_a_task_and_signed_alerts(npsloop_up, capsys):

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import httpx
 import pytest
 
 from tests.support import processes
 from tests.support.receivers import HttpReceiver
+from tests.support.waiting import wait_for
 
 DETRACTOR = {"score": 2, "comment": "Nobody called me back", "customer": {"id": "cust-1"}}
-
-
-def wait_for(condition, timeout: float = 30.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def children_of(pid: int) -> list[int]:

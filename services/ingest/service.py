@@ -155,12 +155,16 @@ class Draft:
     draft a group (:func:`draft`) before they take the write slot: concurrent batch
     requests draft theirs while another one holds the slot and commits. Whether a draft is stored is decided in the
     transaction (:func:`accept_drafts`); the values and event are built on first use, and
-    again if the row changed after they were built (a comment merged in).
+    again if the row changed after they were built (a comment merged in). Everything the
+    decision needs is in the row, so drafts built in another process (``npsloop import``'s
+    reading process) are decided and written here as they are.
     """
 
-    submission: Submission
     row: dict[str, Any]
     event_id: str
+    # The API key the submission came with, when authenticated from the in-process cache
+    # (checked unrevoked in the write's transaction); None for imports and known keys.
+    key_id: str | None = None
     values: tuple[Any, ...] | None = None
     entry: Entry | None = None
 
@@ -231,12 +235,12 @@ class Drafts:
         return values, entries
 
 
-def _identity(submission: Submission) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+def _identity(row: dict[str, Any]) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
     """(source, Idempotency-Key) and (source, external_id): what makes two submissions the same."""
-    external_id = submission.payload.external_id
+    key, external_id = row["idempotency_key"], row["external_id"]
     return (
-        (submission.source, submission.idempotency_key) if submission.idempotency_key else None,
-        (submission.source, external_id) if external_id else None,
+        (row["source"], key) if key else None,
+        (row["source"], external_id) if external_id else None,
     )
 
 
@@ -247,14 +251,14 @@ def draft(submissions: list[Submission], *, now: datetime, dialect: str) -> Draf
     in the rare case its first turns out to conflict, and is built then.
     """
     items = [
-        Draft(s, _new_row(s, response_id, now), event_id)
+        Draft(_new_row(s, response_id, now), event_id, s.key_id)
         for s, response_id, event_id in zip(submissions, uuid7s(len(submissions)), uuid7s(len(submissions)))
     ]
     drafts = Drafts(now, dialect, items)
     seen: set[tuple[str, str]] = set()
     firsts = []
     for item in items:
-        identities = [i for i in _identity(item.submission) if i is not None]
+        identities = [i for i in _identity(item.row) if i is not None]
         if not seen.intersection(identities):
             firsts.append(item)
         seen.update(identities)
@@ -320,9 +324,9 @@ async def decide(session: AsyncSession, drafts: Drafts) -> Decision:
     comment — the score-first, comment-later flow.
     """
     items = drafts.items
-    identities = [_identity(item.submission) for item in items]
+    identities = [_identity(item.row) for item in items]
     earlier_by_key, active_keys = await repository.find_by_idempotency_keys(
-        session, {key for key, _ in identities if key}, {i.submission.key_id for i in items if i.submission.key_id}
+        session, {key for key, _ in identities if key}, {i.key_id for i in items if i.key_id}
     )
     earlier_by_external = await repository.find_by_external_ids(
         session, {external for _, external in identities if external}
@@ -334,13 +338,15 @@ async def decide(session: AsyncSession, drafts: Drafts) -> Decision:
     results: list[Accepted | Problem] = []
 
     for item, (key, external) in zip(items, identities):
-        payload = item.submission.payload
-        if item.submission.key_id and item.submission.key_id not in active_keys:
+        # An item's own row is unchanged until it is decided (only earlier items, once
+        # pending, take in a later comment), so it still says what was submitted.
+        row = item.row
+        if item.key_id and item.key_id not in active_keys:
             results.append(Unauthorized("the API key is unknown or revoked"))
             continue
         if key and (key in earlier_by_key or key in pending_by_key):
             first = earlier_by_key.get(key) or pending_by_key[key].row
-            if first["request_hash"] != request_fingerprint(payload):
+            if first["request_hash"] != row["request_hash"]:
                 results.append(Conflict("this Idempotency-Key was already used with a different request body"))
             else:
                 results.append(Accepted(first["id"], duplicate=True))
@@ -349,13 +355,13 @@ async def decide(session: AsyncSession, drafts: Drafts) -> Decision:
             if external in pending_by_external:
                 pending = pending_by_external[external]
                 first = pending.row
-                if payload.comment and not first["comment"]:
-                    first["comment"] = payload.comment
+                if row["comment"] and not first["comment"]:
+                    first["comment"] = row["comment"]
                     pending.forget_built()
             else:
                 first = earlier_by_external[external]
-                if payload.comment and not first["comment"]:
-                    late_comments.append((first["id"], payload.comment))
+                if row["comment"] and not first["comment"]:
+                    late_comments.append((first["id"], row["comment"]))
             results.append(Accepted(first["id"], duplicate=True))
             continue
         new.append(item)

@@ -48,6 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", default="import", help="de-duplication namespace when importing locally")
     parser.add_argument("--url", help="a running npsloop to import into (else this installation's database)")
     parser.add_argument("--key", help="API key with responses:write, with --url")
+    parser.add_argument(
+        "--reader",
+        choices=("auto", "thread", "process"),
+        default="auto",
+        help="where the file is read, validated and drafted for a local import: in a second process "
+        "(a second core) or in a thread of this one; auto (default): a process for a file of 1 MB or "
+        "more on two cores or more",
+    )
 
 
 # Brings a local database to the newest schema (services.migrate.upgrade). The command line
@@ -80,7 +88,7 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
 
     import httpx
 
-    from npsloop.services.ingest import import_run, importing
+    from npsloop.services.ingest import import_process, import_run, importing
     from npsloop.shared.clock import SystemClock
     from npsloop.shared.db import Database
 
@@ -102,7 +110,11 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
     db: Database | None = None
     client: httpx.AsyncClient | None = None
     rejects = None
+    reader: import_process.ProcessReader | None = None
     batch_size = import_run.BATCH_SIZE
+    local = not (args.url or args.dry_run)
+    if args.reader == "process" and not local:
+        raise importing.ImportSetupError("--reader process is for an import into this installation's database")
     try:
         history = args.follow_up == "recent"
         mapper = importing.build_mapper(
@@ -112,6 +124,22 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
             "npsloop import: " + ", ".join(f"{t} <- {c!r}" for t, c in mapper.described.items()),
             file=sys.stderr,
         )
+        if local and (args.reader == "process" or (args.reader == "auto" and import_process.pays(source.total_bytes))):
+            # Started now, so that its start-up overlaps the migrations below.
+            plan = import_process.ReadPlan(
+                args.file,
+                args.format,
+                args.preset,
+                mapping,
+                constants,
+                args.timezone,
+                history,
+                source=args.source,
+                dialect="sqlite" if settings.is_sqlite else "postgresql",
+                clock_offset_seconds=settings.clock_offset_seconds,
+            )
+            reader = import_process.ProcessReader(plan, batch_size)
+            print("npsloop import: reading and validating in a second process", file=sys.stderr)
         if not args.url:
             if settings.is_sqlite:
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +165,7 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
         started = asyncio.get_running_loop().time()
         try:
             counts = await import_run.run_import(
-                source, mapper, store, rejects=rejects, progress=progress, batch_size=batch_size
+                source, mapper, store, rejects=rejects, progress=progress, batch_size=batch_size, reader=reader
             )
         except import_run.ImportAborted as exc:
             print(
@@ -148,6 +176,8 @@ async def _run(settings: Any, args: argparse.Namespace, migrate: Migrate) -> int
             return 2
         seconds = max(asyncio.get_running_loop().time() - started, 1e-9)
     finally:
+        if reader is not None:
+            reader.close()
         source.close()
         if rejects is not None:
             rejects.close()

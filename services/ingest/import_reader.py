@@ -1,10 +1,8 @@
 """Reading an import's file: records mapped and validated into batches, in a worker thread.
 
-The next batch is read while the last one is stored. Reading in a second process instead
-(two cores) was measured and not kept: the split cost about half as much CPU again, and
-on an idle machine it did not beat one process (benchmarks/README.md, Imports).
-
-At most a few batches are in flight, so memory stays flat.
+The next batch is read while the last one is stored. A big local import reads in a
+second process instead (services/ingest/import_process.py). At most a few batches are
+in flight, so memory stays flat.
 """
 
 from __future__ import annotations
@@ -13,12 +11,15 @@ import asyncio
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from npsloop.services.ingest.importing import RecordMapper, RecordSource
 from npsloop.services.ingest.schemas import ResponseIn
+
+if TYPE_CHECKING:
+    from npsloop.services.ingest.service import Drafts
 
 Values = list[str] | dict[str, Any]
 
@@ -33,6 +34,12 @@ class Batch:
     values: list[Values] = field(default_factory=list)
     payloads: list[ResponseIn] = field(default_factory=list)
     rejected: list[tuple[int, str, Values]] = field(default_factory=list)
+    # The valid rows' drafts, when another process built them (then ``payloads`` is empty).
+    drafts: Drafts | None = None
+
+    @property
+    def valid(self) -> int:
+        return len(self.lines)
 
 
 def read_batches(source: RecordSource, mapper: RecordMapper, batch_size: int) -> Iterator[Batch]:

@@ -21,12 +21,13 @@ import httpx
 from sqlalchemy.exc import IntegrityError
 
 from npsloop.services.ingest import service
+from npsloop.services.ingest.import_process import ProcessReader
 from npsloop.services.ingest.import_reader import Batch, ReadFailed, ThreadReader
 from npsloop.services.ingest.importing import RecordMapper, RecordSource
-from npsloop.services.ingest.schemas import ResponseIn
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
 from npsloop.shared.jsontext import compact_json
+from npsloop.shared.problems import Problem
 
 # Rows per batch, and per transaction locally: a commit waits for a disk flush (and, now
 # and then, a WAL checkpoint), tens of milliseconds on a busy disk, a fifth of an import's
@@ -37,6 +38,7 @@ BATCH_SIZE = 2000
 REMOTE_BATCH_ITEMS = 1000  # the batch endpoint's limit
 REMOTE_BATCH_BYTES = 900_000  # under the server's default 1 MiB body limit
 Outcome = tuple[str, str | None]  # ("stored" | "duplicate" | "rejected", reason)
+Reader = ThreadReader | ProcessReader
 
 
 class ImportAborted(RuntimeError):
@@ -52,7 +54,7 @@ class ImportCounts:
 
 
 class Store(Protocol):
-    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]: ...
+    async def store(self, batch: Batch) -> list[Outcome]: ...
 
 
 class LocalStore:
@@ -60,7 +62,8 @@ class LocalStore:
 
     Two batches overlap: the next one is drafted (rows and events built, no database
     needed) while the last one's commit waits for the disk; the write slot still lets
-    one transaction write at a time, in the order the batches came.
+    one transaction write at a time, in the order the batches came. A batch from the
+    reading process (``batch.drafts``) was drafted there.
     """
 
     overlaps = True
@@ -68,19 +71,24 @@ class LocalStore:
     def __init__(self, db: Database, clock: Clock, source: str) -> None:
         self.db, self.clock, self.source = db, clock, source
 
-    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]:
+    async def store(self, batch: Batch) -> list[Outcome]:
         try:
-            results = await service.store_batch(self.db, self.source, None, payloads, clock=self.clock)
+            results = await self._store(batch)
         except IntegrityError:
             # Another writer stored one of these ids between our lookup and insert: nothing of
             # ours was written, and a second pass finds that row.
-            results = await service.store_batch(self.db, self.source, None, payloads, clock=self.clock)
+            results = await self._store(batch)
         return [
             (("duplicate" if r.duplicate else "stored"), None)
             if isinstance(r, service.Accepted)
             else ("rejected", r.detail or r.title)
             for r in results
         ]
+
+    async def _store(self, batch: Batch) -> list[service.Accepted | Problem]:
+        if batch.drafts is None:
+            return await service.store_batch(self.db, self.source, None, batch.payloads, clock=self.clock)
+        return await service.store_drafts(self.db, batch.drafts, clock=self.clock)
 
 
 class RemoteStore:
@@ -89,8 +97,8 @@ class RemoteStore:
     def __init__(self, client: httpx.AsyncClient, *, retries: int = 5) -> None:
         self.client, self.retries = client, retries
 
-    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]:
-        bodies = [compact_json(p.model_dump(mode="json", exclude_none=True)) for p in payloads]
+    async def store(self, batch: Batch) -> list[Outcome]:
+        bodies = [compact_json(p.model_dump(mode="json", exclude_none=True)) for p in batch.payloads]
         outcomes: list[Outcome] = []
         start = size = 0
         for end, body in enumerate(bodies):
@@ -154,7 +162,8 @@ class DryRun:
     def __init__(self, out: IO[str], db: Database | None = None, source: str = "") -> None:
         self.out, self.db, self.source = out, db, source
 
-    async def store(self, payloads: list[ResponseIn], lines: list[int]) -> list[Outcome]:
+    async def store(self, batch: Batch) -> list[Outcome]:
+        payloads, lines = batch.payloads, batch.lines
         stored: set[str] = set()
         if self.db is not None:
             async with self.db.sessions() as session:
@@ -233,12 +242,12 @@ async def run_import(
     rejects: RejectsFile,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
-    reader: ThreadReader | None = None,
+    reader: Reader | None = None,
 ) -> ImportCounts:
     """Read, map, validate and store every record of ``source``; counts of each outcome.
 
-    The next batch is read and validated in a worker thread (``reader``, closed here)
-    while this one is stored. Each batch is one call of ``store`` — locally one transaction:
+    The next batch is read and validated while this one is stored: by ``reader`` (closed
+    here; a :class:`ProcessReader` reads in a second process), else in a worker thread. Each batch is one call of ``store`` — locally one transaction:
     an import that stops part-way leaves whole batches, and running it again skips them.
     A store that ``overlaps`` gets the next batch while it commits the last one.
     """
@@ -294,10 +303,10 @@ async def run_import(
 
 
 async def _store(store: Store, batch: Batch) -> list[Outcome]:
-    return await store.store(batch.payloads, batch.lines) if batch.payloads else []
+    return await store.store(batch) if batch.valid else []
 
 
-async def _next(reader: ThreadReader) -> Batch | None:
+async def _next(reader: Reader) -> Batch | None:
     try:
         return await reader.next()
     except ReadFailed as exc:

@@ -3,7 +3,15 @@ with ``--url`` and a key (a real `npsloop serve api` process on a loopback port)
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
+
+import pytest
+
 from tests.support import processes
+from tests.support.processes import alive, children_of
+from tests.support.waiting import wait_for
 
 EXPORT = (
     "Response ID,Score,Comment,Email,Response timestamp\n"
@@ -54,17 +62,16 @@ def test_an_import_with_url_goes_through_a_running_servers_batch_endpoint(tmp_pa
     assert not (tmp_path / "client").exists()  # nothing was stored locally
 
 
-def test_an_import_killed_midway_leaves_whole_batches_and_a_re_run_stores_the_rest_once(tmp_path):
-    import os
-    import signal
-    import sqlite3
-    import time
+ROWS = 60_000  # many batches of 2,000; over 1 MB, so read in the command's second process
 
-    # Many batches of 2,000; over 1 MB, so read in the command's second process on an idle machine.
-    rows = 60_000
+
+@pytest.fixture
+def big_import(tmp_path):
+    """A started ``npsloop import`` of a big file, once its first batch is stored, and a
+    function counting the rows and events stored so far."""
     with (tmp_path / "big.csv").open("w") as f:
         f.write("Response ID,Score,Comment,Email,Response timestamp\n")
-        for n in range(1, rows + 1):
+        for n in range(1, ROWS + 1):
             f.write(f"{n},{n % 11},Comment number {n},person{n}@example.com,2023-05-0{1 + n % 9}T10:00:00Z\n")
     env = processes.base_env(NPSLOOP_DATA_DIR=str(tmp_path / "data"))
     database = tmp_path / "data" / "npsloop.db"
@@ -76,23 +83,48 @@ def test_an_import_killed_midway_leaves_whole_batches_and_a_re_run_stores_the_re
                 db.execute("SELECT count(*) FROM event_log").fetchone()[0],
             )
 
+    def first_batch_stored() -> bool:
+        try:
+            return database.exists() and counts()[0] > 0
+        except sqlite3.OperationalError:  # not migrated yet, or locked a moment
+            return False
+
     importing = processes.start(
         "import", "big.csv", "--preset", "delighted", env=env, cwd=tmp_path, log=tmp_path / "log"
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and importing.poll() is None:
-        try:
-            if database.exists() and counts()[0] > 0:
-                break
-        except sqlite3.OperationalError:  # not migrated yet, or locked a moment
-            pass
-        time.sleep(0.01)
-    os.kill(importing.pid, signal.SIGKILL)
+    try:
+        wait_for(lambda: first_batch_stored() or importing.poll() is not None, timeout=60, interval=0.01)
+        assert importing.poll() is None, (tmp_path / "log").read_text()
+        yield importing, counts, env
+    finally:
+        processes.kill_all(importing)
+
+
+def test_an_import_killed_midway_leaves_whole_batches_and_a_re_run_stores_the_rest_once(tmp_path, big_import):
+    importing, counts, env = big_import
+    (reading,) = children_of(importing.pid)
+    os.kill(importing.pid, signal.SIGKILL)  # the command alone: its reading process must stop by itself
     importing.wait()
+    wait_for(lambda: not alive(reading), timeout=20)
 
     stored, logged = counts()
-    assert 0 < stored < rows and stored % 2000 == 0 and logged == stored
+    assert 0 < stored < ROWS and stored % 2000 == 0 and logged == stored
     again = processes.run_cli("import", "big.csv", "--preset", "delighted", env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert f"{rows - stored:,} stored, {stored:,} already stored, 0 rejected" in again.stderr
-    assert counts() == (rows, rows)
+    assert f"{ROWS - stored:,} stored, {stored:,} already stored, 0 rejected" in again.stderr
+    assert counts() == (ROWS, ROWS)
+
+
+def test_when_the_reading_process_dies_the_import_stops_with_whole_batches_and_says_so(tmp_path, big_import):
+    importing, counts, env = big_import
+    (reading,) = children_of(importing.pid)
+    os.kill(reading, signal.SIGKILL)
+    assert importing.wait(timeout=60) == 2
+    log = (tmp_path / "log").read_text()
+    assert "stopped: the reading process stopped (exit status -9)" in log, log
+    assert "Traceback" not in log
+    stored, logged = counts()
+    assert 0 < stored < ROWS and stored % 2000 == 0 and logged == stored
+    again = processes.run_cli("import", "big.csv", "--preset", "delighted", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"{ROWS - stored:,} stored, {stored:,} already stored, 0 rejected" in again.stderr

@@ -9,33 +9,11 @@ import httpx
 import pytest
 
 from tests.support import processes
+from tests.support.processes import alive, children_of
 from tests.support.receivers import HttpReceiver
 from tests.support.waiting import wait_for
 
 DETRACTOR = {"score": 2, "comment": "Nobody called me back", "customer": {"id": "cust-1"}}
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(entry))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.fixture(params=["on"])

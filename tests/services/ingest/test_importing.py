@@ -369,12 +369,16 @@ def big_export(path: Path, rows: int, *, bad_every: int = 0) -> Path:
     return write(path, "\n".join(lines) + "\n")
 
 
-async def test_a_file_of_many_batches_is_stored_rejected_and_merged_like_a_small_one(settings, capsys, tmp_path):
+@pytest.mark.parametrize("reader", ["thread", "process"])
+async def test_a_file_of_many_batches_is_stored_rejected_and_merged_like_a_small_one(
+    settings, capsys, tmp_path, reader
+):
     export = big_export(tmp_path / "big.csv", 12_000, bad_every=1000)
     with export.open("a") as f:  # the score first, the comment in a later row of the same batch
         f.write("12001,3,,late@example.com,2023-02-02T10:00:00Z\n12001,3,Came later,late@example.com,\n")
-    status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
+    status, _, err = await run_import(settings, capsys, export, "--preset", "delighted", "--reader", reader)
     assert status == 1, err
+    assert ("in a second process" in err) == (reader == "process")
     assert "12,002 rows" in err and "11,989 stored, 1 already stored, 12 rejected" in err
     assert [r["line"] for r in rejects_of(export)] == [n + 1 for n in range(1000, 12_001, 1000)]
     assert rejects_of(export)[0]["record"]["Score"] == "85"
@@ -392,12 +396,43 @@ async def test_a_file_of_many_batches_is_stored_rejected_and_merged_like_a_small
     data = {e["data"]["external_id"]: e["data"] for e in map(json.loads, envelopes)}
     assert data["delighted:1"]["id"] == first.id and data["delighted:1"]["history"] is True
     assert data["delighted:12001"]["comment"] == "Came later"
-    status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
+    # The event says what the row says, whichever process drafted it.
+    assert {k: data["delighted:1"][k] for k in ("score", "responded_at", "customer")} == {
+        "score": 1,
+        "responded_at": "2023-02-02T10:00:00+00:00",
+        "customer": {"id": "p1@example.com", "email": "p1@example.com"},
+    }
+    status, _, err = await run_import(settings, capsys, export, "--preset", "delighted", "--reader", reader)
     assert "0 stored, 11,990 already stored, 12 rejected" in err
 
 
-async def test_a_crash_mid_import_leaves_whole_batches_and_a_re_run_stores_the_rest_once(
+async def test_a_file_of_a_megabyte_or_more_is_read_in_a_second_process_unless_told_otherwise(
     settings, capsys, tmp_path, monkeypatch
+):
+    from npsloop.services.ingest import import_process
+
+    export = big_export(tmp_path / "export.csv", 3000)
+    monkeypatch.setattr(import_process, "MIN_BYTES", export.stat().st_size)
+    status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
+    assert status == 0 and "in a second process" in err and "3,000 stored" in err
+    again = export.with_name("again.csv")
+    again.write_bytes(export.read_bytes()[:-1])  # one byte under the threshold
+    status, _, err = await run_import(settings, capsys, again, "--preset", "delighted")
+    assert status == 0 and "in a second process" not in err and "3,000 already stored" in err
+
+
+async def test_a_second_reading_process_is_for_local_imports_only(settings, capsys, tmp_path):
+    export = big_export(tmp_path / "export.csv", 10)
+    status, _, err = await run_import(
+        settings, capsys, export, "--preset", "delighted", "--dry-run", "--reader", "process"
+    )
+    assert status == 2 and "--reader process is for an import into this installation's database" in err
+    assert await counted(settings) == (0, 0)
+
+
+@pytest.mark.parametrize("reader", ["thread", "process"])
+async def test_a_crash_mid_import_leaves_whole_batches_and_a_re_run_stores_the_rest_once(
+    settings, capsys, tmp_path, monkeypatch, reader
 ):
     from npsloop.services.ingest import import_run, service
 
@@ -417,7 +452,7 @@ async def test_a_crash_mid_import_leaves_whole_batches_and_a_re_run_stores_the_r
 
     monkeypatch.setattr(service, "write", write_then_crash)
     with pytest.raises(RuntimeError, match="power cut"):
-        await run_import(settings, capsys, export, "--preset", "delighted")
+        await run_import(settings, capsys, export, "--preset", "delighted", "--reader", reader)
     rows, events = await counted(settings)
     # Batches 1 and 2, and on PostgreSQL 3; the next one may have been under way already.
     assert rows == events and rows % 1000 == 0 and 2000 <= rows <= 4000

@@ -1,16 +1,19 @@
 """`npsloop import` into the embedded default (SQLite), rows/s and peak memory.
 
-    .venv/bin/python -m benchmarks.importing [--rows 100000] [--memory-rows 1000000]
+    .venv/bin/python -m benchmarks.importing [--rows 100000] [--rounds 3] [--memory-rows 1000000]
 
 Writes a Delighted-layout CSV of answers from 2023 (so, with the default --follow-up
 recent, old history that opens no follow-up) and imports it with the `npsloop` command into
-a scratch data directory, as a user would. Prints the command's rows/s, its CPU per row,
-peak resident memory, and a baseline measured in the same run: this process reading
-the same file with the csv module and validating each row as ResponseIn — the part of the
-work no import can skip — so figures from a busy machine can be compared.
+a scratch data directory, as a user would: ``--rounds`` times with each of ``--reader
+thread`` (one process) and ``--reader process`` (the file read, validated and drafted in a
+second process; the default for such a file on two cores), alternating, so both are
+measured in the same minutes. Prints each run's rows/s, CPU per row (both processes) and
+peak resident memory, the medians, and a baseline measured in the same run: this process
+reading the same file with the csv module and validating each row as ResponseIn — the
+part of the work no import can skip — so figures from a busy machine can be compared.
 With --memory-rows, a second, larger file is imported too: peak memory should not grow
-with the file. Afterwards the rows stored and the events logged are counted; the script
-fails unless both equal the rows in the file.
+with the file. After each run the rows stored and the events logged are counted; the
+script fails unless both equal the rows in the file.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import asyncio
 import csv
 import os
 import re
+import shutil
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -75,10 +80,11 @@ def baseline(path: Path) -> float:
     return count / (time.perf_counter() - started)
 
 
-def run_import(path: Path, env: dict[str, str], cwd: Path) -> tuple[float, float, float, str]:
-    """(rows/s the command reported, CPU seconds of the command, its peak RSS MB, its summary line)."""
+def run_import(path: Path, env: dict[str, str], cwd: Path, reader: str) -> tuple[float, float, float, str]:
+    """(rows/s the command reported, CPU seconds of the command and its reading process,
+    the peak RSS MB of the larger of the two, its summary line)."""
     process = subprocess.Popen(
-        [*NPSLOOP, "import", str(path), "--preset", "delighted"],
+        [*NPSLOOP, "import", str(path), "--preset", "delighted", "--reader", reader],
         env=env,
         cwd=cwd,
         stdout=subprocess.DEVNULL,
@@ -87,6 +93,7 @@ def run_import(path: Path, env: dict[str, str], cwd: Path) -> tuple[float, float
     )
     assert process.stderr is not None
     stderr = process.stderr.read()
+    # The command waits for its reading process, so that one's CPU is counted here too.
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     summary = stderr.strip().splitlines()[-1]
@@ -115,23 +122,36 @@ async def stored(data_dir: Path) -> tuple[int, int]:
         await db.dispose()
 
 
-def measure(rows: int, work: Path, label: str) -> float:
+def measure(rows: int, work: Path, label: str, readers: list[str], rounds: int) -> float:
+    """Imports the same file ``rounds`` times with each reader, alternating; the largest peak RSS."""
     export = work / f"export-{rows}.csv"
     write_export(export, rows)
-    data = work / f"data-{rows}"
-    env = npsloop_env(data)
     reference = baseline(export)
-    load = os.getloadavg()[0]
-    rate, cpu, peak, summary = run_import(export, env, work)
-    print(f"{label}: {rows:,} rows, {export.stat().st_size / 1e6:.0f} MB file (load {load:.1f})")
-    print(f"  {summary.removeprefix('npsloop import: ')}")
-    print(f"  npsloop import: {rate:,.0f} rows/s, {cpu / rows * 1e6:.0f} us CPU per row, peak RSS {peak:.0f} MB")
+    print(f"{label}: {rows:,} rows, {export.stat().st_size / 1e6:.0f} MB file")
     print(f"  baseline (csv + ResponseIn validation only, this process): {reference:,.0f} rows/s")
-    print(f"  import / baseline: {rate / reference:.2f}x")
-    responses, logged = asyncio.run(stored(data))
-    print(f"  stored {responses:,} responses, {logged:,} events in the log")
-    if responses != rows or logged != rows:
-        raise SystemExit("the database does not hold one response and one event per row")
+    rates: dict[str, list[float]] = {reader: [] for reader in readers}
+    peak = 0.0
+    for round_ in range(rounds):
+        for reader in readers if round_ % 2 == 0 else readers[::-1]:
+            data = work / f"data-{rows}-{reader}-{round_}"
+            load = os.getloadavg()[0]
+            rate, cpu, rss, _ = run_import(export, npsloop_env(data), work, reader)
+            rates[reader].append(rate)
+            peak = max(peak, rss)
+            print(
+                f"  --reader {reader:7}: {rate:7,.0f} rows/s, {cpu / rows * 1e6:3.0f} us CPU per row, "
+                f"peak RSS {rss:4.0f} MB, {rate / reference:.2f}x baseline (load {load:.1f})"
+            )
+            responses, logged = asyncio.run(stored(data))
+            if responses != rows or logged != rows:
+                raise SystemExit(f"{data}: {responses:,} responses, {logged:,} events for {rows:,} rows")
+            shutil.rmtree(data)
+    for reader, figures in rates.items():
+        print(f"  --reader {reader}: median {statistics.median(figures):,.0f} rows/s over {len(figures)} runs")
+    if len(readers) == 2:
+        ratios = [b / a for a, b in zip(*rates.values())]
+        print(f"  {readers[1]} / {readers[0]}, run by run: {', '.join(f'{r:.2f}x' for r in ratios)}")
+    print("  every run stored one response and one event per row")
     return peak
 
 
@@ -139,12 +159,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--memory-rows", type=int, default=0, help="also import a file this large and compare memory")
+    parser.add_argument("--rounds", type=int, default=3, help="imports per reader, alternating (default 3)")
+    parser.add_argument(
+        "--readers", default="thread,process", help="which --reader values to compare (default thread,process)"
+    )
     args = parser.parse_args()
+    readers = args.readers.split(",")
     work = scratch_dir("bench-import-")
     print(f"load average before: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    small = measure(args.rows, work, "throughput")
+    small = measure(args.rows, work, "throughput", readers, args.rounds)
     if args.memory_rows:
-        large = measure(args.memory_rows, work, "memory")
+        large = measure(args.memory_rows, work, "memory", ["process"], 1)
         print(f"peak RSS {small:.0f} MB for {args.rows:,} rows, {large:.0f} MB for {args.memory_rows:,} rows")
 
 

@@ -1,8 +1,9 @@
 """``npsloop import``'s run: records in, batches through the batch path.
 
 Every record is validated as ``ResponseIn`` (what the API validates) and stored through
-``service.store_batch`` (what ``POST /v1/responses/batch`` calls) — in this process, or by
-that endpoint on a running server. Rejected records go to a JSON Lines file with their
+``service.store_batch`` (what ``POST /v1/responses/batch`` calls) — in this process (a
+batch drafted by the reading process through ``service.store_drafts``, the same decision
+and writes), or by that endpoint on a running server. Rejected records go to a JSON Lines file with their
 line and reason as soon as they are found, so memory stays flat whatever the file's size.
 """
 

@@ -14,6 +14,7 @@ wait (bounded by busy_timeout); within the process, writers already queue in asy
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from typing import Any
 
@@ -29,7 +30,15 @@ class InlineConnection(aiosqlite.Connection):
     async def commit(self) -> None:
         # The helper thread's queue (aiosqlite's own _execute): the loop runs meanwhile.
         # The session that commits holds this connection, so nothing else uses it.
-        await aiosqlite.Connection._execute(self, self._conn.commit)
+        committing = asyncio.ensure_future(aiosqlite.Connection._execute(self, self._conn.commit))
+        try:
+            await asyncio.shield(committing)
+        except asyncio.CancelledError:
+            # A started COMMIT runs to its end in the helper thread whatever happens here.
+            # Wait for it to report back before passing the cancellation on: a loop that
+            # closes first (Ctrl-C ends asyncio.run) makes that thread fail with a traceback.
+            await asyncio.wait([committing])
+            raise
 
 
 async def connect(path: str, *, timeout: float = 30.0) -> InlineConnection:

@@ -70,7 +70,15 @@ def run(settings: Any, args: argparse.Namespace, *, migrate: Migrate) -> int:
         from npsloop.shared import gc_tuning
 
         gc_tuning.tune_for_service()  # a bulk import allocates like a busy service
-    return asyncio.run(run_async(settings, args, migrate=migrate))
+    try:
+        return asyncio.run(run_async(settings, args, migrate=migrate))
+    except KeyboardInterrupt:
+        print(
+            "\nnpsloop import: interrupted. Batches stored before are whole; running the same command "
+            "again stores the rest.",
+            file=sys.stderr,
+        )
+        return 130
 
 
 async def run_async(settings: Any, args: argparse.Namespace, *, migrate: Migrate) -> int:

@@ -66,9 +66,11 @@ ROWS = 60_000  # many batches of 2,000; over 1 MB, so read in the command's seco
 
 
 @pytest.fixture
-def big_import(tmp_path):
-    """A started ``npsloop import`` of a big file, once its first batch is stored, and a
-    function counting the rows and events stored so far."""
+def big_import(tmp_path, request):
+    """A started ``npsloop import`` of a big file (``--reader`` from the param, default
+    auto), once its first batch is stored, and a function counting the rows and events
+    stored so far."""
+    reader = getattr(request, "param", "auto")
     with (tmp_path / "big.csv").open("w") as f:
         f.write("Response ID,Score,Comment,Email,Response timestamp\n")
         for n in range(1, ROWS + 1):
@@ -90,7 +92,7 @@ def big_import(tmp_path):
             return False
 
     importing = processes.start(
-        "import", "big.csv", "--preset", "delighted", env=env, cwd=tmp_path, log=tmp_path / "log"
+        "import", "big.csv", "--preset", "delighted", "--reader", reader, env=env, cwd=tmp_path, log=tmp_path / "log"
     )
     try:
         wait_for(lambda: first_batch_stored() or importing.poll() is not None, timeout=60, interval=0.01)
@@ -123,6 +125,23 @@ def test_when_the_reading_process_dies_the_import_stops_with_whole_batches_and_s
     log = (tmp_path / "log").read_text()
     assert "stopped: the reading process stopped (exit status -9)" in log, log
     assert "Traceback" not in log
+    stored, logged = counts()
+    assert 0 < stored < ROWS and stored % 2000 == 0 and logged == stored
+    again = processes.run_cli("import", "big.csv", "--preset", "delighted", env=env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"{ROWS - stored:,} stored, {stored:,} already stored, 0 rejected" in again.stderr
+
+
+@pytest.mark.parametrize("big_import", ["thread", "process"], indirect=True)
+def test_ctrl_c_stops_an_import_with_whole_batches_a_message_and_no_traceback(tmp_path, big_import):
+    importing, counts, env = big_import
+    readers = children_of(importing.pid)
+    os.killpg(importing.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+    assert importing.wait(timeout=30) == 130
+    log = (tmp_path / "log").read_text()
+    assert "npsloop import: interrupted. Batches stored before are whole" in log, log
+    assert "Traceback" not in log, log
+    wait_for(lambda: not any(alive(pid) for pid in readers), timeout=20)
     stored, logged = counts()
     assert 0 < stored < ROWS and stored % 2000 == 0 and logged == stored
     again = processes.run_cli("import", "big.csv", "--preset", "delighted", env=env, cwd=tmp_path)

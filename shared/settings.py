@@ -188,7 +188,12 @@ class Settings(BaseSettings):
         """``npsloop up`` runs the deliveries role in a process of its own (services/delivery_process.py)."""
         if self.delivery_process != "auto":
             return self.delivery_process == "on"
-        return len(os.sched_getaffinity(0)) >= 2 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) >= 2
+        return usable_cores() >= 2
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one, e.g. Linux)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -37,6 +37,7 @@ from typing import Any
 from npsloop.services.ingest.import_reader import Batch, ReadFailed, read_batches
 from npsloop.services.ingest.importing import ImportSetupError
 from npsloop.services.ingest.service import Draft, Drafts, Submission, draft
+from npsloop.shared.settings import usable_cores
 
 # From this size on a local import reads in a second process: below it, the child's
 # start-up (an interpreter and the models, a few tenths of a second) costs more than it saves.
@@ -45,7 +46,7 @@ MIN_BYTES = 1_000_000
 
 def pays(total_bytes: int) -> bool:
     """Whether a local import of ``total_bytes`` reads in a second process: a big file, two cores or more."""
-    return total_bytes >= MIN_BYTES and len(os.sched_getaffinity(0)) >= 2
+    return total_bytes >= MIN_BYTES and usable_cores() >= 2
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import pytest
 
 from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.text import raw_tokens
-from npsloop.services.classifier.themes import ThemeMatcher, _parse_terms, comment_stems
+from npsloop.services.classifier.themes import ThemeMatcher, _context_keys, _parse_terms, comment_stems
 from npsloop.shared.taxonomy import ThemeDefinition
 
 
@@ -187,3 +187,16 @@ def test_how_people_were_treated_is_support(clf, comment, score):
 )
 def test_timeliness_and_keeping_people_informed_without_the_obvious_words(clf, comment, theme):
     assert theme in ids(clf.classify(comment, 5))
+
+
+# Context terms (builtin-1.7, ``~term`` in the lexicon): words that only praise or blame the
+# whole experience, durations and words with another common sense say nothing of a theme
+# alone, nor in company of each other; beside a clue of the theme they count.
+def test_context_terms_are_parsed_apart_from_their_weights():
+    table, _ = _parse_terms("~works great, bug, ~=days:0.25")
+    assert table[("work", "great")] == 1.0 and table[("bug",)] == 1.0
+    assert _context_keys("~works great, bug, ~=days:0.25, ~long time:0.5") == {
+        ("work", "great"),
+        ("day",),
+        ("long", "time"),
+    }

@@ -40,8 +40,10 @@ from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_ta
 # 1.6: words that name a service, the product or a package, or say someone helped ("treatment",
 # "product", "helped me", "access") need company before they are a theme, "in charge" / "easy
 # to talk to" are idioms; a plea for help, being on hold or hung up on is negative, a "thanks"
-# next to a complaint counts less).
-BUILTIN_VERSION = "builtin-1.6"
+# next to a complaint counts less; 1.7: context terms, words that only praise or blame the whole
+# experience ("works great", "excellent care", a bare "easy"), durations ("three weeks") and
+# "charge", tag a theme only beside a clue of it).
+BUILTIN_VERSION = "builtin-1.7"
 CATEGORIES = ("promoter", "passive", "detractor")
 
 

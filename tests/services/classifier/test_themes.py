@@ -200,3 +200,46 @@ def test_context_terms_are_parsed_apart_from_their_weights():
         ("day",),
         ("long", "time"),
     }
+
+
+def test_context_counts_only_beside_a_clue():
+    theme = ThemeDefinition(id="performance_reliability", label="Speed", description="Speed.")
+    matcher = ThemeMatcher.build([theme])
+
+    def evidence(text):
+        tokens = raw_tokens(text)
+        return matcher.evidence(comment_stems(tokens), tokens=tokens)[0]
+
+    assert evidence("We stayed three weeks and two days") == 0.0  # two durations are not a wait
+    assert evidence("We waited three weeks") == pytest.approx(1.6)  # the wait, and how long it was
+    # An organisation's term factors re-weight the terms; what is context stays context.
+    assert matcher.with_factors({"performance_reliability": {("wait",): 0.5}}).context == matcher.context
+
+
+@pytest.mark.parametrize(
+    "alone,with_clue,theme",
+    [
+        ("It works great.", "It works great on my tablet.", "product_quality"),
+        (
+            "Useless for me, though it works fine for others.",
+            "Useless, it crashes every time I open it.",
+            "product_quality",
+        ),
+        (
+            "Excellent care from start to finish.",
+            "Excellent care, and my pain is gone since the surgery.",
+            "product_quality",
+        ),
+        (
+            "It was over in a few minutes and two hours.",
+            "The queue took a few minutes and two hours.",
+            "performance_reliability",
+        ),
+        ("Everything went smoothly and efficiently.", "Went smoothly, no queue at all.", "performance_reliability"),
+        ("The charge lasts all day.", "They charge a fee for every export.", "pricing"),
+        ("It was easy.", "Easy, and the menus are clear.", "ease_of_use"),
+    ],
+)
+def test_a_context_word_alone_is_no_theme_and_beside_a_clue_it_is(clf, alone, with_clue, theme):
+    assert theme not in ids(clf.classify(alone, 7))
+    assert theme in ids(clf.classify(with_clue, 7))

@@ -7,6 +7,7 @@ from npsloop.services.classifier.model import (
     Classifier,
     ThemeScore,
     category_for_score,
+    drop_passing_mentions,
 )
 from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
 
@@ -178,3 +179,19 @@ def test_naming_the_product_or_a_package_is_not_a_judgement_of_it(comment, theme
 
 def test_a_faulty_product_is_still_product_quality():
     assert "product_quality" in {t.id for t in BuiltinClassifier().classify("The product is faulty", 2).themes}
+
+
+def test_a_weak_passing_mention_beside_the_main_theme_is_dropped():
+    # Weak evidence (below one full-weight term) under a third of the main theme's is dropped;
+    # evidence of a full-weight term, or a weak reading as the comment's main theme, stays.
+    assert drop_passing_mentions([0.7, 3.0, 1.0, 0.0]) == [0.0, 3.0, 1.0, 0.0]
+    assert drop_passing_mentions([0.7, 2.0]) == [0.7, 2.0]
+    assert drop_passing_mentions([0.8]) == [0.8]
+    assert drop_passing_mentions([]) == []
+    clf = BuiltinClassifier()
+    alone = clf.classify("They helped me.", 9)
+    passing = clf.classify(
+        "The nurses were lovely, kind and patient, they listened to me and were so helpful, and they helped me.", 9
+    )
+    assert "product_quality" in {t.id for t in alone.themes}
+    assert {t.id for t in passing.themes} == {"support_experience"}

@@ -238,6 +238,14 @@ def test_context_counts_only_beside_a_clue():
         ("Everything went smoothly and efficiently.", "Went smoothly, no queue at all.", "performance_reliability"),
         ("The charge lasts all day.", "They charge a fee for every export.", "pricing"),
         ("It was easy.", "Easy, and the menus are clear.", "ease_of_use"),
+        (
+            "I came in for treatment of my condition.",
+            "The treatment of my condition worked wonders.",
+            "product_quality",
+        ),
+        ("The GPs were lovely.", "The GPS is broken.", "product_quality"),
+        ("I signed up immediately.", "The page loads immediately.", "performance_reliability"),
+        ("I feel stable at the moment.", "The app is stable and never crashes.", "performance_reliability"),
     ],
 )
 def test_a_context_word_alone_is_no_theme_and_beside_a_clue_it_is(clf, alone, with_clue, theme):

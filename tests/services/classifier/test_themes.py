@@ -251,3 +251,15 @@ def test_context_counts_only_beside_a_clue():
 def test_a_context_word_alone_is_no_theme_and_beside_a_clue_it_is(clf, alone, with_clue, theme):
     assert theme not in ids(clf.classify(alone, 7))
     assert theme in ids(clf.classify(with_clue, 7))
+
+
+# "It helped", "they helped me" tell how it turned out; "help me" asked for ("Please help me",
+# "Can someone help me?") does not (builtin-1.7: "helped me", "helps me", "helping me" as written).
+@pytest.mark.parametrize("comment", ["They helped me.", "It helps me sleep."])
+def test_help_that_worked_is_an_outcome(clf, comment):
+    assert "product_quality" in ids(clf.classify(comment, 9))
+
+
+@pytest.mark.parametrize("comment", ["Please help me.", "Can someone help me with this?", "I asked them to help me."])
+def test_help_asked_for_is_no_outcome(clf, comment):
+    assert "product_quality" not in ids(clf.classify(comment, 3))

@@ -6,7 +6,14 @@ rows. Each theme entry is ``"term[:weight]"``; a term may be a phrase. Weight 1.
 the term alone is enough evidence; 0.5 means it needs company; 0 marks an idiom whose words
 say nothing of the theme ("pay attention" is not about price). Forms of a word listed apart
 keep their own weights, and ``=word`` counts only as written (see ``themes``): "=train"
-is travel, "training" is not.
+is travel, "training" is not. ``~term`` is context, never a clue on its own, nor in company
+of other context: it counts only beside a term of the theme that is not marked. Marked are
+words that only praise or blame the whole experience ("works great", "excellent care",
+"useless", "went well", "much better", "efficient", "smooth", a bare "easy"); durations and
+moments ("three weeks", "a long time", "immediately": how long or when, not that anyone
+waited); words that name the condition or the service, not how it turned out ("treatment",
+"therapy", "my condition", "symptoms"); and words with another common sense ("charge": a
+battery, "in charge"; "stable": a person's state; "perform" a task; "GPs": doctors).
 """
 
 from __future__ import annotations
@@ -15,22 +22,23 @@ THEME_TERMS: dict[str, str] = {
     "product_quality": """
         quality:0.8, poor quality, high quality, bug, bugs, buggy, glitch, glitches, glitchy, error, errors, broken,
         defect, defective, faulty, fault:0.3, does not work, did not work, not work, stopped working, stop working,
-        not working, fix:0.6, fixed:0.5, force close, force closes, useless:0.6, works great, works well,
-        works perfectly, work perfectly, works fine, worked:0.5, works:0.5, effective, ineffective, result:0.5,
-        results:0.6, outcome, outcomes, =treatment:0.4, =treatments:0.4, therapy:0.4, made a difference, difference:0.6,
-        helped me:0.4, helped:0.3, improved:0.3, improvement in, recovery, progress:0.5, benefit, benefited,
+        not working, fix:0.6, fixed:0.5, force close, force closes, ~useless:0.6, ~works great, ~works well,
+        ~works perfectly, ~work perfectly, ~works fine, worked:0.5, works:0.5, effective, ineffective, result:0.5,
+        results:0.6, outcome, outcomes, ~=treatment:0.4, ~=treatments:0.4, ~therapy:0.4, made a difference, difference:0.6,
+        =helped me:0.4, =helps me:0.4, =helping me:0.4, helped:0.3, improved:0.3, improvement in,
+        recovery, progress:0.5, benefit, benefited,
         beneficial, life changing, android, ios, device, devices, phone:0.2, tablet, samsung, galaxy, nexus,
         pixel, htc, motorola, huawei, xiaomi, sony, iphone, ipad, version:0.5, update:0.4, updated:0.4,
-        upgrade:0.4, compatible, compatibility, incompatible, hardware, camera:0.6, gps, bluetooth, sensor,
+        upgrade:0.4, compatible, compatibility, incompatible, hardware, camera:0.6, ~gps, bluetooth, sensor,
         wifi:0.5, sd card, issue:0.2, issues:0.2, problem:0.2, problems:0.2, product:0.4, products:0.3, materials:0.4,
-        durable, flimsy, reliable product, standard of care, care received:0.6, care i received, care provided,
-        excellent care:0.7, good care:0.7, great care:0.7, the care:0.3, crash:0.5, crashes:0.5, crashing:0.5,
+        durable, flimsy, reliable product, ~standard of care, ~care received:0.6, ~care i received, ~care provided,
+        ~excellent care:0.7, ~good care:0.7, ~great care:0.7, ~the care:0.3, crash:0.5, crashes:0.5, crashing:0.5,
         feel better, feeling better, felt better, getting better:0.8, get better:0.6, cope:0.7, coping:0.7,
-        coping strategies, well being:0.8, wellbeing:0.8, saved my life, side effects, side effect, symptoms:0.7,
-        my condition:0.7, made things worse, made it worse, changed my life, turned my life around, back on track:0.8,
-        got better, gotten better, much better:0.5, no better, back to normal, back to my old self, new start,
+        coping strategies, well being:0.8, wellbeing:0.8, saved my life, side effects, side effect, ~symptoms:0.7,
+        ~my condition:0.7, made things worse, made it worse, changed my life, turned my life around, back on track:0.8,
+        got better, gotten better, ~much better:0.5, no better, back to normal, back to my old self, new start,
         fresh start, right track, on track:0.6, saved me, kept me out of hospital, out of hospital:0.6,
-        prevented:0.6, went well:0.5, surgery:0.6, operation:0.6, rehabilitation, rehab, healing, healed,
+        prevented:0.6, ~went well:0.5, surgery:0.6, operation:0.6, rehabilitation, rehab, healing, healed,
         recovered, recovering, worse than before, left me worse, made me worse, healthy:0.6, independence,
         independent:0.6, confidence:0.6, more confident, mental health:0, mood:0.6, life skills, coping skills,
         strategies:0.6, techniques:0.6, tools:0.4,
@@ -70,7 +78,7 @@ THEME_TERMS: dict[str, str] = {
         """,
     "pricing": """
         price, prices, pricing, priced, cost, costs, costly, expensive, overpriced, cheap, cheaper, cheapest,
-        afford, affordable, unaffordable, fee, fees, charge, charged, charges, charging:0.4, billing, bill,
+        afford, affordable, unaffordable, fee, fees, ~charge, ~charged, ~charges, charging:0.4, billing, bill,
         bills, billed, invoice, invoices, payment, payments, pay, paid, paying, money, value for money,
         pay attention:0, paid attention:0, attention paid:0, pay more attention:0, paid more attention:0,
         pay closer attention:0, pay lots of attention:0,
@@ -100,7 +108,7 @@ THEME_TERMS: dict[str, str] = {
         please make:0.5, would be better if:0.5, removed:0.4,
         """,
     "ease_of_use": """
-        easy, easier, easiest, easy to use, simple:0.7, simpler, straightforward, convenient, convenience,
+        ~easy, ~easier, ~easiest, easy to use, simple:0.7, simpler, straightforward, convenient, convenience,
         inconvenient, hassle, hassle free, easy to talk to:0, easy going:0, find fault:0,
         accessible, accessibility, access:0.4, book, booking, booked,
         appointment, appointments, schedule:0.6, scheduling, reschedule, rescheduled, slot, slots,
@@ -120,16 +128,16 @@ THEME_TERMS: dict[str, str] = {
         wait, waiting, waited, waits, waiting time, waiting times, waiting list, wait time, delay, delays,
         delayed, late, lateness, prompt, promptly, =timely, time scale, time scales, timescale, timescales,
         time frame, timeframe, turnaround, response time, response times, took a while, takes a while, on time,
-        in time, punctual, took ages, ages:0.6,
-        long time, too long, hours:0.6, hour:0.5, weeks:0.6, months:0.6, days:0.25, minutes:0.6, queue,
+        in time, punctual, took ages, ~ages:0.6,
+        ~long time, too long, ~hours:0.6, ~hour:0.5, ~weeks:0.6, ~months:0.6, ~days:0.25, ~minutes:0.6, queue,
         queues, crash, crashes, crashing, crashed, freeze, freezes, freezing, frozen, hang, hangs, lag, laggy,
         lags, loading, load:0.5, loads:0.5, battery, batteries, drain, drains, draining, memory, ram,
-        storage, space:0.5, mb, gb, cpu, resources, heavy:0.5, lightweight, efficient, efficiency,
+        storage, space:0.5, mb, gb, cpu, resources, heavy:0.5, lightweight, ~efficient, efficiency,
         inefficient, organised, organized, disorganised, disorganized, organisation, organization,
-        well run, chaotic, chaos, smooth, smoothly, reliable, reliability, unreliable, outage, outages,
-        downtime, down:0.3, stable, unstable, stability, stuck, timeout, responsive:0.4, lagging, performance,
-        perform, cancelled, canceled, cancellation, cancellations, rushed:0.4, seen quickly, straight away,
-        immediately:0.7, waste of time, overheat, overheats, overheating, hot:0.4, data usage, background:0.5,
+        well run, chaotic, chaos, ~smooth, ~smoothly, reliable, reliability, unreliable, outage, outages,
+        downtime, down:0.3, ~stable, unstable, stability, stuck, timeout, responsive:0.4, lagging, performance,
+        ~perform, cancelled, canceled, cancellation, cancellations, rushed:0.4, seen quickly, ~straight away,
+        ~immediately:0.7, waste of time, overheat, overheats, overheating, hot:0.4, data usage, background:0.5,
         sooner:0.7, more often:0.7, often enough:0.7, took a long, taking a long, takes a long,
         still haven't:0.5, still have not:0.5, well organised, badly organised, poorly organised,
         """,

@@ -40,9 +40,16 @@ from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_ta
 # 1.6: words that name a service, the product or a package, or say someone helped ("treatment",
 # "product", "helped me", "access") need company before they are a theme, "in charge" / "easy
 # to talk to" are idioms; a plea for help, being on hold or hung up on is negative, a "thanks"
-# next to a complaint counts less).
-BUILTIN_VERSION = "builtin-1.6"
+# next to a complaint counts less; 1.7: context terms, words that only praise or blame the whole
+# experience ("works great", "excellent care", a bare "easy"), durations ("three weeks") and
+# "charge", tag a theme only beside a clue of it; a weak reading of a theme beside a main theme
+# three times as strong is a passing mention, not tagged).
+BUILTIN_VERSION = "builtin-1.7"
 CATEGORIES = ("promoter", "passive", "detractor")
+# A theme read from weak words only (less evidence than one full-weight term) in a comment whose
+# main theme has three times its evidence or more is a passing mention, not what it is about.
+WEAK_EVIDENCE = 1.0
+PASSING_SHARE = 1 / 3
 
 
 def category_for_score(score: int | None) -> str | None:
@@ -155,6 +162,18 @@ def is_empty_answer(comment: str | None) -> bool:
     return _is_blank_answer(comment) or is_no_opinion_answer(comment)
 
 
+def drop_passing_mentions(evidence: Sequence[float]) -> list[float]:
+    """Each theme's evidence as the built-in model decides on it, 0 where it is a passing
+    mention (``PASSING_SHARE``). The analysis keeps the evidence itself: trained models read it
+    as a feature, and dropping it there lost airline recall at k = 300. "The nurses
+    were lovely, kind and patient, they listened and were so helpful, and they helped me" is
+    about the staff; the weak product-quality reading of "they helped me" says little there,
+    where alone ("They helped me.") it is all the comment says."""
+    top = max(evidence, default=0.0)
+    cut = top * PASSING_SHARE
+    return [0.0 if e < WEAK_EVIDENCE and e < cut else e for e in evidence]
+
+
 def themes_fingerprint(themes: list[ThemeDefinition]) -> str:
     payload = json.dumps([t.model_dump() for t in themes], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:8]
@@ -227,7 +246,7 @@ class BuiltinClassifier:
             label, value = self.sentiment_of(analysis, score)
             return Classification(category, (), label, value, analysis.language, self.version)
         themes = []
-        for theme_id, total in zip(self.theme_ids, analysis.theme_evidence):
+        for theme_id, total in zip(self.theme_ids, drop_passing_mentions(analysis.theme_evidence)):
             if total > 0:
                 confidence = round(1.0 - math.exp(-total), 4)
                 if confidence >= 0.5:

@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from npsloop.services.classifier.features import comment_features, features
-from npsloop.services.classifier.model import Analysis, BuiltinClassifier, Classifier, category_for_score
+from npsloop.services.classifier.model import (
+    Analysis,
+    BuiltinClassifier,
+    Classifier,
+    category_for_score,
+    drop_passing_mentions,
+)
 from npsloop.services.classifier.sentiment import DEFAULT_PARAMS
 from npsloop.services.classifier.stacking import builtin_confidence
 from npsloop.services.classifier.trained import TrainedClassifier
@@ -68,7 +74,8 @@ def read(classifier: Classifier, comment: str, score: int | None) -> Reading | N
         analysis = model.analyse(comment)
         if analysis.unread or not analysis.stems:
             return None
-        decisions = {t: builtin_confidence(e) for t, e in zip(model.theme_ids, analysis.theme_evidence)}
+        evidence = drop_passing_mentions(analysis.theme_evidence)
+        decisions = {t: builtin_confidence(e) for t, e in zip(model.theme_ids, evidence)}
         label, value = model.sentiment_of(analysis, score)
         return Reading(decisions, label, _builtin_margin(value))
     return None

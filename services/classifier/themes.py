@@ -6,7 +6,10 @@ evidence), description words (weak) and example words (weaker). Evidence adds up
 theme, each distinct term once, and becomes a confidence ``1 - exp(-evidence)``.
 
 Where the lexicon lists forms of a term apart, each keeps its own weight (``text.weigh_forms``):
-"=train" is travel, "training" is not.
+"=train" is travel, "training" is not. A term written ``~term`` is context: it says something
+of the theme only next to another of the theme's terms that is not context (a clue), however
+many context terms a comment has ("it works great" is praise, not a product-quality report;
+"three weeks" is not a complaint about waiting until something waits).
 """
 
 from __future__ import annotations
@@ -231,17 +234,33 @@ GENERIC = frozenset(
 )
 
 
-def _parse_terms(spec: str) -> tuple[dict[Key, float], dict[Key, Forms]]:
-    """``"term[:weight], ..."`` -> (key -> weight of forms not listed, key -> listed forms' weights)."""
+def _entries(spec: str) -> list[tuple[str, float]]:
     entries = []
     for entry in spec.replace("\n", " ").split(","):
         term, _, weight = entry.strip().partition(":")
         if term:
             entries.append((term, float(weight) if weight else 1.0))
-    return weigh_forms(entries)
+    return entries
+
+
+def _parse_terms(spec: str) -> tuple[dict[Key, float], dict[Key, Forms]]:
+    """``"term[:weight], ..."`` -> (key -> weight of forms not listed, key -> listed forms' weights)."""
+    return weigh_forms([(term.lstrip("~"), weight) for term, weight in _entries(spec)])
+
+
+def _context_keys(spec: str) -> frozenset[Key]:
+    """The keys of the terms written ``~term``: context, not a clue (see the module's docstring).
+    Every form of such a key is context."""
+    keys = set()
+    for term, _ in _entries(spec):
+        if term.startswith("~"):
+            words = [w for w in raw_tokens(term.lstrip("~=")) if not is_punct(w)]
+            keys.add(tuple(stem(w) for w in words))
+    return frozenset(keys)
 
 
 _LEXICON = {theme_id: _parse_terms(spec) for theme_id, spec in THEME_TERMS.items()}
+_CONTEXT = {theme_id: _context_keys(spec) for theme_id, spec in THEME_TERMS.items()}
 
 
 def _content_stems(text: str) -> list[str]:
@@ -253,6 +272,11 @@ def _content_stems(text: str) -> list[str]:
 def theme_forms(theme: ThemeDefinition) -> dict[Key, Forms]:
     """Per term of the built-in lexicon, the weights of the forms it lists apart."""
     return _LEXICON[theme.id][1] if theme.id in _LEXICON else {}
+
+
+def theme_context(theme: ThemeDefinition) -> frozenset[Key]:
+    """Terms of the built-in lexicon that count for the theme only next to a clue."""
+    return _CONTEXT.get(theme.id, frozenset())
 
 
 def theme_terms(theme: ThemeDefinition) -> dict[Key, float]:
@@ -296,6 +320,7 @@ class ThemeMatcher:
 
     theme_ids: tuple[str, ...]
     index: dict[str, list[Entry]]  # first stem -> entries starting with it, longest first
+    context: tuple[frozenset[Key], ...] = ()  # per theme, the terms that need a clue (``~term``)
 
     @classmethod
     def build(cls, themes: list[ThemeDefinition]) -> ThemeMatcher:
@@ -306,7 +331,7 @@ class ThemeMatcher:
                 index[key[0]].append((key, t_idx, weight, forms.get(key)))
         for entries in index.values():
             entries.sort(key=lambda e: -len(e[0]))
-        return cls(tuple(t.id for t in themes), dict(index))
+        return cls(tuple(t.id for t in themes), dict(index), tuple(theme_context(t) for t in themes))
 
     def with_factors(self, factors: Mapping[str, Mapping[Key, float]]) -> ThemeMatcher:
         """A copy in which a theme's listed terms weigh ``factor`` times as much (every form of
@@ -324,7 +349,7 @@ class ThemeMatcher:
                     kept.append((key, t_idx, weight * factor, scaled))
             if kept:
                 index[first] = kept
-        return ThemeMatcher(self.theme_ids, index)
+        return ThemeMatcher(self.theme_ids, index, self.context)
 
     def matched_terms(
         self,
@@ -334,14 +359,27 @@ class ThemeMatcher:
         tokens: list[str] | None = None,
     ) -> dict[tuple[int, Key], float]:
         """(theme index, term) -> weight of every term that counts in ``stems`` (see ``evidence``)."""
+        return self._match(stems, denied, requests, tokens)[0]
+
+    def _match(
+        self,
+        stems: list[str],
+        denied: list[bool] | None,
+        requests: AbstractSet[tuple[str, ...]],
+        tokens: list[str] | None,
+    ) -> tuple[dict[tuple[int, Key], float], set[int]]:
+        """The matched terms, and the themes that have a clue among them: a term that is not
+        context, nor inside a context term ("works" in "works great" is part of the praise)."""
         found: dict[tuple[int, Key], float] = {}
+        clues: set[int] = set()
         guarded: dict[int, int] = {}  # theme index -> position up to which an idiom covers the words
-        index = self.index
+        covered: dict[int, int] = {}  # theme index -> position up to which a context term covers the words
+        index, context = self.index, self.context
         for i, s in enumerate(stems):
             entries = index.get(s)
             if not entries:
                 continue
-            for key, t_idx, weight, forms in entries:
+            for key, t_idx, weight, forms in entries:  # longest first
                 size = len(key)
                 if size > 1 and tuple(stems[i : i + size]) != key:
                     continue
@@ -354,9 +392,15 @@ class ThemeMatcher:
                     continue
                 if forms is not None and tokens is not None:
                     weight = forms.get(written_form(tokens, i, size), weight)
+                if weight <= 0.0:
+                    continue
+                if context and key in context[t_idx]:
+                    covered[t_idx] = max(covered.get(t_idx, 0), i + size)
+                elif covered.get(t_idx, 0) < i + size:
+                    clues.add(t_idx)
                 if weight > found.get((t_idx, key), 0.0):
                     found[(t_idx, key)] = weight
-        return found
+        return found, clues
 
     def evidence(
         self,
@@ -373,11 +417,15 @@ class ThemeMatcher:
         does not count where the request is denied ("nothing could have been better"): that
         is praise, not a feature request. A term weighted 0 is an idiom whose words do not
         count for the theme ("pay attention" is not pricing). Other terms count even when
-        negated: "not slow at all" still talks about performance.
+        negated: "not slow at all" still talks about performance. Context terms (``~term``)
+        add to a theme only where a clue was found too, a term that is neither context nor
+        inside a context term: without one, however many context terms, the evidence is 0.
         """
         totals = [0.0] * len(self.theme_ids)
-        for (t_idx, _), weight in self.matched_terms(stems, denied, requests, tokens).items():
-            totals[t_idx] += weight
+        found, clues = self._match(stems, denied, requests, tokens)
+        for (t_idx, _), weight in found.items():
+            if t_idx in clues:
+                totals[t_idx] += weight
         return totals
 
 

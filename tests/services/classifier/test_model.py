@@ -7,6 +7,7 @@ from npsloop.services.classifier.model import (
     Classifier,
     ThemeScore,
     category_for_score,
+    drop_passing_mentions,
 )
 from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition
 
@@ -50,7 +51,7 @@ def test_contract_and_as_dict(clf):
     assert data["category"] == "detractor" and data["sentiment"] == "negative"
     assert {"support_experience", "pricing"} <= {t["id"] for t in data["themes"]}
     assert all(0 < t["confidence"] <= 1 for t in data["themes"])
-    assert data["classifier_version"] == clf.version == "builtin-1.6"
+    assert data["classifier_version"] == clf.version == "builtin-1.7"
     assert -1 <= data["sentiment_score"] <= 1 and data["language"] == "en"
 
 
@@ -105,7 +106,7 @@ def test_zero_shot_custom_theme_from_keywords_description_or_examples():
     assert "loyalty_scheme" in ids(clf.classify("I never got my reward points this month", 4))
     assert "mobile_app" in ids(clf.classify("The smartphone application keeps logging me out", 5))
     assert "cafe" in ids(clf.classify("Lovely cafeteria, the sandwiches were fresh", 9))
-    assert clf.version.startswith("builtin-1.6+themes.")
+    assert clf.version.startswith("builtin-1.7+themes.")
 
 
 def test_removed_theme_is_never_returned():
@@ -178,3 +179,19 @@ def test_naming_the_product_or_a_package_is_not_a_judgement_of_it(comment, theme
 
 def test_a_faulty_product_is_still_product_quality():
     assert "product_quality" in {t.id for t in BuiltinClassifier().classify("The product is faulty", 2).themes}
+
+
+def test_a_weak_passing_mention_beside_the_main_theme_is_dropped():
+    # Weak evidence (below one full-weight term) under a third of the main theme's is dropped;
+    # evidence of a full-weight term, or a weak reading as the comment's main theme, stays.
+    assert drop_passing_mentions([0.7, 3.0, 1.0, 0.0]) == [0.0, 3.0, 1.0, 0.0]
+    assert drop_passing_mentions([0.7, 2.0]) == [0.7, 2.0]
+    assert drop_passing_mentions([0.8]) == [0.8]
+    assert drop_passing_mentions([]) == []
+    clf = BuiltinClassifier()
+    alone = clf.classify("They helped me.", 9)
+    passing = clf.classify(
+        "The nurses were lovely, kind and patient, they listened to me and were so helpful, and they helped me.", 9
+    )
+    assert "product_quality" in {t.id for t in alone.themes}
+    assert {t.id for t in passing.themes} == {"support_experience"}

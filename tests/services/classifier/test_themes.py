@@ -4,7 +4,7 @@ import pytest
 
 from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.text import raw_tokens
-from npsloop.services.classifier.themes import ThemeMatcher, _parse_terms, comment_stems
+from npsloop.services.classifier.themes import ThemeMatcher, _context_keys, _parse_terms, comment_stems
 from npsloop.shared.taxonomy import ThemeDefinition
 
 
@@ -187,3 +187,79 @@ def test_how_people_were_treated_is_support(clf, comment, score):
 )
 def test_timeliness_and_keeping_people_informed_without_the_obvious_words(clf, comment, theme):
     assert theme in ids(clf.classify(comment, 5))
+
+
+# Context terms (builtin-1.7, ``~term`` in the lexicon): words that only praise or blame the
+# whole experience, durations and words with another common sense say nothing of a theme
+# alone, nor in company of each other; beside a clue of the theme they count.
+def test_context_terms_are_parsed_apart_from_their_weights():
+    table, _ = _parse_terms("~works great, bug, ~=days:0.25")
+    assert table[("work", "great")] == 1.0 and table[("bug",)] == 1.0
+    assert _context_keys("~works great, bug, ~=days:0.25, ~long time:0.5") == {
+        ("work", "great"),
+        ("day",),
+        ("long", "time"),
+    }
+
+
+def test_context_counts_only_beside_a_clue():
+    theme = ThemeDefinition(id="performance_reliability", label="Speed", description="Speed.")
+    matcher = ThemeMatcher.build([theme])
+
+    def evidence(text):
+        tokens = raw_tokens(text)
+        return matcher.evidence(comment_stems(tokens), tokens=tokens)[0]
+
+    assert evidence("We stayed three weeks and two days") == 0.0  # two durations are not a wait
+    assert evidence("We waited three weeks") == pytest.approx(1.6)  # the wait, and how long it was
+    # An organisation's term factors re-weight the terms; what is context stays context.
+    assert matcher.with_factors({"performance_reliability": {("wait",): 0.5}}).context == matcher.context
+
+
+@pytest.mark.parametrize(
+    "alone,with_clue,theme",
+    [
+        ("It works great.", "It works great on my tablet.", "product_quality"),
+        (
+            "Useless for me, though it works fine for others.",
+            "Useless, it crashes every time I open it.",
+            "product_quality",
+        ),
+        (
+            "Excellent care from start to finish.",
+            "Excellent care, and my pain is gone since the surgery.",
+            "product_quality",
+        ),
+        (
+            "It was over in a few minutes and two hours.",
+            "The queue took a few minutes and two hours.",
+            "performance_reliability",
+        ),
+        ("Everything went smoothly and efficiently.", "Went smoothly, no queue at all.", "performance_reliability"),
+        ("The charge lasts all day.", "They charge a fee for every export.", "pricing"),
+        ("It was easy.", "Easy, and the menus are clear.", "ease_of_use"),
+        (
+            "I came in for treatment of my condition.",
+            "The treatment of my condition worked wonders.",
+            "product_quality",
+        ),
+        ("The GPs were lovely.", "The GPS is broken.", "product_quality"),
+        ("I signed up immediately.", "The page loads immediately.", "performance_reliability"),
+        ("I feel stable at the moment.", "The app is stable and never crashes.", "performance_reliability"),
+    ],
+)
+def test_a_context_word_alone_is_no_theme_and_beside_a_clue_it_is(clf, alone, with_clue, theme):
+    assert theme not in ids(clf.classify(alone, 7))
+    assert theme in ids(clf.classify(with_clue, 7))
+
+
+# "It helped", "they helped me" tell how it turned out; "help me" asked for ("Please help me",
+# "Can someone help me?") does not (builtin-1.7: "helped me", "helps me", "helping me" as written).
+@pytest.mark.parametrize("comment", ["They helped me.", "It helps me sleep."])
+def test_help_that_worked_is_an_outcome(clf, comment):
+    assert "product_quality" in ids(clf.classify(comment, 9))
+
+
+@pytest.mark.parametrize("comment", ["Please help me.", "Can someone help me with this?", "I asked them to help me."])
+def test_help_asked_for_is_no_outcome(clf, comment):
+    assert "product_quality" not in ids(clf.classify(comment, 3))

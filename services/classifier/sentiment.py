@@ -21,6 +21,7 @@ from npsloop.services.classifier.lexicon import (
     SUGGESTION,
 )
 from npsloop.services.classifier.text import (
+    NEGATIVE_POLARITY_ITEMS,
     NEGATORS,
     SENTENCE_BREAK,
     is_punct,
@@ -65,17 +66,20 @@ _NEGATOR_STEMS = frozenset(stem(w) for w in NEGATORS)
 _SELF_NEGATING = frozenset(k for k in POLARITY if len(k) > 1 and not _NEGATOR_STEMS.isdisjoint(k))
 
 
-def denied_requests(tokens: list[str], window: int = 6) -> list[bool]:
+def denied_requests(tokens: list[str], window: int = 6, through_any: bool = False) -> list[bool]:
     """Whether a request at each token is denied: a negator shortly before it in the same
     clause ("nothing could be better", "I don't think anything needs to improve") or right
-    after it ("could not be better")."""
+    after it ("could not be better").
+
+    ``through_any``: an "any" word under the negation keeps it open, as in ``negation_flags``
+    ("I can't think of anything about the visit that any of them could improve")."""
     denied = [False] * len(tokens)
     last_negator = -100
     for i, tok in enumerate(tokens):
         if is_punct(tok):
             last_negator = -100
             continue
-        if tok in NEGATORS:
+        if tok in NEGATORS or (through_any and tok in NEGATIVE_POLARITY_ITEMS and i - last_negator <= window):
             last_negator = i
         after = tokens[i + 1 : i + 3]
         denied[i] = i - last_negator <= window or "not" in after or "never" in after
@@ -109,7 +113,7 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
         # better?" followed by praise, not a negation of that praise. "Nothing was good" is
         # a sentence whose subject is "nothing": the negation stands.
         negated = [False] * len(tokens)
-    denied = denied_requests(tokens)
+    denied = denied_requests(tokens, through_any=True)
     stems = [stem(t) if not is_punct(t) else t for t in tokens]
     n = len(stems)
     # Clause weights: in a sentence with a contrast word, what follows counts more.

@@ -119,3 +119,16 @@ def test_being_looked_after_is_praise_even_with_a_middling_score(comment):
 )
 def test_leading_nothing_and_negated_phrases(comment, score, expected):
     assert CLASSIFIER.classify(comment, score).sentiment == expected
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "I don't think anything about my last visit needs any improvement.",
+        "Honestly I cannot think of anything in the whole process that anyone could do better.",
+    ],
+)
+def test_a_denied_request_stays_denied_past_any_words(comment):
+    # The "any" words keep the negation open beyond its usual reach, as they do for polar words:
+    # the request words at the end are denied, so the comment praises instead of asking.
+    assert CLASSIFIER.classify(comment, None).sentiment == "positive"

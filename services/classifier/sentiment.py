@@ -55,6 +55,54 @@ DENIED_REQUEST_PRAISE = 1.0
 # Comparatives that, denied, praise: "could not have been better", "nothing to improve".
 _COMPARATIVES = frozenset(stem(w) for w in ["better", "improve", "improved", "improvement", "improvements"])
 _LEADING_EMPTY = frozenset(("nothing", "none"))
+# A sentence opening with a request verb is not a request where the verb is a noun:
+# followed by these ("Better than expected", "Help from the front desk") or the subject of a
+# past-tense verb in its clause ("Support from my adviser was great", "Help when I needed it was quick").
+# Comparatives and modals ask whatever follows ("More staff were needed", "Should have been told").
+_NOUN_FOLLOWERS = frozenset(("than", "and", "from"))
+_PAST_PREDICATE = frozenset(("was", "were"))
+_ALWAYS_ASKING = frozenset(
+    [
+        "more",
+        "less",
+        "fewer",
+        "better",
+        "longer",
+        "shorter",
+        "quicker",
+        "faster",
+        "earlier",
+        "sooner",
+        "cheaper",
+        "bigger",
+        "smaller",
+        "easier",
+        "clearer",
+        "need",
+        "needs",
+        "should",
+        "could",
+        "would",
+        "perhaps",
+        "maybe",
+        "please",
+    ]
+)
+
+
+def _subject_of_past_verb(tokens: list[str], start: int) -> bool:
+    """Whether the request verb opening a sentence at ``start`` is the subject of a past-tense
+    "was" / "were" later in its clause ("Support the night team, they were tired" still asks)."""
+    if tokens[start] in _ALWAYS_ASKING:
+        return False
+    for tok in tokens[start + 1 :]:
+        if is_punct(tok):
+            return False
+        if tok in _PAST_PREDICATE:
+            return True
+    return False
+
+
 # Courtesy: "thanks", "thank you", "I appreciate it" close a complaint as often as they praise
 # ("Thanks, but I have been on hold for an hour"). Next to a complaint they count this much.
 _COURTESY = frozenset(stem(w) for w in ("thank", "thanks", "appreciate", "appreciated"))
@@ -149,7 +197,12 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
         words += 1
         at_start = i == 0 or stems[i - 1] in SENTENCE_BREAK or stems[i - 1] in ("\n", ",")
         request = 0.0
-        if at_start and tokens[i] in _REQUEST_START and not (i + 1 < n and stems[i + 1] in ("than", "and")):
+        if (
+            at_start
+            and tokens[i] in _REQUEST_START
+            and not (i + 1 < n and stems[i + 1] in _NOUN_FOLLOWERS)
+            and not _subject_of_past_verb(tokens, i)
+        ):
             request += 1  # "More staff.", "Better parking", "Listen to patients"
         elif (
             s in ("more", "less", "fewer", "better")

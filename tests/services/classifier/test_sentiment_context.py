@@ -132,3 +132,29 @@ def test_a_denied_request_stays_denied_past_any_words(comment):
     # The "any" words keep the negation open beyond its usual reach, as they do for polar words:
     # the request words at the end are denied, so the comment praises instead of asking.
     assert CLASSIFIER.classify(comment, None).sentiment == "positive"
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "Support from my adviser was great.",
+        "Support with the forms was good.",
+        "Help from the reception desk, always friendly.",
+    ],
+)
+def test_a_request_verb_used_as_a_noun_is_not_a_request(comment):
+    # A sentence opening with "help" or "support" asks for it ("Help me please") unless the word
+    # is a noun: followed by "from", or the subject of a past-tense verb in its clause.
+    assert CLASSIFIER.classify(comment, 9).sentiment == "positive"
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "More staff were needed at the weekend.",
+        "Support the night team, they were exhausted.",
+        "Give us a call back when you say you will.",
+    ],
+)
+def test_requests_with_a_past_tense_verb_elsewhere_still_ask(comment):
+    assert CLASSIFIER.classify(comment, 9).sentiment == "negative"

@@ -107,6 +107,9 @@ def _subject_of_past_verb(tokens: list[str], start: int) -> bool:
 # ("Thanks, but I have been on hold for an hour"). Next to a complaint they count this much.
 _COURTESY = frozenset(stem(w) for w in ("thank", "thanks", "appreciate", "appreciated"))
 COURTESY_WITH_COMPLAINT = 0.3
+# Praise words in a question mostly ask rather than praise ("Can anyone help?", "Is the new
+# version any good?"); complaints asked as questions still complain ("Why is it always late?").
+QUESTION_PRAISE = 0.3
 _LINKING_VERBS = frozenset(["is", "was", "were", "are", "went", "seemed", "felt", "has", "had", "have", "got"])
 # Polar phrases that hold their own negation ("not enough", "could not fault"): a negator
 # before them does not flip them again. Stems, as the phrases are stored.
@@ -166,9 +169,12 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
     n = len(stems)
     # Clause weights: in a sentence with a contrast word, what follows counts more.
     weights = [1.0] * n
+    asking = [False] * n  # in a sentence that ends with "?"
     sent_start = 0
     for i in range(n + 1):
         if i == n or stems[i] in SENTENCE_BREAK:
+            if i < n and stems[i] == "?":
+                asking[sent_start:i] = [True] * (i - sent_start)
             last_contrast = -1
             for j in range(sent_start, i):
                 if stems[j] in _CONTRAST:
@@ -255,6 +261,8 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
                     # "not good" is negative, "not slow" is mildly positive.
                     value = -value * (0.8 if value > 0 else 0.5)
                 value *= weights[i]
+                if value > 0 and asking[i]:
+                    value *= QUESTION_PRAISE
                 if value > 0:
                     pos += value
                     if size == 1 and s in _COURTESY:

@@ -158,3 +158,16 @@ def test_a_request_verb_used_as_a_noun_is_not_a_request(comment):
 )
 def test_requests_with_a_past_tense_verb_elsewhere_still_ask(comment):
     assert CLASSIFIER.classify(comment, 9).sentiment == "negative"
+
+
+@pytest.mark.parametrize(
+    "comment, expected",
+    [
+        ("Is there anyone who might help with my booking?", "neutral"),  # asks for help, praises nothing
+        ("Do you like the new layout?", "neutral"),
+        ("Why is the app always so slow?", "negative"),  # a complaint asked as a question
+        ("Can you help? The staff were lovely.", "positive"),  # the praise is not in the question
+    ],
+)
+def test_praise_words_in_a_question_count_less(comment, expected):
+    assert CLASSIFIER.classify(comment, None).sentiment == expected

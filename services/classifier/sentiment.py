@@ -21,6 +21,7 @@ from npsloop.services.classifier.lexicon import (
     SUGGESTION,
 )
 from npsloop.services.classifier.text import (
+    NEGATIVE_POLARITY_ITEMS,
     NEGATORS,
     SENTENCE_BREAK,
     is_punct,
@@ -54,10 +55,61 @@ DENIED_REQUEST_PRAISE = 1.0
 # Comparatives that, denied, praise: "could not have been better", "nothing to improve".
 _COMPARATIVES = frozenset(stem(w) for w in ["better", "improve", "improved", "improvement", "improvements"])
 _LEADING_EMPTY = frozenset(("nothing", "none"))
+# A sentence opening with a request verb is not a request where the verb is a noun:
+# followed by these ("Better than expected", "Help from the front desk") or the subject of a
+# past-tense verb in its clause ("Support from my adviser was great", "Help when I needed it was quick").
+# Comparatives and modals ask whatever follows ("More staff were needed", "Should have been told").
+_NOUN_FOLLOWERS = frozenset(("than", "and", "from"))
+_PAST_PREDICATE = frozenset(("was", "were"))
+_ALWAYS_ASKING = frozenset(
+    [
+        "more",
+        "less",
+        "fewer",
+        "better",
+        "longer",
+        "shorter",
+        "quicker",
+        "faster",
+        "earlier",
+        "sooner",
+        "cheaper",
+        "bigger",
+        "smaller",
+        "easier",
+        "clearer",
+        "need",
+        "needs",
+        "should",
+        "could",
+        "would",
+        "perhaps",
+        "maybe",
+        "please",
+    ]
+)
+
+
+def _subject_of_past_verb(tokens: list[str], start: int) -> bool:
+    """Whether the request verb opening a sentence at ``start`` is the subject of a past-tense
+    "was" / "were" later in its clause ("Support the night team, they were tired" still asks)."""
+    if tokens[start] in _ALWAYS_ASKING:
+        return False
+    for tok in tokens[start + 1 :]:
+        if is_punct(tok):
+            return False
+        if tok in _PAST_PREDICATE:
+            return True
+    return False
+
+
 # Courtesy: "thanks", "thank you", "I appreciate it" close a complaint as often as they praise
 # ("Thanks, but I have been on hold for an hour"). Next to a complaint they count this much.
 _COURTESY = frozenset(stem(w) for w in ("thank", "thanks", "appreciate", "appreciated"))
 COURTESY_WITH_COMPLAINT = 0.3
+# Praise words in a question mostly ask rather than praise ("Can anyone help?", "Is the new
+# version any good?"); complaints asked as questions still complain ("Why is it always late?").
+QUESTION_PRAISE = 0.3
 _LINKING_VERBS = frozenset(["is", "was", "were", "are", "went", "seemed", "felt", "has", "had", "have", "got"])
 # Polar phrases that hold their own negation ("not enough", "could not fault"): a negator
 # before them does not flip them again. Stems, as the phrases are stored.
@@ -65,17 +117,20 @@ _NEGATOR_STEMS = frozenset(stem(w) for w in NEGATORS)
 _SELF_NEGATING = frozenset(k for k in POLARITY if len(k) > 1 and not _NEGATOR_STEMS.isdisjoint(k))
 
 
-def denied_requests(tokens: list[str], window: int = 6) -> list[bool]:
+def denied_requests(tokens: list[str], window: int = 6, through_any: bool = False) -> list[bool]:
     """Whether a request at each token is denied: a negator shortly before it in the same
     clause ("nothing could be better", "I don't think anything needs to improve") or right
-    after it ("could not be better")."""
+    after it ("could not be better").
+
+    ``through_any``: an "any" word under the negation keeps it open, as in ``negation_flags``
+    ("I can't think of anything about the visit that any of them could improve")."""
     denied = [False] * len(tokens)
     last_negator = -100
     for i, tok in enumerate(tokens):
         if is_punct(tok):
             last_negator = -100
             continue
-        if tok in NEGATORS:
+        if tok in NEGATORS or (through_any and tok in NEGATIVE_POLARITY_ITEMS and i - last_negator <= window):
             last_negator = i
         after = tokens[i + 1 : i + 3]
         denied[i] = i - last_negator <= window or "not" in after or "never" in after
@@ -109,14 +164,17 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
         # better?" followed by praise, not a negation of that praise. "Nothing was good" is
         # a sentence whose subject is "nothing": the negation stands.
         negated = [False] * len(tokens)
-    denied = denied_requests(tokens)
+    denied = denied_requests(tokens, through_any=True)
     stems = [stem(t) if not is_punct(t) else t for t in tokens]
     n = len(stems)
     # Clause weights: in a sentence with a contrast word, what follows counts more.
     weights = [1.0] * n
+    asking = [False] * n  # in a sentence that ends with "?"
     sent_start = 0
     for i in range(n + 1):
         if i == n or stems[i] in SENTENCE_BREAK:
+            if i < n and stems[i] == "?":
+                asking[sent_start:i] = [True] * (i - sent_start)
             last_contrast = -1
             for j in range(sent_start, i):
                 if stems[j] in _CONTRAST:
@@ -145,7 +203,12 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
         words += 1
         at_start = i == 0 or stems[i - 1] in SENTENCE_BREAK or stems[i - 1] in ("\n", ",")
         request = 0.0
-        if at_start and tokens[i] in _REQUEST_START and not (i + 1 < n and stems[i + 1] in ("than", "and")):
+        if (
+            at_start
+            and tokens[i] in _REQUEST_START
+            and not (i + 1 < n and stems[i + 1] in _NOUN_FOLLOWERS)
+            and not _subject_of_past_verb(tokens, i)
+        ):
             request += 1  # "More staff.", "Better parking", "Listen to patients"
         elif (
             s in ("more", "less", "fewer", "better")
@@ -198,6 +261,8 @@ def lexical_evidence(tokens: list[str]) -> LexicalEvidence:
                     # "not good" is negative, "not slow" is mildly positive.
                     value = -value * (0.8 if value > 0 else 0.5)
                 value *= weights[i]
+                if value > 0 and asking[i]:
+                    value *= QUESTION_PRAISE
                 if value > 0:
                     pos += value
                     if size == 1 and s in _COURTESY:

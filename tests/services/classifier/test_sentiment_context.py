@@ -119,3 +119,55 @@ def test_being_looked_after_is_praise_even_with_a_middling_score(comment):
 )
 def test_leading_nothing_and_negated_phrases(comment, score, expected):
     assert CLASSIFIER.classify(comment, score).sentiment == expected
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "I don't think anything about my last visit needs any improvement.",
+        "Honestly I cannot think of anything in the whole process that anyone could do better.",
+    ],
+)
+def test_a_denied_request_stays_denied_past_any_words(comment):
+    # The "any" words keep the negation open beyond its usual reach, as they do for polar words:
+    # the request words at the end are denied, so the comment praises instead of asking.
+    assert CLASSIFIER.classify(comment, None).sentiment == "positive"
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "Support from my adviser was great.",
+        "Support with the forms was good.",
+        "Help from the reception desk, always friendly.",
+    ],
+)
+def test_a_request_verb_used_as_a_noun_is_not_a_request(comment):
+    # A sentence opening with "help" or "support" asks for it ("Help me please") unless the word
+    # is a noun: followed by "from", or the subject of a past-tense verb in its clause.
+    assert CLASSIFIER.classify(comment, 9).sentiment == "positive"
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [
+        "More staff were needed at the weekend.",
+        "Support the night team, they were exhausted.",
+        "Give us a call back when you say you will.",
+    ],
+)
+def test_requests_with_a_past_tense_verb_elsewhere_still_ask(comment):
+    assert CLASSIFIER.classify(comment, 9).sentiment == "negative"
+
+
+@pytest.mark.parametrize(
+    "comment, expected",
+    [
+        ("Is there anyone who might help with my booking?", "neutral"),  # asks for help, praises nothing
+        ("Do you like the new layout?", "neutral"),
+        ("Why is the app always so slow?", "negative"),  # a complaint asked as a question
+        ("Can you help? The staff were lovely.", "positive"),  # the praise is not in the question
+    ],
+)
+def test_praise_words_in_a_question_count_less(comment, expected):
+    assert CLASSIFIER.classify(comment, None).sentiment == expected

@@ -245,7 +245,16 @@ def main() -> None:
         default="auto",
         help="for --deployment up: NPSLOOP_DELIVERY_PROCESS (deliveries in a second process or not)",
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NPSLOOP_NAME=VALUE",
+        help="a setting for every npsloop process started (repeatable), e.g. to compare two values",
+    )
     args = parser.parse_args()
+    if any("=" not in setting or not setting.startswith("NPSLOOP_") for setting in args.env):
+        parser.error("--env takes NPSLOOP_NAME=VALUE")
     if not 0 < args.detractors <= 1:
         parser.error("--detractors must be a share above 0 and at most 1")
     if not 0 <= args.hanging_subscriptions <= 100:
@@ -265,6 +274,7 @@ def main() -> None:
         NPSLOOP_POLICY_FILE=str(policy),
         NPSLOOP_DELIVERY_PROCESS=args.delivery_process,
         **({"NPSLOOP_DATABASE_URL": args.postgres} if args.postgres else {}),
+        **dict(setting.split("=", 1) for setting in args.env),
     )
     key = create_key(env, work)
     auth = {"Authorization": f"Bearer {key}"}

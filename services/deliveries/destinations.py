@@ -114,6 +114,10 @@ class Destination:
     in_flight: int = 0
     backlogged: bool = True  # its last lease filled every slot asked for: more may be due
     dirty: bool = False  # breaker state not yet saved
+    # Sends it may have in flight (0: the worker's per-destination base). Grows by one with
+    # each quick answer given while it was at its limit, halves back on a slow answer or a
+    # failure (see DeliveryWorker._adapt_limit).
+    limit: int = 0
 
     @property
     def kind(self) -> str:

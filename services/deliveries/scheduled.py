@@ -51,6 +51,11 @@ GROUP_SECONDS = 0.02
 SUBSCRIPTIONS_TTL_SECONDS = 1.0  # a subscription created in another process is served within this
 DISCOVERY_SECONDS = 5.0  # how often to look for destinations beyond the known ones
 STOP_GRACE_SECONDS = 5.0
+# A destination that answers within this (or a quarter of the send timeout, if less) while
+# all its slots are busy earns one more slot, up to this many times the per-destination base.
+# A receiver that never answers earns none, so it holds no more than the base for a timeout.
+QUICK_ANSWER_SECONDS = 1.0
+LIMIT_GROWTH = 4
 
 
 @dataclass
@@ -70,7 +75,7 @@ class DeliveryWorker:
         max_age: timedelta,
         allow_private: bool,
         concurrency: int = 128,
-        channel_concurrency: int = 32,
+        channel_concurrency: int = 96,
         per_destination: int = 16,
         settings: Settings | None = None,
         policy: Policy | None = None,
@@ -261,7 +266,8 @@ class DeliveryWorker:
             if not (look_everywhere or destination.backlogged):
                 continue
             pool = self._pools[destination.kind]
-            share = min(self.per_destination, max(1, pool.size // max(1, busy[destination.kind])))
+            limit = destination.limit or self.per_destination
+            share = min(limit, max(1, pool.size // max(1, busy[destination.kind])))
             free = min(destination.breaker.capacity(now, share) - destination.in_flight, pool.size - pool.in_flight)
             if free <= 0:
                 continue
@@ -340,9 +346,24 @@ class DeliveryWorker:
 
     async def _send_and_report(self, job: Job) -> None:
         result = await self.attempts.attempt(job)
+        self._adapt_limit(job, result)
         self._take_outcome(job, result, self.clock.now())
         self._finished.append((job, result))
         self._wake.set()
+
+    def _adapt_limit(self, job: Job, result: Result) -> None:
+        """More slots for a destination that answers quickly while all of its are busy; back to
+        fewer on a slow answer or a failure. A fixed share capped a healthy receiver at that
+        many sends per round trip under load, however fast it answered, while the share must
+        stay small for a receiver that hangs (it holds its slots for a whole timeout)."""
+        destination = self._destination(job.key)
+        base = self.per_destination
+        limit = destination.limit or base
+        quick = result.ok and result.duration_ms < 1000 * min(QUICK_ANSWER_SECONDS, self.timeout / 4)
+        if quick and destination.in_flight >= limit:  # counted before this send's slot is freed
+            destination.limit = min(limit + 1, base * LIMIT_GROWTH)
+        elif not quick:
+            destination.limit = max(base, limit // 2)
 
     def _take_outcome(self, job: Job, result: Result, now: datetime) -> None:
         """Free the send's slot and tell the breaker in one step, as the send ends: no lease

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +28,8 @@ class HttpReceiver:
 
     ``echo``: the answer's body is the request's (receivers that echo what they were sent).
     ``gate``: when given, each request is recorded at once but answered only once the gate
-    is set (a send in flight for as long as a test needs).
+    is set (a send in flight for as long as a test needs). ``delay``: seconds each answer
+    takes; ``most_open`` is the most requests it held at once.
     """
 
     status: int = 200
@@ -35,9 +37,13 @@ class HttpReceiver:
     incomplete: int = 0  # requests whose body stopped short of its content-length
     echo: bool = False
     gate: threading.Event | None = None
+    delay: float = 0.0
+    open_requests: int = 0
+    most_open: int = 0
 
     def __post_init__(self) -> None:
         receiver = self
+        lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -50,8 +56,15 @@ class HttpReceiver:
                     self.close_connection = True
                     return
                 receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                with lock:
+                    receiver.open_requests += 1
+                    receiver.most_open = max(receiver.most_open, receiver.open_requests)
                 if receiver.gate is not None:
                     receiver.gate.wait(30)
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                with lock:
+                    receiver.open_requests -= 1
                 answer = body if receiver.echo else b"ok" if receiver.status < 300 else b"receiver is down"
                 self.send_response(receiver.status)
                 self.send_header("content-type", "text/plain")

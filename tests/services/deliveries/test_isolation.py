@@ -151,6 +151,40 @@ async def test_a_hanging_destination_holds_only_its_share_while_every_other_dest
     assert pending == {s["id"][:8]: detractors for s in stuck}  # labels: short ids, never URLs
 
 
+async def test_a_destination_that_answers_quickly_earns_more_slots_and_a_hanging_one_none(make_loop, slack, hanging):
+    """Under a backlog, a receiver answering within a fraction of the timeout gets more sends
+    in flight than the base share (up to LIMIT_GROWTH times it); one that never answers
+    keeps the base for its whole timeout."""
+    from npsloop.services.deliveries.scheduled import LIMIT_GROWTH
+
+    quick = HttpReceiver(delay=0.05)
+    try:
+        loop = await make_loop(policy(slack))
+        await subscribe(loop, hanging.url("/hang"))
+        good = await subscribe(loop, quick.url)
+        detractors = 80
+        for i in range(detractors):
+            await loop.respond(2, f"c{i}", comment=f"Broken again {i}")
+        base = 2
+        w = worker(loop, timeout=60, per_destination=base)
+        stop = asyncio.Event()
+        running = asyncio.create_task(w.run(stop, poll_interval=0.05))
+        try:
+            await until(lambda: len(quick.requests) >= detractors, 60, "the quick receiver's alerts")
+            await until(lambda: hanging.open_requests == base, 10, "hanging sends")
+        finally:
+            stop.set()
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            await w.close()
+        assert base < quick.most_open <= base * LIMIT_GROWTH
+        assert hanging.most_open == base and len(hanging.requests) == base
+        assert len({r.headers["webhook-id"] for r in quick.requests}) == detractors
+        assert (await statuses(loop, good["id"])).count("delivered") >= detractors - quick.most_open
+    finally:
+        quick.close()
+
+
 async def test_a_failing_destination_is_backed_off_as_a_whole_and_recovers_by_itself(
     make_loop, slack, failing, healthy, clock
 ):

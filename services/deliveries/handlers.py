@@ -17,4 +17,8 @@ def subscriptions(*, clock: Clock) -> list[Subscription]:
         await service.fan_out(session, event, clock=clock)
 
     topics = tuple(sorted(set(events.EVENT_TOPICS.values())))
-    return [Subscription(consumer=CONSUMER, topics=topics, handler=on_event, prefetch=service.prefetch)]
+    # Idempotent: a delivery is unique per (subscription, event) and fan_out checks first, so
+    # the consumer keeps no processed_events row for each of the events it reads (all of them).
+    return [
+        Subscription(consumer=CONSUMER, topics=topics, handler=on_event, prefetch=service.prefetch, idempotent=True)
+    ]

@@ -68,6 +68,9 @@ class Subscription:
     handler: Handler
     event_types: frozenset[str] = field(default_factory=frozenset)  # empty = every type on the topics
     prefetch: Prefetch | None = None  # optional: per group, before the handlers (see above)
+    # True when the handler's own writes make handling an event again a no-op (a unique key
+    # it checks first): then no idempotency record (processed_events) is read or written.
+    idempotent: bool = False
 
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types

@@ -56,6 +56,14 @@ def _record_processed(session: AsyncSession, subscription: Subscription, event: 
     row_buffer.add(session, ProcessedEvent, consumer=subscription.consumer, event_id=event.id, processed_at=now)
 
 
+async def _processed_among(session: AsyncSession, subscription: Subscription, events: list[CloudEvent]) -> set[str]:
+    """Which of ``events`` the subscription's consumer has an idempotency record of."""
+    query = select(ProcessedEvent.event_id).where(
+        ProcessedEvent.consumer == subscription.consumer, ProcessedEvent.event_id.in_([e.id for e in events])
+    )
+    return set((await session.scalars(query)).all())
+
+
 async def _write_batched(session: AsyncSession) -> None:
     """Write what the handlers batched, before the transaction's own bookkeeping commits with it."""
     await row_buffer.flush(session)
@@ -140,16 +148,7 @@ class EventProcessor:
         """
         try:
             async with self.db.unit_of_work() as session:
-                seen = set(
-                    (
-                        await session.scalars(
-                            select(ProcessedEvent.event_id).where(
-                                ProcessedEvent.consumer == subscription.consumer,
-                                ProcessedEvent.event_id.in_([e.id for e in group]),
-                            )
-                        )
-                    ).all()
-                )
+                seen = set() if subscription.idempotent else await _processed_among(session, subscription, group)
                 todo = {e.id: e for e in group if e.id not in seen and subscription.wants(e.type)}
                 if todo and self.screen is not None:
                     screened = {e.id: e for e in await self.screen(session, list(todo.values()))}
@@ -173,7 +172,7 @@ class EventProcessor:
                     # let requests progress between events of a long group.
                     await asyncio.sleep(0)
                 now = self.clock.now()
-                for event in handled:
+                for event in handled if not subscription.idempotent else ():
                     _record_processed(session, subscription, event, now)
                 await _write_batched(session)
                 if write_position is not None:
@@ -194,21 +193,18 @@ class EventProcessor:
         self, subscription: Subscription, event: CloudEvent, write_position: PositionWriter | None
     ) -> str:
         async with self.db.unit_of_work() as session:
-            seen = await session.scalar(
-                select(ProcessedEvent.event_id).where(
-                    ProcessedEvent.consumer == subscription.consumer, ProcessedEvent.event_id == event.id
-                )
-            )
-            if seen is None and subscription.wants(event.type):
+            seen = not subscription.idempotent and bool(await _processed_among(session, subscription, [event]))
+            if not seen and subscription.wants(event.type):
                 if self.screen is not None:
                     (event,) = await self.screen(session, [event])
                 _start_batching(session)
                 await subscription.handler(session, event)
-                _record_processed(session, subscription, event, self.clock.now())
+                if not subscription.idempotent:
+                    _record_processed(session, subscription, event, self.clock.now())
                 await _write_batched(session)
             if write_position is not None:
                 await write_position(session)
-        if seen is not None:
+        if seen:
             return "skipped"
         if subscription.wants(event.type):
             metrics.events_handled.labels(consumer=subscription.consumer, type=event.type).inc()

@@ -262,3 +262,35 @@ async def test_a_customer_email_is_sent_at_once_not_at_the_next_discovery_scan(r
         await w.close()
     assert [m["Subject"] for m in smtp.inbox.messages] == ["About your feedback"]
     assert waited < 2.0
+
+
+async def test_fan_out_keeps_no_processed_events_rows_and_reading_the_log_again_adds_no_delivery(
+    client, runtime, make_key, pump, receiver
+):
+    """The webhooks consumer reads every event; a delivery is unique per (subscription, event)
+    and checked first, so it needs no idempotency row per event — and a consumer that reads
+    the whole log again (its position lost) creates nothing twice."""
+    from sqlalchemy import func, update
+
+    from npsloop.services.deliveries.handlers import CONSUMER
+    from npsloop.shared.models import ConsumerPosition, ProcessedEvent
+
+    headers = await make_key("admin")
+    await subscribe_webhook(client, headers, receiver.url, ["*"])
+    await post_responses(client, headers, [response_body(score=n % 11, customer=f"c{n}") for n in range(12)])
+    await pump()
+
+    async def counts() -> tuple[int, int]:
+        async with runtime.db.sessions() as session:
+            rows = await session.scalar(
+                select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.consumer == CONSUMER)
+            )
+            deliveries = await session.scalar(select(func.count()).select_from(Delivery))
+            return rows, deliveries
+
+    rows, deliveries = await counts()
+    assert rows == 0 and deliveries >= 24  # received and classified at least, per response
+    async with runtime.db.unit_of_work() as session:
+        await session.execute(update(ConsumerPosition).where(ConsumerPosition.consumer == CONSUMER).values(position=0))
+    await pump()
+    assert await counts() == (0, deliveries)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,11 +29,29 @@ NPS_Q = "How likely is it that you would recommend Acme to a friend or colleague
 REASON_Q = "What is the primary reason for your score?"
 
 
+@pytest.fixture(autouse=True, params=["thread", "process"])
+def reading(request, monkeypatch) -> str:
+    """Every local import here runs twice: read in a thread, and read, validated and drafted
+    in the second process (as a file of a megabyte or more would be), which must store
+    exactly the same."""
+    from npsloop.services.ingest import import_process
+
+    if request.param == "process":
+        monkeypatch.setattr(import_process, "MIN_BYTES", 0)
+    monkeypatch.setattr(sys.modules[__name__], "READING", request.param)
+    return request.param
+
+
+READING = "thread"
+
+
 async def run_import(settings, capsys, *args: str) -> tuple[int, str, str]:
-    status = await import_cli.run_async(
-        settings, build_parser().parse_args(["import", *map(str, args)]), migrate=upgrade
-    )
+    args = tuple(map(str, args))
+    status = await import_cli.run_async(settings, build_parser().parse_args(["import", *args]), migrate=upgrade)
     out, err = capsys.readouterr()
+    local = not {"--url", "--dry-run"} & set(args) and "thread" not in args
+    if status != 2 and local and READING == "process":
+        assert "in a second process" in err, err  # the reading process did read this file
     return status, out, err
 
 
@@ -413,6 +432,7 @@ async def test_a_file_of_a_megabyte_or_more_is_read_in_a_second_process_unless_t
 
     export = big_export(tmp_path / "export.csv", 3000)
     monkeypatch.setattr(import_process, "MIN_BYTES", export.stat().st_size)
+    monkeypatch.setattr(sys.modules[__name__], "READING", "by size")  # this test says which
     status, _, err = await run_import(settings, capsys, export, "--preset", "delighted")
     assert status == 0 and "in a second process" in err and "3,000 stored" in err
     again = export.with_name("again.csv")

@@ -1,5 +1,7 @@
 """Theme terms whose forms mean different things keep their own weights (themes.py)."""
 
+from collections.abc import Callable
+
 import pytest
 
 from npsloop.services.classifier.active import load_classifier
@@ -26,13 +28,19 @@ def test_forms_listed_apart_keep_their_weights_and_others_take_the_lowest():
     assert table[("quick",)] == 1.0 and ("quick",) not in forms
 
 
-def test_the_matcher_weighs_the_form_written():
-    theme = ThemeDefinition(id="delivery_logistics", label="Delivery", description="Delivery.")
-    matcher = ThemeMatcher.build([theme])
+def one_theme(theme_id: str, label: str) -> tuple[ThemeMatcher, Callable[[str], float]]:
+    """A matcher for one theme, and its evidence as a function of a comment's text."""
+    matcher = ThemeMatcher.build([ThemeDefinition(id=theme_id, label=label, description=f"{label}.")])
 
-    def evidence(text):
+    def evidence(text: str) -> float:
         tokens = raw_tokens(text)
         return matcher.evidence(comment_stems(tokens), tokens=tokens)[0]
+
+    return matcher, evidence
+
+
+def test_the_matcher_weighs_the_form_written():
+    _, evidence = one_theme("delivery_logistics", "Delivery")
 
     assert evidence("No parking at all") == pytest.approx(1.0)
     assert evidence("Great care at Park House") == pytest.approx(0.6)
@@ -203,12 +211,7 @@ def test_context_terms_are_parsed_apart_from_their_weights():
 
 
 def test_context_counts_only_beside_a_clue():
-    theme = ThemeDefinition(id="performance_reliability", label="Speed", description="Speed.")
-    matcher = ThemeMatcher.build([theme])
-
-    def evidence(text):
-        tokens = raw_tokens(text)
-        return matcher.evidence(comment_stems(tokens), tokens=tokens)[0]
+    matcher, evidence = one_theme("performance_reliability", "Speed")
 
     assert evidence("We stayed three weeks and two days") == 0.0  # two durations are not a wait
     assert evidence("We waited three weeks") == pytest.approx(1.6)  # the wait, and how long it was

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -74,6 +75,21 @@ def worker(loop: Loop, *, timeout: float, per_destination: int) -> DeliveryWorke
     )
 
 
+@asynccontextmanager
+async def running(loop: Loop, *, timeout: float, per_destination: int, poll: float = 0.05) -> AsyncIterator[None]:
+    """The delivery worker running in its own loop, as in production, stopped and closed after."""
+    w = worker(loop, timeout=timeout, per_destination=per_destination)
+    stop = asyncio.Event()
+    task = asyncio.create_task(w.run(stop, poll_interval=poll))
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await w.close()
+
+
 async def until(condition: Callable[[], bool], seconds: float, what: str) -> None:
     """Bounded wait for the worker loop to get somewhere (not a timing assertion)."""
     deadline = time.monotonic() + seconds
@@ -120,10 +136,7 @@ async def test_a_hanging_destination_holds_only_its_share_while_every_other_dest
     for i in range(detractors):
         await loop.respond(2, f"c{i}", comment=f"Broken again {i}")
     share = 4
-    w = worker(loop, timeout=60, per_destination=share)
-    stop = asyncio.Event()
-    running = asyncio.create_task(w.run(stop, poll_interval=0.05))
-    try:
+    async with running(loop, timeout=60, per_destination=share):
         await until(lambda: len(healthy.requests) >= detractors and len(slack.requests) >= detractors, 30, "alerts")
         await until(lambda: hanging.open_requests == 3 * share, 10, "hanging sends")
         # Recorded as each finished, not when the slowest of a round ended.
@@ -140,11 +153,6 @@ async def test_a_hanging_destination_holds_only_its_share_while_every_other_dest
             assert backlog[subscription["id"]]["kind"] == "subscription"
             assert backlog[subscription["id"]]["pending"] == detractors
         assert good["id"] not in backlog and "cs-slack" not in backlog
-    finally:
-        stop.set()
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await w.close()
     assert len({r.headers["webhook-id"] for r in healthy.requests}) == detractors
     slack.messages()  # every Slack message is valid Block Kit
     pending = gauge(await scrape(loop), "npsloop_delivery_destination_pending")
@@ -166,17 +174,9 @@ async def test_a_destination_that_answers_quickly_earns_more_slots_and_a_hanging
         for i in range(detractors):
             await loop.respond(2, f"c{i}", comment=f"Broken again {i}")
         base = 2
-        w = worker(loop, timeout=60, per_destination=base)
-        stop = asyncio.Event()
-        running = asyncio.create_task(w.run(stop, poll_interval=0.05))
-        try:
+        async with running(loop, timeout=60, per_destination=base):
             await until(lambda: len(quick.requests) >= detractors, 60, "the quick receiver's alerts")
             await until(lambda: hanging.open_requests == base, 10, "hanging sends")
-        finally:
-            stop.set()
-            running.cancel()
-            await asyncio.gather(running, return_exceptions=True)
-            await w.close()
         assert base < quick.most_open <= base * LIMIT_GROWTH
         assert hanging.most_open == base and len(hanging.requests) == base
         assert len({r.headers["webhook-id"] for r in quick.requests}) == detractors
@@ -193,10 +193,7 @@ async def test_a_failing_destination_is_backed_off_as_a_whole_and_recovers_by_it
     await subscribe(loop, healthy.url)
     for i in range(10):
         await loop.respond(3, f"c{i}")
-    w = worker(loop, timeout=5, per_destination=2)
-    stop = asyncio.Event()
-    running = asyncio.create_task(w.run(stop, poll_interval=0.02))
-    try:
+    async with running(loop, timeout=5, per_destination=2, poll=0.02):
         await until(lambda: len(healthy.requests) == 10 and len(slack.requests) == 10, 20, "healthy alerts")
 
         async def breaker() -> dict:
@@ -224,11 +221,6 @@ async def test_a_failing_destination_is_backed_off_as_a_whole_and_recovers_by_it
             await asyncio.sleep(0.05)
         assert set(await statuses(loop, down["id"])) == {"delivered"}
         assert (await breaker()) == {}  # closed, nothing pending: no longer listed
-    finally:
-        stop.set()
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
-        await w.close()
     secret = down["secret"]
     by_event: dict[str, set[str]] = {}
     for request in failing.requests:

@@ -31,6 +31,8 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 def start(*args: str, env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
     handle = open(log, "ab")
     # A session of its own, so kill_all reaches every process it starts (up's delivery process).
+    # SIGINT handled as in a terminal: a test run started in the background (nohup, `&`)
+    # ignores it, and a child would inherit that and never see a Ctrl-C.
     return subprocess.Popen(
         [*npsloop_command(), *args],
         env=env,
@@ -38,7 +40,12 @@ def start(*args: str, env: dict[str, str], cwd: Path, log: Path) -> subprocess.P
         stdout=handle,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def kill_all(process: subprocess.Popen) -> None:

@@ -43,7 +43,10 @@ def test_a_person_corrects_the_least_certain_comment_from_the_review_view_in_chr
             "the classifier to read the comments",
         )
         first = queue[0]
-        assert "sentiment disagrees with score" in first["reasons"]  # the detractor's praise leads
+        assert "sentiment disagrees with score" in first["reasons"]  # a comment against its score leads
+        added = next(
+            t for t in ("support_experience", "ease_of_use", "pricing") if t not in {x["id"] for x in first["themes"]}
+        )
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
@@ -77,10 +80,11 @@ def test_a_person_corrects_the_least_certain_comment_from_the_review_view_in_chr
                 expect(item.get_by_test_id("review-reason").first).to_have_text("sentiment disagrees with score")
                 page.screenshot(path=str(ARTIFACTS / "dashboard-review.png"), full_page=True)
 
-                # Correct it: support is what the comment is about, and the sentiment stands.
+                # Correct it: add a theme it lacks (which one the classifier missed depends on
+                # the comment that leads the queue); the sentiment stands.
                 save = item.get_by_test_id("review-save")
                 expect(save).to_have_text("Confirm")
-                item.get_by_test_id("review-theme-support_experience").check()
+                item.get_by_test_id(f"review-theme-{added}").check()
                 expect(save).to_have_text("Save correction")
                 save.click()
                 expect(item).to_have_count(0)
@@ -92,7 +96,7 @@ def test_a_person_corrects_the_least_certain_comment_from_the_review_view_in_chr
                 browser.close()
 
         stored = api.get(f"/v1/responses/{first['response_id']}").json()
-        assert {t["id"] for t in stored["themes"]} == {t["id"] for t in first["themes"]} | {"support_experience"}
+        assert {t["id"] for t in stored["themes"]} == {t["id"] for t in first["themes"]} | {added}
         assert stored["sentiment"] == first["sentiment"]
         after = [i["response_id"] for i in api.get("/v1/classifier/review-queue").json()["items"]]
         assert first["response_id"] not in after and len(after) == len(queue) - 1

@@ -138,12 +138,23 @@ class SurveySentOut(BaseModel):
     next_eligible_at: datetime
 
 
+MAX_REVENUE = 1e12
+
+
 class OutcomeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: Name | None = None
     account_id: Name | None = None
     outcome: Literal["churned", "renewed", "expanded", "contracted"]
-    revenue: float | None = Field(None, description="Revenue involved (e.g. ARR renewed, lost or added).")
+    # Bounded so that sums over any number of outcomes stay finite numbers: an unbounded
+    # float let two outcomes of 1e308 make a report's revenue infinite, which JSON writes as null.
+    revenue: float | None = Field(
+        None,
+        ge=-MAX_REVENUE,
+        le=MAX_REVENUE,
+        allow_inf_nan=False,
+        description="Revenue involved (e.g. ARR renewed, lost or added); at most a trillion either way.",
+    )
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     occurred_on: date | None = Field(None, description="Defaults to today (UTC).")
     note: NoteText | None = None

@@ -80,6 +80,20 @@ async def test_outcomes_sum_customers_and_revenue_by_category_at_the_time(client
     assert table["passive"]["renewed"]["outcomes"] == 0
 
 
+async def test_revenue_is_bounded_so_every_sum_in_the_report_stays_a_number(client, make_key):
+    admin = await make_key("admin")
+    huge = await client.post(
+        "/v1/outcomes", json={"customer_id": "c", "outcome": "churned", "revenue": 1e308}, headers=admin
+    )
+    assert huge.status_code == 422 and "revenue" in huge.text
+    for _ in range(3):
+        body = {"customer_id": "c", "outcome": "churned", "revenue": 1e12, "occurred_on": "2026-01-10"}
+        assert (await client.post("/v1/outcomes", json=body, headers=admin)).status_code == 201
+    reply = await client.get("/v1/analytics/outcomes", params=PERIOD, headers=admin)
+    table = {c["category"]: c["outcomes"] for c in reply.json()["categories"]}
+    assert table["unknown"]["churned"]["revenue"] == 3e12
+
+
 async def test_outcomes_need_analytics_read_and_a_valid_period(client, make_key):
     assert (await client.get("/v1/analytics/outcomes", headers=await make_key("tasks:read"))).status_code == 403
     backwards = await client.get(

@@ -227,21 +227,25 @@ class Drafts:
     def build(self, drafts: list[Draft]) -> tuple[list[tuple[Any, ...]], list[Entry]]:
         """Values and event of each of ``drafts``, building those not built yet (the group's
         timestamps formatted once)."""
-        self.build_events(drafts)
+        entries = self.build_events(drafts)
         stored_now = stored_datetime(self.now, self.dialect)
         values = []
         for item in drafts:
             if item.values is None:
                 item.values = item.driver_values(self.dialect, stored_now)
             values.append(item.values)
-        return values, [item.entry for item in drafts if item.entry is not None]
+        return values, entries
 
-    def build_events(self, drafts: list[Draft]) -> None:
-        """The event of each of ``drafts`` that has none yet (half of what :meth:`build` builds)."""
+    def build_events(self, drafts: list[Draft]) -> list[Entry]:
+        """The event of each of ``drafts``, building those it has none of yet (half of what
+        :meth:`build` builds; a reading process builds these)."""
         time_json, received_at = events.envelope_time(self.now), self.now.isoformat()
+        entries = []
         for item in drafts:
             if item.entry is None:
                 item.entry = item.event_entry(time_json, received_at)
+            entries.append(item.entry)
+        return entries
 
 
 def _identity(row: dict[str, Any]) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:

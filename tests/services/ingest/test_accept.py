@@ -170,3 +170,56 @@ async def test_consumers_of_the_process_are_woken_when_a_group_is_stored(runtime
     await asyncio.sleep(0)
     await accept_group(runtime, [submission(1, key="k-1")])
     await asyncio.wait_for(waiting, 5)
+
+
+async def _groups_written(writer: GroupCommitWriter, monkeypatch) -> list[int]:
+    """The size of each group the writer commits, in order."""
+    sizes: list[int] = []
+    write = writer._write
+
+    async def counting(group, retried=False):
+        sizes.append(len(group))
+        await write(group, retried)
+
+    monkeypatch.setattr(writer, "_write", counting)
+    return sizes
+
+
+async def test_on_sqlite_a_trickle_of_requests_shares_one_group(runtime, backend, monkeypatch):
+    """Requests that arrive a moment apart are committed together on SQLite: one turn on its
+    single write slot for several of them, so the consumers get theirs in between."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL has no single write slot; its writers do not wait")
+    monkeypatch.setattr("npsloop.services.ingest.writer.SQLITE_LINGER", 0.5)  # wide margins on a busy machine
+    writer = GroupCommitWriter(runtime.db, runtime.clock)
+    sizes = await _groups_written(writer, monkeypatch)
+    try:
+        tasks = []
+        for n in range(3):
+            tasks.append(asyncio.create_task(writer.submit(submission(n))))
+            await asyncio.sleep(0.02)  # the writer has the first and is waiting for company
+        answers = await asyncio.gather(*tasks)
+    finally:
+        await writer.close()
+    assert sizes == [3]
+    assert len({a.id for a in answers}) == 3
+    assert await counts(runtime) == (3, 3)
+
+
+async def test_on_sqlite_a_busy_writer_does_not_wait(runtime, backend, monkeypatch):
+    """After a large group (a saturating load) the next one is written at once: waiting
+    would only give the slot away and slow ingest down."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL has no single write slot; its writers do not wait")
+    monkeypatch.setattr("npsloop.services.ingest.writer.SQLITE_LINGER", 30.0)  # a wait would time the test out
+    writer = GroupCommitWriter(runtime.db, runtime.clock)
+    sizes = await _groups_written(writer, monkeypatch)
+    try:
+        busy = [writer.submit(submission(n)) for n in range(20)]  # queued before the writer starts
+        await asyncio.gather(*busy)
+        late = await asyncio.wait_for(writer.submit(submission(20)), 10)
+    finally:
+        await writer.close()
+    assert sizes == [20, 1]
+    assert not late.duplicate
+    assert await counts(runtime) == (21, 21)

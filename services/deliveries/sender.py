@@ -39,7 +39,11 @@ from npsloop.services.deliveries.urls import UnsafeUrl, resolve_checked
 # to its end: the connection is closed instead of reused.
 MAX_ANSWER_BYTES = 64 * 1024
 KEEPALIVE_SECONDS = 5.0  # httpx's default: a server may close a connection idle longer
-MAX_IDLE_PER_ORIGIN = 32
+# Idle connections kept per origin: enough for two destinations on one origin (a webhook
+# and a Slack channel, say) each at its full share of sends in flight (the default share
+# of 16 earns up to 64, services/deliveries/scheduled.py). Fewer, and every burst past
+# the pool closed connections only to open them again for the next one.
+MAX_IDLE_PER_ORIGIN = 128
 _READ_SIZE = 65536
 
 Origin = tuple[str, str, int]

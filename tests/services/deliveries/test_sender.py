@@ -94,6 +94,31 @@ async def test_posts_reuse_one_keep_alive_connection_and_send_the_body_and_heade
     assert first.endswith(b'{"n": 0}')
 
 
+async def test_a_destination_at_its_full_share_keeps_its_connections_between_bursts(serve):
+    """A destination that earned its full share of sends in flight (the base share times
+    LIMIT_GROWTH) finds all its connections again for the next burst: closing the ones
+    over a smaller idle pool made every burst open them anew, a large part of each send's CPU."""
+    from npsloop.services.deliveries.scheduled import LIMIT_GROWTH
+    from npsloop.shared.settings import Settings
+
+    burst = Settings().delivery_concurrency_per_destination * LIMIT_GROWTH
+    server, port = await serve(lambda n: OK)
+    sender = WebhookSender(timeout=5, allow_private=True)
+    try:
+        for round_ in range(2):
+            replies = await asyncio.gather(
+                *(
+                    sender.post(f"http://127.0.0.1:{port}/in", b"{}", {"webhook-id": f"{round_}-{n}"})
+                    for n in range(burst)
+                )
+            )
+            assert {r.status_code for r in replies} == {200}
+    finally:
+        await sender.aclose()
+    assert len(server.requests) == 2 * burst
+    assert server.connections == burst
+
+
 async def test_a_connection_the_server_closed_while_idle_is_replaced_without_failing_the_post(serve):
     server, port = await serve(lambda n: OK)
     sender = WebhookSender(timeout=5, allow_private=True)

@@ -12,25 +12,31 @@ words that only praise or blame the whole experience ("works great", "excellent 
 "useless", "went well", "much better", "efficient", "smooth", a bare "easy"); durations and
 moments ("three weeks", "a long time", "immediately": how long or when, not that anyone
 waited); words that name the condition or the service, not how it turned out ("treatment",
-"therapy", "my condition", "symptoms"); and words with another common sense ("charge": a
-battery, "in charge"; "stable": a person's state; "perform" a task; "GPs": doctors).
+"therapy", "my condition", "symptoms"); words with another common sense ("charge": a
+battery, "in charge"; "stable": a person's state; "perform" a task; "GPs": doctors); and, for
+``product_quality``, the catch-all words any comment may hold: a bare "quality" (praise or blame
+of the whole: "quality of care"), "problem" and "issue" (troubles of any theme), "help" and
+"improve" in every form but "helped me" (help on offer, asked for or given by staff, and changes
+asked for). "Helped me understand" is an idiom: what was learnt, not how it turned out.
 """
 
 from __future__ import annotations
 
 THEME_TERMS: dict[str, str] = {
     "product_quality": """
-        quality:0.8, poor quality, high quality, bug, bugs, buggy, glitch, glitches, glitchy, error, errors, broken,
+        ~quality:0.8, poor quality, high quality, bug, bugs, buggy, glitch, glitches, glitchy, error, errors, broken,
         defect, defective, faulty, fault:0.3, does not work, did not work, not work, stopped working, stop working,
         not working, fix:0.6, fixed:0.5, force close, force closes, ~useless:0.6, ~works great, ~works well,
         ~works perfectly, ~work perfectly, ~works fine, worked:0.5, works:0.5, effective, ineffective, result:0.5,
         results:0.6, outcome, outcomes, ~=treatment:0.4, ~=treatments:0.4, ~therapy:0.4, made a difference, difference:0.6,
-        =helped me:0.4, =helps me:0.4, =helping me:0.4, helped:0.3, improved:0.3, improvement in,
+        =helped me:0.4, =helps me:0.4, =helping me:0.4, ~helped:0.3, ~improved:0.3, improvement in,
+        help me understand:0, help me to understand:0, help me know:0, help me to know:0, help me learn:0,
+        help me to learn:0,
         recovery, progress:0.5, benefit, benefited,
         beneficial, life changing, android, ios, device, devices, phone:0.2, tablet, samsung, galaxy, nexus,
         pixel, htc, motorola, huawei, xiaomi, sony, iphone, ipad, version:0.5, update:0.4, updated:0.4,
         upgrade:0.4, compatible, compatibility, incompatible, hardware, camera:0.6, ~gps, bluetooth, sensor,
-        wifi:0.5, sd card, issue:0.2, issues:0.2, problem:0.2, problems:0.2, product:0.4, products:0.3, materials:0.4,
+        wifi:0.5, sd card, ~issue:0.2, ~issues:0.2, ~problem:0.2, ~problems:0.2, product:0.4, products:0.3, materials:0.4,
         durable, flimsy, reliable product, ~standard of care, ~care received:0.6, ~care i received, ~care provided,
         ~excellent care:0.7, ~good care:0.7, ~great care:0.7, ~the care:0.3, crash:0.5, crashes:0.5, crashing:0.5,
         feel better, feeling better, felt better, getting better:0.8, get better:0.6, cope:0.7, coping:0.7,

@@ -43,8 +43,9 @@ from npsloop.shared.taxonomy import DEFAULT_THEMES, ThemeDefinition, validate_ta
 # next to a complaint counts less; 1.7: context terms, words that only praise or blame the whole
 # experience ("works great", "excellent care", a bare "easy"), durations ("three weeks") and
 # "charge", tag a theme only beside a clue of it; a weak reading of a theme beside a main theme
-# three times as strong is a passing mention, not tagged).
-BUILTIN_VERSION = "builtin-1.7"
+# three times as strong is a passing mention, not tagged; 1.8: product_quality's catch-all words,
+# a bare "quality", "problem", "issue", "help", "improve", count only beside a clue of it).
+BUILTIN_VERSION = "builtin-1.8"
 CATEGORIES = ("promoter", "passive", "detractor")
 # A theme read from weak words only (less evidence than one full-weight term) in a comment whose
 # main theme has three times its evidence or more is a passing mention, not what it is about.

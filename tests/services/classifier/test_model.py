@@ -51,7 +51,7 @@ def test_contract_and_as_dict(clf):
     assert data["category"] == "detractor" and data["sentiment"] == "negative"
     assert {"support_experience", "pricing"} <= {t["id"] for t in data["themes"]}
     assert all(0 < t["confidence"] <= 1 for t in data["themes"])
-    assert data["classifier_version"] == clf.version == "builtin-1.7"
+    assert data["classifier_version"] == clf.version == "builtin-1.8"
     assert -1 <= data["sentiment_score"] <= 1 and data["language"] == "en"
 
 
@@ -106,7 +106,7 @@ def test_zero_shot_custom_theme_from_keywords_description_or_examples():
     assert "loyalty_scheme" in ids(clf.classify("I never got my reward points this month", 4))
     assert "mobile_app" in ids(clf.classify("The smartphone application keeps logging me out", 5))
     assert "cafe" in ids(clf.classify("Lovely cafeteria, the sandwiches were fresh", 9))
-    assert clf.version.startswith("builtin-1.7+themes.")
+    assert clf.version.startswith("builtin-1.8+themes.")
 
 
 def test_removed_theme_is_never_returned():

@@ -249,6 +249,18 @@ def test_context_counts_only_beside_a_clue():
         ("The GPs were lovely.", "The GPS is broken.", "product_quality"),
         ("I signed up immediately.", "The page loads immediately.", "performance_reliability"),
         ("I feel stable at the moment.", "The app is stable and never crashes.", "performance_reliability"),
+        # builtin-1.8: product_quality's catch-all words
+        ("Good quality of service overall.", "Good quality, and not one bug so far.", "product_quality"),
+        (
+            "Help was always there for any problem or issue I had.",
+            "Every problem and issue I reported was fixed.",
+            "product_quality",
+        ),
+        (
+            "Staff were keen to help and to improve things.",
+            "The update improved it, no more glitches.",
+            "product_quality",
+        ),
     ],
 )
 def test_a_context_word_alone_is_no_theme_and_beside_a_clue_it_is(clf, alone, with_clue, theme):
@@ -266,3 +278,11 @@ def test_help_that_worked_is_an_outcome(clf, comment):
 @pytest.mark.parametrize("comment", ["Please help me.", "Can someone help me with this?", "I asked them to help me."])
 def test_help_asked_for_is_no_outcome(clf, comment):
     assert "product_quality" not in ids(clf.classify(comment, 3))
+
+
+# builtin-1.8: what someone helped me understand is information, not how the service turned out.
+@pytest.mark.parametrize(
+    "comment", ["She helped me understand the letter.", "Helping me to understand what happens next."]
+)
+def test_help_to_understand_is_no_outcome(clf, comment):
+    assert "product_quality" not in ids(clf.classify(comment, 9))

@@ -13,7 +13,8 @@ words that only praise or blame the whole experience ("works great", "excellent 
 moments ("three weeks", "a long time", "immediately": how long or when, not that anyone
 waited); words that name the condition or the service, not how it turned out ("treatment",
 "therapy", "my condition", "symptoms"); words with another common sense ("charge": a
-battery, "in charge"; "stable": a person's state; "perform" a task; "GPs": doctors); and, for
+battery, "in charge"; "stable": a person's state; "perform" a task; "GPs": doctors; "money": one's
+income, benefits or savings, not what the service costs); and, for
 ``product_quality``, the catch-all words any comment may hold: a bare "quality" (praise or blame
 of the whole: "quality of care"), "problem" and "issue" (troubles of any theme), "help" and
 "improve" in every form but "helped me" (help on offer, asked for or given by staff, and changes
@@ -85,7 +86,8 @@ THEME_TERMS: dict[str, str] = {
     "pricing": """
         price, prices, pricing, priced, cost, costs, costly, expensive, overpriced, cheap, cheaper, cheapest,
         afford, affordable, unaffordable, fee, fees, ~charge, ~charged, ~charges, charging:0.4, billing, bill,
-        bills, billed, invoice, invoices, payment, payments, pay, paid, paying, money, value for money,
+        bills, billed, invoice, invoices, payment, payments, pay, paid, paying, ~money, value for money,
+        waste of money, money back, spend money, spent money, spending money, save money, lot of money,
         pay attention:0, paid attention:0, attention paid:0, pay more attention:0, paid more attention:0,
         pay closer attention:0, pay lots of attention:0,
         refund, refunds, refunded, subscription, subscriptions, subscribe, license, licence, licensing,

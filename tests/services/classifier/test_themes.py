@@ -249,7 +249,8 @@ def test_context_counts_only_beside_a_clue():
         ("The GPs were lovely.", "The GPS is broken.", "product_quality"),
         ("I signed up immediately.", "The page loads immediately.", "performance_reliability"),
         ("I feel stable at the moment.", "The app is stable and never crashes.", "performance_reliability"),
-        # builtin-1.8: product_quality's catch-all words
+        # builtin-1.8: "money" of any kind, and product_quality's catch-all words
+        ("Staff are not in it for the money.", "They took my money and never sent a refund.", "pricing"),
         ("Good quality of service overall.", "Good quality, and not one bug so far.", "product_quality"),
         (
             "Help was always there for any problem or issue I had.",
@@ -278,6 +279,11 @@ def test_help_that_worked_is_an_outcome(clf, comment):
 @pytest.mark.parametrize("comment", ["Please help me.", "Can someone help me with this?", "I asked them to help me."])
 def test_help_asked_for_is_no_outcome(clf, comment):
     assert "product_quality" not in ids(clf.classify(comment, 3))
+
+
+@pytest.mark.parametrize("comment", ["What a waste of money.", "I want my money back."])
+def test_money_in_a_phrase_of_price_is_pricing(clf, comment):
+    assert "pricing" in ids(clf.classify(comment, 2))
 
 
 # builtin-1.8: what someone helped me understand is information, not how the service turned out.

@@ -286,6 +286,14 @@ def test_money_in_a_phrase_of_price_is_pricing(clf, comment):
     assert "pricing" in ids(clf.classify(comment, 2))
 
 
+def test_being_rushed_is_said_of_staff_not_of_speed():
+    # builtin-1.8: an appointment that felt rushed tells how staff gave their time.
+    _, speed = one_theme("performance_reliability", "Speed")
+    _, staff = one_theme("support_experience", "Staff")
+    assert speed("The appointment felt rushed") == 0.0
+    assert staff("The appointment felt rushed") == pytest.approx(0.5)
+
+
 # builtin-1.8: what someone helped me understand is information, not how the service turned out.
 @pytest.mark.parametrize(
     "comment", ["She helped me understand the letter.", "Helping me to understand what happens next."]

@@ -89,7 +89,7 @@ THEME_TERMS: dict[str, str] = {
         bills, billed, invoice, invoices, payment, payments, pay, paid, paying, ~money, value for money,
         waste of money, money back, spend money, spent money, spending money, save money, lot of money,
         pay attention:0, paid attention:0, attention paid:0, pay more attention:0, paid more attention:0,
-        pay closer attention:0, pay lots of attention:0,
+        pay closer attention:0, pay lots of attention:0, pay ... attention:0, paid ... attention:0,
         refund, refunds, refunded, subscription, subscriptions, subscribe, license, licence, licensing,
         licenses, premium, pro version, paid version, full version, free version, free:0.5, purchase,
         purchased, purchases, bought, buy, buying, in app purchase, in app purchases, trial, discount,

@@ -6,7 +6,7 @@ import pytest
 
 from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.text import raw_tokens
-from npsloop.services.classifier.themes import ThemeMatcher, _context_keys, _parse_terms, comment_stems
+from npsloop.services.classifier.themes import ThemeMatcher, _apart_idioms, _context_keys, _parse_terms, comment_stems
 from npsloop.shared.taxonomy import ThemeDefinition
 
 
@@ -284,6 +284,17 @@ def test_help_asked_for_is_no_outcome(clf, comment):
 @pytest.mark.parametrize("comment", ["What a waste of money.", "I want my money back."])
 def test_money_in_a_phrase_of_price_is_pricing(clf, comment):
     assert "pricing" in ids(clf.classify(comment, 2))
+
+
+# builtin-1.8: an idiom written ``word ... word:0`` holds anywhere in one clause, either way round.
+def test_an_idiom_of_two_words_apart_guards_them_in_their_clause():
+    assert _apart_idioms("pay ... attention:0, price") == {("pay", "attention"), ("attention", "pay")}
+    assert _parse_terms("pay ... attention:0, fee")[0] == {("fee",): 1.0}
+    matcher, evidence = one_theme("pricing", "Price")
+    assert evidence("Attention to every detail was paid") == 0.0
+    assert evidence("They paid no attention, and I paid twice") == pytest.approx(1.0)  # another clause
+    assert evidence("I paid for the upgrade") == pytest.approx(1.0)
+    assert matcher.with_factors({"pricing": {("pay",): 0.5}}).apart == matcher.apart
 
 
 def test_being_rushed_is_said_of_staff_not_of_speed():

@@ -4,9 +4,10 @@ Written from general knowledge of how customers of products and services (softwa
 retail, utilities, healthcare, public services) write feedback — never from a data set's
 rows. Each theme entry is ``"term[:weight]"``; a term may be a phrase. Weight 1.0 means
 the term alone is enough evidence; 0.5 means it needs company; 0 marks an idiom whose words
-say nothing of the theme ("pay attention" is not about price). Forms of a word listed apart
-keep their own weights, and ``=word`` counts only as written (see ``themes``): "=train"
-is travel, "training" is not. ``~term`` is context, never a clue on its own, nor in company
+say nothing of the theme ("pay attention" is not about price); ``word ... word:0`` is an
+idiom whose two words may stand apart in one clause ("attention to detail was paid"). Forms of
+a word listed apart keep their own weights, and ``=word`` counts only as written (see
+``themes``): "=train" is travel, "training" is not. ``~term`` is context, never a clue on its own, nor in company
 of other context: it counts only beside a term of the theme that is not marked. Marked are
 words that only praise or blame the whole experience ("works great", "excellent care",
 "useless", "went well", "much better", "efficient", "smooth", a bare "easy"); durations and

@@ -4,33 +4,41 @@ Written from general knowledge of how customers of products and services (softwa
 retail, utilities, healthcare, public services) write feedback — never from a data set's
 rows. Each theme entry is ``"term[:weight]"``; a term may be a phrase. Weight 1.0 means
 the term alone is enough evidence; 0.5 means it needs company; 0 marks an idiom whose words
-say nothing of the theme ("pay attention" is not about price). Forms of a word listed apart
-keep their own weights, and ``=word`` counts only as written (see ``themes``): "=train"
-is travel, "training" is not. ``~term`` is context, never a clue on its own, nor in company
+say nothing of the theme ("pay attention" is not about price); ``word ... word:0`` is an
+idiom whose two words may stand apart in one clause ("attention to detail was paid"). Forms of
+a word listed apart keep their own weights, and ``=word`` counts only as written (see
+``themes``): "=train" is travel, "training" is not. ``~term`` is context, never a clue on its own, nor in company
 of other context: it counts only beside a term of the theme that is not marked. Marked are
 words that only praise or blame the whole experience ("works great", "excellent care",
 "useless", "went well", "much better", "efficient", "smooth", a bare "easy"); durations and
 moments ("three weeks", "a long time", "immediately": how long or when, not that anyone
 waited); words that name the condition or the service, not how it turned out ("treatment",
-"therapy", "my condition", "symptoms"); and words with another common sense ("charge": a
-battery, "in charge"; "stable": a person's state; "perform" a task; "GPs": doctors).
+"therapy", "my condition", "symptoms"); words with another common sense ("charge": a
+battery, "in charge"; "stable": a person's state; "perform" a task; "GPs": doctors; "money": one's
+income, benefits or savings, not what the service costs); and, for
+``product_quality``, the catch-all words any comment may hold: a bare "quality" (praise or blame
+of the whole: "quality of care"), "problem" and "issue" (troubles of any theme), "help" and
+"improve" in every form but "helped me" (help on offer, asked for or given by staff, and changes
+asked for). "Helped me understand" is an idiom: what was learnt, not how it turned out.
 """
 
 from __future__ import annotations
 
 THEME_TERMS: dict[str, str] = {
     "product_quality": """
-        quality:0.8, poor quality, high quality, bug, bugs, buggy, glitch, glitches, glitchy, error, errors, broken,
+        ~quality:0.8, poor quality, high quality, bug, bugs, buggy, glitch, glitches, glitchy, error, errors, broken,
         defect, defective, faulty, fault:0.3, does not work, did not work, not work, stopped working, stop working,
         not working, fix:0.6, fixed:0.5, force close, force closes, ~useless:0.6, ~works great, ~works well,
         ~works perfectly, ~work perfectly, ~works fine, worked:0.5, works:0.5, effective, ineffective, result:0.5,
         results:0.6, outcome, outcomes, ~=treatment:0.4, ~=treatments:0.4, ~therapy:0.4, made a difference, difference:0.6,
-        =helped me:0.4, =helps me:0.4, =helping me:0.4, helped:0.3, improved:0.3, improvement in,
+        =helped me:0.4, =helps me:0.4, =helping me:0.4, ~helped:0.3, ~improved:0.3, improvement in,
+        help me understand:0, help me to understand:0, help me know:0, help me to know:0, help me learn:0,
+        help me to learn:0,
         recovery, progress:0.5, benefit, benefited,
         beneficial, life changing, android, ios, device, devices, phone:0.2, tablet, samsung, galaxy, nexus,
         pixel, htc, motorola, huawei, xiaomi, sony, iphone, ipad, version:0.5, update:0.4, updated:0.4,
         upgrade:0.4, compatible, compatibility, incompatible, hardware, camera:0.6, ~gps, bluetooth, sensor,
-        wifi:0.5, sd card, issue:0.2, issues:0.2, problem:0.2, problems:0.2, product:0.4, products:0.3, materials:0.4,
+        wifi:0.5, sd card, ~issue:0.2, ~issues:0.2, ~problem:0.2, ~problems:0.2, product:0.4, products:0.3, materials:0.4,
         durable, flimsy, reliable product, ~standard of care, ~care received:0.6, ~care i received, ~care provided,
         ~excellent care:0.7, ~good care:0.7, ~great care:0.7, ~the care:0.3, crash:0.5, crashes:0.5, crashing:0.5,
         feel better, feeling better, felt better, getting better:0.8, get better:0.6, cope:0.7, coping:0.7,
@@ -65,7 +73,7 @@ THEME_TERMS: dict[str, str] = {
         went out of their way, go out of their way, goes out of her way, goes out of his way, went out of her way,
         went out of his way, above and beyond, over and beyond, extra mile, too much trouble, bent over backwards,
         could not do enough, couldn't do enough, could not have done more, couldn't have done more,
-        care and attention, put me at ease, at ease:0.7, cheerful, smile:0.6, smiling:0.6, friendliness, courtesy,
+        care and attention, rushed:0.5, put me at ease, at ease:0.7, cheerful, smile:0.6, smiling:0.6, friendliness, courtesy,
         personable, accommodating, welcomed, sympathetic, unsympathetic, sympathise, sympathize, dedication,
         judgemental, judgmental, judged, belittled, belittling, dismissed:0.7, ignored me, ignored:0.6, lied to,
         blunt, abrupt, curt, impatient, clueless, couldn't care less, knew what they were doing,
@@ -79,9 +87,10 @@ THEME_TERMS: dict[str, str] = {
     "pricing": """
         price, prices, pricing, priced, cost, costs, costly, expensive, overpriced, cheap, cheaper, cheapest,
         afford, affordable, unaffordable, fee, fees, ~charge, ~charged, ~charges, charging:0.4, billing, bill,
-        bills, billed, invoice, invoices, payment, payments, pay, paid, paying, money, value for money,
+        bills, billed, invoice, invoices, payment, payments, pay, paid, paying, ~money, value for money,
+        waste of money, money back, spend money, spent money, spending money, save money, lot of money,
         pay attention:0, paid attention:0, attention paid:0, pay more attention:0, paid more attention:0,
-        pay closer attention:0, pay lots of attention:0,
+        pay closer attention:0, pay lots of attention:0, pay ... attention:0, paid ... attention:0,
         refund, refunds, refunded, subscription, subscriptions, subscribe, license, licence, licensing,
         licenses, premium, pro version, paid version, full version, free version, free:0.5, purchase,
         purchased, purchases, bought, buy, buying, in app purchase, in app purchases, trial, discount,
@@ -136,7 +145,7 @@ THEME_TERMS: dict[str, str] = {
         inefficient, organised, organized, disorganised, disorganized, organisation, organization,
         well run, chaotic, chaos, ~smooth, ~smoothly, reliable, reliability, unreliable, outage, outages,
         downtime, down:0.3, ~stable, unstable, stability, stuck, timeout, responsive:0.4, lagging, performance,
-        ~perform, cancelled, canceled, cancellation, cancellations, rushed:0.4, seen quickly, ~straight away,
+        ~perform, cancelled, canceled, cancellation, cancellations, seen quickly, ~straight away,
         ~immediately:0.7, waste of time, overheat, overheats, overheating, hot:0.4, data usage, background:0.5,
         sooner:0.7, more often:0.7, often enough:0.7, took a long, taking a long, takes a long,
         still haven't:0.5, still have not:0.5, well organised, badly organised, poorly organised,

@@ -74,7 +74,7 @@ def read(classifier: Classifier, comment: str, score: int | None) -> Reading | N
         analysis = model.analyse(comment)
         if analysis.unread or not analysis.stems:
             return None
-        evidence = drop_passing_mentions(analysis.theme_evidence)
+        evidence = drop_passing_mentions(analysis.theme_evidence, model.theme_ids)
         decisions = {t: builtin_confidence(e) for t, e in zip(model.theme_ids, evidence)}
         label, value = model.sentiment_of(analysis, score)
         return Reading(decisions, label, _builtin_margin(value))

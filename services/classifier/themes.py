@@ -9,7 +9,9 @@ Where the lexicon lists forms of a term apart, each keeps its own weight (``text
 "=train" is travel, "training" is not. A term written ``~term`` is context: it says something
 of the theme only next to another of the theme's terms that is not context (a clue), however
 many context terms a comment has ("it works great" is praise, not a product-quality report;
-"three weeks" is not a complaint about waiting until something waits).
+"three weeks" is not a complaint about waiting until something waits). An idiom written
+``word ... word:0`` holds its two words anywhere in one clause, in either order: "attention to
+us was paid" is the idiom "pay attention" as much as "paid attention" is.
 """
 
 from __future__ import annotations
@@ -243,9 +245,23 @@ def _entries(spec: str) -> list[tuple[str, float]]:
     return entries
 
 
+GAP = "..."
+
+
 def _parse_terms(spec: str) -> tuple[dict[Key, float], dict[Key, Forms]]:
     """``"term[:weight], ..."`` -> (key -> weight of forms not listed, key -> listed forms' weights)."""
-    return weigh_forms([(term.lstrip("~"), weight) for term, weight in _entries(spec)])
+    return weigh_forms([(term.lstrip("~"), weight) for term, weight in _entries(spec) if GAP not in term])
+
+
+def _apart_idioms(spec: str) -> frozenset[tuple[str, str]]:
+    """The stems of the idioms written ``word ... word:0``: two words that make an idiom anywhere
+    in one clause, in either order; each is listed both ways round."""
+    pairs = set()
+    for term, _ in _entries(spec):
+        if GAP in term:
+            first, _, second = (stem(w.strip()) for w in term.partition(GAP))
+            pairs |= {(first, second), (second, first)}
+    return frozenset(pairs)
 
 
 def _context_keys(spec: str) -> frozenset[Key]:
@@ -253,7 +269,7 @@ def _context_keys(spec: str) -> frozenset[Key]:
     Every form of such a key is context."""
     keys = set()
     for term, _ in _entries(spec):
-        if term.startswith("~"):
+        if term.startswith("~") and GAP not in term:
             words = [w for w in raw_tokens(term.lstrip("~=")) if not is_punct(w)]
             keys.add(tuple(stem(w) for w in words))
     return frozenset(keys)
@@ -261,6 +277,7 @@ def _context_keys(spec: str) -> frozenset[Key]:
 
 _LEXICON = {theme_id: _parse_terms(spec) for theme_id, spec in THEME_TERMS.items()}
 _CONTEXT = {theme_id: _context_keys(spec) for theme_id, spec in THEME_TERMS.items()}
+_APART = {theme_id: _apart_idioms(spec) for theme_id, spec in THEME_TERMS.items()}
 
 
 def _content_stems(text: str) -> list[str]:
@@ -277,6 +294,11 @@ def theme_forms(theme: ThemeDefinition) -> dict[Key, Forms]:
 def theme_context(theme: ThemeDefinition) -> frozenset[Key]:
     """Terms of the built-in lexicon that count for the theme only next to a clue."""
     return _CONTEXT.get(theme.id, frozenset())
+
+
+def theme_apart_idioms(theme: ThemeDefinition) -> frozenset[tuple[str, str]]:
+    """Pairs of stems of the built-in lexicon that make an idiom anywhere in one clause (``word ... word:0``)."""
+    return _APART.get(theme.id, frozenset())
 
 
 def theme_terms(theme: ThemeDefinition) -> dict[Key, float]:
@@ -321,6 +343,28 @@ class ThemeMatcher:
     theme_ids: tuple[str, ...]
     index: dict[str, list[Entry]]  # first stem -> entries starting with it, longest first
     context: tuple[frozenset[Key], ...] = ()  # per theme, the terms that need a clue (``~term``)
+    apart: tuple[frozenset[tuple[str, str]], ...] = ()  # per theme, idioms of two words apart (``a ... b:0``)
+
+    def __post_init__(self) -> None:
+        self._apart_words = frozenset(a for pairs in self.apart for a, _ in pairs)
+
+    def _apart_positions(self, stems: list[str]) -> set[tuple[int, int]]:
+        """(theme index, position) of the words of an idiom of two words apart, where both are in
+        one clause (between punctuation): there they say nothing of the theme."""
+        hits: set[tuple[int, int]] = set()
+        if self._apart_words.isdisjoint(stems):
+            return hits
+        start = 0
+        for end in range(len(stems) + 1):
+            if end < len(stems) and stems[end] != "|":
+                continue
+            clause = set(stems[start:end])
+            for t_idx, pairs in enumerate(self.apart):
+                for a, b in pairs:
+                    if a in clause and b in clause:
+                        hits.update((t_idx, j) for j in range(start, end) if stems[j] in (a, b))
+            start = end + 1
+        return hits
 
     @classmethod
     def build(cls, themes: list[ThemeDefinition]) -> ThemeMatcher:
@@ -331,7 +375,12 @@ class ThemeMatcher:
                 index[key[0]].append((key, t_idx, weight, forms.get(key)))
         for entries in index.values():
             entries.sort(key=lambda e: -len(e[0]))
-        return cls(tuple(t.id for t in themes), dict(index), tuple(theme_context(t) for t in themes))
+        return cls(
+            tuple(t.id for t in themes),
+            dict(index),
+            tuple(theme_context(t) for t in themes),
+            tuple(theme_apart_idioms(t) for t in themes),
+        )
 
     def with_factors(self, factors: Mapping[str, Mapping[Key, float]]) -> ThemeMatcher:
         """A copy in which a theme's listed terms weigh ``factor`` times as much (every form of
@@ -349,7 +398,7 @@ class ThemeMatcher:
                     kept.append((key, t_idx, weight * factor, scaled))
             if kept:
                 index[first] = kept
-        return ThemeMatcher(self.theme_ids, index, self.context)
+        return ThemeMatcher(self.theme_ids, index, self.context, self.apart)
 
     def matched_terms(
         self,
@@ -375,6 +424,7 @@ class ThemeMatcher:
         guarded: dict[int, int] = {}  # theme index -> position up to which an idiom covers the words
         covered: dict[int, int] = {}  # theme index -> position up to which a context term covers the words
         index, context = self.index, self.context
+        apart = self._apart_positions(stems) if self._apart_words else set()
         for i, s in enumerate(stems):
             entries = index.get(s)
             if not entries:
@@ -383,7 +433,7 @@ class ThemeMatcher:
                 size = len(key)
                 if size > 1 and tuple(stems[i : i + size]) != key:
                     continue
-                if guarded.get(t_idx, 0) > i:
+                if guarded.get(t_idx, 0) > i or (apart and (t_idx, i) in apart):
                     continue
                 if not weight and forms is None:  # an idiom ("pay attention"): its words say nothing here
                     guarded[t_idx] = i + size

@@ -21,7 +21,7 @@ def test_run_classify_writes_one_line_per_input_and_survives_bad_lines():
     assert run_classify(infile, out, load_classifier()) == 5
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [line["id"] for line in lines] == ["a", "b", None, "c", "d"]
-    assert lines[0]["category"] == "promoter" and lines[0]["classifier_version"] == "builtin-1.7"
+    assert lines[0]["category"] == "promoter" and lines[0]["classifier_version"] == "builtin-1.8"
     assert {"delivery_logistics", "support_experience"} <= {t["id"] for t in lines[0]["themes"]}
     assert lines[1]["category"] is None
     assert "error" in lines[2] and "line 3" in lines[2]["error"]

@@ -51,7 +51,7 @@ def test_contract_and_as_dict(clf):
     assert data["category"] == "detractor" and data["sentiment"] == "negative"
     assert {"support_experience", "pricing"} <= {t["id"] for t in data["themes"]}
     assert all(0 < t["confidence"] <= 1 for t in data["themes"])
-    assert data["classifier_version"] == clf.version == "builtin-1.7"
+    assert data["classifier_version"] == clf.version == "builtin-1.8"
     assert -1 <= data["sentiment_score"] <= 1 and data["language"] == "en"
 
 
@@ -106,7 +106,7 @@ def test_zero_shot_custom_theme_from_keywords_description_or_examples():
     assert "loyalty_scheme" in ids(clf.classify("I never got my reward points this month", 4))
     assert "mobile_app" in ids(clf.classify("The smartphone application keeps logging me out", 5))
     assert "cafe" in ids(clf.classify("Lovely cafeteria, the sandwiches were fresh", 9))
-    assert clf.version.startswith("builtin-1.7+themes.")
+    assert clf.version.startswith("builtin-1.8+themes.")
 
 
 def test_removed_theme_is_never_returned():
@@ -195,3 +195,19 @@ def test_a_weak_passing_mention_beside_the_main_theme_is_dropped():
     )
     assert "product_quality" in {t.id for t in alone.themes}
     assert {t.id for t in passing.themes} == {"support_experience"}
+
+
+def test_one_word_of_speed_beside_a_much_stronger_main_theme_is_a_passing_mention():
+    # builtin-1.8: for performance_reliability (PASSING_FULL_SHARE) one full-weight term is
+    # dropped beside a main theme with twice its evidence; other themes keep it.
+    ids = ("support_experience", "performance_reliability", "pricing")
+    assert drop_passing_mentions([2.5, 1.0, 1.0], ids) == [2.5, 0.0, 1.0]
+    assert drop_passing_mentions([2.5, 1.6, 0.0], ids) == [2.5, 1.6, 0.0]  # two terms' worth stays
+    assert drop_passing_mentions([1.5, 1.0, 0.0], ids) == [1.5, 1.0, 0.0]  # not twice as strong
+    assert drop_passing_mentions([2.5, 1.0, 1.0]) == [2.5, 1.0, 1.0]  # themes unnamed: weak rule only
+    clf = BuiltinClassifier()
+    alone = clf.classify("The phone was answered quickly.", 9)
+    passing = clf.classify("Lovely staff, so kind, caring and friendly, and the phone was answered quickly.", 9)
+    assert "performance_reliability" in {t.id for t in alone.themes}
+    assert "performance_reliability" not in {t.id for t in passing.themes}
+    assert "support_experience" in {t.id for t in passing.themes}

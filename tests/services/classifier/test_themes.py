@@ -6,7 +6,7 @@ import pytest
 
 from npsloop.services.classifier.active import load_classifier
 from npsloop.services.classifier.text import raw_tokens
-from npsloop.services.classifier.themes import ThemeMatcher, _context_keys, _parse_terms, comment_stems
+from npsloop.services.classifier.themes import ThemeMatcher, _apart_idioms, _context_keys, _parse_terms, comment_stems
 from npsloop.shared.taxonomy import ThemeDefinition
 
 
@@ -249,6 +249,19 @@ def test_context_counts_only_beside_a_clue():
         ("The GPs were lovely.", "The GPS is broken.", "product_quality"),
         ("I signed up immediately.", "The page loads immediately.", "performance_reliability"),
         ("I feel stable at the moment.", "The app is stable and never crashes.", "performance_reliability"),
+        # builtin-1.8: "money" of any kind, and product_quality's catch-all words
+        ("Staff are not in it for the money.", "They took my money and never sent a refund.", "pricing"),
+        ("Good quality of service overall.", "Good quality, and not one bug so far.", "product_quality"),
+        (
+            "Help was always there for any problem or issue I had.",
+            "Every problem and issue I reported was fixed.",
+            "product_quality",
+        ),
+        (
+            "Staff were keen to help and to improve things.",
+            "The update improved it, no more glitches.",
+            "product_quality",
+        ),
     ],
 )
 def test_a_context_word_alone_is_no_theme_and_beside_a_clue_it_is(clf, alone, with_clue, theme):
@@ -266,3 +279,35 @@ def test_help_that_worked_is_an_outcome(clf, comment):
 @pytest.mark.parametrize("comment", ["Please help me.", "Can someone help me with this?", "I asked them to help me."])
 def test_help_asked_for_is_no_outcome(clf, comment):
     assert "product_quality" not in ids(clf.classify(comment, 3))
+
+
+@pytest.mark.parametrize("comment", ["What a waste of money.", "I want my money back."])
+def test_money_in_a_phrase_of_price_is_pricing(clf, comment):
+    assert "pricing" in ids(clf.classify(comment, 2))
+
+
+# builtin-1.8: an idiom written ``word ... word:0`` holds anywhere in one clause, either way round.
+def test_an_idiom_of_two_words_apart_guards_them_in_their_clause():
+    assert _apart_idioms("pay ... attention:0, price") == {("pay", "attention"), ("attention", "pay")}
+    assert _parse_terms("pay ... attention:0, fee")[0] == {("fee",): 1.0}
+    matcher, evidence = one_theme("pricing", "Price")
+    assert evidence("Attention to every detail was paid") == 0.0
+    assert evidence("They paid no attention, and I paid twice") == pytest.approx(1.0)  # another clause
+    assert evidence("I paid for the upgrade") == pytest.approx(1.0)
+    assert matcher.with_factors({"pricing": {("pay",): 0.5}}).apart == matcher.apart
+
+
+def test_being_rushed_is_said_of_staff_not_of_speed():
+    # builtin-1.8: an appointment that felt rushed tells how staff gave their time.
+    _, speed = one_theme("performance_reliability", "Speed")
+    _, staff = one_theme("support_experience", "Staff")
+    assert speed("The appointment felt rushed") == 0.0
+    assert staff("The appointment felt rushed") == pytest.approx(0.5)
+
+
+# builtin-1.8: what someone helped me understand is information, not how the service turned out.
+@pytest.mark.parametrize(
+    "comment", ["She helped me understand the letter.", "Helping me to understand what happens next."]
+)
+def test_help_to_understand_is_no_outcome(clf, comment):
+    assert "product_quality" not in ids(clf.classify(comment, 9))

@@ -52,9 +52,9 @@ def test_load_picks_the_newest_version(tmp_path):
 
 
 def test_no_stored_model_falls_back_to_builtin(tmp_path):
-    assert load_classifier(data_dir=tmp_path).version == "builtin-1.7"
+    assert load_classifier(data_dir=tmp_path).version == "builtin-1.8"
     (tmp_path / "classifier").mkdir()
-    assert load_classifier(data_dir=tmp_path).version == "builtin-1.7"
+    assert load_classifier(data_dir=tmp_path).version == "builtin-1.8"
 
 
 def test_a_newest_model_in_another_format_is_refused_with_the_format_and_what_to_do(tmp_path):
@@ -88,8 +88,8 @@ def test_a_model_trained_on_an_earlier_builtin_1_x_still_loads(tmp_path):
     version = save(train(LABELS, themes=base.themes, base=base), tmp_path)
     path = tmp_path / "classifier" / f"{version}.json"
     payload = json.loads(path.read_text())
-    assert payload["base_version"].startswith("builtin-1.7+themes.")
-    earlier = payload["base_version"].replace("builtin-1.7", "builtin-1.0")
+    assert payload["base_version"].startswith("builtin-1.8+themes.")
+    earlier = payload["base_version"].replace("builtin-1.8", "builtin-1.0")
     path.write_text(json.dumps({**payload, "base_version": earlier}))
     assert load_classifier(themes=THEMES, data_dir=tmp_path).version == version
 

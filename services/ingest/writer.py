@@ -46,6 +46,7 @@ class GroupCommitWriter:
         self._queue: asyncio.Queue[tuple[Submission, asyncio.Future]] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._last_group = 0
+        self._in_hand = 0  # submissions taken from the queue and not yet settled
 
     async def submit(self, submission: Submission) -> Accepted:
         """Returns once the submission is committed (or raises its Problem).
@@ -64,8 +65,9 @@ class GroupCommitWriter:
 
     async def close(self) -> None:
         if self._tasks:
-            # drain what was submitted before closing; a short poll at shutdown only
-            while not self._queue.empty() and not all(t.done() for t in self._tasks):  # noqa: ASYNC110
+            # drain what was submitted before closing, including a group taken from the
+            # queue and not yet written (waiting for company); a short poll at shutdown only
+            while (not self._queue.empty() or self._in_hand) and not all(t.done() for t in self._tasks):  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
             for task in self._tasks:
                 task.cancel()
@@ -75,12 +77,17 @@ class GroupCommitWriter:
     async def _run(self) -> None:
         while True:
             group = [await self._queue.get()]
-            if self._lingers():
-                await asyncio.sleep(SQLITE_LINGER)
-            while len(group) < MAX_GROUP and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            self._last_group = len(group)
-            await self._write(group)
+            self._in_hand += 1
+            try:
+                if self._lingers():
+                    await asyncio.sleep(SQLITE_LINGER)
+                while len(group) < MAX_GROUP and not self._queue.empty():
+                    group.append(self._queue.get_nowait())
+                    self._in_hand += 1
+                self._last_group = len(group)
+                await self._write(group)
+            finally:
+                self._in_hand -= len(group)
 
     def _lingers(self) -> bool:
         """Whether a small group should wait a moment for more requests (SQLite only).

@@ -223,3 +223,18 @@ async def test_on_sqlite_a_busy_writer_does_not_wait(runtime, backend, monkeypat
     assert sizes == [20, 1]
     assert not late.duplicate
     assert await counts(runtime) == (21, 21)
+
+
+async def test_closing_the_writer_while_a_group_waits_for_company_still_writes_it(runtime, backend, monkeypatch):
+    """Shutdown drains what was submitted, also a request the writer already took and holds
+    while it waits for more: it is stored and answered, not cancelled."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL has no single write slot; its writers do not wait")
+    monkeypatch.setattr("npsloop.services.ingest.writer.SQLITE_LINGER", 0.3)
+    writer = GroupCommitWriter(runtime.db, runtime.clock)
+    pending = asyncio.create_task(writer.submit(submission(1)))
+    await asyncio.sleep(0.05)  # the writer holds it, waiting; the queue is empty
+    await writer.close()
+    assert pending.done() and not pending.cancelled()
+    assert not pending.result().duplicate
+    assert await counts(runtime) == (1, 1)

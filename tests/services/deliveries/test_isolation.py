@@ -19,7 +19,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from npsloop.services.deliveries.models import Delivery
-from npsloop.services.deliveries.scheduled import DeliveryWorker
+from npsloop.services.deliveries.scheduled import LIMIT_GROWTH, DeliveryWorker
 from tests.services.followup.conftest import Loop, make_loop  # noqa: F401 - fixtures
 from tests.support.receivers import HangingReceiver, HttpReceiver
 
@@ -114,6 +114,12 @@ def gauge(text: str, name: str) -> dict[str, float]:
     return found
 
 
+async def respond_detractors(loop: Loop, count: int) -> None:
+    """``count`` detractors from different customers, each alerting every destination."""
+    for i in range(count):
+        await loop.respond(2, f"c{i}", comment=f"Broken again {i}")
+
+
 async def statuses(loop: Loop, subscription_id: str | None) -> list[str]:
     """Statuses of a subscription's deliveries (None: of the policy channels')."""
     async with loop.runtime.db.sessions() as session:
@@ -133,8 +139,7 @@ async def test_a_hanging_destination_holds_only_its_share_while_every_other_dest
     stuck = [await subscribe(loop, hanging.url(f"/hang/{i}")) for i in range(3)]
     good = await subscribe(loop, healthy.url)
     detractors = 30
-    for i in range(detractors):
-        await loop.respond(2, f"c{i}", comment=f"Broken again {i}")
+    await respond_detractors(loop, detractors)
     share = 4
     async with running(loop, timeout=60, per_destination=share):
         await until(lambda: len(healthy.requests) >= detractors and len(slack.requests) >= detractors, 30, "alerts")
@@ -163,16 +168,13 @@ async def test_a_destination_that_answers_quickly_earns_more_slots_and_a_hanging
     """Under a backlog, a receiver answering within a fraction of the timeout gets more sends
     in flight than the base share (up to LIMIT_GROWTH times it); one that never answers
     keeps the base for its whole timeout."""
-    from npsloop.services.deliveries.scheduled import LIMIT_GROWTH
-
     quick = HttpReceiver(delay=0.05)
     try:
         loop = await make_loop(policy(slack))
         await subscribe(loop, hanging.url("/hang"))
         good = await subscribe(loop, quick.url)
         detractors = 80
-        for i in range(detractors):
-            await loop.respond(2, f"c{i}", comment=f"Broken again {i}")
+        await respond_detractors(loop, detractors)
         base = 2
         async with running(loop, timeout=60, per_destination=base):
             await until(lambda: len(quick.requests) >= detractors, 60, "the quick receiver's alerts")

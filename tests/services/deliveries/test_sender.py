@@ -10,7 +10,9 @@ import subprocess
 
 import pytest
 
+from npsloop.services.deliveries.scheduled import LIMIT_GROWTH
 from npsloop.services.deliveries.sender import MAX_ANSWER_BYTES, SendError, WebhookSender
+from npsloop.shared.settings import Settings
 
 
 class ScriptedServer:
@@ -98,9 +100,6 @@ async def test_a_destination_at_its_full_share_keeps_its_connections_between_bur
     """A destination that earned its full share of sends in flight (the base share times
     LIMIT_GROWTH) finds all its connections again for the next burst: closing the ones
     over a smaller idle pool made every burst open them anew, a large part of each send's CPU."""
-    from npsloop.services.deliveries.scheduled import LIMIT_GROWTH
-    from npsloop.shared.settings import Settings
-
     burst = Settings().delivery_concurrency_per_destination * LIMIT_GROWTH
     server, port = await serve(lambda n: OK)
     sender = WebhookSender(timeout=5, allow_private=True)

@@ -30,6 +30,12 @@ BATCH_SIZE = 500
 # commits when catching up; they cost ingest nothing, since a group ends early whenever
 # a client-facing writer waits for the write slot (EventProcessor.handle_group).
 GROUP_SIZE = 200
+# A group that was cut short had its events screened and prefetched all the same, and the
+# next group screens and prefetches the rest again: under a sustained burst a consumer
+# prepared 200 events a turn to handle a few dozen, and a consumer that fell behind spent
+# ever more of the loop's time on that. The next group is sized to what the last turn
+# handled (with room to grow), down to MIN_GROUP_SIZE; an uncut group doubles the size.
+MIN_GROUP_SIZE = 8
 
 
 class DatabaseLogTransport:
@@ -41,6 +47,7 @@ class DatabaseLogTransport:
         self.processor = processor
         self.poll_interval = poll_interval
         self._positions_ready: set[tuple[str, str]] = set()
+        self._group_sizes: dict[tuple[str, str], int] = {}  # (consumer, topic): events in its next group
 
     async def check(self) -> None:
         await self.db.ping()
@@ -73,12 +80,14 @@ class DatabaseLogTransport:
                 rows = (await session.execute(query)).all()
             events = [CloudEvent.from_json(envelope) for _, envelope in rows]
             start = 0
+            key = (subscription.consumer, topic)
             while start < len(rows):
                 if stop is not None and stop.is_set():
                     return worked
                 worked = True
-                chunk = rows[start : start + GROUP_SIZE]
-                group = events[start : start + GROUP_SIZE]
+                size = self._group_sizes.get(key, GROUP_SIZE)
+                chunk = rows[start : start + size]
+                group = events[start : start + size]
                 if len(group) > 1:
                     done = await self.processor.handle_group(
                         subscription,
@@ -88,6 +97,7 @@ class DatabaseLogTransport:
                         ),
                     )
                     if done is not None:
+                        self._group_sizes[key] = _next_group_size(size, len(group), done)
                         start += done  # a group cut short (ingest waiting) goes on from there
                         continue
                 start += len(chunk)
@@ -135,3 +145,12 @@ class DatabaseLogTransport:
         except IntegrityError:
             pass  # another process of the same group created it first
         self._positions_ready.add((consumer, topic))
+
+
+def _next_group_size(size: int, offered: int, done: int) -> int:
+    """The next group's size after a group of ``offered`` events of which ``done`` were handled."""
+    if done < offered:  # cut short: about what one turn handles, and half as much again
+        return max(MIN_GROUP_SIZE, min(GROUP_SIZE, done + done // 2))
+    if offered < size:  # the log had no more: no sign either way
+        return size
+    return min(GROUP_SIZE, size * 2)

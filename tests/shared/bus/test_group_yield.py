@@ -96,3 +96,38 @@ async def test_prefetch_runs_once_per_group_with_the_events_to_handle_and_handle
     while await harness.transport.drain_once(sub):
         pass
     assert calls == [list(range(10))] and found[-1] is NOT_PREFETCHED
+
+
+async def test_after_a_group_cut_short_the_next_group_prepares_about_what_one_turn_handled(harness, monkeypatch):
+    # A cut group's unhandled events were screened and prefetched for nothing; the next
+    # group is sized to the turn that was cut (and grows again when a group is not cut).
+    monkeypatch.setattr(WriterQueue, "BACKGROUND_MIN_TURN", 0.0)
+    db = harness.db
+    count = 60
+    await harness.publish(*[make_event(f"k{i % 3}", i) for i in range(count)])
+    prefetched: list[int] = []
+    urgent: list[asyncio.Task] = []
+
+    async def ingest_like_write() -> None:
+        async with db.unit_of_work(urgent=True) as session:
+            await session.execute(insert(effects).values(consumer="g", event_id="ingest", key="-", seq=-1))
+
+    async def prefetch(session: AsyncSession, group: list[events.CloudEvent]) -> None:
+        prefetched.append(len(group))
+
+    async def handler(session: AsyncSession, event: events.CloudEvent) -> None:
+        await session.execute(
+            insert(effects).values(consumer="g", event_id=event.id, key=event.partitionkey, seq=event.data["seq"])
+        )
+        if event.data["seq"] == 5:
+            urgent.append(asyncio.create_task(ingest_like_write()))
+            await asyncio.sleep(0)
+
+    sub = Subscription(consumer="g", topics=(events.TOPIC_RESPONSES,), handler=handler, prefetch=prefetch)
+    while await harness.transport.drain_once(sub):
+        pass
+    await asyncio.wait_for(urgent[0], 5)
+    # 60 offered, 6 handled; then 9 (6 and half again), 18, 27 as the groups run uncut.
+    assert prefetched == [60, 9, 18, 27]
+    seqs = [seq for _, _, seq in await effect_rows(db, "g")]
+    assert seqs == [0, 1, 2, 3, 4, 5, -1, *range(6, count)]

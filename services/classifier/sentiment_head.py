@@ -2,9 +2,10 @@
 
 The head reads the built-in model's sentiment readings, the comment's words and character
 n-grams (one TF-IDF block) and its vector. Balanced class weights, because the target is
-macro-F1 and the rare neutral class counts as much as the others. The blend with the built-in
-label's reading of the same labels grows with their number: a few hundred labels move the
-built-in reading, a thousand mostly replace it.
+macro-F1 and the rare neutral class counts as much as the others. How far the fitted head is
+trusted against the built-in label's reading of the same labels is chosen by cross-validation
+on those labels: an organisation whose words the built-in lexicon reads well keeps more of it,
+one whose comments it reads badly (tweets, another trade's vocabulary) trusts its own head.
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
-from npsloop.services.classifier.stacking import CHAR_CACHE, add_dense_block, char_terms, word_grams, word_terms
-from npsloop.services.classifier.stored_model import SentimentStack
+from npsloop.services.classifier.stacking import CHAR_CACHE, char_terms, word_grams, word_terms
+from npsloop.services.classifier.stored_model import DenseBlock, SentimentStack
 
 SENTIMENTS = ("positive", "neutral", "negative")
 MIN_EXAMPLES = 200  # fewer sentiment labels: the built-in sentiment stands (the head lost at 100)
 MIN_PER_CLASS = 3  # each class needs a few examples for its weights to mean anything
 C = 1.0
-BLEND_AT = 150  # labels at which the fitted head and the built-in reading weigh the same
+# The fitted head's share against the built-in table (``choose_blend``): chosen per training run
+# by cross-validation on the organisation's labels, from these.
+BLENDS = tuple(i / 10 for i in range(11))
+FOLDS = 5
+CV_REPEATS = 3  # folds shuffled this many ways, out-of-fold probabilities averaged
 TABLE_SMOOTHING = 1.0  # added to every cell of the built-in label x gold label table
 # ... and this to its diagonal: the built-in label is trusted as if 20 labels per class had
 # agreed with it. A few hundred labels hold few neutral ones, and one unlucky sample could
@@ -70,6 +76,104 @@ def text_terms(feats: Features, comment: str) -> set[str]:
     return set(word_terms(feats)) | {"c:" + g for g in char_terms(comment)}
 
 
+def _inputs(
+    terms: Sequence[set[str]],
+    metas: Sequence[Features],
+    idf: dict[str, float],
+    dense: Sequence[Sequence[float]] | None,
+) -> list[dict[str, float]]:
+    """Each comment's features as the head reads them: its known text terms times idf, to unit
+    length over the known ones (as ``SentimentHead`` does), its meta readings, its vector."""
+    inputs = []
+    for row, meta in zip(terms, metas):
+        known = [t for t in row if t in idf]
+        norm = math.sqrt(sum(idf[t] ** 2 for t in known)) or 1.0
+        merged = {"word|" + t: idf[t] / norm for t in known}
+        merged.update({"meta|" + k: v for k, v in meta.items()})
+        inputs.append(merged)
+    if dense is not None:
+        for merged, vector in zip(inputs, dense):
+            merged.update({f"dense|{i}": DENSE_SCALE * float(v) for i, v in enumerate(vector)})
+    return inputs
+
+
+def _idf(terms: Sequence[set[str]]) -> dict[str, float]:
+    df = Counter(t for row in terms for t in row)
+    n = len(terms)
+    return {t: math.log((1 + n) / (1 + d)) + 1 for t, d in df.items()}  # scikit-learn's smooth idf
+
+
+def _fit_head(
+    terms: Sequence[set[str]], metas: Sequence[Features], dense: Sequence[Sequence[float]] | None, y: Any
+) -> tuple[Any, dict[str, float], Any]:
+    """(vectoriser, idf, fitted head) on these rows; ``y``: their class indices."""
+    import numpy as np
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    idf = _idf(terms)
+    vectoriser = DictVectorizer()
+    X = vectoriser.fit_transform(_inputs(terms, metas, idf, dense))
+    head = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(X, np.array(y))
+    return vectoriser, idf, head
+
+
+def macro_f1(gold: Sequence[int], predicted: Sequence[int]) -> float:
+    """Three-class macro-F1 (``evaluation.score``'s, on class indices)."""
+    f1s = []
+    for c in range(3):
+        right = sum(1 for g, p in zip(gold, predicted) if g == p == c)
+        total = sum(1 for g in gold if g == c) + sum(1 for p in predicted if p == c)
+        f1s.append(2 * right / total if total else 0.0)
+    return sum(f1s) / 3
+
+
+def choose_blend(
+    terms: Sequence[set[str]],
+    metas: Sequence[Features],
+    dense: Sequence[Sequence[float]] | None,
+    builtin: Sequence[int],
+    y: Sequence[int],
+) -> float:
+    """The fitted head's share against the built-in table, chosen by cross-validation on the
+    organisation's labels: the share whose blend of out-of-fold probabilities (the head's and
+    the table's, each fitted on the other folds; averaged over ``CV_REPEATS`` shufflings of
+    the folds) scores the best macro-F1. Ties go to the smaller share."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    n = len(y)
+    gold = np.array(y)
+    fitted = np.zeros((n, 3))
+    table = np.zeros((n, 3))
+    for repeat in range(CV_REPEATS):
+        folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=repeat)
+        for fit, held in folds.split(np.zeros(n), gold):
+            fit_terms = [terms[i] for i in fit]
+            vectoriser, idf, head = _fit_head(
+                fit_terms,
+                [metas[i] for i in fit],
+                None if dense is None else [dense[i] for i in fit],
+                gold[fit],
+            )
+            held_inputs = _inputs(
+                [terms[i] for i in held],
+                [metas[i] for i in held],
+                idf,
+                None if dense is None else [dense[i] for i in held],
+            )
+            fitted[held] += head.predict_proba(vectoriser.transform(held_inputs)) / CV_REPEATS
+            rows = builtin_table([builtin[i] for i in fit], [y[i] for i in fit])
+            table[held] += np.array([rows[builtin[i]] for i in held]) / CV_REPEATS
+    best_share, best_f1 = BLENDS[0], -1.0
+    for share in BLENDS:
+        blended = share * fitted + (1 - share) * table
+        score = macro_f1(y, [int(c) for c in np.argmax(blended, axis=1)])  # ties: the lower class
+        if score > best_f1 + 1e-9:
+            best_share, best_f1 = share, score
+    return best_share
+
+
 def fit_sentiment(
     feats: Sequence[Features],
     comments: Sequence[str],
@@ -81,29 +185,24 @@ def fit_sentiment(
 ) -> SentimentStack | None:
     """Fit the head on labelled comments; the stored head, or None when there are too few
     labels (``MIN_EXAMPLES`` in all, ``MIN_PER_CLASS`` of each sentiment). ``dense``: one
-    vector per comment from the encoder called ``encoder`` (stored: reading needs it too)."""
+    vector per comment from the encoder called ``encoder`` (stored: reading needs it too).
+    How far the head is trusted against the built-in table is ``choose_blend``'s."""
     n = len(gold)
     y = [SENTIMENTS.index(g) for g in gold]
     counts = Counter(y)
     if n < MIN_EXAMPLES or any(counts[c] < MIN_PER_CLASS for c in range(3)):
         return None
-    import numpy as np
-    from sklearn.feature_extraction import DictVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    words = [text_terms(f, c) for f, c in zip(feats, comments)]
-    df = Counter(t for row in words for t in row)
-    idf = {t: math.log((1 + n) / (1 + d)) + 1 for t, d in df.items()}  # scikit-learn's smooth idf
-    inputs = []
-    for row, f, (label, value) in zip(words, feats, builtin):
-        norm = math.sqrt(sum(idf[t] ** 2 for t in row)) or 1.0
-        merged = {"word|" + t: idf[t] / norm for t in row}
-        merged.update({"meta|" + k: v for k, v in sentiment_meta(f, label, value).items()})
-        inputs.append(merged)
-    dense_block = add_dense_block(inputs, dense, encoder, DENSE_SCALE) if dense is not None else None
-    vectoriser = DictVectorizer()
-    X = vectoriser.fit_transform(inputs)
-    head = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(X, np.array(y))
+    if dense is not None and (len(dense) != n or not encoder):
+        raise ValueError("a dense block needs one vector per row and the encoder's name")
+    terms = [text_terms(f, c) for f, c in zip(feats, comments)]
+    metas = [sentiment_meta(f, label, value) for f, (label, value) in zip(feats, builtin)]
+    builtin_labels = [SENTIMENTS.index(label) for label, _ in builtin]
+    share = choose_blend(terms, metas, dense, builtin_labels, y)
+    vectoriser, idf, head = _fit_head(terms, metas, dense, y)
+    dense_block = None
+    if dense is not None:
+        assert encoder is not None
+        dense_block = DenseBlock(encoder=encoder, dimension=len(dense[0]) if dense else 0, scale=DENSE_SCALE)
     weights = head.coef_.T  # feature x class, classes in SENTIMENTS order (all three present)
     vocab: dict[str, dict[str, list[float]]] = {"word": {}, "meta": {}}
     if dense_block is not None:
@@ -113,9 +212,9 @@ def fit_sentiment(
         values = [round(float(w), WEIGHT_DIGITS) for w in row]
         vocab[block][term] = [round(idf[term], WEIGHT_DIGITS), *values] if block == "word" else values
     return SentimentStack(
-        blend=round(n / (n + BLEND_AT), 4),
+        blend=share,
         bias=[round(float(b), WEIGHT_DIGITS) for b in head.intercept_],
-        builtin_table=builtin_table([SENTIMENTS.index(label) for label, _ in builtin], y),
+        builtin_table=builtin_table(builtin_labels, y),
         vocab=vocab,
         examples=n,
         dense=dense_block,

@@ -132,6 +132,10 @@ def test_the_sentiment_head_reads_the_static_vectors_and_generalises_to_words_it
     assert model.sentiment_stack.dense == DenseBlock(encoder=static_vectors.NAME, dimension=384, scale=1.5)
     classifier = TrainedClassifier(model, base)  # no theme labels: the sentiment head alone needs the vectors
     assert classifier.encoder is static_vectors.load()
+    assert classifier.sentiment is not None
+    # The fitted head's own reading: how far it is blended with the built-in table is chosen by
+    # cross-validation, and these invented labels are told apart as well at any share.
+    classifier.sentiment.blend = 1.0
 
     def negative(comment: str) -> float:
         builtin = base.classify(comment, 5)

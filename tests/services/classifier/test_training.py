@@ -135,11 +135,35 @@ def test_sentiment_learns_the_organisation_s_own_reading_of_words():
     base = BuiltinClassifier()
     assert base.classify("Fine parking", 10).sentiment == "positive"
     model = train(HOUSE_STYLE, themes=base.themes, base=base)
-    assert model.sentiment_stack is not None and 0.5 < (model.trained_on.sentiment_blend or 0) < 1
+    # only the fitted head can read "Fine ..." beside a 10 as neutral: cross-validation gives it a say
+    assert model.sentiment_stack is not None and (model.trained_on.sentiment_blend or 0) > 0
     clf = TrainedClassifier(model, base)
     assert clf.classify("Fine parking", 10).sentiment == "neutral"  # a word it was taught, new company
     assert clf.classify("Lovely nurses, thank you", 10).sentiment == "positive"
     assert clf.classify("Awful parking, never again", 0).sentiment == "negative"
+
+
+# An organisation whose labels say what the built-in model reads, and whose words say nothing
+# more: the same nouns in every class, so only the built-in reading tells the classes apart.
+AGREEING = [
+    LabelledExample(f"{opener} {noun}", score, None, sentiment)
+    for opener, score, sentiment in (
+        ("Lovely", 9, "positive"),
+        ("Really great", 10, "positive"),
+        ("Awful", 2, "negative"),
+        ("Terrible", 1, "negative"),
+        ("The", 7, "neutral"),
+    )
+    for noun in ("staff", "room", "food", "visit", "car park", "ward", "shop", "website", "desk", "queue")
+] * 5
+
+
+def test_where_the_built_in_reading_is_right_the_blend_keeps_it():
+    base = BuiltinClassifier()
+    assert all(base.classify(e.comment, e.score).sentiment == e.sentiment for e in AGREEING)
+    model = train(AGREEING, themes=base.themes, base=base)
+    # a fixed blend would give the head 250 / (250 + 150) of the say; the labels show it adds nothing
+    assert model.sentiment_stack is not None and (model.trained_on.sentiment_blend or 0) < 0.5
 
 
 def test_empty_answers_take_the_organisation_s_reading_but_still_get_no_themes():

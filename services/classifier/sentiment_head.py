@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from npsloop.services.classifier.stacking import CHAR_CACHE, char_terms, word_grams, word_terms
+from npsloop.services.classifier.stacking import CHAR_CACHE, add_dense_block, char_terms, word_grams, word_terms
 from npsloop.services.classifier.stored_model import DenseBlock, SentimentStack
 
 SENTIMENTS = ("positive", "neutral", "negative")
@@ -81,9 +81,11 @@ def _inputs(
     metas: Sequence[Features],
     idf: dict[str, float],
     dense: Sequence[Sequence[float]] | None,
-) -> list[dict[str, float]]:
+    encoder: str | None,
+) -> tuple[list[dict[str, float]], DenseBlock | None]:
     """Each comment's features as the head reads them: its known text terms times idf, to unit
-    length over the known ones (as ``SentimentHead`` does), its meta readings, its vector."""
+    length over the known ones (as ``SentimentHead`` does), its meta readings, its vector;
+    and the vector block's stored description."""
     inputs = []
     for row, meta in zip(terms, metas):
         known = [t for t in row if t in idf]
@@ -91,10 +93,8 @@ def _inputs(
         merged = {"word|" + t: idf[t] / norm for t in known}
         merged.update({"meta|" + k: v for k, v in meta.items()})
         inputs.append(merged)
-    if dense is not None:
-        for merged, vector in zip(inputs, dense):
-            merged.update({f"dense|{i}": DENSE_SCALE * float(v) for i, v in enumerate(vector)})
-    return inputs
+    dense_block = add_dense_block(inputs, dense, encoder, DENSE_SCALE) if dense is not None else None
+    return inputs, dense_block
 
 
 def _idf(terms: Sequence[set[str]]) -> dict[str, float]:
@@ -104,18 +104,23 @@ def _idf(terms: Sequence[set[str]]) -> dict[str, float]:
 
 
 def _fit_head(
-    terms: Sequence[set[str]], metas: Sequence[Features], dense: Sequence[Sequence[float]] | None, y: Any
-) -> tuple[Any, dict[str, float], Any]:
-    """(vectoriser, idf, fitted head) on these rows; ``y``: their class indices."""
+    terms: Sequence[set[str]],
+    metas: Sequence[Features],
+    dense: Sequence[Sequence[float]] | None,
+    encoder: str | None,
+    y: Any,
+) -> tuple[Any, dict[str, float], Any, DenseBlock | None]:
+    """(vectoriser, idf, fitted head, vector block) on these rows; ``y``: their class indices."""
     import numpy as np
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
 
     idf = _idf(terms)
     vectoriser = DictVectorizer()
-    X = vectoriser.fit_transform(_inputs(terms, metas, idf, dense))
+    inputs, dense_block = _inputs(terms, metas, idf, dense, encoder)
+    X = vectoriser.fit_transform(inputs)
     head = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit(X, np.array(y))
-    return vectoriser, idf, head
+    return vectoriser, idf, head, dense_block
 
 
 def macro_f1(gold: Sequence[int], predicted: Sequence[int]) -> float:
@@ -132,6 +137,7 @@ def choose_blend(
     terms: Sequence[set[str]],
     metas: Sequence[Features],
     dense: Sequence[Sequence[float]] | None,
+    encoder: str | None,
     builtin: Sequence[int],
     y: Sequence[int],
 ) -> float:
@@ -150,17 +156,19 @@ def choose_blend(
         folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=repeat)
         for fit, held in folds.split(np.zeros(n), gold):
             fit_terms = [terms[i] for i in fit]
-            vectoriser, idf, head = _fit_head(
+            vectoriser, idf, head, _ = _fit_head(
                 fit_terms,
                 [metas[i] for i in fit],
                 None if dense is None else [dense[i] for i in fit],
+                encoder,
                 gold[fit],
             )
-            held_inputs = _inputs(
+            held_inputs, _ = _inputs(
                 [terms[i] for i in held],
                 [metas[i] for i in held],
                 idf,
                 None if dense is None else [dense[i] for i in held],
+                encoder,
             )
             fitted[held] += head.predict_proba(vectoriser.transform(held_inputs)) / CV_REPEATS
             rows = builtin_table([builtin[i] for i in fit], [y[i] for i in fit])
@@ -192,17 +200,13 @@ def fit_sentiment(
     counts = Counter(y)
     if n < MIN_EXAMPLES or any(counts[c] < MIN_PER_CLASS for c in range(3)):
         return None
-    if dense is not None and (len(dense) != n or not encoder):
-        raise ValueError("a dense block needs one vector per row and the encoder's name")
     terms = [text_terms(f, c) for f, c in zip(feats, comments)]
     metas = [sentiment_meta(f, label, value) for f, (label, value) in zip(feats, builtin)]
     builtin_labels = [SENTIMENTS.index(label) for label, _ in builtin]
-    share = choose_blend(terms, metas, dense, builtin_labels, y)
-    vectoriser, idf, head = _fit_head(terms, metas, dense, y)
-    dense_block = None
-    if dense is not None:
-        assert encoder is not None
-        dense_block = DenseBlock(encoder=encoder, dimension=len(dense[0]) if dense else 0, scale=DENSE_SCALE)
+    # Fitted on all the labels first: it checks the vectors (one per row, an encoder named)
+    # before the cross-validation spends its fits.
+    vectoriser, idf, head, dense_block = _fit_head(terms, metas, dense, encoder, y)
+    share = choose_blend(terms, metas, dense, encoder, builtin_labels, y)
     weights = head.coef_.T  # feature x class, classes in SENTIMENTS order (all three present)
     vocab: dict[str, dict[str, list[float]]] = {"word": {}, "meta": {}}
     if dense_block is not None:

@@ -179,10 +179,17 @@ async def test_a_destination_that_answers_quickly_earns_more_slots_and_a_hanging
         async with running(loop, timeout=60, per_destination=base):
             await until(lambda: len(quick.requests) >= detractors, 60, "the quick receiver's alerts")
             await until(lambda: hanging.open_requests == base, 10, "hanging sends")
+            # Recorded while the worker runs: stopping it (cancelled here) may drop the last
+            # group's records, which are then sent again with the same id when the lease ends.
+            for _ in range(100):
+                delivered = (await statuses(loop, good["id"])).count("delivered")
+                if delivered == detractors:
+                    break
+                await asyncio.sleep(0.05)
+        assert delivered == detractors
         assert base < quick.most_open <= base * LIMIT_GROWTH
         assert hanging.most_open == base and len(hanging.requests) == base
         assert len({r.headers["webhook-id"] for r in quick.requests}) == detractors
-        assert (await statuses(loop, good["id"])).count("delivered") >= detractors - quick.most_open
     finally:
         quick.close()
 

@@ -127,8 +127,14 @@ class Runtime:
         self._spawn(self._classifier_reload_loop(), "classifier-reload")
         if "classifier" in roles and self.settings.classifier_retrain_after_corrections:
             self._spawn(self._classifier_retrain_loop(), "classifier-retrain")
-        for subscription in self.subscriptions(roles):
-            self._spawn(self.transport.run(subscription, self._stop), f"consumer:{subscription.consumer}")
+        subscriptions = self.subscriptions(roles)
+        if isinstance(self.transport, DatabaseLogTransport) and self.db.is_sqlite and len(subscriptions) > 1:
+            # One writer at a time anyway: the consumers share their turns (see run_together).
+            names = ",".join(s.consumer for s in subscriptions)
+            self._spawn(self.transport.run_together(subscriptions, self._stop), f"consumers:{names}")
+        else:
+            for subscription in subscriptions:
+                self._spawn(self.transport.run(subscription, self._stop), f"consumer:{subscription.consumer}")
         if "deliveries" in roles or DELIVERY_WORKER in roles:
             self._delivery_worker = DeliveryWorker(
                 self.db,

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.shared.bus.contract import Subscription
-from npsloop.shared.bus.processing import EventProcessor, PositionWriter
+from npsloop.shared.bus.processing import EventProcessor, PositionWriter, count_handled
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
+from npsloop.shared.db.write_slot import WriterQueue
 from npsloop.shared.events import CloudEvent
 from npsloop.shared.models import ConsumerPosition, EventLogEntry
 
@@ -36,6 +38,9 @@ GROUP_SIZE = 200
 # ever more of the loop's time on that. The next group is sized to what the last turn
 # handled (with room to grow), down to MIN_GROUP_SIZE; an uncut group doubles the size.
 MIN_GROUP_SIZE = 8
+# In a shared turn (DatabaseLogTransport.run_together) each subscription may go on this
+# long once a client-facing writer waits, as it would in a turn of its own.
+SHARED_TURN_SHARE = WriterQueue.BACKGROUND_MIN_TURN
 
 
 class DatabaseLogTransport:
@@ -64,6 +69,87 @@ class DatabaseLogTransport:
             if not worked and not stop.is_set():
                 await self.db.commit_signal.wait(self.poll_interval)
 
+    async def run_together(self, subscriptions: list[Subscription], stop: asyncio.Event) -> None:
+        """Consume for several subscriptions of one process in shared transactions.
+
+        On SQLite every writer takes turns on one write slot, and each consumer's turn paid
+        for its own transaction, slot hand-off and disk flush; an event also waited for a
+        turn of each stage in the pipeline. One turn for all of them, in the order given,
+        pays those once, and a stage handles what an earlier stage wrote in the same turn
+        (a detractor's response goes to its alert rows in one commit). A turn in which a
+        handler fails is rolled back and each subscription then drains on its own, where
+        a failing event is retried and dead-lettered without holding the others back."""
+        while not stop.is_set():
+            try:
+                worked = await self.drain_together(subscriptions)
+                if worked is None:
+                    worked = False
+                    for subscription in subscriptions:
+                        worked = await self.drain_once(subscription, stop) or worked
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "consumer loop error; retrying", extra={"consumer": ",".join(s.consumer for s in subscriptions)}
+                )
+                worked = False
+            if not worked and not stop.is_set():
+                await self.db.commit_signal.wait(self.poll_interval)
+
+    async def drain_together(self, subscriptions: list[Subscription]) -> bool | None:
+        """One transaction in which each subscription handles a group of what waits for it,
+        in the order given; True if there was any, None if a handler failed (rolled back)."""
+        for subscription in subscriptions:
+            for topic in subscription.topics:
+                await self._ensure_position(subscription.consumer, topic)
+        worked = False
+        counts: list[tuple[Subscription, list[CloudEvent]]] = []
+        try:
+            async with self.db.unit_of_work() as session:
+                for subscription in subscriptions:
+                    for topic in subscription.topics:
+                        key = (subscription.consumer, topic)
+                        size = self._group_sizes.get(key, GROUP_SIZE)
+                        position = await self._position(session, subscription.consumer, topic)
+                        rows = (await session.execute(_waiting(topic, position, size))).all()
+                        if not rows:
+                            continue
+                        worked = True
+                        started = time.monotonic()
+                        done, handled = await self.processor.handle_group_in(
+                            session,
+                            subscription,
+                            [CloudEvent.from_json(envelope) for _, envelope in rows],
+                            write_position=self._group_position_writer(
+                                subscription.consumer, topic, [row_position for row_position, _ in rows]
+                            ),
+                            may_stop=self._share_used(started),
+                        )
+                        self._group_sizes[key] = _next_group_size(size, len(rows), done)
+                        counts.append((subscription, handled))
+                        # The next subscription starts as its own transaction would: ORM
+                        # state written out and forgotten, no other subscription's prefetches.
+                        await session.flush()
+                        session.expunge_all()
+                        for name in [k for k in session.info if isinstance(k, tuple) and k[0] == "prefetched"]:
+                            del session.info[name]
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info(
+                "shared turn failed; each consumer drains on its own",
+                extra={"consumer": ",".join(s.consumer for s in subscriptions), "error": repr(exc)},
+            )
+            return None
+        for subscription, handled in counts:
+            count_handled(subscription, handled)
+        return worked
+
+    def _share_used(self, started: float) -> Callable[[], bool]:
+        """A subscription's part of a shared turn ends once a client-facing writer waits and
+        the part has run its share."""
+        return lambda: self.db.urgent_writer_pending() and time.monotonic() - started >= SHARED_TURN_SHARE
+
     async def drain_once(self, subscription: Subscription, stop: asyncio.Event | None = None) -> bool:
         """Handle every waiting event once; True if there was any."""
         worked = False
@@ -71,13 +157,7 @@ class DatabaseLogTransport:
             await self._ensure_position(subscription.consumer, topic)
             async with self.db.sessions() as session:
                 position = await self._position(session, subscription.consumer, topic)
-                query = (
-                    select(EventLogEntry.position, EventLogEntry.envelope)
-                    .where(EventLogEntry.topic == topic, EventLogEntry.position > position)
-                    .order_by(EventLogEntry.position)
-                    .limit(BATCH_SIZE)
-                )
-                rows = (await session.execute(query)).all()
+                rows = (await session.execute(_waiting(topic, position, BATCH_SIZE))).all()
             events = [CloudEvent.from_json(envelope) for _, envelope in rows]
             start = 0
             key = (subscription.consumer, topic)
@@ -145,6 +225,16 @@ class DatabaseLogTransport:
         except IntegrityError:
             pass  # another process of the same group created it first
         self._positions_ready.add((consumer, topic))
+
+
+def _waiting(topic: str, position: int, limit: int) -> Select[int, str]:
+    """The first ``limit`` events of ``topic`` after ``position``, in log order."""
+    return (
+        select(EventLogEntry.position, EventLogEntry.envelope)
+        .where(EventLogEntry.topic == topic, EventLogEntry.position > position)
+        .order_by(EventLogEntry.position)
+        .limit(limit)
+    )
 
 
 def _next_group_size(size: int, offered: int, done: int) -> int:

@@ -64,6 +64,12 @@ async def _processed_among(session: AsyncSession, subscription: Subscription, ev
     return set((await session.scalars(query)).all())
 
 
+def count_handled(subscription: Subscription, handled: list[CloudEvent]) -> None:
+    """The handled-events counter, once the transaction that handled them has committed."""
+    for event_type, count in Counter(event.type for event in handled).items():
+        metrics.events_handled.labels(consumer=subscription.consumer, type=event_type).inc(count)
+
+
 async def _write_batched(session: AsyncSession) -> None:
     """Write what the handlers batched, before the transaction's own bookkeeping commits with it."""
     await row_buffer.flush(session)
@@ -148,35 +154,9 @@ class EventProcessor:
         """
         try:
             async with self.db.unit_of_work() as session:
-                seen = set() if subscription.idempotent else await _processed_among(session, subscription, group)
-                todo = {e.id: e for e in group if e.id not in seen and subscription.wants(e.type)}
-                if todo and self.screen is not None:
-                    screened = {e.id: e for e in await self.screen(session, list(todo.values()))}
-                    group = [screened.get(e.id, e) for e in group]
-                    todo = {event_id: screened[event_id] for event_id in todo}
-                if subscription.prefetch is not None and todo:
-                    await subscription.prefetch(session, list(todo.values()))
-                handled: list[CloudEvent] = []
-                done = 0
-                _start_batching(session)
-                for event in group:
-                    done += 1
-                    if event.id in seen or not subscription.wants(event.type):
-                        continue
-                    await subscription.handler(session, event)
-                    handled.append(event)
-                    seen.add(event.id)  # the same event twice in one group is handled once
-                    if done < len(group) and self.db.urgent_writer_waiting():
-                        break
-                    # Database calls may complete without suspending (inline SQLite):
-                    # let requests progress between events of a long group.
-                    await asyncio.sleep(0)
-                now = self.clock.now()
-                for event in handled if not subscription.idempotent else ():
-                    _record_processed(session, subscription, event, now)
-                await _write_batched(session)
-                if write_position is not None:
-                    await write_position(done - 1)(session)
+                done, handled = await self.handle_group_in(
+                    session, subscription, group, write_position=write_position, may_stop=self.db.urgent_writer_waiting
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -185,9 +165,54 @@ class EventProcessor:
                 extra={"consumer": subscription.consumer, "size": len(group), "error": repr(exc)},
             )
             return None
-        for event_type, count in Counter(event.type for event in handled).items():
-            metrics.events_handled.labels(consumer=subscription.consumer, type=event_type).inc(count)
+        count_handled(subscription, handled)
         return done
+
+    async def handle_group_in(
+        self,
+        session: AsyncSession,
+        subscription: Subscription,
+        group: list[CloudEvent],
+        *,
+        write_position: Callable[[int], PositionWriter] | None,
+        may_stop: Callable[[], bool],
+    ) -> tuple[int, list[CloudEvent]]:
+        """:meth:`handle_group`'s work inside a transaction the caller owns and commits.
+
+        Returns how many events from the start of ``group`` were handled (the group ends
+        early once ``may_stop()``) and the events handed to the handler, for
+        :func:`count_handled` once the transaction has committed. Raises whatever a
+        handler raises; the caller rolls back."""
+        seen = set() if subscription.idempotent else await _processed_among(session, subscription, group)
+        todo = {e.id: e for e in group if e.id not in seen and subscription.wants(e.type)}
+        if todo and self.screen is not None:
+            screened = {e.id: e for e in await self.screen(session, list(todo.values()))}
+            group = [screened.get(e.id, e) for e in group]
+            todo = {event_id: screened[event_id] for event_id in todo}
+        if subscription.prefetch is not None and todo:
+            await subscription.prefetch(session, list(todo.values()))
+        handled: list[CloudEvent] = []
+        done = 0
+        _start_batching(session)
+        for event in group:
+            done += 1
+            if event.id in seen or not subscription.wants(event.type):
+                continue
+            await subscription.handler(session, event)
+            handled.append(event)
+            seen.add(event.id)  # the same event twice in one group is handled once
+            if done < len(group) and may_stop():
+                break
+            # Database calls may complete without suspending (inline SQLite):
+            # let requests progress between events of a long group.
+            await asyncio.sleep(0)
+        now = self.clock.now()
+        for event in handled if not subscription.idempotent else ():
+            _record_processed(session, subscription, event, now)
+        await _write_batched(session)
+        if write_position is not None:
+            await write_position(done - 1)(session)
+        return done, handled
 
     async def _attempt(
         self, subscription: Subscription, event: CloudEvent, write_position: PositionWriter | None

@@ -184,6 +184,11 @@ class Database:
         work holding it should commit what it has and let that writer in."""
         return self._sqlite_write_lock is not None and self._sqlite_write_lock.urgent_waiting
 
+    def urgent_writer_pending(self) -> bool:
+        """A client-facing writer waits for (or prepares for) SQLite's write slot, even while
+        the turn in progress is protected: for a turn that shares out its own time."""
+        return self._sqlite_write_lock is not None and self._sqlite_write_lock.urgent_pending
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

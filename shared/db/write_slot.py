@@ -52,6 +52,11 @@ class WriterQueue:
     def urgent_waiting(self) -> bool:
         if self._protected_until and time.monotonic() < self._protected_until:
             return False
+        return self.urgent_pending
+
+    @property
+    def urgent_pending(self) -> bool:
+        """An urgent writer waits or prepares, whether or not the turn in progress is protected."""
         return bool(self._urgent) or self._announced > 0
 
     @contextmanager

@@ -67,8 +67,9 @@ async def _migrate(settings: Settings, *, server: bool = False) -> None:
         print(f"npsloop: {'warning: ' if created else ''}{message}", file=sys.stderr)
 
 
-# What ``up`` runs in its own process; the deliveries role runs in a second one unless
-# NPSLOOP_DELIVERY_PROCESS says otherwise (services/delivery_process.py).
+# What ``up`` runs in its own process; the deliveries role runs there too on SQLite and in a
+# second one on PostgreSQL, unless NPSLOOP_DELIVERY_PROCESS says otherwise
+# (services/delivery_process.py, Settings.sends_deliveries_from_second_process).
 UP_ROLES = ("api", "classifier", "followup", "sla", "relay", "retention")
 
 

@@ -84,7 +84,10 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(10.0, gt=0, le=120)
     delivery_process: Literal["auto", "on", "off"] = Field(
         "auto",
-        description="`npsloop up` sends deliveries from a second process (auto: when the machine has two cores or more).",
+        description=(
+            "`npsloop up` sends deliveries from a second process (auto: on PostgreSQL, when the machine has"
+            " two cores or more; on SQLite one process, whose writers share the single write slot)."
+        ),
     )
     delivery_concurrency: int = Field(
         128, ge=1, le=4096, description="Webhook subscription sends in flight at once, per delivery worker."
@@ -189,7 +192,10 @@ class Settings(BaseSettings):
         """``npsloop up`` runs the deliveries role in a process of its own (services/delivery_process.py)."""
         if self.delivery_process != "auto":
             return self.delivery_process == "on"
-        return usable_cores() >= 2
+        # On SQLite a second process's writes wait for the one write lock without a place in
+        # the queue the first process keeps for its own writers (ingest first, consumers in
+        # shared turns): its deliveries lagged the turns of the first process by seconds.
+        return usable_cores() >= 2 and not self.is_sqlite
 
 
 def usable_cores() -> int:

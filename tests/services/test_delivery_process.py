@@ -69,9 +69,19 @@ async def test_waking_a_child_that_reads_nothing_buffers_at_most_one_byte():
 
 
 @pytest.mark.parametrize(
-    ("setting", "cores", "expected"),
-    [("on", 1, True), ("off", 8, False), ("auto", 1, False), ("auto", 2, True)],
+    ("setting", "cores", "database", "expected"),
+    [
+        ("on", 1, "sqlite", True),
+        ("off", 8, "postgresql", False),
+        ("auto", 1, "postgresql", False),
+        ("auto", 2, "postgresql", True),
+        ("auto", 8, "sqlite", False),
+    ],
 )
-def test_up_uses_a_second_process_when_asked_or_when_there_is_a_second_core(monkeypatch, setting, cores, expected):
+def test_up_uses_a_second_process_when_asked_or_on_postgresql_with_a_second_core(
+    monkeypatch, setting, cores, database, expected
+):
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(cores)))
-    assert Settings(delivery_process=setting).sends_deliveries_from_second_process is expected
+    url = "postgresql+asyncpg://npsloop@127.0.0.1/npsloop" if database == "postgresql" else None
+    settings = Settings(delivery_process=setting, database_url=url)
+    assert settings.sends_deliveries_from_second_process is expected

@@ -127,14 +127,6 @@ class Runtime:
         self._spawn(self._classifier_reload_loop(), "classifier-reload")
         if "classifier" in roles and self.settings.classifier_retrain_after_corrections:
             self._spawn(self._classifier_retrain_loop(), "classifier-retrain")
-        subscriptions = self.subscriptions(roles)
-        if isinstance(self.transport, DatabaseLogTransport) and self.db.is_sqlite and len(subscriptions) > 1:
-            # One writer at a time anyway: the consumers share their turns (see run_together).
-            names = ",".join(s.consumer for s in subscriptions)
-            self._spawn(self.transport.run_together(subscriptions, self._stop), f"consumers:{names}")
-        else:
-            for subscription in subscriptions:
-                self._spawn(self.transport.run(subscription, self._stop), f"consumer:{subscription.consumer}")
         if "deliveries" in roles or DELIVERY_WORKER in roles:
             self._delivery_worker = DeliveryWorker(
                 self.db,
@@ -149,6 +141,16 @@ class Runtime:
                 policy=self.policy,
             )
             self._spawn(self._delivery_worker.run(self._stop, self.settings.poll_interval_seconds), "deliveries")
+        subscriptions = self.subscriptions(roles)
+        if isinstance(self.transport, DatabaseLogTransport) and self.db.is_sqlite and len(subscriptions) > 1:
+            # One writer at a time anyway: the consumers share their turns, and the delivery
+            # worker of this process records and leases at their end (see run_together).
+            names = ",".join(s.consumer for s in subscriptions)
+            together = self.transport.run_together(subscriptions, self._stop, also=self._delivery_worker)
+            self._spawn(together, f"consumers:{names}")
+        else:
+            for subscription in subscriptions:
+                self._spawn(self.transport.run(subscription, self._stop), f"consumer:{subscription.consumer}")
         if "sla" in roles:
             self._spawn(self._sla_loop(), "sla")
         if "relay" in roles and self.relay is not None:

@@ -19,6 +19,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,7 +36,7 @@ from npsloop.services.deliveries.destinations import (
     key_of,
     short_label,
 )
-from npsloop.services.deliveries.wakeup import delivery_signal
+from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED, delivery_signal
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
 from npsloop.shared.observability import metrics
@@ -187,35 +188,69 @@ class DeliveryWorker:
                 log.exception("recording the last attempts failed; they are sent again when their lease expires")
 
     async def _cycle(self, *, look_everywhere: bool, due_by: datetime | None = None, lease: bool = True) -> int:
-        """Record what finished, then lease for the free slots, in one transaction; start the sends.
-
-        What finished is taken once the transaction has begun, so attempts that end while it
-        waits for the database (SQLite's single write slot under load) go in the same commit."""
+        """Record what finished, then lease for the free slots, in one transaction; start the sends."""
         if not lease and not self._finished:
             return 0
         if not (self._finished or look_everywhere or any(d.backlogged for d in self._destinations.values())):
             return 0
         if not self._finished and self._loaded and not await self._anything_due(due_by):
             return 0  # idle: a read, not a turn of SQLite's one write lock every poll
-        jobs: list[Job] = []
         async with self.db.unit_of_work() as session:
             # Should this transaction fail, these attempts are not recorded; their deliveries are
             # sent again when their leases expire.
-            finished, self._finished = self._finished, []
-            now = self.clock.now()
-            if not self._loaded:
-                await self._load(session)
-            if finished:
-                await attempts.record(session, finished, now=now, max_age=self.max_age)
-            if lease:
-                await self._learn_destinations(session, now, look_everywhere)
-                wanted = self._wanted(now, look_everywhere)
-                if wanted:
-                    jobs = await self._lease_in(session, wanted, due_by or now, now)
-            await self._save_states(session, now)
+            jobs, _ = await self._book(session, look_everywhere=look_everywhere, due_by=due_by, lease=lease)
         for job in jobs:
             self._start(job)
         return len(jobs)
+
+    def wants_turn(self, session: AsyncSession) -> bool:
+        """Whether the worker has bookkeeping for a turn: attempts to record, deliveries that
+        ``session``'s transaction queued, or a destination with more due than it leased."""
+        return bool(
+            self._finished
+            or session.info.get(DELIVERIES_ENQUEUED)
+            or any(d.backlogged for d in self._destinations.values())
+        )
+
+    async def book_in(self, session: AsyncSession) -> Callable[[bool], None]:
+        """The worker's bookkeeping inside another writer's transaction — in ``up`` on SQLite,
+        the consumers' shared turn (DatabaseLogTransport.run_together): attempts recorded and
+        the deliveries that turn queued leased in its commit, rather than in a turn of the
+        worker's own behind ingest and the consumers. Returns what to do once that
+        transaction has ended (True: committed): start the sends, or keep the attempts for
+        the next record."""
+        jobs, finished = await self._book(session, look_everywhere=True, due_by=None, lease=True)
+
+        def ended(committed: bool) -> None:
+            if committed:
+                for job in jobs:
+                    self._start(job)
+            else:
+                self._finished[:0] = finished
+
+        return ended
+
+    async def _book(
+        self, session: AsyncSession, *, look_everywhere: bool, due_by: datetime | None, lease: bool
+    ) -> tuple[list[Job], list[tuple[Job, Result]]]:
+        """Record what finished, then lease for the free slots, in ``session``'s transaction.
+
+        What finished is taken once the transaction has begun, so attempts that end while it
+        waits for the database (SQLite's single write slot under load) go in the same commit."""
+        jobs: list[Job] = []
+        finished, self._finished = self._finished, []
+        now = self.clock.now()
+        if not self._loaded:
+            await self._load(session)
+        if finished:
+            await attempts.record(session, finished, now=now, max_age=self.max_age)
+        if lease:
+            await self._learn_destinations(session, now, look_everywhere)
+            wanted = self._wanted(now, look_everywhere)
+            if wanted:
+                jobs = await self._lease_in(session, wanted, due_by or now, now)
+        await self._save_states(session, now)
+        return jobs, finished
 
     async def _anything_due(self, due_by: datetime | None) -> bool:
         async with self.db.sessions() as session:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
@@ -69,7 +70,9 @@ class DatabaseLogTransport:
             if not worked and not stop.is_set():
                 await self.db.commit_signal.wait(self.poll_interval)
 
-    async def run_together(self, subscriptions: list[Subscription], stop: asyncio.Event) -> None:
+    async def run_together(
+        self, subscriptions: list[Subscription], stop: asyncio.Event, *, also: TurnSharer | None = None
+    ) -> None:
         """Consume for several subscriptions of one process in shared transactions.
 
         On SQLite every writer takes turns on one write slot, and each consumer's turn paid
@@ -78,10 +81,13 @@ class DatabaseLogTransport:
         pays those once, and a stage handles what an earlier stage wrote in the same turn
         (a detractor's response goes to its alert rows in one commit). A turn in which a
         handler fails is rolled back and each subscription then drains on its own, where
-        a failing event is retried and dead-lettered without holding the others back."""
+        a failing event is retried and dead-lettered without holding the others back.
+
+        ``also`` (the delivery worker of the same process) does its bookkeeping at the end of
+        the turn when it has any, in the same transaction."""
         while not stop.is_set():
             try:
-                worked = await self.drain_together(subscriptions)
+                worked = await self.drain_together(subscriptions, also=also)
                 if worked is None:
                     worked = False
                     for subscription in subscriptions:
@@ -96,9 +102,10 @@ class DatabaseLogTransport:
             if not worked and not stop.is_set():
                 await self.db.commit_signal.wait(self.poll_interval)
 
-    async def drain_together(self, subscriptions: list[Subscription]) -> bool | None:
+    async def drain_together(self, subscriptions: list[Subscription], *, also: TurnSharer | None = None) -> bool | None:
         """One transaction in which each subscription handles a group of what waits for it,
         in the order given; True if there was any, None if a handler failed (rolled back)."""
+        ended: Callable[[bool], None] | None = None
         for subscription in subscriptions:
             for topic in subscription.topics:
                 await self._ensure_position(subscription.consumer, topic)
@@ -133,14 +140,20 @@ class DatabaseLogTransport:
                         session.expunge_all()
                         for name in [k for k in session.info if isinstance(k, tuple) and k[0] == "prefetched"]:
                             del session.info[name]
+                if also is not None and also.wants_turn(session):
+                    ended = await also.book_in(session)
         except asyncio.CancelledError:
-            raise
+            raise  # the commit may have happened: attempts taken are sent again once their lease ends
         except Exception as exc:
+            if ended is not None:
+                ended(False)
             log.info(
                 "shared turn failed; each consumer drains on its own",
                 extra={"consumer": ",".join(s.consumer for s in subscriptions), "error": repr(exc)},
             )
             return None
+        if ended is not None:
+            ended(True)  # at once, before any other task sees the slot free
         for subscription, handled in counts:
             count_handled(subscription, handled)
         return worked
@@ -225,6 +238,14 @@ class DatabaseLogTransport:
         except IntegrityError:
             pass  # another process of the same group created it first
         self._positions_ready.add((consumer, topic))
+
+
+class TurnSharer(Protocol):
+    """A writer of the same process whose bookkeeping rides at the end of a shared turn."""
+
+    def wants_turn(self, session: AsyncSession) -> bool: ...
+
+    async def book_in(self, session: AsyncSession) -> Callable[[bool], None]: ...
 
 
 def _waiting(topic: str, position: int, limit: int) -> Select[int, str]:

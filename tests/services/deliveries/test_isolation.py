@@ -20,6 +20,7 @@ from standardwebhooks.webhooks import Webhook
 
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.scheduled import LIMIT_GROWTH, DeliveryWorker
+from tests.factories import post_response, response_body
 from tests.services.followup.conftest import Loop, make_loop  # noqa: F401 - fixtures
 from tests.support.receivers import HangingReceiver, HttpReceiver
 
@@ -242,3 +243,33 @@ async def test_a_failing_destination_is_backed_off_as_a_whole_and_recovers_by_it
             await session.scalars(select(Delivery.attempts).where(Delivery.subscription_id == down["id"]))
         ).all()
     assert sorted(attempts) == [1] * (10 - tried) + [2] * tried
+
+
+async def test_the_consumers_shared_turn_leases_the_alerts_it_queues_and_records_them_later(
+    make_loop, backend, slack, healthy
+):
+    """In ``up`` on SQLite the worker books at the end of the consumers' shared turn: the turn
+    that opens a detractor's task leases its alerts in the same commit and the sends start
+    then, with no turn of the worker's own; a later turn records the answers."""
+    if backend != "sqlite":
+        pytest.skip("shared turns are for SQLite's single write slot")
+    loop = await make_loop(policy(slack))
+    good = await subscribe(loop, healthy.url)
+    detractors = 5
+    for i in range(detractors):  # stored, not yet handled by any consumer
+        await post_response(loop.client, loop.headers, response_body(2, f"c{i}", f"Broken again {i}"))
+    w = worker(loop, timeout=5, per_destination=detractors)
+    subs, transport = loop.runtime.subscriptions(), loop.runtime.transport
+    try:
+        assert await transport.drain_together(subs, also=w)  # classified, task, alert rows, leased
+        await until(lambda: len(healthy.requests) == detractors and len(slack.requests) == detractors, 10, "sends")
+        assert await statuses(loop, good["id"]) == ["pending"] * detractors  # sent, not yet recorded
+        for _ in range(100):
+            await transport.drain_together(subs, also=w)
+            if await statuses(loop, good["id"]) + await statuses(loop, None) == ["delivered"] * 2 * detractors:
+                break
+            await asyncio.sleep(0.05)
+        assert await statuses(loop, good["id"]) + await statuses(loop, None) == ["delivered"] * 2 * detractors
+    finally:
+        await w.close()
+    assert len({r.headers["webhook-id"] for r in healthy.requests}) == detractors

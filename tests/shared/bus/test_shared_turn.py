@@ -20,7 +20,7 @@ from npsloop.shared import events, outbox
 from npsloop.shared.bus import dblog
 from npsloop.shared.bus.contract import NOT_PREFETCHED, Subscription, lookup, store_prefetched
 from npsloop.shared.db import Database
-from npsloop.shared.models import DeadLetter
+from npsloop.shared.models import ConsumerPosition, DeadLetter
 from tests.shared.bus.conftest import DatabaseLogHarness, effect_rows, effects, test_metadata
 from tests.shared.bus.test_contract import make_event
 
@@ -164,3 +164,61 @@ async def test_a_consumer_never_sees_another_consumers_prefetched_tables(harness
     ]
     assert await harness.transport.drain_together(subs)
     assert seen == [("first", "first's row")] * 3 + [("second", NOT_PREFETCHED)] * 3
+
+
+class Sharer:
+    """A writer that rides at the end of shared turns, as the delivery worker does in ``up``."""
+
+    def __init__(self, harness, *, wants: bool = True) -> None:
+        self.harness, self.wants = harness, wants
+        self.seen_in_turn: list[int] = []
+        self.ended: list[bool] = []
+
+    def wants_turn(self, session: AsyncSession) -> bool:
+        return self.wants
+
+    async def book_in(self, session: AsyncSession):
+        # It sees what the stages wrote in this transaction, and writes in it too.
+        rows = await session.execute(select(func.count()).select_from(effects).where(effects.c.consumer == "second"))
+        self.seen_in_turn.append(rows.scalar_one())
+        await session.execute(insert(effects).values(consumer="sharer", event_id="-", key="-", seq=0))
+        return self.ended.append
+
+
+async def test_a_sharer_books_at_the_end_of_the_turn_in_the_same_commit(harness):
+    await harness.publish(*[make_event("k", i) for i in range(3)])
+    sharer = Sharer(harness)
+
+    assert await harness.transport.drain_together(stages(harness), also=sharer)
+
+    assert sharer.seen_in_turn == [3] and sharer.ended == [True]
+    assert len(await effect_rows(harness.db, "sharer")) == 1
+    idle = Sharer(harness, wants=False)
+    await harness.transport.drain_together(stages(harness), also=idle)
+    assert idle.seen_in_turn == [] and idle.ended == []  # nothing to book: no work added to the turn
+
+
+async def test_a_sharer_hears_when_the_turn_it_booked_in_rolled_back(harness):
+    await harness.publish(*[make_event("k", i) for i in range(3)])
+    sharer = Sharer(harness)
+
+    async def failing(session: AsyncSession, event: events.CloudEvent) -> None:
+        raise RuntimeError("poison")
+
+    subs = [*stages(harness), Subscription(consumer="third", topics=(events.TOPIC_RESPONSES,), handler=failing)]
+    # The third stage fails before the sharer's turn comes: nothing booked, nothing to undo.
+    assert await harness.transport.drain_together(subs, also=sharer) is None
+    assert sharer.ended == []
+
+    class FailingAtCommit(Sharer):
+        async def book_in(self, session: AsyncSession):
+            ended = await super().book_in(session)
+            # A row the commit's flush cannot write (the position row exists): the turn fails
+            # after the sharer has booked.
+            session.add(ConsumerPosition(consumer="first", topic=events.TOPIC_RESPONSES, position=0, updated_at=AT))
+            return ended
+
+    late = FailingAtCommit(harness)
+    assert await harness.transport.drain_together(stages(harness), also=late) is None
+    assert late.ended == [False]  # its bookkeeping rolled back with the turn: it keeps what it took
+    assert await effect_rows(harness.db, "sharer") == []

@@ -3,7 +3,8 @@
     .venv/bin/python -m benchmarks.ingest [--seconds 10] [--connections 32] [--rounds 3] [--postgres URL]
 
 Starts the bare endpoint (validation only), `npsloop up` on the embedded default (every
-202 durably committed), with its delivery process and without it (one process),
+202 durably committed; one process, its default on SQLite) and with its delivery worker in a
+second process (``NPSLOOP_DELIVERY_PROCESS=on``),
 `npsloop serve api` on SQLite and, with --postgres, the `api`
 role on PostgreSQL. Then measures them in turn, ``--rounds`` times: each round measures
 every server once, back to back, so a ratio compares figures taken seconds apart — on a
@@ -138,7 +139,7 @@ def main() -> None:
             start_bare,
             lambda: start_npsloop("npsloop up (SQLite, durable)", role="up", database_url=None),
             lambda: start_npsloop(
-                "npsloop up, one process", role="up", database_url=None, NPSLOOP_DELIVERY_PROCESS="off"
+                "npsloop up, delivery process on", role="up", database_url=None, NPSLOOP_DELIVERY_PROCESS="on"
             ),
             lambda: start_npsloop("npsloop serve api (SQLite)", role="api", database_url=None),
             *(

@@ -119,3 +119,16 @@ async def bus(request: pytest.FixtureRequest, database_url: str, clock: ManualCl
     async with db.engine.begin() as conn:
         await conn.run_sync(test_metadata.drop_all)
     await db.dispose()
+
+
+@pytest.fixture
+async def sqlite_db(backend: str, database_url: str) -> AsyncIterator[Database]:
+    """The test database with the effects table, for tests of SQLite's single write slot
+    (skipped on PostgreSQL, which has no such slot)."""
+    if backend != "sqlite":
+        pytest.skip("only SQLite has a single write slot shared out in the process")
+    db = Database(database_url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(test_metadata.create_all)
+    yield db
+    await db.dispose()

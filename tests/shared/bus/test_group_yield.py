@@ -17,20 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from npsloop.shared import events
 from npsloop.shared.bus.contract import Subscription
 from npsloop.shared.bus.dblog import GROUP_SIZE
-from npsloop.shared.db import Database, WriterQueue
-from tests.shared.bus.conftest import DatabaseLogHarness, effect_rows, effects, test_metadata
+from npsloop.shared.db import WriterQueue
+from tests.shared.bus.conftest import DatabaseLogHarness, effect_rows, effects
 from tests.shared.bus.test_contract import make_event
 
 
 @pytest.fixture
-async def harness(backend, database_url, clock):
-    if backend != "sqlite":
-        pytest.skip("only SQLite has a single write slot for ingest to wait for")
-    db = Database(database_url)
-    async with db.engine.begin() as conn:
-        await conn.run_sync(test_metadata.create_all)
-    yield DatabaseLogHarness(db, clock)
-    await db.dispose()
+def harness(sqlite_db, clock):
+    return DatabaseLogHarness(sqlite_db, clock)
 
 
 async def test_a_group_commits_early_when_ingest_waits_and_the_rest_follows_exactly_once(harness, monkeypatch):

@@ -19,9 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from npsloop.shared import events, outbox
 from npsloop.shared.bus import dblog
 from npsloop.shared.bus.contract import NOT_PREFETCHED, Subscription, lookup, store_prefetched
-from npsloop.shared.db import Database
 from npsloop.shared.models import ConsumerPosition, DeadLetter
-from tests.shared.bus.conftest import DatabaseLogHarness, effect_rows, effects, test_metadata
+from tests.shared.bus.conftest import DatabaseLogHarness, effect_rows, effects
 from tests.shared.bus.test_contract import make_event
 
 DERIVED = events.RESPONSE_CLASSIFIED  # on its own topic, as a later stage reads it
@@ -29,14 +28,8 @@ AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def harness(backend, database_url, clock):
-    if backend != "sqlite":
-        pytest.skip("shared turns are for SQLite's single write slot")
-    db = Database(database_url)
-    async with db.engine.begin() as conn:
-        await conn.run_sync(test_metadata.create_all)
-    yield DatabaseLogHarness(db, clock, max_attempts=2)
-    await db.dispose()
+def harness(sqlite_db, clock):
+    return DatabaseLogHarness(sqlite_db, clock, max_attempts=2)
 
 
 def stages(harness, *, fail_on: int | None = None) -> list[Subscription]:

@@ -187,7 +187,8 @@ def _stage_rows(db_path, postgres: str | None) -> list[tuple]:
 
 
 def _stage_report(db_path, postgres: str | None = None) -> None:
-    """Where the time went, from the stored timestamps (received → task opened → delivered)."""
+    """Where the time went, from the stored timestamps (received → task opened → delivered),
+    per load phase (a pause of more than a second between responses starts the next one)."""
     from datetime import datetime
 
     rows = _stage_rows(db_path, postgres)
@@ -197,15 +198,25 @@ def _stage_report(db_path, postgres: str | None = None) -> None:
     def parse(value):  # SQLite gives text, asyncpg datetimes
         return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
-    stages = {"received→task": [], "task→delivery row": [], "delivery row→delivered": []}
-    for received, opened, created, delivered in rows:
-        stages["received→task"].append((parse(opened) - parse(received)).total_seconds())
-        stages["task→delivery row"].append((parse(created) - parse(opened)).total_seconds())
-        stages["delivery row→delivered"].append((parse(delivered) - parse(created)).total_seconds())
-    for name, values in stages.items():
-        print(
-            f"  {name:<24} p50 {statistics.median(values) * 1000:8.1f} ms  p99 {percentile(values, 0.99) * 1000:8.1f} ms"
-        )
+    timed = sorted(tuple(parse(value) for value in row) for row in rows)
+    phases: list[list[tuple]] = [[]]
+    for row in timed:
+        if phases[-1] and (row[0] - phases[-1][-1][0]).total_seconds() > 1.0:
+            phases.append([])
+        phases[-1].append(row)
+    for number, phase in enumerate(phases, 1):
+        if len(phases) > 1:
+            print(f"  webhook stages, load phase {number} ({len(phase)} deliveries)")
+        stages: dict[str, list[float]] = {"received→task": [], "task→delivery row": [], "delivery row→delivered": []}
+        for received, opened, created, delivered in phase:
+            stages["received→task"].append((opened - received).total_seconds())
+            stages["task→delivery row"].append((created - opened).total_seconds())
+            stages["delivery row→delivered"].append((delivered - created).total_seconds())
+        for name, values in stages.items():
+            print(
+                f"  {name:<24} p50 {statistics.median(values) * 1000:8.1f} ms"
+                f"  p99 {percentile(values, 0.99) * 1000:8.1f} ms"
+            )
 
 
 def main() -> None:

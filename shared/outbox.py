@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.shared import events
 from npsloop.shared.clock import Clock
-from npsloop.shared.db import EVENTS_APPENDED, BulkInsert, signal_on_commit, stored_datetime
+from npsloop.shared.db import EVENTS_APPENDED, BulkInsert, events_appended_to, signal_on_commit, stored_datetime
 from npsloop.shared.events import CloudEvent
 from npsloop.shared.models import EventLogEntry
 
@@ -125,3 +125,5 @@ async def _write(
     stored = {time: stored_datetime(time, dialect_name) for time in {row[5] for row in rows}}
     await _INSERT.run(conn, [(*row[:5], stored[row[5]]) for row in rows], along=along)
     signal_on_commit(session, EVENTS_APPENDED)
+    for topic in {row[1] for row in rows}:
+        signal_on_commit(session, events_appended_to(topic))

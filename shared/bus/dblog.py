@@ -8,6 +8,7 @@ written. The position moves in the same transaction as the handler's effect.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from npsloop.shared.bus.contract import Subscription
 from npsloop.shared.bus.processing import EventProcessor, PositionWriter, count_handled
 from npsloop.shared.clock import Clock
-from npsloop.shared.db import Database
+from npsloop.shared.db import Database, events_appended_to
 from npsloop.shared.db.write_slot import WriterQueue
 from npsloop.shared.events import CloudEvent
 from npsloop.shared.models import ConsumerPosition, EventLogEntry
@@ -59,16 +60,34 @@ class DatabaseLogTransport:
         await self.db.ping()
 
     async def run(self, subscription: Subscription, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                worked = await self.drain_once(subscription, stop)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("consumer loop error; retrying", extra={"consumer": subscription.consumer})
-                worked = False
-            if not worked and not stop.is_set():
-                await self.db.commit_signal.wait(self.poll_interval)
+        """Consume until ``stop``. Woken by commits that appended to the subscription's own
+        topics (of this process, or on PostgreSQL of any), not by every stage's commits; the
+        waker stays set for a commit that lands while a group is handled, so a read that
+        found less than a batch is not followed by an empty one. Polls every
+        ``poll_interval`` all the same: a lost notification costs one interval, never an event."""
+        waker = asyncio.Event()
+        signals = [self.db.signal(events_appended_to(topic)) for topic in subscription.topics]
+        for signal in signals:
+            signal.attach(waker)
+        stopping = asyncio.create_task(_set_when(stop, waker), name=f"consumer:{subscription.consumer}:stop")
+        try:
+            while not stop.is_set():
+                waker.clear()
+                try:
+                    _, more = await self._drain(subscription, stop)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("consumer loop error; retrying", extra={"consumer": subscription.consumer})
+                    more = False
+                    waker.clear()  # not straight back into the error on the next commit
+                if not more and not stop.is_set() and not waker.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(waker.wait(), self.poll_interval)
+        finally:
+            stopping.cancel()
+            for signal in signals:
+                signal.detach(waker)
 
     async def run_together(
         self, subscriptions: list[Subscription], stop: asyncio.Event, *, also: TurnSharer | None = None
@@ -165,18 +184,24 @@ class DatabaseLogTransport:
 
     async def drain_once(self, subscription: Subscription, stop: asyncio.Event | None = None) -> bool:
         """Handle every waiting event once; True if there was any."""
-        worked = False
+        worked, _ = await self._drain(subscription, stop)
+        return worked
+
+    async def _drain(self, subscription: Subscription, stop: asyncio.Event | None) -> tuple[bool, bool]:
+        """(whether any event was handled, whether more may be waiting: a read filled its batch)."""
+        worked = more = False
         for topic in subscription.topics:
             await self._ensure_position(subscription.consumer, topic)
             async with self.db.sessions() as session:
                 position = await self._position(session, subscription.consumer, topic)
                 rows = (await session.execute(_waiting(topic, position, BATCH_SIZE))).all()
+            more = more or len(rows) >= BATCH_SIZE
             events = [CloudEvent.from_json(envelope) for _, envelope in rows]
             start = 0
             key = (subscription.consumer, topic)
             while start < len(rows):
                 if stop is not None and stop.is_set():
-                    return worked
+                    return worked, more
                 worked = True
                 size = self._group_sizes.get(key, GROUP_SIZE)
                 chunk = rows[start : start + size]
@@ -201,7 +226,7 @@ class DatabaseLogTransport:
                         topic=topic,
                         write_position=self._position_writer(subscription.consumer, topic, row_position),
                     )
-        return worked
+        return worked, more
 
     def _group_position_writer(
         self, consumer: str, topic: str, positions: list[int]
@@ -246,6 +271,11 @@ class TurnSharer(Protocol):
     def wants_turn(self, session: AsyncSession) -> bool: ...
 
     async def book_in(self, session: AsyncSession) -> Callable[[bool], None]: ...
+
+
+async def _set_when(stop: asyncio.Event, waker: asyncio.Event) -> None:
+    await stop.wait()
+    waker.set()
 
 
 def _waiting(topic: str, position: int, limit: int) -> Select[int, str]:

@@ -21,7 +21,7 @@ from npsloop.shared.db.base import (
 )
 from npsloop.shared.db.bulk import BulkInsert
 from npsloop.shared.db.engine import CONNECT_TIMEOUT_SECONDS, Database, SessionFactory
-from npsloop.shared.db.signals import EVENTS_APPENDED, CommitSignal, signal_on_commit
+from npsloop.shared.db.signals import EVENTS_APPENDED, CommitSignal, events_appended_to, signal_on_commit
 from npsloop.shared.db.write_slot import WriterQueue
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "SessionFactory",
     "UTCDateTime",
     "WriterQueue",
+    "events_appended_to",
     "json_text",
     "signal_on_commit",
     "stored_datetime",

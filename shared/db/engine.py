@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from npsloop.shared import sqlite_inline
 from npsloop.shared.db.notify import CrossProcessSignals
-from npsloop.shared.db.signals import EVENTS_APPENDED, CommitSignal
+from npsloop.shared.db.signals import EVENTS_APPENDED, RAISED, CommitSignal
 from npsloop.shared.db.write_slot import WriterQueue
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -116,12 +116,16 @@ class Database:
             await self.cross_process.wait_connected(wait)
 
     def _after_commit(self, session: Session) -> None:
+        # Every raised flag is announced, also those no waiter of this process listens to
+        # (the API appends events that only other processes consume).
         info = session.info
-        for flag, signal in self._signals.items():
-            if info.pop(flag, False):
+        for flag in sorted(info.pop(RAISED, ())):
+            info.pop(flag, None)
+            signal = self._signals.get(flag)
+            if signal is not None:
                 signal.notify()
-                for hook in self._commit_hooks:
-                    hook(flag)
+            for hook in self._commit_hooks:
+                hook(flag)
 
     @asynccontextmanager
     async def unit_of_work(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:

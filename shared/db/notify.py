@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from typing import Any
 
@@ -27,11 +28,22 @@ from npsloop.shared.db.signals import CommitSignal
 log = logging.getLogger("npsloop.db.notify")
 
 CHANNEL_PREFIX = "npsloop_"
+MAX_CHANNEL_BYTES = 63
 RECONNECT_SECONDS = 5.0
 
 
 def channel(flag: str) -> str:
-    return f"{CHANNEL_PREFIX}{flag}"
+    """The flag's channel name: PostgreSQL cuts identifiers at 63 bytes, so a longer one
+    ends in a digest of the whole (two long flags never share a channel)."""
+    name = f"{CHANNEL_PREFIX}{flag}"
+    if len(name.encode()) <= MAX_CHANNEL_BYTES:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{name.encode()[: MAX_CHANNEL_BYTES - 17].decode(errors='ignore')}~{digest}"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 class CrossProcessSignals:
@@ -78,8 +90,8 @@ class CrossProcessSignals:
         try:
             while self._wanted and self._connection is not None:
                 flags, self._wanted = self._wanted, set()
-                for flag in flags:
-                    await self._connection.execute(f"NOTIFY {channel(flag)}")
+                # One round trip for all of them (a commit raises a flag per topic it appended to).
+                await self._connection.execute("; ".join(f"NOTIFY {_quoted(channel(flag))}" for flag in sorted(flags)))
         except Exception as exc:  # the connection broke: _keep_connected reconnects
             log.debug("notify failed", extra={"error": repr(exc)})
         finally:

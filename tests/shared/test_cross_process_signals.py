@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from npsloop.shared.db import Database
 from npsloop.shared.db import notify as notify_module
-from npsloop.shared.db.signals import EVENTS_APPENDED, signal_on_commit
+from npsloop.shared.db.signals import EVENTS_APPENDED, events_appended_to, signal_on_commit
 
 
 async def _commit_with(db: Database, flag: str | None) -> None:
@@ -94,3 +94,38 @@ async def test_sqlite_has_no_notification_connection(tmp_path):
     await db.start_cross_process_signals()
     assert db.cross_process is None
     await db.dispose()
+
+
+async def test_a_topic_flag_reaches_the_process_waiting_for_that_topic_only(postgres_url):
+    """The API appends events it never consumes: its commits are announced all the same, and
+    a consumer in another process wakes for its own topic, not for another's."""
+    writer, reader = await _two_processes(postgres_url)
+    long_topic = "t" * 80  # past PostgreSQL's 63-byte identifiers
+    try:
+        followups = reader.signal(events_appended_to("followups"))
+        long_one = reader.signal(events_appended_to(long_topic))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the listener picks new signals up within a second or so
+            waiting = asyncio.create_task(followups.wait(0.5))
+            await _commit_with(writer, events_appended_to("followups"))
+            if await waiting:
+                break
+        else:
+            raise AssertionError("a topic's commit in another process never woke its waiter")
+        assert events_appended_to("followups") not in writer._signals, "the writer made no signal of its own"
+        waiting = asyncio.create_task(followups.wait(0.5))
+        await _commit_with(writer, events_appended_to("responses"))
+        assert await waiting is False, "woken by another topic's commit"
+        waiting = asyncio.create_task(long_one.wait(10))
+        await _commit_with(writer, events_appended_to(long_topic))
+        assert await waiting is True
+    finally:
+        await writer.dispose()
+        await reader.dispose()
+
+
+def test_long_flags_get_distinct_channels_within_postgresqls_identifier_limit():
+    first, second = (notify_module.channel(events_appended_to("x" * 70 + tail)) for tail in ("a", "b"))
+    assert first != second
+    assert max(len(first.encode()), len(second.encode())) <= 63
+    assert notify_module.channel("events_appended") == "npsloop_events_appended"

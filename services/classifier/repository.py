@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.classifier.models import ClassificationCorrection, StoredClassification
 from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
+from npsloop.shared.db import among
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ async def get_many(session: AsyncSession, response_ids: Sequence[str]) -> dict[s
     if not response_ids:
         return {}
     rows = await session.scalars(
-        select(StoredClassification).where(StoredClassification.response_id.in_(list(response_ids)))
+        select(StoredClassification).where(among(session, StoredClassification.response_id, response_ids))
     )
     return {row.response_id: row for row in rows.all()}
 
@@ -110,7 +111,7 @@ async def effective_corrections(session: AsyncSession, response_ids: Sequence[st
     rows = (
         await session.scalars(
             select(ClassificationCorrection)
-            .where(ClassificationCorrection.response_id.in_(list(response_ids)))
+            .where(among(session, ClassificationCorrection.response_id, response_ids))
             .order_by(ClassificationCorrection.id)
         )
     ).all()

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from npsloop.services.deliveries.models import Delivery, DeliveryAttempt, DeliveryDestination, WebhookSubscription
 from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
+from npsloop.shared.db import among
 
 # event id -> the (subscription id or channel name) it already has a delivery to, for a
 # group of events loaded in one query (see shared.bus.contract.prefetched).
@@ -32,12 +33,12 @@ async def prefetch_existing(
     existing: dict[str, set[str]] = {event_id: set() for event_id in event_ids}
     targets = []
     if subscription_ids is not None:
-        targets.append(Delivery.subscription_id.in_(subscription_ids))
+        targets.append(among(session, Delivery.subscription_id, subscription_ids))
     if channels is not None:
-        targets.append(Delivery.channel.in_(channels))
+        targets.append(among(session, Delivery.channel, channels))
     if existing and (subscription_ids or channels or not targets):
         query = select(Delivery.event_id, Delivery.subscription_id, Delivery.channel).where(
-            Delivery.event_id.in_(list(existing)), or_(*targets) if targets else true()
+            among(session, Delivery.event_id, existing), or_(*targets) if targets else true()
         )
         for event_id, subscription_id, channel in (await session.execute(query)).all():
             existing[event_id].add(f"subscription:{subscription_id}" if subscription_id else f"channel:{channel}")
@@ -127,7 +128,7 @@ async def attempt_targets(session: AsyncSession, delivery_ids: list[str]) -> dic
         return {}
     query = (
         select(Delivery.id, Delivery.envelope, Delivery.created_at, Delivery.attempts)
-        .where(Delivery.id.in_(delivery_ids))
+        .where(among(session, Delivery.id, delivery_ids))
         .with_for_update()
     )
     return {row.id: row for row in (await session.execute(query)).all()}
@@ -150,12 +151,12 @@ async def store_attempts(
     if delivered:
         await session.execute(
             table.update()
-            .where(table.c.id.in_(delivered))
+            .where(among(session, table.c.id, delivered))
             .values(status="delivered", delivered_at=now, next_attempt_at=None, **tried)
         )
     if dead:
         await session.execute(
-            table.update().where(table.c.id.in_(dead)).values(status="dead", next_attempt_at=None, **tried)
+            table.update().where(among(session, table.c.id, dead)).values(status="dead", next_attempt_at=None, **tried)
         )
     if retries:
         await session.execute(
@@ -171,7 +172,7 @@ async def subscriptions_by_id(session: AsyncSession, subscription_ids: set[str])
     if not subscription_ids:
         return {}
     query = select(WebhookSubscription).where(
-        WebhookSubscription.id.in_(subscription_ids), WebhookSubscription.deleted_at.is_(None)
+        among(session, WebhookSubscription.id, subscription_ids), WebhookSubscription.deleted_at.is_(None)
     )
     return {row.id: row for row in (await session.scalars(query)).all()}
 

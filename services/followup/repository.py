@@ -22,6 +22,7 @@ from npsloop.services.followup.models import (
 )
 from npsloop.shared import row_buffer
 from npsloop.shared.bus.contract import NOT_PREFETCHED, lookup, prefetched, store_prefetched
+from npsloop.shared.db import among
 
 
 async def get(session: AsyncSession, task_id: str, *, lock: bool = False) -> Task | None:
@@ -50,21 +51,30 @@ ROUTING_CURSOR = "followup.routing_cursor"
 async def prefetch_for_responses(session: AsyncSession, response_ids: list[str], customer_ids: list[str]) -> None:
     response_ids, customer_ids = sorted(set(response_ids)), sorted(set(customer_ids))
     tasks = dict.fromkeys(response_ids)
-    for task in (await session.scalars(select(Task).where(Task.response_id.in_(response_ids)))).all():
+    for task in (await session.scalars(select(Task).where(among(session, Task.response_id, response_ids)))).all():
         tasks[task.response_id] = task
     store_prefetched(session, TASK_BY_RESPONSE, tasks)
     # Plain rows, not ORM objects: note_answer changes most of them, and the group writes
     # those changes in one executemany (shared.row_buffer.changed).
     categories: dict[str, row_buffer.LoadedRow | None] = dict.fromkeys(customer_ids)
     table = CustomerCategory.__table__
-    query = select(table).where(table.c.customer_id.in_(customer_ids)).order_by(table.c.customer_id).with_for_update()
+    query = (
+        select(table)
+        .where(among(session, table.c.customer_id, customer_ids))
+        .order_by(table.c.customer_id)
+        .with_for_update()
+    )
     for mapping in (await session.execute(query)).mappings():
         categories[mapping["customer_id"]] = row_buffer.loaded(mapping)
     store_prefetched(session, CATEGORY, categories)
     resolved: dict[str, list[Task]] = {c: [] for c in customer_ids}
     query = (
         select(Task)
-        .where(Task.customer_id.in_(customer_ids), Task.status == "resolved", Task.id.not_in(select(Recovery.task_id)))
+        .where(
+            among(session, Task.customer_id, customer_ids),
+            Task.status == "resolved",
+            Task.id.not_in(select(Recovery.task_id)),
+        )
         .order_by(Task.resolved_at)
     )
     for task in (await session.scalars(query)).all():
@@ -73,7 +83,8 @@ async def prefetch_for_responses(session: AsyncSession, response_ids: list[str],
     referrals = dict.fromkeys(response_ids)
     last_referral = dict.fromkeys(customer_ids)
     query = select(ReferralRequest).where(
-        ReferralRequest.customer_id.in_(customer_ids) | ReferralRequest.response_id.in_(response_ids)
+        among(session, ReferralRequest.customer_id, customer_ids)
+        | among(session, ReferralRequest.response_id, response_ids)
     )
     for row in (await session.scalars(query)).all():
         if row.response_id in referrals:

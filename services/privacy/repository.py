@@ -22,6 +22,7 @@ from npsloop.services.followup.models import (
 )
 from npsloop.services.ingest.models import Response
 from npsloop.services.privacy.models import ErasureRecord
+from npsloop.shared.db import among
 from npsloop.shared.models import DeadLetter, EventLogEntry
 
 # Rows are rewritten in chunks so an IN (...) list never grows past what SQLite accepts.
@@ -78,7 +79,7 @@ async def erased_among(session: AsyncSession, customer_id_hashes: Sequence[str])
     for part in chunks(sorted(set(customer_id_hashes))):
         query = (
             select(ErasureRecord.customer_id_sha256, ErasureRecord.pseudonym)
-            .where(ErasureRecord.customer_id_sha256.in_(part))
+            .where(among(session, ErasureRecord.customer_id_sha256, part))
             .order_by(ErasureRecord.erased_at)
         )
         for digest, pseudonym in (await session.execute(query)).all():

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from npsloop.shared import outbox, row_buffer
 from npsloop.shared.bus.contract import Subscription
 from npsloop.shared.clock import Clock
-from npsloop.shared.db import Database
+from npsloop.shared.db import Database, among
 from npsloop.shared.events import CloudEvent
 from npsloop.shared.models import DeadLetter, ProcessedEvent
 from npsloop.shared.observability import metrics
@@ -59,7 +59,8 @@ def _record_processed(session: AsyncSession, subscription: Subscription, event: 
 async def _processed_among(session: AsyncSession, subscription: Subscription, events: list[CloudEvent]) -> set[str]:
     """Which of ``events`` the subscription's consumer has an idempotency record of."""
     query = select(ProcessedEvent.event_id).where(
-        ProcessedEvent.consumer == subscription.consumer, ProcessedEvent.event_id.in_([e.id for e in events])
+        ProcessedEvent.consumer == subscription.consumer,
+        among(session, ProcessedEvent.event_id, [e.id for e in events]),
     )
     return set((await session.scalars(query)).all())
 

@@ -58,6 +58,26 @@ def cpu_seconds(pid: int) -> dict[int, float]:
     return found
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of the local PostgreSQL server: every ``postgres`` process, and what its
+    ended children (backends of closed connections) left in the postmaster's account."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        name, fields = text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if name != "postgres":
+            continue
+        total += int(fields[11]) + int(fields[12])
+        parent = Path(f"/proc/{fields[1]}/comm")
+        if not parent.exists() or parent.read_text().strip() != "postgres":  # the postmaster
+            total += int(fields[13]) + int(fields[14])
+    return total / ticks
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB."""
     total = 0

@@ -144,6 +144,7 @@ async def main(count: int, database_url: str | None, profile: bool, per_destinat
     )
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats("npsloop", 30)
 
 
 if __name__ == "__main__":

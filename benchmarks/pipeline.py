@@ -39,6 +39,7 @@ from benchmarks.common import (
     create_key,
     free_port,
     npsloop_env,
+    postgres_cpu_seconds,
     rss_mb,
     scratch_dir,
 )
@@ -294,6 +295,7 @@ def main() -> None:
     servers: list[Server] = []
     hanging = None
     phases: list[tuple[str, Phase]] = []
+    postgres_cpu = postgres_cpu_seconds() if args.postgres else 0.0
     try:
         if args.deployment == "up":
             servers.append(
@@ -331,6 +333,7 @@ def main() -> None:
             phases.append((f"with {args.hanging_subscriptions} subscriptions that never answer", phase))
         loaded = sum(rss_mb(server.process.pid) for server in servers)
         cpu = {pid: seconds for server in servers for pid, seconds in cpu_seconds(server.process.pid).items()}
+        postgres_cpu = postgres_cpu_seconds() - postgres_cpu if args.postgres else 0.0
     finally:
         for server in servers:
             server.stop()
@@ -348,6 +351,8 @@ def main() -> None:
         report(title or "alerts", phase, receiver, args.rate, args.seconds)
     print(f"  RSS after the run {loaded:.0f} MB" + (f" ({len(cpu)} processes)" if len(cpu) > 1 else ""))
     print("  CPU seconds per process: " + ", ".join(f"{seconds:.1f}" for seconds in cpu.values()))
+    if args.postgres:
+        print(f"  CPU seconds of the PostgreSQL server (if it runs on this machine): {postgres_cpu:.1f}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from npsloop.services.deliveries.destinations import (
     key_of,
     short_label,
 )
-from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED, delivery_signal
+from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED, delivery_signal, subscriptions_signal
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import Database
 from npsloop.shared.observability import metrics
@@ -49,7 +49,9 @@ LEASE_MARGIN_SECONDS = 30.0  # a lease outlives the send timeout by this, for th
 # After a send finishes, wait up to this long for the others in flight, to record them in one
 # commit: each transaction costs milliseconds of CPU and, on SQLite, a turn of the one write slot.
 GROUP_SECONDS = 0.02
-SUBSCRIPTIONS_TTL_SECONDS = 1.0  # a subscription created in another process is served within this
+# Subscriptions are read again at least this often; a change committed with the signal
+# (services.deliveries.wakeup) is read at once.
+SUBSCRIPTIONS_TTL_SECONDS = 1.0
 DISCOVERY_SECONDS = 5.0  # how often to look for destinations beyond the known ones
 STOP_GRACE_SECONDS = 5.0
 # A destination that answers within this (or a quarter of the send timeout, if less) while
@@ -98,6 +100,7 @@ class DeliveryWorker:
         self._finished: list[tuple[Job, Result]] = []
         self._wake = asyncio.Event()
         self._signal = delivery_signal(db)  # made now: cross-process listeners start with what exists
+        self._subscriptions_changed = subscriptions_signal(db)
         self._signalled = True
         self._sends: set[asyncio.Task] = set()
         self._loaded = False
@@ -116,6 +119,7 @@ class DeliveryWorker:
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
         listener = asyncio.create_task(self._listen(), name="deliveries:signal")
+        subscriptions = asyncio.create_task(self._listen_subscriptions(), name="deliveries:subscriptions")
         last_look = float("-inf")
         try:
             while not stop.is_set():
@@ -135,6 +139,7 @@ class DeliveryWorker:
             await self._finish_in_flight()
         finally:
             listener.cancel()
+            subscriptions.cancel()
 
     async def run_once(self) -> int:
         """Attempt every delivery due now once; returns how many attempts were made.
@@ -156,6 +161,15 @@ class DeliveryWorker:
         """Catches every delivery signal, also those that fire while a cycle runs."""
         while True:
             await self._signal.wait(3600)
+            self._signalled = True
+            self._wake.set()
+
+    async def _listen_subscriptions(self) -> None:
+        """A subscription created or deleted is read at the next turn: its first events do
+        not wait out the subscriptions' time to live."""
+        while True:
+            await self._subscriptions_changed.wait(3600)
+            self._subscriptions_read = float("-inf")
             self._signalled = True
             self._wake.set()
 

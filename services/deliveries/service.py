@@ -15,7 +15,7 @@ from npsloop.services.deliveries.destinations import CHANNEL, CLOSED, SUBSCRIPTI
 from npsloop.services.deliveries.models import Delivery, WebhookSubscription
 from npsloop.services.deliveries.schemas import Alert, WebhookIn
 from npsloop.services.deliveries.urls import UnsafeUrl, check_url
-from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
+from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED, SUBSCRIPTIONS_CHANGED
 from npsloop.shared import row_buffer
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import signal_on_commit
@@ -43,6 +43,7 @@ async def create_subscription(
         created_at=clock.now(),
     )
     session.add(row)
+    signal_on_commit(session, SUBSCRIPTIONS_CHANGED)  # served from its first event, not the worker's next read
     return row
 
 
@@ -51,6 +52,7 @@ async def delete_subscription(session: AsyncSession, subscription_id: str, *, cl
     if row is None:
         raise NotFound(f"webhook {subscription_id} does not exist")
     row.deleted_at = clock.now()
+    signal_on_commit(session, SUBSCRIPTIONS_CHANGED)
 
 
 async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> int:

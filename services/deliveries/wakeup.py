@@ -1,6 +1,8 @@
-"""Waking this process's delivery worker when a transaction that queued deliveries commits.
+"""Waking the delivery worker when a transaction that queued deliveries, or changed the
+webhook subscriptions, commits — in this process, and on PostgreSQL in any (shared.db.notify).
 
-Without it the worker finds new deliveries at its next poll; other processes' still are.
+Without them the worker finds new deliveries at its next poll, and a new subscription when
+it next reads the subscriptions.
 """
 
 from __future__ import annotations
@@ -9,8 +11,15 @@ from npsloop.shared.db import CommitSignal, Database
 
 # session.info flag (shared.db.signal_on_commit): this transaction queued deliveries.
 DELIVERIES_ENQUEUED = "deliveries_enqueued"
+# session.info flag: this transaction created or deleted a webhook subscription.
+SUBSCRIPTIONS_CHANGED = "webhook_subscriptions_changed"
 
 
 def delivery_signal(db: Database) -> CommitSignal:
     """What the delivery worker of ``db``'s process waits on between polls."""
     return db.signal(DELIVERIES_ENQUEUED)
+
+
+def subscriptions_signal(db: Database) -> CommitSignal:
+    """What tells the delivery worker of ``db``'s process to read the subscriptions again."""
+    return db.signal(SUBSCRIPTIONS_CHANGED)

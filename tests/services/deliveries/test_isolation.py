@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from npsloop.services.deliveries import scheduled
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.scheduled import LIMIT_GROWTH, DeliveryWorker
 from tests.factories import post_response, response_body
@@ -273,3 +274,27 @@ async def test_the_consumers_shared_turn_leases_the_alerts_it_queues_and_records
     finally:
         await w.close()
     assert len({r.headers["webhook-id"] for r in healthy.requests}) == detractors
+
+
+async def test_a_subscription_created_while_the_worker_runs_is_served_without_waiting_for_a_reread(
+    make_loop, slack, healthy, monkeypatch
+):
+    """The worker reads the subscriptions now and then; a new one announces itself when its
+    transaction commits, so its first alerts go at once. Here the worker would not read them
+    again nor look for unknown destinations within the test: only the signal can bring it."""
+    monkeypatch.setattr(scheduled, "SUBSCRIPTIONS_TTL_SECONDS", 3600.0)
+    monkeypatch.setattr(scheduled, "DISCOVERY_SECONDS", 3600.0)
+    loop = await make_loop(policy(slack))
+    async with running(loop, timeout=10, per_destination=4):
+        await respond_detractors(loop, 1)
+        await until(lambda: len(slack.requests) >= 1, 10, "the worker running, its first read done")
+        created = await subscribe(loop, healthy.url)
+        await respond_detractors(loop, 3)
+        await until(lambda: len(healthy.requests) >= 3, 10, "the new subscription's alerts")
+        assert await statuses(loop, created["id"]) != []
+        deleted = await loop.client.delete(f"/v1/webhooks/{created['id']}", headers=loop.headers)
+        assert deleted.status_code in (200, 204), deleted.text
+        await asyncio.sleep(0.2)
+        await respond_detractors(loop, 2)
+        await until(lambda: len(slack.requests) >= 6, 10, "the team's alerts")
+    assert len(healthy.requests) == 3, "nothing sent to a deleted subscription"

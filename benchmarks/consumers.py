@@ -25,7 +25,7 @@ from npsloop.services.ingest.schemas import ResponseIn
 from npsloop.services.ingest.service import Submission, accept_many
 from npsloop.services.migrate import upgrade
 from npsloop.services.runtime import Runtime
-from npsloop.shared.models import ProcessedEvent
+from npsloop.shared.models import ConsumerPosition, EventLogEntry
 from npsloop.shared.settings import Settings
 
 POLICY = """
@@ -83,10 +83,19 @@ async def fill(runtime: Runtime, n: int) -> None:
 
 
 async def handled(runtime: Runtime, consumer: str) -> int:
+    """Events of the log the consumer has moved past (its idempotency records would miss
+    the webhook fan-out, which keeps none)."""
     async with runtime.db.sessions() as session:
         return int(
             await session.scalar(
-                select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.consumer == consumer)
+                select(func.count())
+                .select_from(EventLogEntry)
+                .join(
+                    ConsumerPosition,
+                    (ConsumerPosition.topic == EventLogEntry.topic)
+                    & (EventLogEntry.position <= ConsumerPosition.position),
+                )
+                .where(ConsumerPosition.consumer == consumer)
             )
             or 0
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Row, Table, bindparam, case, func, insert, or_, select, true, union_all, update
+from sqlalchemy import Row, Select, Table, bindparam, case, func, insert, or_, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -94,6 +94,12 @@ async def claim_due(
     """
     if not wanted:
         return []
+    rows = (await session.execute(claim_query(now, wanted))).all()
+    return sorted(rows, key=lambda row: row.next_attempt_at)  # oldest first, as each destination's part
+
+
+def claim_query(now: datetime, wanted: list[tuple[str | None, str | None, int]]) -> Select:
+    """claim_due's statement."""
     parts = [
         select(Delivery.id)
         .where(_to(subscription_id, channel), Delivery.status == "pending", Delivery.next_attempt_at <= now)
@@ -103,7 +109,12 @@ async def claim_due(
         for subscription_id, channel, n in wanted
     ]
     ids = union_all(*(select(part.c.id) for part in parts)) if len(parts) > 1 else select(parts[0].c.id)
+    wanted_ids = ids.subquery("wanted")
     # Plain rows, not ORM objects: the worker only reads them, and leases them in one statement.
+    # Driven from the ids found, a primary-key lookup each, and not ordered here: with
+    # "id IN (…)", or an ORDER BY that the (status, next_attempt_at) index serves, the
+    # databases read every due row of every destination instead (PostgreSQL whenever its
+    # statistics are stale), so a dead receiver's backlog slowed every other destination's lease.
     query = (
         select(
             Delivery.id,
@@ -113,12 +124,14 @@ async def claim_due(
             Delivery.target,
             Delivery.event_id,
             Delivery.envelope,
+            Delivery.next_attempt_at,
         )
-        .where(Delivery.id.in_(ids.scalar_subquery()), Delivery.status == "pending", Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at)
-        .with_for_update(skip_locked=True)
+        .select_from(wanted_ids)
+        .join(Delivery, Delivery.id == wanted_ids.c.id)
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .with_for_update(skip_locked=True, of=Delivery)
     )
-    return list((await session.execute(query)).all())
+    return query
 
 
 async def attempt_targets(session: AsyncSession, delivery_ids: list[str]) -> dict[str, Row]:

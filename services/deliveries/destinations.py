@@ -126,3 +126,18 @@ class Destination:
     @property
     def ref(self) -> str:
         return split_key(self.key)[1]
+
+
+def water_level(pool_size: int, demands: list[int]) -> int:
+    """The most sends each destination may have in flight so that ``pool_size`` is shared
+    max-min fairly among destinations wanting ``demands``: one that wants less than an equal
+    share (a dead receiver held to its base, an open breaker to none) leaves the rest to
+    the others. ``pool_size`` when every demand fits."""
+    remaining, waiting = pool_size, len(demands)
+    for demand in sorted(demands):
+        fair = remaining // waiting
+        if demand > fair:
+            return max(1, fair)
+        remaining -= demand
+        waiting -= 1
+    return pool_size

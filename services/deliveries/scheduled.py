@@ -35,6 +35,7 @@ from npsloop.services.deliveries.destinations import (
     is_destination_failure,
     key_of,
     short_label,
+    water_level,
 )
 from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED, delivery_signal, subscriptions_signal
 from npsloop.shared.clock import Clock
@@ -302,10 +303,16 @@ class DeliveryWorker:
     def _wanted(self, now: datetime, look_everywhere: bool) -> list[tuple[Destination, int]]:
         """How many due deliveries to ask for, per destination: its share (bounded by the breaker)
         less what it has in flight. The pools' limits are applied to what the lease finds."""
-        busy = {SUBSCRIPTION: 0, CHANNEL: 0}
+        # Each kind's pool is shared max-min fairly among the destinations that have sends in
+        # flight or deliveries waiting, each wanting what its breaker and limit allow: with an
+        # equal split, three receivers that never answer (each held to its base) halved what a
+        # healthy one beside them could have in flight.
+        demands: dict[str, list[int]] = {SUBSCRIPTION: [], CHANNEL: []}
         for destination in self._destinations.values():
             if destination.in_flight or destination.backlogged:
-                busy[destination.kind] += 1
+                wants = destination.breaker.capacity(now, destination.limit or self.per_destination)
+                demands[destination.kind].append(max(wants, destination.in_flight))
+        level = {kind: water_level(pool.size, demands[kind]) for kind, pool in self._pools.items()}
         ordered = list(self._destinations.values())
         if ordered:  # a different destination first each time, so none is always served last
             start = next(self._rotation) % len(ordered)
@@ -316,7 +323,7 @@ class DeliveryWorker:
                 continue
             pool = self._pools[destination.kind]
             limit = destination.limit or self.per_destination
-            share = min(limit, max(1, pool.size // max(1, busy[destination.kind])))
+            share = min(limit, level[destination.kind])
             free = min(destination.breaker.capacity(now, share) - destination.in_flight, pool.size - pool.in_flight)
             if free <= 0:
                 continue

@@ -39,7 +39,7 @@ from npsloop.services.deliveries.destinations import (
 )
 from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED, delivery_signal, subscriptions_signal
 from npsloop.shared.clock import Clock
-from npsloop.shared.db import Database
+from npsloop.shared.db import CommitSignal, Database, raised
 from npsloop.shared.observability import metrics
 from npsloop.shared.policy import Policy
 from npsloop.shared.settings import Settings
@@ -119,8 +119,10 @@ class DeliveryWorker:
         await self.attempts.aclose()
 
     async def run(self, stop: asyncio.Event, poll_interval: float) -> None:
-        listener = asyncio.create_task(self._listen(), name="deliveries:signal")
-        subscriptions = asyncio.create_task(self._listen_subscriptions(), name="deliveries:subscriptions")
+        listener = asyncio.create_task(self._listen(self._signal), name="deliveries:signal")
+        subscriptions = asyncio.create_task(
+            self._listen(self._subscriptions_changed, reread_subscriptions=True), name="deliveries:subscriptions"
+        )
         last_look = float("-inf")
         try:
             while not stop.is_set():
@@ -158,19 +160,14 @@ class DeliveryWorker:
             if self._sends:
                 await asyncio.wait(set(self._sends))
 
-    async def _listen(self) -> None:
-        """Catches every delivery signal, also those that fire while a cycle runs."""
+    async def _listen(self, signal: CommitSignal, *, reread_subscriptions: bool = False) -> None:
+        """Catches every notification of ``signal``, also those that fire while a cycle runs.
+        ``reread_subscriptions``: a subscription was created or deleted, read them at the next
+        turn (its first events do not wait out the subscriptions' time to live)."""
         while True:
-            await self._signal.wait(3600)
-            self._signalled = True
-            self._wake.set()
-
-    async def _listen_subscriptions(self) -> None:
-        """A subscription created or deleted is read at the next turn: its first events do
-        not wait out the subscriptions' time to live."""
-        while True:
-            await self._subscriptions_changed.wait(3600)
-            self._subscriptions_read = float("-inf")
+            await signal.wait(3600)
+            if reread_subscriptions:
+                self._subscriptions_read = float("-inf")
             self._signalled = True
             self._wake.set()
 
@@ -223,7 +220,7 @@ class DeliveryWorker:
         ``session``'s transaction queued, or a destination with more due than it leased."""
         return bool(
             self._finished
-            or session.info.get(DELIVERIES_ENQUEUED)
+            or raised(session, DELIVERIES_ENQUEUED)
             or any(d.backlogged for d in self._destinations.values())
         )
 
@@ -310,7 +307,7 @@ class DeliveryWorker:
         demands: dict[str, list[int]] = {SUBSCRIPTION: [], CHANNEL: []}
         for destination in self._destinations.values():
             if destination.in_flight or destination.backlogged:
-                wants = destination.breaker.capacity(now, destination.limit or self.per_destination)
+                wants = destination.breaker.capacity(now, self._limit(destination))
                 demands[destination.kind].append(max(wants, destination.in_flight))
         level = {kind: water_level(pool.size, demands[kind]) for kind, pool in self._pools.items()}
         ordered = list(self._destinations.values())
@@ -322,8 +319,7 @@ class DeliveryWorker:
             if not (look_everywhere or destination.backlogged):
                 continue
             pool = self._pools[destination.kind]
-            limit = destination.limit or self.per_destination
-            share = min(limit, level[destination.kind])
+            share = min(self._limit(destination), level[destination.kind])
             free = min(destination.breaker.capacity(now, share) - destination.in_flight, pool.size - pool.in_flight)
             if free <= 0:
                 continue
@@ -407,6 +403,10 @@ class DeliveryWorker:
         self._finished.append((job, result))
         self._wake.set()
 
+    def _limit(self, destination: Destination) -> int:
+        """Sends the destination may have in flight: what it earned, or the base."""
+        return destination.limit or self.per_destination
+
     def _adapt_limit(self, job: Job, result: Result) -> None:
         """More slots for a destination that answers quickly while all of its are busy; back to
         fewer on a slow answer or a failure. A fixed share capped a healthy receiver at that
@@ -414,7 +414,7 @@ class DeliveryWorker:
         stay small for a receiver that hangs (it holds its slots for a whole timeout)."""
         destination = self._destination(job.key)
         base = self.per_destination
-        limit = destination.limit or base
+        limit = self._limit(destination)
         quick = result.ok and result.duration_ms < 1000 * min(QUICK_ANSWER_SECONDS, self.timeout / 4)
         if quick and destination.in_flight >= limit:  # counted before this send's slot is freed
             destination.limit = min(limit + 1, base * LIMIT_GROWTH)

@@ -22,7 +22,7 @@ from npsloop.shared.db.base import (
 from npsloop.shared.db.bulk import BulkInsert
 from npsloop.shared.db.engine import CONNECT_TIMEOUT_SECONDS, Database, SessionFactory
 from npsloop.shared.db.lists import among
-from npsloop.shared.db.signals import EVENTS_APPENDED, CommitSignal, events_appended_to, signal_on_commit
+from npsloop.shared.db.signals import EVENTS_APPENDED, CommitSignal, events_appended_to, raised, signal_on_commit
 from npsloop.shared.db.write_slot import WriterQueue
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "among",
     "events_appended_to",
     "json_text",
+    "raised",
     "signal_on_commit",
     "stored_datetime",
 ]

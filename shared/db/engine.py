@@ -118,9 +118,7 @@ class Database:
     def _after_commit(self, session: Session) -> None:
         # Every raised flag is announced, also those no waiter of this process listens to
         # (the API appends events that only other processes consume).
-        info = session.info
-        for flag in sorted(info.pop(RAISED, ())):
-            info.pop(flag, None)
+        for flag in sorted(session.info.pop(RAISED, ())):
             signal = self._signals.get(flag)
             if signal is not None:
                 signal.notify()

@@ -55,5 +55,9 @@ class CommitSignal:
 def signal_on_commit(session: AsyncSession, flag: str) -> None:
     """Wake the waiters of ``Database.signal(flag)`` when ``session``'s transaction commits
     (in other processes too, on PostgreSQL)."""
-    session.info[flag] = True
     session.info.setdefault(RAISED, set()).add(flag)
+
+
+def raised(session: AsyncSession, flag: str) -> bool:
+    """Whether ``session``'s transaction has raised ``flag`` so far."""
+    return flag in session.info.get(RAISED, ())

@@ -113,8 +113,8 @@ QUESTION_PRAISE = 0.3
 _LINKING_VERBS = frozenset(["is", "was", "were", "are", "went", "seemed", "felt", "has", "had", "have", "got"])
 # Polar phrases that hold their own negation ("not enough", "could not fault"): a negator
 # before them does not flip them again. Stems, as the phrases are stored.
-_NEGATOR_STEMS = frozenset(stem(w) for w in NEGATORS)
-_SELF_NEGATING = frozenset(k for k in POLARITY if len(k) > 1 and not _NEGATOR_STEMS.isdisjoint(k))
+NEGATOR_STEMS = frozenset(stem(w) for w in NEGATORS)
+_SELF_NEGATING = frozenset(k for k in POLARITY if len(k) > 1 and not NEGATOR_STEMS.isdisjoint(k))
 
 
 def denied_requests(tokens: list[str], window: int = 6, through_any: bool = False) -> list[bool]:

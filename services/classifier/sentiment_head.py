@@ -1,7 +1,8 @@
 """The organisation's own sentiment: a multinomial logistic head blended with the built-in one.
 
 The head reads the built-in model's sentiment readings, the comment's words and character
-n-grams (one TF-IDF block) and its vector. Balanced class weights, because the target is
+n-grams (one TF-IDF block) and its vector; since ``READING`` 2 also the words under a negation,
+links and @handles as one term each, and the comment's style (``style_readings``). Balanced class weights, because the target is
 macro-F1 and the rare neutral class counts as much as the others. How far the fitted head is
 trusted against the built-in label's reading of the same labels is chosen by cross-validation
 on those labels: an organisation whose words the built-in lexicon reads well keeps more of it,
@@ -11,12 +12,15 @@ one whose comments it reads badly (tweets, another trade's vocabulary) trusts it
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from npsloop.services.classifier.stacking import CHAR_CACHE, add_dense_block, char_terms, word_grams, word_terms
+from npsloop.services.classifier.sentiment import NEGATOR_STEMS
+from npsloop.services.classifier.stacking import CHAR_CACHE, add_dense_block, word_grams, word_terms
 from npsloop.services.classifier.stored_model import DenseBlock, SentimentStack
+from npsloop.services.classifier.text import NEGATIVE_POLARITY_ITEMS, SCOPE_END
 
 SENTIMENTS = ("positive", "neutral", "negative")
 MIN_EXAMPLES = 200  # fewer sentiment labels: the built-in sentiment stands (the head lost at 100)
@@ -34,17 +38,76 @@ TABLE_SMOOTHING = 1.0  # added to every cell of the built-in label x gold label 
 BUILTIN_AGREEMENT = 20.0
 WEIGHT_DIGITS = 4
 DENSE_SCALE = 1.5  # the comment vector's length against the unit-length text block
+# What a newly fitted head reads (stored with it; a head keeps reading what it was fitted on).
+# 1: word stems and bigrams, the character n-grams of each word, the built-in readings, the
+# vector. 2 adds what a bag of words misses in short, informal comments: a word under a negation
+# as a term of its own ("not helpful" is not "helpful"), a link or an @handle as one term (their
+# characters filled the text block and meant nothing), and the comment's style.
+READING = 2
+NEGATION_WINDOW = 4  # words a negator reaches, as ``text.negation_flags``
+_LINK = re.compile(r"^(?:https?://|www\.)\S")
+_STRETCHED = re.compile(r"([a-z])\1\1")  # "sooo", "pleeease"
+_POSITIVE_EMOTICON = re.compile(
+    r"(?::|;|=)-?(?:\)|d\b|p\b)|<3|[\U0001F600-\U0001F60F\U0001F642\U0001F44D\u263a\u2764]", re.IGNORECASE
+)
+_NEGATIVE_EMOTICON = re.compile(r"(?::|=)-?(?:\(|/|\[)|[\U0001F620-\U0001F62F\U0001F641\U0001F44E\U0001F612\U0001F61E]")
 
 Features = dict[str, float]
 
 
-def sentiment_meta(feats: Features, builtin_label: str, builtin_value: float) -> Features:
+def sentiment_meta(
+    feats: Features, builtin_label: str, builtin_value: float, comment: str = "", reading: int = READING
+) -> Features:
     """The built-in model's sentiment readings of a comment (``features.features`` without its
-    words and theme evidence, plus the built-in label and value)."""
+    words and theme evidence, plus the built-in label and value) and, from reading 2, its style."""
     meta = {f: v for f, v in feats.items() if not f.startswith(("w:", "b:", "lex:"))}
     meta["base:" + builtin_label] = 1.0
     meta["value"] = builtin_value
+    if reading >= 2:
+        meta.update(style_readings(comment))
     return meta
+
+
+def style_readings(comment: str) -> Features:
+    """How the comment is written, where it says something: exclamation marks, a question,
+    words in capitals, stretched words, emoticons and emoji of either kind (0-1 each)."""
+    shouted = sum(1 for w in comment.split() if len(w) > 2 and w.isupper() and w.isalpha())
+    found = {
+        "sty:excl": min(comment.count("!"), 3) / 3,
+        "sty:q": float("?" in comment),
+        "sty:caps": min(shouted, 3) / 3,
+        "sty:elong": float(bool(_STRETCHED.search(comment.lower()))),
+        "sty:pemo": float(bool(_POSITIVE_EMOTICON.search(comment))),
+        "sty:nemo": float(bool(_NEGATIVE_EMOTICON.search(comment))),
+    }
+    return {f: v for f, v in found.items() if v}
+
+
+def negated_terms(stems: Sequence[str]) -> set[str]:
+    """``n:`` + each stem in a negator's scope: up to ``NEGATION_WINDOW`` words, ended by the
+    clause's end ("|") or a contrast word, kept open by "any" words (as ``text.negation_flags``)."""
+    found: set[str] = set()
+    remaining = 0
+    for stem in stems:
+        if stem == "|" or stem in SCOPE_END:
+            remaining = 0
+        elif stem in NEGATOR_STEMS:
+            remaining = NEGATION_WINDOW
+        elif remaining:
+            found.add("n:" + stem)
+            remaining = NEGATION_WINDOW if stem in NEGATIVE_POLARITY_ITEMS else remaining - 1
+    return found
+
+
+def word_char_terms(word: str, reading: int = READING) -> list[str]:
+    """The text-block terms of one lower-case word: its character n-grams (``c:`` + n-gram), or
+    from reading 2 a single ``c:<link>`` / ``c:<handle>`` for a link or an @handle."""
+    if reading >= 2:
+        if _LINK.match(word):
+            return ["c:<link>"]
+        if word.startswith("@") and len(word) > 1:
+            return ["c:<handle>"]
+    return ["c:" + g for g in word_grams(word)]
 
 
 def softmax(zs: Sequence[float]) -> list[float]:
@@ -71,9 +134,15 @@ def builtin_table(builtin: Sequence[int], gold: Sequence[int]) -> list[list[floa
     return table
 
 
-def text_terms(feats: Features, comment: str) -> set[str]:
-    """The comment's text block: its word terms and its character n-grams (``c:`` + n-gram)."""
-    return set(word_terms(feats)) | {"c:" + g for g in char_terms(comment)}
+def text_terms(feats: Features, comment: str, stems: Sequence[str] = (), reading: int = READING) -> set[str]:
+    """The comment's text block: its word terms, its words' character terms and, from reading 2,
+    its negated words (``stems``: the analysis's, "|" at punctuation)."""
+    terms = set(word_terms(feats))
+    for word in comment.lower().split():
+        terms.update(word_char_terms(word, reading))
+    if reading >= 2:
+        terms |= negated_terms(stems)
+    return terms
 
 
 def _inputs(
@@ -185,6 +254,7 @@ def choose_blend(
 def fit_sentiment(
     feats: Sequence[Features],
     comments: Sequence[str],
+    stems: Sequence[Sequence[str]],
     builtin: Sequence[tuple[str, float]],
     gold: Sequence[str],
     *,
@@ -192,16 +262,19 @@ def fit_sentiment(
     encoder: str | None = None,
 ) -> SentimentStack | None:
     """Fit the head on labelled comments; the stored head, or None when there are too few
-    labels (``MIN_EXAMPLES`` in all, ``MIN_PER_CLASS`` of each sentiment). ``dense``: one
-    vector per comment from the encoder called ``encoder`` (stored: reading needs it too).
+    labels (``MIN_EXAMPLES`` in all, ``MIN_PER_CLASS`` of each sentiment). ``stems``: each
+    comment's analysed stems. ``dense``: one vector per comment from the encoder called
+    ``encoder`` (stored: reading needs it too).
     How far the head is trusted against the built-in table is ``choose_blend``'s."""
     n = len(gold)
     y = [SENTIMENTS.index(g) for g in gold]
     counts = Counter(y)
     if n < MIN_EXAMPLES or any(counts[c] < MIN_PER_CLASS for c in range(3)):
         return None
-    terms = [text_terms(f, c) for f, c in zip(feats, comments)]
-    metas = [sentiment_meta(f, label, value) for f, (label, value) in zip(feats, builtin)]
+    if len(stems) != n:
+        raise ValueError("fit_sentiment needs each comment's stems")
+    terms = [text_terms(f, c, st) for f, c, st in zip(feats, comments, stems)]
+    metas = [sentiment_meta(f, label, value, c) for f, (label, value), c in zip(feats, builtin, comments)]
     builtin_labels = [SENTIMENTS.index(label) for label, _ in builtin]
     # Fitted on all the labels first: it checks the vectors (one per row, an encoder named)
     # before the cross-validation spends its fits.
@@ -222,6 +295,7 @@ def fit_sentiment(
         vocab=vocab,
         examples=n,
         dense=dense_block,
+        reading=READING,
     )
 
 
@@ -233,6 +307,7 @@ class SentimentHead:
         import numpy as np
 
         self.blend = float(stored.blend)
+        self.reading = stored.reading
         self.table = stored.builtin_table
         words, meta = stored.vocab.get("word", {}), stored.vocab.get("meta", {})
         # Text terms' rows first, then the meta features'. A text term's weights are stored
@@ -254,12 +329,12 @@ class SentimentHead:
         self._np = np
 
     def _char_rows(self, word: str) -> tuple[int, ...]:
-        """The rows of a word's known character n-grams, remembered: words repeat."""
+        """The rows of a word's known character terms, remembered: words repeat."""
         rows = self._word_rows.get(word)
         if rows is None:
             if len(self._word_rows) >= CHAR_CACHE:
                 self._word_rows.clear()
-            found = (self.rows.get("c:" + g) for g in word_grams(word))
+            found = (self.rows.get(term) for term in word_char_terms(word, self.reading))
             rows = self._word_rows[word] = tuple(r for r in found if r is not None)
         return rows
 
@@ -270,15 +345,21 @@ class SentimentHead:
         builtin_label: str,
         builtin_value: float,
         dense: Sequence[float] | None = None,
+        stems: Sequence[str] = (),
     ) -> list[float]:
         """P(positive, neutral, negative): the fitted head blended with the built-in label's table.
-        ``dense``: the comment's vector, required when the head was fitted with one."""
+        ``dense``: the comment's vector, required when the head was fitted with one; ``stems``:
+        the comment's analysed stems (a head of reading 2 reads the negated ones)."""
         if self.encoder and dense is None:
             raise ValueError(f"this sentiment head needs the comment's {self.encoder} vector")
         text_rows, rows = self.text_rows, self.rows
         text: set[int] = set()
         meta_rows, meta_values = [], []
-        for f, v in (*feats.items(), ("base:" + builtin_label, 1.0), ("value", builtin_value)):
+        readings: list[tuple[str, float]] = [*feats.items(), ("base:" + builtin_label, 1.0), ("value", builtin_value)]
+        if self.reading >= 2:
+            readings += style_readings(comment).items()
+            readings += ((term, 1.0) for term in negated_terms(stems))
+        for f, v in readings:
             if (r := rows.get(f)) is not None:  # theme evidence and unseen words have no row
                 if r < text_rows:
                     text.add(r)  # binary: a term counts once
@@ -307,8 +388,9 @@ class SentimentHead:
         builtin_label: str,
         builtin_value: float,
         dense: Sequence[float] | None = None,
+        stems: Sequence[str] = (),
     ) -> tuple[str, float]:
         """(label, value -1..1) of a comment: the most probable class, P(positive) - P(negative)."""
-        probs = self.probabilities(feats, comment, builtin_label, builtin_value, dense)
+        probs = self.probabilities(feats, comment, builtin_label, builtin_value, dense, stems)
         best = max(range(3), key=lambda c: (probs[c], -c))
         return SENTIMENTS[best], round(probs[0] - probs[2], 4)

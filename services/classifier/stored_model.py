@@ -85,6 +85,8 @@ class SentimentStack(_Part):
     vocab: Vocabulary
     examples: int
     dense: DenseBlock | None = None
+    # What the head reads (``sentiment_head.READING``); heads stored before this field read 1.
+    reading: Literal[1, 2] = 1
 
     @property
     def encoder(self) -> str | None:

@@ -193,6 +193,7 @@ def train(
     theme_comments: list[str] = []
     sentiment_feats: list[Features] = []
     sentiment_comments: list[str] = []
+    sentiment_stems: list[tuple[str, ...]] = []
     sentiment_builtin: list[tuple[str, float]] = []
     sentiment_gold: list[str] = []
     for example in examples:
@@ -207,6 +208,7 @@ def train(
         if example.sentiment in SENTIMENTS and (analysis.empty or not analysis.unread):
             sentiment_feats.append(feats)
             sentiment_comments.append(example.comment)
+            sentiment_stems.append(analysis.stems)
             sentiment_builtin.append(base.sentiment_of(analysis, example.score))
             sentiment_gold.append(example.sentiment)
     heads: dict[str, dict[str, float]] = {}
@@ -249,6 +251,7 @@ def train(
     sentiment_stack = fit_sentiment(
         sentiment_feats,
         sentiment_comments,
+        sentiment_stems,
         sentiment_builtin,
         sentiment_gold,
         dense=sentiment_dense,

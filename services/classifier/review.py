@@ -96,7 +96,7 @@ def _read_trained(model: TrainedClassifier, comment: str, score: int | None) -> 
     margin = _builtin_margin(value)
     if model.sentiment is not None:
         probs = model.sentiment.probabilities(
-            comment_features(analysis, score, base.theme_ids), comment, label, value, dense, analysis.stems
+            comment_features(analysis, score, base.theme_ids), comment, label, value, dense, stems=analysis.stems
         )
         ranked = sorted(probs, reverse=True)
         label = ("positive", "neutral", "negative")[max(range(3), key=lambda c: (probs[c], -c))]

@@ -1,9 +1,10 @@
 """The organisation's own sentiment: a multinomial logistic head blended with the built-in one.
 
 The head reads the built-in model's sentiment readings, the comment's words and character
-n-grams (one TF-IDF block) and its vector; since ``READING`` 2 also the words under a negation,
-links and @handles as one term each, and the comment's style (``style_readings``). Balanced class weights, because the target is
-macro-F1 and the rare neutral class counts as much as the others. How far the fitted head is
+n-grams (one TF-IDF block) and its vector; since ``READING`` 2 also the words under a
+negation, links and @handles as one term each, and the comment's style. Balanced class
+weights, because the target is macro-F1 and the rare neutral class counts as much as the
+others. How far the fitted head is
 trusted against the built-in label's reading of the same labels is chosen by cross-validation
 on those labels: an organisation whose words the built-in lexicon reads well keeps more of it,
 one whose comments it reads badly (tweets, another trade's vocabulary) trusts its own head.
@@ -134,7 +135,7 @@ def builtin_table(builtin: Sequence[int], gold: Sequence[int]) -> list[list[floa
     return table
 
 
-def text_terms(feats: Features, comment: str, stems: Sequence[str] = (), reading: int = READING) -> set[str]:
+def text_terms(feats: Features, comment: str, stems: Sequence[str], reading: int = READING) -> set[str]:
     """The comment's text block: its word terms, its words' character terms and, from reading 2,
     its negated words (``stems``: the analysis's, "|" at punctuation)."""
     terms = set(word_terms(feats))
@@ -345,7 +346,8 @@ class SentimentHead:
         builtin_label: str,
         builtin_value: float,
         dense: Sequence[float] | None = None,
-        stems: Sequence[str] = (),
+        *,
+        stems: Sequence[str],
     ) -> list[float]:
         """P(positive, neutral, negative): the fitted head blended with the built-in label's table.
         ``dense``: the comment's vector, required when the head was fitted with one; ``stems``:
@@ -388,9 +390,10 @@ class SentimentHead:
         builtin_label: str,
         builtin_value: float,
         dense: Sequence[float] | None = None,
-        stems: Sequence[str] = (),
+        *,
+        stems: Sequence[str],
     ) -> tuple[str, float]:
         """(label, value -1..1) of a comment: the most probable class, P(positive) - P(negative)."""
-        probs = self.probabilities(feats, comment, builtin_label, builtin_value, dense, stems)
+        probs = self.probabilities(feats, comment, builtin_label, builtin_value, dense, stems=stems)
         best = max(range(3), key=lambda c: (probs[c], -c))
         return SENTIMENTS[best], round(probs[0] - probs[2], 4)

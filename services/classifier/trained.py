@@ -175,7 +175,7 @@ class TrainedClassifier:
                     builtin.sentiment,
                     builtin.sentiment_score,
                     self._vector(comment),
-                    analysis.stems,
+                    stems=analysis.stems,
                 )
             return Classification(category, builtin.themes, sentiment, value, builtin.language, self.version)
         feats = features(analysis, score, self.base.theme_ids)
@@ -188,6 +188,6 @@ class TrainedClassifier:
         sentiment, value = builtin.sentiment, builtin.sentiment_score
         if self.sentiment is not None:
             sentiment, value = self.sentiment.read(
-                feats, comment or "", builtin.sentiment, builtin.sentiment_score, dense, analysis.stems
+                feats, comment or "", builtin.sentiment, builtin.sentiment_score, dense, stems=analysis.stems
             )
         return Classification(category, tuple(themes), sentiment, value, builtin.language, self.version)

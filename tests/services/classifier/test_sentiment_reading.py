@@ -110,6 +110,8 @@ def test_a_head_stored_before_reading_2_reads_words_only(tmp_path):
     # reading 1 leaves the negated term, the style and the handle out even though the file
     # holds rows for them: the same weights read with them give another answer
     dense = loaded._vector("Clunky, not zippy!! @shop")
-    words_only = head.probabilities(feats, "Clunky, not zippy!! @shop", label, value, dense, analysis.stems)
+    words_only = head.probabilities(feats, "Clunky, not zippy!! @shop", label, value, dense, stems=analysis.stems)
     head.reading = 2
-    assert head.probabilities(feats, "Clunky, not zippy!! @shop", label, value, dense, analysis.stems) != words_only
+    assert (
+        head.probabilities(feats, "Clunky, not zippy!! @shop", label, value, dense, stems=analysis.stems) != words_only
+    )

@@ -145,6 +145,7 @@ def test_the_sentiment_head_reads_the_static_vectors_and_generalises_to_words_it
             builtin.sentiment,
             builtin.sentiment_score,
             classifier.encoder.vector(comment),
+            stems=base.analyse(comment).stems,
         )[2]
 
     rng = random.Random(98)
@@ -153,7 +154,7 @@ def test_the_sentiment_head_reads_the_static_vectors_and_generalises_to_words_it
     assert not any(word in c.comment for word in UNSEEN_ANIMALS for c in animal_moods())
     assert np.mean([negative(c) for c in unseen]) > 1.5 * np.mean([negative(c) for c in plain])
     with pytest.raises(ValueError, match=static_vectors.NAME):
-        classifier.sentiment.probabilities({}, "The pony.", "neutral", 0.0)  # fitted with vectors: needs one
+        classifier.sentiment.probabilities({}, "The pony.", "neutral", 0.0, stems=())  # fitted with vectors: needs one
 
 
 def test_a_stored_sentiment_head_with_static_vectors_reads_as_the_one_in_memory(tmp_path):

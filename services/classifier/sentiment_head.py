@@ -51,7 +51,10 @@ _STRETCHED = re.compile(r"([a-z])\1\1")  # "sooo", "pleeease"
 _POSITIVE_EMOTICON = re.compile(
     r"(?::|;|=)-?(?:\)|d\b|p\b)|<3|[\U0001F600-\U0001F60F\U0001F642\U0001F44D\u263a\u2764]", re.IGNORECASE
 )
-_NEGATIVE_EMOTICON = re.compile(r"(?::|=)-?(?:\(|/|\[)|[\U0001F620-\U0001F62F\U0001F641\U0001F44E\U0001F612\U0001F61E]")
+# ":/" and "=/" but not a link's "://" (links are left out of the style readings anyway)
+_NEGATIVE_EMOTICON = re.compile(
+    r"(?::|=)-?(?:\(|/(?!/)|\[)|[\U0001F620-\U0001F62F\U0001F641\U0001F44E\U0001F612\U0001F61E]"
+)
 
 Features = dict[str, float]
 
@@ -71,8 +74,11 @@ def sentiment_meta(
 
 def style_readings(comment: str) -> Features:
     """How the comment is written, where it says something: exclamation marks, a question,
-    words in capitals, stretched words, emoticons and emoji of either kind (0-1 each)."""
-    shouted = sum(1 for w in comment.split() if len(w) > 2 and w.isupper() and w.isalpha())
+    words in capitals, stretched words, emoticons and emoji of either kind (0-1 each). Links are
+    left out: a query string's "?" asks nothing."""
+    words = [w for w in comment.split() if not _LINK.match(w.lower())]
+    comment = " ".join(words)
+    shouted = sum(1 for w in words if len(w) > 2 and w.isupper() and w.isalpha())
     found = {
         "sty:excl": min(comment.count("!"), 3) / 3,
         "sty:q": float("?" in comment),

@@ -54,6 +54,9 @@ def test_style_readings_say_how_the_comment_is_written_and_nothing_for_a_plain_o
     assert shouted["sty:excl"] == 2 / 3 and shouted["sty:caps"] == 2 / 3
     assert set(style_readings("Sooo good, thank you \U0001f600")) == {"sty:elong", "sty:pemo"}
     assert style_readings("The room was fine.") == {}
+    # a link's "?" and "://" are neither a question nor a frown
+    assert style_readings("Rebooked: https://example.com/trip?id=7 HTTP://EXAMPLE.COM/x") == {}
+    assert set(style_readings("Rebooked :/ https://example.com/trip?id=7")) == {"sty:nemo"}
 
 
 # An invented organisation whose customers call a good checkout "zippy" and a bad one "clunky",

@@ -176,8 +176,10 @@ async def test_broker_outage_grows_the_outbox_and_drains_without_loss(database_u
     # The outage really stopped the relay: every event written during it waited in the outbox.
     assert waiting_in_outbox >= DURING_OUTAGE
     assert relay_failures >= 1, "the relay never noticed the outage; the test did not test it"
-    # Ingest does not depend on the broker.
-    assert slowest_during < 2.0
+    # Ingest does not depend on the broker: every answer came back while it was still frozen
+    # (the POSTs finish before it resumes), and none waited anywhere near the outage's length.
+    # Not a fixed number of seconds: one answer on this shared two-core machine took 3.3 s.
+    assert slowest_during < OUTAGE_SECONDS / 2
     # Nothing lost: every response event reached Kafka, and the consumers processed it.
     assert received_ids <= set(topic_ids)
     assert classified == len(ids) == BEFORE_OUTAGE + DURING_OUTAGE

@@ -21,7 +21,7 @@ from typing import Any
 from npsloop.services.classifier.sentiment import NEGATOR_STEMS
 from npsloop.services.classifier.stacking import CHAR_CACHE, add_dense_block, word_grams, word_terms
 from npsloop.services.classifier.stored_model import DenseBlock, SentimentStack
-from npsloop.services.classifier.text import NEGATIVE_POLARITY_ITEMS, SCOPE_END
+from npsloop.services.classifier.text import negation_flags
 
 SENTIMENTS = ("positive", "neutral", "negative")
 MIN_EXAMPLES = 200  # fewer sentiment labels: the built-in sentiment stands (the head lost at 100)
@@ -46,6 +46,7 @@ DENSE_SCALE = 1.5  # the comment vector's length against the unit-length text bl
 # characters filled the text block and meant nothing), and the comment's style.
 READING = 2
 NEGATION_WINDOW = 4  # words a negator reaches, as ``text.negation_flags``
+_STEM_BREAKS = frozenset("|")  # punctuation among an analysis's stems
 _LINK = re.compile(r"^(?:https?://|www\.)\S")
 _STRETCHED = re.compile(r"([a-z])\1\1")  # "sooo", "pleeease"
 _POSITIVE_EMOTICON = re.compile(
@@ -60,7 +61,7 @@ Features = dict[str, float]
 
 
 def sentiment_meta(
-    feats: Features, builtin_label: str, builtin_value: float, comment: str = "", reading: int = READING
+    feats: Features, builtin_label: str, builtin_value: float, comment: str, reading: int = READING
 ) -> Features:
     """The built-in model's sentiment readings of a comment (``features.features`` without its
     words and theme evidence, plus the built-in label and value) and, from reading 2, its style."""
@@ -91,19 +92,11 @@ def style_readings(comment: str) -> Features:
 
 
 def negated_terms(stems: Sequence[str]) -> set[str]:
-    """``n:`` + each stem in a negator's scope: up to ``NEGATION_WINDOW`` words, ended by the
-    clause's end ("|") or a contrast word, kept open by "any" words (as ``text.negation_flags``)."""
-    found: set[str] = set()
-    remaining = 0
-    for stem in stems:
-        if stem == "|" or stem in SCOPE_END:
-            remaining = 0
-        elif stem in NEGATOR_STEMS:
-            remaining = NEGATION_WINDOW
-        elif remaining:
-            found.add("n:" + stem)
-            remaining = NEGATION_WINDOW if stem in NEGATIVE_POLARITY_ITEMS else remaining - 1
-    return found
+    """``n:`` + each stem in a negator's scope (``text.negation_flags`` read on stems: up to
+    ``NEGATION_WINDOW`` words, ended by the clause's end ("|") or a contrast word, kept open by
+    "any" words)."""
+    flags = negation_flags(stems, NEGATION_WINDOW, negators=NEGATOR_STEMS, breaks=_STEM_BREAKS)
+    return {"n:" + stem for stem, negated in zip(stems, flags) if negated}
 
 
 def word_char_terms(word: str, reading: int = READING) -> list[str]:

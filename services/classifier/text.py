@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
@@ -147,15 +148,22 @@ def words(tokens: list[str]) -> list[str]:
     return [t for t in tokens if t not in _CLAUSE_BREAK]
 
 
-def negation_flags(tokens: list[str], window: int = 4) -> list[bool]:
-    """For each token, whether it falls in the scope of a preceding negator."""
+def negation_flags(
+    tokens: Sequence[str],
+    window: int = 4,
+    *,
+    negators: frozenset[str] = NEGATORS,
+    breaks: frozenset[str] = _CLAUSE_BREAK,
+) -> list[bool]:
+    """For each token, whether it falls in the scope of a preceding negator. ``negators`` and
+    ``breaks``: for other units than raw tokens (analysed stems: negator stems, "|")."""
     flags = [False] * len(tokens)
     remaining = 0
     for i, tok in enumerate(tokens):
-        if tok in _CLAUSE_BREAK or tok in SCOPE_END:
+        if tok in breaks or tok in SCOPE_END:
             remaining = 0
             continue
-        if tok in NEGATORS or tok.replace("'", "") in NEGATORS:
+        if tok in negators or tok.replace("'", "") in negators:
             remaining = window
             continue
         if remaining:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from npsloop.shared.ids import new_id
 from npsloop.shared.jsontext import compact_json
 
 SOURCE = "/npsloop"
@@ -62,7 +62,7 @@ class CloudEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     specversion: str = "1.0"
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=new_id)
     source: str = SOURCE
     type: str
     time: datetime

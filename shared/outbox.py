@@ -11,7 +11,6 @@ still commit or roll back with the handlers' other writes, in the order appended
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +20,7 @@ from npsloop.shared import events
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import EVENTS_APPENDED, BulkInsert, events_appended_to, signal_on_commit, stored_datetime
 from npsloop.shared.events import CloudEvent
+from npsloop.shared.ids import new_id
 from npsloop.shared.models import EventLogEntry
 
 # Any constant works: it only has to be the same for every writer of the log.
@@ -57,7 +57,7 @@ async def emit(
     must hold JSON types only.
     """
     topic = events.topic_of(event_type)
-    event_id = str(uuid.uuid4())
+    event_id = new_id()
     envelope = events.envelope_json(
         event_type, event_id=event_id, key=key, subject=subject, data=data, time_json=events.envelope_time(time)
     )

@@ -12,7 +12,6 @@ import asyncio
 import json
 import smtplib
 import time
-import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +29,7 @@ from npsloop.services.deliveries.urls import UnsafeUrl, check_url, check_url_at_
 from npsloop.services.deliveries.wakeup import DELIVERIES_ENQUEUED
 from npsloop.shared import row_buffer
 from npsloop.shared.db import signal_on_commit
+from npsloop.shared.ids import new_id
 from npsloop.shared.policy import EmailChannel, Policy, SlackChannel, WebhookChannel
 from npsloop.shared.settings import ConfigError, Settings
 
@@ -108,7 +108,7 @@ def add_pending(
     delivery = row_buffer.add(
         session,
         Delivery,
-        id=str(uuid.uuid4()),
+        id=new_id(),
         subscription_id=None,
         channel=name,
         channel_type=channel_type,

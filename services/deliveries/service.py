@@ -20,6 +20,7 @@ from npsloop.shared import row_buffer
 from npsloop.shared.clock import Clock
 from npsloop.shared.db import signal_on_commit
 from npsloop.shared.events import CloudEvent
+from npsloop.shared.ids import new_id
 from npsloop.shared.policy import EmailChannel, SlackChannel, WebhookChannel
 from npsloop.shared.problems import Conflict, NotFound, UnprocessableContent
 
@@ -35,6 +36,8 @@ async def create_subscription(
     except UnsafeUrl as exc:
         raise UnprocessableContent(f"url: {exc}", errors=[{"field": "url", "message": str(exc)}]) from None
     row = WebhookSubscription(
+        # Random (version 4), not time-ordered: created rarely, and its first eight characters
+        # label the subscription's metrics (destinations.short_label), which must differ.
         id=str(uuid.uuid4()),
         url=str(body.url),
         events=body.events,
@@ -69,7 +72,7 @@ async def fan_out(session: AsyncSession, event: CloudEvent, *, clock: Clock) -> 
         row_buffer.add(
             session,
             Delivery,
-            id=str(uuid.uuid4()),
+            id=new_id(),
             subscription_id=subscription.id,
             event_id=event.id,
             event_type=event.type,

@@ -3,7 +3,6 @@ recovery rate — the share of resolved detractors whose next answer is passive 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from npsloop.services.followup import repository
 from npsloop.services.followup.models import BusinessOutcome
 from npsloop.shared.clock import Clock
+from npsloop.shared.ids import new_id
 
 
 def record_outcome(
@@ -29,7 +29,7 @@ def record_outcome(
 ) -> BusinessOutcome:
     now = clock.now()
     row = BusinessOutcome(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         customer_id=customer_id,
         account_id=account_id,
         outcome=outcome,

@@ -7,7 +7,6 @@ an outbox event in the same transaction.
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,6 +19,7 @@ from npsloop.services.followup.eligibility import Eligibility, eligibility
 from npsloop.services.followup.models import BusinessOutcome, ReferralRequest, Task, TaskEvent
 from npsloop.shared import events, outbox, row_buffer
 from npsloop.shared.clock import Clock
+from npsloop.shared.ids import new_id
 from npsloop.shared.observability import metrics
 from npsloop.shared.policy import Policy
 from npsloop.shared.problems import Conflict, NotFound, UnprocessableContent
@@ -146,7 +146,7 @@ async def open_task(
     task = row_buffer.add(
         session,
         Task,
-        id=str(uuid.uuid4()),
+        id=new_id(),
         response_id=response["id"],
         customer_id=customer["id"],
         customer=customer,
@@ -200,7 +200,7 @@ async def request_referral(
     referral = row_buffer.add(
         session,
         ReferralRequest,
-        id=str(uuid.uuid4()),
+        id=new_id(),
         response_id=response["id"],
         customer_id=customer_id,
         requested_at=now,

@@ -25,6 +25,7 @@ from npsloop.services.privacy.scrub import Scrubber
 from npsloop.shared.bus import processing
 from npsloop.shared.clock import Clock
 from npsloop.shared.events import CloudEvent
+from npsloop.shared.ids import new_id
 from npsloop.shared.models import DeadLetter, EventLogEntry
 
 log = logging.getLogger("npsloop.privacy")
@@ -110,7 +111,7 @@ async def erase_customer(
     counts |= await _scrub_payloads(session, scrubber, entries, letters, deliveries, rekey_to=pseudonym)
 
     record = ErasureRecord(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         customer_id_sha256=digest,
         requested_by=requested_by,
         reason=reason,

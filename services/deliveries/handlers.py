@@ -19,6 +19,14 @@ def subscriptions(*, clock: Clock) -> list[Subscription]:
     topics = tuple(sorted(set(events.EVENT_TOPICS.values())))
     # Idempotent: a delivery is unique per (subscription, event) and fan_out checks first, so
     # the consumer keeps no processed_events row for each of the events it reads (all of them).
+    # It reads only the events some subscription wants (with none, it only moves its position).
     return [
-        Subscription(consumer=CONSUMER, topics=topics, handler=on_event, prefetch=service.prefetch, idempotent=True)
+        Subscription(
+            consumer=CONSUMER,
+            topics=topics,
+            handler=on_event,
+            prefetch=service.prefetch,
+            idempotent=True,
+            interest=service.interest,
+        )
     ]

@@ -96,6 +96,17 @@ async def prefetch(session: AsyncSession, group: list[CloudEvent]) -> None:
     await repository.prefetch_existing(session, wanted, subscription_ids=[s.id for s in subscriptions])
 
 
+async def interest(session: AsyncSession) -> frozenset[str] | None:
+    """The event types some active subscription asked for (None: one asked for every type):
+    the fan-out consumer passes over the others without reading them."""
+    types: set[str] = set()
+    for subscription in await _active_subscriptions(session):
+        if "*" in subscription.events:
+            return None
+        types.update(subscription.events)
+    return frozenset(types)
+
+
 async def _active_subscriptions(session: AsyncSession) -> list[WebhookSubscription]:
     # Consumers handle events in groups inside one transaction: read the subscriptions
     # once per transaction rather than once per event.

@@ -33,6 +33,7 @@ from npsloop.shared.events import CloudEvent
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 Prefetch = Callable[[AsyncSession, list[CloudEvent]], Awaitable[None]]
+Interest = Callable[[AsyncSession], Awaitable[frozenset[str] | None]]
 
 _MISSING = object()
 
@@ -71,9 +72,18 @@ class Subscription:
     # True when the handler's own writes make handling an event again a no-op (a unique key
     # it checks first): then no idempotency record (processed_events) is read or written.
     idempotent: bool = False
+    # Optional: the event types the handler can act on at the moment (None: any), read in the
+    # consumer's transaction. For a handler whose interest changes at run time (the webhook
+    # fan-out: the types some subscription asked for). A transport may pass over events of
+    # other types without reading them, moving its position past them as if handled.
+    interest: Interest | None = None
 
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
+
+    def takes(self, event_type: str, interest: frozenset[str] | None) -> bool:
+        """Whether an event of this type is handled, given what ``interest`` returned."""
+        return self.wants(event_type) and (interest is None or event_type in interest)
 
 
 class Transport(Protocol):

@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -141,17 +142,20 @@ class DatabaseLogTransport:
                         if not rows:
                             continue
                         worked = True
+                        interest = await subscription.interest(session) if subscription.interest else None
+                        kept = _kept(subscription, rows, interest)
+                        if not kept.events:  # nothing here for it: only the position moves
+                            await self._position_writer(subscription.consumer, topic, rows[-1][0])(session)
+                            continue
                         started = time.monotonic()
                         done, handled = await self.processor.handle_group_in(
                             session,
                             subscription,
-                            [CloudEvent.from_json(envelope) for _, envelope in rows],
-                            write_position=self._group_position_writer(
-                                subscription.consumer, topic, [row_position for row_position, _ in rows]
-                            ),
+                            kept.events,
+                            write_position=self._group_position_writer(subscription.consumer, topic, kept.positions),
                             may_stop=self._share_used(started),
                         )
-                        self._group_sizes[key] = _next_group_size(size, len(rows), done)
+                        self._group_sizes[key] = _next_group_size(size, len(rows), kept.rows_done(done, len(rows)))
                         counts.append((subscription, handled))
                         # The next subscription starts as its own transaction would: ORM
                         # state written out and forgotten, no other subscription's prefetches.
@@ -195,31 +199,36 @@ class DatabaseLogTransport:
             async with self.db.sessions() as session:
                 position = await self._position(session, subscription.consumer, topic)
                 rows = (await session.execute(_waiting(topic, position, BATCH_SIZE))).all()
+                interest = await subscription.interest(session) if subscription.interest and rows else None
             more = more or len(rows) >= BATCH_SIZE
-            events = [CloudEvent.from_json(envelope) for _, envelope in rows]
+            kept = _kept(subscription, rows, interest)
+            if rows and not kept.events:  # nothing here for it: only the position moves
+                async with self.db.unit_of_work() as session:
+                    await self._position_writer(subscription.consumer, topic, rows[-1][0])(session)
+                worked = True
+                continue
+            events, positions = kept.events, kept.positions
             start = 0
             key = (subscription.consumer, topic)
-            while start < len(rows):
+            while start < len(events):
                 if stop is not None and stop.is_set():
                     return worked, more
                 worked = True
                 size = self._group_sizes.get(key, GROUP_SIZE)
-                chunk = rows[start : start + size]
+                chunk = positions[start : start + size]
                 group = events[start : start + size]
                 if len(group) > 1:
                     done = await self.processor.handle_group(
                         subscription,
                         group,
-                        write_position=self._group_position_writer(
-                            subscription.consumer, topic, [position for position, _ in chunk]
-                        ),
+                        write_position=self._group_position_writer(subscription.consumer, topic, chunk),
                     )
                     if done is not None:
                         self._group_sizes[key] = _next_group_size(size, len(group), done)
                         start += done  # a group cut short (ingest waiting) goes on from there
                         continue
                 start += len(chunk)
-                for (row_position, _), event in zip(chunk, group):
+                for row_position, event in zip(chunk, group):
                     await self.processor.handle(
                         subscription,
                         event,
@@ -278,10 +287,36 @@ async def _set_when(stop: asyncio.Event, waker: asyncio.Event) -> None:
     waker.set()
 
 
-def _waiting(topic: str, position: int, limit: int) -> Select[int, str]:
-    """The first ``limit`` events of ``topic`` after ``position``, in log order."""
+@dataclass
+class _Kept:
+    """The rows of a read that a subscription handles: their events, parsed, and log positions.
+    The last position is the last row's, so handling the last kept event also moves the
+    position past the rows passed over after it."""
+
+    events: list[CloudEvent]
+    positions: list[int]
+    row_indexes: list[int]  # each kept event's index among the rows read
+
+    def rows_done(self, done: int, rows: int) -> int:
+        """Rows behind the position once ``done`` kept events were handled."""
+        return rows if done >= len(self.events) else self.row_indexes[done - 1] + 1
+
+
+def _kept(subscription: Subscription, rows: Sequence[Row[int, str, str]], interest: frozenset[str] | None) -> _Kept:
+    """What ``subscription`` handles among ``rows`` (position, type, envelope): events of a
+    type it does not take are not even parsed."""
+    indexes = [i for i, (_, event_type, _) in enumerate(rows) if subscription.takes(event_type, interest)]
+    positions = [rows[i][0] for i in indexes]
+    if positions:
+        positions[-1] = rows[-1][0]
+    return _Kept([CloudEvent.from_json(rows[i][2]) for i in indexes], positions, indexes)
+
+
+def _waiting(topic: str, position: int, limit: int) -> Select[int, str, str]:
+    """The first ``limit`` events of ``topic`` after ``position``, in log order: (position,
+    type, envelope)."""
     return (
-        select(EventLogEntry.position, EventLogEntry.envelope)
+        select(EventLogEntry.position, EventLogEntry.type, EventLogEntry.envelope)
         .where(EventLogEntry.topic == topic, EventLogEntry.position > position)
         .order_by(EventLogEntry.position)
         .limit(limit)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.deliveries.wakeup import delivery_signal
+from npsloop.shared.models import ConsumerPosition, EventLogEntry
 from tests.factories import post_response, post_responses, response_body, subscribe_webhook
 from tests.support.receivers import HttpReceiver
 
@@ -103,6 +104,44 @@ async def test_deleted_subscriptions_get_nothing_more(client, runtime, make_key,
     await w.close()
     assert receiver.requests == []
     assert (await client.get(f"/v1/webhooks/{hook['id']}", headers=headers)).status_code == 404
+
+
+async def test_without_subscriptions_the_fan_out_passes_the_log_by_and_serves_later_subscribers(
+    client, runtime, make_key, pump, receiver
+):
+    headers = await make_key("admin")
+    await post_response(client, headers, score=2, customer="before")
+    await pump()
+    async with runtime.db.sessions() as session:
+        positions = dict(
+            (
+                await session.execute(
+                    select(ConsumerPosition.topic, ConsumerPosition.position).where(
+                        ConsumerPosition.consumer == "webhooks"
+                    )
+                )
+            ).all()
+        )
+        ends = dict(
+            (
+                await session.execute(
+                    select(EventLogEntry.topic, func.max(EventLogEntry.position)).group_by(EventLogEntry.topic)
+                )
+            ).all()
+        )
+        assert await session.scalar(select(func.count()).select_from(Delivery)) == 0
+    assert positions == ends  # every event passed by, nothing made of it
+
+    hook = await subscribe_webhook(client, headers, receiver.url, ["npsloop.followup.opened.v1"])
+    await post_response(client, headers, score=1, customer="after")
+    await post_response(client, headers, score=10, customer="promoter")
+    await pump()
+    w = worker(runtime)
+    assert await w.run_once() == 1
+    await w.close()
+    (request,) = receiver.requests
+    payload = Webhook(hook["secret"]).verify(request.body, request.headers)
+    assert payload["type"] == "npsloop.followup.opened.v1" and payload["data"]["customer"]["id"] == "after"
 
 
 @pytest.mark.parametrize(

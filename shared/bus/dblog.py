@@ -144,19 +144,22 @@ class DatabaseLogTransport:
                         worked = True
                         interest = await subscription.interest(session) if subscription.interest else None
                         kept = _kept(subscription, rows, interest)
-                        if not kept.events:  # nothing here for it: only the position moves
+                        if kept.events:
+                            started = time.monotonic()
+                            done, handled = await self.processor.handle_group_in(
+                                session,
+                                subscription,
+                                kept.events,
+                                write_position=self._group_position_writer(
+                                    subscription.consumer, topic, kept.positions
+                                ),
+                                may_stop=self._share_used(started),
+                            )
+                            rows_done = kept.rows_done(done, len(rows))
+                            self._group_sizes[key] = _next_group_size(size, len(rows), rows_done)
+                            counts.append((subscription, handled))
+                        else:  # nothing here for it: only the position moves
                             await self._position_writer(subscription.consumer, topic, rows[-1][0])(session)
-                            continue
-                        started = time.monotonic()
-                        done, handled = await self.processor.handle_group_in(
-                            session,
-                            subscription,
-                            kept.events,
-                            write_position=self._group_position_writer(subscription.consumer, topic, kept.positions),
-                            may_stop=self._share_used(started),
-                        )
-                        self._group_sizes[key] = _next_group_size(size, len(rows), kept.rows_done(done, len(rows)))
-                        counts.append((subscription, handled))
                         # The next subscription starts as its own transaction would: ORM
                         # state written out and forgotten, no other subscription's prefetches.
                         await session.flush()

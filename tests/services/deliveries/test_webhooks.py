@@ -11,8 +11,8 @@ from standardwebhooks.webhooks import Webhook
 from npsloop.services.deliveries.models import Delivery
 from npsloop.services.deliveries.scheduled import DeliveryWorker
 from npsloop.services.deliveries.wakeup import delivery_signal
-from npsloop.shared.models import ConsumerPosition, EventLogEntry
 from tests.factories import post_response, post_responses, response_body, subscribe_webhook
+from tests.support.event_log import consumer_positions, log_ends
 from tests.support.receivers import HttpReceiver
 
 
@@ -113,24 +113,9 @@ async def test_without_subscriptions_the_fan_out_passes_the_log_by_and_serves_la
     await post_response(client, headers, score=2, customer="before")
     await pump()
     async with runtime.db.sessions() as session:
-        positions = dict(
-            (
-                await session.execute(
-                    select(ConsumerPosition.topic, ConsumerPosition.position).where(
-                        ConsumerPosition.consumer == "webhooks"
-                    )
-                )
-            ).all()
-        )
-        ends = dict(
-            (
-                await session.execute(
-                    select(EventLogEntry.topic, func.max(EventLogEntry.position)).group_by(EventLogEntry.topic)
-                )
-            ).all()
-        )
         assert await session.scalar(select(func.count()).select_from(Delivery)) == 0
-    assert positions == ends  # every event passed by, nothing made of it
+    # every event passed by, nothing made of it
+    assert await consumer_positions(runtime.db, "webhooks") == await log_ends(runtime.db)
 
     hook = await subscribe_webhook(client, headers, receiver.url, ["npsloop.followup.opened.v1"])
     await post_response(client, headers, score=1, customer="after")

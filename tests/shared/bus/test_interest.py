@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from npsloop.shared import events
 from npsloop.shared.bus.contract import Subscription
 from npsloop.shared.db import Database
-from npsloop.shared.models import ConsumerPosition, DeadLetter, EventLogEntry
+from npsloop.shared.models import DeadLetter, EventLogEntry
 from tests.shared.bus.conftest import DatabaseLogHarness, test_metadata
+from tests.support.event_log import consumer_positions, log_ends
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 RECEIVED, CLASSIFIED = events.RESPONSE_RECEIVED, events.RESPONSE_CLASSIFIED
@@ -73,22 +74,6 @@ async def _none(session: AsyncSession) -> frozenset[str]:
     return frozenset()
 
 
-async def positions(db: Database, consumer: str) -> dict[str, int]:
-    async with db.sessions() as session:
-        rows = await session.execute(
-            select(ConsumerPosition.topic, ConsumerPosition.position).where(ConsumerPosition.consumer == consumer)
-        )
-        return dict(rows.all())
-
-
-async def log_ends(db: Database) -> dict[str, int]:
-    async with db.sessions() as session:
-        rows = await session.execute(
-            select(EventLogEntry.topic, func.max(EventLogEntry.position)).group_by(EventLogEntry.topic)
-        )
-        return dict(rows.all())
-
-
 @pytest.mark.parametrize("how", ["alone", "together"])
 async def test_only_the_types_of_interest_reach_the_handler_and_the_position_passes_the_rest(harness, how):
     # Interleaved on two topics; the last rows of each topic are of the type nobody wants.
@@ -100,7 +85,7 @@ async def test_only_the_types_of_interest_reach_the_handler_and_the_position_pas
     await drain(harness, subscription(seen, [frozenset({CLASSIFIED})]), how)
 
     assert seen == [(CLASSIFIED, e.data["seq"]) for e in published if e.type == CLASSIFIED]
-    assert await positions(harness.db, "picky") == await log_ends(harness.db)  # past the trailing ones too
+    assert await consumer_positions(harness.db, "picky") == await log_ends(harness.db)  # past the trailing ones too
 
 
 @pytest.mark.parametrize("how", ["alone", "together"])
@@ -123,7 +108,7 @@ async def test_events_of_no_interest_are_not_even_parsed(harness, how):
     await drain(harness, subscription(seen, [frozenset({CLASSIFIED})]), how)
 
     assert seen == [(CLASSIFIED, 1)]
-    assert await positions(harness.db, "picky") == await log_ends(harness.db)
+    assert await consumer_positions(harness.db, "picky") == await log_ends(harness.db)
     async with harness.db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(DeadLetter)) == 0
 
@@ -136,11 +121,11 @@ async def test_interest_is_read_at_each_turn(harness, how):
     await harness.publish(event(RECEIVED, 1), event(CLASSIFIED, 2))
     await drain(harness, sub, how)
     assert seen == []
-    assert await positions(harness.db, "picky") == await log_ends(harness.db)
+    assert await consumer_positions(harness.db, "picky") == await log_ends(harness.db)
 
     wanted[0] = None  # now every type
     await harness.publish(event(RECEIVED, 3), event(CLASSIFIED, 4))
     await drain(harness, sub, how)
 
     assert sorted(seen) == sorted([(RECEIVED, 3), (CLASSIFIED, 4)])  # the earlier ones stay passed over
-    assert await positions(harness.db, "picky") == await log_ends(harness.db)
+    assert await consumer_positions(harness.db, "picky") == await log_ends(harness.db)
